@@ -1,0 +1,42 @@
+import type {AgentClient} from '../core/agent.js'
+import {errorMessage} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
+import type {ContainerSpec, ContainerState} from '../core/types.js'
+import {specHash} from '../docker/engine.js'
+
+export interface ConvergeResult {
+  /** Instances whose container was missing, stopped or out of date, and was (re)made. */
+  applied: string[]
+  failed: Array<{instanceId: string; error: string}>
+  /** Labelled containers no desired spec claims: reported, never deleted. */
+  unknown: ContainerState[]
+}
+
+const settled = new Set(['running', 'restarting'])
+
+/**
+ * Brings a host to its desired containers. A lost container, a restarted
+ * daemon and a wiped host all come back through here.
+ */
+export async function converge(agent: AgentClient, specs: ContainerSpec[], log: Logger): Promise<ConvergeResult> {
+  const actual = new Map((await agent.list()).map((c) => [c.instanceId, c]))
+  const result: ConvergeResult = {applied: [], failed: [], unknown: []}
+  const wanted = new Set(specs.map((s) => s.instanceId))
+  for (const state of actual.values()) if (!wanted.has(state.instanceId)) result.unknown.push(state)
+  await Promise.all(
+    specs.map(async (spec) => {
+      const state = actual.get(spec.instanceId)
+      if (state && settled.has(state.status) && state.specHash === specHash(spec)) return
+      const why = !state ? 'its container is missing' : state.specHash !== specHash(spec) ? 'its spec changed' : `its container is ${state.status}`
+      log.info(`converging instance ${spec.instanceId}: ${why}`)
+      try {
+        await agent.apply(spec)
+        result.applied.push(spec.instanceId)
+      } catch (error) {
+        result.failed.push({instanceId: spec.instanceId, error: errorMessage(error)})
+        log.warn(`instance ${spec.instanceId} could not be brought back: ${errorMessage(error)}`)
+      }
+    }),
+  )
+  return result
+}

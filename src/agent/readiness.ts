@@ -1,0 +1,69 @@
+import {connect} from 'node:net'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {ExecResult} from '../core/agent.js'
+import type {ContainerSpec} from '../core/types.js'
+
+export interface ProbeContext {
+  spec: ContainerSpec
+  /** Address to reach published ports from the agent. */
+  address: string
+  exec(command: string[]): Promise<ExecResult>
+  /** Current container status and health; throws when the container stopped for good. */
+  check(): Promise<{health: string}>
+  signal?: AbortSignal
+}
+
+const POLL_MS = 20
+
+/** Sends `send` and resolves true when the reply matches `expect` (any reply when absent). */
+export function tcpProbe(host: string, port: number, send?: string, expect?: RegExp, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({host, port})
+    let reply = ''
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('close', () => done(false))
+    socket.on('connect', () => {
+      if (send === undefined && expect === undefined) done(true)
+      else if (send !== undefined) socket.write(send)
+    })
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1')
+      if (!expect || expect.test(reply)) done(true)
+    })
+  })
+}
+
+/**
+ * Waits until the service in the container accepts connections, by the plan's
+ * probe. A container that exits meanwhile fails at once.
+ */
+export async function waitReady(ctx: ProbeContext): Promise<void> {
+  const {readiness} = ctx.spec
+  if (readiness.probe === 'none') return
+  const deadline = Date.now() + readiness.timeoutMs
+  let rounds = 0
+  for (;;) {
+    ctx.signal?.throwIfAborted()
+    // Inspecting on every round is wasted work for a fast probe; every fifth is enough to catch an exit.
+    const state = rounds % 5 === 0 || readiness.probe === 'healthcheck' ? await ctx.check() : undefined
+    rounds++
+    let ready = false
+    if (readiness.probe === 'tcp') {
+      const mapping = ctx.spec.ports.find((p) => p.container === (readiness.port ?? ctx.spec.ports[0].container))!
+      ready = await tcpProbe(ctx.address, mapping.host, readiness.send, readiness.expect ? new RegExp(readiness.expect) : undefined)
+    } else if (readiness.probe === 'exec') {
+      ready = (await ctx.exec(readiness.command).catch(() => ({exitCode: -1, output: ''}))).exitCode === 0
+    } else if (readiness.probe === 'healthcheck') {
+      ready = state?.health === 'healthy'
+    }
+    if (ready) return
+    if (Date.now() > deadline) throw new Error(`the service did not become ready within ${Math.round(readiness.timeoutMs / 1000)} s (${readiness.probe} probe)`)
+    await sleep(readiness.probe === 'tcp' ? POLL_MS : 100, undefined, {signal: ctx.signal})
+  }
+}

@@ -1,0 +1,81 @@
+import Fastify, {type FastifyInstance} from 'fastify'
+
+import type {Catalog} from '../catalog/index.js'
+import {errorMessage, OsbError} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
+import type {BasicCredentials} from './auth.js'
+import {osbRoutes} from './osb.js'
+import type {Provisioner} from './provisioner.js'
+
+export interface BrokerAppOptions {
+  catalog: Catalog
+  provisioner: Provisioner
+  credentials: BasicCredentials
+  log: Logger
+  /** Resolves when the store and the engine answer; throws the reason otherwise. */
+  health: () => Promise<void>
+  https?: {key: string | Buffer; cert: string | Buffer}
+  /** More route plugins (admin, agents), each mounted with its own prefix and auth. */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>
+}
+
+/** Builds the broker's HTTP app; `listen` is the caller's, so tests start it on port 0. */
+export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    ...(options.https ? {https: options.https} : {}),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }) as unknown as FastifyInstance
+
+  // Platforms send DELETE and GET with a JSON content type and no body: that is no body, not an error.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', {parseAs: 'string'}, (_request, body, done) => {
+    const text = (body as string).trim()
+    if (text === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(new OsbError(400, 'the request body is not valid JSON'), undefined)
+    }
+  })
+  // OSB is JSON only: any other body type is a 400 with an OSB error body, not fastify's 415.
+  app.addContentTypeParser('*', (_request, _payload, done) => {
+    done(new OsbError(400, 'the request body must be JSON (Content-Type: application/json)'), undefined)
+  })
+
+  app.setErrorHandler((error: Error & {statusCode?: number; code?: string}, request, reply) => {
+    if (error instanceof OsbError) {
+      if (error.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${error.status}: ${error.message}`)
+      return reply.code(error.status).send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'the request body must be JSON (Content-Type: application/json)' : error.message
+      return reply.code(status === 415 ? 400 : status).send({description})
+    }
+    options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)
+    return reply.code(500).send({description: `internal error: ${errorMessage(error)}`})
+  })
+
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}))
+
+  app.addHook('onResponse', async (request, reply) => {
+    const rid = request.headers['x-broker-api-request-identity']
+    options.log.debug(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`)
+  })
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await options.health()
+      return reply.send({status: 'ok'})
+    } catch (error) {
+      return reply.code(503).send({status: 'unavailable', reason: errorMessage(error)})
+    }
+  })
+
+  void app.register(osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}))
+  for (const plugin of options.plugins ?? []) void app.register(plugin)
+  return app
+}

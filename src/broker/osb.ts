@@ -1,0 +1,174 @@
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+import {z} from 'zod'
+
+import type {Catalog} from '../catalog/index.js'
+import {badRequest, OsbError} from '../core/errors.js'
+import {basicAuthChecker, type BasicCredentials} from './auth.js'
+import {inDialect, parseVersion} from './dialect.js'
+import type {Provisioner, Reply, RequestMeta} from './provisioner.js'
+
+const id = (field: string) => z.string({error: `${field} is required`}).min(1, `${field} must not be empty`)
+const object = z.record(z.string(), z.unknown())
+const maintenanceInfo = z.union([z.object({version: z.string().min(1)}), z.object({}).strict()])
+
+const provisionBody = z.object({
+  service_id: id('service_id'),
+  plan_id: id('plan_id'),
+  organization_guid: id('organization_guid'),
+  space_guid: id('space_guid'),
+  context: object.optional(),
+  parameters: object.optional(),
+  maintenance_info: maintenanceInfo.optional(),
+})
+
+const updateBody = z.object({
+  service_id: id('service_id'),
+  plan_id: id('plan_id').optional(),
+  context: object.optional(),
+  parameters: object.optional(),
+  maintenance_info: maintenanceInfo.optional(),
+  previous_values: object.optional(),
+})
+
+const bindBody = z.object({
+  service_id: id('service_id'),
+  plan_id: id('plan_id'),
+  app_guid: z.string().optional(),
+  bind_resource: object.optional(),
+  context: object.optional(),
+  parameters: object.optional(),
+  predecessor_binding_id: z.string().optional(),
+})
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object')
+  const result = schema.safeParse(body)
+  if (!result.success) {
+    throw badRequest(result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '))
+  }
+  return result.data
+}
+
+const MAX_ID = 255
+
+interface Params {
+  instance_id: string
+  binding_id?: string
+}
+
+interface Query {
+  accepts_incomplete?: string
+  service_id?: string
+  plan_id?: string
+  operation?: string
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    osbVersion: number
+  }
+}
+
+/** Decodes `X-Broker-API-Originating-Identity` for the audit record; never fails the request. */
+export function originatingIdentity(header: string | undefined): string | null {
+  if (!header) return null
+  const [platform, encoded] = header.trim().split(/\s+/, 2)
+  if (!encoded) return platform
+  try {
+    return `${platform} ${JSON.stringify(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')))}`
+  } catch {
+    return header
+  }
+}
+
+/** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
+export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
+  const authorized = basicAuthChecker(options.credentials)
+  const {provisioner, catalog} = options
+
+  return async function osb(app: FastifyInstance): Promise<void> {
+    app.decorateRequest('osbVersion', 0)
+
+    app.addHook('onRequest', async (request, reply) => {
+      const rid = request.headers['x-broker-api-request-identity']
+      if (typeof rid === 'string') void reply.header('X-Broker-API-Request-Identity', rid)
+      if (!authorized(request.headers.authorization)) {
+        void reply.header('WWW-Authenticate', 'Basic realm="dbroker"')
+        throw new OsbError(401, 'missing or wrong credentials')
+      }
+      const version = parseVersion(request.headers['x-broker-api-version'] as string | undefined)
+      if (version === undefined) {
+        const given = request.headers['x-broker-api-version']
+        throw new OsbError(412, given ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17` : 'the X-Broker-API-Version header is required (2.13 to 2.17)')
+      }
+      request.osbVersion = version
+    })
+
+    const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
+      acceptsIncomplete: request.query.accepts_incomplete === 'true',
+      originatingIdentity: originatingIdentity(request.headers['x-broker-api-originating-identity'] as string | undefined),
+      requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
+    })
+
+    const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
+      if (result.status === 200 && result.body.state === 'in progress') void reply.header('Retry-After', '2')
+      return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
+    }
+
+    const checkIds = (params: Params) => {
+      if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
+      if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
+    }
+
+    app.get('/v2/catalog', async (request, reply) => {
+      const {body, etag} = catalog.response(request.osbVersion)
+      void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+      return reply.send(body)
+    })
+
+    type Req = {Params: Params; Querystring: Query}
+
+    app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
+      checkIds(request.params)
+      const body = parseBody(provisionBody, request.body)
+      return send(request, reply, await provisioner.provision(request.params.instance_id, body as never, meta(request)))
+    })
+
+    app.get<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
+      return send(request, reply, await provisioner.fetchInstance(request.params.instance_id))
+    })
+
+    app.patch<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
+      checkIds(request.params)
+      const body = parseBody(updateBody, request.body)
+      return send(request, reply, await provisioner.update(request.params.instance_id, body as never, meta(request)))
+    })
+
+    app.delete<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
+      return send(request, reply, await provisioner.deprovision(request.params.instance_id, request.query, meta(request)))
+    })
+
+    app.get<Req>('/v2/service_instances/:instance_id/last_operation', async (request, reply) => {
+      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation))
+    })
+
+    app.put<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
+      checkIds(request.params)
+      const body = parseBody(bindBody, request.body)
+      return send(request, reply, await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)))
+    })
+
+    app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
+      return send(request, reply, await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!))
+    })
+
+    app.delete<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
+      return send(request, reply, await provisioner.unbind(request.params.instance_id, request.params.binding_id!, request.query, meta(request)))
+    })
+
+    app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation', async (request, reply) => {
+      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, request.params.binding_id, request.query.operation))
+    })
+  }
+}

@@ -1,0 +1,58 @@
+import type {FastifyInstance} from 'fastify'
+
+import type {Catalog} from '../catalog/index.js'
+import type {AgentClient} from '../core/agent.js'
+import type {Logger} from '../core/log.js'
+import type {Host} from '../core/types.js'
+import type {Store} from '../store/index.js'
+import {buildBrokerApp} from './app.js'
+import type {BasicCredentials} from './auth.js'
+import {BrokerEvents} from './events.js'
+import type {PlacementStrategy} from './placement.js'
+import {Provisioner} from './provisioner.js'
+
+export interface BrokerOptions {
+  store: Store
+  catalog: Catalog
+  credentials: BasicCredentials
+  agentFor: (host: Host) => AgentClient
+  log: Logger
+  brokerId: string
+  keepaliveMs: number
+  strategy?: PlacementStrategy
+  health: () => Promise<void>
+  listen: {host: string; port: number}
+  https?: {key: string | Buffer; cert: string | Buffer}
+}
+
+export interface RunningBroker {
+  url: string
+  app: FastifyInstance
+  provisioner: Provisioner
+  events: BrokerEvents
+  /** Stops taking requests, lets running operations end (up to `graceMs`), closes the HTTP server. */
+  close(graceMs?: number): Promise<void>
+}
+
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  const events = new BrokerEvents()
+  const provisioner = new Provisioner({...options, events})
+  const app = buildBrokerApp({...options, provisioner})
+  await app.listen({host: options.listen.host, port: options.listen.port})
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : options.listen.port
+  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host
+  const resumed = await provisioner.resume()
+  if (resumed > 0) options.log.info(`resumed ${resumed} operation(s) left in progress`)
+  return {
+    url: `${options.https ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    app,
+    provisioner,
+    events,
+    async close(graceMs = 30_000) {
+      const closing = app.close()
+      await provisioner.drain(graceMs)
+      await closing
+    },
+  }
+}

@@ -1,0 +1,176 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {LineCounter, parseDocument, type Node as YamlNode} from 'yaml'
+
+import {DbrokerError} from '../core/errors.js'
+import {catalogSchema, type CatalogFile, type PlanDef, type ServiceDef} from './schema.js'
+
+export type {ContainerDef, PlanDef, ServiceDef} from './schema.js'
+
+/** The catalog that ships with dbroker: Redis and PostgreSQL from images/. */
+export const defaultCatalogPath = fileURLToPath(new URL('../../images/catalog.yml', import.meta.url))
+
+export class CatalogError extends DbrokerError {
+  override readonly name = 'CatalogError'
+  constructor(
+    readonly file: string,
+    readonly problems: Array<{path: string; line?: number; message: string}>,
+  ) {
+    super(
+      `invalid catalog ${file}:\n` +
+        problems.map((p) => `  ${p.line ? `line ${p.line}: ` : ''}${p.path || '(document)'}: ${p.message}`).join('\n'),
+    )
+  }
+}
+
+const URI_FIELDS = new Set(['username', 'password', 'host', 'port', 'database', 'name'])
+
+export class Catalog {
+  private readonly plans = new Map<string, {service: ServiceDef; plan: PlanDef}>()
+  private readonly services = new Map<string, ServiceDef>()
+  private readonly responses = new Map<string, {body: string; etag: string}>()
+
+  constructor(
+    readonly file: string,
+    readonly definition: CatalogFile,
+  ) {
+    for (const service of definition.services) {
+      this.services.set(service.id, service)
+      for (const plan of service.plans) this.plans.set(plan.id, {service, plan})
+    }
+  }
+
+  service(id: string): ServiceDef | undefined {
+    return this.services.get(id)
+  }
+
+  serviceByName(name: string): ServiceDef | undefined {
+    return this.definition.services.find((s) => s.name === name)
+  }
+
+  plan(id: string): {service: ServiceDef; plan: PlanDef} | undefined {
+    return this.plans.get(id)
+  }
+
+  planUpdateable(service: ServiceDef, plan: PlanDef): boolean {
+    return plan.plan_updateable ?? service.plan_updateable
+  }
+
+  /** Every distinct image with how to get it. */
+  images(): Array<{image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}> {
+    const seen = new Map<string, {image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}>()
+    for (const {plan} of this.plans.values()) {
+      if (!seen.has(plan.container.image)) seen.set(plan.container.image, {image: plan.container.image, build: plan.container.build})
+    }
+    return [...seen.values()]
+  }
+
+  /** The `GET /v2/catalog` body in the dialect of `version` (fields newer than it left out), cached with its ETag. */
+  response(version: number): {body: string; etag: string} {
+    const key = version >= 2.14 ? 'current' : 'old'
+    let cached = this.responses.get(key)
+    if (!cached) {
+      const body = JSON.stringify({services: this.definition.services.map((s) => osbService(s, version))})
+      cached = {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}
+      this.responses.set(key, cached)
+    }
+    return cached
+  }
+}
+
+function osbService(service: ServiceDef, version: number) {
+  const {plans, ...rest} = service
+  return {
+    ...rest,
+    plans: plans.map((plan) => {
+      const {container: _container, async_only: _async, requires_app: _app, maintenance_info, ...fields} = plan
+      return version >= 2.14 && maintenance_info ? {...fields, maintenance_info} : fields
+    }),
+  }
+}
+
+/** Loads and validates a catalog file; errors name the file, the path in the document and the line. */
+export function loadCatalog(file = defaultCatalogPath): Catalog {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new DbrokerError(`cannot read catalog ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
+  return parseCatalog(text, file)
+}
+
+export function parseCatalog(text: string, file: string): Catalog {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, merge: true})
+  if (doc.errors.length > 0) {
+    throw new CatalogError(
+      file,
+      doc.errors.map((e) => ({path: '', line: lineCounter.linePos(e.pos[0]).line, message: e.message.split('\n')[0]})),
+    )
+  }
+  const lineOf = (segments: PropertyKey[]): number | undefined => {
+    for (let n = segments.length; n >= 0; n--) {
+      const node = doc.getIn(segments.slice(0, n), true) as YamlNode | undefined
+      if (node && typeof node === 'object' && 'range' in node && node.range) return lineCounter.linePos(node.range[0]).line
+    }
+    return undefined
+  }
+  const result = catalogSchema.safeParse(doc.toJS())
+  if (!result.success) {
+    throw new CatalogError(
+      file,
+      result.error.issues.map((issue) => {
+        const segments = issue.path as PropertyKey[]
+        const keys = issue.code === 'unrecognized_keys' ? (issue as {keys: string[]}).keys : []
+        const where = keys.length > 0 ? [...segments, keys[0]] : segments
+        return {path: formatPath(where), line: lineOf(where), message: issue.message}
+      }),
+    )
+  }
+  const definition = result.data
+  const problems: Array<{path: string; line?: number; message: string}> = []
+  const ids = new Map<string, string>()
+  const names = new Set<string>()
+  definition.services.forEach((service, si) => {
+    const claim = (id: string, where: PropertyKey[]) => {
+      if (ids.has(id)) problems.push({path: formatPath(where), line: lineOf(where), message: `id ${id} is already used at ${ids.get(id)}`})
+      else ids.set(id, formatPath(where))
+    }
+    claim(service.id, ['services', si, 'id'])
+    if (names.has(service.name)) problems.push({path: `services[${si}].name`, line: lineOf(['services', si, 'name']), message: `service name "${service.name}" is used twice`})
+    names.add(service.name)
+    const planNames = new Set<string>()
+    service.plans.forEach((plan, pi) => {
+      const at = ['services', si, 'plans', pi]
+      claim(plan.id, [...at, 'id'])
+      if (planNames.has(plan.name)) problems.push({path: formatPath([...at, 'name']), line: lineOf([...at, 'name']), message: `plan name "${plan.name}" is used twice in ${service.name}`})
+      planNames.add(plan.name)
+      for (const field of plan.container.uri.matchAll(/\{(\w+)\}/g)) {
+        if (!URI_FIELDS.has(field[1])) {
+          problems.push({path: formatPath([...at, 'container', 'uri']), line: lineOf([...at, 'container', 'uri']), message: `unknown placeholder {${field[1]}}; use ${[...URI_FIELDS].map((f) => `{${f}}`).join(' ')}`})
+        }
+      }
+      const c = plan.container
+      if (c.binding_credentials === 'per-binding' && (!c.hooks.bind || !c.hooks.unbind)) {
+        problems.push({path: formatPath([...at, 'container', 'hooks']), line: lineOf([...at, 'container']), message: 'per-binding credentials need hooks.bind and hooks.unbind'})
+      }
+      if (c.credentials.database && !c.credentials.env.database) {
+        problems.push({path: formatPath([...at, 'container', 'credentials', 'env', 'database']), line: lineOf([...at, 'container', 'credentials']), message: 'required when credentials.database is true'})
+      }
+      if (c.readiness.probe === 'tcp' && c.readiness.port !== undefined && !c.ports.includes(c.readiness.port)) {
+        problems.push({path: formatPath([...at, 'container', 'readiness', 'port']), line: lineOf([...at, 'container', 'readiness', 'port']), message: `port ${c.readiness.port} is not one of the container's ports`})
+      }
+      if (c.build) c.build.context = path.resolve(path.dirname(file), c.build.context)
+    })
+  })
+  if (problems.length > 0) throw new CatalogError(file, problems)
+  return new Catalog(file, definition)
+}
+
+function formatPath(segments: PropertyKey[]): string {
+  return segments.reduce<string>((out, s) => (typeof s === 'number' ? `${out}[${s}]` : out ? `${out}.${String(s)}` : String(s)), '')
+}

@@ -1,0 +1,131 @@
+import {z} from 'zod'
+
+import {parseBytes, parseDuration} from './units.js'
+
+const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a UUID')
+const name = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digits and "-"')
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+const bytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseBytes(value)
+  if (parsed === undefined) ctx.addIssue({code: 'custom', message: `"${value}" is not a size (e.g. 256m, 1g)`})
+  return parsed ?? 0
+})
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseDuration(value)
+  if (parsed === undefined) ctx.addIssue({code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 30s, 2m)`})
+  return parsed ?? 0
+})
+const command = z.array(z.string()).min(1)
+
+const readiness = z.discriminatedUnion('probe', [
+  z.strictObject({
+    probe: z.literal('tcp'),
+    port: z.number().int().positive().optional(),
+    send: z.string().optional(),
+    expect: z
+      .string()
+      .refine((re) => {
+        try {
+          new RegExp(re)
+          return true
+        } catch {
+          return false
+        }
+      }, 'must be a regular expression')
+      .optional(),
+    timeout: duration.default(60_000),
+  }),
+  z.strictObject({probe: z.literal('exec'), command, timeout: duration.default(60_000)}),
+  z.strictObject({probe: z.literal('healthcheck'), timeout: duration.default(60_000)}),
+  z.strictObject({probe: z.literal('none'), timeout: duration.default(0)}),
+])
+
+export const containerSchema = z.strictObject({
+  image: z.string().min(1),
+  /** Build context, relative to the catalog file; used when the image is not present. */
+  build: z
+    .union([z.string(), z.strictObject({context: z.string(), dockerfile: z.string().optional(), args: z.record(z.string(), z.string()).optional()})])
+    .transform((b) => (typeof b === 'string' ? {context: b} : b))
+    .optional(),
+  command: command.optional(),
+  entrypoint: command.optional(),
+  env: z.record(envName, z.string()).default({}),
+  ports: z.array(z.number().int().min(1).max(65535)).min(1),
+  volumes: z.array(z.string().startsWith('/', 'must be an absolute path in the container')).default([]),
+  memory: bytes.optional(),
+  cpus: z.number().positive().max(1024).optional(),
+  restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']).default('unless-stopped'),
+  credentials: z
+    .strictObject({
+      /** A fixed user name; generated per instance when absent. */
+      username: z.string().optional(),
+      database: z.boolean().default(false),
+      env: z.strictObject({username: envName.optional(), password: envName, database: envName.optional()}),
+    }),
+  /** Each binding gets its own user through the image's bind/unbind executables, or all share the instance's. */
+  binding_credentials: z.enum(['per-binding', 'shared']).default('shared'),
+  hooks: z.strictObject({bind: command.optional(), unbind: command.optional()}).default({}),
+  /** Maps plan parameters to environment variables of the container. */
+  parameters: z.record(z.string(), envName).default({}),
+  uri: z.string().min(1),
+  readiness: readiness.default({probe: 'none', timeout: 0}),
+})
+
+const maintenanceInfo = z.strictObject({
+  version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version'),
+  description: z.string().optional(),
+})
+
+const jsonSchema = z
+  .record(z.string(), z.unknown())
+  .refine((s) => typeof s.$schema === 'string', 'a JSON schema needs "$schema"')
+  .refine((s) => !JSON.stringify(s).includes('"$ref":"http'), 'external $ref is not allowed')
+  .refine((s) => JSON.stringify(s).length <= 65_536, 'a schema may be at most 64 kB')
+
+const schemaPair = z.strictObject({parameters: jsonSchema.optional()})
+
+export const planSchema = z.strictObject({
+  id: uuid,
+  name,
+  description: z.string().min(1),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  free: z.boolean().default(true),
+  bindable: z.boolean().optional(),
+  plan_updateable: z.boolean().optional(),
+  binding_rotatable: z.boolean().optional(),
+  maximum_polling_duration: z.number().int().positive().optional(),
+  maintenance_info: maintenanceInfo.optional(),
+  schemas: z
+    .strictObject({
+      service_instance: z.strictObject({create: schemaPair.optional(), update: schemaPair.optional()}).optional(),
+      service_binding: z.strictObject({create: schemaPair.optional()}).optional(),
+    })
+    .optional(),
+  /** Only async (accepts_incomplete=true) requests are accepted for this plan. */
+  async_only: z.boolean().default(false),
+  requires_app: z.boolean().default(false),
+  container: containerSchema,
+})
+
+export const serviceSchema = z.strictObject({
+  id: uuid,
+  name,
+  description: z.string().min(1),
+  bindable: z.boolean(),
+  tags: z.array(z.string()).optional(),
+  requires: z.array(z.enum(['syslog_drain', 'route_forwarding', 'volume_mount'])).optional(),
+  instances_retrievable: z.boolean().default(true),
+  bindings_retrievable: z.boolean().default(true),
+  allow_context_updates: z.boolean().optional(),
+  plan_updateable: z.boolean().default(false),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  dashboard_client: z.strictObject({id: z.string(), secret: z.string(), redirect_uri: z.string()}).optional(),
+  plans: z.array(planSchema).min(1),
+})
+
+export const catalogSchema = z.strictObject({services: z.array(serviceSchema).min(1)})
+
+export type CatalogFile = z.infer<typeof catalogSchema>
+export type ServiceDef = z.infer<typeof serviceSchema>
+export type PlanDef = z.infer<typeof planSchema>
+export type ContainerDef = z.infer<typeof containerSchema>

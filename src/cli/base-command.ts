@@ -1,0 +1,55 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+
+import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
+
+/**
+ * Every command's error handling and `--json` envelope in one place:
+ * `{"status":0,"result":...}` on success, `{"status":N,"error":{name,message}}`
+ * on failure; exit 0 ok, 1 failure, 2 usage.
+ */
+export abstract class BaseCommand extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    'log-level': Flags.string({
+      options: ['debug', 'info', 'warn', 'error', 'silent'],
+      default: 'info',
+      helpGroup: 'GLOBAL',
+      description: 'how much to log on stderr',
+    }),
+  }
+
+  protected override toSuccessJson(result: unknown): unknown {
+    return {status: 0, result}
+  }
+
+  protected override toErrorJson(error: unknown): unknown {
+    const exitCode = exitCodeOf(error)
+    return {status: exitCode, error: {name: (error as Error).name ?? 'Error', message: errorMessage(error)}}
+  }
+
+  protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error
+    const exitCode = exitCodeOf(error)
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(error))
+      this.exit(exitCode)
+    }
+    if (error instanceof DbrokerError) {
+      const {hint} = error as DbrokerError
+      process.stderr.write(`Error: ${error.message}\n${hint ? `  Try: ${hint}\n` : ''}`)
+      this.exit(exitCode)
+    }
+    if (exitCode === 2) {
+      process.stderr.write(`Error: ${errorMessage(error)}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`)
+      this.exit(2)
+    }
+    return super.catch(error)
+  }
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return 2
+  if (error instanceof DbrokerError) return 1
+  return (error as {oclif?: {exit?: number}}).oclif?.exit ?? 1
+}

@@ -1,0 +1,86 @@
+import path from 'node:path'
+
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {imageProgress} from '../cli/progress.js'
+import {UsageError} from '../core/errors.js'
+import {createLogger, type LogLevel} from '../core/log.js'
+import {startLocal} from '../system/local.js'
+
+export default class Up extends BaseCommand {
+  static override summary = 'Run the broker and an agent for the local Docker engine in one process'
+  static override description = `Serves the Open Service Broker API (v2.13-2.17) and provisions each service instance as a container on the local Docker engine, with an embedded SQLite store in the data dir.
+
+Checks the engine and the catalog, builds or pulls the catalog's images, then serves until Ctrl-C or SIGTERM. Containers keep running when it stops; the next \`dbroker up\` adopts them and brings back any that went missing.
+
+Credentials for the OSB API are generated once and kept in the data dir, unless --username/--password (or DBROKER_USERNAME/DBROKER_PASSWORD) are given.`
+
+  static override examples = [
+    '<%= config.bin %> up',
+    '<%= config.bin %> up --port 9998 --data-dir ./data',
+    'DBROKER_PASSWORD=secret <%= config.bin %> up --json',
+    '<%= config.bin %> up --catalog ./my-catalog.yml',
+  ]
+
+  static override flags = {
+    port: Flags.integer({char: 'p', default: 9998, min: 0, max: 65535, description: 'port of the broker API (0 picks a free one)'}),
+    bind: Flags.string({default: '127.0.0.1', description: 'address the broker API listens on'}),
+    'data-dir': Flags.string({description: 'where the store and generated credentials live [default: the user data dir]'}),
+    catalog: Flags.string({description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]'}),
+    username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
+    password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    'service-address': Flags.string({default: '127.0.0.1', description: 'address containers publish their ports on and credentials name'}),
+    'port-range': Flags.string({default: '40000-40999', description: 'host ports instances get, as MIN-MAX'}),
+    keepalive: Flags.integer({default: 5, min: 1, description: 'seconds between heartbeats (each also converges the containers)'}),
+  }
+
+  async run(): Promise<{url: string; username: string; password: string}> {
+    const {flags} = await this.parse(Up)
+    const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
+    if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
+      throw new UsageError(`--port-range ${flags['port-range']} is not MIN-MAX within 1-65535`)
+    }
+    const log = createLogger(flags['log-level'] as LogLevel)
+    const progress = await imageProgress(this.jsonEnabled())
+    const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
+    const system = await startLocal({
+      dataDir,
+      catalogFile: flags.catalog && path.resolve(flags.catalog),
+      listen: {host: flags.bind, port: flags.port},
+      credentials: {username: flags.username, password: flags.password},
+      serviceAddress: flags['service-address'],
+      portRange: [Number(range[1]), Number(range[2])],
+      keepaliveMs: flags.keepalive * 1000,
+      log,
+      onImageProgress: progress.update,
+    }).finally(progress.stop)
+
+    const result = {url: system.url, username: system.credentials.username, password: system.credentials.password}
+    if (this.jsonEnabled()) {
+      process.stdout.write(JSON.stringify(result) + '\n')
+    } else {
+      const services = system.catalog.definition.services.map((s) => `${s.name} (${s.plans.map((p) => p.name).join(', ')})`).join(', ')
+      this.log(`dbroker is up at ${system.url}`)
+      this.log(`  username  ${result.username}`)
+      this.log(`  password  ${result.password}`)
+      this.log(`  services  ${services}`)
+      this.log(`  data      ${dataDir}`)
+      this.log('Stop with Ctrl-C: containers keep running, and the next `dbroker up` adopts them.')
+    }
+
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info(`${signal}: stopping; running operations may finish (up to 30 s)`)
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        resolve()
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+    await system.close()
+    // The --json line was written when ready; oclif must not print the result again.
+    this.exit(0)
+  }
+}

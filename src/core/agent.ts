@@ -1,0 +1,29 @@
+import type {ContainerSpec, ContainerState, HostFacts} from './types.js'
+
+export interface ExecResult {
+  exitCode: number
+  output: string
+}
+
+export interface ApplyOptions {
+  signal?: AbortSignal
+  onProgress?: (line: string) => void
+}
+
+/**
+ * How the broker drives one host. `up` wires an in-process agent; a remote
+ * host is reached over HTTP. Every method is idempotent.
+ */
+export interface AgentClient {
+  /** Converge the host to this spec and resolve once the service accepts connections. */
+  apply(spec: ContainerSpec, options?: ApplyOptions): Promise<ContainerState>
+  /** Remove the instance's container and, unless keepData, its volumes. Missing is fine. */
+  remove(instanceId: string, options?: {keepData?: boolean}): Promise<void>
+  /** Run a command in the instance's running container. */
+  exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult>
+  /** Restart the instance's container. */
+  restart(instanceId: string): Promise<void>
+  /** Every container on the host that carries dbroker's labels. */
+  list(): Promise<ContainerState[]>
+  facts(): Promise<HostFacts>
+}

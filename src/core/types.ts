@@ -1,0 +1,167 @@
+/** Shared domain types: what the broker stores and what an agent runs. */
+
+export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure'
+
+export interface PortMapping {
+  container: number
+  host: number
+  protocol: 'tcp' | 'udp'
+}
+
+export interface VolumeMount {
+  /** Docker volume name; stable for the life of the instance. */
+  name: string
+  path: string
+}
+
+export type Readiness =
+  | {probe: 'tcp'; port: number; send?: string; expect?: string; timeoutMs: number}
+  | {probe: 'exec'; command: string[]; timeoutMs: number}
+  | {probe: 'healthcheck'; timeoutMs: number}
+  | {probe: 'none'; timeoutMs: number}
+
+export interface BuildSource {
+  /** Absolute path of the build context on the agent's machine. */
+  context: string
+  dockerfile?: string
+  args?: Record<string, string>
+}
+
+/** Everything an agent needs to run one service instance's container. */
+export interface ContainerSpec {
+  instanceId: string
+  name: string
+  image: string
+  build?: BuildSource
+  command?: string[]
+  entrypoint?: string[]
+  env: Record<string, string>
+  ports: PortMapping[]
+  /** Address on the host that published ports bind to. */
+  bindAddress: string
+  volumes: VolumeMount[]
+  memoryBytes?: number
+  nanoCpus?: number
+  restart: RestartPolicy
+  labels: Record<string, string>
+  readiness: Readiness
+  hooks: {bind?: string[]; unbind?: string[]}
+}
+
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing'
+export type Health = 'healthy' | 'unhealthy' | 'starting' | 'none'
+
+/** What an agent reports about one container it runs for an instance. */
+export interface ContainerState {
+  instanceId: string
+  containerId: string
+  name: string
+  image: string
+  status: ContainerStatus
+  health: Health
+  restartCount: number
+  startedAt?: string
+  specHash?: string
+}
+
+export interface HostFacts {
+  engineVersion: string
+  apiVersion?: string
+  cpus: number
+  memoryBytes: number
+  containersRunning: number
+  registryMirrors: string[]
+  insecureRegistries: string[]
+  loggingDriver: string
+  os?: string
+}
+
+export type HostStatus = 'alive' | 'dead'
+
+export interface Host {
+  id: string
+  /** The address written into credentials: where applications reach the containers. */
+  serviceAddress: string
+  /** Address that published ports bind to on the host. */
+  bindAddress: string
+  agentUrl: string | null
+  portMin: number
+  portMax: number
+  status: HostStatus
+  drained: boolean
+  zone: string | null
+  labels: Record<string, string>
+  facts: HostFacts | null
+  lastHeartbeat: number
+}
+
+export type InstanceState = 'provisioning' | 'ready' | 'updating' | 'deprovisioning' | 'failed'
+
+export interface InstanceCredentials {
+  username: string
+  password: string
+  database?: string
+}
+
+export interface ServiceInstance {
+  id: string
+  serviceId: string
+  planId: string
+  hostId: string
+  state: InstanceState
+  organizationGuid: string
+  spaceGuid: string
+  parameters: Record<string, unknown>
+  context: Record<string, unknown>
+  maintenanceInfo: {version: string} | null
+  credentials: InstanceCredentials
+  spec: ContainerSpec
+  dashboardUrl: string | null
+  name: string | null
+  createdAt: number
+  updatedAt: number
+}
+
+export type BindingState = 'binding' | 'bound' | 'unbinding' | 'failed'
+
+export interface BindingCredentials {
+  host: string
+  port: number
+  username: string
+  password: string
+  uri: string
+  database?: string
+  [key: string]: unknown
+}
+
+export interface Binding {
+  id: string
+  instanceId: string
+  serviceId: string
+  planId: string
+  state: BindingState
+  appGuid: string | null
+  bindResource: Record<string, unknown> | null
+  parameters: Record<string, unknown>
+  context: Record<string, unknown>
+  credentials: BindingCredentials
+  createdAt: number
+}
+
+export type OperationKind = 'provision' | 'update' | 'deprovision' | 'bind' | 'unbind'
+export type OperationState = 'in progress' | 'succeeded' | 'failed'
+
+export interface Operation {
+  id: string
+  kind: OperationKind
+  instanceId: string
+  bindingId: string | null
+  state: OperationState
+  description: string
+  /** Canonical JSON of the request attributes, to tell identical retries from conflicts. */
+  requestKey: string
+  originatingIdentity: string | null
+  requestIdentity: string | null
+  createdAt: number
+  updatedAt: number
+}

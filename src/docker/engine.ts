@@ -1,0 +1,278 @@
+import {createHash} from 'node:crypto'
+import {readdirSync} from 'node:fs'
+import path from 'node:path'
+import {PassThrough} from 'node:stream'
+
+import Docker from 'dockerode'
+
+import type {ExecResult} from '../core/agent.js'
+import {EngineError} from '../core/errors.js'
+import type {BuildSource, ContainerSpec, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+
+export type Engine = Docker
+export type {ContainerInspectInfo} from 'dockerode'
+
+export const LABEL_INSTANCE = 'dbroker.instance'
+export const LABEL_SPEC = 'dbroker.spec'
+
+export interface EngineOptions {
+  /** unix:///path, tcp://host:port or a bare socket path; DOCKER_HOST when absent. */
+  host?: string
+  tls?: {ca?: string; cert?: string; key?: string}
+  timeoutMs?: number
+}
+
+export function connectEngine(options: EngineOptions = {}): Engine {
+  const target = options.host ?? process.env.DOCKER_HOST
+  if (!target) return new Docker({socketPath: '/var/run/docker.sock', timeout: options.timeoutMs})
+  if (target.startsWith('unix://') || target.startsWith('/')) {
+    return new Docker({socketPath: target.replace(/^unix:\/\//, ''), timeout: options.timeoutMs})
+  }
+  const url = new URL(target.replace(/^tcp:/, options.tls ? 'https:' : 'http:'))
+  return new Docker({
+    protocol: options.tls ? 'https' : 'http',
+    host: url.hostname,
+    port: Number(url.port || (options.tls ? 2376 : 2375)),
+    ca: options.tls?.ca,
+    cert: options.tls?.cert,
+    key: options.tls?.key,
+    timeout: options.timeoutMs,
+  })
+}
+
+export function describeEngine(engine: Engine): string {
+  const modem = engine.modem as {socketPath?: string; host?: string; port?: number}
+  return modem.socketPath ? `unix://${modem.socketPath}` : `tcp://${modem.host}:${modem.port}`
+}
+
+/** Fails with a message that says how to get an engine when none answers. */
+export async function pingEngine(engine: Engine): Promise<void> {
+  try {
+    await engine.ping()
+  } catch (error) {
+    throw new EngineError(
+      `the Docker engine at ${describeEngine(engine)} is not reachable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      'start one with `sudo scripts/docker-engine.sh`, or point DOCKER_HOST at a running engine',
+    )
+  }
+}
+
+export async function engineFacts(engine: Engine): Promise<HostFacts> {
+  const info = await engine.info()
+  const registry = info.RegistryConfig ?? {}
+  return {
+    engineVersion: info.ServerVersion,
+    cpus: info.NCPU,
+    memoryBytes: info.MemTotal,
+    containersRunning: info.ContainersRunning,
+    registryMirrors: registry.Mirrors ?? [],
+    insecureRegistries: registry.InsecureRegistryCIDRs
+      ? [...(registry.IndexConfigs ? Object.values(registry.IndexConfigs as Record<string, {Name: string; Secure: boolean}>).filter((i) => !i.Secure).map((i) => i.Name) : []), ...registry.InsecureRegistryCIDRs]
+      : [],
+    loggingDriver: info.LoggingDriver,
+    os: info.OperatingSystem,
+  }
+}
+
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(path.join(dir, prefix), {withFileTypes: true}).flatMap((entry) => {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+    return entry.isDirectory() ? filesUnder(dir, rel) : [rel]
+  })
+}
+
+async function followStream(engine: Engine, stream: NodeJS.ReadableStream, onProgress?: (line: string) => void): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    engine.modem.followProgress(
+      stream,
+      (error: Error | null, events: Array<{error?: string; errorDetail?: {message: string}}>) => {
+        const failed = error?.message ?? events.find((e) => e.error)?.error
+        if (failed) reject(new Error(failed))
+        else resolve()
+      },
+      (event: {stream?: string; status?: string; progress?: string; id?: string}) => {
+        const line = (event.stream ?? [event.id, event.status, event.progress].filter(Boolean).join(' ')).trim()
+        if (line && onProgress) onProgress(line)
+      },
+    )
+  })
+}
+
+export async function imageExists(engine: Engine, image: string): Promise<boolean> {
+  try {
+    await engine.getImage(image).inspect()
+    return true
+  } catch (error) {
+    if ((error as {statusCode?: number}).statusCode === 404) return false
+    throw error
+  }
+}
+
+export async function buildImage(engine: Engine, image: string, build: BuildSource, onProgress?: (line: string) => void): Promise<void> {
+  let src: string[]
+  try {
+    src = filesUnder(build.context)
+  } catch (error) {
+    throw new EngineError(`cannot read the build context ${build.context} for ${image}: ${(error as NodeJS.ErrnoException).code}`)
+  }
+  const stream = await engine.buildImage({context: build.context, src}, {t: image, dockerfile: build.dockerfile, buildargs: build.args, rm: true, forcerm: true})
+  await followStream(engine, stream, onProgress)
+}
+
+export async function pullImage(engine: Engine, image: string, onProgress?: (line: string) => void): Promise<void> {
+  const stream = await engine.pull(image)
+  await followStream(engine, stream, onProgress)
+}
+
+/**
+ * Makes sure `image` is on the engine: present, else built from the plan's
+ * context (the catalog ships it, so a registry copy of that tag would be the
+ * wrong image), else pulled. The error names the image and every way tried.
+ */
+export async function ensureImage(engine: Engine, image: string, build?: BuildSource, onProgress?: (line: string) => void): Promise<'present' | 'built' | 'pulled'> {
+  if (await imageExists(engine, image)) return 'present'
+  const tried: string[] = []
+  if (build) {
+    onProgress?.(`building ${image} from ${build.context}`)
+    try {
+      await buildImage(engine, image, build, onProgress)
+      return 'built'
+    } catch (error) {
+      tried.push(`build from ${build.context}: ${(error as Error).message.trim()}`)
+    }
+  }
+  onProgress?.(`pulling ${image}`)
+  try {
+    await pullImage(engine, image, onProgress)
+    return 'pulled'
+  } catch (error) {
+    tried.push(`pull: ${(error as Error).message.trim().split('\n')[0]}`)
+  }
+  throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
+}
+
+export function specHash(spec: ContainerSpec): string {
+  const {readiness: _readiness, hooks: _hooks, build: _build, ...runtime} = spec
+  return createHash('sha256').update(JSON.stringify(runtime)).digest('hex').slice(0, 16)
+}
+
+export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  const exposed: Record<string, object> = {}
+  const bindings: Record<string, Array<{HostIp: string; HostPort: string}>> = {}
+  for (const p of spec.ports) {
+    exposed[`${p.container}/${p.protocol}`] = {}
+    bindings[`${p.container}/${p.protocol}`] = [{HostIp: spec.bindAddress, HostPort: String(p.host)}]
+  }
+  const labels = {...spec.labels, [LABEL_INSTANCE]: spec.instanceId, [LABEL_SPEC]: specHash(spec)}
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.command,
+    Entrypoint: spec.entrypoint,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: labels,
+    ExposedPorts: exposed,
+    HostConfig: {
+      PortBindings: bindings,
+      Mounts: spec.volumes.map((v) => ({
+        Type: 'volume' as const,
+        Source: v.name,
+        Target: v.path,
+        // The engine creates the volume on first use; the label lets removal find it.
+        VolumeOptions: {Labels: {[LABEL_INSTANCE]: spec.instanceId}} as unknown as Docker.MountSettings['VolumeOptions'],
+      })),
+      Memory: spec.memoryBytes,
+      NanoCpus: spec.nanoCpus,
+      RestartPolicy: {Name: spec.restart === 'no' ? '' : spec.restart, MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined},
+    },
+  }
+}
+
+const STATUSES = new Set<ContainerStatus>(['created', 'running', 'restarting', 'exited', 'paused', 'dead', 'removing'])
+
+export function stateOf(info: Docker.ContainerInspectInfo): ContainerState {
+  const status = info.State.Status as ContainerStatus
+  return {
+    instanceId: info.Config.Labels?.[LABEL_INSTANCE] ?? '',
+    containerId: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    image: info.Config.Image,
+    status: STATUSES.has(status) ? status : 'dead',
+    health: ((info.State.Health?.Status as Health | undefined) ?? 'none') as Health,
+    restartCount: info.RestartCount,
+    startedAt: info.State.StartedAt,
+    specHash: info.Config.Labels?.[LABEL_SPEC],
+  }
+}
+
+export async function inspectContainer(engine: Engine, nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await engine.getContainer(nameOrId).inspect()
+  } catch (error) {
+    if ((error as {statusCode?: number}).statusCode === 404) return undefined
+    throw error
+  }
+}
+
+export async function labelledContainers(engine: Engine, instanceId?: string): Promise<Docker.ContainerInfo[]> {
+  return engine.listContainers({all: true, filters: {label: [instanceId ? `${LABEL_INSTANCE}=${instanceId}` : LABEL_INSTANCE]}})
+}
+
+export async function removeContainer(engine: Engine, id: string): Promise<void> {
+  try {
+    await engine.getContainer(id).remove({force: true, v: false})
+  } catch (error) {
+    const code = (error as {statusCode?: number}).statusCode
+    if (code !== 404 && code !== 409) throw error
+  }
+}
+
+export async function removeVolumes(engine: Engine, instanceId: string, names: string[]): Promise<void> {
+  const labelled = (await engine.listVolumes({filters: {label: [`${LABEL_INSTANCE}=${instanceId}`]}})).Volumes ?? []
+  for (const name of new Set([...names, ...labelled.map((v) => v.Name)])) {
+    try {
+      await engine.getVolume(name).remove()
+    } catch (error) {
+      if ((error as {statusCode?: number}).statusCode !== 404) throw error
+    }
+  }
+}
+
+/** Runs a command in a container and collects its combined output. */
+export async function execIn(engine: Engine, containerId: string, command: string[], env: Record<string, string> = {}): Promise<ExecResult> {
+  const exec = await engine.getContainer(containerId).exec({
+    Cmd: command,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    AttachStdout: true,
+    AttachStderr: true,
+  })
+  const stream = await exec.start({hijack: true, stdin: false})
+  const chunks: Buffer[] = []
+  const sink = new PassThrough()
+  sink.on('data', (chunk: Buffer) => chunks.push(chunk))
+  engine.modem.demuxStream(stream, sink, sink)
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve)
+    stream.on('close', resolve)
+    stream.on('error', reject)
+  })
+  const {ExitCode} = await exec.inspect()
+  return {exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8')}
+}
+
+export async function containerLogsTail(engine: Engine, id: string, lines: number): Promise<string> {
+  const buffer = (await engine.getContainer(id).logs({stdout: true, stderr: true, tail: lines, follow: false})) as unknown as Buffer
+  return demuxBuffer(buffer)
+}
+
+/** Strips Docker's 8-byte stream headers from a non-TTY log buffer. */
+export function demuxBuffer(buffer: Buffer): string {
+  const parts: Buffer[] = []
+  let offset = 0
+  while (offset + 8 <= buffer.length && (buffer[offset] === 1 || buffer[offset] === 2) && buffer[offset + 1] === 0) {
+    const size = buffer.readUInt32BE(offset + 4)
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size))
+    offset += 8 + size
+  }
+  return offset === 0 ? buffer.toString('utf8') : Buffer.concat(parts).toString('utf8')
+}

@@ -1,0 +1,93 @@
+import type {Kysely} from 'kysely'
+
+// Times are epoch milliseconds in bigint columns; JSON is text. Both dialects read the same.
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('hosts')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('service_address', 'text', (c) => c.notNull())
+    .addColumn('bind_address', 'text', (c) => c.notNull())
+    .addColumn('agent_url', 'text')
+    .addColumn('port_min', 'integer', (c) => c.notNull())
+    .addColumn('port_max', 'integer', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('drained', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('zone', 'text')
+    .addColumn('labels', 'text', (c) => c.notNull().defaultTo('{}'))
+    .addColumn('facts', 'text')
+    .addColumn('last_heartbeat', 'bigint', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .execute()
+
+  await db.schema
+    .createTable('instances')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('service_id', 'text', (c) => c.notNull())
+    .addColumn('plan_id', 'text', (c) => c.notNull())
+    .addColumn('host_id', 'text', (c) => c.notNull().references('hosts.id'))
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('organization_guid', 'text', (c) => c.notNull())
+    .addColumn('space_guid', 'text', (c) => c.notNull())
+    .addColumn('parameters', 'text', (c) => c.notNull())
+    .addColumn('context', 'text', (c) => c.notNull())
+    .addColumn('maintenance_info', 'text')
+    .addColumn('credentials', 'text', (c) => c.notNull())
+    .addColumn('spec', 'text', (c) => c.notNull())
+    .addColumn('dashboard_url', 'text')
+    .addColumn('name', 'text', (c) => c.unique())
+    .addColumn('request_key', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute()
+  await db.schema.createIndex('instances_host').on('instances').column('host_id').execute()
+
+  await db.schema
+    .createTable('bindings')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('instance_id', 'text', (c) => c.notNull())
+    .addColumn('service_id', 'text', (c) => c.notNull())
+    .addColumn('plan_id', 'text', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('app_guid', 'text')
+    .addColumn('bind_resource', 'text')
+    .addColumn('parameters', 'text', (c) => c.notNull())
+    .addColumn('context', 'text', (c) => c.notNull())
+    .addColumn('credentials', 'text', (c) => c.notNull())
+    .addColumn('request_key', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute()
+  await db.schema.createIndex('bindings_instance').on('bindings').column('instance_id').execute()
+
+  await db.schema
+    .createTable('operations')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('instance_id', 'text', (c) => c.notNull())
+    .addColumn('binding_id', 'text')
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('request_key', 'text', (c) => c.notNull())
+    .addColumn('originating_identity', 'text')
+    .addColumn('request_identity', 'text')
+    .addColumn('owner', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute()
+  await db.schema.createIndex('operations_instance').on('operations').columns(['instance_id', 'created_at']).execute()
+  await db.schema.createIndex('operations_state').on('operations').column('state').execute()
+
+  await db.schema
+    .createTable('ports')
+    .addColumn('host_id', 'text', (c) => c.notNull())
+    .addColumn('port', 'integer', (c) => c.notNull())
+    .addColumn('instance_id', 'text', (c) => c.notNull())
+    .addColumn('container_port', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('ports_pk', ['host_id', 'port'])
+    .execute()
+  await db.schema.createIndex('ports_instance').on('ports').column('instance_id').execute()
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  for (const table of ['ports', 'operations', 'bindings', 'instances', 'hosts']) await db.schema.dropTable(table).execute()
+}

@@ -1,0 +1,82 @@
+/** Row shapes. JSON lives in text columns and booleans in integers, so one query serves SQLite and PostgreSQL. */
+export interface HostsTable {
+  id: string
+  service_address: string
+  bind_address: string
+  agent_url: string | null
+  port_min: number
+  port_max: number
+  status: string
+  drained: number
+  zone: string | null
+  labels: string
+  facts: string | null
+  last_heartbeat: number
+  created_at: number
+}
+
+export interface InstancesTable {
+  id: string
+  service_id: string
+  plan_id: string
+  host_id: string
+  state: string
+  organization_guid: string
+  space_guid: string
+  parameters: string
+  context: string
+  maintenance_info: string | null
+  credentials: string
+  spec: string
+  dashboard_url: string | null
+  name: string | null
+  request_key: string
+  created_at: number
+  updated_at: number
+}
+
+export interface BindingsTable {
+  id: string
+  instance_id: string
+  service_id: string
+  plan_id: string
+  state: string
+  app_guid: string | null
+  bind_resource: string | null
+  parameters: string
+  context: string
+  credentials: string
+  request_key: string
+  created_at: number
+  updated_at: number
+}
+
+export interface OperationsTable {
+  id: string
+  kind: string
+  instance_id: string
+  binding_id: string | null
+  state: string
+  description: string
+  request_key: string
+  originating_identity: string | null
+  request_identity: string | null
+  owner: string | null
+  created_at: number
+  updated_at: number
+}
+
+export interface PortsTable {
+  host_id: string
+  port: number
+  instance_id: string
+  container_port: number
+}
+
+export interface Database {
+  hosts: HostsTable
+  instances: InstancesTable
+  bindings: BindingsTable
+  operations: OperationsTable
+  ports: PortsTable
+}

@@ -1,0 +1,406 @@
+import {Kysely, Migrator, type Migration, type Transaction} from 'kysely'
+
+import type {
+  Binding,
+  BindingState,
+  Host,
+  InstanceState,
+  Operation,
+  OperationState,
+  PortMapping,
+  ServiceInstance,
+} from '../core/types.js'
+import * as initial from './migrations/001_initial.js'
+import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
+
+const migrations: Record<string, Migration> = {'001_initial': initial}
+
+type Db = Kysely<Database> | Transaction<Database>
+
+const json = (value: unknown) => JSON.stringify(value ?? null)
+const parse = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T))
+
+function toHost(row: HostsTable): Host {
+  return {
+    id: row.id,
+    serviceAddress: row.service_address,
+    bindAddress: row.bind_address,
+    agentUrl: row.agent_url,
+    portMin: Number(row.port_min),
+    portMax: Number(row.port_max),
+    status: row.status as Host['status'],
+    drained: Boolean(Number(row.drained)),
+    zone: row.zone,
+    labels: parse(row.labels) ?? {},
+    facts: parse(row.facts),
+    lastHeartbeat: Number(row.last_heartbeat),
+  }
+}
+
+function toInstance(row: InstancesTable): ServiceInstance {
+  return {
+    id: row.id,
+    serviceId: row.service_id,
+    planId: row.plan_id,
+    hostId: row.host_id,
+    state: row.state as InstanceState,
+    organizationGuid: row.organization_guid,
+    spaceGuid: row.space_guid,
+    parameters: parse(row.parameters) ?? {},
+    context: parse(row.context) ?? {},
+    maintenanceInfo: parse(row.maintenance_info),
+    credentials: parse(row.credentials),
+    spec: parse(row.spec),
+    dashboardUrl: row.dashboard_url,
+    name: row.name,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  }
+}
+
+function toBinding(row: BindingsTable): Binding {
+  return {
+    id: row.id,
+    instanceId: row.instance_id,
+    serviceId: row.service_id,
+    planId: row.plan_id,
+    state: row.state as BindingState,
+    appGuid: row.app_guid,
+    bindResource: parse(row.bind_resource),
+    parameters: parse(row.parameters) ?? {},
+    context: parse(row.context) ?? {},
+    credentials: parse(row.credentials),
+    createdAt: Number(row.created_at),
+  }
+}
+
+function toOperation(row: OperationsTable): Operation {
+  return {
+    id: row.id,
+    kind: row.kind as Operation['kind'],
+    instanceId: row.instance_id,
+    bindingId: row.binding_id,
+    state: row.state as OperationState,
+    description: row.description,
+    requestKey: row.request_key,
+    originatingIdentity: row.originating_identity,
+    requestIdentity: row.request_identity,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  }
+}
+
+/** A stored instance together with the request that created it, for idempotency checks. */
+export interface StoredInstance extends ServiceInstance {
+  requestKey: string
+}
+
+export interface StoredBinding extends Binding {
+  requestKey: string
+}
+
+export class PortRangeFullError extends Error {
+  constructor(readonly hostId: string, readonly range: [number, number]) {
+    super(`no free host port on host ${hostId}: the range ${range[0]}-${range[1]} is full`)
+  }
+}
+
+/**
+ * Typed access to the tables. One instance wraps either the database or a
+ * transaction, so the same methods compose inside `transaction()`.
+ */
+export class Store {
+  constructor(
+    readonly db: Db,
+    readonly dialect: 'sqlite' | 'postgres',
+  ) {}
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({
+      db: this.db as Kysely<Database>,
+      provider: {getMigrations: async () => migrations},
+    })
+    const {error} = await migrator.migrateToLatest()
+    if (error) throw error
+  }
+
+  transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this)
+    return (this.db as Kysely<Database>).transaction().execute((trx) => work(new Store(trx, this.dialect)))
+  }
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('hosts').select('id').limit(1).execute()
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.isTransaction) await (this.db as Kysely<Database>).destroy()
+  }
+
+  // hosts
+
+  async upsertHost(host: Omit<Host, 'lastHeartbeat' | 'status' | 'drained'> & {drained?: boolean}, now = Date.now()): Promise<Host> {
+    const values = {
+      service_address: host.serviceAddress,
+      bind_address: host.bindAddress,
+      agent_url: host.agentUrl,
+      port_min: host.portMin,
+      port_max: host.portMax,
+      status: 'alive',
+      zone: host.zone,
+      labels: json(host.labels),
+      facts: host.facts ? json(host.facts) : null,
+      last_heartbeat: now,
+    }
+    await this.db
+      .insertInto('hosts')
+      .values({id: host.id, drained: host.drained ? 1 : 0, created_at: now, ...values})
+      .onConflict((oc) => oc.column('id').doUpdateSet(values))
+      .execute()
+    return (await this.getHost(host.id))!
+  }
+
+  async getHost(id: string): Promise<Host | undefined> {
+    const row = await this.db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toHost(row)
+  }
+
+  async listHosts(): Promise<Host[]> {
+    const rows = await this.db.selectFrom('hosts').selectAll().orderBy('id').execute()
+    return rows.map(toHost)
+  }
+
+  async heartbeat(id: string, facts: Host['facts'], now = Date.now()): Promise<boolean> {
+    const result = await this.db
+      .updateTable('hosts')
+      .set({last_heartbeat: now, status: 'alive', ...(facts ? {facts: json(facts)} : {})})
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  // instances
+
+  async insertInstance(instance: ServiceInstance, requestKey: string): Promise<void> {
+    await this.db
+      .insertInto('instances')
+      .values({
+        id: instance.id,
+        service_id: instance.serviceId,
+        plan_id: instance.planId,
+        host_id: instance.hostId,
+        state: instance.state,
+        organization_guid: instance.organizationGuid,
+        space_guid: instance.spaceGuid,
+        parameters: json(instance.parameters),
+        context: json(instance.context),
+        maintenance_info: instance.maintenanceInfo ? json(instance.maintenanceInfo) : null,
+        credentials: json(instance.credentials),
+        spec: json(instance.spec),
+        dashboard_url: instance.dashboardUrl,
+        name: instance.name,
+        request_key: requestKey,
+        created_at: instance.createdAt,
+        updated_at: instance.updatedAt,
+      })
+      .execute()
+  }
+
+  async getInstance(id: string): Promise<StoredInstance | undefined> {
+    const row = await this.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && {...toInstance(row), requestKey: row.request_key}
+  }
+
+  async getInstanceByName(name: string): Promise<StoredInstance | undefined> {
+    const row = await this.db.selectFrom('instances').selectAll().where('name', '=', name).executeTakeFirst()
+    return row && {...toInstance(row), requestKey: row.request_key}
+  }
+
+  async listInstances(filter: {hostId?: string; state?: InstanceState} = {}): Promise<ServiceInstance[]> {
+    let query = this.db.selectFrom('instances').selectAll().orderBy('created_at')
+    if (filter.hostId) query = query.where('host_id', '=', filter.hostId)
+    if (filter.state) query = query.where('state', '=', filter.state)
+    return (await query.execute()).map(toInstance)
+  }
+
+  async countInstancesByHost(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select((eb) => ['host_id', eb.fn.countAll<number>().as('n')])
+      .groupBy('host_id')
+      .execute()
+    return new Map(rows.map((r) => [r.host_id, Number(r.n)]))
+  }
+
+  async updateInstance(
+    id: string,
+    patch: Partial<Pick<ServiceInstance, 'state' | 'planId' | 'parameters' | 'context' | 'maintenanceInfo' | 'spec'>> & {
+      requestKey?: string
+    },
+    now = Date.now(),
+  ): Promise<void> {
+    await this.db
+      .updateTable('instances')
+      .set({
+        updated_at: now,
+        ...(patch.state === undefined ? {} : {state: patch.state}),
+        ...(patch.planId === undefined ? {} : {plan_id: patch.planId}),
+        ...(patch.parameters === undefined ? {} : {parameters: json(patch.parameters)}),
+        ...(patch.context === undefined ? {} : {context: json(patch.context)}),
+        ...(patch.maintenanceInfo === undefined ? {} : {maintenance_info: patch.maintenanceInfo ? json(patch.maintenanceInfo) : null}),
+        ...(patch.spec === undefined ? {} : {spec: json(patch.spec)}),
+        ...(patch.requestKey === undefined ? {} : {request_key: patch.requestKey}),
+      })
+      .where('id', '=', id)
+      .execute()
+  }
+
+  /** Moves an instance to `to` only from one of `from`; false when another request got there first. */
+  async transitionInstance(id: string, from: InstanceState[], to: InstanceState, now = Date.now()): Promise<boolean> {
+    const result = await this.db.updateTable('instances').set({state: to, updated_at: now}).where('id', '=', id).where('state', 'in', from).executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async setInstanceName(id: string, name: string): Promise<void> {
+    await this.db.updateTable('instances').set({name}).where('id', '=', id).execute()
+  }
+
+  /** Deletes the instance with its ports and bindings; operations stay for last_operation. */
+  async deleteInstance(id: string): Promise<void> {
+    await this.db.deleteFrom('ports').where('instance_id', '=', id).execute()
+    await this.db.deleteFrom('bindings').where('instance_id', '=', id).execute()
+    await this.db.deleteFrom('instances').where('id', '=', id).execute()
+  }
+
+  // ports
+
+  /**
+   * Allocates one free host port per container port, lowest first, on the
+   * host's range. Call inside a transaction; the (host, port) primary key makes
+   * a lost race fail rather than double-book.
+   */
+  async allocatePorts(host: Host, instanceId: string, containerPorts: number[]): Promise<PortMapping[]> {
+    if (containerPorts.length === 0) return []
+    const used = new Set(
+      (await this.db.selectFrom('ports').select('port').where('host_id', '=', host.id).execute()).map((r) => Number(r.port)),
+    )
+    const mappings: PortMapping[] = []
+    let candidate = host.portMin
+    for (const containerPort of containerPorts) {
+      while (candidate <= host.portMax && used.has(candidate)) candidate++
+      if (candidate > host.portMax) throw new PortRangeFullError(host.id, [host.portMin, host.portMax])
+      mappings.push({container: containerPort, host: candidate, protocol: 'tcp'})
+      used.add(candidate)
+    }
+    await this.db
+      .insertInto('ports')
+      .values(mappings.map((m) => ({host_id: host.id, port: m.host, instance_id: instanceId, container_port: m.container})))
+      .execute()
+    return mappings
+  }
+
+  async usedPortsByHost(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('ports')
+      .select((eb) => ['host_id', eb.fn.countAll<number>().as('n')])
+      .groupBy('host_id')
+      .execute()
+    return new Map(rows.map((r) => [r.host_id, Number(r.n)]))
+  }
+
+  async releasePorts(hostId: string, ports: number[]): Promise<void> {
+    if (ports.length > 0) await this.db.deleteFrom('ports').where('host_id', '=', hostId).where('port', 'in', ports).execute()
+  }
+
+  async portsOf(instanceId: string): Promise<Array<{hostId: string; port: number; containerPort: number}>> {
+    const rows = await this.db.selectFrom('ports').selectAll().where('instance_id', '=', instanceId).orderBy('port').execute()
+    return rows.map((r) => ({hostId: r.host_id, port: Number(r.port), containerPort: Number(r.container_port)}))
+  }
+
+  // bindings
+
+  async insertBinding(binding: Binding, requestKey: string): Promise<void> {
+    await this.db
+      .insertInto('bindings')
+      .values({
+        id: binding.id,
+        instance_id: binding.instanceId,
+        service_id: binding.serviceId,
+        plan_id: binding.planId,
+        state: binding.state,
+        app_guid: binding.appGuid,
+        bind_resource: binding.bindResource ? json(binding.bindResource) : null,
+        parameters: json(binding.parameters),
+        context: json(binding.context),
+        credentials: json(binding.credentials),
+        request_key: requestKey,
+        created_at: binding.createdAt,
+        updated_at: binding.createdAt,
+      })
+      .execute()
+  }
+
+  async getBinding(id: string): Promise<StoredBinding | undefined> {
+    const row = await this.db.selectFrom('bindings').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && {...toBinding(row), requestKey: row.request_key}
+  }
+
+  async listBindings(instanceId?: string): Promise<Binding[]> {
+    let query = this.db.selectFrom('bindings').selectAll().orderBy('created_at')
+    if (instanceId) query = query.where('instance_id', '=', instanceId)
+    return (await query.execute()).map(toBinding)
+  }
+
+  async transitionBinding(id: string, from: BindingState[], to: BindingState, now = Date.now()): Promise<boolean> {
+    const result = await this.db.updateTable('bindings').set({state: to, updated_at: now}).where('id', '=', id).where('state', 'in', from).executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async deleteBinding(id: string): Promise<void> {
+    await this.db.deleteFrom('bindings').where('id', '=', id).execute()
+  }
+
+  // operations
+
+  async insertOperation(op: Operation, owner: string | null): Promise<void> {
+    await this.db
+      .insertInto('operations')
+      .values({
+        id: op.id,
+        kind: op.kind,
+        instance_id: op.instanceId,
+        binding_id: op.bindingId,
+        state: op.state,
+        description: op.description,
+        request_key: op.requestKey,
+        originating_identity: op.originatingIdentity,
+        request_identity: op.requestIdentity,
+        owner,
+        created_at: op.createdAt,
+        updated_at: op.updatedAt,
+      })
+      .execute()
+  }
+
+  async finishOperation(id: string, state: OperationState, description: string, now = Date.now()): Promise<void> {
+    await this.db.updateTable('operations').set({state, description, updated_at: now}).where('id', '=', id).execute()
+  }
+
+  async getOperation(id: string): Promise<Operation | undefined> {
+    const row = await this.db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toOperation(row)
+  }
+
+  /** The newest operation on an instance (bindingId undefined) or on one binding. */
+  async latestOperation(instanceId: string, bindingId?: string): Promise<Operation | undefined> {
+    let query = this.db.selectFrom('operations').selectAll().where('instance_id', '=', instanceId)
+    query = bindingId === undefined ? query.where('binding_id', 'is', null) : query.where('binding_id', '=', bindingId)
+    const row = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
+    return row && toOperation(row)
+  }
+
+  async operationsInProgress(): Promise<Array<Operation & {owner: string | null}>> {
+    const rows = await this.db.selectFrom('operations').selectAll().where('state', '=', 'in progress').orderBy('created_at').execute()
+    return rows.map((r) => ({...toOperation(r), owner: r.owner}))
+  }
+}

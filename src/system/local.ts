@@ -1,0 +1,141 @@
+import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {converge} from '../agent/converger.js'
+import {DockerAgent} from '../agent/docker-agent.js'
+import type {BasicCredentials} from '../broker/auth.js'
+import {randomSecret} from '../broker/credentials.js'
+import {type RunningBroker, startBroker} from '../broker/server.js'
+import {type Catalog, loadCatalog} from '../catalog/index.js'
+import {DbrokerError, errorMessage} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
+import {connectEngine, engineFacts, ensureImage, pingEngine} from '../docker/engine.js'
+import {openStore, type Store} from '../store/index.js'
+
+export const LOCAL_HOST_ID = 'local'
+
+export interface LocalOptions {
+  dataDir: string
+  catalogFile?: string
+  listen: {host: string; port: number}
+  /** Explicit OSB credentials; generated once and kept in the data dir otherwise. */
+  credentials?: Partial<BasicCredentials>
+  /** Address written into credentials and that published ports bind to. */
+  serviceAddress: string
+  portRange: [number, number]
+  keepaliveMs: number
+  log: Logger
+  onImageProgress?: (image: string, line: string) => void
+}
+
+export interface LocalSystem {
+  broker: RunningBroker
+  url: string
+  credentials: BasicCredentials
+  store: Store
+  catalog: Catalog
+  close(): Promise<void>
+}
+
+/** Loads the credentials file of the data dir, or writes one; explicit values win and are not stored. */
+function resolveCredentials(dataDir: string, given: Partial<BasicCredentials> = {}): BasicCredentials {
+  const file = path.join(dataDir, 'credentials.json')
+  let stored: Partial<BasicCredentials> = {}
+  if (existsSync(file)) {
+    try {
+      stored = JSON.parse(readFileSync(file, 'utf8')) as BasicCredentials
+    } catch {
+      throw new DbrokerError(`the credentials file ${file} is not valid JSON`, 'delete it to generate new credentials')
+    }
+  }
+  if (!stored.username || !stored.password) {
+    stored = {username: 'broker', password: randomSecret(32)}
+    writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', {mode: 0o600})
+  }
+  chmodSync(file, 0o600)
+  return {username: given.username ?? stored.username!, password: given.password ?? stored.password!}
+}
+
+/**
+ * `dbroker up`: the broker with an in-process agent for the local engine and
+ * an embedded SQLite store. Checks run before anything is served.
+ */
+export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
+  const {log} = options
+  const catalog = loadCatalog(options.catalogFile)
+  const engine = connectEngine({timeoutMs: 120_000})
+  await pingEngine(engine)
+  mkdirSync(options.dataDir, {recursive: true, mode: 0o700})
+  const credentials = resolveCredentials(options.dataDir, options.credentials)
+
+  for (const {image, build} of catalog.images()) {
+    const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
+    if (how !== 'present') log.info(`image ${image} ${how}`)
+  }
+
+  const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
+  const agent = new DockerAgent(engine)
+  const register = async () =>
+    store.upsertHost({
+      id: LOCAL_HOST_ID,
+      serviceAddress: options.serviceAddress,
+      bindAddress: options.serviceAddress,
+      agentUrl: null,
+      portMin: options.portRange[0],
+      portMax: options.portRange[1],
+      zone: null,
+      labels: {},
+      facts: await engineFacts(engine),
+    })
+  await register()
+
+  let broker: RunningBroker
+  try {
+    broker = await startBroker({
+      store,
+      catalog,
+      credentials,
+      agentFor: () => agent,
+      log,
+      brokerId: LOCAL_HOST_ID,
+      keepaliveMs: options.keepaliveMs,
+      listen: options.listen,
+      health: async () => {
+        await store.ping()
+        await pingEngine(engine)
+      },
+    })
+  } catch (error) {
+    await store.close()
+    throw new DbrokerError(`cannot serve on ${options.listen.host}:${options.listen.port}: ${errorMessage(error)}`)
+  }
+
+  // Adopt what the last run left: recreate missing containers, report strangers.
+  const first = await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
+
+  let stopped = false
+  let beat: Promise<unknown> = Promise.resolve()
+  const timer = setInterval(() => {
+    beat = (async () => {
+      await store.heartbeat(LOCAL_HOST_ID, await engineFacts(engine))
+      if (!stopped) await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+    })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))
+  }, options.keepaliveMs)
+  timer.unref()
+
+  return {
+    broker,
+    url: broker.url,
+    credentials,
+    store,
+    catalog,
+    async close() {
+      stopped = true
+      clearInterval(timer)
+      await broker.close()
+      await beat
+      await store.close()
+    },
+  }
+}
