@@ -1,0 +1,26 @@
+import {docker, labelled, removeLabelled} from './docker.js'
+
+/** The Docker tests need an engine and the reference images; say how to get them instead of failing obscurely. */
+export async function setup(): Promise<void> {
+  try {
+    await docker.ping()
+  } catch {
+    throw new Error('no Docker engine answers at /var/run/docker.sock: run `sudo scripts/docker-engine.sh` first')
+  }
+  for (const image of ['dbroker/redis:7', 'dbroker/postgresql:15']) {
+    try {
+      await docker.getImage(image).inspect()
+    } catch {
+      throw new Error(`image ${image} is missing: run \`scripts/images.sh\` first`)
+    }
+  }
+  const {containers} = await labelled()
+  if (containers.length > 0) console.warn(`note: ${containers.length} dbroker containers exist before the tests; the tests leave them alone`)
+}
+
+export async function teardown(): Promise<void> {
+  // Every test cleans up after itself; this only catches what a crashed test file left.
+  const {containers} = await labelled()
+  const leftovers = containers.filter((c) => c.Labels['dbroker.test'] === '1' || c.Names.some((n) => n.includes('-t-')))
+  await removeLabelled([...new Set(leftovers.map((c) => c.Labels['dbroker.instance']))])
+}

@@ -1,0 +1,50 @@
+import {randomBytes} from 'node:crypto'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {createLogger} from '../../src/core/log.js'
+import {type LocalSystem, startLocal} from '../../src/system/local.js'
+import {removeLabelled} from './docker.js'
+import {OsbClient} from './osb.js'
+
+export const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
+export const POSTGRES = {service_id: 'a43935f6-0e81-4051-82b7-68fbdbb00d9d', plan_id: '007b1e94-65ac-4cc9-a4fa-6eecaf6c126a'}
+export const POSTGRES_MEDIUM = {service_id: POSTGRES.service_id, plan_id: '202e25c1-be27-4019-ab5d-1216289c6e30'}
+export const ORG = {organization_guid: 'org-1', space_guid: 'space-1'}
+
+/** Instance and binding ids for tests: the `t-` prefix lets the global teardown find leftovers. */
+export const testId = (kind = 'i') => `t-${kind}-${randomBytes(5).toString('hex')}`
+
+export interface TestSystem {
+  system: LocalSystem
+  osb: OsbClient
+  dataDir: string
+  close(): Promise<void>
+}
+
+/** A whole `up` in this process: temp data dir, port 0, a test port range; close() removes every container it made. */
+export async function startTestSystem(options: {catalogFile?: string; dataDir?: string; portRange?: [number, number]} = {}): Promise<TestSystem> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dbroker-test-'))
+  const system = await startLocal({
+    dataDir,
+    catalogFile: options.catalogFile,
+    listen: {host: '127.0.0.1', port: 0},
+    serviceAddress: '127.0.0.1',
+    portRange: options.portRange ?? [41000, 41999],
+    keepaliveMs: 1000,
+    log: createLogger(process.env.DBROKER_TEST_LOG ? 'debug' : 'silent'),
+  })
+  const osb = new OsbClient(system.url, system.credentials)
+  return {
+    system,
+    osb,
+    dataDir,
+    async close() {
+      const ids = (await system.store.listInstances()).map((i) => i.id)
+      await system.close()
+      await removeLabelled(ids)
+      if (!options.dataDir) rmSync(dataDir, {recursive: true, force: true})
+    },
+  }
+}
