@@ -1,3 +1,6 @@
+import {existsSync} from 'node:fs'
+
+import {RUN} from './cli.js'
 import {docker, labelled, removeLabelled} from './docker.js'
 
 /** The Docker tests need an engine and the reference images; say how to get them instead of failing obscurely. */
@@ -14,6 +17,7 @@ export async function setup(): Promise<void> {
       throw new Error(`image ${image} is missing: run \`scripts/images.sh\` first`)
     }
   }
+  if (!existsSync(RUN.replace('bin/run.js', 'dist/commands/up.js'))) throw new Error('the CLI is not built: run `npm run build` (npm test does)')
   const {containers} = await labelled()
   if (containers.length > 0) console.warn(`note: ${containers.length} dbroker containers exist before the tests; the tests leave them alone`)
 }
