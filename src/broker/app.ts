@@ -30,7 +30,8 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
   }) as unknown as FastifyInstance
 
   // Platforms send DELETE and GET with a JSON content type and no body: that is no body, not an error.
-  app.removeContentTypeParser('application/json')
+  // fastify's own text/plain parser goes too, so a text body meets the JSON-only rule below.
+  app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', {parseAs: 'string'}, (_request, body, done) => {
     const text = (body as string).trim()
     if (text === '') return done(null, undefined)
