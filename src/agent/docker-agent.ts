@@ -1,8 +1,11 @@
+import type {ContainerStats, LogOptions} from '../core/admin.js'
 import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
 import {EngineError} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
+  containerLogs,
   containerLogsTail,
+  containerStats,
   createOptions,
   type Engine,
   engineFacts,
@@ -147,6 +150,17 @@ export class DockerAgent implements AgentClient {
 
   facts(): Promise<HostFacts> {
     return engineFacts(this.engine)
+  }
+
+  async stats(instanceId: string): Promise<ContainerStats | undefined> {
+    const [container] = (await labelledContainers(this.engine, instanceId)).filter((c) => c.State === 'running')
+    return container && containerStats(this.engine, container.Id)
+  }
+
+  async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
+    const [container] = await labelledContainers(this.engine, instanceId)
+    if (!container) throw new EngineError(`instance ${instanceId} has no container`)
+    return containerLogs(this.engine, container.Id, options)
   }
 }
 

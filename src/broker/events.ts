@@ -1,14 +1,8 @@
 import {EventEmitter} from 'node:events'
 
-export interface ChangeEvent {
-  kind: 'host' | 'instance' | 'binding' | 'operation'
-  id: string
-  action: string
-  instanceId?: string
-  state?: string
-  description?: string
-  at: number
-}
+import type {ChangeEvent} from '../core/admin.js'
+
+export type {ChangeEvent} from '../core/admin.js'
 
 /** Every change the broker makes, for screens and logs; listeners never see secrets. */
 export class BrokerEvents extends EventEmitter<{change: [ChangeEvent]}> {

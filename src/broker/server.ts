@@ -5,7 +5,7 @@ import type {AgentClient} from '../core/agent.js'
 import type {Logger} from '../core/log.js'
 import type {Host} from '../core/types.js'
 import type {Store} from '../store/index.js'
-import {buildBrokerApp} from './app.js'
+import {buildBrokerApp, type BrokerAppOptions} from './app.js'
 import type {BasicCredentials} from './auth.js'
 import {BrokerEvents} from './events.js'
 import type {PlacementStrategy} from './placement.js'
@@ -23,6 +23,8 @@ export interface BrokerOptions {
   health: () => Promise<void>
   listen: {host: string; port: number}
   https?: {key: string | Buffer; cert: string | Buffer}
+  /** More route plugins (admin, agents); they get the broker's provisioner and events. */
+  plugins?: (broker: {provisioner: Provisioner; events: BrokerEvents}) => BrokerAppOptions['plugins']
 }
 
 export interface RunningBroker {
@@ -37,7 +39,7 @@ export interface RunningBroker {
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
   const events = new BrokerEvents()
   const provisioner = new Provisioner({...options, events})
-  const app = buildBrokerApp({...options, provisioner})
+  const app = buildBrokerApp({...options, provisioner, plugins: options.plugins?.({provisioner, events})})
   await app.listen({host: options.listen.host, port: options.listen.port})
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : options.listen.port

@@ -1,3 +1,4 @@
+import type {ContainerStats, LogOptions} from './admin.js'
 import type {ContainerSpec, ContainerState, HostFacts} from './types.js'
 
 export interface ExecResult {
@@ -26,4 +27,11 @@ export interface AgentClient {
   /** Every container on the host that carries dbroker's labels. */
   list(): Promise<ContainerState[]>
   facts(): Promise<HostFacts>
+  /** CPU and memory of the instance's running container; undefined when none runs. Optional for agents that predate it. */
+  stats?(instanceId: string): Promise<ContainerStats | undefined>
+  /**
+   * The container's output as text chunks, as the engine's logging driver reads
+   * it back; a driver that can't be read fails with a `LogsUnavailableError`.
+   */
+  logs?(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>>
 }

@@ -22,6 +22,11 @@ export class EngineError extends DbrokerError {
   override readonly name = 'EngineError'
 }
 
+/** The engine's logging driver for a container can't be read back (syslog, fluentd, none...). */
+export class LogsUnavailableError extends DbrokerError {
+  override readonly name = 'LogsUnavailableError'
+}
+
 /** An error with an OSB status and optional OSB error code. */
 export class OsbError extends Error {
   override readonly name = 'OsbError'

@@ -6,7 +6,8 @@ import {PassThrough} from 'node:stream'
 import Docker from 'dockerode'
 
 import type {ExecResult} from '../core/agent.js'
-import {EngineError} from '../core/errors.js'
+import type {ContainerStats, LogOptions} from '../core/admin.js'
+import {EngineError, LogsUnavailableError} from '../core/errors.js'
 import type {BuildSource, ContainerSpec, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
 
 export type Engine = Docker
@@ -275,4 +276,63 @@ export function demuxBuffer(buffer: Buffer): string {
     offset += 8 + size
   }
   return offset === 0 ? buffer.toString('utf8') : Buffer.concat(parts).toString('utf8')
+}
+
+interface StatsSample {
+  cpu_stats?: {cpu_usage?: {total_usage?: number}; system_cpu_usage?: number; online_cpus?: number}
+  precpu_stats?: {cpu_usage?: {total_usage?: number}; system_cpu_usage?: number}
+  memory_stats?: {usage?: number; limit?: number; stats?: Record<string, number>}
+}
+
+/** One CPU/memory sample of a container, the way `docker stats` computes it (page cache not counted). */
+export async function containerStats(engine: Engine, id: string): Promise<ContainerStats> {
+  const s = (await engine.getContainer(id).stats({stream: false})) as unknown as StatsSample
+  const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0)
+  const systemDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0)
+  const cpus = s.cpu_stats?.online_cpus ?? 1
+  const cache = s.memory_stats?.stats?.inactive_file ?? s.memory_stats?.stats?.cache ?? 0
+  return {
+    cpuPercent: cpuDelta > 0 && systemDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0,
+    memoryBytes: Math.max(0, (s.memory_stats?.usage ?? 0) - cache),
+    memoryLimitBytes: s.memory_stats?.limit ?? 0,
+  }
+}
+
+/**
+ * A container's output from the engine's logs API as text chunks. Drivers the
+ * engine can't read back (syslog, fluentd, none, ...) fail with LogsUnavailableError.
+ */
+export async function containerLogs(engine: Engine, id: string, options: LogOptions): Promise<AsyncIterable<string>> {
+  const container = engine.getContainer(id)
+  const base = {stdout: true, stderr: true, timestamps: options.timestamps ?? false, since: options.since ?? 0, ...(options.tail === undefined ? {} : {tail: options.tail})}
+  const unreadable = async (error: {statusCode?: number; message: string; json?: {message?: string}}): Promise<never> => {
+    const message = error.json?.message ?? error.message
+    if (/does not support reading|logging driver/i.test(message) || error.statusCode === 501) {
+      const driver = (await inspectContainer(engine, id))?.HostConfig?.LogConfig?.Type ?? 'its'
+      throw new LogsUnavailableError(
+        `the engine cannot read back logs written with the ${driver} logging driver`,
+        `read them where the ${driver} driver sends them, or use the json-file, local or journald driver`,
+      )
+    }
+    throw new EngineError(`cannot read the logs of container ${id.slice(0, 12)}: ${message}`)
+  }
+  if (!options.follow) {
+    const buffer = (await container.logs({...base, follow: false}).catch(unreadable)) as unknown as Buffer
+    return (async function* () {
+      const text = demuxBuffer(buffer)
+      if (text) yield text
+    })()
+  }
+  const stream = (await container.logs({...base, follow: true}).catch(unreadable)) as unknown as NodeJS.ReadableStream & {destroy(): void}
+  const out = new PassThrough({encoding: 'utf8'})
+  engine.modem.demuxStream(stream, out, out)
+  const end = () => {
+    stream.destroy()
+    out.end()
+  }
+  stream.on('end', () => out.end())
+  stream.on('close', () => out.end())
+  stream.on('error', end)
+  options.signal?.addEventListener('abort', end, {once: true})
+  return out as AsyncIterable<string>
 }

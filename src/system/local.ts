@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
+import {adminRoutes} from '../broker/admin.js'
 import type {BasicCredentials} from '../broker/auth.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
@@ -20,6 +21,8 @@ export interface LocalOptions {
   listen: {host: string; port: number}
   /** Explicit OSB credentials; generated once and kept in the data dir otherwise. */
   credentials?: Partial<BasicCredentials>
+  /** Explicit admin API credentials; generated once and kept in the data dir otherwise. */
+  adminCredentials?: Partial<BasicCredentials>
   /** Address written into credentials and that published ports bind to. */
   serviceAddress: string
   portRange: [number, number]
@@ -32,14 +35,15 @@ export interface LocalSystem {
   broker: RunningBroker
   url: string
   credentials: BasicCredentials
+  adminCredentials: BasicCredentials
   store: Store
   catalog: Catalog
   close(): Promise<void>
 }
 
-/** Loads the credentials file of the data dir, or writes one; explicit values win and are not stored. */
-function resolveCredentials(dataDir: string, given: Partial<BasicCredentials> = {}): BasicCredentials {
-  const file = path.join(dataDir, 'credentials.json')
+/** Loads a credentials file of the data dir, or writes one; explicit values win and are not stored. */
+function resolveCredentials(dataDir: string, given: Partial<BasicCredentials> = {}, name = 'credentials.json', defaultUser = 'broker'): BasicCredentials {
+  const file = path.join(dataDir, name)
   let stored: Partial<BasicCredentials> = {}
   if (existsSync(file)) {
     try {
@@ -49,7 +53,7 @@ function resolveCredentials(dataDir: string, given: Partial<BasicCredentials> = 
     }
   }
   if (!stored.username || !stored.password) {
-    stored = {username: 'broker', password: randomSecret(32)}
+    stored = {username: defaultUser, password: randomSecret(32)}
     writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', {mode: 0o600})
   }
   chmodSync(file, 0o600)
@@ -67,6 +71,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   await pingEngine(engine)
   mkdirSync(options.dataDir, {recursive: true, mode: 0o700})
   const credentials = resolveCredentials(options.dataDir, options.credentials)
+  const adminCredentials = resolveCredentials(options.dataDir, options.adminCredentials, 'admin-credentials.json', 'admin')
 
   for (const {image, build} of catalog.images()) {
     const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
@@ -100,6 +105,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       brokerId: LOCAL_HOST_ID,
       keepaliveMs: options.keepaliveMs,
       listen: options.listen,
+      plugins: ({provisioner, events}) => [
+        adminRoutes({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
+      ],
       health: async () => {
         await store.ping()
         await pingEngine(engine)
@@ -128,6 +136,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     broker,
     url: broker.url,
     credentials,
+    adminCredentials,
     store,
     catalog,
     async close() {

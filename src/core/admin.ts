@@ -1,0 +1,87 @@
+/** What the admin API answers and streams: shared by the broker, the client and the screens. */
+import type {ContainerStatus, Health, HostFacts, InstanceState, PortMapping} from './types.js'
+
+export interface ChangeEvent {
+  kind: 'host' | 'instance' | 'binding' | 'operation'
+  id: string
+  action: string
+  instanceId?: string
+  state?: string
+  description?: string
+  at: number
+}
+
+export interface ContainerStats {
+  /** Percent of one CPU (100 = one core busy). */
+  cpuPercent: number
+  memoryBytes: number
+  memoryLimitBytes: number
+}
+
+export interface HostView {
+  id: string
+  status: 'alive' | 'dead'
+  /** Milliseconds since the last heartbeat, as the broker saw it when answering. */
+  heartbeatAgeMs: number
+  lastHeartbeat: number
+  serviceAddress: string
+  agentUrl: string | null
+  portRange: [number, number]
+  drained: boolean
+  zone: string | null
+  instances: number
+  facts: HostFacts | null
+}
+
+export interface ContainerView {
+  status: ContainerStatus
+  health: Health
+  restartCount: number
+  startedAt: string | null
+}
+
+export interface InstanceView {
+  id: string
+  name: string | null
+  service: string
+  plan: string
+  serviceId: string
+  planId: string
+  hostId: string
+  /** Where applications reach it: the host's service address. */
+  address: string
+  ports: PortMapping[]
+  state: InstanceState
+  container: ContainerView | null
+  stats: ContainerStats | null
+  createdAt: number
+}
+
+export interface BindingView {
+  id: string
+  state: string
+  appGuid: string | null
+  createdAt: number
+  /** Present only when asked for with `?credentials=true`. */
+  credentials?: Record<string, unknown>
+}
+
+export interface InstanceDetail extends InstanceView {
+  image: string
+  memoryLimitBytes: number | null
+  nanoCpus: number | null
+  parameters: Record<string, unknown>
+  context: Record<string, unknown>
+  volumes: Array<{name: string; path: string}>
+  bindings: BindingView[]
+  lastOperation: {kind: string; state: string; description: string; updatedAt: number} | null
+}
+
+export interface LogOptions {
+  tail?: number
+  /** Unix seconds, or a duration such as 10m (the API converts). */
+  since?: number
+  follow?: boolean
+  timestamps?: boolean
+  signal?: AbortSignal
+}
