@@ -85,6 +85,13 @@ export function canonical(value: unknown): string {
 
 const isEmpty = (value: object | undefined) => !value || Object.keys(value).length === 0
 
+/** The host port in Docker's "address already in use" / "port is already allocated" errors. */
+export function busyPort(message: string): number | undefined {
+  if (!/address already in use|port is already allocated/.test(message)) return undefined
+  const match = /:(\d+)(?::\s*bind| failed)/.exec(message)
+  return match ? Number(match[1]) : undefined
+}
+
 /**
  * The lifecycle of instances and bindings. Each change is an operation in the
  * store; work runs in the background for async requests and is awaited for
@@ -255,9 +262,11 @@ export class Provisioner {
   ): Promise<Reply> {
     const op = this.newOperation('provision', instanceId, null, requestKey, meta)
     const {instance, host} = await this.store.transaction(async (tx) => {
+      await tx.lockPlacement()
       const host = placeInstance(await tx.listHosts(), await tx.countInstancesByHost(), await tx.usedPortsByHost(), plan, {
         strategy: this.options.strategy ?? 'spread',
         keepaliveMs: this.options.keepaliveMs,
+        memory: await tx.memoryByHost(),
       })
       let ports
       try {
@@ -300,8 +309,21 @@ export class Provisioner {
 
   private async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<string> {
     const agent = this.options.agentFor(host)
+    const busy = new Set<number>()
     try {
-      await agent.apply(instance.spec, {signal})
+      for (;;) {
+        try {
+          await agent.apply(instance.spec, {signal})
+          break
+        } catch (error) {
+          // Something outside dbroker holds the port (often an ephemeral client port): take the next free one.
+          const port = busyPort(errorMessage(error))
+          if (port === undefined || busy.size >= 10 || signal.aborted) throw error
+          busy.add(port)
+          instance = await this.movePort(instance, host, port, busy)
+          this.options.log.info(`port ${port} on host ${host.id} is in use outside dbroker; instance ${instance.id} moves to ${instance.spec.ports.map((p) => p.host).join(',')}`)
+        }
+      }
       signal.throwIfAborted()
     } catch (error) {
       // Leave nothing half-made: no container, volume, port or row.
@@ -313,6 +335,18 @@ export class Provisioner {
     await this.store.transitionInstance(instance.id, ['provisioning'], 'ready')
     this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'provision', state: 'ready'})
     return 'the instance is ready'
+  }
+
+  private async movePort(instance: ServiceInstance, host: Host, port: number, busy: Set<number>): Promise<ServiceInstance> {
+    return this.store.transaction(async (tx) => {
+      const moving = instance.spec.ports.find((p) => p.host === port)
+      if (!moving) throw new Error(`port ${port} is in use on host ${host.id}`)
+      await tx.releasePorts(host.id, [port])
+      const [replacement] = await tx.allocatePorts(host, instance.id, [moving.container], busy)
+      const spec = {...instance.spec, ports: instance.spec.ports.map((p) => (p.host === port ? replacement : p))}
+      await tx.updateInstance(instance.id, {spec})
+      return {...instance, spec}
+    })
   }
 
   // fetch
@@ -638,9 +672,13 @@ export class Provisioner {
    * Takes over operations this broker left in progress (it was killed or
    * restarted): each one finishes or fails cleanly; none stays in progress.
    */
-  async resume(): Promise<number> {
-    const pending = (await this.store.operationsInProgress()).filter((op) => op.owner === this.options.brokerId && !this.tasksHave(op.id))
+  async resume(owners: string[] = [this.options.brokerId]): Promise<number> {
+    const pending = (await this.store.operationsInProgress()).filter((op) => op.owner !== null && owners.includes(op.owner) && !this.tasksHave(op.id))
+    let resumed = 0
     for (const op of pending) {
+      // Another broker's operation becomes ours only if no third broker claimed it first.
+      if (op.owner !== this.options.brokerId && !(await this.store.claimOperation(op.id, op.owner, this.options.brokerId))) continue
+      resumed++
       const instance = await this.store.getInstance(op.instanceId)
       const host = instance && (await this.store.getHost(instance.hostId))
       const interrupted = async () => 'interrupted by a broker restart; nothing was changed'
@@ -680,7 +718,7 @@ export class Provisioner {
           break
       }
     }
-    return pending.length
+    return resumed
   }
 
   private tasksHave(operationId: string): boolean {

@@ -1,4 +1,4 @@
-import {Kysely, Migrator, type Migration, type Transaction} from 'kysely'
+import {Kysely, Migrator, sql, type Migration, type Transaction} from 'kysely'
 
 import type {
   Binding,
@@ -11,11 +11,22 @@ import type {
   ServiceInstance,
 } from '../core/types.js'
 import * as initial from './migrations/001_initial.js'
+import * as multihost from './migrations/002_multihost.js'
 import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial}
+const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost}
 
 type Db = Kysely<Database> | Transaction<Database>
+
+/** The advisory lock key of placement: any constant shared by every broker. */
+const PLACEMENT_LOCK = 0x64627270
+
+/** Change notices between brokers sharing one store (PostgreSQL LISTEN/NOTIFY). */
+export interface StoreChannel {
+  publish(payload: string): Promise<void>
+  subscribe(listener: (payload: string) => void): Promise<void>
+  close(): Promise<void>
+}
 
 const json = (value: unknown) => JSON.stringify(value ?? null)
 const parse = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T))
@@ -34,6 +45,11 @@ function toHost(row: HostsTable): Host {
     labels: parse(row.labels) ?? {},
     facts: parse(row.facts),
     lastHeartbeat: Number(row.last_heartbeat),
+    capacity: {
+      maxContainers: row.max_containers === null ? null : Number(row.max_containers),
+      memoryBytes: row.max_memory === null ? null : Number(row.max_memory),
+    },
+    keepaliveMs: row.keepalive_ms === null ? null : Number(row.keepalive_ms),
   }
 }
 
@@ -110,6 +126,9 @@ export class PortRangeFullError extends Error {
  * transaction, so the same methods compose inside `transaction()`.
  */
 export class Store {
+  /** Set on a PostgreSQL store: every broker on it hears what the others publish. */
+  channel?: StoreChannel
+
   constructor(
     readonly db: Db,
     readonly dialect: 'sqlite' | 'postgres',
@@ -134,12 +153,16 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    await this.channel?.close()
     if (!this.db.isTransaction) await (this.db as Kysely<Database>).destroy()
   }
 
   // hosts
 
-  async upsertHost(host: Omit<Host, 'lastHeartbeat' | 'status' | 'drained'> & {drained?: boolean}, now = Date.now()): Promise<Host> {
+  async upsertHost(
+    host: Omit<Host, 'lastHeartbeat' | 'status' | 'drained' | 'capacity' | 'keepaliveMs'> & Partial<Pick<Host, 'drained' | 'capacity' | 'keepaliveMs'>>,
+    now = Date.now(),
+  ): Promise<Host> {
     const values = {
       service_address: host.serviceAddress,
       bind_address: host.bindAddress,
@@ -151,6 +174,9 @@ export class Store {
       labels: json(host.labels),
       facts: host.facts ? json(host.facts) : null,
       last_heartbeat: now,
+      max_containers: host.capacity?.maxContainers ?? null,
+      max_memory: host.capacity?.memoryBytes ?? null,
+      keepalive_ms: host.keepaliveMs ?? null,
     }
     await this.db
       .insertInto('hosts')
@@ -279,11 +305,12 @@ export class Store {
    * host's range. Call inside a transaction; the (host, port) primary key makes
    * a lost race fail rather than double-book.
    */
-  async allocatePorts(host: Host, instanceId: string, containerPorts: number[]): Promise<PortMapping[]> {
+  async allocatePorts(host: Host, instanceId: string, containerPorts: number[], exclude: Iterable<number> = []): Promise<PortMapping[]> {
     if (containerPorts.length === 0) return []
-    const used = new Set(
-      (await this.db.selectFrom('ports').select('port').where('host_id', '=', host.id).execute()).map((r) => Number(r.port)),
-    )
+    const used = new Set([
+      ...exclude,
+      ...(await this.db.selectFrom('ports').select('port').where('host_id', '=', host.id).execute()).map((r) => Number(r.port)),
+    ])
     const mappings: PortMapping[] = []
     let candidate = host.portMin
     for (const containerPort of containerPorts) {
@@ -403,4 +430,76 @@ export class Store {
     const rows = await this.db.selectFrom('operations').selectAll().where('state', '=', 'in progress').orderBy('created_at').execute()
     return rows.map((r) => ({...toOperation(r), owner: r.owner}))
   }
+  /** Hands an operation from a broker that stopped to `to`; false when another broker claimed it first. */
+  async claimOperation(id: string, from: string | null, to: string, now = Date.now()): Promise<boolean> {
+    let query = this.db.updateTable('operations').set({owner: to, updated_at: now}).where('id', '=', id).where('state', '=', 'in progress')
+    query = from === null ? query.where('owner', 'is', null) : query.where('owner', '=', from)
+    return Number((await query.executeTakeFirst()).numUpdatedRows) > 0
+  }
+
+  // liveness of hosts and brokers
+
+  /** Records a host's heartbeat; `revived` when the host had been marked dead. */
+  async heartbeatHost(id: string, facts: Host['facts'], now = Date.now()): Promise<'unknown' | 'alive' | 'revived'> {
+    const revived = await this.db.updateTable('hosts').set({status: 'alive'}).where('id', '=', id).where('status', '=', 'dead').executeTakeFirst()
+    if (!(await this.heartbeat(id, facts, now))) return 'unknown'
+    return Number(revived.numUpdatedRows) > 0 ? 'revived' : 'alive'
+  }
+
+  /** Marks dead every alive host that missed `misses` heartbeats; returns the hosts this call marked. */
+  async markDeadHosts(defaultKeepaliveMs: number, misses: number, now = Date.now()): Promise<Host[]> {
+    const late = (await this.listHosts()).filter((h) => h.status === 'alive' && now - h.lastHeartbeat > (h.keepaliveMs ?? defaultKeepaliveMs) * misses)
+    const marked: Host[] = []
+    for (const host of late) {
+      const result = await this.db
+        .updateTable('hosts')
+        .set({status: 'dead'})
+        .where('id', '=', host.id)
+        .where('status', '=', 'alive')
+        .where('last_heartbeat', '=', host.lastHeartbeat)
+        .executeTakeFirst()
+      if (Number(result.numUpdatedRows) > 0) marked.push({...host, status: 'dead'})
+    }
+    return marked
+  }
+
+  async setHostDrained(id: string, drained: boolean): Promise<Host | undefined> {
+    await this.db.updateTable('hosts').set({drained: drained ? 1 : 0}).where('id', '=', id).execute()
+    return this.getHost(id)
+  }
+
+  /** Memory limits of the instances on each host, summed from their specs. */
+  async memoryByHost(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('instances').select(['host_id', 'spec']).execute()
+    const sums = new Map<string, number>()
+    for (const row of rows) sums.set(row.host_id, (sums.get(row.host_id) ?? 0) + ((parse<{memoryBytes?: number}>(row.spec)?.memoryBytes) ?? 0))
+    return sums
+  }
+
+  /**
+   * Serialises placement across brokers until the transaction ends, so two
+   * brokers never pick from the same snapshot of free ports. SQLite
+   * transactions are serial already.
+   */
+  async lockPlacement(): Promise<void> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${PLACEMENT_LOCK})`.execute(this.db)
+  }
+
+  async brokerHeartbeat(id: string, url: string | null, now = Date.now()): Promise<void> {
+    await this.db
+      .insertInto('brokers')
+      .values({id, url, started_at: now, heartbeat_at: now})
+      .onConflict((oc) => oc.column('id').doUpdateSet({url, heartbeat_at: now}))
+      .execute()
+  }
+
+  async listBrokers(): Promise<Array<{id: string; url: string | null; startedAt: number; heartbeatAt: number}>> {
+    const rows = await this.db.selectFrom('brokers').selectAll().orderBy('id').execute()
+    return rows.map((r) => ({id: r.id, url: r.url, startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at)}))
+  }
+
+  async removeBroker(id: string): Promise<void> {
+    await this.db.deleteFrom('brokers').where('id', '=', id).execute()
+  }
+
 }

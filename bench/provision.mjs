@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Provision latency against its raw baseline, in one run on one engine:
+//   raw      `docker run -d -p` of the redis image until PING answers
+//   dbroker  a sync PUT /v2/service_instances until it returns (it returns once PING answers)
+// plus bind latency, catalog requests/s, and the resident memory of `dbroker up`
+// idle and with 100 instances. Needs a built CLI (npm run build) and the images.
+// Usage: node bench/provision.mjs [--runs 15] [--instances 100]
+import {execFileSync, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {connect} from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {createInterface} from 'node:readline'
+import {fileURLToPath} from 'node:url'
+
+const args = process.argv.slice(2)
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const RUNS = opt('runs', 15)
+const INSTANCES = opt('instances', 100)
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
+
+const docker = (...a) => execFileSync('docker', a, {encoding: 'utf8'}).trim()
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
+}
+const ms = (x) => `${x.toFixed(1)} ms`
+
+function ping(port) {
+  return new Promise((resolve) => {
+    const socket = connect({host: '127.0.0.1', port})
+    const done = (ok) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('close', () => done(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())))
+  })
+}
+
+async function rawRun(port) {
+  const name = `bench-raw-${randomBytes(4).toString('hex')}`
+  const t0 = performance.now()
+  docker('run', '-d', '--name', name, '-p', `127.0.0.1:${port}:6379`, '-e', 'REDIS_PASSWORD=benchbenchbenchbench', '--label', 'dbroker.bench=1', 'dbroker/redis:7')
+  while (!(await ping(port))) await new Promise((r) => setTimeout(r, 20))
+  const elapsed = performance.now() - t0
+  docker('rm', '-f', '-v', name)
+  return elapsed
+}
+
+async function startUp(dataDir) {
+  const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), 'up', '--json', '--port', '0', '--data-dir', dataDir, '--port-range', '43000-43999', '--log-level', 'warn'], {stdio: ['ignore', 'pipe', 'inherit']})
+  const line = await new Promise((resolve, reject) => {
+    createInterface({input: child.stdout}).once('line', resolve)
+    child.on('exit', (code) => reject(new Error(`up exited with ${code}`)))
+  })
+  return {child, ...JSON.parse(line)}
+}
+
+const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+
+async function main() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-bench-'))
+  const up = await startUp(dataDir)
+  const auth = `Basic ${Buffer.from(`${up.username}:${up.password}`).toString('base64')}`
+  const headers = {authorization: auth, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}
+  const request = async (method, p, body) => {
+    const r = await fetch(`${up.url}${p}`, {method, headers, body: body && JSON.stringify(body)})
+    const text = await r.text()
+    if (r.status >= 300) throw new Error(`${method} ${p} -> ${r.status} ${text}`)
+    return JSON.parse(text)
+  }
+  const ids = []
+  try {
+    await new Promise((r) => setTimeout(r, 2000))
+    const idleRss = rss(up.child.pid)
+
+    // Warm both paths once so neither pays for a cold page cache.
+    await rawRun(44999)
+    const raw = []
+    const prov = []
+    const bind = []
+    for (let i = 0; i < RUNS; i++) {
+      raw.push(await rawRun(44990))
+      const id = `bench-${randomBytes(4).toString('hex')}`
+      ids.push(id)
+      let t0 = performance.now()
+      await request('PUT', `/v2/service_instances/${id}`, {...REDIS, organization_guid: 'o', space_guid: 's'})
+      prov.push(performance.now() - t0)
+      t0 = performance.now()
+      await request('PUT', `/v2/service_instances/${id}/service_bindings/${id}-b`, REDIS)
+      bind.push(performance.now() - t0)
+    }
+
+    let catalogRps = NaN
+    try {
+      const out = execFileSync('wrk', ['-t2', '-c32', '-d5s', '-H', `Authorization: ${auth}`, '-H', 'X-Broker-API-Version: 2.17', `${up.url}/v2/catalog`], {encoding: 'utf8'})
+      catalogRps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1])
+    } catch {
+      console.error('wrk not found (apt-get install wrk): catalog throughput skipped')
+    }
+
+    while (ids.length < INSTANCES) {
+      const batch = Array.from({length: Math.min(10, INSTANCES - ids.length)}, () => `bench-${randomBytes(4).toString('hex')}`)
+      ids.push(...batch)
+      await Promise.all(batch.map((id) => request('PUT', `/v2/service_instances/${id}`, {...REDIS, organization_guid: 'o', space_guid: 's'})))
+    }
+    await new Promise((r) => setTimeout(r, 6000))
+    const fullRss = rss(up.child.pid)
+
+    const rows = [
+      ['raw docker run -d -p until PING', ms(quantile(raw, 0.5)), ms(quantile(raw, 0.95)), ''],
+      ['sync provision (PUT) until 201', ms(quantile(prov, 0.5)), ms(quantile(prov, 0.95)), `${(quantile(prov, 0.5) / quantile(raw, 0.5)).toFixed(2)} x raw (target <= 1.2)`],
+      ['bind (PUT, per-binding user)', ms(quantile(bind, 0.5)), ms(quantile(bind, 0.95)), 'target p50 < 10 ms'],
+      ['catalog GET', `${Math.round(catalogRps)} req/s`, '', 'target >= 10,000'],
+      ['up RSS idle', `${idleRss.toFixed(0)} MB`, '', ''],
+      [`up RSS with ${ids.length} instances`, `${fullRss.toFixed(0)} MB`, '', 'target < 150 MB'],
+    ]
+    console.log(`\nprovision benchmark, ${RUNS} runs each, engine ${docker('version', '--format', '{{.Server.Version}}')}\n`)
+    const widths = [0, 1, 2, 3].map((c) => Math.max(...[['measure', 'p50', 'p95', 'note'], ...rows].map((r) => r[c].length)))
+    for (const r of [['measure', 'p50', 'p95', 'note'], ...rows]) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
+  } finally {
+    await Promise.all(ids.map((id) => request('DELETE', `/v2/service_instances/${id}?service_id=${REDIS.service_id}&plan_id=${REDIS.plan_id}`).catch(() => undefined)))
+    up.child.kill('SIGTERM')
+    await new Promise((r) => up.child.on('exit', r))
+    rmSync(dataDir, {recursive: true, force: true})
+    try {
+      const left = docker('ps', '-aq', '--filter', 'label=dbroker.bench=1')
+      if (left) docker('rm', '-f', '-v', ...left.split('\n'))
+    } catch {}
+  }
+}
+
+await main()
