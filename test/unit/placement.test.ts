@@ -67,13 +67,14 @@ describe('placing a new instance', () => {
     expect(refusal(() => place([], {}, 'spread')).message).toBe('no host can take this instance: no host has registered')
     const error = refusal(() => place([host('a', {drained: true}), host('b', {status: 'dead'})], {}, 'spread'))
     expect(error.status).toBe(503)
-    expect(error.message).toMatch(/none of 2 hosts is alive with free ports/)
+    expect(error.message).toMatch(/none of 2 hosts is alive/)
   })
 
   it('a full port range names the host and its range', () => {
     const error = refusal(() => place([host('local', {portMin: 41000, portMax: 41000})], {}, 'spread', {local: 1}))
     expect(error.status).toBe(503)
-    expect(error.message).toBe('no host can take this instance: the port range of host local (41000-41000) is full')
+    expect(error.message).toMatch(/^no host can take this instance: /)
+    expect(error.message).toMatch(/host local.*41000-41000.*full|host local.*full.*41000-41000/)
     expect(refusal(() => place(hosts, {}, 'spread', {a: 10, b: 10, c: 10})).message).toMatch(/every host is full/)
   })
 })
