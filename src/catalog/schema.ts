@@ -104,6 +104,10 @@ export const planSchema = z.strictObject({
   /** Only async (accepts_incomplete=true) requests are accepted for this plan. */
   async_only: z.boolean().default(false),
   requires_app: z.boolean().default(false),
+  /** Only hosts in one of these zones and with all these labels take the plan's instances. */
+  placement: z
+    .strictObject({zones: z.array(z.string().min(1)).min(1).optional(), labels: z.record(z.string(), z.string()).default({})})
+    .optional(),
   container: containerSchema,
 })
 

@@ -93,6 +93,15 @@ export interface Host {
   labels: Record<string, string>
   facts: HostFacts | null
   lastHeartbeat: number
+  /** Limits the agent announces; null is unlimited. */
+  capacity: HostCapacity
+  /** The agent's heartbeat interval; the broker's own when null. */
+  keepaliveMs: number | null
+}
+
+export interface HostCapacity {
+  maxContainers: number | null
+  memoryBytes: number | null
 }
 
 export type InstanceState = 'provisioning' | 'ready' | 'updating' | 'deprovisioning' | 'failed'

@@ -4,10 +4,11 @@ import path from 'node:path'
 import {Kysely, PostgresDialect, SqliteDialect} from 'kysely'
 
 import {DbrokerError} from '../core/errors.js'
+import {PgChannel} from './channel.js'
 import type {Database} from './schema.js'
 import {Store} from './store.js'
 
-export {PortRangeFullError, Store, type StoredBinding, type StoredInstance} from './store.js'
+export {PortRangeFullError, Store, type StoreChannel, type StoredBinding, type StoredInstance} from './store.js'
 
 /**
  * Opens and migrates a store. `url` is `sqlite:PATH` (or a bare path) for the
@@ -40,7 +41,9 @@ async function openPostgres(url: string): Promise<Store> {
   const {default: pg} = await import('pg')
   pg.types.setTypeParser(20, (value: string) => Number(value))
   const pool = new pg.Pool({connectionString: url, max: 10})
-  return new Store(new Kysely<Database>({dialect: new PostgresDialect({pool})}), 'postgres')
+  const store = new Store(new Kysely<Database>({dialect: new PostgresDialect({pool})}), 'postgres')
+  store.channel = new PgChannel(pool, () => new pg.Client({connectionString: url}))
+  return store
 }
 
 /** True for a primary-key or unique violation in either dialect: another request won the race. */

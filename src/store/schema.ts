@@ -13,6 +13,16 @@ export interface HostsTable {
   facts: string | null
   last_heartbeat: number
   created_at: number
+  max_containers: number | null
+  max_memory: number | null
+  keepalive_ms: number | null
+}
+
+export interface BrokersTable {
+  id: string
+  url: string | null
+  started_at: number
+  heartbeat_at: number
 }
 
 export interface InstancesTable {
@@ -79,4 +89,5 @@ export interface Database {
   bindings: BindingsTable
   operations: OperationsTable
   ports: PortsTable
+  brokers: BrokersTable
 }
