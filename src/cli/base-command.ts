@@ -1,6 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
+import type {BrokerClient} from '../client/broker-client.js'
 import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
+import {ContextStore, resolveTarget} from './contexts.js'
 
 /**
  * Every command's error handling and `--json` envelope in one place:
@@ -17,6 +19,25 @@ export abstract class BaseCommand extends Command {
       helpGroup: 'GLOBAL',
       description: 'how much to log on stderr',
     }),
+    context: Flags.string({
+      helpGroup: 'GLOBAL',
+      description: 'broker context to use [default: DBROKER_CONTEXT, else the current context]',
+    }),
+  }
+
+  /** Progress for people, on stderr; silent with --json. */
+  protected note = (line: string): void => {
+    if (!this.jsonEnabled()) process.stderr.write(`${line}\n`)
+  }
+
+  protected contexts(): ContextStore {
+    return new ContextStore(this.config.configDir)
+  }
+
+  /** The client for the chosen context, with DBROKER_* overrides applied. */
+  protected async client(context: string | undefined): Promise<BrokerClient> {
+    const {BrokerClient} = await import('../client/broker-client.js')
+    return new BrokerClient(resolveTarget(this.contexts(), context))
   }
 
   protected override toSuccessJson(result: unknown): unknown {

@@ -3,6 +3,8 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {LOCAL_CONTEXT} from '../cli/contexts.js'
+import {clearUpState, readUpState, startDetached, writeUpState} from '../cli/detach.js'
 import {imageProgress} from '../cli/progress.js'
 import {UsageError} from '../core/errors.js'
 import {createLogger, type LogLevel} from '../core/log.js'
@@ -14,13 +16,16 @@ export default class Up extends BaseCommand {
 
 Checks the engine and the catalog, builds or pulls the catalog's images, then serves until Ctrl-C or SIGTERM. Containers keep running when it stops; the next \`dbroker up\` adopts them and brings back any that went missing.
 
-Credentials for the OSB API are generated once and kept in the data dir, unless --username/--password (or DBROKER_USERNAME/DBROKER_PASSWORD) are given.`
+Credentials for the OSB API and the admin API are generated once and kept in the data dir, unless --username/--password (or DBROKER_USERNAME/DBROKER_PASSWORD) and --admin-username/--admin-password (or DBROKER_ADMIN_USERNAME/DBROKER_ADMIN_PASSWORD) are given. It writes (or refreshes) the context named local (or --context), so \`dbroker bind\`, \`instances\` and \`top\` find it.
+
+With --detach it starts in the background, waits until it is healthy, writes the context and exits 0; \`dbroker down\` stops it.`
 
   static override examples = [
     '<%= config.bin %> up',
     '<%= config.bin %> up --port 9998 --data-dir ./data',
     'DBROKER_PASSWORD=secret <%= config.bin %> up --json',
     '<%= config.bin %> up --catalog ./my-catalog.yml',
+    '<%= config.bin %> up --detach && <%= config.bin %> bind redis --format env',
   ]
 
   static override flags = {
@@ -30,12 +35,16 @@ Credentials for the OSB API are generated once and kept in the data dir, unless 
     catalog: Flags.string({description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]'}),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
     password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API basic-auth user'}),
+    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API basic-auth password'}),
+    detach: Flags.boolean({char: 'd', description: 'run in the background; exit 0 once healthy'}),
+    'detach-timeout': Flags.integer({default: 600, min: 1, description: 'seconds --detach waits for healthy (image builds count)'}),
     'service-address': Flags.string({default: '127.0.0.1', description: 'address containers publish their ports on and credentials name'}),
     'port-range': Flags.string({default: '40000-40999', description: 'host ports instances get, as MIN-MAX'}),
     keepalive: Flags.integer({default: 5, min: 1, description: 'seconds between heartbeats (each also converges the containers)'}),
   }
 
-  async run(): Promise<{url: string; username: string; password: string}> {
+  async run(): Promise<{url: string; username: string; password: string; adminUsername: string; adminPassword: string} | {url: string; pid: number; context: string}> {
     const {flags} = await this.parse(Up)
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
@@ -44,11 +53,14 @@ Credentials for the OSB API are generated once and kept in the data dir, unless 
     const log = createLogger(flags['log-level'] as LogLevel)
     const progress = await imageProgress(this.jsonEnabled())
     const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
+    const contextName = flags.context ?? LOCAL_CONTEXT
+    if (flags.detach) return this.detach(dataDir, contextName, flags['detach-timeout'])
     const system = await startLocal({
       dataDir,
       catalogFile: flags.catalog && path.resolve(flags.catalog),
       listen: {host: flags.bind, port: flags.port},
       credentials: {username: flags.username, password: flags.password},
+      adminCredentials: {username: flags['admin-username'], password: flags['admin-password']},
       serviceAddress: flags['service-address'],
       portRange: [Number(range[1]), Number(range[2])],
       keepaliveMs: flags.keepalive * 1000,
@@ -56,7 +68,24 @@ Credentials for the OSB API are generated once and kept in the data dir, unless 
       onImageProgress: progress.update,
     }).finally(progress.stop)
 
-    const result = {url: system.url, username: system.credentials.username, password: system.credentials.password}
+    // The context first: `up --detach` takes the state file as the sign that all is written.
+    await this.contexts()
+      .set(contextName, {
+        url: system.url,
+        username: system.credentials.username,
+        password: system.credentials.password,
+        adminUsername: system.adminCredentials.username,
+        adminPassword: system.adminCredentials.password,
+      })
+      .catch((error) => log.warn(`cannot write the ${contextName} context: ${(error as Error).message}`))
+    writeUpState(dataDir, {pid: process.pid, url: system.url, context: contextName, startedAt: Date.now()})
+    const result = {
+      url: system.url,
+      username: system.credentials.username,
+      password: system.credentials.password,
+      adminUsername: system.adminCredentials.username,
+      adminPassword: system.adminCredentials.password,
+    }
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify(result) + '\n')
     } else {
@@ -64,6 +93,8 @@ Credentials for the OSB API are generated once and kept in the data dir, unless 
       this.log(`dbroker is up at ${system.url}`)
       this.log(`  username  ${result.username}`)
       this.log(`  password  ${result.password}`)
+      this.log(`  admin     ${result.adminUsername} / ${result.adminPassword}`)
+      this.log(`  context   ${contextName} (dbroker instances, bind, top use it)`)
       this.log(`  services  ${services}`)
       this.log(`  data      ${dataDir}`)
       this.log('Stop with Ctrl-C: containers keep running, and the next `dbroker up` adopts them.')
@@ -80,7 +111,31 @@ Credentials for the OSB API are generated once and kept in the data dir, unless 
       process.on('SIGTERM', stop)
     })
     await system.close()
+    clearUpState(dataDir)
     // The --json line was written when ready; oclif must not print the result again.
     this.exit(0)
+  }
+
+  /** Starts this same `up` in the background and returns once it is healthy and the context is written. */
+  private async detach(dataDir: string, contextName: string, timeoutSeconds: number): Promise<{url: string; pid: number; context: string}> {
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(dataDir, {recursive: true, mode: 0o700})
+    let state = readUpState(dataDir)
+    if (state) {
+      this.note(`dbroker up is already running for ${dataDir} (pid ${state.pid})`)
+    } else {
+      const args = this.argv.filter((a) => a !== '--detach' && a !== '-d' && !a.startsWith('--detach-timeout'))
+      const at = args.indexOf('--detach-timeout')
+      if (at >= 0) args.splice(at, 2)
+      state = await startDetached({
+        bin: path.join(this.config.root, 'bin', 'run.js'),
+        args: [...args.filter((a) => a !== '--json'), '--data-dir', dataDir],
+        dataDir,
+        timeoutMs: timeoutSeconds * 1000,
+        progress: this.note,
+      })
+    }
+    this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
+    return {url: state.url, pid: state.pid, context: state.context}
   }
 }

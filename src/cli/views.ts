@@ -1,0 +1,38 @@
+import type {HostView, InstanceView} from '../core/admin.js'
+import {endpoint, formatBytes, formatDuration, formatPercent, instanceHealth, instanceTone, uptime} from '../core/format.js'
+import {type Column, renderTable} from './table.js'
+
+/** The instances table of `dbroker instances` and of `dbroker top` without a terminal. */
+export function instancesTable(instances: InstanceView[], options: {color?: boolean} = {}): string {
+  const columns: Array<Column<InstanceView>> = [
+    {header: 'name', value: (i) => i.name ?? '-'},
+    {header: 'id', value: (i) => i.id},
+    {header: 'service', value: (i) => `${i.service}/${i.plan}`},
+    {header: 'health', value: instanceHealth, tone: instanceTone},
+    {header: 'host', value: (i) => i.hostId},
+    {header: 'endpoint', value: endpoint},
+    {header: 'restarts', value: (i) => String(i.container?.restartCount ?? '-'), align: 'right'},
+    {header: 'uptime', value: (i) => uptime(i), align: 'right'},
+    {header: 'cpu', value: (i) => formatPercent(i.stats?.cpuPercent), align: 'right'},
+    {header: 'mem', value: (i) => formatBytes(i.stats?.memoryBytes), align: 'right'},
+  ]
+  return renderTable(instances, columns, options)
+}
+
+export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): string {
+  const columns: Array<Column<HostView>> = [
+    {header: 'host', value: (h) => h.id},
+    {header: 'status', value: (h) => h.status, tone: (h) => (h.status === 'alive' ? 'good' : 'bad')},
+    {header: 'heartbeat', value: (h) => `${formatDuration(h.heartbeatAgeMs)} ago`, align: 'right'},
+    {header: 'address', value: (h) => h.serviceAddress},
+    {header: 'engine', value: (h) => h.facts?.engineVersion ?? '-'},
+    {header: 'cpus', value: (h) => String(h.facts?.cpus ?? '-'), align: 'right'},
+    {header: 'memory', value: (h) => formatBytes(h.facts?.memoryBytes), align: 'right'},
+    {header: 'containers', value: (h) => String(h.facts?.containersRunning ?? '-'), align: 'right'},
+    {header: 'instances', value: (h) => String(h.instances), align: 'right'},
+    {header: 'logging', value: (h) => h.facts?.loggingDriver ?? '-'},
+    {header: 'mirrors', value: (h) => h.facts?.registryMirrors.join(',') || '-'},
+    {header: 'insecure', value: (h) => h.facts?.insecureRegistries.join(',') || '-'},
+  ]
+  return renderTable(hosts, columns, options)
+}

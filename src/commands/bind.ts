@@ -1,0 +1,35 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {bindService, type BindResult, type CredentialsFormat, formatCredentials} from '../cli/provisioning.js'
+
+export default class Bind extends BaseCommand {
+  static override summary = 'Bind to an instance and print its credentials; given a service name, provision it first'
+  static override description = `Given a service name (redis), binds to the instance named --name (default: the service name), provisioning it first when it doesn't exist, so the next call reuses it. Given an instance name or id, binds to that instance.
+
+Each call creates a new binding with its own user and password. On failure nothing is printed on stdout and the exit code is not 0, so this is safe in CI:
+
+  eval "$(dbroker bind redis --format env)"   # exports REDIS_URL, REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD`
+  static override examples = [
+    'eval "$(<%= config.bin %> bind redis --format env)" && redis-cli -u "$REDIS_URL" ping',
+    '<%= config.bin %> bind postgresql --name orders-db --format dotenv --prefix DB >> .env',
+    '<%= config.bin %> bind orders-db --format uri',
+    '<%= config.bin %> bind redis --json',
+  ]
+  static override args = {target: Args.string({required: true, description: 'service name, or instance name or id'})}
+  static override flags = {
+    plan: Flags.string({description: 'plan for a new instance [default: the first plan]'}),
+    name: Flags.string({char: 'n', description: 'name of the instance to reuse or create [default: the service name]'}),
+    format: Flags.string({options: ['json', 'env', 'dotenv', 'uri'], default: 'json', description: 'how to print the credentials'}),
+    prefix: Flags.string({description: 'variable prefix for env and dotenv [default: the service name]'}),
+  }
+
+  async run(): Promise<BindResult> {
+    const {args, flags} = await this.parse(Bind)
+    const client = await this.client(flags.context)
+    const result = await bindService(client, args.target, {plan: flags.plan, name: flags.name, progress: this.note})
+    this.note(`bound ${result.instance.name ?? result.instance.id} (binding ${result.binding.id})`)
+    if (!this.jsonEnabled()) process.stdout.write(formatCredentials(result.credentials, flags.format as CredentialsFormat, flags.prefix ?? result.instance.service))
+    return result
+  }
+}

@@ -1,0 +1,55 @@
+import path from 'node:path'
+
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {resolveTarget} from '../cli/contexts.js'
+import {clearUpState, readUpState, stopProcess} from '../cli/detach.js'
+import {errorMessage} from '../core/errors.js'
+
+export default class Down extends BaseCommand {
+  static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
+  static override description = 'Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted).'
+  static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --data-dir ./data --json']
+  static override flags = {
+    'data-dir': Flags.string({description: 'data dir of the `up` to stop [default: the user data dir]'}),
+    purge: Flags.boolean({description: 'deprovision every instance first'}),
+    timeout: Flags.integer({default: 60, min: 1, description: 'seconds to wait for a clean stop before SIGKILL'}),
+  }
+
+  async run(): Promise<{running: boolean; pid?: number; purged: string[]; stopped?: 'stopped' | 'killed'}> {
+    const {flags} = await this.parse(Down)
+    const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
+    const state = readUpState(dataDir)
+    if (!state) {
+      this.log(`dbroker up is not running for ${dataDir}`)
+      return {running: false, purged: []}
+    }
+    const purged: string[] = []
+    if (flags.purge) {
+      const {BrokerClient} = await import('../client/broker-client.js')
+      const target = {...resolveTarget(this.contexts(), flags.context ?? state.context), url: state.url}
+      const client = new BrokerClient(target)
+      const instances = await client.instances({stats: false})
+      const failures: string[] = []
+      await Promise.all(
+        instances.map(async (i) => {
+          const label = i.name ?? i.id
+          try {
+            await client.remove(i.id)
+            purged.push(i.id)
+            this.note(`deprovisioned ${label}`)
+          } catch (error) {
+            failures.push(`${label}: ${errorMessage(error)}`)
+          }
+        }),
+      )
+      if (failures.length) this.warn(`could not deprovision ${failures.length} instance(s):\n  ${failures.join('\n  ')}`)
+    }
+    this.note(`stopping dbroker up (pid ${state.pid})`)
+    const stopped = await stopProcess(state.pid, flags.timeout * 1000)
+    clearUpState(dataDir, state.pid)
+    this.log(`dbroker up (pid ${state.pid}) ${stopped}${purged.length ? `; deprovisioned ${purged.length} instance(s)` : ''}`)
+    return {running: true, pid: state.pid, purged, stopped}
+  }
+}

@@ -1,0 +1,60 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {UsageError} from '../core/errors.js'
+
+export default class Logs extends BaseCommand {
+  static override summary = "Print an instance's container logs"
+  static override description = "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back (json-file, local, journald). With --json, one envelope with the lines once they end (not with --follow)."
+  static override examples = [
+    '<%= config.bin %> logs redis --tail 100',
+    '<%= config.bin %> logs orders-db -f --since 10m',
+    "<%= config.bin %> logs redis --grep 'WARN|ERR'",
+  ]
+  static override args = {instance: Args.string({required: true, description: 'instance name or id'})}
+  static override flags = {
+    follow: Flags.boolean({char: 'f', description: 'keep printing new lines'}),
+    tail: Flags.integer({min: 0, description: 'only the last N lines'}),
+    since: Flags.string({description: 'only lines since a duration ago (10m, 2h) or a date'}),
+    grep: Flags.string({description: 'only lines matching this regular expression'}),
+    timestamps: Flags.boolean({char: 't', description: 'prefix each line with its timestamp'}),
+  }
+
+  async run(): Promise<{lines: string[]} | void> {
+    const {args, flags} = await this.parse(Logs)
+    if (flags.follow && this.jsonEnabled()) throw new UsageError('--json collects the lines once they end; it cannot be used with --follow')
+    let pattern: RegExp | undefined
+    try {
+      pattern = flags.grep === undefined ? undefined : new RegExp(flags.grep)
+    } catch (error) {
+      throw new UsageError(`--grep ${flags.grep} is not a regular expression: ${(error as Error).message}`)
+    }
+    if (flags.since && !/^\d+[smhd]$|^\d+$/.test(flags.since) && Number.isNaN(Date.parse(flags.since))) {
+      throw new UsageError(`--since ${flags.since} is not a duration (10m, 2h) or a date`)
+    }
+    const client = await this.client(flags.context)
+    const abort = new AbortController()
+    const stop = () => abort.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    const lines: string[] = []
+    let partial = ''
+    const emit = (line: string) => {
+      if (pattern && !pattern.test(line)) return
+      if (this.jsonEnabled()) lines.push(line)
+      else process.stdout.write(`${line}\n`)
+    }
+    try {
+      for await (const chunk of client.logs(args.instance, {follow: flags.follow, tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) {
+        const parts = (partial + chunk).split('\n')
+        partial = parts.pop() ?? ''
+        for (const line of parts) emit(line)
+      }
+      if (partial) emit(partial)
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+    if (this.jsonEnabled()) return {lines}
+  }
+}

@@ -1,0 +1,59 @@
+/** How sizes, ages and rates read on every screen and table. */
+import type {InstanceView} from './admin.js'
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '-'
+  const units = ['B', 'K', 'M', 'G', 'T']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)}${units[unit]}`
+}
+
+/** 45s, 12m, 3h, 2d. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '-'
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m`
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`
+  return `${Math.floor(s / 86_400)}d`
+}
+
+export function formatPercent(value: number | null | undefined): string {
+  return value === null || value === undefined ? '-' : `${value.toFixed(value < 10 ? 1 : 0)}%`
+}
+
+export function uptime(instance: Pick<InstanceView, 'container'>, now = Date.now()): string {
+  const started = instance.container?.status === 'running' && instance.container.startedAt ? Date.parse(instance.container.startedAt) : NaN
+  return Number.isNaN(started) ? '-' : formatDuration(now - started)
+}
+
+export function endpoint(instance: Pick<InstanceView, 'address' | 'ports'>): string {
+  return instance.ports.length ? `${instance.address}:${instance.ports.map((p) => p.host).join(',')}` : instance.address
+}
+
+export type Tone = 'good' | 'warn' | 'bad' | 'muted'
+
+/** The colour an instance's health reads in: its container first, the broker's state otherwise. */
+export function instanceTone(instance: Pick<InstanceView, 'state' | 'container'>): Tone {
+  if (instance.state === 'failed') return 'bad'
+  if (instance.state !== 'ready') return 'warn'
+  const c = instance.container
+  if (!c) return 'muted'
+  if (c.status === 'restarting' || c.health === 'starting') return 'warn'
+  if (c.status !== 'running' || c.health === 'unhealthy') return 'bad'
+  return 'good'
+}
+
+/** One word for an instance's health: its container's, or the broker's state while it changes. */
+export function instanceHealth(instance: Pick<InstanceView, 'state' | 'container'>): string {
+  if (instance.state !== 'ready') return instance.state
+  const c = instance.container
+  if (!c) return 'unknown'
+  if (c.status !== 'running') return c.status
+  return c.health === 'none' ? 'running' : c.health
+}
