@@ -81,6 +81,15 @@ export function originatingIdentity(header: string | undefined): string | null {
   }
 }
 
+/** If-None-Match uses the weak comparison: a list of tags, `W/` prefixes (added by compressing proxies) or `*`. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  return header.split(',').some((tag) => {
+    const t = tag.trim()
+    return t === '*' || t.replace(/^W\//, '') === etag
+  })
+}
+
 /** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
 export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
   const authorized = basicAuthChecker(options.credentials)
@@ -123,7 +132,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     app.get('/v2/catalog', async (request, reply) => {
       const {body, etag} = catalog.response(request.osbVersion)
       void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       return reply.send(body)
     })
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {originatingIdentity} from '../../src/broker/osb.js'
+import {etagMatches, originatingIdentity} from '../../src/broker/osb.js'
 import {canonical} from '../../src/broker/provisioner.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64')
@@ -36,5 +36,15 @@ describe('canonical request keys', () => {
     expect(canonical([1, 2])).not.toBe(canonical([2, 1]))
     expect(canonical({a: '1'})).not.toBe(canonical({a: 1}))
     expect(canonical(undefined)).toBe('null')
+  })
+})
+
+describe('If-None-Match on the catalog', () => {
+  const etag = '"abc"'
+  it('matches the tag itself, a weak copy of it, one of a list, or *', () => {
+    for (const header of ['"abc"', 'W/"abc"', '"old", "abc"', '"old",W/"abc"', '*']) expect(etagMatches(header, etag), header).toBe(true)
+  })
+  it('does not match another tag, a tag without quotes, or nothing', () => {
+    for (const header of [undefined, '', '"abcd"', 'abc', '"old"']) expect(etagMatches(header, etag), String(header)).toBe(false)
   })
 })
