@@ -14,6 +14,9 @@ const SERVICE = '5f0c2a4e-7d1b-4c3e-9a10-000000000001'
 const OK = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000011'}
 const BROKEN = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000012'}
 const MISSING = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000013'}
+const ASYNC_ONLY = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000014'}
+const NEEDS_APP = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000015'}
+const NEVER_READY = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000016'}
 // Nothing listens on port 1: a pull from this "registry" fails at once, without the network.
 const missingImage = `127.0.0.1:1/dbroker-test-missing:${randomBytes(4).toString('hex')}`
 
@@ -52,6 +55,23 @@ const catalogYaml = `services:
         container:
           <<: *ok
           image: ${missingImage}
+      - id: ${ASYNC_ONLY.plan_id}
+        name: async-only
+        description: only with accepts_incomplete=true
+        async_only: true
+        container: *ok
+      - id: ${NEEDS_APP.plan_id}
+        name: needs-app
+        description: bindings need an app
+        requires_app: true
+        container: *ok
+      - id: ${NEVER_READY.plan_id}
+        name: never-ready
+        description: the server runs but never passes the readiness probe
+        maintenance_info: {version: 1.0.0}
+        container:
+          <<: *ok
+          readiness: {probe: tcp, port: 6379, send: "PING\\r\\n", expect: "^never$", timeout: 4s}
 `
 
 describe('when provisioning and updating fail', () => {
@@ -150,6 +170,70 @@ describe('when provisioning and updating fail', () => {
     expect(redis(uri, 'GET', 'before')).toBe('update')
     expect((await t.osb.deprovision(id, OK)).status).toBe(200)
     await nothingLeft(id)
+  })
+})
+
+describe('the named 422s', () => {
+  let t: TestSystem
+  let dir: string
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
+    const catalogFile = path.join(dir, 'catalog.yml')
+    writeFileSync(catalogFile, catalogYaml.replace(missingImage, 'dbroker/redis:7'))
+    t = await startTestSystem({catalogFile, portRange: [46350, 46379]})
+  })
+  afterAll(async () => {
+    await t?.close()
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('AsyncRequired: an async-only plan refuses a sync provision and deprovision, and takes the async ones', async () => {
+    const id = testId()
+    const sync = await t.osb.provision(id, {...ASYNC_ONLY, ...ORG})
+    expect(sync.status).toBe(422)
+    expect(sync.body.error).toBe('AsyncRequired')
+    expect(await t.system.store.getInstance(id)).toBeUndefined()
+    const started = await t.osb.provision(id, {...ASYNC_ONLY, ...ORG}, true)
+    expect(started.status).toBe(202)
+    expect((await t.osb.waitFor(id, started.body.operation)).body.state).toBe('succeeded')
+    expect((await t.osb.deprovision(id, ASYNC_ONLY)).body.error).toBe('AsyncRequired')
+    const gone = await t.osb.deprovision(id, ASYNC_ONLY, true)
+    expect(gone.status).toBe(202)
+    await t.osb.waitFor(id, gone.body.operation)
+    expect((await labelled(id)).containers).toHaveLength(0)
+  })
+
+  it('RequiresApp: a binding of a plan that needs an app is refused without bind_resource.app_guid', async () => {
+    const id = testId()
+    expect((await t.osb.provision(id, {...NEEDS_APP, ...ORG})).status).toBe(201)
+    const refused = await t.osb.bind(id, testId('b'), {...NEEDS_APP, bind_resource: {}})
+    expect(refused.status).toBe(422)
+    expect(refused.body.error).toBe('RequiresApp')
+    expect((await t.osb.bind(id, testId('b'), {...NEEDS_APP, bind_resource: {app_guid: 'app-1'}})).status).toBe(201)
+    expect((await t.osb.bind(id, testId('b'), {...NEEDS_APP, app_guid: 'app-2'})).status).toBe(201)
+    expect((await t.osb.deprovision(id, NEEDS_APP)).status).toBe(200)
+  })
+
+  it('ConcurrencyError: while an update is in flight, GET, PATCH, DELETE and bind are 422 and change nothing', async () => {
+    const id = testId()
+    expect((await t.osb.provision(id, {...OK, ...ORG})).status).toBe(201)
+    const started = await t.osb.update(id, {...NEVER_READY}, true)
+    expect(started.status).toBe(202)
+    const during = [
+      await t.osb.request('GET', `/v2/service_instances/${id}`),
+      await t.osb.update(id, {...OK, parameters: {}}, true),
+      await t.osb.update(id, {...NEVER_READY}, true),
+      await t.osb.deprovision(id, OK, true),
+      await t.osb.bind(id, testId('b'), {...OK}),
+    ]
+    expect(during.map((r) => [r.status, r.body.error])).toEqual(during.map(() => [422, 'ConcurrencyError']))
+    expect((await t.osb.lastOperation(id)).body.state).toBe('in progress')
+    const last = await t.osb.waitFor(id, started.body.operation)
+    expect(last.body).toMatchObject({state: 'failed', instance_usable: true})
+    expect(last.body.description).toMatch(/did not become ready within 4 s/)
+    expect((await t.osb.request('GET', `/v2/service_instances/${id}`)).body.plan_id).toBe(OK.plan_id)
+    expect((await t.osb.deprovision(id, OK)).status).toBe(200)
+    expect((await labelled(id)).containers).toHaveLength(0)
   })
 })
 
