@@ -6,6 +6,9 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {instanceCredentials} from '../../src/broker/credentials.js'
+import {buildSpec} from '../../src/broker/spec.js'
+import {loadCatalog} from '../../src/catalog/index.js'
 import {openStore} from '../../src/store/index.js'
 import {psql, redis} from '../helpers/clients.js'
 import {docker, labelled, removeLabelled} from '../helpers/docker.js'
@@ -22,6 +25,7 @@ describe('the broker restarts on the same data dir', () => {
   const dbBinding = testId('b')
   let cacheCredentials: Record<string, any>
   let dbCredentials: Record<string, any>
+  const made: string[] = []
 
   const start = async () => {
     t = await startTestSystem({dataDir, portRange: RANGE})
@@ -46,7 +50,7 @@ describe('the broker restarts on the same data dir', () => {
   })
   afterAll(async () => {
     if (t) await t.close()
-    await removeLabelled([cache, db])
+    await removeLabelled([cache, db, ...made])
     rmSync(dataDir, {recursive: true, force: true})
   })
 
@@ -127,10 +131,40 @@ describe('the broker restarts on the same data dir', () => {
     })
     const update = op('update', cache)
     const provision = op('provision', testId())
+    // And a provision that had stored its instance but not yet started the container.
+    const halfMade = testId()
+    made.push(halfMade)
+    const resumed = op('provision', halfMade)
     try {
       expect(await store.transitionInstance(cache, ['ready'], 'updating')).toBe(true)
       await store.insertOperation(update, 'local')
       await store.insertOperation(provision, 'local')
+      const {service, plan} = loadCatalog().plan(REDIS.plan_id)!
+      const host = (await store.getHost('local'))!
+      const ports = await store.allocatePorts(host, halfMade, plan.container.ports)
+      const credentials = instanceCredentials(plan)
+      await store.insertInstance(
+        {
+          id: halfMade,
+          serviceId: service.id,
+          planId: plan.id,
+          hostId: host.id,
+          state: 'provisioning',
+          organizationGuid: ORG.organization_guid,
+          spaceGuid: ORG.space_guid,
+          parameters: {},
+          context: {},
+          maintenanceInfo: {version: '1.0.0'},
+          credentials,
+          spec: buildSpec({instanceId: halfMade, service, plan, host, ports, credentials, parameters: {}}),
+          dashboardUrl: null,
+          name: null,
+          createdAt: now,
+          updatedAt: now,
+        },
+        '{}',
+      )
+      await store.insertOperation(resumed, 'local')
     } finally {
       await store.close()
     }
@@ -150,6 +184,10 @@ describe('the broker restarts on the same data dir', () => {
     expect(last.body).toMatchObject({state: 'failed', instance_usable: true})
     expect(last.body.description).toMatch(/broker restart/)
     expect(redis(cacheCredentials.uri, 'GET', 'survivor')).toBe('yes')
+    expect((await again.system.store.getOperation(resumed.id))!.state).toBe('succeeded')
+    expect((await again.osb.request('GET', `/v2/service_instances/${halfMade}`)).status).toBe(200)
+    const bound = await again.osb.bind(halfMade, testId('b'), {...REDIS})
+    expect(redis(bound.body.credentials.uri, 'PING')).toBe('PONG')
     // The instance takes changes again.
     expect((await again.osb.update(cache, {service_id: REDIS.service_id, parameters: {maxmemory_policy: 'allkeys-lru'}})).status).toBe(200)
   })
@@ -158,7 +196,8 @@ describe('the broker restarts on the same data dir', () => {
     const current = t!
     expect((await current.osb.deprovision(cache, REDIS)).status).toBe(200)
     expect((await current.osb.deprovision(db, POSTGRES)).status).toBe(200)
-    for (const id of [cache, db]) {
+    for (const id of made) expect((await current.osb.deprovision(id, REDIS)).status).toBe(200)
+    for (const id of [cache, db, ...made]) {
       const left = await labelled(id)
       expect(left.containers).toHaveLength(0)
       expect(left.volumes).toHaveLength(0)
