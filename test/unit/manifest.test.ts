@@ -14,7 +14,7 @@ function commandFiles(dir = commandsDir, prefix = ''): Array<{id: string; file: 
     if (entry.isDirectory()) return commandFiles(path.join(dir, entry.name), rel)
     if (!/\.tsx?$/.test(entry.name) || entry.name.endsWith('.d.ts') || /\.test\.tsx?$/.test(entry.name)) return []
     const id = rel.replace(/\.tsx?$/, '').replace(/\/index$/, '').split('/').join(':')
-    return [{id, file: path.join(dir, rel)}]
+    return [{id, file: path.join(commandsDir, rel)}]
   })
 }
 
