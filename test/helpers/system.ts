@@ -34,6 +34,10 @@ export async function startTestSystem(options: {catalogFile?: string; dataDir?: 
     portRange: options.portRange ?? [41000, 41999],
     keepaliveMs: 1000,
     log: createLogger(process.env.DBROKER_TEST_LOG ? 'debug' : 'silent'),
+  }).catch((error: unknown) => {
+    // A system that never started has no close(): its temp data dir goes here.
+    if (!options.dataDir) rmSync(dataDir, {recursive: true, force: true})
+    throw error
   })
   const osb = new OsbClient(system.url, system.credentials)
   return {

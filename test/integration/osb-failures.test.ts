@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -170,6 +170,24 @@ describe('when provisioning and updating fail', () => {
     expect(redis(uri, 'GET', 'before')).toBe('update')
     expect((await t.osb.deprovision(id, OK)).status).toBe(200)
     await nothingLeft(id)
+  })
+})
+
+describe('starting with an image that cannot be had', () => {
+  it('up refuses to serve, names the image and leaves no data dir behind', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
+    const testDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('dbroker-test-')).sort()
+    try {
+      const catalogFile = path.join(dir, 'catalog.yml')
+      writeFileSync(catalogFile, catalogYaml)
+      const before = testDirs()
+      const error = await startTestSystem({catalogFile, portRange: [46380, 46389]}).catch((e: unknown) => e as Error)
+      expect(error).toBeInstanceOf(Error)
+      expect((error as Error).message).toContain(`image ${missingImage} is not on the engine`)
+      expect(testDirs()).toEqual(before)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
 
