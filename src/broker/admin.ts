@@ -122,16 +122,34 @@ export function adminRoutes(options: AdminOptions) {
     return byInstance
   }
 
+  const statsCache = new Map<string, {at: number; value: ContainerStats}>()
+  const sampling = new Map<string, Promise<void>>()
+
+  /**
+   * CPU/memory of running instances. A Docker sample takes a second or two, so
+   * samples are cached briefly and refreshed in the background: an answer waits
+   * at most `statsTimeoutMs`, with the freshest samples there are by then.
+   */
   async function statsOf(instances: ServiceInstance[], hosts: Map<string, Host>, running: Map<string, ContainerState>): Promise<Map<string, ContainerStats>> {
-    const stats = new Map<string, ContainerStats>()
     const targets = instances.filter((i) => running.get(i.id)?.status === 'running' && hosts.has(i.hostId))
-    await eachLimited(targets, 16, async (instance) => {
+    const now = Date.now()
+    const stale = targets.filter((i) => !sampling.has(i.id) && (statsCache.get(i.id)?.at ?? 0) < now - 2000)
+    const batch = eachLimited(stale, 16, async (instance) => {
       const agent = options.agentFor(hosts.get(instance.hostId)!)
       if (!agent.stats) return
-      const sample = await withTimeout(agent.stats(instance.id), statsTimeoutMs).catch(() => undefined)
-      if (sample) stats.set(instance.id, sample)
+      const work = agent
+        .stats(instance.id)
+        .then((value) => {
+          if (value) statsCache.set(instance.id, {at: Date.now(), value})
+        })
+        .catch(() => undefined)
+        .finally(() => sampling.delete(instance.id))
+      sampling.set(instance.id, work)
+      await work
     })
-    return stats
+    await withTimeout(Promise.all([batch, ...targets.map((i) => sampling.get(i.id))]), statsTimeoutMs)
+    for (const i of instances) if (running.get(i.id)?.status !== 'running') statsCache.delete(i.id)
+    return new Map(targets.flatMap((i) => (statsCache.has(i.id) ? [[i.id, statsCache.get(i.id)!.value] as const] : [])))
   }
 
   async function lookup(ref: string): Promise<ServiceInstance> {

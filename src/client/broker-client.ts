@@ -230,9 +230,10 @@ export class BrokerClient {
   }
 
   /** The broker's change events, as they happen, until the signal aborts. */
-  async *events(signal?: AbortSignal): AsyncIterable<ChangeEvent> {
+  async *events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent> {
     const response = await this.fetch('GET', '/admin/v1/events', {admin: true, signal, timeout: false})
     if (!response.ok) throw this.failure(response.status, (await response.json().catch(() => ({}))) as {description?: string}, true)
+    onOpen?.()
     const decoder = new TextDecoder()
     let buffer = ''
     try {

@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {hostsTable, instancesTable} from '../cli/views.js'
+import type {HostView, InstanceView} from '../core/admin.js'
+
+export default class Top extends BaseCommand {
+  static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
+  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter, tab, / filter, esc, s sort, l logs (f follow, w wrap, t timestamps, / search), c credentials, r restart, d deprovision (both ask first), ? help, q quit.
+
+When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of the hosts and instances and exits 0.`
+  static override examples = ['<%= config.bin %> top', '<%= config.bin %> top --readonly --context prod', '<%= config.bin %> top | cat']
+  static override flags = {
+    readonly: Flags.boolean({description: 'disable restart and deprovision'}),
+    interval: Flags.integer({default: 5, min: 1, description: 'seconds between CPU/memory samples'}),
+  }
+
+  async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
+    const {flags} = await this.parse(Top)
+    const client = await this.client(flags.context)
+    const interactive = process.stdout.isTTY && process.stdin.isTTY && !process.env.CI && !this.jsonEnabled()
+    if (!interactive) {
+      const [hosts, instances] = await Promise.all([client.hosts(), client.instances()])
+      if (!this.jsonEnabled()) process.stdout.write(`${hostsTable(hosts)}\n${instances.length ? instancesTable(instances) : 'no instances\n'}`)
+      return {hosts, instances}
+    }
+    const {runTop} = await import('../ui/top/run.js')
+    const target = `${client.target.context ? `${client.target.context} ` : ''}${client.target.url}`
+    await runTop({client, target, readonly: flags.readonly, color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb', statsIntervalMs: flags.interval * 1000})
+  }
+}

@@ -1,0 +1,43 @@
+import type {ReactElement} from 'react'
+
+const ENTER = '\u001B[?1049h\u001B[H'
+const LEAVE = '\u001B[?25h\u001B[?1049l'
+
+/**
+ * Renders an Ink tree on the terminal's alternate screen and gives the
+ * terminal back as it was on every way out: quit, SIGINT/SIGTERM/SIGHUP, a crash.
+ */
+export async function runFullScreen(tree: ReactElement, options: {maxFps?: number} = {}): Promise<void> {
+  const {render} = await import('ink')
+  const stdout = process.stdout
+  let restored = false
+  const restore = () => {
+    if (restored) return
+    restored = true
+    stdout.write(LEAVE)
+  }
+  stdout.write(ENTER)
+  const app = render(tree, {exitOnCtrlC: false, patchConsole: true, maxFps: options.maxFps ?? 15})
+  const stop = () => app.unmount()
+  const crash = (error: unknown) => {
+    app.unmount()
+    restore()
+    process.stderr.write(`dbroker top crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(1)
+  }
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+  for (const signal of signals) process.on(signal, stop)
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
+  process.on('exit', restore)
+  try {
+    await app.waitUntilExit()
+  } finally {
+    app.cleanup()
+    restore()
+    for (const signal of signals) process.off(signal, stop)
+    process.off('uncaughtException', crash)
+    process.off('unhandledRejection', crash)
+    process.off('exit', restore)
+  }
+}

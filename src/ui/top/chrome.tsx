@@ -1,0 +1,83 @@
+import {Box, Text} from 'ink'
+
+import {useTone} from './theme.js'
+
+export type View = 'list' | 'detail' | 'logs'
+
+const KEYS: Record<View, Array<[string, string]>> = {
+  list: [['↑↓/jk', 'move'], ['enter', 'detail'], ['tab', 'panel'], ['/', 'filter'], ['s', 'sort'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['?', 'help'], ['q', 'quit']],
+  detail: [['c', 'credentials'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['esc', 'back'], ['?', 'help'], ['q', 'quit']],
+  logs: [['f', 'follow/pause'], ['w', 'wrap'], ['t', 'timestamps'], ['/', 'search'], ['↑↓', 'scroll'], ['g/G', 'top/end'], ['esc', 'back'], ['q', 'quit']],
+}
+
+const ACTIONS = new Set(['r', 'd'])
+
+export function Footer({view, readonly, message}: {view: View; readonly: boolean; message: string | null}) {
+  const tone = useTone()
+  const keys = KEYS[view].filter(([key]) => !(readonly && ACTIONS.has(key)))
+  return (
+    <Box flexDirection="column">
+      {message && <Text color={tone('warn')}>{message}</Text>}
+      <Text wrap="truncate-end">
+        {keys.map(([key, what]) => (
+          <Text key={key}>
+            <Text bold>{key}</Text> <Text dimColor>{what}</Text>
+            {'  '}
+          </Text>
+        ))}
+        {readonly && <Text color={tone('warn')}>read-only</Text>}
+      </Text>
+    </Box>
+  )
+}
+
+export function Header({target, live, hosts, instances, error}: {target: string; live: boolean; hosts: number; instances: number; error: string | null}) {
+  const tone = useTone()
+  return (
+    <Text wrap="truncate-end">
+      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> · {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
+      <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+      {error ? <Text color={tone('bad')}> · {error}</Text> : null}
+    </Text>
+  )
+}
+
+export function HelpOverlay({readonly}: {readonly: boolean}) {
+  const rows: Array<[string, string]> = [
+    ['↑ ↓ j k, PgUp PgDn, g G', 'move in the list or scroll the logs'],
+    ['enter', 'open the selected instance'],
+    ['tab', 'switch between hosts and instances'],
+    ['/', 'filter instances (in logs: search and highlight)'],
+    ['esc', 'clear the filter, close a view'],
+    ['s', 'cycle the sort: name, service, host, health, cpu, memory, restarts, uptime'],
+    ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
+    ['c', 'in the detail view: reveal binding credentials'],
+    ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
+    ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
+    ['q, ctrl-c', 'quit'],
+  ]
+  return (
+    <Box flexDirection="column" borderStyle="double" paddingX={2}>
+      <Text bold>Keys</Text>
+      {rows.map(([key, what]) => (
+        <Text key={key}>
+          <Text bold>{key.padEnd(26)}</Text>
+          {what}
+        </Text>
+      ))}
+      <Text dimColor>any key closes this help</Text>
+    </Box>
+  )
+}
+
+export function ConfirmDialog({question}: {question: string}) {
+  const tone = useTone()
+  return (
+    <Box borderStyle="double" borderColor={tone('bad')} paddingX={2} flexDirection="column">
+      <Text bold>{question}</Text>
+      <Text>
+        <Text bold>y</Text> yes · <Text bold>n</Text>/esc no
+      </Text>
+    </Box>
+  )
+}

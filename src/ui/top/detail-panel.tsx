@@ -1,0 +1,70 @@
+import {Box, Text} from 'ink'
+
+import type {InstanceDetail} from '../../core/admin.js'
+import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
+import {useTone} from './theme.js'
+
+export interface DetailPanelProps {
+  detail: InstanceDetail | null
+  error: string | null
+  /** Credentials were fetched (`c`): show them; masked otherwise. */
+  revealed: boolean
+  width: number
+}
+
+const MASK = '••••••••'
+
+function Field({name, children}: {name: string; children: React.ReactNode}) {
+  return (
+    <Text wrap="truncate-end">
+      <Text dimColor>{name.padEnd(12)}</Text>
+      {children}
+    </Text>
+  )
+}
+
+export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) {
+  const tone = useTone()
+  if (error) return <Text color={tone('bad')}>{error}</Text>
+  if (!detail) return <Text dimColor>loading…</Text>
+  const d = detail
+  return (
+    <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
+      <Text bold>
+        {d.name ?? d.id} <Text dimColor>{d.id}</Text>
+      </Text>
+      <Field name="service">
+        {d.service}/{d.plan}
+      </Field>
+      <Field name="health">
+        <Text color={tone(instanceTone(d))}>{instanceHealth(d)}</Text> (broker state {d.state}, container {d.container?.status ?? 'unknown'}, restarts{' '}
+        {d.container?.restartCount ?? '-'}, up {uptime(d)})
+      </Field>
+      <Field name="endpoint">
+        {endpoint(d)} on host {d.hostId}
+      </Field>
+      <Field name="image">{d.image}</Field>
+      <Field name="limits">
+        memory {formatBytes(d.memoryLimitBytes)}, cpus {d.nanoCpus ? d.nanoCpus / 1e9 : '-'}
+      </Field>
+      <Field name="usage">
+        cpu {formatPercent(d.stats?.cpuPercent)}, memory {formatBytes(d.stats?.memoryBytes)}
+      </Field>
+      <Field name="volumes">{d.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'}</Field>
+      <Field name="parameters">{JSON.stringify(d.parameters)}</Field>
+      <Field name="last op">{d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}</Field>
+      <Text bold>
+        Bindings ({d.bindings.length}) <Text dimColor>{revealed ? '' : '— c reveals credentials'}</Text>
+      </Text>
+      {d.bindings.map((b) => {
+        const c = b.credentials
+        return (
+          <Text key={b.id} wrap="truncate-end">
+            {b.id} <Text dimColor>{b.state}</Text>{' '}
+            {revealed && c ? `${String(c.uri ?? '')}` : `user ${revealed && c ? String(c.username) : MASK} password ${MASK}`}
+          </Text>
+        )
+      })}
+    </Box>
+  )
+}

@@ -1,0 +1,64 @@
+import type {InstanceView} from '../../core/admin.js'
+
+export const SORT_KEYS = ['name', 'service', 'host', 'health', 'cpu', 'memory', 'restarts', 'uptime'] as const
+export type SortKey = (typeof SORT_KEYS)[number]
+
+export const nextSort = (key: SortKey): SortKey => SORT_KEYS[(SORT_KEYS.indexOf(key) + 1) % SORT_KEYS.length]
+
+const label = (i: InstanceView) => i.name ?? i.id
+
+const compare: Record<SortKey, (a: InstanceView, b: InstanceView) => number> = {
+  name: (a, b) => label(a).localeCompare(label(b)),
+  service: (a, b) => `${a.service}/${a.plan}`.localeCompare(`${b.service}/${b.plan}`) || label(a).localeCompare(label(b)),
+  host: (a, b) => a.hostId.localeCompare(b.hostId) || label(a).localeCompare(label(b)),
+  health: (a, b) => `${a.state}${a.container?.status}${a.container?.health}`.localeCompare(`${b.state}${b.container?.status}${b.container?.health}`),
+  cpu: (a, b) => (b.stats?.cpuPercent ?? -1) - (a.stats?.cpuPercent ?? -1),
+  memory: (a, b) => (b.stats?.memoryBytes ?? -1) - (a.stats?.memoryBytes ?? -1),
+  restarts: (a, b) => (b.container?.restartCount ?? -1) - (a.container?.restartCount ?? -1),
+  uptime: (a, b) => Date.parse(a.container?.startedAt ?? '') - Date.parse(b.container?.startedAt ?? '') || 0,
+}
+
+/** The rows the instances panel shows: matching the filter (any of name, id, service, plan, host, state), sorted. */
+export function visibleInstances(instances: InstanceView[], filter: string, sort: SortKey): InstanceView[] {
+  const needle = filter.trim().toLowerCase()
+  const matching = needle
+    ? instances.filter((i) => [i.name ?? '', i.id, i.service, i.plan, i.hostId, i.state, i.container?.status ?? ''].some((f) => f.toLowerCase().includes(needle)))
+    : instances
+  return [...matching].sort(compare[sort])
+}
+
+/** The first row to draw so that `selected` stays inside a window of `height` rows. */
+export function scrollOffset(selected: number, offset: number, height: number, total: number): number {
+  if (height <= 0) return 0
+  let next = offset
+  if (selected < next) next = selected
+  if (selected >= next + height) next = selected - height + 1
+  return Math.max(0, Math.min(next, Math.max(0, total - height)))
+}
+
+const BLOCKS = '▁▂▃▄▅▆▇█'
+
+/** A sparkline of values scaled to `max` (or their own peak). */
+export function sparkline(values: number[], width: number, max?: number): string {
+  const shown = values.slice(-width)
+  const peak = max ?? Math.max(1, ...shown)
+  return shown.map((v) => BLOCKS[Math.min(BLOCKS.length - 1, Math.max(0, Math.round((v / peak) * (BLOCKS.length - 1))))]).join('').padStart(width, ' ')
+}
+
+/** Splits text around the matches of `needle` (case-insensitive) for highlighting. */
+export function splitMatches(text: string, needle: string): Array<{text: string; match: boolean}> {
+  if (!needle) return [{text, match: false}]
+  const parts: Array<{text: string; match: boolean}> = []
+  const lower = text.toLowerCase()
+  const want = needle.toLowerCase()
+  let at = 0
+  for (let found = lower.indexOf(want); found >= 0; found = lower.indexOf(want, found + want.length)) {
+    if (found > at) parts.push({text: text.slice(at, found), match: false})
+    parts.push({text: text.slice(found, found + want.length), match: true})
+    at = found + want.length
+  }
+  if (at < text.length) parts.push({text: text.slice(at), match: false})
+  return parts
+}
+
+export const fit = (text: string, width: number) => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width))

@@ -1,0 +1,108 @@
+import {useEffect, useRef, useState} from 'react'
+
+import type {HostView, InstanceView} from '../../core/admin.js'
+import {errorMessage} from '../../core/errors.js'
+import type {TopClient} from './client.js'
+
+export const HISTORY = 24
+
+export interface TopData {
+  hosts: HostView[]
+  instances: InstanceView[]
+  /** Recent CPU samples per instance, oldest first, for the sparklines. */
+  cpuHistory: ReadonlyMap<string, number[]>
+  loading: boolean
+  error: string | null
+  /** Whether the event stream is connected (updates arrive without polling). */
+  live: boolean
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+/**
+ * Hosts and instances, refetched when the broker's event stream reports a
+ * change (coalesced) and sampled for CPU/memory every `statsIntervalMs`.
+ * Nothing re-renders while nothing changes.
+ */
+export function useTopData(client: TopClient, options: {statsIntervalMs: number; debounceMs?: number}): TopData {
+  const [data, setData] = useState<TopData>({hosts: [], instances: [], cpuHistory: new Map(), loading: true, error: null, live: false})
+  const last = useRef<{key: string}>({key: ''})
+
+  useEffect(() => {
+    const abort = new AbortController()
+    let inFlight: Promise<void> | undefined
+    let again = false
+    let debounce: ReturnType<typeof setTimeout> | undefined
+
+    const refresh = async (withStats: boolean): Promise<void> => {
+      if (inFlight) {
+        again = true
+        return inFlight
+      }
+      inFlight = (async () => {
+        try {
+          const [hosts, instances] = await Promise.all([client.hosts(), client.instances({stats: withStats})])
+          if (abort.signal.aborted) return
+          const key = JSON.stringify([hosts.map((h) => [h.id, h.status, h.facts, Math.round(h.heartbeatAgeMs / 5000)]), instances])
+          setData((prev) => {
+            const previous = new Map(prev.instances.map((i) => [i.id, i]))
+            const merged = withStats ? instances : instances.map((i) => ({...i, stats: i.stats ?? previous.get(i.id)?.stats ?? null}))
+            let cpuHistory = prev.cpuHistory
+            if (withStats) {
+              const next = new Map<string, number[]>()
+              for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), i.stats?.cpuPercent ?? 0].slice(-HISTORY))
+              cpuHistory = next
+            }
+            if (key === last.current.key && !prev.loading && prev.error === null && cpuHistory === prev.cpuHistory) return prev
+            last.current.key = key
+            return {...prev, hosts, instances: merged, cpuHistory, loading: false, error: null}
+          })
+        } catch (error) {
+          if (!abort.signal.aborted) setData((prev) => (prev.error === errorMessage(error) ? prev : {...prev, loading: false, error: errorMessage(error)}))
+        }
+      })()
+      await inFlight
+      inFlight = undefined
+      if (again && !abort.signal.aborted) {
+        again = false
+        await refresh(false)
+      }
+    }
+
+    void refresh(true)
+    const tick = setInterval(() => void refresh(true), options.statsIntervalMs)
+
+    void (async () => {
+      while (!abort.signal.aborted) {
+        try {
+          const connected = () => setData((prev) => (prev.live ? prev : {...prev, live: true}))
+          for await (const _event of client.events(abort.signal, connected)) {
+            connected()
+            clearTimeout(debounce)
+            debounce = setTimeout(() => void refresh(false), options.debounceMs ?? 150)
+          }
+        } catch {
+          // The stream dropped (broker restarting): poll until it is back.
+        }
+        if (abort.signal.aborted) break
+        setData((prev) => (prev.live ? {...prev, live: false} : prev))
+        await sleep(2000, abort.signal)
+      }
+    })()
+
+    return () => {
+      abort.abort()
+      clearInterval(tick)
+      clearTimeout(debounce)
+    }
+  }, [client, options.statsIntervalMs, options.debounceMs])
+
+  return data
+}
