@@ -1,0 +1,98 @@
+import {errorMessage} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
+import type {Store} from '../store/index.js'
+import type {BrokerEvents} from './events.js'
+import {HEARTBEAT_MISSES} from './placement.js'
+import type {Provisioner} from './provisioner.js'
+
+export interface Liveness {
+  stop(): Promise<void>
+}
+
+/** Runs `beat` now and every `everyMs`, one at a time; a failed beat is logged and the next one tries again. */
+function every(everyMs: number, beat: () => Promise<void>, log: Logger, what: string): Liveness {
+  let running: Promise<void> = Promise.resolve()
+  let busy = false
+  let stopped = false
+  const tick = () => {
+    if (busy || stopped) return
+    busy = true
+    running = beat()
+      .catch((error) => log.warn(`${what} failed: ${errorMessage(error)}`))
+      .finally(() => {
+        busy = false
+      })
+  }
+  tick()
+  const timer = setInterval(tick, everyMs)
+  timer.unref()
+  return {
+    async stop() {
+      stopped = true
+      clearInterval(timer)
+      await running
+    },
+  }
+}
+
+/**
+ * Marks dead each host that missed three heartbeats of its own interval.
+ * Several brokers may sweep one store: the store's compare-and-set lets one
+ * of them mark (and announce) each host.
+ */
+export function startHostSweeper(options: {store: Store; events: BrokerEvents; keepaliveMs: number; log: Logger}): Liveness {
+  const {store, events, log} = options
+  return every(
+    Math.max(200, Math.floor(options.keepaliveMs / 2)),
+    async () => {
+      for (const host of await store.markDeadHosts(options.keepaliveMs, HEARTBEAT_MISSES)) {
+        const age = Math.round((Date.now() - host.lastHeartbeat) / 1000)
+        log.warn(`host ${host.id} is dead: no heartbeat for ${age} s; its instances fail fast until it is back`)
+        events.emitChange({kind: 'host', id: host.id, action: 'dead', state: 'dead', description: `no heartbeat for ${age} s`})
+      }
+    },
+    log,
+    'the host sweep',
+  )
+}
+
+/**
+ * The broker's lease on its operations: it heartbeats its row in the store,
+ * and takes over the in-progress operations of any broker whose lease ran
+ * out (killed, or cut off), so any broker finishes what another started.
+ */
+export function startBrokerLease(options: {store: Store; provisioner: Provisioner; brokerId: string; url: string | null; leaseMs: number; log: Logger}): Liveness {
+  const {store, provisioner, brokerId, log} = options
+  const lease = every(
+    options.leaseMs,
+    async () => {
+      const now = Date.now()
+      const expired = options.leaseMs * HEARTBEAT_MISSES
+      await store.brokerHeartbeat(brokerId, options.url, now)
+      const brokers = await store.listBrokers()
+      const live = new Set(brokers.filter((b) => now - b.heartbeatAt <= expired).map((b) => b.id))
+      const known = new Set(brokers.map((b) => b.id))
+      // An owner without a row stopped cleanly but left work behind (its drain timed out): that work is orphaned too.
+      const dead = new Set(
+        (await store.operationsInProgress())
+          .filter((op) => op.owner !== null && op.owner !== brokerId && !live.has(op.owner) && (known.has(op.owner) || now - op.updatedAt > expired))
+          .map((op) => op.owner!),
+      )
+      if (dead.size > 0) {
+        const taken = await provisioner.resume([...dead])
+        if (taken > 0) log.info(`took over ${taken} operation(s) of stopped broker(s) ${[...dead].join(', ')}`)
+      }
+      const owning = new Set((await store.operationsInProgress()).map((op) => op.owner))
+      for (const broker of brokers) if (!live.has(broker.id) && !owning.has(broker.id)) await store.removeBroker(broker.id)
+    },
+    log,
+    'the broker lease',
+  )
+  return {
+    async stop() {
+      await lease.stop()
+      // A clean stop hands nothing over: the row goes, and operations still running here were drained.
+      await store.removeBroker(brokerId).catch(() => undefined)
+    },
+  }
+}

@@ -1,0 +1,76 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {untilStopped} from '../../cli/signals.js'
+import {createLogger, type LogLevel} from '../../core/log.js'
+import {loadAgentConfig, startAgentProcess} from '../../system/agent.js'
+import {parseLabels} from '../../system/settings.js'
+
+export default class AgentStart extends BaseCommand {
+  static override summary = "Run the agent of one Docker host: register it with the brokers and run the host's containers"
+  static override description = `Registers the host with the broker(s) and heartbeats every --keepalive with the engine's facts and the state of its containers. Each answer carries the containers the host should run; the agent converges to them, so a container removed behind its back, a restarted engine or a wiped host come back with the same port, credentials and volume. While no broker answers it retries with backoff, and the containers keep running.
+
+It serves its own API (bearer --token, TLS with --tls-cert/--tls-key) that brokers call to apply, remove, exec, restart and read logs and stats.
+
+Every setting can come from --config (YAML, snake_case keys as the flags) and be overridden by a flag.`
+
+  static override examples = [
+    '<%= config.bin %> agent start --config /etc/dbroker/agent.yml',
+    'DBROKER_AGENT_TOKEN=... <%= config.bin %> agent start --id h1 --service-address 10.0.0.5 --broker https://broker:9998 --port-range 40000-40999',
+  ]
+
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'YAML file with the settings below (flags win)'}),
+    id: Flags.string({description: "the host's name in the broker [default: the machine's host name]"}),
+    'docker-host': Flags.string({description: 'the engine: unix:///var/run/docker.sock or tcp://HOST:2376 [default: DOCKER_HOST, else the local socket]'}),
+    'docker-tls-ca': Flags.string({description: 'CA of a tcp engine'}),
+    'docker-tls-cert': Flags.string({description: 'client certificate for a tcp engine'}),
+    'docker-tls-key': Flags.string({description: 'client key for a tcp engine'}),
+    'service-address': Flags.string({description: 'address written into credentials, where applications reach the containers'}),
+    'bind-address': Flags.string({description: 'address published ports bind to [default: the service address]'}),
+    'port-range': Flags.string({description: 'host ports instances get, MIN-MAX [default: 40000-40999]'}),
+    'max-containers': Flags.integer({min: 1, description: 'most instances this host takes'}),
+    'max-memory': Flags.string({description: "most memory the host's instances may reserve in total (e.g. 8g)"}),
+    zone: Flags.string({description: 'zone of the host, for plan placement rules'}),
+    label: Flags.string({multiple: true, description: 'KEY=VALUE label of the host, for plan placement rules (repeatable)'}),
+    broker: Flags.string({multiple: true, description: 'broker URL (repeatable: tried in turn)'}),
+    'broker-ca': Flags.string({description: "CA of the brokers' TLS certificates"}),
+    token: Flags.string({env: 'DBROKER_AGENT_TOKEN', description: 'shared secret between brokers and agents'}),
+    keepalive: Flags.string({description: 'heartbeat interval, e.g. 5s [default: 5s]'}),
+    listen: Flags.string({description: "HOST:PORT of the agent's API [default: 0.0.0.0:9997]"}),
+    url: Flags.string({description: 'URL brokers reach the agent at [default: from the service address and port]'}),
+    'tls-cert': Flags.string({description: "certificate of the agent's API (HTTPS)"}),
+    'tls-key': Flags.string({description: "key of the agent's API (HTTPS)"}),
+  }
+
+  async run(): Promise<{id: string; url: string}> {
+    const {flags} = await this.parse(AgentStart)
+    const log = createLogger(flags['log-level'] as LogLevel)
+    const tls = flags['tls-cert'] || flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined
+    const dockerTls = flags['docker-tls-cert'] || flags['docker-tls-key'] ? {ca: flags['docker-tls-ca'], cert: flags['docker-tls-cert'], key: flags['docker-tls-key']} : undefined
+    const config = loadAgentConfig(flags.config, {
+      id: flags.id,
+      docker: {host: flags['docker-host'] ?? process.env.DOCKER_HOST, tls: dockerTls},
+      service_address: flags['service-address'],
+      bind_address: flags['bind-address'],
+      port_range: flags['port-range'],
+      capacity: {max_containers: flags['max-containers'], memory: flags['max-memory']},
+      zone: flags.zone,
+      labels: parseLabels(flags.label),
+      brokers: flags.broker,
+      broker_ca: flags['broker-ca'],
+      token: flags.token,
+      keepalive: flags.keepalive,
+      listen: flags.listen,
+      url: flags.url,
+      tls,
+    })
+    const agent = await startAgentProcess(config, log)
+    const result = {id: config.id, url: agent.url}
+    if (this.jsonEnabled()) process.stdout.write(JSON.stringify(result) + '\n')
+    else this.log(`agent of host ${config.id} serves ${agent.url}; brokers: ${config.brokers.join(', ')}`)
+    await untilStopped(log, 'agent (its containers keep running)')
+    await agent.close()
+    this.exit(0)
+  }
+}

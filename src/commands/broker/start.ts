@@ -1,0 +1,66 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {untilStopped} from '../../cli/signals.js'
+import {createLogger, type LogLevel} from '../../core/log.js'
+import {loadBrokerConfig, startBrokerProcess} from '../../system/broker.js'
+
+export default class BrokerStart extends BaseCommand {
+  static override summary = 'Run a broker for remote hosts: OSB and admin APIs, agent registration, on SQLite or a shared PostgreSQL'
+  static override description = `Serves the Open Service Broker API and the admin API, and the routes agents register and heartbeat on. Instances go to live, undrained hosts with room (--placement spread, binpack or random, and the plan's zone and label rules); a host that misses three heartbeats is marked dead.
+
+With a postgres:// store, run as many brokers as you like on one database: any of them serves any request, one finishes what another started if that one dies, and each one's event stream sees every change.
+
+Every setting can come from --config (YAML, snake_case keys as the flags) and be overridden by a flag.`
+
+  static override examples = [
+    '<%= config.bin %> broker start --config /etc/dbroker/broker.yml',
+    'DBROKER_PASSWORD=... DBROKER_AGENT_TOKEN=... <%= config.bin %> broker start --listen 0.0.0.0:9998 --store postgres://dbroker@db/dbroker',
+  ]
+
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'YAML file with the settings below (flags win)'}),
+    id: Flags.string({description: "this broker's name in a shared store [default: host name and a random suffix]"}),
+    listen: Flags.string({description: 'HOST:PORT to serve on [default: 127.0.0.1:9998]'}),
+    url: Flags.string({description: 'URL agents and clients reach this broker at [default: from --listen]'}),
+    'tls-cert': Flags.string({description: 'certificate to serve HTTPS with'}),
+    'tls-key': Flags.string({description: 'key to serve HTTPS with'}),
+    username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
+    password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API user [default: the OSB user]'}),
+    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API password [default: the OSB password]'}),
+    'agent-token': Flags.string({env: 'DBROKER_AGENT_TOKEN', description: 'shared secret between brokers and agents'}),
+    'agent-ca': Flags.string({description: "CA of the agents' TLS certificates"}),
+    store: Flags.string({env: 'DBROKER_STORE', description: 'sqlite:PATH or postgres://USER:PASS@HOST/DB'}),
+    catalog: Flags.string({description: 'catalog YAML [default: the catalog that ships with dbroker]'}),
+    placement: Flags.string({options: ['spread', 'binpack', 'random'], description: 'how to pick a host [default: spread]'}),
+    keepalive: Flags.string({description: "agents' expected heartbeat interval, and the sweep and lease period [default: 5s]"}),
+  }
+
+  async run(): Promise<{id: string; url: string}> {
+    const {flags} = await this.parse(BrokerStart)
+    const log = createLogger(flags['log-level'] as LogLevel)
+    const pair = (username?: string, password?: string) => (username !== undefined || password !== undefined ? {username, password} : undefined)
+    const config = loadBrokerConfig(flags.config, {
+      id: flags.id,
+      listen: flags.listen,
+      url: flags.url,
+      tls: flags['tls-cert'] || flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined,
+      osb: pair(flags.username, flags.password),
+      admin: pair(flags['admin-username'], flags['admin-password']),
+      agent_token: flags['agent-token'],
+      agent_ca: flags['agent-ca'],
+      store: flags.store,
+      catalog: flags.catalog,
+      placement: flags.placement,
+      keepalive: flags.keepalive,
+    })
+    const broker = await startBrokerProcess(config, log)
+    const result = {id: config.id, url: broker.url}
+    if (this.jsonEnabled()) process.stdout.write(JSON.stringify(result) + '\n')
+    else this.log(`broker ${config.id} serves ${broker.url} (store: ${broker.store.dialect})`)
+    await untilStopped(log, 'broker (running operations may finish, up to 30 s)')
+    await broker.close()
+    this.exit(0)
+  }
+}
