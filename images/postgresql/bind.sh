@@ -1,0 +1,39 @@
+#!/bin/bash
+# dbroker lifecycle: create (or update) a per-binding login role that is a
+# member of $POSTGRES_USER (so it inherits the owner's privileges on its tables).
+#   env: BIND_USERNAME, BIND_PASSWORD (+ POSTGRES_USER, POSTGRES_DB from the container)
+# Idempotent. Talks to the server over the local unix socket as the OS user
+# postgres (peer auth). Prints nothing on stdout; errors on stderr; the password
+# never appears on a command line or in the server log.
+set -euo pipefail
+
+die() { printf 'dbroker-postgresql bind: %s\n' "$*" >&2; exit 1; }
+
+[[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
+[[ -n ${BIND_PASSWORD:-} ]] || die "BIND_PASSWORD is required"
+[[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
+[[ $BIND_USERNAME =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "BIND_USERNAME must match [A-Za-z_][A-Za-z0-9_]{0,62}"
+[[ $BIND_USERNAME != "$POSTGRES_USER" && $BIND_USERNAME != postgres && $BIND_USERNAME != pg_* ]] \
+  || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
+
+if [[ $(id -u) -eq 0 ]]; then
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+
+export PGHOST=/var/run/postgresql PGPORT=5432
+out=$(psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" 2>&1 <<'SQL'
+\getenv u BIND_USERNAME
+\getenv pw BIND_PASSWORD
+\getenv owner POSTGRES_USER
+SET client_min_messages = warning;
+SET log_min_error_statement = panic;
+SET log_statement = none;
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') AS missing \gset
+\if :missing
+SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L IN ROLE %I', :'u', :'pw', :'owner') \gexec
+\else
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER PASSWORD %L', :'u', :'pw') \gexec
+SELECT format('GRANT %I TO %I', :'owner', :'u') \gexec
+\endif
+SQL
+) || die "psql failed: $out"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Build dbroker's reference service images.
+#
+#   scripts/images.sh              # all: redis postgresql
+#   scripts/images.sh redis        # only some (names of directories in images/)
+#
+# Works from any directory. Makes sure the base image exists first
+# (scripts/base-image.sh). Idempotent: docker's layer cache makes re-runs fast.
+#
+# Environment:
+#   BASE_IMAGE           base image for every build (default debian:bookworm-slim)
+#   DBROKER_BUILD_ARGS   extra `docker build` arguments (word-split), e.g. --no-cache
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
+export BASE_IMAGE
+
+say() { printf 'images: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# name -> tag
+declare -A TAGS=(
+  [redis]=dbroker/redis:7
+  [postgresql]=dbroker/postgresql:15
+)
+ORDER=(redis postgresql)
+
+if (($#)); then
+  wanted=("$@")
+else
+  wanted=("${ORDER[@]}")
+fi
+for name in "${wanted[@]}"; do
+  [[ -n ${TAGS[$name]:-} ]] || die "unknown image '$name' (known: ${ORDER[*]})"
+  [[ -f $ROOT/images/$name/Dockerfile ]] || die "missing $ROOT/images/$name/Dockerfile"
+done
+
+"$ROOT/scripts/base-image.sh"
+
+# shellcheck disable=SC2206
+extra=(${DBROKER_BUILD_ARGS:-})
+for name in "${wanted[@]}"; do
+  tag=${TAGS[$name]}
+  say "building $tag from images/$name (FROM $BASE_IMAGE)"
+  start=$SECONDS
+  docker build --build-arg "BASE=$BASE_IMAGE" -t "$tag" "${extra[@]}" "$ROOT/images/$name" >&2 \
+    || die "build of $tag failed"
+  say "built $tag in $((SECONDS - start))s"
+done
