@@ -1,5 +1,5 @@
 import {Box, type Key, Text, useApp, useInput, useStdout} from 'ink'
-import {useEffect, useMemo, useState} from 'react'
+import {useCallback, useEffect, useMemo, useRef, useState} from 'react'
 
 import type {InstanceDetail} from '../../core/admin.js'
 import {errorMessage} from '../../core/errors.js'
@@ -188,7 +188,7 @@ export function TopScreen({client, target, readonly = false, color = true, stats
     } else setSearch(next)
   }
 
-  useInput((input, key) => {
+  const onKey = (input: string, key: Key): void => {
     if (key.ctrl && input === 'c') return exit()
     if (confirm) {
       if (input === 'y') {
@@ -264,7 +264,11 @@ export function TopScreen({client, target, readonly = false, color = true, stats
       if (search) return setSearch('')
       return setView(openId && detail ? 'detail' : 'list')
     }
-  })
+  }
+  // Keys go to the handler of the latest render, not the one Ink re-attaches in a later effect.
+  const latest = useRef(onKey)
+  latest.current = onKey
+  useInput(useCallback((input: string, key: Key) => latest.current(input, key), []))
 
   const openLabel = data.instances.find((i) => i.id === openId)?.name ?? openId ?? ''
   let body: React.ReactNode

@@ -1,0 +1,135 @@
+import type {ChangeEvent, HostView, InstanceDetail, InstanceView} from '../../src/core/admin.js'
+import type {TopClient} from '../../src/ui/top/client.js'
+
+export function fakeHost(id = 'local', over: Partial<HostView> = {}): HostView {
+  return {
+    id,
+    status: 'alive',
+    heartbeatAgeMs: 2000,
+    lastHeartbeat: Date.now() - 2000,
+    serviceAddress: '127.0.0.1',
+    agentUrl: null,
+    portRange: [40000, 40999],
+    drained: false,
+    zone: null,
+    instances: 1,
+    facts: {engineVersion: '20.10.24', cpus: 2, memoryBytes: 8 * 1024 ** 3, containersRunning: 3, registryMirrors: ['http://mirror:5000'], insecureRegistries: ['10.0.0.0/8'], loggingDriver: 'json-file'},
+    ...over,
+  }
+}
+
+export function fakeInstance(n: number, over: Partial<InstanceView> = {}): InstanceView {
+  return {
+    id: `id-${String(n).padStart(4, '0')}`,
+    name: `inst-${String(n).padStart(4, '0')}`,
+    service: n % 2 ? 'postgresql' : 'redis',
+    plan: 'small',
+    serviceId: 's',
+    planId: 'p',
+    hostId: 'local',
+    address: '127.0.0.1',
+    ports: [{container: 6379, host: 40000 + n, protocol: 'tcp'}],
+    state: 'ready',
+    container: {status: 'running', health: 'healthy', restartCount: n % 3, startedAt: new Date(Date.now() - 60_000 * n).toISOString()},
+    stats: {cpuPercent: n % 10, memoryBytes: (n + 1) * 1024 * 1024, memoryLimitBytes: 128 * 1024 * 1024},
+    createdAt: n,
+    ...over,
+  }
+}
+
+/** A broker in memory: records actions, lets a test push events and log lines. */
+export class FakeClient implements TopClient {
+  calls: string[] = []
+  private listeners = new Set<(event: ChangeEvent) => void>()
+  logLines: string[] = []
+
+  constructor(
+    public hostList: HostView[] = [fakeHost()],
+    public instanceList: InstanceView[] = [fakeInstance(1), fakeInstance(2)],
+  ) {}
+
+  async hosts() {
+    return this.hostList
+  }
+
+  async instances() {
+    return this.instanceList
+  }
+
+  async instance(ref: string, options: {credentials?: boolean} = {}): Promise<InstanceDetail> {
+    this.calls.push(`instance ${ref}${options.credentials ? ' credentials' : ''}`)
+    const base = this.instanceList.find((i) => i.id === ref)!
+    return {
+      ...base,
+      image: 'dbroker/redis:7',
+      memoryLimitBytes: 128 * 1024 * 1024,
+      nanoCpus: 5e8,
+      parameters: {},
+      context: {},
+      volumes: [{name: 'vol', path: '/data'}],
+      bindings: [{id: 'b-1', state: 'bound', appGuid: null, createdAt: 1, ...(options.credentials ? {credentials: {username: 'bob', password: 'hunter2secret', uri: 'redis://bob:hunter2secret@127.0.0.1:40001'}} : {})}],
+      lastOperation: {kind: 'provision', state: 'succeeded', description: 'the instance is ready', updatedAt: 1},
+    }
+  }
+
+  async *logs(_ref: string, options: {signal?: AbortSignal}): AsyncIterable<string> {
+    yield this.logLines.map((l) => `${l}\n`).join('')
+    await new Promise<void>((resolve) => options.signal?.addEventListener('abort', () => resolve()))
+  }
+
+  async *events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent> {
+    onOpen?.()
+    const queue: ChangeEvent[] = []
+    let wake: (() => void) | undefined
+    const push = (event: ChangeEvent) => {
+      queue.push(event)
+      wake?.()
+    }
+    this.listeners.add(push)
+    signal?.addEventListener('abort', () => wake?.())
+    try {
+      while (!signal?.aborted) {
+        if (queue.length) yield queue.shift()!
+        else await new Promise<void>((resolve) => (wake = resolve))
+      }
+    } finally {
+      this.listeners.delete(push)
+    }
+  }
+
+  emit(event: Omit<ChangeEvent, 'at'>) {
+    for (const listener of this.listeners) listener({...event, at: Date.now()})
+  }
+
+  async restart(ref: string) {
+    this.calls.push(`restart ${ref}`)
+    return {id: ref}
+  }
+
+  async remove(ref: string) {
+    this.calls.push(`remove ${ref}`)
+    this.instanceList = this.instanceList.filter((i) => i.id !== ref)
+    return {id: ref}
+  }
+}
+
+export const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Types keys one at a time. Under React 19 the input handler is re-attached in
+ * a passive effect and Ink throttles frames, so each key gets time to land.
+ */
+export async function press(stdin: {write: (data: string) => void}, ...keys: string[]) {
+  for (const key of keys) {
+    stdin.write(key)
+    await tick(80)
+  }
+}
+
+export async function until(check: () => boolean, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await tick()
+  }
+}

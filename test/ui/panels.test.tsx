@@ -1,0 +1,94 @@
+import {render} from 'ink-testing-library'
+import {describe, expect, it} from 'vitest'
+
+import {DetailPanel} from '../../src/ui/top/detail-panel.js'
+import {HostsPanel} from '../../src/ui/top/hosts-panel.js'
+import {InstancesPanel} from '../../src/ui/top/instances-panel.js'
+import {LogsPanel} from '../../src/ui/top/logs-panel.js'
+import {splitMatches, visibleInstances} from '../../src/ui/top/model.js'
+import {appendBounded, parseLogLine} from '../../src/ui/top/use-log-buffer.js'
+import {FakeClient, fakeHost, fakeInstance} from './fake-client.js'
+
+describe('hosts panel', () => {
+  it('shows each host with liveness, heartbeat age, engine, registry mirrors, insecure registries and logging driver', () => {
+    const {lastFrame} = render(<HostsPanel hosts={[fakeHost('h1'), fakeHost('h2', {status: 'dead', heartbeatAgeMs: 95_000})]} focused={false} selected={0} height={4} width={160} />)
+    const frame = lastFrame()!
+    expect(frame).toMatch(/h1\s+alive\s+2s\s+20\.10\.24/)
+    expect(frame).toMatch(/h2\s+dead\s+1m/)
+    expect(frame).toContain('json-file')
+    expect(frame).toContain('http://mirror:5000')
+    expect(frame).toContain('insecure:10.0.0.0/8')
+  })
+})
+
+describe('instances panel', () => {
+  it('draws only the visible window of 500 instances', () => {
+    const rows = Array.from({length: 500}, (_, n) => fakeInstance(n))
+    const {lastFrame} = render(
+      <InstancesPanel rows={rows} total={500} cpuHistory={new Map([['id-0100', [1, 5, 9]]])} selected={100} offset={100} height={10} width={150} focused sort="name" filter="" />,
+    )
+    const frame = lastFrame()!
+    expect(frame).toContain('inst-0100')
+    expect(frame).toContain('inst-0109')
+    expect(frame).not.toContain('inst-0099')
+    expect(frame).not.toContain('inst-0110')
+    expect(frame).toContain('rows 101-110 of 500')
+    expect(frame).toMatch(/inst-0100.*redis\/small.*healthy.*127\.0\.0\.1:40100/)
+    expect(frame).toContain('▂▅█')
+  })
+
+  it('filters on name, service or host and says when nothing matches', () => {
+    const all = [fakeInstance(1), fakeInstance(2), fakeInstance(3)]
+    expect(visibleInstances(all, 'postgres', 'name').map((i) => i.name)).toEqual(['inst-0001', 'inst-0003'])
+    expect(visibleInstances(all, '', 'cpu').map((i) => i.name)).toEqual(['inst-0003', 'inst-0002', 'inst-0001'])
+    const {lastFrame} = render(<InstancesPanel rows={[]} total={3} cpuHistory={new Map()} selected={0} offset={0} height={5} width={120} focused sort="name" filter="zzz" />)
+    expect(lastFrame()).toContain('nothing matches "zzz"')
+  })
+})
+
+describe('detail panel', () => {
+  it('masks binding credentials until they are revealed', async () => {
+    const client = new FakeClient()
+    const masked = render(<DetailPanel detail={await client.instance('id-0001')} error={null} revealed={false} width={140} />)
+    expect(masked.lastFrame()).toContain('c reveals credentials')
+    expect(masked.lastFrame()).not.toContain('hunter2secret')
+    const shown = render(<DetailPanel detail={await client.instance('id-0001', {credentials: true})} error={null} revealed width={140} />)
+    expect(shown.lastFrame()).toContain('redis://bob:hunter2secret@127.0.0.1:40001')
+    expect(shown.lastFrame()).toContain('dbroker/redis:7')
+  })
+})
+
+describe('logs panel', () => {
+  const lines = ['2026-01-01T00:00:00.000000001Z ready to accept connections', '2026-01-01T00:00:01.000000001Z WARNING low memory', 'plain line'].map(parseLogLine)
+
+  it('highlights search matches and shows timestamps on demand', () => {
+    const {lastFrame} = render(
+      <LogsPanel title="r1" buffer={{lines, dropped: 0, error: null, ended: false}} bottom={2} height={10} width={120} follow wrap={false} timestamps search="warn" />,
+    )
+    const frame = lastFrame()!
+    expect(frame).toContain('/warn: 1 match')
+    expect(frame).toContain('2026-01-01T00:00:01.000')
+    expect(frame).toContain('WARNING low memory')
+    expect(splitMatches('a WARNING, warn', 'warn')).toEqual([
+      {text: 'a ', match: false},
+      {text: 'WARN', match: true},
+      {text: 'ING, ', match: false},
+      {text: 'warn', match: true},
+    ])
+  })
+
+  it('keeps a bounded buffer, dropping the oldest lines', () => {
+    const many = Array.from({length: 30}, (_, i) => ({time: null, text: `line ${i}`}))
+    const {lines: kept, dropped} = appendBounded(many.slice(0, 20), many.slice(20), 25)
+    expect(kept).toHaveLength(25)
+    expect(dropped).toBe(5)
+    expect(kept[0].text).toBe('line 5')
+  })
+
+  it('says clearly when the logging driver cannot be read', () => {
+    const {lastFrame} = render(
+      <LogsPanel title="r1" buffer={{lines: [], dropped: 0, error: 'the engine cannot read back logs written with the syslog logging driver', ended: true}} bottom={0} height={5} width={120} follow wrap={false} timestamps={false} search="" />,
+    )
+    expect(lastFrame()).toContain('syslog logging driver')
+  })
+})
