@@ -69,7 +69,7 @@ export class DockerAgent implements AgentClient {
       }
       if (info && info.Config.Labels?.[LABEL_SPEC] !== specHash(spec)) {
         options.onProgress?.(`recreating ${spec.name}: its spec changed`)
-        await removeContainer(this.engine, info.Id)
+        await removeContainer(this.engine, info.Id, 10)
         info = undefined
       }
       let created = false

@@ -219,8 +219,17 @@ export async function labelledContainers(engine: Engine, instanceId?: string): P
   return engine.listContainers({all: true, filters: {label: [instanceId ? `${LABEL_INSTANCE}=${instanceId}` : LABEL_INSTANCE]}})
 }
 
-export async function removeContainer(engine: Engine, id: string): Promise<void> {
+/** Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start). */
+export async function removeContainer(engine: Engine, id: string, graceSeconds?: number): Promise<void> {
   try {
+    if (graceSeconds !== undefined) {
+      await engine
+        .getContainer(id)
+        .stop({t: graceSeconds})
+        .catch((error: {statusCode?: number}) => {
+          if (error.statusCode !== 304 && error.statusCode !== 404) throw error
+        })
+    }
     await engine.getContainer(id).remove({force: true, v: false})
   } catch (error) {
     const code = (error as {statusCode?: number}).statusCode
