@@ -124,12 +124,10 @@ With --detach it starts in the background, waits until it is healthy, writes the
     if (state) {
       this.note(`dbroker up is already running for ${dataDir} (pid ${state.pid})`)
     } else {
-      const args = this.argv.filter((a) => a !== '--detach' && a !== '-d' && !a.startsWith('--detach-timeout'))
-      const at = args.indexOf('--detach-timeout')
-      if (at >= 0) args.splice(at, 2)
+      const args = withoutFlags(this.argv, ['--detach', '-d', '--json'], ['--detach-timeout', '--data-dir'])
       state = await startDetached({
         bin: path.join(this.config.root, 'bin', 'run.js'),
-        args: [...args.filter((a) => a !== '--json'), '--data-dir', dataDir],
+        args: [...args, '--data-dir', dataDir],
         dataDir,
         timeoutMs: timeoutSeconds * 1000,
         progress: this.note,
@@ -138,4 +136,19 @@ With --detach it starts in the background, waits until it is healthy, writes the
     this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
     return {url: state.url, pid: state.pid, context: state.context}
   }
+}
+
+/** argv without the given boolean flags and valued flags (`--f v` and `--f=v`). */
+function withoutFlags(argv: string[], booleans: string[], valued: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (booleans.includes(arg) || valued.some((f) => arg.startsWith(`${f}=`))) continue
+    if (valued.includes(arg)) {
+      i++
+      continue
+    }
+    out.push(arg)
+  }
+  return out
 }

@@ -1,0 +1,112 @@
+import {statSync} from 'node:fs'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
+
+const port = 42000 + Math.floor(Math.random() * 100)
+
+describe('the operator CLI against a real dbroker up --detach', () => {
+  let box: OperatorSandbox
+  beforeAll(async () => {
+    box = await startSandbox({port, portRange: [42300, 42349]})
+  })
+  afterAll(async () => {
+    await box?.stop()
+  })
+
+  it('up --detach writes the local context, readable only by its owner', async () => {
+    const file = path.join(box.configDir, 'contexts.json')
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    const list = await box.cli(['context', 'list', '--json'])
+    expect(list.code).toBe(0)
+    const envelope = JSON.parse(list.stdout)
+    expect(envelope.status).toBe(0)
+    expect(envelope.result.current).toBe('local')
+    expect(envelope.result.contexts[0]).toMatchObject({name: 'local', url: box.url, username: 'broker', admin: 'admin'})
+    expect(list.stdout).not.toMatch(/password/i)
+  })
+
+  it('eval "$(dbroker bind redis --format env)" gives a redis that answers PONG, and the next bind reuses the instance', async () => {
+    const first = box.sh('eval "$(dbroker bind redis --format env)" && redis-cli -u "$REDIS_URL" --no-auth-warning ping && echo "$REDIS_HOST:$REDIS_PORT $REDIS_USERNAME"')
+    expect(first.code).toBe(0)
+    expect(first.stdout).toMatch(/^PONG\n127\.0\.0\.1:423\d\d b\w+\n$/)
+    const second = box.sh('eval "$(dbroker bind redis --format env --prefix CACHE)" && redis-cli -u "$CACHE_URL" --no-auth-warning ping')
+    expect(second.stdout.trim()).toBe('PONG')
+    const instances = JSON.parse((await box.cli(['instances', '--json'])).stdout)
+    expect(instances.status).toBe(0)
+    expect(instances.result.filter((i: {name: string}) => i.name === 'redis')).toHaveLength(1)
+    const detail = instances.result[0]
+    expect(detail).toMatchObject({service: 'redis', plan: 'small', hostId: 'local', state: 'ready'})
+    expect(detail.container.status).toBe('running')
+  })
+
+  it('prints plain aligned tables without a terminal, and the top snapshot exits 0', async () => {
+    const ls = await box.cli(['ls'])
+    expect(ls.code).toBe(0)
+    expect(ls.stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+SERVICE\s+HEALTH\s+HOST\s+ENDPOINT\s+RESTARTS\s+UPTIME\s+CPU\s+MEM$/)
+    expect(ls.stdout).not.toContain('\u001B[')
+    const hosts = await box.cli(['hosts'])
+    expect(hosts.stdout).toMatch(/local\s+alive/)
+    expect(hosts.stdout).toMatch(/LOGGING\s+MIRRORS\s+INSECURE/)
+    const top = await box.cli(['top'])
+    expect(top.code).toBe(0)
+    expect(top.stdout).toMatch(/local\s+alive/)
+    expect(top.stdout).toMatch(/redis\s+\S+\s+redis\/small/)
+    const catalog = await box.cli(['catalog'])
+    expect(catalog.stdout).toMatch(/redis\s+small/)
+  })
+
+  it('logs reads the container output back, with --tail and --grep', async () => {
+    const logs = await box.cli(['logs', 'redis', '--tail', '50', '--grep', 'Ready to accept'])
+    expect(logs.code).toBe(0)
+    expect(logs.stdout).toMatch(/Ready to accept connections/)
+    expect(logs.stdout.trim().split('\n').every((l) => l.includes('Ready to accept'))).toBe(true)
+  })
+
+  it('exit codes: 1 for a failure with nothing on stdout, 2 for usage, and one --json envelope', async () => {
+    const failed = await box.cli(['bind', 'nosuch', '--format', 'env'])
+    expect(failed.code).toBe(1)
+    expect(failed.stdout).toBe('')
+    expect(failed.stderr).toContain('no instance and no service is called nosuch')
+    const usage = await box.cli(['provision'])
+    expect(usage.code).toBe(2)
+    const usageJson = await box.cli(['provision', 'redis', '--plan', 'huge', '--json'])
+    expect(usageJson.code).toBe(2)
+    expect(JSON.parse(usageJson.stdout)).toEqual({status: 2, error: {name: 'UsageError', message: 'service redis has no plan huge'}})
+    const noTty = await box.cli(['deprovision', 'redis'])
+    expect(noTty.code).toBe(2)
+    expect(noTty.stderr).toContain('--force')
+    const unreachable = await box.cli(['hosts', '--json'], {env: {DBROKER_URL: 'http://127.0.0.1:1'}})
+    expect(unreachable.code).toBe(1)
+    expect(JSON.parse(unreachable.stdout).error.message).toContain('cannot reach the broker at http://127.0.0.1:1')
+    const wrongAdmin = await box.cli(['instances'], {env: {DBROKER_ADMIN_PASSWORD: 'wrong'}})
+    expect(wrongAdmin.code).toBe(1)
+    expect(wrongAdmin.stderr).toContain('refused the admin credentials')
+    expect(wrongAdmin.stderr).not.toContain('wrong')
+  })
+
+  it('contexts: add, use, --context, remove', async () => {
+    expect((await box.cli(['context', 'add', 'other', '--url', 'http://127.0.0.1:1'])).code).toBe(0)
+    expect((await box.cli(['hosts', '--context', 'other'])).code).toBe(1)
+    expect((await box.cli(['context', 'use', 'other'])).code).toBe(0)
+    expect((await box.cli(['hosts', '--context', 'local'])).code).toBe(0)
+    expect((await box.cli(['context', 'use', 'local'])).code).toBe(0)
+    expect((await box.cli(['context', 'remove', 'other'])).code).toBe(0)
+    expect((await box.cli(['context', 'use', 'other'])).code).toBe(2)
+    expect(statSync(path.join(box.configDir, 'contexts.json')).mode & 0o777).toBe(0o600)
+  })
+
+  it('provision --name, unbind, deprovision --force', async () => {
+    const made = JSON.parse((await box.cli(['provision', 'redis', '--name', 'cache2', '--json'])).stdout)
+    expect(made).toMatchObject({status: 0, result: {name: 'cache2', service: 'redis', plan: 'small', state: 'succeeded'}})
+    const bound = JSON.parse((await box.cli(['bind', 'cache2', '--json'])).stdout)
+    expect(bound.result.instance.provisioned).toBe(false)
+    const unbound = JSON.parse((await box.cli(['unbind', 'cache2', '--json'])).stdout)
+    expect(unbound.result.unbound).toEqual([bound.result.binding.id])
+    const gone = await box.cli(['deprovision', 'cache2', '--force'])
+    expect(gone.code).toBe(0)
+    expect((await box.cli(['logs', 'cache2'])).code).toBe(1)
+  })
+})
