@@ -69,7 +69,9 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
 
   const beat = async (): Promise<void> => {
     const sentAt = Date.now()
-    const [facts, containers] = await Promise.all([agent.facts(), agent.list()])
+    const [facts, containers] = await Promise.all([agent.facts(), agent.list()]).catch((error: unknown) => {
+      throw Object.assign(new Error(`the Docker engine does not answer: ${errorMessage(error)}`), {engine: true})
+    })
     const state = containers.map((c) => ({instanceId: c.instanceId, status: c.status, health: c.health, restartCount: c.restartCount, specHash: c.specHash}))
     let response = registered ? await post('heartbeat', {id: registration.id, facts, containers: state}) : undefined
     if (!response || response.status === 404) {
@@ -109,11 +111,16 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
         failures = 0
       } catch (error) {
         if (stop.signal.aborted) break
-        failures++
-        brokerIndex++
-        // Exponential backoff with jitter, capped; containers keep running meanwhile.
-        waitMs = Math.min(maxBackoffMs, registration.keepaliveMs * 2 ** Math.min(failures - 1, 6)) * (0.75 + Math.random() / 2)
-        if (failures === 1 || failures % 10 === 0) log.warn(`heartbeat failed (${failures}x): ${errorMessage(error)}; next try in ${Math.round(waitMs)} ms`)
+        if ((error as {engine?: boolean}).engine) {
+          // The engine is down: no heartbeat (the host can't run anything), and look again at the next beat.
+          log.warn(errorMessage(error))
+        } else {
+          failures++
+          brokerIndex++
+          // Exponential backoff with jitter, capped; containers keep running meanwhile.
+          waitMs = Math.min(maxBackoffMs, registration.keepaliveMs * 2 ** Math.min(failures - 1, 6)) * (0.75 + Math.random() / 2)
+          if (failures === 1 || failures % 10 === 0) log.warn(`heartbeat failed (${failures}x): ${errorMessage(error)}; next try in ${Math.round(waitMs)} ms`)
+        }
       }
       for (const [id, at] of touchedAt) if (Date.now() - at > 10 * 60_000) touchedAt.delete(id)
       await sleep(waitMs, undefined, {signal: stop.signal}).catch(() => undefined)

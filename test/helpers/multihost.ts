@@ -1,0 +1,377 @@
+import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {fileURLToPath} from 'node:url'
+
+import Docker from 'dockerode'
+
+import {OsbClient} from './osb.js'
+
+/**
+ * A whole multi-host deployment on one machine, made of real processes: each
+ * host a network namespace with its own dockerd and `dbroker agent start`,
+ * PostgreSQL from Debian on a temp dir, and brokers from `dbroker broker
+ * start` on it. Subnets 10.91.N.0/24 (veths) and 10.92.N.0/24 (bridges), ports
+ * 44100-44499: apart from the other tests' 41000-42999 on the main engine.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const RUN = path.join(ROOT, 'bin', 'run.js')
+const PG_BIN = '/usr/lib/postgresql/15/bin'
+const IMAGE = 'dbroker/redis:7'
+
+export const PORTS = {broker: 44100, agent: 44200, hostRange: [44300, 44349] as [number, number], postgres: 44432}
+export const AGENT_TOKEN = 'multihost-agent-token-0123456789'
+export const OSB = {username: 'broker', password: 'multihost-osb-pass'}
+
+const run = (file: string, args: string[], options: {input?: string} = {}) =>
+  execFileSync(file, args, {encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...options})
+const attempt = (file: string, args: string[]) => {
+  try {
+    run(file, args)
+  } catch {
+    // best effort: teardown goes on
+  }
+}
+
+export interface TlsFiles {
+  ca: string
+  cert: string
+  key: string
+}
+
+/** A test CA and one server certificate for every address given. */
+export function makeTls(dir: string, addresses: string[]): TlsFiles {
+  mkdirSync(dir, {recursive: true})
+  const f = (name: string) => path.join(dir, name)
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=dbroker test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')])
+  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=dbroker', '-keyout', f('server.key'), '-out', f('server.csr')])
+  writeFileSync(f('ext.cnf'), `subjectAltName=${addresses.map((a) => (/^[\d.]+$/.test(a) ? `IP:${a}` : `DNS:${a}`)).join(',')}\n`)
+  run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.pem')])
+  return {ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key')}
+}
+
+/** A child process that prints one JSON line on stdout when ready; its stderr goes to a log file. */
+class Daemon {
+  readonly ready: Promise<Record<string, string>>
+  readonly exited: Promise<number | null>
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    this.ready = new Promise((resolve, reject) => {
+      let out = ''
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const line = out.split('\n').find((l) => l.startsWith('{'))
+        if (line) resolve(JSON.parse(line) as Record<string, string>)
+      })
+      void this.exited.then((code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${this.logTail()}`)))
+    })
+  }
+
+  logTail(lines = 30): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n') : ''
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal)
+    return this.exited
+  }
+}
+
+function spawnDaemon(name: string, command: string[], logFile: string): Daemon {
+  const err = openSync(logFile, 'a')
+  const child = spawn(command[0], command.slice(1), {stdio: ['ignore', 'pipe', err], env: {...process.env, NO_COLOR: '1'}})
+  return new Daemon(name, child, logFile)
+}
+
+export interface TestHost {
+  id: string
+  index: number
+  netns: string
+  /** The host's address as seen from the test (and in credentials). */
+  address: string
+  /** The root namespace's address on the host's link: where the host reaches brokers. */
+  gateway: string
+  dir: string
+  socket: string
+  docker: Docker
+  agent?: Daemon
+}
+
+export interface MultiHost {
+  dir: string
+  hosts: TestHost[]
+  brokers: Array<Daemon & {url?: string}>
+  postgresUrl: string
+  tls?: TlsFiles
+  osb(broker?: number): OsbClient
+  startAgent(host: TestHost): Promise<void>
+  stopAgent(host: TestHost, signal?: NodeJS.Signals): Promise<void>
+  startBroker(index: number): Promise<string>
+  /** Stops the host's dockerd, deletes its data root, starts it again and loads the image. */
+  wipeHost(host: TestHost): Promise<void>
+  adminHosts(broker?: number): Promise<Array<{id: string; status: string; drained: boolean; instances: number}>>
+  logs(): string
+  teardown(): Promise<void>
+}
+
+export interface MultiHostOptions {
+  hosts: number
+  brokers: number
+  tls?: boolean
+  keepalive?: string
+  /** PostgreSQL (default) for several brokers, or SQLite for one. */
+  store?: 'postgres' | 'sqlite'
+}
+
+/** Builds the deployment; on any failure what was made so far is torn down before the error surfaces. */
+export async function startMultiHost(options: MultiHostOptions): Promise<MultiHost> {
+  const tag = randomBytes(2).toString('hex')
+  const dir = mkdtempSync('/tmp/dbmh-')
+  chmodSync(dir, 0o755)
+  const hosts: TestHost[] = []
+  const brokers: MultiHost['brokers'] = []
+  let postgresStarted = false
+  const keepalive = options.keepalive ?? '1s'
+  const imageTar = path.join(dir, 'image.tar')
+  const pgDir = path.join(dir, 'pg')
+  const postgresUrl = `postgres://dbroker@127.0.0.1:${PORTS.postgres}/dbroker`
+  let tls: TlsFiles | undefined
+
+  const startPostgres = async () => {
+    mkdirSync(pgDir)
+    chownSync(pgDir, Number(run('id', ['-u', 'postgres']).trim()), Number(run('id', ['-g', 'postgres']).trim()))
+    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(pgDir, 'data'), '-A', 'trust', '-U', 'dbroker'])
+    postgresStarted = true
+    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(pgDir, 'data'), '-l', path.join(pgDir, 'log'), '-w', '-o', `-p ${PORTS.postgres} -k ${pgDir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'])
+    run('psql', ['-h', '127.0.0.1', '-p', String(PORTS.postgres), '-U', 'dbroker', '-d', 'postgres', '-qc', 'create database dbroker'])
+  }
+
+  const dockerdPid = (host: TestHost) => {
+    const file = path.join(host.dir, 'docker.pid')
+    return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined
+  }
+
+  const startDockerd = async (host: TestHost) => {
+    for (const sub of ['data', 'exec']) mkdirSync(path.join(host.dir, sub), {recursive: true})
+    const log = openSync(path.join(host.dir, 'dockerd.log'), 'a')
+    const child = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${host.netns}`,
+        'dockerd',
+        '-H',
+        `unix://${host.socket}`,
+        '--data-root',
+        path.join(host.dir, 'data'),
+        '--exec-root',
+        path.join(host.dir, 'exec'),
+        '--pidfile',
+        path.join(host.dir, 'docker.pid'),
+        '--bip',
+        `10.92.${host.index}.1/24`,
+      ],
+      {stdio: ['ignore', log, log], detached: true},
+    )
+    child.unref()
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      try {
+        await host.docker.ping()
+        return
+      } catch {
+        if (Date.now() > deadline) throw new Error(`dockerd of ${host.id} did not start:\n${readFileSync(path.join(host.dir, 'dockerd.log'), 'utf8').slice(-2000)}`)
+        await sleep(200)
+      }
+    }
+  }
+
+  const stopDockerd = async (host: TestHost) => {
+    const pid = dockerdPid(host)
+    if (!pid) return
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch {
+      return
+    }
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      try {
+        process.kill(pid, 0)
+        await sleep(200)
+      } catch {
+        return
+      }
+    }
+    attempt('kill', ['-9', String(pid)])
+  }
+
+  const loadImage = (host: TestHost) => run('sh', ['-c', `docker -H unix://${host.socket} load -i ${imageTar} >/dev/null`])
+
+  const brokerUrlsFor = (host: TestHost) => brokers.map((_, i) => `${tls ? 'https' : 'http'}://${host.gateway}:${PORTS.broker + i}`)
+
+  const startAgent = async (host: TestHost) => {
+    const args = [
+      `--net=/run/netns/${host.netns}`,
+      process.execPath,
+      RUN,
+      'agent',
+      'start',
+      '--json',
+      '--log-level',
+      'debug',
+      '--id',
+      host.id,
+      '--docker-host',
+      `unix://${host.socket}`,
+      '--service-address',
+      host.address,
+      '--port-range',
+      PORTS.hostRange.join('-'),
+      '--token',
+      AGENT_TOKEN,
+      '--keepalive',
+      keepalive,
+      '--listen',
+      `${host.address}:${PORTS.agent}`,
+      '--zone',
+      `zone-${host.index}`,
+      ...brokerUrlsFor(host).flatMap((url) => ['--broker', url]),
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--broker-ca', tls.ca] : []),
+    ]
+    host.agent = spawnDaemon(`agent ${host.id}`, ['nsenter', ...args], path.join(host.dir, 'agent.log'))
+    await host.agent.ready
+  }
+
+  const startBroker = async (index: number) => {
+    const args = [
+      process.execPath,
+      RUN,
+      'broker',
+      'start',
+      '--json',
+      '--log-level',
+      'debug',
+      '--id',
+      `broker-${index}`,
+      '--listen',
+      `0.0.0.0:${PORTS.broker + index}`,
+      '--url',
+      `${tls ? 'https' : 'http'}://127.0.0.1:${PORTS.broker + index}`,
+      '--username',
+      OSB.username,
+      '--password',
+      OSB.password,
+      '--agent-token',
+      AGENT_TOKEN,
+      '--store',
+      options.store === 'sqlite' ? `sqlite:${path.join(dir, 'broker.db')}` : postgresUrl,
+      '--keepalive',
+      keepalive,
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--agent-ca', tls.ca] : []),
+    ]
+    const broker = spawnDaemon(`broker ${index}`, args, path.join(dir, `broker-${index}.log`)) as Daemon & {url?: string}
+    brokers[index] = broker
+    broker.url = (await broker.ready).url
+    return broker.url
+  }
+
+  const teardown = async () => {
+    await Promise.all([...brokers, ...hosts.map((h) => h.agent)].map((d) => d?.kill('SIGKILL')))
+    await Promise.all(hosts.map((h) => stopDockerd(h)))
+    for (const host of hosts) {
+      attempt('sh', ['-c', `grep -o ' ${host.dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`])
+      attempt('ip', ['netns', 'del', host.netns])
+      attempt('ip', ['link', 'del', `vdbmh${host.index}${tag}`])
+    }
+    if (postgresStarted) {
+      attempt('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(pgDir, 'data'), '-m', 'immediate', '-w', 'stop'])
+      const pidFile = path.join(pgDir, 'data', 'postmaster.pid')
+      if (existsSync(pidFile)) attempt('kill', ['-9', readFileSync(pidFile, 'utf8').split('\n')[0]])
+    }
+    rmSync(dir, {recursive: true, force: true})
+  }
+
+  try {
+    if (options.tls) tls = makeTls(path.join(dir, 'tls'), ['127.0.0.1', 'localhost', ...Array.from({length: options.hosts}, (_, i) => [`10.91.${i + 1}.1`, `10.91.${i + 1}.2`]).flat()])
+    if (tls) for (const file of Object.values(tls)) chmodSync(file, 0o644)
+
+    // PostgreSQL from Debian on a temp dir; initdb refuses to run as root.
+    if (options.store !== 'sqlite') await startPostgres()
+
+
+    run('sh', ['-c', `docker save ${IMAGE} -o ${imageTar}`])
+    for (let index = 1; index <= options.hosts; index++) {
+      const hostDir = path.join(dir, `h${index}`)
+      mkdirSync(hostDir)
+      const host: TestHost = {
+        id: `host-${index}`,
+        index,
+        netns: `dbmh${index}${tag}`,
+        address: `10.91.${index}.2`,
+        gateway: `10.91.${index}.1`,
+        dir: hostDir,
+        socket: path.join(hostDir, 'docker.sock'),
+        docker: new Docker({socketPath: path.join(hostDir, 'docker.sock')}),
+      }
+      hosts.push(host)
+      const outer = `vdbmh${index}${tag}`
+      const inner = `edbmh${index}${tag}`
+      run('ip', ['netns', 'add', host.netns])
+      run('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', inner])
+      run('ip', ['link', 'set', inner, 'netns', host.netns])
+      run('ip', ['addr', 'add', `${host.gateway}/24`, 'dev', outer])
+      run('ip', ['link', 'set', outer, 'up'])
+      const inNs = (...args: string[]) => run('nsenter', [`--net=/run/netns/${host.netns}`, 'ip', ...args])
+      inNs('addr', 'add', `${host.address}/24`, 'dev', inner)
+      inNs('link', 'set', inner, 'up')
+      inNs('link', 'set', 'lo', 'up')
+      inNs('route', 'add', 'default', 'via', host.gateway)
+    }
+    await Promise.all(hosts.map(async (host) => {
+      await startDockerd(host)
+      loadImage(host)
+    }))
+    for (let i = 0; i < options.brokers; i++) await startBroker(i)
+    await Promise.all(hosts.map((h) => startAgent(h)))
+  } catch (error) {
+    const logs = [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail()}` : '')).join('\n')
+    await teardown()
+    throw new Error(`${(error as Error).message}\n${logs}`)
+  }
+
+  return {
+    dir,
+    hosts,
+    brokers,
+    postgresUrl,
+    tls,
+    osb: (broker = 0) => new OsbClient(brokers[broker].url!, OSB),
+    startAgent,
+    async stopAgent(host, signal = 'SIGTERM') {
+      await host.agent?.kill(signal)
+    },
+    startBroker,
+    async wipeHost(host) {
+      await stopDockerd(host)
+      attempt('sh', ['-c', `grep -o ' ${host.dir}/[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`])
+      rmSync(path.join(host.dir, 'data'), {recursive: true, force: true})
+      rmSync(path.join(host.dir, 'exec'), {recursive: true, force: true})
+      await startDockerd(host)
+      loadImage(host)
+    },
+    async adminHosts(broker = 0) {
+      const osb = new OsbClient(brokers[broker].url!, OSB)
+      return (await osb.request<Array<{id: string; status: string; drained: boolean; instances: number}>>('GET', '/admin/v1/hosts')).body
+    },
+    logs: () => [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail(40)}` : '')).join('\n'),
+    teardown,
+  }
+}

@@ -1,0 +1,216 @@
+import {execFileSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import https from 'node:https'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import pg from 'pg'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {requestJson} from '../../src/core/http.js'
+import {AGENT_TOKEN, type MultiHost, OSB, startMultiHost, type TestHost} from '../helpers/multihost.js'
+import {ORG, REDIS, testId} from '../helpers/system.js'
+
+const ping = (host: string, port: number, password: string, user = 'default') =>
+  execFileSync('redis-cli', ['-h', host, '-p', String(port), '--user', user, '--pass', password, '--no-auth-warning', 'PING'], {encoding: 'utf8', timeout: 5000, stdio: 'pipe'}).trim()
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe().catch(() => undefined)
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+const containersOf = async (host: TestHost) =>
+  (await host.docker.listContainers({all: true, filters: {label: ['dbroker.instance']}})).map((c) => ({id: c.Id, instanceId: c.Labels['dbroker.instance'], state: c.State}))
+
+describe('many hosts and two brokers on PostgreSQL', () => {
+  let m: MultiHost
+  let db: pg.Pool
+  const instances: string[] = []
+  const bindings = new Map<string, {host: string; port: number; username: string; password: string}>()
+
+  beforeAll(async () => {
+    m = await startMultiHost({hosts: 2, brokers: 2})
+    db = new pg.Pool({connectionString: m.postgresUrl, max: 2})
+  })
+  afterAll(async () => {
+    await db?.end()
+    await m?.teardown()
+  })
+
+  const stored = async (hostId?: string) =>
+    (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
+      ...r,
+      credentials: JSON.parse(r.credentials) as {username: string; password: string},
+      port: (JSON.parse(r.spec) as {ports: Array<{host: number}>}).ports[0].host,
+    }))
+
+  it('provisions 8 instances through both brokers, spread 4 and 4 over the hosts; redis-cli reaches each through its credentials', async () => {
+    const ids = Array.from({length: 8}, () => testId())
+    const started = await Promise.all(ids.map((id, i) => m.osb(i % 2).provision(id, {...REDIS, ...ORG}, true)))
+    expect(started.map((r) => r.status)).toEqual(Array(8).fill(202))
+    for (const [i, id] of ids.entries()) expect((await m.osb((i + 1) % 2).waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
+    instances.push(...ids)
+    const hosts = await m.adminHosts()
+    expect(hosts.map((h) => [h.id, h.status, h.instances])).toEqual([
+      ['host-1', 'alive', 4],
+      ['host-2', 'alive', 4],
+    ])
+    for (const id of ids) {
+      const bound = await m.osb(1).bind(id, testId('b'), {...REDIS})
+      expect(bound.status).toBe(201)
+      const c = bound.body.credentials
+      expect(c.host).toMatch(/^10\.91\.[12]\.2$/)
+      expect(ping(c.host, c.port, c.password, c.username)).toBe('PONG')
+      bindings.set(id, c)
+    }
+  })
+
+  it('drained host takes no new instance; undrained it does again', async () => {
+    const drain = await m.osb().request('POST', '/admin/v1/hosts/host-1/drain')
+    expect(drain.body).toEqual({id: 'host-1', drained: true})
+    const id = testId()
+    expect((await m.osb(1).provision(id, {...REDIS, ...ORG})).status).toBe(201)
+    expect((await stored()).find((i) => i.id === id)?.host_id).toBe('host-2')
+    expect((await m.osb(1).deprovision(id, REDIS)).status).toBe(200)
+    expect((await m.osb(1).request('POST', '/admin/v1/hosts/host-1/undrain')).body).toEqual({id: 'host-1', drained: false})
+  })
+
+  it('kills the agent of host-1: dead within 3 heartbeats, its containers keep serving, requests fail fast naming it; back alive after a restart with nothing recreated', async () => {
+    const host = m.hosts[0]
+    const before = await containersOf(host)
+    expect(before).toHaveLength(4)
+    const killedAt = Date.now()
+    await m.stopAgent(host, 'SIGKILL')
+    await until('host-1 dead', async () => (await m.adminHosts(1)).find((h) => h.id === 'host-1')?.status === 'dead', 10_000)
+    // 3 missed 1 s heartbeats, plus the half-interval sweep and the poll.
+    expect(Date.now() - killedAt).toBeLessThan(3000 + 1500 + 500)
+    const onHost1 = (await stored('host-1')).map((i) => i.id)
+    for (const id of onHost1) {
+      const c = bindings.get(id)!
+      expect(ping(c.host, c.port, c.password, c.username)).toBe('PONG')
+    }
+    const refused = await m.osb().bind(onHost1[0], testId('b'), {...REDIS})
+    expect(refused.status).toBe(503)
+    expect(refused.body.description).toMatch(/host host-1 is not reachable/)
+
+    await m.startAgent(host)
+    await until('host-1 alive', async () => (await m.adminHosts()).find((h) => h.id === 'host-1')?.status === 'alive', 10_000)
+    await sleep(2500)
+    expect((await containersOf(host)).map((c) => c.id).sort()).toEqual(before.map((c) => c.id).sort())
+  })
+
+  it('kill -9 one broker in the middle of 10 async provisions: the other completes them; no orphan container, port or row', async () => {
+    const ids = Array.from({length: 10}, () => testId())
+    const started = await Promise.all(ids.map((id) => m.osb(0).provision(id, {...REDIS, ...ORG}, true)))
+    expect(started.map((r) => r.status)).toEqual(Array(10).fill(202))
+    await m.brokers[0].kill('SIGKILL')
+    for (const [i, id] of ids.entries()) {
+      const outcome = await m.osb(1).waitFor(id, started[i].body.operation, undefined, 60_000)
+      expect(outcome.body.state).toBe('succeeded')
+    }
+    instances.push(...ids)
+    const rows = await stored()
+    expect(rows.filter((r) => ids.includes(r.id)).map((r) => r.state)).toEqual(Array(10).fill('ready'))
+    const containers = (await Promise.all(m.hosts.map((h) => containersOf(h)))).flat()
+    expect(containers.map((c) => c.instanceId).sort()).toEqual(rows.map((r) => r.id).sort())
+    expect(containers.every((c) => c.state === 'running')).toBe(true)
+    const ports = await db.query<{host_id: string; port: number; instance_id: string}>('select host_id, port, instance_id from ports')
+    expect(ports.rows.map((p) => p.instance_id).sort()).toEqual(rows.map((r) => r.id).sort())
+    expect((await db.query(`select id from operations where state = 'in progress'`)).rows).toEqual([])
+    for (const row of rows.filter((r) => ids.includes(r.id))) {
+      const host = m.hosts.find((h) => h.id === row.host_id)!
+      expect(ping(host.address, row.port, row.credentials.password)).toBe('PONG')
+    }
+    await m.startBroker(0)
+  })
+
+  it('wipes host-2 (dockerd stopped, data root deleted, started again): the agent recreates every instance with the same port and credentials', async () => {
+    const host = m.hosts[1]
+    const rows = await stored('host-2')
+    expect(rows.length).toBeGreaterThan(4)
+    await m.wipeHost(host)
+    expect(await containersOf(host)).toHaveLength(0)
+    await until('every instance of host-2 answering', async () => rows.every((r) => {
+      try {
+        return ping(host.address, r.port, r.credentials.password) === 'PONG'
+      } catch {
+        return false
+      }
+    }), 90_000)
+    expect((await containersOf(host)).map((c) => c.instanceId).sort()).toEqual(rows.map((r) => r.id).sort())
+  })
+
+  it("every broker's event stream sees the other broker's changes", async () => {
+    const seen: string[] = []
+    const abort = new AbortController()
+    const response = await fetch(`${m.brokers[1].url}/admin/v1/events`, {
+      headers: {authorization: `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`},
+      signal: abort.signal,
+    })
+    const reading = (async () => {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) seen.push(Buffer.from(chunk).toString())
+    })().catch(() => undefined)
+    const id = testId()
+    expect((await m.osb(0).provision(id, {...REDIS, ...ORG})).status).toBe(201)
+    await until('the provision event on broker 1', async () => seen.join('').includes(id), 5000)
+    abort.abort()
+    await reading
+    expect((await m.osb(0).deprovision(id, REDIS)).status).toBe(200)
+  })
+
+  it('refuses agents without the token', async () => {
+    const response = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: 'wrong-token-wrong-token', method: 'POST', body: {id: 'host-1'}})
+    expect(response.status).toBe(401)
+    expect(AGENT_TOKEN).not.toBe('wrong-token-wrong-token')
+  })
+})
+
+/** A JSON request over HTTPS trusting only `ca`, with basic auth. */
+function httpsJson(url: string, ca: Buffer, method = 'GET', body?: unknown): Promise<{status: number; body: any}> {
+  const basic = `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, {method, ca, headers: {authorization: basic, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}}, (response) => {
+      let text = ''
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      response.on('end', () => resolve({status: response.statusCode ?? 0, body: text ? JSON.parse(text) : {}}))
+    })
+    request.on('error', reject)
+    request.end(body === undefined ? undefined : JSON.stringify(body))
+  })
+}
+
+describe('broker and agent over HTTPS with a test CA', () => {
+  let m: MultiHost
+  beforeAll(async () => {
+    m = await startMultiHost({hosts: 1, brokers: 1, tls: true, store: 'sqlite'})
+  })
+  afterAll(async () => {
+    await m?.teardown()
+  })
+
+  it('the agent registers over HTTPS, the broker provisions through the agent over HTTPS; a client without the CA is refused', async () => {
+    const ca = readFileSync(m.tls!.ca)
+    const url = m.brokers[0].url!
+    expect(url).toMatch(/^https:/)
+    const refused = /self[- ]signed|unable to verify|certificate/i
+    await expect(requestJson(`${url}/healthz`, {token: 'none'})).rejects.toThrow(refused)
+    expect((await httpsJson(`${url}/healthz`, ca)).status).toBe(200)
+    const agentUrl = `https://${m.hosts[0].address}:44200`
+    await expect(requestJson(`${agentUrl}/v1/facts`, {token: AGENT_TOKEN})).rejects.toThrow(refused)
+    expect((await requestJson(`${agentUrl}/v1/facts`, {token: AGENT_TOKEN, ca})).status).toBe(200)
+    expect((await requestJson(`${agentUrl}/v1/facts`, {token: 'not-the-agent-token', ca})).status).toBe(401)
+
+    const hosts = await httpsJson(`${url}/admin/v1/hosts`, ca)
+    expect(hosts.body.map((h: {id: string; status: string}) => [h.id, h.status])).toEqual([['host-1', 'alive']])
+    const id = testId()
+    expect((await httpsJson(`${url}/v2/service_instances/${id}`, ca, 'PUT', {...REDIS, ...ORG})).status).toBe(201)
+    const bound = await httpsJson(`${url}/v2/service_instances/${id}/service_bindings/${testId('b')}`, ca, 'PUT', {...REDIS})
+    expect(bound.status).toBe(201)
+    const c = bound.body.credentials
+    expect(ping(c.host, c.port, c.password, c.username)).toBe('PONG')
+  })
+})
