@@ -1,0 +1,63 @@
+import {execFileSync, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {RUN} from '../helpers/cli.js'
+import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
+
+const port = 42100 + Math.floor(Math.random() * 100)
+const session = `dbroker-top-${randomBytes(4).toString('hex')}`
+
+const tmux = (...args: string[]) => execFileSync('tmux', args, {encoding: 'utf8'})
+const screen = () => tmux('capture-pane', '-p', '-t', session)
+const paneState = () => tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag} #{pane_dead}').trim()
+
+async function waitForScreen(check: (text: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const text = screen()
+    if (check(text)) return text
+    if (Date.now() > deadline) throw new Error(`the screen never showed what was expected; it shows:\n${text}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+describe('dbroker top in a real terminal (tmux)', () => {
+  let box: OperatorSandbox
+  beforeAll(async () => {
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is missing: apt-get install -y tmux')
+    box = await startSandbox({port, portRange: [42350, 42399]})
+    const env = Object.entries({HOME: box.env.HOME, XDG_CONFIG_HOME: box.env.XDG_CONFIG_HOME, XDG_DATA_HOME: box.env.XDG_DATA_HOME, TERM: 'xterm-256color'})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')
+    // remain-on-exit keeps the pane after top quits, so the test can look at the restored terminal.
+    tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `env ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`)
+  })
+  afterAll(async () => {
+    spawnSync('tmux', ['kill-session', '-t', session])
+    await box?.stop()
+  })
+
+  it('shows an instance provisioned from another process, and q restores the terminal', async () => {
+    await waitForScreen((t) => t.includes('dbroker top') && t.includes('Instances (0)') && t.includes('live'))
+    expect(paneState().split(' ')[0]).toBe('1')
+
+    const made = await box.cli(['provision', 'redis', '--name', 'from-elsewhere'])
+    expect(made.code).toBe(0)
+    const shown = await waitForScreen((t) => /from-elsewhere\s+redis\/small\s+(healthy|starting|running)/.test(t))
+    expect(shown).toMatch(/local\s+alive/)
+
+    tmux('send-keys', '-t', session, 'Enter')
+    await waitForScreen((t) => t.includes('Bindings (0)'))
+    tmux('send-keys', '-t', session, 'Escape')
+    await waitForScreen((t) => t.includes('Instances (1)'))
+
+    tmux('send-keys', '-t', session, 'q')
+    const after = await waitForScreen((t) => t.includes('top exited with 0'))
+    expect(after).not.toContain('Instances (1)')
+    const [alternate, cursor] = paneState().split(' ')
+    expect(alternate).toBe('0')
+    expect(cursor).toBe('1')
+  })
+})
