@@ -1,9 +1,12 @@
 #!/bin/bash
-# dbroker lifecycle: create (or update) a per-binding login role that is a
-# member of $POSTGRES_USER (so it inherits the owner's privileges on its tables).
+# dbroker lifecycle: create (or update) a per-binding login role that acts as
+# $POSTGRES_USER: a member of it (IN ROLE) whose sessions start with
+# `SET ROLE <owner>` (ALTER ROLE ... SET role), so it reads and writes the
+# owner's objects and everything it creates belongs to the owner. The owner is
+# not a superuser, so neither is a binding.
 #   env: BIND_USERNAME, BIND_PASSWORD (+ POSTGRES_USER, POSTGRES_DB from the container)
 # Idempotent. Talks to the server over the local unix socket as the OS user
-# postgres (peer auth). Prints nothing on stdout; errors on stderr; the password
+# postgres, role postgres (the superuser; peer auth). Prints nothing on stdout; errors on stderr; the password
 # never appears on a command line or in the server log.
 set -euo pipefail
 
@@ -21,7 +24,7 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 export PGHOST=/var/run/postgresql PGPORT=5432
-out=$(psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" 2>&1 <<'SQL'
+out=$(psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "$POSTGRES_DB" 2>&1 <<'SQL'
 \getenv u BIND_USERNAME
 \getenv pw BIND_PASSWORD
 \getenv owner POSTGRES_USER
@@ -32,8 +35,10 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') AS missing \gset
 \if :missing
 SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L IN ROLE %I', :'u', :'pw', :'owner') \gexec
 \else
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER PASSWORD %L', :'u', :'pw') \gexec
-SELECT format('GRANT %I TO %I', :'owner', :'u') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', :'u', :'pw') \gexec
+SELECT format('GRANT %I TO %I', :'owner', :'u')
+  WHERE NOT pg_has_role(:'u', :'owner', 'MEMBER') \gexec
 \endif
+SELECT format('ALTER ROLE %I SET role = %I', :'u', :'owner') \gexec
 SQL
 ) || die "psql failed: $out"

@@ -18,7 +18,8 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 export PGHOST=/var/run/postgresql PGPORT=5432
-q() { psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" "$@"; }
+# As the superuser role postgres (peer auth on the unix socket).
+q() { psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
 # 1. Does the role exist? If so: no new logins, end its sessions.
 out=$(q -d "$POSTGRES_DB" -At 2>&1 <<'SQL'
