@@ -55,9 +55,11 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
             const previous = new Map(prev.instances.map((i) => [i.id, i]))
             const merged = withStats ? instances : instances.map((i) => ({...i, stats: i.stats ?? previous.get(i.id)?.stats ?? null}))
             let cpuHistory = prev.cpuHistory
-            if (withStats) {
+            // A sample equal to the last one (to 0.1 %) adds nothing to see: no new frame for it.
+            const sample = (i: InstanceView) => Math.round((i.stats?.cpuPercent ?? 0) * 10) / 10
+            if (withStats && (merged.length !== prev.cpuHistory.size || merged.some((i) => prev.cpuHistory.get(i.id)?.at(-1) !== sample(i)))) {
               const next = new Map<string, number[]>()
-              for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), i.stats?.cpuPercent ?? 0].slice(-HISTORY))
+              for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), sample(i)].slice(-HISTORY))
               cpuHistory = next
             }
             if (key === last.current.key && !prev.loading && prev.error === null && cpuHistory === prev.cpuHistory) return prev
