@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import https from 'node:https'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import pg from 'pg'
@@ -41,6 +42,14 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     await m?.teardown()
   })
 
+  /** The dbroker CLI as an operator runs it, pointed at one broker by environment. */
+  const cli = (args: string[], broker = 0) =>
+    execFileSync(process.execPath, [path.resolve('bin/run.js'), ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: {...process.env, DBROKER_URL: m.brokers[broker].url, DBROKER_ADMIN_USERNAME: OSB.username, DBROKER_ADMIN_PASSWORD: OSB.password, XDG_CONFIG_HOME: m.dir, HOME: m.dir},
+    })
+
   const stored = async (hostId?: string) =>
     (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
       ...r,
@@ -70,13 +79,13 @@ describe('many hosts and two brokers on PostgreSQL', () => {
   })
 
   it('drained host takes no new instance; undrained it does again', async () => {
-    const drain = await m.osb().request('POST', '/admin/v1/hosts/host-1/drain')
-    expect(drain.body).toEqual({id: 'host-1', drained: true})
+    expect(JSON.parse(cli(['hosts', 'drain', 'host-1', '--json'])).result).toEqual({id: 'host-1', drained: true})
     const id = testId()
     expect((await m.osb(1).provision(id, {...REDIS, ...ORG})).status).toBe(201)
     expect((await stored()).find((i) => i.id === id)?.host_id).toBe('host-2')
     expect((await m.osb(1).deprovision(id, REDIS)).status).toBe(200)
-    expect((await m.osb(1).request('POST', '/admin/v1/hosts/host-1/undrain')).body).toEqual({id: 'host-1', drained: false})
+    expect(JSON.parse(cli(['hosts', 'undrain', 'host-1', '--json'], 1)).result).toEqual({id: 'host-1', drained: false})
+    expect(() => cli(['hosts', 'drain', 'no-such-host'])).toThrow(/host no-such-host is not registered/)
   })
 
   it('kills the agent of host-1: dead within 3 heartbeats, its containers keep serving, requests fail fast naming it; back alive after a restart with nothing recreated', async () => {
@@ -88,6 +97,11 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     await until('host-1 dead', async () => (await m.adminHosts(1)).find((h) => h.id === 'host-1')?.status === 'dead', 10_000)
     // 3 missed 1 s heartbeats, plus the half-interval sweep and the poll.
     expect(Date.now() - killedAt).toBeLessThan(3000 + 1500 + 500)
+    const listed = JSON.parse(cli(['hosts', '--json'])).result as Array<{id: string; status: string}>
+    expect(listed.map((h) => [h.id, h.status])).toEqual([
+      ['host-1', 'dead'],
+      ['host-2', 'alive'],
+    ])
     const onHost1 = (await stored('host-1')).map((i) => i.id)
     for (const id of onHost1) {
       const c = bindings.get(id)!

@@ -1,0 +1,17 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {setDrained} from '../../cli/drain.js'
+
+export default class HostsDrain extends BaseCommand {
+  static override summary = 'Stop placing new instances on a host; its instances keep running'
+  static override args = {name: Args.string({required: true, description: 'host name, as `dbroker hosts` lists it'})}
+  static override examples = ['<%= config.bin %> hosts drain host-1', '<%= config.bin %> hosts drain host-1 --json']
+
+  async run(): Promise<{id: string; drained: boolean}> {
+    const {args, flags} = await this.parse(HostsDrain)
+    const result = await setDrained(await this.client(flags.context), args.name, true)
+    if (!this.jsonEnabled()) this.log(`host ${result.id} is ${result.drained ? 'drained: no new instances go there' : 'undrained: it takes new instances again'}`)
+    return result
+  }
+}
