@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// Many agents and many brokers, measured on real processes:
+//   heartbeats  N simulated agents heartbeating every 5 s against one `dbroker broker start`,
+//               on SQLite and on PostgreSQL: broker CPU and heartbeat latency (p50/p99)
+//   provision   sync provisions through 1 broker vs 2 brokers on one PostgreSQL, with two
+//               agents (`dbroker agent start`) on the local engine
+// Needs a built CLI (npm run build), PostgreSQL from Debian, an engine with dbroker/redis:7.
+// Usage: node bench/multihost.mjs [--agents 500] [--seconds 30] [--instances 20] [--parallel 10]
+import {execFileSync, spawn} from 'node:child_process'
+import {chmodSync, chownSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const args = process.argv.slice(2)
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const AGENTS = opt('agents', 500)
+const SECONDS = opt('seconds', 30)
+const INSTANCES = opt('instances', 20)
+const PARALLEL = opt('parallel', 10)
+const KEEPALIVE_MS = 5000
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const RUN = path.join(root, 'bin', 'run.js')
+const PG_BIN = '/usr/lib/postgresql/15/bin'
+const PG_PORT = 44433
+const TOKEN = 'bench-agent-token-0123456789abcdef'
+const OSB = {username: 'broker', password: 'bench-password'}
+const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
+const dir = mkdtempSync('/tmp/dbbench-')
+chmodSync(dir, 0o755)
+const children = []
+let pgStarted = false
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const httpAgent = new http.Agent({keepAlive: true, maxSockets: 256})
+
+function request(url, {method = 'GET', body, headers = {}} = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const req = http.request(url, {method, agent: httpAgent, headers: {...headers, ...(payload ? {'content-type': 'application/json', 'content-length': payload.length} : {})}}, (res) => {
+      let text = ''
+      res.on('data', (c) => (text += c))
+      res.on('end', () => resolve({status: res.statusCode, body: text ? JSON.parse(text) : {}}))
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+const bearer = {authorization: `Bearer ${TOKEN}`}
+const osbHeaders = {authorization: `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`, 'x-broker-api-version': '2.17'}
+
+function startDaemon(name, argv) {
+  const log = openSync(path.join(dir, `${name}.log`), 'a')
+  const child = spawn(process.execPath, [RUN, ...argv, '--json', '--log-level', 'warn'], {stdio: ['ignore', 'pipe', log]})
+  children.push(child)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (c) => {
+      out += c
+      const line = out.split('\n').find((l) => l.startsWith('{'))
+      if (line) resolve({child, ...JSON.parse(line)})
+    })
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${readFileSync(path.join(dir, `${name}.log`), 'utf8').slice(-1500)}`)))
+  })
+}
+
+function startPostgres() {
+  const pg = path.join(dir, 'pg')
+  mkdirSync(pg)
+  chownSync(pg, Number(execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'})), Number(execFileSync('id', ['-g', 'postgres'], {encoding: 'utf8'})))
+  execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', `${pg}/data`, '-A', 'trust', '-U', 'dbroker'], {stdio: 'ignore'})
+  pgStarted = true
+  execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${pg}/data`, '-l', `${pg}/log`, '-w', '-o', `-p ${PG_PORT} -k ${pg} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start'], {stdio: 'ignore'})
+}
+const createDb = (name) => execFileSync('psql', ['-h', '127.0.0.1', '-p', String(PG_PORT), '-U', 'dbroker', '-d', 'postgres', '-qc', `create database ${name}`])
+
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function heartbeatBench(store, port) {
+  const broker = await startDaemon(`hb-${store.split(':')[0]}`, ['broker', 'start', '--listen', `127.0.0.1:${port}`, '--store', store, '--username', OSB.username, '--password', OSB.password, '--agent-token', TOKEN, '--keepalive', '5s'])
+  const facts = {engineVersion: '20.10.24', cpus: 8, memoryBytes: 32e9, containersRunning: 3, registryMirrors: [], insecureRegistries: [], loggingDriver: 'json-file'}
+  const containers = Array.from({length: 3}, (_, i) => ({instanceId: `sim-${i}`, status: 'running', health: 'none', restartCount: 0}))
+  for (let i = 0; i < AGENTS; i += 50) {
+    await Promise.all(Array.from({length: Math.min(50, AGENTS - i)}, (_, k) => request(`${broker.url}/agents/v1/register`, {
+      method: 'POST',
+      headers: bearer,
+      body: {id: `sim-${i + k}`, agentUrl: `http://10.0.${Math.floor((i + k) / 250)}.${(i + k) % 250}:9997`, serviceAddress: '10.0.0.1', bindAddress: '10.0.0.1', portRange: [40000, 40999], keepaliveMs: KEEPALIVE_MS, facts, containers},
+    })))
+  }
+  const latencies = []
+  let errors = 0
+  const cpuBefore = cpuSeconds(broker.child.pid)
+  const started = Date.now()
+  const end = started + SECONDS * 1000
+  await Promise.all(Array.from({length: AGENTS}, async (_, i) => {
+    await sleep((KEEPALIVE_MS * i) / AGENTS) // agents' beats spread over the interval, as they start at different times
+    while (Date.now() < end) {
+      const t = performance.now()
+      const r = await request(`${broker.url}/agents/v1/heartbeat`, {method: 'POST', headers: bearer, body: {id: `sim-${i}`, facts, containers}}).catch(() => ({status: 0}))
+      if (r.status === 200) latencies.push(performance.now() - t)
+      else errors++
+      await sleep(KEEPALIVE_MS)
+    }
+  }))
+  const elapsed = (Date.now() - started) / 1000
+  const cpu = cpuSeconds(broker.child.pid) - cpuBefore
+  broker.child.kill('SIGTERM')
+  return {store: store.split(':')[0], beats: latencies.length, perSecond: latencies.length / elapsed, cpuPercent: (cpu / elapsed) * 100, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: Math.max(...latencies), errors}
+}
+
+async function provisionBench(brokerUrls, label) {
+  const ids = Array.from({length: INSTANCES}, (_, i) => `bench-${label}-${i}-${Math.random().toString(36).slice(2, 8)}`)
+  let next = 0
+  const latencies = []
+  const started = performance.now()
+  await Promise.all(Array.from({length: PARALLEL}, async (_, w) => {
+    while (next < ids.length) {
+      const i = next++
+      const t = performance.now()
+      const r = await request(`${brokerUrls[i % brokerUrls.length]}/v2/service_instances/${ids[i]}`, {method: 'PUT', headers: osbHeaders, body: {...REDIS, organization_guid: 'o', space_guid: 's'}})
+      if (r.status !== 201) throw new Error(`provision ${ids[i]} answered ${r.status}: ${JSON.stringify(r.body)}`)
+      latencies.push(performance.now() - t)
+    }
+  }))
+  const seconds = (performance.now() - started) / 1000
+  for (const [i, id] of ids.entries()) await request(`${brokerUrls[i % brokerUrls.length]}/v2/service_instances/${id}?service_id=${REDIS.service_id}&plan_id=${REDIS.plan_id}`, {method: 'DELETE', headers: osbHeaders})
+  return {brokers: brokerUrls.length, instances: ids.length, seconds, perSecond: ids.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99)}
+}
+
+function table(title, head, rows) {
+  const cells = [head, ...rows.map((r) => r.map(String))]
+  const widths = head.map((_, c) => Math.max(...cells.map((r) => r[c].length)))
+  console.log(`\n${title}`)
+  for (const [i, r] of cells.entries()) {
+    console.log(r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  '))
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  }
+}
+
+try {
+  startPostgres()
+  createDb('hb')
+  createDb('prov')
+  const beats = []
+  beats.push(await heartbeatBench(`sqlite:${dir}/hb.db`, 44601))
+  beats.push(await heartbeatBench(`postgres://dbroker@127.0.0.1:${PG_PORT}/hb`, 44602))
+  table(
+    `Heartbeats: ${AGENTS} simulated agents every ${KEEPALIVE_MS / 1000} s for ${SECONDS} s against one broker (target p99 < 50 ms)`,
+    ['store', 'beats', 'beats/s', 'broker CPU', 'p50', 'p99', 'max', 'errors'],
+    beats.map((b) => [b.store, b.beats, b.perSecond.toFixed(1), `${b.cpuPercent.toFixed(1)} %`, `${b.p50.toFixed(1)} ms`, `${b.p99.toFixed(1)} ms`, `${b.max.toFixed(1)} ms`, b.errors]),
+  )
+
+  const store = `postgres://dbroker@127.0.0.1:${PG_PORT}/prov`
+  const common = ['--store', store, '--username', OSB.username, '--password', OSB.password, '--agent-token', TOKEN, '--keepalive', '1s']
+  const b1 = await startDaemon('prov-b1', ['broker', 'start', '--listen', '127.0.0.1:44611', '--id', 'bench-1', ...common])
+  const b2 = await startDaemon('prov-b2', ['broker', 'start', '--listen', '127.0.0.1:44612', '--id', 'bench-2', ...common])
+  for (const [i, range] of [['a', '44700-44799'], ['b', '44800-44899']].entries()) {
+    await startDaemon(`agent-${range[0]}`, ['agent', 'start', '--id', `bench-host-${range[0]}`, '--service-address', '127.0.0.1', '--port-range', range[1], '--broker', b1.url, '--broker', b2.url, '--token', TOKEN, '--keepalive', '1s', '--listen', `127.0.0.1:${44621 + i}`])
+  }
+  await sleep(1500)
+  await provisionBench([b1.url], 'warm')
+  const runs = [await provisionBench([b1.url], 'one'), await provisionBench([b1.url, b2.url], 'two')]
+  table(
+    `Provision throughput: ${INSTANCES} sync redis provisions, ${PARALLEL} at a time, 2 agents on the local engine, PostgreSQL store`,
+    ['brokers', 'instances', 'wall', 'provisions/s', 'p50', 'p99'],
+    runs.map((r) => [r.brokers, r.instances, `${r.seconds.toFixed(1)} s`, r.perSecond.toFixed(2), `${r.p50.toFixed(0)} ms`, `${r.p99.toFixed(0)} ms`]),
+  )
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')
+  await sleep(1500)
+  if (pgStarted) {
+    try {
+      execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${dir}/pg/data`, '-m', 'immediate', '-w', 'stop'], {stdio: 'ignore'})
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, {recursive: true, force: true})
+  httpAgent.destroy()
+}
