@@ -1,4 +1,5 @@
 import {hostname} from 'node:os'
+import path from 'node:path'
 
 import {z} from 'zod'
 
@@ -42,7 +43,17 @@ export const agentConfigSchema = z.strictObject({
 export type AgentConfig = z.output<typeof agentConfigSchema>
 
 export function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown>): AgentConfig {
-  return loadConfig(agentConfigSchema, file, overrides)
+  const config = loadConfig(agentConfigSchema, file, overrides)
+  // Paths in a config file are relative to it.
+  const base = file ? path.dirname(path.resolve(file)) : process.cwd()
+  const resolve = (p: string) => path.resolve(base, p)
+  const dockerTls = config.docker.tls
+  return {
+    ...config,
+    docker: {...config.docker, tls: dockerTls && {ca: dockerTls.ca && resolve(dockerTls.ca), cert: resolve(dockerTls.cert), key: resolve(dockerTls.key)}},
+    broker_ca: config.broker_ca && resolve(config.broker_ca),
+    tls: config.tls && {cert: resolve(config.tls.cert), key: resolve(config.tls.key)},
+  }
 }
 
 export interface RunningAgent {
