@@ -57,7 +57,9 @@ async function rawRun(port) {
 }
 
 async function startUp(dataDir, extra = []) {
-  const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), 'up', '--json', '--port', '0', '--data-dir', dataDir, '--port-range', '43000-43999', '--log-level', 'warn', ...extra], {stdio: ['ignore', 'pipe', 'inherit']})
+  // The CLI context `up` writes goes inside the temp data dir, not the user's config.
+  const env = {...process.env, XDG_CONFIG_HOME: path.join(dataDir, 'config')}
+  const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), 'up', '--json', '--port', '0', '--data-dir', dataDir, '--port-range', '43000-43999', '--log-level', 'warn', ...extra], {stdio: ['ignore', 'pipe', 'inherit'], env})
   const line = await new Promise((resolve, reject) => {
     createInterface({input: child.stdout}).once('line', resolve)
     child.on('exit', (code) => reject(new Error(`up exited with ${code}`)))
