@@ -61,6 +61,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   let brokerIndex = 0
   let failures = 0
   let converging: Promise<void> | undefined
+  // Instances a converge pass (re)made, told to the broker on the next beat so it restores their binding users.
+  const reapplied = new Set<string>()
 
   const post = async (path: string, body: unknown): Promise<{status: number; body: unknown}> => {
     const url = `${options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')}/agents/v1/${path}`
@@ -73,9 +75,10 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       throw Object.assign(new Error(`the Docker engine does not answer: ${errorMessage(error)}`), {engine: true})
     })
     const state = containers.map((c) => ({instanceId: c.instanceId, status: c.status, health: c.health, restartCount: c.restartCount, specHash: c.specHash}))
-    let response = registered ? await post('heartbeat', {id: registration.id, facts, containers: state}) : undefined
+    const applied = [...reapplied]
+    let response = registered ? await post('heartbeat', {id: registration.id, facts, containers: state, applied}) : undefined
     if (!response || response.status === 404) {
-      response = await post('register', {...registration, facts, containers: state})
+      response = await post('register', {...registration, facts, containers: state, applied})
       if (response.status < 300) {
         if (!registered) log.info(`registered host ${registration.id} with ${options.brokers[brokerIndex % options.brokers.length]}`)
         registered = true
@@ -85,6 +88,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       const description = (response.body as {description?: string} | undefined)?.description
       throw new Error(`the broker answered ${response.status}${description ? `: ${description}` : ''}`)
     }
+    for (const id of applied) reapplied.delete(id)
     const answer = response.body as Answer
     for (const w of waiters) w()
     waiters = []
@@ -94,6 +98,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     if (converging) return
     converging = converge(agent, specs, log)
       .then((result) => {
+        for (const id of result.applied) reapplied.add(id)
         for (const f of result.failed) log.warn(`instance ${f.instanceId} stays down: ${f.error}`)
       })
       .catch((error) => log.warn(`converging failed: ${errorMessage(error)}`))

@@ -23,6 +23,8 @@ export interface AgentRoutesOptions {
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, ".", "_" and "-" (at most 63)')
 const facts = z.looseObject({engineVersion: z.string(), cpus: z.number(), memoryBytes: z.number(), containersRunning: z.number()}).nullable()
 const containers = z.array(z.looseObject({instanceId: z.string(), status: z.string()})).default([])
+/** Instances whose container the agent (re)made since its last beat. */
+const applied = z.array(z.string()).default([])
 
 const registerBody = z.object({
   id,
@@ -36,9 +38,10 @@ const registerBody = z.object({
   keepaliveMs: z.number().int().min(100).nullable().default(null),
   facts,
   containers,
+  applied,
 })
 
-const heartbeatBody = z.object({id, facts, containers})
+const heartbeatBody = z.object({id, facts, containers, applied})
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {})
@@ -68,6 +71,11 @@ export function agentRoutes(options: AgentRoutesOptions) {
         seen.set(key, state.status)
       }
     }
+  }
+
+  // In the background: restoring users runs hooks in containers, and must not hold up the heartbeat.
+  const restoreBindings = (hostId: string, instanceIds: string[]) => {
+    for (const instanceId of instanceIds) void provisioner.replayBindings(instanceId, hostId)
   }
 
   const answer = async (hostId: string) => ({keepaliveMs: options.keepaliveMs, specs: await provisioner.desiredSpecs(hostId)})
@@ -100,6 +108,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
             events.emitChange({kind: 'host', id: body.id, action: before ? 'alive' : 'register', state: 'alive'})
           }
           report(body.id, body.containers)
+          restoreBindings(body.id, body.applied)
           return answer(body.id)
         })
 
@@ -112,6 +121,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
             events.emitChange({kind: 'host', id: body.id, action: 'alive', state: 'alive'})
           }
           report(body.id, body.containers)
+          restoreBindings(body.id, body.applied)
           return answer(body.id)
         })
       },

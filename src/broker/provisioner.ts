@@ -85,12 +85,17 @@ export function canonical(value: unknown): string {
 
 const isEmpty = (value: object | undefined) => !value || Object.keys(value).length === 0
 
+/** How long an async request waits for a dead host when its plan sets no maximum_polling_duration. */
+export const DEFAULT_POLLING_SECONDS = 3600
+
 /** The host port in Docker's "address already in use" / "port is already allocated" errors. */
 export function busyPort(message: string): number | undefined {
   if (!/address already in use|port is already allocated/.test(message)) return undefined
   const match = /:(\d+)(?::\s*bind| failed)/.exec(message)
   return match ? Number(match[1]) : undefined
 }
+
+const heartbeatAge = (host: Host) => Math.round((Date.now() - host.lastHeartbeat) / 1000)
 
 /**
  * The lifecycle of instances and bindings. Each change is an operation in the
@@ -132,15 +137,39 @@ export class Provisioner {
     }
   }
 
-  /** The host an existing instance lives on, failing fast when it stopped heartbeating. */
-  private async liveHost(instance: ServiceInstance): Promise<Host> {
+  /**
+   * The host an existing instance lives on. A sync request fails fast when it
+   * stopped heartbeating; an async one gets it as it is, and its operation
+   * waits for it (`hostBack`).
+   */
+  private async hostOf(instance: ServiceInstance, meta: RequestMeta): Promise<Host> {
     const host = await this.store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
-    if (!isLive(host, this.options.keepaliveMs)) {
-      const age = Math.round((Date.now() - host.lastHeartbeat) / 1000)
-      throw new OsbError(503, `host ${host.id} is not reachable (last heartbeat ${age} s ago); try again when it is back`)
+    if (!isLive(host, this.options.keepaliveMs) && !meta.acceptsIncomplete) {
+      throw new OsbError(503, `host ${host.id} is not reachable (last heartbeat ${heartbeatAge(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`)
     }
     return host
+  }
+
+  /**
+   * The instance's host once it is live, as the store has it then (its agent
+   * URL may have changed). An operation begun while the host was dead waits
+   * here, up to the plan's maximum_polling_duration since it began.
+   */
+  private async hostBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<Host> {
+    if (isLive(host, this.options.keepaliveMs)) return host
+    const seconds = this.planOf(instance).plan.maximum_polling_duration ?? DEFAULT_POLLING_SECONDS
+    const deadline = since + seconds * 1000
+    for (;;) {
+      const now = await this.store.getHost(host.id)
+      if (!now) throw new Error(`host ${host.id} is no longer registered`)
+      if (isLive(now, this.options.keepaliveMs)) {
+        this.options.log.info(`host ${host.id} is back: instance ${instance.id} goes on`)
+        return now
+      }
+      if (Date.now() >= deadline) throw new Error(`host ${host.id} did not come back within ${seconds} s (last heartbeat ${heartbeatAge(now)} s ago)`)
+      await sleep(Math.max(10, Math.min(1000, this.options.keepaliveMs, deadline - Date.now())), undefined, {signal})
+    }
   }
 
   // operations
@@ -160,6 +189,12 @@ export class Provisioner {
       createdAt: now,
       updatedAt: now,
     }
+  }
+
+  /** An operation that will wait for a dead host says so while it waits. */
+  private waitingFor(op: Operation, host: Host): Operation {
+    if (isLive(host, this.options.keepaliveMs)) return op
+    return {...op, description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${heartbeatAge(host)} s ago)`}
   }
 
   /** Runs an operation's work, records how it ended, and keeps a handle so DELETE can stop it. */
@@ -392,7 +427,7 @@ export class Provisioner {
     }
     const parameters = {...instance.parameters, ...newParameters}
     const maintenanceInfo = target.plan.maintenance_info ? {version: target.plan.maintenance_info.version} : null
-    const host = await this.liveHost(instance)
+    const host = await this.hostOf(instance, meta)
     const ports = target.plan.container.ports.map((containerPort) => instance.spec.ports.find((p) => p.container === containerPort))
     if (ports.some((p) => p === undefined)) throw new OsbError(422, `plan ${target.plan.name} exposes other ports than plan ${current.plan.name}; provision a new instance instead`)
     const spec = buildSpec({
@@ -417,7 +452,7 @@ export class Provisioner {
       return {status: 200, body: {}}
     }
     if (target.plan.async_only && !meta.acceptsIncomplete) throw asyncRequired()
-    const op = this.newOperation('update', instanceId, null, requestKey, meta)
+    const op = this.waitingFor(this.newOperation('update', instanceId, null, requestKey, meta), host)
     const moved = await this.store.transaction(async (tx) => {
       if (!(await tx.transitionInstance(instanceId, ['ready'], 'updating'))) return false
       await tx.insertOperation(op, this.options.brokerId)
@@ -426,7 +461,7 @@ export class Provisioner {
     if (!moved) throw concurrencyError(`instance ${instanceId} is being changed by another request`)
     this.options.events.emitChange({kind: 'instance', id: instanceId, action: 'update', state: 'updating'})
     const patch = {planId: target.plan.id, parameters, spec, maintenanceInfo, requestKey, ...(contextChanged ? {context: body.context} : {})}
-    this.start(`i:${instanceId}`, op, (signal) => this.runUpdate(instance, host, patch, signal))
+    this.start(`i:${instanceId}`, op, (signal) => this.runUpdate(instance, host, patch, op.createdAt, signal))
     return this.reply(op, meta, () => ({status: 200, body: {}}))
   }
 
@@ -434,14 +469,16 @@ export class Provisioner {
     instance: ServiceInstance,
     host: Host,
     patch: {planId: string; parameters: Record<string, unknown>; spec: ContainerSpec; maintenanceInfo: {version: string} | null; requestKey: string},
+    since: number,
     signal: AbortSignal,
   ): Promise<string> {
-    const agent = this.options.agentFor(host)
+    let agent: AgentClient | undefined
     try {
+      agent = this.options.agentFor(await this.hostBack(instance, host, since, signal))
       await agent.apply(patch.spec, {signal})
     } catch (error) {
-      // A failed update changes nothing: bring the old container back.
-      await agent.apply(instance.spec).catch((e) => this.options.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
+      // A failed update changes nothing: bring the old container back (a host that never came back still runs it).
+      await agent?.apply(instance.spec).catch((e) => this.options.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
       await this.store.transitionInstance(instance.id, ['updating'], 'ready')
       this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'update', state: 'ready'})
       throw new Error(`${errorMessage(error)}; the instance runs as before`)
@@ -474,8 +511,8 @@ export class Provisioner {
     if (instance.state === 'updating') throw concurrencyError(`instance ${instanceId} is being updated`)
     const {plan} = this.planOf(instance)
     if (plan.async_only && !meta.acceptsIncomplete) throw asyncRequired()
-    const host = await this.liveHost(instance)
-    const op = this.newOperation('deprovision', instanceId, null, canonical(query), meta)
+    const host = await this.hostOf(instance, meta)
+    const op = this.waitingFor(this.newOperation('deprovision', instanceId, null, canonical(query), meta), host)
     const previous = instance.state
     const moved = await this.store.transaction(async (tx) => {
       if (!(await tx.transitionInstance(instanceId, ['ready', 'failed', 'deprovisioning'], 'deprovisioning'))) return false
@@ -484,13 +521,15 @@ export class Provisioner {
     })
     if (!moved) throw concurrencyError(`instance ${instanceId} is being changed by another request`)
     this.options.events.emitChange({kind: 'instance', id: instanceId, action: 'deprovision', state: 'deprovisioning'})
-    this.start(`i:${instanceId}`, op, () => this.runDeprovision(instanceId, host, previous === 'deprovisioning' ? 'ready' : previous))
+    const current = instance
+    this.start(`i:${instanceId}`, op, (signal) => this.runDeprovision(current, host, previous === 'deprovisioning' ? 'ready' : previous, op.createdAt, signal))
     return this.reply(op, meta, () => ({status: 200, body: {}}))
   }
 
-  private async runDeprovision(instanceId: string, host: Host, previous: ServiceInstance['state']): Promise<string> {
+  private async runDeprovision(instance: ServiceInstance, host: Host, previous: ServiceInstance['state'], since: number, signal?: AbortSignal): Promise<string> {
+    const instanceId = instance.id
     try {
-      await this.options.agentFor(host).remove(instanceId)
+      await this.options.agentFor(await this.hostBack(instance, host, since, signal)).remove(instanceId)
     } catch (error) {
       await this.store.transitionInstance(instanceId, ['deprovisioning'], previous)
       throw error
@@ -528,7 +567,7 @@ export class Provisioner {
       }
       if (instance.state !== 'ready') throw concurrencyError(`instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`)
       const user = bindingUser(instance, plan)
-      const host = await this.liveHost(instance)
+      const host = await this.hostOf(instance, meta)
       const binding: Binding = {
         id: bindingId,
         instanceId,
@@ -542,7 +581,7 @@ export class Provisioner {
         credentials: bindingCredentials(instance, this.planOf(instance).plan, host, user),
         createdAt: Date.now(),
       }
-      const op = this.newOperation('bind', instanceId, bindingId, requestKey, meta)
+      const op = this.waitingFor(this.newOperation('bind', instanceId, bindingId, requestKey, meta), host)
       try {
         await this.store.transaction(async (tx) => {
           await tx.insertBinding(binding, requestKey)
@@ -553,25 +592,31 @@ export class Provisioner {
         throw error
       }
       this.options.events.emitChange({kind: 'binding', id: bindingId, instanceId, action: 'bind', state: 'binding'})
-      this.start(`b:${bindingId}`, op, () => this.runBind(instance, binding, host))
+      this.start(`b:${bindingId}`, op, (signal) => this.runBind(instance, binding, host, op.createdAt, signal))
       return this.reply(op, meta, async () => ({status: 201, body: await this.bindingBody(bindingId)}))
     }
   }
 
-  private async runBind(instance: ServiceInstance, binding: Binding, host: Host): Promise<string> {
-    const hook = instance.spec.hooks.bind
-    if (hook && this.planOf(instance).plan.container.binding_credentials === 'per-binding') {
-      try {
-        await this.runHook(host, instance, hook, {BIND_USERNAME: binding.credentials.username, BIND_PASSWORD: binding.credentials.password})
-      } catch (error) {
-        await this.store.deleteBinding(binding.id)
-        this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'failed'})
-        throw error
-      }
+  private async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal): Promise<string> {
+    try {
+      const live = await this.hostBack(instance, host, since, signal)
+      await this.bindUser(live, instance, binding)
+    } catch (error) {
+      await this.store.deleteBinding(binding.id)
+      this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'failed'})
+      throw error
     }
     await this.store.transitionBinding(binding.id, ['binding'], 'bound')
     this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'bound'})
     return 'the binding is ready'
+  }
+
+  /** Creates (or updates) the binding's own user in the service, when its plan gives each binding one. */
+  private async bindUser(host: Host, instance: ServiceInstance, binding: Binding): Promise<boolean> {
+    const hook = instance.spec.hooks.bind
+    if (!hook || this.planOf(instance).plan.container.binding_credentials !== 'per-binding') return false
+    await this.runHook(host, instance, hook, {BIND_USERNAME: binding.credentials.username, BIND_PASSWORD: binding.credentials.password})
+    return true
   }
 
   private async runHook(host: Host, instance: ServiceInstance, command: string[], env: Record<string, string>): Promise<void> {
@@ -616,27 +661,26 @@ export class Provisioner {
       if (op && op.kind === 'unbind' && op.state === 'in progress') return this.reply(op, meta, () => ({status: 200, body: {}}))
     }
     if (binding.state === 'binding') throw concurrencyError(`binding ${bindingId} is still being created`)
-    const host = await this.liveHost(instance)
-    const op = this.newOperation('unbind', instanceId, bindingId, canonical(query), meta)
+    const host = await this.hostOf(instance, meta)
+    const op = this.waitingFor(this.newOperation('unbind', instanceId, bindingId, canonical(query), meta), host)
     const moved = await this.store.transaction(async (tx) => {
       if (!(await tx.transitionBinding(bindingId, ['bound', 'failed', 'unbinding'], 'unbinding'))) return false
       await tx.insertOperation(op, this.options.brokerId)
       return true
     })
     if (!moved) throw concurrencyError(`binding ${bindingId} is being changed by another request`)
-    this.start(`b:${bindingId}`, op, () => this.runUnbind(instance, binding, host))
+    this.start(`b:${bindingId}`, op, (signal) => this.runUnbind(instance, binding, host, op.createdAt, signal))
     return this.reply(op, meta, () => ({status: 200, body: {}}))
   }
 
-  private async runUnbind(instance: ServiceInstance, binding: Binding, host: Host): Promise<string> {
-    const hook = instance.spec.hooks.unbind
-    if (hook && this.planOf(instance).plan.container.binding_credentials === 'per-binding') {
-      try {
-        await this.runHook(host, instance, hook, {BIND_USERNAME: binding.credentials.username})
-      } catch (error) {
-        await this.store.transitionBinding(binding.id, ['unbinding'], 'bound')
-        throw error
-      }
+  private async runUnbind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal): Promise<string> {
+    try {
+      const live = await this.hostBack(instance, host, since, signal)
+      const hook = instance.spec.hooks.unbind
+      if (hook && this.planOf(instance).plan.container.binding_credentials === 'per-binding') await this.runHook(live, instance, hook, {BIND_USERNAME: binding.credentials.username})
+    } catch (error) {
+      await this.store.transitionBinding(binding.id, ['unbinding'], 'bound')
+      throw error
     }
     await this.store.deleteBinding(binding.id)
     this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'unbind', state: 'gone'})
@@ -695,30 +739,62 @@ export class Provisioner {
           this.start(`i:${op.instanceId}`, op, (signal) => this.runProvision(instance, host, signal))
           break
         case 'update':
-          this.start(`i:${op.instanceId}`, op, async () => {
-            await this.options.agentFor(host).apply(instance.spec)
-            await this.store.transitionInstance(instance.id, ['updating'], 'ready')
+          this.start(`i:${op.instanceId}`, op, async (signal) => {
+            try {
+              await this.options.agentFor(await this.hostBack(instance, host, op.createdAt, signal)).apply(instance.spec)
+            } finally {
+              await this.store.transitionInstance(instance.id, ['updating'], 'ready')
+            }
             throw new Error(await interrupted())
           })
           break
         case 'deprovision':
-          this.start(`i:${op.instanceId}`, op, () => this.runDeprovision(instance.id, host, 'ready'))
+          this.start(`i:${op.instanceId}`, op, (signal) => this.runDeprovision(instance, host, 'ready', op.createdAt, signal))
           break
         case 'bind':
-          this.start(`b:${op.bindingId}`, op, async () => {
+          this.start(`b:${op.bindingId}`, op, async (signal) => {
             if (!binding) throw new Error('interrupted by a broker restart; the binding is gone')
-            return this.runBind(instance, binding, host)
+            return this.runBind(instance, binding, host, op.createdAt, signal)
           })
           break
         case 'unbind':
-          this.start(`b:${op.bindingId}`, op, async () => {
+          this.start(`b:${op.bindingId}`, op, async (signal) => {
             if (!binding) return 'the binding is gone'
-            return this.runUnbind(instance, binding, host)
+            return this.runUnbind(instance, binding, host, op.createdAt, signal)
           })
           break
       }
     }
     return resumed
+  }
+
+  /**
+   * Recreates the per-binding users of an instance whose container
+   * convergence (re)made: they live in its volume, which may be new (a wiped
+   * host, a lost volume). Bind hooks are idempotent, so a user that survived
+   * is left as it was. Never throws; returns how many bindings were restored.
+   */
+  async replayBindings(instanceId: string, hostId?: string): Promise<number> {
+    try {
+      const instance = await this.store.getInstance(instanceId)
+      if (!instance || (hostId && instance.hostId !== hostId) || !['ready', 'updating'].includes(instance.state)) return 0
+      const bindings = (await this.store.listBindings(instanceId)).filter((b) => b.state === 'bound')
+      const host = await this.store.getHost(instance.hostId)
+      if (bindings.length === 0 || !host) return 0
+      let restored = 0
+      for (const binding of bindings) {
+        try {
+          if (await this.bindUser(host, instance, binding)) restored++
+        } catch (error) {
+          this.options.log.warn(`the user of binding ${binding.id} of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
+        }
+      }
+      if (restored > 0) this.options.log.info(`restored the users of ${restored} of ${bindings.length} binding(s) of instance ${instanceId} in its new container`)
+      return restored
+    } catch (error) {
+      this.options.log.warn(`the bindings of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
+      return 0
+    }
   }
 
   private tasksHave(operationId: string): boolean {

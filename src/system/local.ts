@@ -118,16 +118,28 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     throw new DbrokerError(`cannot serve on ${options.listen.host}:${options.listen.port}: ${errorMessage(error)}`)
   }
 
+  // A container convergence (re)made may have a new volume: its binding users come back from the store.
+  const convergeHost = async () => {
+    const result = await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+    await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
+    return result
+  }
   // Adopt what the last run left: recreate missing containers, report strangers.
-  const first = await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+  const first = await convergeHost()
   for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
 
   let stopped = false
   let beat: Promise<unknown> = Promise.resolve()
+  let converging: Promise<unknown> | undefined
   const timer = setInterval(() => {
     beat = (async () => {
       await store.heartbeat(LOCAL_HOST_ID, await engineFacts(engine))
-      if (!stopped) await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+      // A pass that outlasts the interval (an image, a slow start) is not doubled by the next beat.
+      if (stopped || converging) return
+      converging = convergeHost().finally(() => {
+        converging = undefined
+      })
+      await converging
     })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))
   }, options.keepaliveMs)
   timer.unref()
@@ -144,6 +156,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       clearInterval(timer)
       await broker.close()
       await beat
+      await converging?.catch(() => undefined)
       await store.close()
     },
   }

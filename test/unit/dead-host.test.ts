@@ -1,0 +1,147 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {BrokerEvents} from '../../src/broker/events.js'
+import {Provisioner, type RequestMeta} from '../../src/broker/provisioner.js'
+import {createLogger} from '../../src/core/log.js'
+import {openStore, type Store} from '../../src/store/index.js'
+import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
+
+const KEEPALIVE = 50
+
+const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
+const async: RequestMeta = {...sync, acceptsIncomplete: true}
+const ids = KV
+const catalog = kvCatalog()
+
+describe('requests for an instance whose host stopped heartbeating', () => {
+  let store: Store
+  let agent: FakeAgent
+  let provisioner: Provisioner
+  let binding: {username: string; password: string}
+  // The host's agent: it heartbeats while alive.
+  let alive = true
+  let beats: NodeJS.Timeout
+
+  const killHost = async () => {
+    alive = false
+    await sleep(20) // a beat already on its way lands first
+    // What the sweeper does after three missed beats.
+    expect(await store.markDeadHosts(KEEPALIVE, 3, Date.now() + 10 * KEEPALIVE)).toHaveLength(1)
+  }
+  const reviveHost = async () => {
+    alive = true
+    await store.heartbeatHost('h1', null)
+  }
+  const settled = async (operation: string) => {
+    for (let i = 0; i < 200; i++) {
+      const op = await store.getOperation(operation)
+      if (op && op.state !== 'in progress') return op
+      await sleep(20)
+    }
+    throw new Error(`operation ${operation} still in progress`)
+  }
+
+  beforeEach(async () => {
+    store = await openStore('sqlite::memory:')
+    await store.upsertHost({id: 'h1', serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: 'http://10.0.0.2:9997', portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+    alive = true
+    beats = setInterval(() => void (alive && store.heartbeatHost('h1', null)), KEEPALIVE)
+    agent = new FakeAgent()
+    provisioner = new Provisioner({store, catalog, agentFor: () => agent, events: new BrokerEvents(), log: createLogger('silent'), brokerId: 'b1', keepaliveMs: KEEPALIVE})
+    expect((await provisioner.provision('i1', {...ids, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
+    const bound = await provisioner.bind('i1', 'b1', {...ids}, sync)
+    expect(bound.status).toBe(201)
+    binding = bound.body.credentials as {username: string; password: string}
+  })
+  afterEach(async () => {
+    clearInterval(beats)
+    await provisioner.drain(5000)
+    await store.close()
+  })
+
+  it('a sync bind fails fast with 503 naming the host, and records nothing', async () => {
+    await killHost()
+    const mark = agent.calls.length
+    await expect(provisioner.bind('i1', 'b2', {...ids}, sync)).rejects.toMatchObject({status: 503, message: expect.stringMatching(/host h1 is not reachable/)})
+    expect(await store.getBinding('b2')).toBeUndefined()
+    expect(agent.since(mark)).toEqual([])
+  })
+
+  it('an async bind answers 202, waits for the host, and runs the bind hook once it heartbeats again', async () => {
+    await killHost()
+    const mark = agent.calls.length
+    const reply = await provisioner.bind('i1', 'b2', {...ids}, async)
+    expect(reply.status).toBe(202)
+    const operation = reply.body.operation as string
+    await sleep(300)
+    const waiting = await store.getOperation(operation)
+    expect(waiting).toMatchObject({state: 'in progress', description: expect.stringMatching(/waits for host h1 to come back/)})
+    expect(agent.since(mark)).toEqual([])
+    await reviveHost()
+    expect(await settled(operation)).toMatchObject({state: 'succeeded'})
+    expect(agent.since(mark)).toMatchObject([{method: 'exec', instanceId: 'i1', command: ['/dbroker/bind']}])
+    expect((await store.getBinding('b2'))?.state).toBe('bound')
+  })
+
+  it('async update, unbind and deprovision wait for the host too, and go on when it is back', async () => {
+    await killHost()
+    const mark = agent.calls.length
+    const update = await provisioner.update('i1', {service_id: KV.service_id, parameters: {policy: 'lru'}}, async)
+    expect(update.status).toBe(202)
+    const unbind = await provisioner.unbind('i1', 'b1', {...ids}, async)
+    expect(unbind.status).toBe(202)
+    await sleep(300)
+    expect(agent.since(mark)).toEqual([])
+    await reviveHost()
+    expect(await settled(update.body.operation as string)).toMatchObject({state: 'succeeded'})
+    expect(await settled(unbind.body.operation as string)).toMatchObject({state: 'succeeded'})
+    expect((await store.getInstance('i1'))?.spec.env.KV_POLICY).toBe('lru')
+    expect(await store.getBinding('b1')).toBeUndefined()
+
+    await killHost()
+    const deprovision = await provisioner.deprovision('i1', {...ids}, async)
+    expect(deprovision.status).toBe(202)
+    await reviveHost()
+    expect(await settled(deprovision.body.operation as string)).toMatchObject({state: 'succeeded'})
+    expect(agent.since(mark).map((c) => c.method)).toEqual(['apply', 'exec', 'remove'])
+    expect(await store.getInstance('i1')).toBeUndefined()
+  })
+
+  it("when the host does not come back within the plan's maximum_polling_duration, the operation fails naming the host and nothing changed", async () => {
+    await killHost()
+    const mark = agent.calls.length
+    const started = Date.now()
+    const [bind, unbind, update] = await Promise.all([
+      provisioner.bind('i1', 'b2', {...ids}, async),
+      provisioner.unbind('i1', 'b1', {...ids}, async),
+      provisioner.update('i1', {service_id: KV.service_id, parameters: {policy: 'lru'}}, async),
+    ])
+    const outcomes = await Promise.all([bind, unbind, update].map((r) => settled(r.body.operation as string)))
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
+    for (const op of outcomes) expect(op).toMatchObject({state: 'failed', description: expect.stringMatching(/host h1 did not come back within 1 s/)})
+    expect(agent.since(mark)).toEqual([])
+    expect(await store.getBinding('b2')).toBeUndefined()
+    expect((await store.getBinding('b1'))?.state).toBe('bound')
+    expect((await store.getInstance('i1'))?.state).toBe('ready')
+    const deprovision = await provisioner.deprovision('i1', {...ids}, async)
+    expect(await settled(deprovision.body.operation as string)).toMatchObject({state: 'failed', description: expect.stringMatching(/host h1/)})
+    expect((await store.getInstance('i1'))?.state).toBe('ready')
+  })
+
+  it('replaying bindings after a container was recreated runs the bind hook for each bound binding with its own credentials', async () => {
+    await provisioner.bind('i1', 'b2', {...ids}, sync)
+    const mark = agent.calls.length
+    expect(await provisioner.replayBindings('i1')).toBe(2)
+    const replayed = agent.since(mark)
+    expect(replayed.map((c) => [c.method, c.command])).toEqual([
+      ['exec', ['/dbroker/bind']],
+      ['exec', ['/dbroker/bind']],
+    ])
+    expect(replayed.map((c) => c.env)).toContainEqual({BIND_USERNAME: binding.username, BIND_PASSWORD: binding.password})
+    // Another host's report about this instance, or an unknown instance, replays nothing.
+    expect(await provisioner.replayBindings('i1', 'h2')).toBe(0)
+    expect(await provisioner.replayBindings('nope')).toBe(0)
+  })
+})
