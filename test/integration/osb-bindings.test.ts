@@ -60,7 +60,7 @@ describe('bindings through the broker', () => {
     expect((await t.osb.unbind(cache, b, REDIS)).status).toBe(200)
   })
 
-  it('each postgresql binding has its own login to the database; unbinding one refuses only that one', async () => {
+  it('each postgresql binding has its own login to one shared database; unbinding one refuses only that one', async () => {
     const [a, b] = [testId('b'), testId('b')]
     const ra = await t.osb.bind(db, a, {...POSTGRES})
     const rb = await t.osb.bind(db, b, {...POSTGRES})
@@ -71,14 +71,19 @@ describe('bindings through the broker', () => {
     expect(ca.uri).toBe(`postgresql://${ca.username}:${ca.password}@127.0.0.1:${ca.port}/${ca.database}`)
     expect(ca.username).not.toBe(cb.username)
     expect(ca.database).toBe(cb.database)
-    psql(ca.uri, "CREATE TABLE visits_a (who text); INSERT INTO visits_a VALUES ('a')")
-    psql(cb.uri, "CREATE TABLE visits_b (who text); INSERT INTO visits_b VALUES ('b')")
-    expect(psql(ca.uri, 'SELECT current_user || current_database()')).toBe(ca.username + ca.database)
-    expect(psql(cb.uri, 'SELECT current_user || current_database()')).toBe(cb.username + cb.database)
+    expect(psql(ca.uri, 'SELECT session_user || current_database()')).toBe(ca.username + ca.database)
+    expect(psql(cb.uri, 'SELECT session_user || current_database()')).toBe(cb.username + cb.database)
+    // Bindings act as the instance's owner: what one application creates, another can use.
+    psql(ca.uri, "CREATE TABLE visits (who text); INSERT INTO visits VALUES ('a')")
+    psql(cb.uri, "INSERT INTO visits VALUES ('b')")
+    expect(psql(ca.uri, 'SELECT string_agg(who, \',\' ORDER BY who) FROM visits')).toBe('a,b')
+    // ...but no binding is a superuser.
+    expect(psql(ca.uri, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).toBe('f')
+    expect(psqlError(cb.uri, "COPY (SELECT 1) TO PROGRAM 'id'")).toMatch(/permission denied|must be superuser|pg_execute_server_program/)
 
     expect((await t.osb.unbind(db, a, POSTGRES)).status).toBe(200)
     expect(psqlError(ca.uri, 'SELECT 1')).toMatch(/password authentication failed|does not exist/)
-    expect(psql(cb.uri, 'SELECT who FROM visits_b')).toBe('b')
+    expect(psql(cb.uri, 'SELECT count(*) FROM visits')).toBe('2')
     expect((await t.osb.unbind(db, b, POSTGRES)).status).toBe(200)
   })
 
