@@ -1,0 +1,99 @@
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {psql, redis} from '../helpers/clients.js'
+import {docker, labelled, removeLabelled} from '../helpers/docker.js'
+import {ORG, POSTGRES, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+
+const RANGE: [number, number] = [46600, 46649]
+
+type Credentials = {uri: string; username: string; password: string; port: number}
+
+/** Removes the instance's container and then its volume, as a wiped disk would; again if the converger re-made the container in between. */
+async function loseContainerAndVolume(instanceId: string): Promise<string[]> {
+  const gone: string[] = []
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const {containers, volumes} = await labelled(instanceId)
+    for (const c of containers) await docker.getContainer(c.Id).remove({force: true})
+    gone.push(...containers.map((c) => c.Id))
+    const removed = await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().then(() => true, () => false)))
+    if (removed.every(Boolean)) return gone
+  }
+  throw new Error(`the volume of ${instanceId} stayed in use`)
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const value = probe()
+      if (value) return value
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(250)
+  }
+}
+
+describe('a container and its volume lost behind the broker’s back', () => {
+  let dataDir: string
+  let t: TestSystem | undefined
+  const cache = testId()
+  const db = testId()
+  let cacheBindings: Credentials[]
+  let dbBinding: Credentials
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-lost-volume-'))
+    t = await startTestSystem({dataDir, portRange: RANGE})
+    const [r, p] = await Promise.all([t.osb.provision(cache, {...REDIS, ...ORG}), t.osb.provision(db, {...POSTGRES, ...ORG})])
+    expect([r.status, p.status]).toEqual([201, 201])
+    cacheBindings = await Promise.all([testId('b'), testId('b')].map(async (id) => (await t!.osb.bind(cache, id, {...REDIS})).body.credentials as Credentials))
+    dbBinding = (await t.osb.bind(db, testId('b'), {...POSTGRES})).body.credentials as Credentials
+    for (const c of cacheBindings) expect(redis(c.uri, 'SET', `was-${c.username}`, 'here')).toBe('OK')
+    psql(dbBinding.uri, 'CREATE TABLE lost (v text)')
+  })
+  afterAll(async () => {
+    if (t) await t.close()
+    await removeLabelled([cache, db])
+    rmSync(dataDir, {recursive: true, force: true})
+  })
+
+  it('while the broker runs: the converger re-makes both containers with the same ports, and every binding’s credentials work again in redis-cli and psql', async () => {
+    const [lostCache, lostDb] = await Promise.all([loseContainerAndVolume(cache), loseContainerAndVolume(db)])
+    expect(lostCache).toHaveLength(1)
+    expect(lostDb).toHaveLength(1)
+    for (const c of cacheBindings) await until(`redis binding ${c.username} answering`, () => redis(c.uri, 'PING') === 'PONG')
+    await until(`postgresql binding ${dbBinding.username} answering`, () => psql(dbBinding.uri, 'SELECT session_user') === dbBinding.username)
+    // The volume really is new: what was written before is gone, and the bindings write again.
+    for (const c of cacheBindings) expect(redis(c.uri, 'EXISTS', `was-${c.username}`)).toBe('0')
+    expect(psql(dbBinding.uri, "SELECT to_regclass('lost') IS NULL")).toBe('t')
+    expect(redis(cacheBindings[0].uri, 'SET', 'after', 'yes')).toBe('OK')
+    psql(dbBinding.uri, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('yes')")
+    expect(psql(dbBinding.uri, 'SELECT v FROM kept')).toBe('yes')
+    const port = (await labelled(cache)).containers[0].Ports.find((p) => p.PrivatePort === 6379)?.PublicPort
+    expect(port).toBe(cacheBindings[0].port)
+  })
+
+  it('while the broker is down: on start the binding users are back before it serves', async () => {
+    await t!.system.close()
+    t = undefined
+    await loseContainerAndVolume(cache)
+    t = await startTestSystem({dataDir, portRange: RANGE})
+    for (const c of cacheBindings) expect(redis(c.uri, 'PING')).toBe('PONG')
+  })
+
+  it('an unbound binding is not brought back', async () => {
+    const [kept, removed] = cacheBindings
+    const bindingId = (await t!.system.store.listBindings(cache)).find((b) => b.credentials.username === removed.username)!.id
+    expect((await t!.osb.unbind(cache, bindingId, REDIS)).status).toBe(200)
+    await loseContainerAndVolume(cache)
+    await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG')
+    expect(redis(removed.uri, 'PING')).not.toBe('PONG')
+  })
+})
