@@ -54,9 +54,13 @@ export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefi
   }
   const fromFile = (doc?.toJS() ?? {}) as unknown
   if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(where, [{path: '', line: 1, message: 'must be a mapping of settings'}])
+  // A setting missing inside a mapping is reported at that mapping; one missing at the top has no line.
   const lineOf = (segments: PropertyKey[]): number | undefined => {
-    const node = doc?.getIn(segments, true) as YamlNode | undefined
-    return node && typeof node === 'object' && 'range' in node && node.range ? lineCounter.linePos(node.range[0]).line : undefined
+    for (let n = segments.length; n > 0; n--) {
+      const node = doc?.getIn(segments.slice(0, n), true) as YamlNode | undefined
+      if (node && typeof node === 'object' && 'range' in node && node.range) return lineCounter.linePos(node.range[0]).line
+    }
+    return undefined
   }
   const result = schema.safeParse(overlay(fromFile as Record<string, unknown>, overrides))
   if (!result.success) {
