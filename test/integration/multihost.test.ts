@@ -14,6 +14,15 @@ import {ORG, REDIS, testId} from '../helpers/system.js'
 const ping = (host: string, port: number, password: string, user = 'default') =>
   execFileSync('redis-cli', ['-h', host, '-p', String(port), '--user', user, '--pass', password, '--no-auth-warning', 'PING'], {encoding: 'utf8', timeout: 5000, stdio: 'pipe'}).trim()
 
+/** Whether redis answers PING with these credentials now. */
+const answers = (host: string, port: number, password: string, user = 'default') => {
+  try {
+    return ping(host, port, password, user) === 'PONG'
+  } catch {
+    return false
+  }
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -110,9 +119,18 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const refused = await m.osb().bind(onHost1[0], testId('b'), {...REDIS})
     expect(refused.status).toBe(503)
     expect(refused.body.description).toMatch(/host host-1 is not reachable/)
+    // Async, the same request is taken and waits for the host.
+    const waitingBinding = testId('b')
+    const waiting = await m.osb().bind(onHost1[0], waitingBinding, {...REDIS}, true)
+    expect(waiting.status).toBe(202)
+    const pending = await m.osb(1).lastOperation(onHost1[0], {operation: waiting.body.operation}, waitingBinding)
+    expect(pending.body).toMatchObject({state: 'in progress', description: expect.stringMatching(/waits for host host-1/)})
 
     await m.startAgent(host)
     await until('host-1 alive', async () => (await m.adminHosts()).find((h) => h.id === 'host-1')?.status === 'alive', 10_000)
+    expect((await m.osb(1).waitFor(onHost1[0], waiting.body.operation, waitingBinding, 30_000)).body.state).toBe('succeeded')
+    const late = (await m.osb(1).request('GET', `/v2/service_instances/${onHost1[0]}/service_bindings/${waitingBinding}`)).body.credentials
+    expect(ping(late.host, late.port, late.password, late.username)).toBe('PONG')
     await sleep(2500)
     expect((await containersOf(host)).map((c) => c.id).sort()).toEqual(before.map((c) => c.id).sort())
   })
@@ -148,14 +166,12 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     expect(rows.length).toBeGreaterThan(4)
     await m.wipeHost(host)
     expect(await containersOf(host)).toHaveLength(0)
-    await until('every instance of host-2 answering', async () => rows.every((r) => {
-      try {
-        return ping(host.address, r.port, r.credentials.password) === 'PONG'
-      } catch {
-        return false
-      }
-    }), 90_000)
+    await until('every instance of host-2 answering', async () => rows.every((r) => answers(host.address, r.port, r.credentials.password)), 90_000)
     expect((await containersOf(host)).map((c) => c.instanceId).sort()).toEqual(rows.map((r) => r.id).sort())
+    // The binding users lived in the wiped volumes: the broker restores them from the store.
+    const bound = rows.filter((r) => bindings.has(r.id)).map((r) => bindings.get(r.id)!)
+    expect(bound.length).toBeGreaterThan(0)
+    await until('every binding of host-2 answering', async () => bound.every((c) => answers(c.host, c.port, c.password, c.username)), 30_000)
   })
 
   it("every broker's event stream sees the other broker's changes", async () => {
