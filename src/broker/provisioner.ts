@@ -784,7 +784,14 @@ export class Provisioner {
       let restored = 0
       for (const binding of bindings) {
         try {
-          if (await this.bindUser(host, instance, binding)) restored++
+          if (!(await this.bindUser(host, instance, binding))) continue
+          // An unbind that began meanwhile may have revoked the user before this re-made it: revoke it again.
+          if ((await this.store.getBinding(binding.id))?.state !== 'bound') {
+            const unbind = instance.spec.hooks.unbind
+            if (unbind) await this.runHook(host, instance, unbind, {BIND_USERNAME: binding.credentials.username})
+            continue
+          }
+          restored++
         } catch (error) {
           this.options.log.warn(`the user of binding ${binding.id} of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
         }

@@ -49,6 +49,8 @@ export interface AgentCall {
 export class FakeAgent implements AgentClient {
   calls: AgentCall[] = []
   readonly running = new Map<string, ContainerSpec>()
+  /** Runs inside each exec, before it answers: a test's way to change the world mid-hook. */
+  onExec?: (call: AgentCall) => Promise<void>
 
   async apply(spec: ContainerSpec): Promise<ContainerState> {
     this.calls.push({method: 'apply', instanceId: spec.instanceId})
@@ -66,7 +68,9 @@ export class FakeAgent implements AgentClient {
   }
 
   async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    this.calls.push({method: 'exec', instanceId, command, env})
+    const call = {method: 'exec', instanceId, command, env}
+    this.calls.push(call)
+    await this.onExec?.(call)
     return {exitCode: 0, output: ''}
   }
 

@@ -144,4 +144,19 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect(await provisioner.replayBindings('i1', 'h2')).toBe(0)
     expect(await provisioner.replayBindings('nope')).toBe(0)
   })
+
+  it('a binding unbound while its user is being replayed is revoked again, not resurrected', async () => {
+    const mark = agent.calls.length
+    // The unbind lands (state moves on, its hook runs) while the replayed bind hook is still running.
+    agent.onExec = async (call) => {
+      if (call.command?.[0] !== '/dbroker/bind') return
+      agent.onExec = undefined
+      await store.transitionBinding('b1', ['bound'], 'unbinding')
+    }
+    expect(await provisioner.replayBindings('i1')).toBe(0)
+    expect(agent.since(mark).map((c) => [c.command, c.env?.BIND_USERNAME])).toEqual([
+      [['/dbroker/bind'], binding.username],
+      [['/dbroker/unbind'], binding.username],
+    ])
+  })
 })
