@@ -85,6 +85,9 @@ export function canonical(value: unknown): string {
 
 const isEmpty = (value: object | undefined) => !value || Object.keys(value).length === 0
 
+/** Users kept ready in each per-binding instance, for fast binds. */
+const SPARE_USERS = 2
+
 /** How long an async request waits for a dead host when its plan sets no maximum_polling_duration. */
 export const DEFAULT_POLLING_SECONDS = 3600
 
@@ -104,6 +107,7 @@ const heartbeatAge = (host: Host) => Math.round((Date.now() - host.lastHeartbeat
  */
 export class Provisioner {
   private readonly tasks = new Map<string, Task>()
+  private readonly filling = new Map<string, Promise<void>>()
   private readonly store: Store
   private readonly catalog: Catalog
 
@@ -368,6 +372,7 @@ export class Provisioner {
       throw error
     }
     await this.store.transitionInstance(instance.id, ['provisioning'], 'ready')
+    void this.fillSpares(instance.id)
     this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'provision', state: 'ready'})
     return 'the instance is ready'
   }
@@ -566,8 +571,10 @@ export class Provisioner {
         throw concurrencyError(`binding ${bindingId} is being removed`)
       }
       if (instance.state !== 'ready') throw concurrencyError(`instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`)
-      const user = bindingUser(instance, plan)
       const host = await this.hostOf(instance, meta)
+      // A user made ahead of time answers the bind without waiting for an exec in the container.
+      const spare = this.perBinding(instance) ? await this.store.claimSpareUser(instanceId) : undefined
+      const user = spare ?? bindingUser(instance, plan)
       const binding: Binding = {
         id: bindingId,
         instanceId,
@@ -588,19 +595,21 @@ export class Provisioner {
           await tx.insertOperation(op, this.options.brokerId)
         })
       } catch (error) {
+        if (spare) await this.store.addSpareUser(instanceId, spare)
         if (isUniqueViolation(error) && attempt < 5) continue
         throw error
       }
       this.options.events.emitChange({kind: 'binding', id: bindingId, instanceId, action: 'bind', state: 'binding'})
-      this.start(`b:${bindingId}`, op, (signal) => this.runBind(instance, binding, host, op.createdAt, signal))
+      this.start(`b:${bindingId}`, op, (signal) => this.runBind(instance, binding, host, op.createdAt, signal, spare !== undefined))
+      if (spare) void this.fillSpares(instanceId)
       return this.reply(op, meta, async () => ({status: 201, body: await this.bindingBody(bindingId)}))
     }
   }
 
-  private async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal): Promise<string> {
+  private async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal, userExists = false): Promise<string> {
     try {
       const live = await this.hostBack(instance, host, since, signal)
-      await this.bindUser(live, instance, binding)
+      if (!userExists) await this.bindUser(live, instance, binding)
     } catch (error) {
       await this.store.deleteBinding(binding.id)
       this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'failed'})
@@ -609,6 +618,38 @@ export class Provisioner {
     await this.store.transitionBinding(binding.id, ['binding'], 'bound')
     this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'bound'})
     return 'the binding is ready'
+  }
+
+  private perBinding(instance: ServiceInstance): boolean {
+    return Boolean(instance.spec.hooks.bind) && this.catalog.plan(instance.planId)?.plan.container.binding_credentials === 'per-binding'
+  }
+
+  /**
+   * Keeps SPARE_USERS users made ahead in a per-binding instance's service, so
+   * a bind hands one out at store speed instead of waiting ~100 ms for an exec.
+   * One fill per instance at a time; failures only delay binds, never fail them.
+   */
+  private fillSpares(instanceId: string): Promise<void> {
+    const running = this.filling.get(instanceId)
+    if (running) return running
+    const work = (async () => {
+      for (;;) {
+        const instance = await this.store.getInstance(instanceId)
+        if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
+        if ((await this.store.spareUsers(instanceId)).length >= SPARE_USERS) return
+        const host = await this.store.getHost(instance.hostId)
+        if (!host || !isLive(host, this.options.keepaliveMs)) return
+        const user = bindingUser(instance, this.planOf(instance).plan)
+        await this.runHook(host, instance, instance.spec.hooks.bind!, {BIND_USERNAME: user.username, BIND_PASSWORD: user.password})
+        await this.store.addSpareUser(instanceId, user)
+        // A deprovision that finished meanwhile took the instance's spares; take this one too.
+        if (!(await this.store.getInstance(instanceId))) await this.store.deleteInstance(instanceId)
+      }
+    })()
+      .catch((error) => this.options.log.debug(`spare users of instance ${instanceId} not made: ${errorMessage(error)}`))
+      .finally(() => this.filling.delete(instanceId))
+    this.filling.set(instanceId, work)
+    return work
   }
 
   /** Creates (or updates) the binding's own user in the service, when its plan gives each binding one. */
@@ -780,7 +821,14 @@ export class Provisioner {
       if (!instance || (hostId && instance.hostId !== hostId) || !['ready', 'updating'].includes(instance.state)) return 0
       const bindings = (await this.store.listBindings(instanceId)).filter((b) => b.state === 'bound')
       const host = await this.store.getHost(instance.hostId)
-      if (bindings.length === 0 || !host) return 0
+      if (!host) return 0
+      // Spare users lived in the old volume too: make them again, or a bind would hand out a user that no longer exists.
+      if (this.perBinding(instance)) {
+        for (const spare of await this.store.spareUsers(instanceId)) {
+          await this.runHook(host, instance, instance.spec.hooks.bind!, {BIND_USERNAME: spare.username, BIND_PASSWORD: spare.password}).catch(() => undefined)
+        }
+      }
+      if (bindings.length === 0) return 0
       let restored = 0
       for (const binding of bindings) {
         try {
@@ -810,7 +858,7 @@ export class Provisioner {
 
   /** Resolves when every running operation has ended; for a graceful stop. */
   async drain(timeoutMs: number): Promise<void> {
-    const all = Promise.allSettled([...this.tasks.values()].map((t) => t.done))
+    const all = Promise.allSettled([...this.tasks.values()].map((t) => t.done).concat([...this.filling.values()]))
     await Promise.race([all, sleep(timeoutMs)])
   }
 

@@ -83,6 +83,13 @@ export interface PortsTable {
   container_port: number
 }
 
+export interface SpareUsersTable {
+  username: string
+  instance_id: string
+  password: string
+  created_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -90,4 +97,5 @@ export interface Database {
   operations: OperationsTable
   ports: PortsTable
   brokers: BrokersTable
+  spare_users: SpareUsersTable
 }

@@ -12,9 +12,10 @@ import type {
 } from '../core/types.js'
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
+import * as spareUsers from './migrations/003_spare_users.js'
 import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost}
+const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers}
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -293,9 +294,31 @@ export class Store {
 
   /** Deletes the instance with its ports and bindings; operations stay for last_operation. */
   async deleteInstance(id: string): Promise<void> {
+    await this.db.deleteFrom('spare_users').where('instance_id', '=', id).execute()
     await this.db.deleteFrom('ports').where('instance_id', '=', id).execute()
     await this.db.deleteFrom('bindings').where('instance_id', '=', id).execute()
     await this.db.deleteFrom('instances').where('id', '=', id).execute()
+  }
+
+  // spare users: made in the service ahead of binds
+
+  async addSpareUser(instanceId: string, user: {username: string; password: string}, now = Date.now()): Promise<void> {
+    await this.db.insertInto('spare_users').values({username: user.username, instance_id: instanceId, password: user.password, created_at: now}).execute()
+  }
+
+  async spareUsers(instanceId: string): Promise<Array<{username: string; password: string}>> {
+    return this.db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at').execute()
+  }
+
+  /** Takes the oldest spare user of an instance; a delete that removed the row is the claim, so two brokers never hand out the same user. */
+  async claimSpareUser(instanceId: string): Promise<{username: string; password: string} | undefined> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const spare = await this.db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at').limit(1).executeTakeFirst()
+      if (!spare) return undefined
+      const taken = await this.db.deleteFrom('spare_users').where('username', '=', spare.username).executeTakeFirst()
+      if (Number(taken.numDeletedRows) === 1) return spare
+    }
+    return undefined
   }
 
   // ports

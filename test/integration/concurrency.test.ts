@@ -59,11 +59,17 @@ describe('many requests at once', () => {
     expect(users.size).toBe(1)
     expect(new Set(answers.map((r) => r.body.credentials.password)).size).toBe(1)
     expect(redis(answers[0].body.credentials.uri, 'PING')).toBe('PONG')
-    // The container knows exactly the instance user and one user per binding made here and in the first story.
-    const admin = `redis://default:${(await t.system.store.getInstance(id))!.credentials.password}@127.0.0.1:${answers[0].body.credentials.port}`
-    const acl = redis(admin, 'ACL', 'USERS').split('\n')
-    expect(acl).toContain([...users][0])
-    expect(acl).toHaveLength(3)
+    // The container knows exactly the instance user, one user per binding, and the two spare users the broker keeps ready.
+    const store = t.system.store
+    for (let i = 0; i < 100 && (await store.spareUsers(id)).length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+    const expected = [
+      'default',
+      ...(await store.listBindings(id)).map((b) => b.credentials.username),
+      ...(await store.spareUsers(id)).map((u) => u.username),
+    ]
+    expect(expected).toHaveLength(5)
+    const admin = `redis://default:${(await store.getInstance(id))!.credentials.password}@127.0.0.1:${answers[0].body.credentials.port}`
+    expect(redis(admin, 'ACL', 'USERS').split('\n').sort()).toEqual(expected.sort())
   })
 
   it('deprovisioning everything at once leaves no container or volume', async () => {
