@@ -162,8 +162,7 @@ export class Provisioner {
    */
   private async hostBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<Host> {
     if (isLive(host, this.options.keepaliveMs)) return host
-    const seconds = this.planOf(instance).plan.maximum_polling_duration ?? DEFAULT_POLLING_SECONDS
-    const deadline = since + seconds * 1000
+    const {seconds, deadline} = this.pollingLimit(instance, since)
     for (;;) {
       const now = await this.store.getHost(host.id)
       if (!now) throw new Error(`host ${host.id} is no longer registered`)
@@ -172,8 +171,36 @@ export class Provisioner {
         return now
       }
       if (Date.now() >= deadline) throw new Error(`host ${host.id} did not come back within ${seconds} s (last heartbeat ${heartbeatAge(now)} s ago)`)
-      await sleep(Math.max(10, Math.min(1000, this.options.keepaliveMs, deadline - Date.now())), undefined, {signal})
+      await this.pause(deadline, signal)
     }
+  }
+
+  /**
+   * `hostBack` for work that runs inside the instance's container (hooks): a
+   * host that comes back wiped runs it only once its agent re-made the
+   * container. `waited` says the host had been dead.
+   */
+  private async containerBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<{host: Host; waited: boolean}> {
+    const live = await this.hostBack(instance, host, since, signal)
+    if (live === host) return {host, waited: false}
+    const {seconds, deadline} = this.pollingLimit(instance, since)
+    const agent = this.options.agentFor(live)
+    for (;;) {
+      const state = (await agent.list().catch(() => [])).find((c) => c.instanceId === instance.id)
+      if (state?.status === 'running') return {host: live, waited: true}
+      if (Date.now() >= deadline) throw new Error(`host ${host.id} is back but runs no container for instance ${instance.id} after ${seconds} s`)
+      await this.pause(deadline, signal)
+    }
+  }
+
+  /** An operation on a dead host waits up to the plan's maximum_polling_duration since it began. */
+  private pollingLimit(instance: ServiceInstance, since: number): {seconds: number; deadline: number} {
+    const seconds = this.planOf(instance).plan.maximum_polling_duration ?? DEFAULT_POLLING_SECONDS
+    return {seconds, deadline: since + seconds * 1000}
+  }
+
+  private pause(deadline: number, signal?: AbortSignal): Promise<void> {
+    return sleep(Math.max(10, Math.min(1000, this.options.keepaliveMs, deadline - Date.now())), undefined, {signal})
   }
 
   // operations
@@ -608,8 +635,9 @@ export class Provisioner {
 
   private async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal, userExists = false): Promise<string> {
     try {
-      const live = await this.hostBack(instance, host, since, signal)
-      if (!userExists) await this.bindUser(live, instance, binding)
+      const back = await this.containerBack(instance, host, since, signal)
+      // A spare user made before the host died may have gone with a wiped volume: make it again.
+      if (!userExists || back.waited) await this.bindUser(back.host, instance, binding)
     } catch (error) {
       await this.store.deleteBinding(binding.id)
       this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'failed'})
@@ -716,7 +744,7 @@ export class Provisioner {
 
   private async runUnbind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal): Promise<string> {
     try {
-      const live = await this.hostBack(instance, host, since, signal)
+      const live = (await this.containerBack(instance, host, since, signal)).host
       const hook = instance.spec.hooks.unbind
       if (hook && this.planOf(instance).plan.container.binding_credentials === 'per-binding') await this.runHook(live, instance, hook, {BIND_USERNAME: binding.credentials.username})
     } catch (error) {

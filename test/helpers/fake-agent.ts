@@ -70,6 +70,7 @@ export class FakeAgent implements AgentClient {
   async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
     const call = {method: 'exec', instanceId, command, env}
     this.calls.push(call)
+    if (!this.running.has(instanceId)) throw new Error(`instance ${instanceId} has no running container`)
     await this.onExec?.(call)
     return {exitCode: 0, output: ''}
   }

@@ -8,7 +8,7 @@ import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
 import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
 
-const KEEPALIVE = 50
+const KEEPALIVE = 200
 
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
 const async: RequestMeta = {...sync, acceptsIncomplete: true}
@@ -51,9 +51,12 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     agent = new FakeAgent()
     provisioner = new Provisioner({store, catalog, agentFor: () => agent, events: new BrokerEvents(), log: createLogger('silent'), brokerId: 'b1', keepaliveMs: KEEPALIVE})
     expect((await provisioner.provision('i1', {...ids, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
+    // drain() waits for the spare users made in the background too: every test starts with a full stock.
+    await provisioner.drain(5000)
     const bound = await provisioner.bind('i1', 'b1', {...ids}, sync)
     expect(bound.status).toBe(201)
     binding = bound.body.credentials as {username: string; password: string}
+    await provisioner.drain(5000)
   })
   afterEach(async () => {
     clearInterval(beats)
@@ -69,7 +72,7 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect(agent.since(mark)).toEqual([])
   })
 
-  it('an async bind answers 202, waits for the host, and runs the bind hook once it heartbeats again', async () => {
+  it('an async bind answers 202, waits for the host, and runs the bind hook once it heartbeats again (a spare user too: the volume may be new)', async () => {
     await killHost()
     const mark = agent.calls.length
     const reply = await provisioner.bind('i1', 'b2', {...ids}, async)
@@ -81,8 +84,27 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect(agent.since(mark)).toEqual([])
     await reviveHost()
     expect(await settled(operation)).toMatchObject({state: 'succeeded'})
-    expect(agent.since(mark)).toMatchObject([{method: 'exec', instanceId: 'i1', command: ['/dbroker/bind']}])
-    expect((await store.getBinding('b2'))?.state).toBe('bound')
+    const made = (await store.getBinding('b2'))!
+    expect(made.state).toBe('bound')
+    expect(agent.since(mark)).toMatchObject([{method: 'exec', instanceId: 'i1', command: ['/dbroker/bind'], env: {BIND_USERNAME: made.credentials.username}}])
+  })
+
+  it('a host that comes back wiped: a waiting bind runs its hook only once the agent re-made the container', async () => {
+    await killHost()
+    const reply = await provisioner.bind('i1', 'b2', {...ids}, async)
+    const spec = agent.running.get('i1')!
+    agent.running.clear()
+    const mark = agent.calls.length
+    const user = (await store.getBinding('b2'))!.credentials.username
+    const hooksOfB2 = () => agent.since(mark).filter((c) => c.env?.BIND_USERNAME === user)
+    await reviveHost()
+    await sleep(3 * KEEPALIVE)
+    expect(await store.getOperation(reply.body.operation as string)).toMatchObject({state: 'in progress'})
+    expect(hooksOfB2()).toEqual([])
+    // What the agent's converge pass does.
+    await agent.apply(spec)
+    expect(await settled(reply.body.operation as string)).toMatchObject({state: 'succeeded'})
+    expect(hooksOfB2()).toMatchObject([{method: 'exec', command: ['/dbroker/bind']}])
   })
 
   it('async update, unbind and deprovision wait for the host too, and go on when it is back', async () => {
@@ -130,15 +152,16 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect((await store.getInstance('i1'))?.state).toBe('ready')
   })
 
-  it('replaying bindings after a container was recreated runs the bind hook for each bound binding with its own credentials', async () => {
+  it('replaying bindings after a container was recreated runs the bind hook for each bound binding (and spare user) with its own credentials', async () => {
     await provisioner.bind('i1', 'b2', {...ids}, sync)
+    await provisioner.drain(5000)
+    const users = [...(await store.listBindings('i1')).map((b) => b.credentials), ...(await store.spareUsers('i1'))].map((u) => ({BIND_USERNAME: u.username, BIND_PASSWORD: u.password}))
+    expect(users).toHaveLength(4)
     const mark = agent.calls.length
     expect(await provisioner.replayBindings('i1')).toBe(2)
     const replayed = agent.since(mark)
-    expect(replayed.map((c) => [c.method, c.command])).toEqual([
-      ['exec', ['/dbroker/bind']],
-      ['exec', ['/dbroker/bind']],
-    ])
+    expect(replayed.map((c) => [c.method, c.command])).toEqual(Array(4).fill(['exec', ['/dbroker/bind']]))
+    expect(replayed.map((c) => c.env)).toEqual(expect.arrayContaining(users))
     expect(replayed.map((c) => c.env)).toContainEqual({BIND_USERNAME: binding.username, BIND_PASSWORD: binding.password})
     // Another host's report about this instance, or an unknown instance, replays nothing.
     expect(await provisioner.replayBindings('i1', 'h2')).toBe(0)
@@ -149,12 +172,12 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     const mark = agent.calls.length
     // The unbind lands (state moves on, its hook runs) while the replayed bind hook is still running.
     agent.onExec = async (call) => {
-      if (call.command?.[0] !== '/dbroker/bind') return
+      if (call.command?.[0] !== '/dbroker/bind' || call.env?.BIND_USERNAME !== binding.username) return
       agent.onExec = undefined
       await store.transitionBinding('b1', ['bound'], 'unbinding')
     }
     expect(await provisioner.replayBindings('i1')).toBe(0)
-    expect(agent.since(mark).map((c) => [c.command, c.env?.BIND_USERNAME])).toEqual([
+    expect(agent.since(mark).filter((c) => c.env?.BIND_USERNAME === binding.username).map((c) => [c.command, c.env?.BIND_USERNAME])).toEqual([
       [['/dbroker/bind'], binding.username],
       [['/dbroker/unbind'], binding.username],
     ])
