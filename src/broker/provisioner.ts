@@ -505,17 +505,23 @@ export class Provisioner {
     signal: AbortSignal,
   ): Promise<string> {
     let agent: AgentClient | undefined
+    // A host that was dead may come back wiped: the container this makes then has a new volume, without the binding users.
+    let waited = false
     try {
-      agent = this.options.agentFor(await this.hostBack(instance, host, since, signal))
+      const live = await this.hostBack(instance, host, since, signal)
+      waited = live !== host
+      agent = this.options.agentFor(live)
       await agent.apply(patch.spec, {signal})
     } catch (error) {
       // A failed update changes nothing: bring the old container back (a host that never came back still runs it).
       await agent?.apply(instance.spec).catch((e) => this.options.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
       await this.store.transitionInstance(instance.id, ['updating'], 'ready')
+      if (agent && waited) await this.replayBindings(instance.id)
       this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'update', state: 'ready'})
       throw new Error(`${errorMessage(error)}; the instance runs as before`)
     }
     await this.store.updateInstance(instance.id, {...patch, state: 'ready'})
+    if (waited) await this.replayBindings(instance.id)
     this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'update', state: 'ready'})
     return 'the instance was updated'
   }

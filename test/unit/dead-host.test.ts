@@ -127,8 +127,25 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect(deprovision.status).toBe(202)
     await reviveHost()
     expect(await settled(deprovision.body.operation as string)).toMatchObject({state: 'succeeded'})
-    expect(agent.since(mark).map((c) => c.method)).toEqual(['apply', 'exec', 'remove'])
+    // Besides the bind hooks the update replays, in case the host came back wiped.
+    expect(agent.since(mark).filter((c) => c.command?.[0] !== '/dbroker/bind').map((c) => [c.method, c.command?.[0]])).toEqual([
+      ['apply', undefined],
+      ['exec', '/dbroker/unbind'],
+      ['remove', undefined],
+    ])
     expect(await store.getInstance('i1')).toBeUndefined()
+  })
+
+  it('an update that waited for a host that comes back wiped restores the binding users in the container it makes', async () => {
+    await killHost()
+    const update = await provisioner.update('i1', {service_id: KV.service_id, parameters: {policy: 'lru'}}, async)
+    agent.running.clear()
+    const mark = agent.calls.length
+    await reviveHost()
+    expect(await settled(update.body.operation as string)).toMatchObject({state: 'succeeded'})
+    const after = agent.since(mark)
+    expect(after[0]).toMatchObject({method: 'apply', instanceId: 'i1'})
+    expect(after.filter((c) => c.env?.BIND_USERNAME === binding.username)).toMatchObject([{method: 'exec', command: ['/dbroker/bind']}])
   })
 
   it("when the host does not come back within the plan's maximum_polling_duration, the operation fails naming the host and nothing changed", async () => {
