@@ -71,12 +71,19 @@ describe('a host whose agent recreated containers gets its binding users back', 
   const lines: string[] = []
   const log = createLogger('debug', (line) => lines.push(line))
   // How the broker reaches the host's containers (apply, exec); after the wipe the heartbeat loop sees an empty engine.
-  const host = new FakeAgent()
+  let host: FakeAgent
+  // While set, the broker answers every agent request with 503.
+  let down = false
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
     provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor: () => host, events: new BrokerEvents(), log, brokerId: 'b1', keepaliveMs: 100})
+    down = false
+    host = new FakeAgent()
     broker = Fastify()
+    broker.addHook('onRequest', async (_request, reply) => {
+      if (down) return reply.code(503).send({description: 'the broker is restarting'})
+    })
     await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), token: TOKEN, keepaliveMs: 100, log}))
     url = await broker.listen({host: '127.0.0.1', port: 0})
   })
@@ -107,8 +114,8 @@ describe('a host whose agent recreated containers gets its binding users back', 
     expect(await store.getHost('h1')).toBeUndefined()
   })
 
-  it('the agent converges a wiped host, reports what it re-made on its next beat, and the broker replays the bind hook of each binding there', async () => {
-    // The host registers, takes an instance and two bindings.
+  /** The host registers, takes an instance and two bindings; its agent stops. The bind hooks since then, of those bindings. */
+  const hostWithBindings = async () => {
     heartbeats = startHeartbeats({agent: host, registration, brokers: [url], token: TOKEN, log})
     await heartbeats.nextBeat()
     expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
@@ -116,13 +123,16 @@ describe('a host whose agent recreated containers gets its binding users back', 
     await heartbeats.nextBeat()
     expect(host.calls.filter((c) => c.method === 'apply')).toHaveLength(1)
     await heartbeats.stop()
-
-    // The same host, wiped: its engine runs nothing, so the next converge pass re-makes i1.
     const mark = host.calls.length
+    return {credentials, ofBindings: () => host.since(mark).filter((c) => credentials.some((b) => b.username === c.env?.BIND_USERNAME))}
+  }
+
+  it('the agent converges a wiped host, reports what it re-made on its next beat, and the broker replays the bind hook of each binding there', async () => {
+    const {credentials, ofBindings} = await hostWithBindings()
+    // The same host, wiped: its engine runs nothing, so the next converge pass re-makes i1.
     const wiped = new FakeAgent()
     heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log})
     await until('i1 re-made on the wiped host', () => wiped.running.has('i1'))
-    const ofBindings = () => host.since(mark).filter((c) => credentials.some((b) => b.username === c.env?.BIND_USERNAME))
     const replayed = await until('both bind hooks replayed', () => {
       const execs = ofBindings()
       return execs.length >= 2 && execs
@@ -141,5 +151,22 @@ describe('a host whose agent recreated containers gets its binding users back', 
     const logged = lines.join('')
     expect(logged).toMatch(/restored the users of 2 of 2 binding\(s\) of instance i1/)
     for (const c of credentials) expect(logged).not.toContain(c.password)
+  })
+
+  it('what the agent re-made while no broker answers is reported once one does', async () => {
+    const {ofBindings} = await hostWithBindings()
+    const wiped = new FakeAgent()
+    const apply = wiped.apply.bind(wiped)
+    // The broker goes away just as the converge pass re-makes the container.
+    wiped.apply = async (spec) => {
+      down = true
+      return apply(spec)
+    }
+    heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log, maxBackoffMs: 200})
+    await until('i1 re-made on the wiped host', () => wiped.running.has('i1'))
+    await sleep(500)
+    expect(ofBindings()).toEqual([])
+    down = false
+    await until('both bind hooks replayed', () => ofBindings().length === 2)
   })
 })
