@@ -18,7 +18,12 @@ const settled = new Set(['running', 'restarting'])
  * Brings a host to its desired containers. A lost container, a restarted
  * daemon and a wiped host all come back through here.
  */
-export async function converge(agent: AgentClient, specs: ContainerSpec[], log: Logger): Promise<ConvergeResult> {
+export async function converge(
+  agent: AgentClient,
+  specs: ContainerSpec[],
+  log: Logger,
+  stillWanted?: (instanceId: string) => Promise<boolean>,
+): Promise<ConvergeResult> {
   const actual = new Map((await agent.list()).map((c) => [c.instanceId, c]))
   const result: ConvergeResult = {applied: [], failed: [], unknown: []}
   const wanted = new Set(specs.map((s) => s.instanceId))
@@ -30,8 +35,8 @@ export async function converge(agent: AgentClient, specs: ContainerSpec[], log: 
       const why = !state ? 'its container is missing' : state.specHash !== specHash(spec) ? 'its spec changed' : `its container is ${state.status}`
       log.info(`converging instance ${spec.instanceId}: ${why}`)
       try {
-        await agent.apply(spec)
-        result.applied.push(spec.instanceId)
+        const state = await agent.apply(spec, stillWanted ? {stillWanted: () => stillWanted(spec.instanceId)} : {})
+        if (state.status !== 'missing') result.applied.push(spec.instanceId)
       } catch (error) {
         result.failed.push({instanceId: spec.instanceId, error: errorMessage(error)})
         log.warn(`instance ${spec.instanceId} could not be brought back: ${errorMessage(error)}`)

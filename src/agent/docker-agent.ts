@@ -62,6 +62,9 @@ export class DockerAgent implements AgentClient {
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
     return this.serial(spec.instanceId, async () => {
+      if (options.stillWanted && !(await options.stillWanted())) {
+        return {instanceId: spec.instanceId, containerId: '', name: spec.name, image: spec.image, status: 'missing', health: 'none', restartCount: 0}
+      }
       await this.ensureImage(spec, options.onProgress)
       let info = await inspectContainer(this.engine, spec.name)
       if (info && info.Config.Labels?.[LABEL_INSTANCE] !== spec.instanceId) {
@@ -171,8 +174,9 @@ function engineMessage(error: {message: string; json?: {message?: string}}): str
 /** Hides secret values of the spec's environment in text shown to users. */
 export function redact(text: string, spec: ContainerSpec): string {
   let out = text
+  // By name where the name says secret; any long value too, since a catalog may call its password anything.
   for (const [key, value] of Object.entries(spec.env)) {
-    if (/PASS|SECRET|TOKEN|KEY/i.test(key) && value.length >= 6) out = out.split(value).join('********')
+    if ((/PASS|PWD|SECRET|TOKEN|KEY|AUTH|CRED/i.test(key) && value.length >= 6) || value.length >= 16) out = out.split(value).join('********')
   }
   return out
 }

@@ -30,6 +30,7 @@ export interface AdminOptions {
 }
 
 const SSE_PING_MS = 15_000
+const SSE_MAX_BUFFER = 1024 * 1024
 
 /** `10m`, `2h`, `30s`, `1d`, or unix seconds, or an ISO date -> unix seconds. */
 export function parseSince(value: string, now = Date.now()): number {
@@ -290,8 +291,13 @@ export function adminRoutes(options: AdminOptions) {
 
         scope.get('/events', async (request, reply) => {
           const out = new PassThrough()
-          const send = (event: ChangeEvent) => out.write(`event: change\ndata: ${JSON.stringify(event)}\n\n`)
-          const ping = setInterval(() => out.write(': ping\n\n'), SSE_PING_MS)
+          // A client that stops reading (a suspended `dbroker top`) is dropped, not buffered for without end.
+          const write = (text: string) => {
+            out.write(text)
+            if (out.writableLength > SSE_MAX_BUFFER) stream.end()
+          }
+          const send = (event: ChangeEvent) => write(`event: change\ndata: ${JSON.stringify(event)}\n\n`)
+          const ping = setInterval(() => write(': ping\n\n'), SSE_PING_MS)
           events.on('change', send)
           if (listeners++ === 0) stopWatching = watchHosts()
           const stream = {

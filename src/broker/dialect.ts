@@ -6,7 +6,9 @@ export const MAX_VERSION = 2.17
 export function parseVersion(header: string | undefined): number | undefined {
   const match = header ? /^(\d+)\.(\d+)$/.exec(header.trim()) : null
   if (!match || match[1] !== '2') return undefined
-  const version = Number(`2.${match[2].padStart(2, '0')}`)
+  // Minors compare as integers: 2.20 is newer than 2.17, not 2.2.
+  const minor = Number(match[2])
+  const version = 2 + minor / 100
   return version >= MIN_VERSION ? Math.min(version, MAX_VERSION) : undefined
 }
 

@@ -125,9 +125,17 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     }
 
     const checkIds = (params: Params) => {
+      if (params.instance_id === '') throw badRequest('instance_id must not be empty')
+      if (params.binding_id === '') throw badRequest('binding_id must not be empty')
       if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
       if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
     }
+
+    // Every route with ids checks them before its handler: "" or an overlong id is a 400 that changes nothing.
+    app.addHook('preHandler', async (request) => {
+      const params = request.params as Partial<Params> | undefined
+      if (params && typeof params.instance_id === 'string') checkIds(params as Params)
+    })
 
     app.get('/v2/catalog', async (request, reply) => {
       const {body, etag} = catalog.response(request.osbVersion)
@@ -139,7 +147,6 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     type Req = {Params: Params; Querystring: Query}
 
     app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      checkIds(request.params)
       const body = parseBody(provisionBody, request.body)
       return send(request, reply, await provisioner.provision(request.params.instance_id, body as never, meta(request)))
     })
@@ -149,7 +156,6 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     app.patch<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      checkIds(request.params)
       const body = parseBody(updateBody, request.body)
       return send(request, reply, await provisioner.update(request.params.instance_id, body as never, meta(request)))
     })
@@ -163,7 +169,6 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     app.put<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      checkIds(request.params)
       const body = parseBody(bindBody, request.body)
       return send(request, reply, await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)))
     })

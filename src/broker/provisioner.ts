@@ -243,7 +243,10 @@ export class Provisioner {
       }
       await this.store.finishOperation(op.id, state, description)
       this.options.events.emitChange({kind: 'operation', id: op.id, action: op.kind, instanceId: op.instanceId, state, description})
-    })()
+    })().catch((error) => {
+      // The store went away under us (closed, connection lost): the operation stays in progress for resume() to finish.
+      this.options.log.error(`could not record the end of ${op.kind} ${op.id}: ${errorMessage(error)}`)
+    })
     const task = {operationId: op.id, abort, done}
     this.tasks.set(key, task)
     void done.finally(() => {
@@ -392,9 +395,15 @@ export class Provisioner {
       }
       signal.throwIfAborted()
     } catch (error) {
-      // Leave nothing half-made: no container, volume, port or row.
-      await agent.remove(instance.id).catch((e) => this.options.log.error(`cleanup of ${instance.id} failed: ${errorMessage(e)}`))
-      await this.store.deleteInstance(instance.id)
+      // Leave nothing half-made: no container, volume, port or row. If the agent can't clean up now, the row and its
+      // ports stay as 'failed' so the platform's orphan-mitigation DELETE retries the removal instead of getting 410.
+      try {
+        await agent.remove(instance.id)
+        await this.store.deleteInstance(instance.id)
+      } catch (cleanup) {
+        this.options.log.error(`cleanup of ${instance.id} failed, kept as failed until a DELETE removes it: ${errorMessage(cleanup)}`)
+        await this.store.transitionInstance(instance.id, ['provisioning'], 'failed')
+      }
       this.options.events.emitChange({kind: 'instance', id: instance.id, action: 'provision', state: 'failed'})
       throw error
     }
@@ -420,7 +429,7 @@ export class Provisioner {
 
   async fetchInstance(instanceId: string): Promise<Reply> {
     const instance = await this.store.getInstance(instanceId)
-    if (!instance || instance.state === 'provisioning') throw notFound(`instance ${instanceId} does not exist`)
+    if (!instance || instance.state === 'provisioning' || instance.state === 'failed') throw notFound(`instance ${instanceId} does not exist`)
     if (instance.state === 'updating') throw concurrencyError(`instance ${instanceId} is being updated`)
     const {service} = this.planOf(instance)
     if (!service.instances_retrievable) throw badRequest(`instances of ${service.name} are not retrievable`)
@@ -581,10 +590,12 @@ export class Provisioner {
   // bindings
 
   async bind(instanceId: string, bindingId: string, body: BindBody, meta: RequestMeta): Promise<Reply> {
-    const {service, plan} = this.resolvePlan(body.service_id, body.plan_id)
+    const {service} = this.resolvePlan(body.service_id, body.plan_id)
     const instance = await this.store.getInstance(instanceId)
     if (!instance || instance.state === 'provisioning') throw notFound(`instance ${instanceId} does not exist`)
     if (instance.serviceId !== service.id) throw badRequest(`instance ${instanceId} is not an instance of ${service.name}`)
+    // The rules (bindable, requires_app, schema, credentials) are the instance's plan's, whatever plan_id the request names.
+    const {plan} = this.planOf(instance)
     if (!(plan.bindable ?? service.bindable)) throw badRequest(`plan ${plan.name} of ${service.name} is not bindable`)
     const bindResource = isEmpty(body.bind_resource) ? undefined : body.bind_resource
     const appGuid = (typeof bindResource?.app_guid === 'string' ? bindResource.app_guid : undefined) ?? body.app_guid
@@ -640,18 +651,32 @@ export class Provisioner {
   }
 
   private async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal, userExists = false): Promise<string> {
+    let reached: Host | undefined
     try {
       const back = await this.containerBack(instance, host, since, signal)
+      reached = back.host
       // A spare user made before the host died may have gone with a wiped volume: make it again.
       if (!userExists || back.waited) await this.bindUser(back.host, instance, binding)
     } catch (error) {
       await this.store.deleteBinding(binding.id)
+      // Leave no user nobody tracks: drop what the hook may have made, or hand an unused spare back.
+      if (reached) await this.forgetUser(reached, instance, binding)
+      else if (userExists) await this.store.addSpareUser(instance.id, {username: binding.credentials.username, password: binding.credentials.password}).catch(() => undefined)
       this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'failed'})
       throw error
     }
     await this.store.transitionBinding(binding.id, ['binding'], 'bound')
     this.options.events.emitChange({kind: 'binding', id: binding.id, instanceId: instance.id, action: 'bind', state: 'bound'})
     return 'the binding is ready'
+  }
+
+  /** A failed bind leaves no live user that nobody tracks: the service drops it (best effort, the hook is idempotent). */
+  private async forgetUser(host: Host, instance: ServiceInstance, binding: Binding): Promise<void> {
+    const hook = instance.spec.hooks.unbind
+    if (!hook || !this.perBinding(instance)) return
+    await this.runHook(host, instance, hook, {BIND_USERNAME: binding.credentials.username}).catch((error) =>
+      this.options.log.warn(`user of failed binding ${binding.id} may remain in instance ${instance.id}: ${errorMessage(error)}`),
+    )
   }
 
   private perBinding(instance: ServiceInstance): boolean {
@@ -894,6 +919,12 @@ export class Provisioner {
   async drain(timeoutMs: number): Promise<void> {
     const all = Promise.allSettled([...this.tasks.values()].map((t) => t.done).concat([...this.filling.values()]))
     await Promise.race([all, sleep(timeoutMs)])
+  }
+
+  /** Whether convergence may (re)make an instance's container now: it exists, is ready, and no operation of this broker runs on it. */
+  async wantsContainer(instanceId: string): Promise<boolean> {
+    if (this.tasks.has(`i:${instanceId}`)) return false
+    return (await this.store.getInstance(instanceId))?.state === 'ready'
   }
 
   /** The containers a host should run: every instance there that is not mid-change. */

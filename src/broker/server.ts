@@ -40,12 +40,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const events = new BrokerEvents()
   const provisioner = new Provisioner({...options, events})
   const app = buildBrokerApp({...options, provisioner, plugins: options.plugins?.({provisioner, events})})
+  // Take back what the last run left before serving: a request must not see those operations as another broker's.
+  const resumed = await provisioner.resume()
+  if (resumed > 0) options.log.info(`resumed ${resumed} operation(s) left in progress`)
   await app.listen({host: options.listen.host, port: options.listen.port})
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : options.listen.port
   const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host
-  const resumed = await provisioner.resume()
-  if (resumed > 0) options.log.info(`resumed ${resumed} operation(s) left in progress`)
   return {
     url: `${options.https ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     app,

@@ -68,9 +68,17 @@ function logTail(dataDir: string, lines = 15): string {
  * Starts `dbroker up` with these arguments in the background (its output in
  * up.log of the data dir) and resolves once it answers /healthz.
  */
-export async function startDetached(options: {bin: string; args: string[]; dataDir: string; timeoutMs: number; progress: (line: string) => void}): Promise<UpState> {
+export async function startDetached(options: {
+  bin: string
+  args: string[]
+  /** Passed through the environment, never the command line (`ps` shows that to every user). */
+  env?: Record<string, string | undefined>
+  dataDir: string
+  timeoutMs: number
+  progress: (line: string) => void
+}): Promise<UpState> {
   const out = openSync(upLogFile(options.dataDir), 'a', 0o600)
-  const child = spawn(process.execPath, [options.bin, 'up', ...options.args], {detached: true, stdio: ['ignore', out, out], env: process.env})
+  const child = spawn(process.execPath, [options.bin, 'up', ...options.args], {detached: true, stdio: ['ignore', out, out], env: {...process.env, ...options.env}})
   closeSync(out)
   let exited: number | null | undefined
   child.on('exit', (code) => (exited = code))

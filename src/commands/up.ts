@@ -54,7 +54,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
     const progress = await imageProgress(this.jsonEnabled())
     const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
     const contextName = flags.context ?? LOCAL_CONTEXT
-    if (flags.detach) return this.detach(dataDir, contextName, flags['detach-timeout'])
+    if (flags.detach) return this.detach(dataDir, contextName, flags['detach-timeout'], {DBROKER_PASSWORD: flags.password, DBROKER_ADMIN_PASSWORD: flags['admin-password']})
     const system = await startLocal({
       dataDir,
       catalogFile: flags.catalog && path.resolve(flags.catalog),
@@ -117,17 +117,18 @@ With --detach it starts in the background, waits until it is healthy, writes the
   }
 
   /** Starts this same `up` in the background and returns once it is healthy and the context is written. */
-  private async detach(dataDir: string, contextName: string, timeoutSeconds: number): Promise<{url: string; pid: number; context: string}> {
+  private async detach(dataDir: string, contextName: string, timeoutSeconds: number, secrets: Record<string, string | undefined>): Promise<{url: string; pid: number; context: string}> {
     const {mkdirSync} = await import('node:fs')
     mkdirSync(dataDir, {recursive: true, mode: 0o700})
     let state = readUpState(dataDir)
     if (state) {
       this.note(`dbroker up is already running for ${dataDir} (pid ${state.pid})`)
     } else {
-      const args = withoutFlags(this.argv, ['--detach', '-d', '--json'], ['--detach-timeout', '--data-dir'])
+      const args = withoutFlags(this.argv, ['--detach', '-d', '--json'], ['--detach-timeout', '--data-dir', '--password', '--admin-password'])
       state = await startDetached({
         bin: path.join(this.config.root, 'bin', 'run.js'),
         args: [...args, '--data-dir', dataDir],
+        env: Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== undefined)),
         dataDir,
         timeoutMs: timeoutSeconds * 1000,
         progress: this.note,

@@ -9,6 +9,12 @@ export interface ExecResult {
 export interface ApplyOptions {
   signal?: AbortSignal
   onProgress?: (line: string) => void
+  /**
+   * Asked right before the agent touches the container, after any queued call for the
+   * instance ran: false makes apply do nothing and resolve with status 'missing'.
+   * Convergence uses it so a pass planned before a deprovision never re-makes the container.
+   */
+  stillWanted?: () => Promise<boolean>
 }
 
 /**

@@ -343,5 +343,7 @@ export async function containerLogs(engine: Engine, id: string, options: LogOpti
   stream.on('close', () => out.end())
   stream.on('error', end)
   options.signal?.addEventListener('abort', end, {once: true})
+  // A client that hung up while the stream was being opened never fires 'abort' again.
+  if (options.signal?.aborted) end()
   return out as AsyncIterable<string>
 }

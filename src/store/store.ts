@@ -294,10 +294,12 @@ export class Store {
 
   /** Deletes the instance with its ports and bindings; operations stay for last_operation. */
   async deleteInstance(id: string): Promise<void> {
-    await this.db.deleteFrom('spare_users').where('instance_id', '=', id).execute()
-    await this.db.deleteFrom('ports').where('instance_id', '=', id).execute()
-    await this.db.deleteFrom('bindings').where('instance_id', '=', id).execute()
-    await this.db.deleteFrom('instances').where('id', '=', id).execute()
+    await this.transaction(async (tx) => {
+      await tx.db.deleteFrom('spare_users').where('instance_id', '=', id).execute()
+      await tx.db.deleteFrom('ports').where('instance_id', '=', id).execute()
+      await tx.db.deleteFrom('bindings').where('instance_id', '=', id).execute()
+      await tx.db.deleteFrom('instances').where('id', '=', id).execute()
+    })
   }
 
   // spare users: made in the service ahead of binds

@@ -120,7 +120,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
 
   // A container convergence (re)made may have a new volume: its binding users come back from the store.
   const convergeHost = async () => {
-    const result = await converge(agent, await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), log)
+    const specs = await broker.provisioner.desiredSpecs(LOCAL_HOST_ID)
+    const result = await converge(agent, specs, log, (id) => broker.provisioner.wantsContainer(id))
     await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
     return result
   }

@@ -107,6 +107,13 @@ describe('the OSB protocol rules', () => {
       expect(empty.body.description).toMatch(/space_guid: space_guid must not be empty/)
       const bind = await t.osb.bind(instance, testId('b'), {service_id: REDIS.service_id, plan_id: ''})
       expect(bind.status).toBe(400)
+      // An empty id in the path is as bad as one in the body.
+      const noInstanceId = await t.osb.provision('', {...REDIS, ...ORG})
+      expect(noInstanceId.status).toBe(400)
+      expect(noInstanceId.body.description).toMatch(/instance_id must not be empty/)
+      const noBindingId = await t.osb.bind(instance, '', {...REDIS})
+      expect(noBindingId.status).toBe(400)
+      expect(noBindingId.body.description).toMatch(/binding_id must not be empty/)
       expect(await rowCount()).toBe(1)
     })
 

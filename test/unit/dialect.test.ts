@@ -8,6 +8,9 @@ describe('X-Broker-API-Version', () => {
     expect(parseVersion('2.14')).toBe(2.14)
     expect(parseVersion(' 2.17 ')).toBe(2.17)
     expect(parseVersion('2.18')).toBe(2.17)
+    // Minors compare as numbers, not decimals: 2.20 is newer than 2.17, not 2.2.
+    expect(parseVersion('2.20')).toBe(2.17)
+    expect(parseVersion('2.100')).toBe(2.17)
   })
 
   it('refuses what is missing, older, another major or not a version', () => {
