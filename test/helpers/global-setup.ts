@@ -25,6 +25,7 @@ export async function setup(): Promise<void> {
 export async function teardown(): Promise<void> {
   // Every test cleans up after itself; this only catches what a crashed test file left.
   const {containers} = await labelled()
-  const leftovers = containers.filter((c) => c.Labels['dbroker.test'] === '1' || c.Names.some((n) => n.includes('-t-')))
+  // Only ids testId() makes (t-i-<10 hex>): an operator's instance whose name happens to contain "-t-" is never touched.
+  const leftovers = containers.filter((c) => /^t-[a-z]+-[0-9a-f]{10}$/.test(c.Labels['dbroker.instance'] ?? ''))
   await removeLabelled([...new Set(leftovers.map((c) => c.Labels['dbroker.instance']))])
 }
