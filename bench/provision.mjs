@@ -84,7 +84,13 @@ async function sharedBind(runs) {
       .replaceAll('binding_credentials: per-binding', 'binding_credentials: shared')
       .replace(/build: (redis|postgresql)$/gm, (_, d) => `build: ${path.join(root, 'images', d)}`),
   )
-  const up = await startUp(dataDir, ['--catalog', catalog], '44000-44099')
+  let up
+  try {
+    up = await startUp(dataDir, ['--catalog', catalog], '44000-44099')
+  } catch (error) {
+    rmSync(dataDir, {recursive: true, force: true})
+    throw error
+  }
   const headers = {authorization: `Basic ${Buffer.from(`${up.username}:${up.password}`).toString('base64')}`, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}
   const id = `bench-${randomBytes(4).toString('hex')}`
   const put = (p, body) => fetch(`${up.url}${p}`, {method: 'PUT', headers, body: JSON.stringify(body)}).then((r) => r.text())
