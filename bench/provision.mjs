@@ -74,6 +74,16 @@ async function startUp(dataDir, extra = [], portRange = '43000-43999') {
   }
 }
 
+/** startUp that removes its data dir when up fails to start, so a failed bench leaves nothing. */
+async function startUpOrClean(dataDir, ...rest) {
+  try {
+    return await startUp(dataDir, ...rest)
+  } catch (error) {
+    rmSync(dataDir, {recursive: true, force: true})
+    throw error
+  }
+}
+
 /** Bind latency when every binding shares the instance's user: no exec in the container. */
 async function sharedBind(runs) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-bench-shared-'))
@@ -84,13 +94,7 @@ async function sharedBind(runs) {
       .replaceAll('binding_credentials: per-binding', 'binding_credentials: shared')
       .replace(/build: (redis|postgresql)$/gm, (_, d) => `build: ${path.join(root, 'images', d)}`),
   )
-  let up
-  try {
-    up = await startUp(dataDir, ['--catalog', catalog], '44000-44099')
-  } catch (error) {
-    rmSync(dataDir, {recursive: true, force: true})
-    throw error
-  }
+  const up = await startUpOrClean(dataDir, ['--catalog', catalog], '44000-44099')
   const headers = {authorization: `Basic ${Buffer.from(`${up.username}:${up.password}`).toString('base64')}`, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}
   const id = `bench-${randomBytes(4).toString('hex')}`
   const put = (p, body) => fetch(`${up.url}${p}`, {method: 'PUT', headers, body: JSON.stringify(body)}).then((r) => r.text())
@@ -115,7 +119,7 @@ const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/sta
 
 async function main() {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-bench-'))
-  const up = await startUp(dataDir)
+  const up = await startUpOrClean(dataDir)
   const auth = `Basic ${Buffer.from(`${up.username}:${up.password}`).toString('base64')}`
   const headers = {authorization: auth, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}
   const request = async (method, p, body) => {
