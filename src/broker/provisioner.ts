@@ -241,7 +241,10 @@ export class Provisioner {
         description = abort.signal.aborted ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}` : `${op.kind} failed: ${errorMessage(error)}`
         this.options.log.warn(`${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`)
       }
-      await this.store.finishOperation(op.id, state, description)
+      if (!(await this.store.finishOperation(op.id, state, description, this.options.brokerId))) {
+        this.options.log.warn(`${op.kind} ${op.id} was taken over by another broker while it ran here; the outcome here (${state}) is not recorded`)
+        return
+      }
       this.options.events.emitChange({kind: 'operation', id: op.id, action: op.kind, instanceId: op.instanceId, state, description})
     })().catch((error) => {
       // The store went away under us (closed, connection lost): the operation stays in progress for resume() to finish.

@@ -434,8 +434,15 @@ export class Store {
       .execute()
   }
 
-  async finishOperation(id: string, state: OperationState, description: string, now = Date.now()): Promise<void> {
-    await this.db.updateTable('operations').set({state, description, updated_at: now}).where('id', '=', id).execute()
+  /** Records how an operation ended, only while `owner` still holds it: false when another broker took it over. */
+  async finishOperation(id: string, state: OperationState, description: string, owner: string, now = Date.now()): Promise<boolean> {
+    const result = await this.db
+      .updateTable('operations')
+      .set({state, description, updated_at: now})
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {
