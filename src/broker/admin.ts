@@ -125,6 +125,10 @@ export function adminRoutes(options: AdminOptions) {
 
   const statsCache = new Map<string, {at: number; value: ContainerStats}>()
   const sampling = new Map<string, Promise<void>>()
+  // A deprovisioned instance's sample goes with it, so the cache holds only instances that exist.
+  events.on('change', (event) => {
+    if (event.kind === 'instance' && event.state === 'gone') statsCache.delete(event.id)
+  })
 
   /**
    * CPU/memory of running instances. A Docker sample takes a second or two, so

@@ -64,6 +64,9 @@ export function agentRoutes(options: AgentRoutesOptions) {
   const seen = new Map<string, string>()
 
   const report = (hostId: string, states: Array<{instanceId: string; status: string}>) => {
+    // The report is the host's whole list: forget containers it no longer has, so the map holds only what exists.
+    const reported = new Set(states.map((s) => `${hostId}/${s.instanceId}`))
+    for (const key of seen.keys()) if (key.startsWith(`${hostId}/`) && !reported.has(key)) seen.delete(key)
     for (const state of states) {
       const key = `${hostId}/${state.instanceId}`
       if (seen.get(key) !== state.status) {
