@@ -5,7 +5,9 @@ import path from 'node:path'
 
 import {createLogger} from '../../src/core/log.js'
 import {type LocalSystem, startLocal} from '../../src/system/local.js'
-import {removeLabelled} from './docker.js'
+import {expect} from 'vitest'
+
+import {labelled, removeLabelled} from './docker.js'
 import {OsbClient} from './osb.js'
 
 export const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
@@ -51,4 +53,13 @@ export async function startTestSystem(options: {catalogFile?: string; dataDir?: 
       if (!options.dataDir) rmSync(dataDir, {recursive: true, force: true})
     },
   }
+}
+
+/** No container, volume, port or row of the instance remains. */
+export async function expectNothingLeft(t: TestSystem, id: string): Promise<void> {
+  const left = await labelled(id)
+  expect(left.containers, `containers of ${id}`).toHaveLength(0)
+  expect(left.volumes, `volumes of ${id}`).toHaveLength(0)
+  expect(await t.system.store.portsOf(id)).toEqual([])
+  expect(await t.system.store.getInstance(id)).toBeUndefined()
 }

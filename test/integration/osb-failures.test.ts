@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {redis} from '../helpers/clients.js'
 import {docker, labelled} from '../helpers/docker.js'
 import {OsbClient} from '../helpers/osb.js'
-import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {expectNothingLeft, ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 
 const SERVICE = '5f0c2a4e-7d1b-4c3e-9a10-000000000001'
 const OK = {service_id: SERVICE, plan_id: '5f0c2a4e-7d1b-4c3e-9a10-000000000011'}
@@ -95,13 +95,7 @@ describe('when provisioning and updating fail', () => {
     rmSync(dir, {recursive: true, force: true})
   })
 
-  const nothingLeft = async (id: string) => {
-    const left = await labelled(id)
-    expect(left.containers, `containers of ${id}`).toHaveLength(0)
-    expect(left.volumes, `volumes of ${id}`).toHaveLength(0)
-    expect(await t.system.store.portsOf(id)).toEqual([])
-    expect(await t.system.store.getInstance(id)).toBeUndefined()
-  }
+  const nothingLeft = (id: string) => expectNothingLeft(t, id)
 
   it('an image that is gone and has no build context: the provision fails naming the image, and nothing remains', async () => {
     const id = testId()

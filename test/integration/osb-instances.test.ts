@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
 import {docker, labelled} from '../helpers/docker.js'
-import {ORG, POSTGRES, POSTGRES_MEDIUM, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {expectNothingLeft, ORG, POSTGRES, POSTGRES_MEDIUM, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 
 describe('service instances through the broker', () => {
   let t: TestSystem
@@ -18,13 +18,7 @@ describe('service instances through the broker', () => {
     expect(containers).toHaveLength(1)
     return docker.getContainer(containers[0].Id).inspect()
   }
-  const nothingLeft = async (id: string) => {
-    const left = await labelled(id)
-    expect(left.containers, `containers of ${id}`).toHaveLength(0)
-    expect(left.volumes, `volumes of ${id}`).toHaveLength(0)
-    expect(await t.system.store.portsOf(id)).toEqual([])
-    expect(await t.system.store.getInstance(id)).toBeUndefined()
-  }
+  const nothingLeft = (id: string) => expectNothingLeft(t, id)
 
   it('provision is 201; the same PUT again is 200; the same id with other parameters is 409; GET shows it', async () => {
     const id = testId()
