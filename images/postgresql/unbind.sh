@@ -7,17 +7,8 @@ set -euo pipefail
 
 die() { printf 'dbroker-postgresql unbind: %s\n' "$*" >&2; exit 1; }
 
-[[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
-[[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
-[[ $BIND_USERNAME =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "BIND_USERNAME must match [A-Za-z_][A-Za-z0-9_]{0,62}"
-[[ $BIND_USERNAME != "$POSTGRES_USER" && $BIND_USERNAME != postgres && $BIND_USERNAME != pg_* ]] \
-  || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
-
-if [[ $(id -u) -eq 0 ]]; then
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
-fi
-
-export PGHOST=/var/run/postgresql PGPORT=5432
+# shellcheck source=binding-user.sh
+source /dbroker/binding-user.sh
 # As the superuser role postgres (peer auth on the unix socket).
 q() { psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
