@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
 import {RUN} from './cli.js'
@@ -5,6 +6,8 @@ import {docker, labelled, removeLabelled} from './docker.js'
 
 /** The Docker tests need an engine and the reference images; say how to get them instead of failing obscurely. */
 export async function setup(): Promise<void> {
+  // The workers inherit it: every testId() of this run starts with these digits.
+  process.env.DBROKER_TEST_RUN = randomBytes(2).toString('hex')
   try {
     await docker.ping()
   } catch {
@@ -25,7 +28,8 @@ export async function setup(): Promise<void> {
 export async function teardown(): Promise<void> {
   // Every test cleans up after itself; this only catches what a crashed test file left.
   const {containers} = await labelled()
-  // Only ids testId() makes (t-i-<10 hex>): an operator's instance whose name happens to contain "-t-" is never touched.
-  const leftovers = containers.filter((c) => /^t-[a-z]+-[0-9a-f]{10}$/.test(c.Labels['dbroker.instance'] ?? ''))
+  // Only this run's (t-<kind>-<run><6 hex>): another checkout testing on the same engine keeps its containers.
+  const mine = new RegExp(`^t-[a-z]+-${process.env.DBROKER_TEST_RUN}[0-9a-f]{6}$`)
+  const leftovers = containers.filter((c) => mine.test(c.Labels['dbroker.instance'] ?? ''))
   await removeLabelled([...new Set(leftovers.map((c) => c.Labels['dbroker.instance']))])
 }

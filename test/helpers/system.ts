@@ -15,8 +15,11 @@ export const POSTGRES = {service_id: 'a43935f6-0e81-4051-82b7-68fbdbb00d9d', pla
 export const POSTGRES_MEDIUM = {service_id: POSTGRES.service_id, plan_id: '202e25c1-be27-4019-ab5d-1216289c6e30'}
 export const ORG = {organization_guid: 'org-1', space_guid: 'space-1'}
 
-/** Instance and binding ids for tests: the `t-` prefix lets the global teardown find leftovers. */
-export const testId = (kind = 'i') => `t-${kind}-${randomBytes(5).toString('hex')}`
+/** This test run's 4 hex digits (set by the global setup), so a run's teardown never touches another checkout's run. */
+export const TEST_RUN = /^[0-9a-f]{4}$/.test(process.env.DBROKER_TEST_RUN ?? '') ? process.env.DBROKER_TEST_RUN! : randomBytes(2).toString('hex')
+
+/** Instance and binding ids for tests: the `t-` prefix and the run's digits let the global teardown find its leftovers. */
+export const testId = (kind = 'i') => `t-${kind}-${TEST_RUN}${randomBytes(3).toString('hex')}`
 
 export interface TestSystem {
   system: LocalSystem
