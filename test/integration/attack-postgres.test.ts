@@ -11,7 +11,8 @@ type Credentials = {uri: string; username: string; password: string; port: numbe
 /**
  * What the owner role every binding acts as can plant in its own database:
  * a pg_roles view and a format() that make a superuser who calls them create
- * another superuser, and a search_path that puts them before pg_catalog.
+ * another superuser, and a search_path that puts them before pg_catalog; then
+ * a table the binding owns itself, so its unbind has to clean up in there.
  */
 const trojan = (database: string) => `
 CREATE SCHEMA evil;
@@ -28,6 +29,9 @@ CREATE FUNCTION evil.format(f text, VARIADIC a text[]) RETURNS text LANGUAGE plp
 BEGIN PERFORM evil.trap(); RETURN pg_catalog.format(f, VARIADIC a); END $f$;
 CREATE FUNCTION evil.pg_terminate_backend(p integer) RETURNS boolean LANGUAGE sql AS $f$ SELECT evil.trap() $f$;
 ALTER DATABASE "${database}" SET search_path = evil, pg_catalog;
+GRANT CREATE ON SCHEMA evil TO SESSION_USER;
+SET ROLE NONE;
+CREATE TABLE evil.attacker_table (x int);
 `
 
 describe('a postgresql binding attacks its own instance', () => {
@@ -47,24 +51,51 @@ describe('a postgresql binding attacks its own instance', () => {
   const asSuperuser = async (sql: string) =>
     execFileSync(
       'docker',
-      ['exec', '-u', 'postgres', '-e', 'PGOPTIONS=-c search_path=pg_catalog,pg_temp -c role=none', await container(), 'psql', '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', sql],
+      [
+        'exec',
+        '-u',
+        'postgres',
+        '-e',
+        'PGOPTIONS=-c search_path=pg_catalog,pg_temp -c role=none',
+        await container(),
+        'psql',
+        '-X',
+        '-q',
+        '-t',
+        '-A',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        'postgres',
+        '-c',
+        sql,
+      ],
       {encoding: 'utf8', stdio: 'pipe', timeout: 20_000},
     ).trim()
-  const powerfulRoles = () => asSuperuser("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls")
+  const powerfulRoles = () =>
+    asSuperuser(
+      "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls",
+    )
   const bind = async (bindingId = testId('b')) => {
     const bound = await t.osb.bind(id, bindingId, POSTGRES)
     expect(bound.status).toBe(201)
     return {bindingId, credentials: bound.body.credentials as Credentials}
   }
-  const uriOf = (c: Credentials, username: string, password: string) =>
-    `postgresql://${encodeURIComponent(username)}:${encodeURIComponent(password)}@127.0.0.1:${c.port}/${c.database}`
+  const uriOf = (c: Credentials, username: string, password: string, database = c.database) =>
+    `postgresql://${encodeURIComponent(username)}:${encodeURIComponent(password)}@127.0.0.1:${c.port}/${database}`
   const spareNames = async () => (await t.system.store.spareUsers(id)).map((u) => u.username)
 
   it('bindings still create, read and write tables and schemas and share them with each other and the instance login', async () => {
     const instance = (await t.system.store.getInstance(id))!
     const [a, b] = [await bind(), await bind()]
-    psql(a.credentials.uri, "CREATE TABLE notes (who text); INSERT INTO notes VALUES ('a'); CREATE SCHEMA app; CREATE TABLE app.items (n int); INSERT INTO app.items VALUES (1)")
-    psql(b.credentials.uri, "INSERT INTO notes VALUES ('b'); INSERT INTO app.items VALUES (2); ALTER TABLE app.items ADD COLUMN label text")
+    psql(
+      a.credentials.uri,
+      "CREATE TABLE notes (who text); INSERT INTO notes VALUES ('a'); CREATE SCHEMA app; CREATE TABLE app.items (n int); INSERT INTO app.items VALUES (1)",
+    )
+    psql(
+      b.credentials.uri,
+      "INSERT INTO notes VALUES ('b'); INSERT INTO app.items VALUES (2); ALTER TABLE app.items ADD COLUMN label text",
+    )
     expect(psql(a.credentials.uri, "SELECT string_agg(who, ',' ORDER BY who) FROM notes")).toBe('a,b')
     expect((await t.osb.unbind(id, a.bindingId, POSTGRES)).status).toBe(200)
     // What a created outlives its unbind; the instance login sees and changes it too.
@@ -80,6 +111,12 @@ describe('a postgresql binding attacks its own instance', () => {
     const attacker = await bind()
     await vi.waitFor(async () => expect(await spareNames()).toHaveLength(2), {timeout: 30_000, interval: 100})
     psql(attacker.credentials.uri, trojan(attacker.credentials.database))
+    expect(
+      psql(
+        attacker.credentials.uri,
+        "SELECT pg_get_userbyid(relowner) = session_user FROM pg_class WHERE relname = 'attacker_table'",
+      ),
+    ).toBe('t')
     // The trojan is live for anyone who connects to the database now.
     expect(psql(attacker.credentials.uri, 'SHOW search_path')).toBe('evil, pg_catalog')
 
@@ -99,10 +136,34 @@ describe('a postgresql binding attacks its own instance', () => {
     const afterUnbind = await powerfulRoles()
 
     expect({afterRefill, afterUnbind}).toEqual({afterRefill: 'postgres', afterUnbind: 'postgres'})
-    expect(psqlError(other.credentials.uri, "COPY (SELECT 1) TO PROGRAM 'id'")).toMatch(/pg_execute_server_program|must be superuser/)
-    expect(psqlError(other.credentials.uri, "CREATE TEMP TABLE out (line text); COPY out FROM PROGRAM 'cat /proc/1/environ'")).toMatch(/pg_execute_server_program|must be superuser/)
+    expect(psqlError(other.credentials.uri, "COPY (SELECT 1) TO PROGRAM 'id'")).toMatch(
+      /pg_execute_server_program|must be superuser/,
+    )
+    expect(
+      psqlError(
+        other.credentials.uri,
+        "CREATE TEMP TABLE out (line text); COPY out FROM PROGRAM 'cat /proc/1/environ'",
+      ),
+    ).toMatch(/pg_execute_server_program|must be superuser/)
     expect(psqlError(attacker.credentials.uri, 'SELECT 1')).toMatch(/password authentication failed|does not exist/)
-    psql(other.credentials.uri, `ALTER DATABASE "${other.credentials.database}" RESET search_path; DROP SCHEMA evil CASCADE`)
+    // What the attacker owned went to the role the bindings act as.
+    expect(
+      psql(
+        other.credentials.uri,
+        "SELECT pg_get_userbyid(relowner) = current_user FROM pg_class WHERE relname = 'attacker_table'",
+      ),
+    ).toBe('t')
+    // The databases dbroker's own sessions use are out of reach.
+    for (const database of ['postgres', 'template1']) {
+      const {username, password} = other.credentials
+      expect(psqlError(uriOf(other.credentials, username, password, database), 'SELECT 1'), database).toMatch(
+        /permission denied for database/,
+      )
+    }
+    psql(
+      other.credentials.uri,
+      `ALTER DATABASE "${other.credentials.database}" RESET search_path; DROP SCHEMA evil CASCADE`,
+    )
     expect((await t.osb.unbind(id, other.bindingId, POSTGRES)).status).toBe(200)
   })
 
@@ -117,7 +178,9 @@ describe('a postgresql binding attacks its own instance', () => {
     expect((await t.osb.unbind(id, bindingId, POSTGRES)).status).toBe(200)
 
     for (const user of new Set([owner, actingAs])) {
-      expect(psqlError(uriOf(credentials, user, 'attacker-password'), 'SELECT 1'), `login as ${user}`).toMatch(/password authentication failed|not permitted to log in/)
+      expect(psqlError(uriOf(credentials, user, 'attacker-password'), 'SELECT 1'), `login as ${user}`).toMatch(
+        /password authentication failed|not permitted to log in/,
+      )
     }
     // The instance's own credentials still work.
     expect(psql(uriOf(credentials, owner, instance.credentials.password), 'SELECT session_user')).toBe(owner)
