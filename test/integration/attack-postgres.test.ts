@@ -145,6 +145,7 @@ describe('a postgresql binding attacks its own instance', () => {
         "CREATE TEMP TABLE out (line text); COPY out FROM PROGRAM 'cat /proc/1/environ'",
       ),
     ).toMatch(/pg_execute_server_program|must be superuser/)
+    expect(psqlError(other.credentials.uri, "SELECT pg_read_file('/proc/1/environ')")).toMatch(/permission denied/)
     expect(psqlError(attacker.credentials.uri, 'SELECT 1')).toMatch(/password authentication failed|does not exist/)
     // What the attacker owned went to the role the bindings act as.
     expect(
