@@ -3,7 +3,6 @@ import path from 'node:path'
 
 import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
-import {adminRoutes} from '../broker/admin.js'
 import type {BasicCredentials} from '../broker/auth.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
@@ -12,6 +11,7 @@ import {DbrokerError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import {connectEngine, engineFacts, ensureImage, pingEngine} from '../docker/engine.js'
 import {openStore, type Store} from '../store/index.js'
+import {adminPlugins} from './admin-plugins.js'
 
 export const LOCAL_HOST_ID = 'local'
 
@@ -105,9 +105,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       brokerId: LOCAL_HOST_ID,
       keepaliveMs: options.keepaliveMs,
       listen: options.listen,
-      plugins: ({provisioner, events}) => [
-        adminRoutes({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
-      ],
+      plugins: ({provisioner, events}) =>
+        adminPlugins({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
       health: async () => {
         await store.ping()
         await pingEngine(engine)
