@@ -43,7 +43,7 @@ async function fakeBroker(): Promise<{url: string; beats: Beat[]; close(): Promi
 /** An engine at the agent boundary that answers, hangs or refuses, as the test says. */
 class ScriptedEngine extends FakeAgent {
   mode: 'answer' | 'hang' | 'refuse' = 'answer'
-  calls = 0
+  looks = 0
   private readonly hung: Array<(error: Error) => void> = []
 
   /** The hung calls fail at last, as dockerode's own timeout would make them. */
@@ -53,7 +53,7 @@ class ScriptedEngine extends FakeAgent {
   }
 
   private gate<T>(answer: () => Promise<T>): Promise<T> {
-    this.calls++
+    this.looks++
     if (this.mode === 'hang') return new Promise<T>((_resolve, reject) => this.hung.push(reject))
     if (this.mode === 'refuse') return Promise.reject(new Error('connect ENOENT /var/run/docker.sock'))
     return answer()
@@ -96,7 +96,7 @@ describe('the agent heartbeats on its own schedule, whatever the engine does', (
     engine.mode = 'hang'
     const {beats} = await start(engine)
     await vi.waitFor(() => expect(beats.length).toBeGreaterThanOrEqual(10), {timeout: 5000, interval: 20})
-    expect(engine.calls).toBeGreaterThan(0)
+    expect(engine.looks).toBeGreaterThan(0)
     expect(beats[0].path).toBe('/agents/v1/register')
     expect(beats.slice(1).every((b) => b.path === '/agents/v1/heartbeat')).toBe(true)
     expect(longestGap(beats)).toBeLessThan(KEEPALIVE * HEARTBEAT_MISSES)
