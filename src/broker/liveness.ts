@@ -103,7 +103,7 @@ export function startBrokerLease(options: {
     const abandoned = await lapsed
     lapsed = undefined
     const resumed = await provisioner.resume()
-    log.info(`broker ${brokerId} holds its lease again: ${abandoned} operation(s) had stopped, ${resumed} nobody took over resume here`)
+    log.info(`broker ${brokerId} holds its lease again: of the ${abandoned} operation(s) it had stopped, ${resumed} that no other broker took over go on here`)
   }
 
   const lease = every(
