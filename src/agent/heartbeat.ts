@@ -76,7 +76,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
 
   const noteEngine = (condition: EngineCondition) => {
     if (condition.status === engineStatus) return
-    if (condition.status !== 'ok') log.warn(`the Docker engine is ${condition.status}${condition.error ? `: ${condition.error}` : ''}; heartbeats go on with what it last said`)
+    const why = condition.error ? `: ${condition.error}` : ''
+    if (condition.status !== 'ok') log.warn(`the Docker engine is ${condition.status}${why}; heartbeats go on with what it last said`)
     else if (engineStatus) log.info('the Docker engine answers again')
     engineStatus = condition.status
   }

@@ -17,7 +17,13 @@ interface Message {
  * on the way (the channel reconnected, a publish failed) become a `resync`
  * event, on which screens refetch what they show.
  */
-export async function bridgeEvents(events: BrokerEvents, channel: StoreChannel, brokerId: string, log: Logger, options: {retryMs?: number} = {}): Promise<() => void> {
+export async function bridgeEvents(
+  events: BrokerEvents,
+  channel: StoreChannel,
+  brokerId: string,
+  log: Logger,
+  options: {retryMs?: number} = {},
+): Promise<() => void> {
   const retryMs = options.retryMs ?? 1000
   const relayed = new WeakSet<ChangeEvent>()
   let closed = false

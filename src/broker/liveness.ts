@@ -88,7 +88,8 @@ export function startBrokerLease(options: {
   }
   const lapse = () => {
     if (stopped || lapsed) return
-    const reason = `broker ${brokerId} could not renew its lease for ${Math.round((Date.now() - heldSince) / 1000)} s; another broker may own its operations now`
+    const seconds = Math.round((Date.now() - heldSince) / 1000)
+    const reason = `broker ${brokerId} could not renew its lease for ${seconds} s; another broker may own its operations now`
     log.warn(`${reason}: stopping its running operations without cleanup`)
     lapsed = provisioner.abandon(reason)
   }
