@@ -9,6 +9,7 @@ import type {Binding, ContainerSpec, Host, Operation, OperationKind, ServiceInst
 import {isUniqueViolation, PortRangeFullError, type Store, type StoredInstance} from '../store/index.js'
 import {bindingCredentials, bindingUser, instanceCredentials} from './credentials.js'
 import type {BrokerEvents} from './events.js'
+import {fenced, leaseLost, LeaseLostError, runFenced} from './lease-fence.js'
 import {validateParameters} from './parameters.js'
 import {isLive, type PlacementStrategy, placeInstance} from './placement.js'
 import {buildSpec} from './spec.js'
@@ -110,9 +111,12 @@ export class Provisioner {
   private readonly filling = new Map<string, Promise<void>>()
   private readonly store: Store
   private readonly catalog: Catalog
+  private readonly options: ProvisionerOptions
 
-  constructor(private readonly options: ProvisionerOptions) {
-    this.store = options.store
+  constructor(options: ProvisionerOptions) {
+    // Operations reach the store and the agents through the lease fence: after `abandon` they change nothing more.
+    this.options = {...options, store: fenced(options.store), agentFor: (host) => fenced(options.agentFor(host))}
+    this.store = this.options.store
     this.catalog = options.catalog
   }
 
@@ -235,8 +239,12 @@ export class Provisioner {
       let state: 'succeeded' | 'failed' = 'succeeded'
       let description: string
       try {
-        description = await work(abort.signal)
+        description = await runFenced(abort.signal, () => work(abort.signal))
       } catch (error) {
+        if (leaseLost(abort.signal)) {
+          this.options.log.warn(`${op.kind} ${op.id} stopped here with nothing undone or recorded: ${errorMessage(abort.signal.reason)}`)
+          return
+        }
         state = 'failed'
         description = abort.signal.aborted ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}` : `${op.kind} failed: ${errorMessage(error)}`
         this.options.log.warn(`${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`)
@@ -398,6 +406,7 @@ export class Provisioner {
       }
       signal.throwIfAborted()
     } catch (error) {
+      if (leaseLost(signal)) throw error
       // Leave nothing half-made: no container, volume, port or row. If the agent can't clean up now, the row and its
       // ports stay as 'failed' so the platform's orphan-mitigation DELETE retries the removal instead of getting 410.
       try {
@@ -525,6 +534,7 @@ export class Provisioner {
       agent = this.options.agentFor(live)
       await agent.apply(patch.spec, {signal})
     } catch (error) {
+      if (leaseLost(signal)) throw error
       // A failed update changes nothing: bring the old container back (a host that never came back still runs it).
       await agent?.apply(instance.spec).catch((e) => this.options.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
       await this.store.transitionInstance(instance.id, ['updating'], 'ready')
@@ -916,6 +926,18 @@ export class Provisioner {
 
   private tasksHave(operationId: string): boolean {
     return [...this.tasks.values()].some((t) => t.operationId === operationId)
+  }
+
+  /**
+   * Stops every operation running here, without cleanup and without recording
+   * how it ended: this broker's lease ran out, so another broker may own them
+   * now. Resolves when they have all stopped, with how many there were.
+   */
+  async abandon(reason: string): Promise<number> {
+    const tasks = [...this.tasks.values()]
+    for (const task of tasks) task.abort.abort(new LeaseLostError(reason))
+    await Promise.allSettled(tasks.map((t) => t.done))
+    return tasks.length
   }
 
   /** Resolves when every running operation has ended; for a graceful stop. */
