@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
 import https from 'node:https'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -188,6 +188,8 @@ describe('many hosts and two brokers on PostgreSQL', () => {
 
   it("an agent speaks only for its own host: a wrong token is refused, host-1's token can't heartbeat or register as host-2, nor call host-2's agent", async () => {
     const [h1, h2] = m.hosts
+    // `dbroker hosts add --token-file` left each token readable by its owner only.
+    for (const host of m.hosts) expect(statSync(host.tokenFile).mode & 0o777).toBe(0o600)
     expect((await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: 'dbh_wrong-token-wrong-token', method: 'POST', body: {id: 'host-1'}})).status).toBe(401)
     const asHost2 = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: m.tokenOf(h1), method: 'POST', body: {id: 'host-2', facts: null}})
     expect(asHost2.status).toBe(403)

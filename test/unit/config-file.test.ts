@@ -1,4 +1,4 @@
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -195,5 +195,15 @@ describe("the agent's token and transport", () => {
     await expect(startAgentProcess(insecure, log)).rejects.toThrow(/Docker engine .* is not reachable/)
     expect(lines.join('')).toMatch(/warn .*INSECURE: http:\/\/broker\.example:9998 is plain http/)
     await expect(startAgentProcess(agentConfig(nowhere, {brokers: ['http://127.0.0.1:9998']}), log)).rejects.toThrow(/Docker engine .* is not reachable/)
+  })
+
+  it('a token file others can read is named in a warning', async () => {
+    const lines: string[] = []
+    const file = write('shared.token', `${TOKEN}\n`)
+    chmodSync(file, 0o644)
+    const config = loadAgentConfig(write('shared.yml', AGENT.replace(`token: ${TOKEN}`, `token_file: shared.token\n${nowhere}`)), {})
+    await expect(startAgentProcess(config, createLogger('warn', (line) => lines.push(line)))).rejects.toThrow(/not reachable/)
+    expect(lines.join('')).toMatch(/the token file .*shared\.token is readable by others \(mode 644\): chmod 600 it/)
+    expect(lines.join('')).not.toContain(TOKEN)
   })
 })
