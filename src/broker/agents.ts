@@ -89,7 +89,10 @@ export function agentRoutes(options: AgentRoutesOptions) {
   // The last reported status of each instance's container, to tell screens when one changes.
   const seen = new Map<string, string>()
 
-  const report = (hostId: string, states: Array<{instanceId: string; status: string}>) => {
+  const report = async (hostId: string, all: Array<{instanceId: string; status: string}>) => {
+    // A host reports on its own instances only: what it says of another host's is not news for anyone's screen.
+    const placed = new Set((await store.listInstances({hostId})).map((i) => i.id))
+    const states = all.filter((s) => placed.has(s.instanceId))
     // The report is the host's whole list: forget containers it no longer has, so the map holds only what exists.
     const reported = new Set(states.map((s) => `${hostId}/${s.instanceId}`))
     for (const key of seen.keys()) if (key.startsWith(`${hostId}/`) && !reported.has(key)) seen.delete(key)
@@ -153,7 +156,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
             options.log.info(`host ${body.id} ${before ? 'is back' : 'registered'} (agent ${body.agentUrl}, ports ${body.portRange.join('-')})`)
             events.emitChange({kind: 'host', id: body.id, action: before ? 'alive' : 'register', state: 'alive'})
           }
-          report(body.id, body.containers)
+          await report(body.id, body.containers)
           restoreBindings(body.id, body.applied)
           return answer(body.id)
         })
@@ -167,7 +170,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
             options.log.info(`host ${body.id} is alive again`)
             events.emitChange({kind: 'host', id: body.id, action: 'alive', state: 'alive'})
           }
-          report(body.id, body.containers)
+          await report(body.id, body.containers)
           restoreBindings(body.id, body.applied)
           return answer(body.id)
         })

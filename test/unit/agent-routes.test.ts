@@ -7,7 +7,7 @@ import {buildAgentApi} from '../../src/agent/api.js'
 import {type Heartbeats, startHeartbeats} from '../../src/agent/heartbeat.js'
 import {agentRoutes} from '../../src/broker/agents.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
-import {BrokerEvents} from '../../src/broker/events.js'
+import {BrokerEvents, type ChangeEvent} from '../../src/broker/events.js'
 import {hostEnrollmentRoutes} from '../../src/broker/host-enrollment.js'
 import {Provisioner, type RequestMeta} from '../../src/broker/provisioner.js'
 import {brokerCredential, hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
@@ -86,6 +86,7 @@ describe('each host speaks only for itself, and the operator approves a change o
   let store: Store
   let provisioner: Provisioner
   let app: FastifyInstance
+  let changes: ChangeEvent[]
   const lines: string[] = []
   const log = createLogger('debug', (line) => lines.push(line))
   const agents = new Map<string, FakeAgent>()
@@ -93,6 +94,8 @@ describe('each host speaks only for itself, and the operator approves a change o
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
     const events = new BrokerEvents()
+    changes = []
+    events.on('change', (event) => changes.push(event))
     const agentFor = (host: {id: string}) => agents.get(host.id) ?? agents.set(host.id, new FakeAgent()).get(host.id)!
     provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor, events, log, brokerId: 'b1', keepaliveMs: 60_000})
     app = buildBrokerApp({
@@ -150,6 +153,21 @@ describe('each host speaks only for itself, and the operator approves a change o
     expect(asA.body).not.toContain(password)
     expect((await agentCall(b, 'heartbeat', {id: 'host-b', facts: null})).body).toContain(password)
     expect(lines.join('')).toMatch(/the agent of host host-a tried to speak for host host-b: refused/)
+  })
+
+  it("host A's reports about B's instance change nothing anyone sees; B's own do", async () => {
+    const [a, b] = [await enroll('host-a'), await enroll('host-b')]
+    await agentCall(b, 'register', registration('host-b'))
+    const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
+    expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
+    await agentCall(a, 'register', registration('host-a'))
+    const containerEvents = () => changes.filter((c) => c.action === 'container')
+    for (const status of ['running', 'exited', 'running']) {
+      expect((await agentCall(a, 'heartbeat', {id: 'host-a', facts: null, containers: [{instanceId: 'i1', status}]})).statusCode).toBe(200)
+    }
+    expect(containerEvents()).toEqual([])
+    for (const status of ['running', 'exited']) await agentCall(b, 'heartbeat', {id: 'host-b', facts: null, containers: [{instanceId: 'i1', status}]})
+    expect(containerEvents()).toMatchObject([{id: 'i1', state: 'exited'}])
   })
 
   it('a token no host holds, a revoked or a rotated-away token opens nothing', async () => {
