@@ -59,8 +59,8 @@ export function hostEnrollmentRoutes(options: HostEnrollmentOptions) {
         scope.delete<{Params: {id: string}}>('/hosts/:id/enrollment', async (request) => {
           const id = hostId(request.params.id)
           if (!(await hostIdentities.revokeHost(store, id))) throw notFound(`host ${id} is not enrolled`)
-          log.warn(`host ${id}: its token is revoked; its agent can no longer register, heartbeat or be called`)
-          events.emitChange({kind: 'host', id, action: 'revoke'})
+          log.warn(`host ${id}: its token is revoked and the host is dead; its agent can no longer register, heartbeat or be called`)
+          events.emitChange({kind: 'host', id, action: 'revoke', state: 'dead'})
           return {id, revoked: true}
         })
       },

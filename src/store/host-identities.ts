@@ -58,8 +58,12 @@ export async function approvePendingChange(store: Store, hostId: string): Promis
   })
 }
 
-/** Forgets a host's token: its agent can no longer register or heartbeat, nor be called. */
+/** Forgets a host's token: its agent can no longer register or heartbeat, nor be called; so the host is dead at once. */
 export async function revokeHost(store: Store, hostId: string): Promise<boolean> {
-  const result = await store.db.deleteFrom('host_identities').where('host_id', '=', hostId).executeTakeFirst()
-  return Number(result.numDeletedRows) > 0
+  return store.transaction(async (tx) => {
+    const result = await tx.db.deleteFrom('host_identities').where('host_id', '=', hostId).executeTakeFirst()
+    if (Number(result.numDeletedRows) === 0) return false
+    await tx.db.updateTable('hosts').set({status: 'dead'}).where('id', '=', hostId).execute()
+    return true
+  })
 }

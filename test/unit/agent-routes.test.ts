@@ -180,7 +180,12 @@ describe('each host speaks only for itself, and the operator approves a change o
     const fresh = rotated.json<{token: string}>().token
     expect((await agentCall(fresh, 'heartbeat', {id: 'host-a', facts: null})).statusCode).toBe(200)
     expect((await app.inject({method: 'DELETE', url: '/admin/v1/hosts/host-a/enrollment', headers: {authorization: basic(ADMIN)}})).statusCode).toBe(200)
+    expect((await store.getHost('host-a'))!.status).toBe('dead')
     expect((await agentCall(fresh, 'heartbeat', {id: 'host-a', facts: null})).statusCode).toBe(401)
+    // Enrolled again, its agent with the new token brings it back.
+    const again = await enroll('host-a')
+    expect((await agentCall(again, 'register', registration('host-a'))).statusCode).toBe(200)
+    expect((await store.getHost('host-a'))!.status).toBe('alive')
   })
 
   it('enrolling twice is refused without --rotate; the admin routes want the admin credentials, not the OSB ones', async () => {

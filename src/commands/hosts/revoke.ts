@@ -11,7 +11,7 @@ export default class HostsRevoke extends BaseCommand {
   async run(): Promise<{id: string; revoked: boolean}> {
     const {args, flags} = await this.parse(HostsRevoke)
     const result = await revokeHost(await this.client(flags.context), args.name)
-    if (!this.jsonEnabled()) this.log(`host ${result.id}: its token is revoked; it turns dead after its missed heartbeats. \`dbroker hosts add ${result.id}\` enrolls it again`)
+    if (!this.jsonEnabled()) this.log(`host ${result.id}: its token is revoked and it is dead: nothing new goes there. \`dbroker hosts add ${result.id}\` enrolls it again`)
     return result
   }
 }
