@@ -8,6 +8,7 @@ import {PgChannel} from './channel.js'
 import type {Database} from './schema.js'
 import {Store} from './store.js'
 
+export * as hostIdentities from './host-identities.js'
 export {PortRangeFullError, Store, type StoreChannel, type StoredBinding, type StoredInstance} from './store.js'
 
 /**

@@ -13,9 +13,10 @@ import type {
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
 import * as spareUsers from './migrations/003_spare_users.js'
+import * as hostIdentity from './migrations/005_host_identity.js'
 import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers}
+const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers, '005_host_identity': hostIdentity}
 
 type Db = Kysely<Database> | Transaction<Database>
 
