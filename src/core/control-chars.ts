@@ -40,3 +40,11 @@ export function escapeControls(text: string, options: {keepColors?: boolean; kee
     return escapeOne(char)
   })
 }
+
+/** A copy of a JSON-shaped value with every string (keys too) escaped: for a screen that shows a whole document. */
+export function escapeStrings<T>(value: T): T {
+  if (typeof value === 'string') return escapeControls(value) as T
+  if (Array.isArray(value)) return value.map((item) => escapeStrings(item)) as T
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControls(k), escapeStrings(v)])) as T
+  return value
+}
