@@ -2,9 +2,9 @@ import {describe, expect, it} from 'vitest'
 
 import {instancesTable} from '../../src/cli/views.js'
 import type {InstanceView} from '../../src/core/admin.js'
-import {escapeControls} from '../../src/core/control-chars.js'
 import {createLogger} from '../../src/core/log.js'
 import {fit} from '../../src/ui/top/model.js'
+import {parseLogLine} from '../../src/ui/top/use-log-buffer.js'
 
 const EVIL = 'cache\u001b]0;owned\u0007\u001b[2J\u009b31m'
 
@@ -35,8 +35,8 @@ describe('what the broker sends never steers the terminal', () => {
     expect(fit(EVIL, 60).trimEnd()).toBe('cache\\x1b]0;owned\\x07\\x1b[2J\\x9b31m')
   })
 
-  it('log lines of a container keep their colours on a terminal, nothing else', () => {
-    expect(escapeControls('\u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007', {keepColors: true, keepTabs: true})).toBe('\u001b[31mred\u001b[0m\ttab \\x1b]52;c;cGF5bG9hZA==\\x07')
+  it("top's log panel keeps a container's colours and tabs, nothing else (no clipboard write by OSC 52)", () => {
+    expect(parseLogLine('2026-12-01T22:00:00.000000000Z \u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007').text).toBe('\u001b[31mred\u001b[0m\ttab \\x1b]52;c;cGF5bG9hZA==\\x07')
   })
 })
 
