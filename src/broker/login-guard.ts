@@ -91,7 +91,8 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
 
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const realm = realmOf(request.url)
-    if (reply.statusCode !== 401 || !realm) return payload
+    // A request without credentials guesses nothing: clients that wait for the challenge before sending them aren't counted.
+    if (reply.statusCode !== 401 || !realm || !request.headers.authorization) return payload
     const now = Date.now()
     let client = current(request.ip, now)
     if (!client) {

@@ -92,6 +92,9 @@ describe('failed logins', () => {
     expect(agent.statusCode).toBe(401)
     expect(lines.some((l) => /failed login to the admin API from 10\.0\.0\.4/.test(l))).toBe(true)
     expect(lines.some((l) => /failed login to the agent API from 10\.0\.0\.5/.test(l))).toBe(true)
+    // Requests without credentials (clients that wait for the challenge) are not guesses: never slowed or refused.
+    const anonymous = await Promise.all(Array.from({length: 20}, () => app.inject({method: 'GET', url: '/v2/catalog', remoteAddress: '10.0.0.6', headers: {'x-broker-api-version': '2.17'}})))
+    expect(anonymous.map((r) => r.statusCode)).toEqual(Array(20).fill(401))
     // Health checks carry no credentials and are never refused.
     expect((await app.inject({method: 'GET', url: '/healthz', remoteAddress: '10.0.0.4'})).statusCode).toBe(200)
   })
