@@ -80,7 +80,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
   try {
     store = await openStore(config.store, {keyFile: config.store_key_file})
   } catch (error) {
-    if (error instanceof StoreKeyError) throw error
+    if (error instanceof StoreKeyError) throw error // its message and hint already say which key and how to give it
     throw new DbrokerError(`cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`)
   }
 
