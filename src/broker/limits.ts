@@ -68,11 +68,11 @@ export function documentCheck(field: string, maxBytes: number) {
   }
 }
 
-/** An id-like body field: required unless `optional`, at most 255 characters, printable. */
-export function idField(field: string) {
+/** An id-like body field: at most 255 characters, printable, and not empty unless `allowEmpty` (app_guid was always allowed ""). */
+export function idField(field: string, options: {allowEmpty?: boolean} = {}) {
   return z
     .string({error: `${field} is required`})
-    .min(1, `${field} must not be empty`)
+    .min(options.allowEmpty ? 0 : 1, `${field} must not be empty`)
     .superRefine((value, ctx) => {
       const problem = idProblem(field, value)
       if (problem) ctx.addIssue({code: 'custom', message: problem})

@@ -38,11 +38,11 @@ const updateBody = z.object({
 const bindBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id'),
-  app_guid: id('app_guid').optional(),
+  app_guid: idField('app_guid', {allowEmpty: true}).optional(),
   bind_resource: bindResource.optional(),
   context: context.optional(),
   parameters: parameters.optional(),
-  predecessor_binding_id: id('predecessor_binding_id').optional(),
+  predecessor_binding_id: idField('predecessor_binding_id', {allowEmpty: true}).optional(),
 })
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
