@@ -5,7 +5,7 @@ import {errorMessage, OsbError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {BasicCredentials} from './auth.js'
 import {capStreams} from './limits.js'
-import {guardLogins} from './login-guard.js'
+import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
 import type {Provisioner} from './provisioner.js'
 

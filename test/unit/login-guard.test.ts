@@ -1,6 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {buildAgentApi} from '../../src/agent/api.js'
 import {adminRoutes} from '../../src/broker/admin.js'
 import {agentRoutes} from '../../src/broker/agents.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
@@ -9,6 +10,7 @@ import type {Provisioner} from '../../src/broker/provisioner.js'
 import {loadCatalog} from '../../src/catalog/index.js'
 import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
+import {FakeAgent} from '../helpers/fake-agent.js'
 
 const OSB = {username: 'broker', password: 'right-password-1'}
 const ADMIN = {username: 'admin', password: 'admin-password-1'}
@@ -91,11 +93,23 @@ describe('failed logins', () => {
     const agent = await app.inject({method: 'POST', url: '/agents/v1/heartbeat', remoteAddress: '10.0.0.5', headers: {authorization: 'Bearer wrong-token'}, payload: {}})
     expect(agent.statusCode).toBe(401)
     expect(lines.some((l) => /failed login to the admin API from 10\.0\.0\.4/.test(l))).toBe(true)
-    expect(lines.some((l) => /failed login to the agent API from 10\.0\.0\.5/.test(l))).toBe(true)
+    expect(lines.some((l) => /failed login to the agent registration API from 10\.0\.0\.5/.test(l))).toBe(true)
     // Requests without credentials (clients that wait for the challenge) are not guesses: never slowed or refused.
     const anonymous = await Promise.all(Array.from({length: 20}, () => app.inject({method: 'GET', url: '/v2/catalog', remoteAddress: '10.0.0.6', headers: {'x-broker-api-version': '2.17'}})))
     expect(anonymous.map((r) => r.statusCode)).toEqual(Array(20).fill(401))
     // Health checks carry no credentials and are never refused.
     expect((await app.inject({method: 'GET', url: '/healthz', remoteAddress: '10.0.0.4'})).statusCode).toBe(200)
+  })
+
+  it("the agent's own API refuses a flood of wrong tokens the same way", async () => {
+    const api = buildAgentApi({agent: new FakeAgent(), token: TOKEN, log: createLogger('info', (line) => lines.push(line))})
+    try {
+      const tries = await Promise.all(Array.from({length: 20}, () => api.inject({method: 'GET', url: '/v1/facts', remoteAddress: '10.0.0.7', headers: {authorization: 'Bearer wrong-token-0123456789'}})))
+      expect(tries.filter((r) => r.statusCode === 401).length).toBeLessThanOrEqual(10)
+      expect((await api.inject({method: 'GET', url: '/v1/facts', remoteAddress: '10.0.0.7', headers: {authorization: `Bearer ${TOKEN}`}})).statusCode).toBe(429)
+      expect(lines.some((l) => /failed login to the agent API from 10\.0\.0\.7/.test(l))).toBe(true)
+    } finally {
+      await api.close()
+    }
   })
 })

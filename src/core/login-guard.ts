@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
-import type {Logger} from '../core/log.js'
+import type {Logger} from './log.js'
 
 export interface LoginGuardOptions {
   log: Logger
@@ -23,8 +23,8 @@ export interface LoginGuardOptions {
 function realmOf(url: string): string | undefined {
   if (url.startsWith('/v2/')) return 'OSB'
   if (url.startsWith('/admin/')) return 'admin'
-  if (url.startsWith('/agents/')) return 'agent'
-  if (url.startsWith('/v1/')) return 'agent API'
+  if (url.startsWith('/agents/')) return 'agent registration'
+  if (url.startsWith('/v1/')) return 'agent'
   return undefined
 }
 
