@@ -7,6 +7,7 @@ import type {AgentClient} from '../core/agent.js'
 import {DbrokerError, EngineError, errorMessage, LogsUnavailableError} from '../core/errors.js'
 import {brokerCredentialChecker} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
+import {guardLogins} from '../core/login-guard.js'
 import type {ContainerSpec} from '../core/types.js'
 
 export const AGENT_API_PREFIX = '/v1'
@@ -62,6 +63,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return reply.code(status).send({error: error.name, message: errorMessage(error), ...(hint ? {hint} : {})})
   })
   app.get('/healthz', async () => ({status: 'ok'}))
+  guardLogins(app, {log: options.log})
 
   void app.register(
     async (scope) => {

@@ -4,6 +4,8 @@ import type {Catalog} from '../catalog/index.js'
 import {errorMessage, OsbError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {BasicCredentials} from './auth.js'
+import {capStreams} from './limits.js'
+import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
 import type {Provisioner} from './provisioner.js'
 
@@ -76,6 +78,8 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     }
   })
 
+  guardLogins(app, {log: options.log})
+  capStreams(app)
   void app.register(osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}))
   for (const plugin of options.plugins ?? []) void app.register(plugin)
   return app

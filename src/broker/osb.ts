@@ -5,27 +5,32 @@ import type {Catalog} from '../catalog/index.js'
 import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import {inDialect, parseVersion} from './dialect.js'
+import {checkId, checkRecordedHeaders, documentCheck, idField, LIMITS} from './limits.js'
 import type {Provisioner, Reply, RequestMeta} from './provisioner.js'
 
-const id = (field: string) => z.string({error: `${field} is required`}).min(1, `${field} must not be empty`)
+const id = idField
 const object = z.record(z.string(), z.unknown())
-const maintenanceInfo = z.union([z.object({version: z.string().min(1)}), z.object({}).strict()])
+// What is stored is capped and printable (limits.ts); previous_values is only read.
+const parameters = object.superRefine(documentCheck('parameters', LIMITS.parameters))
+const context = object.superRefine(documentCheck('context', LIMITS.context))
+const bindResource = object.superRefine(documentCheck('bind_resource', LIMITS.bindResource))
+const maintenanceInfo = z.union([z.object({version: idField('maintenance_info.version')}), z.object({}).strict()])
 
 const provisionBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id'),
   organization_guid: id('organization_guid'),
   space_guid: id('space_guid'),
-  context: object.optional(),
-  parameters: object.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
   maintenance_info: maintenanceInfo.optional(),
 })
 
 const updateBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id').optional(),
-  context: object.optional(),
-  parameters: object.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
   maintenance_info: maintenanceInfo.optional(),
   previous_values: object.optional(),
 })
@@ -33,11 +38,11 @@ const updateBody = z.object({
 const bindBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id'),
-  app_guid: z.string().optional(),
-  bind_resource: object.optional(),
-  context: object.optional(),
-  parameters: object.optional(),
-  predecessor_binding_id: z.string().optional(),
+  app_guid: idField('app_guid', {allowEmpty: true}).optional(),
+  bind_resource: bindResource.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
+  predecessor_binding_id: idField('predecessor_binding_id', {allowEmpty: true}).optional(),
 })
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -48,8 +53,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   }
   return result.data
 }
-
-const MAX_ID = 255
 
 interface Params {
   instance_id: string
@@ -127,14 +130,15 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     const checkIds = (params: Params) => {
       if (params.instance_id === '') throw badRequest('instance_id must not be empty')
       if (params.binding_id === '') throw badRequest('binding_id must not be empty')
-      if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
-      if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
+      checkId('instance_id', params.instance_id)
+      if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
     }
 
-    // Every route with ids checks them before its handler: "" or an overlong id is a 400 that changes nothing.
+    // Every route with ids checks them before its handler: "", an overlong id or one with control characters is a 400 that changes nothing.
     app.addHook('preHandler', async (request) => {
       const params = request.params as Partial<Params> | undefined
       if (params && typeof params.instance_id === 'string') checkIds(params as Params)
+      checkRecordedHeaders(request.headers)
     })
 
     app.get('/v2/catalog', async (request, reply) => {

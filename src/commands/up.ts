@@ -9,6 +9,7 @@ import {imageProgress} from '../cli/progress.js'
 import {UsageError} from '../core/errors.js'
 import {createLogger, type LogLevel} from '../core/log.js'
 import {startLocal} from '../system/local.js'
+import {credentials as credentialsRule} from '../system/settings.js'
 
 export default class Up extends BaseCommand {
   static override summary = 'Run the broker and an agent for the local Docker engine in one process'
@@ -49,6 +50,12 @@ With --detach it starts in the background, waits until it is healthy, writes the
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
       throw new UsageError(`--port-range ${flags['port-range']} is not MIN-MAX within 1-65535`)
+    }
+    // The same rule as `broker start`: a short password is a usage error, before anything starts.
+    for (const flag of ['password', 'admin-password'] as const) {
+      const given = flags[flag]
+      const checked = given === undefined ? undefined : credentialsRule.shape.password.safeParse(given)
+      if (checked && !checked.success) throw new UsageError(`--${flag} (or DBROKER_${flag.toUpperCase().replace('-', '_')}): ${checked.error.issues[0].message}`)
     }
     const log = createLogger(flags['log-level'] as LogLevel)
     const progress = await imageProgress(this.jsonEnabled())

@@ -16,7 +16,7 @@ import {brokerCredential} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
 import {cleartextProblem, isLoopback} from '../core/transport-security.js'
 import type {Host} from '../core/types.js'
-import {hostIdentities, openStore, type Store} from '../store/index.js'
+import {hostIdentities, openStore, type Store, StoreKeyError} from '../store/index.js'
 import {adminPlugins} from './admin-plugins.js'
 import {loadConfig} from './config-file.js'
 import {credentials, duration, listenAddress, readPem, tlsFiles} from './settings.js'
@@ -38,6 +38,8 @@ export const brokerConfigSchema = z.strictObject({
   /** CA that signed the agents' certificates, when it is not a public one. */
   agent_ca: z.string().optional(),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'use sqlite:PATH or postgres://USER@HOST/DB'),
+  /** Keys the store's secrets are encrypted with, one per line, newest first; DBROKER_STORE_KEY or store.key beside a SQLite store otherwise. */
+  store_key_file: z.string().optional(),
   catalog: z.string().optional(),
   placement: z.enum(['spread', 'binpack', 'random']).default('spread'),
   /** Expected heartbeat interval of agents that don't announce one; also the sweep and lease period. */
@@ -59,6 +61,7 @@ export function loadBrokerConfig(file: string | undefined, overrides: Record<str
     ...config,
     catalog: resolve(config.catalog),
     agent_ca: resolve(config.agent_ca),
+    store_key_file: resolve(config.store_key_file),
     tls: config.tls && {cert: resolve(config.tls.cert)!, key: resolve(config.tls.key)!},
     store: config.store.startsWith('sqlite:') && config.store !== 'sqlite::memory:' ? `sqlite:${resolve(config.store.slice(7))}` : config.store,
   }
@@ -96,8 +99,9 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
   const agentCa = config.agent_ca ? readPem(config.agent_ca, 'agent_ca') : undefined
   let store: Store
   try {
-    store = await openStore(config.store)
+    store = await openStore(config.store, {keyFile: config.store_key_file})
   } catch (error) {
+    if (error instanceof StoreKeyError) throw error // its message and hint already say which key and how to give it
     throw new DbrokerError(`cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`)
   }
 

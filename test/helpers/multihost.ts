@@ -145,6 +145,9 @@ export interface MultiHostOptions {
 export async function startMultiHost(options: MultiHostOptions): Promise<MultiHost> {
   const tag = randomBytes(2).toString('hex')
   const dir = mkdtempSync('/tmp/dbmh-')
+  // Every broker on the shared store gets the same key for its secrets.
+  const storeKeyFile = path.join(dir, 'store.key')
+  writeFileSync(storeKeyFile, `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
   chmodSync(dir, 0o755)
   const hosts: TestHost[] = []
   const brokers: MultiHost['brokers'] = []
@@ -290,6 +293,8 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       ADMIN.username,
       '--store',
       options.store === 'sqlite' ? `sqlite:${path.join(dir, 'broker.db')}` : postgresUrl,
+      '--store-key-file',
+      storeKeyFile,
       '--keepalive',
       keepalive,
       ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--agent-ca', tls.ca] : ['--insecure']),

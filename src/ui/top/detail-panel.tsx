@@ -1,6 +1,7 @@
 import {Box, Text} from 'ink'
 
 import type {InstanceDetail} from '../../core/admin.js'
+import {escapeStrings} from '../../core/control-chars.js'
 import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
 import {useTone} from './theme.js'
 
@@ -27,7 +28,7 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
   const tone = useTone()
   if (error) return <Text color={tone('bad')}>{error}</Text>
   if (!detail) return <Text dimColor>loading…</Text>
-  const d = detail
+  const d = escapeStrings(detail)
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
       <Text bold>

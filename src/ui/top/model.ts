@@ -1,4 +1,5 @@
 import type {InstanceView} from '../../core/admin.js'
+import {escapeControls} from '../../core/control-chars.js'
 
 export const SORT_KEYS = ['name', 'service', 'host', 'health', 'cpu', 'memory', 'restarts', 'uptime'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
@@ -61,4 +62,8 @@ export function splitMatches(text: string, needle: string): Array<{text: string;
   return parts
 }
 
-export const fit = (text: string, width: number) => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width))
+/** A cell of `width` columns; control characters from the broker are shown escaped, never sent to the terminal. */
+export const fit = (raw: string, width: number) => {
+  const text = escapeControls(raw)
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width)
+}

@@ -1,5 +1,6 @@
 import {useEffect, useState} from 'react'
 
+import {escapeControls} from '../../core/control-chars.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
 
@@ -24,7 +25,9 @@ const STAMP = /^(\d{4}-\d\d-\d\dT\S+Z) (.*)$/
 
 export function parseLogLine(raw: string): LogLine {
   const match = STAMP.exec(raw)
-  return match ? {time: match[1], text: match[2]} : {time: null, text: raw}
+  // A tenant writes these lines: colours pass, any other escape is shown, not obeyed.
+  const text = escapeControls(match ? match[2] : raw, {keepColors: true, keepTabs: true})
+  return {time: match ? match[1] : null, text}
 }
 
 /** Appends lines to a buffer of at most `max` lines; returns how many fell off the front. */
