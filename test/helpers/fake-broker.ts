@@ -75,11 +75,11 @@ export class FakeBroker implements CliBroker {
     return FAKE_CATALOG
   }
 
-  async provision(id: string, body: Record<string, any>): Promise<OsbReply> {
+  async provision(id: string, body: {service_id?: unknown; plan_id?: unknown; context?: {instance_name?: string}}): Promise<OsbReply> {
     this.beforeProvision?.()
     const service = FAKE_CATALOG.find((s) => s.id === body.service_id)!
     const plan = service.plans.find((p) => p.id === body.plan_id)!
-    const wanted = body.context?.instance_name as string | undefined
+    const wanted = body.context?.instance_name
     const name = wanted && !this.byName(wanted) ? wanted : null
     this.calls.push(`provision ${service.name}/${plan.name} ${wanted ?? '-'}`)
     this.add(id, name, service.name as 'redis', plan.name as 'small', 'provisioning')

@@ -1,13 +1,40 @@
 import {Box, Text} from 'ink'
 
+import type {View} from './state.js'
 import {useTone} from './theme.js'
 
-export type View = 'list' | 'detail' | 'logs'
-
 const KEYS: Record<View, Array<[string, string]>> = {
-  list: [['↑↓/jk', 'move'], ['enter', 'detail'], ['tab', 'panel'], ['/', 'filter'], ['s', 'sort'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['?', 'help'], ['q', 'quit']],
-  detail: [['c', 'credentials'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['esc', 'back'], ['?', 'help'], ['q', 'quit']],
-  logs: [['f', 'follow/pause'], ['w', 'wrap'], ['t', 'timestamps'], ['/', 'search'], ['↑↓', 'scroll'], ['g/G', 'top/end'], ['esc', 'back'], ['q', 'quit']],
+  list: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'detail'],
+    ['tab', 'panel'],
+    ['/', 'filter'],
+    ['s', 'sort'],
+    ['l', 'logs'],
+    ['r', 'restart'],
+    ['d', 'deprovision'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  detail: [
+    ['c', 'credentials'],
+    ['l', 'logs'],
+    ['r', 'restart'],
+    ['d', 'deprovision'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  logs: [
+    ['f', 'follow/pause'],
+    ['w', 'wrap'],
+    ['t', 'timestamps'],
+    ['/', 'search'],
+    ['↑↓', 'scroll'],
+    ['g/G', 'top/end'],
+    ['esc', 'back'],
+    ['q', 'quit'],
+  ],
 }
 
 const ACTIONS = new Set(['r', 'd'])
@@ -31,12 +58,29 @@ export function Footer({view, readonly, message}: {view: View; readonly: boolean
   )
 }
 
-export function Header({target, live, hosts, instances, error}: {target: string; live: boolean; hosts: number; instances: number; error: string | null}) {
+export interface HeaderProps {
+  target: string
+  /** No answer from the broker yet: counts would read as an empty broker. */
+  loading: boolean
+  live: boolean
+  hosts: number
+  instances: number
+  error: string | null
+}
+
+export function Header({target, loading, live, hosts, instances, error}: HeaderProps) {
   const tone = useTone()
   return (
     <Text wrap="truncate-end">
-      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> · {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
-      <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> ·{' '}
+      {loading ? (
+        <Text color={tone('warn')}>loading…</Text>
+      ) : (
+        <>
+          {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
+          <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+        </>
+      )}
       {error ? <Text color={tone('bad')}> · {error}</Text> : null}
     </Text>
   )
@@ -45,7 +89,7 @@ export function Header({target, live, hosts, instances, error}: {target: string;
 export function HelpOverlay({readonly}: {readonly: boolean}) {
   const rows: Array<[string, string]> = [
     ['↑ ↓ j k, PgUp PgDn, g G', 'move in the list or scroll the logs'],
-    ['enter', 'open the selected instance'],
+    ['enter', 'open the selected instance (on a host: show its instances)'],
     ['tab', 'switch between hosts and instances'],
     ['/', 'filter instances (in logs: search and highlight)'],
     ['esc', 'clear the filter, close a view'],
@@ -78,6 +122,33 @@ export function ConfirmDialog({question}: {question: string}) {
       <Text>
         <Text bold>y</Text> yes · <Text bold>n</Text>/esc no
       </Text>
+    </Box>
+  )
+}
+
+/** The rounded frame of a list panel, green while it has the keys. */
+export function PanelBox({
+  focused,
+  width,
+  grow = false,
+  children,
+}: {
+  focused: boolean
+  width: number
+  grow?: boolean
+  children: React.ReactNode
+}) {
+  const tone = useTone()
+  return (
+    <Box
+      flexDirection="column"
+      borderStyle="round"
+      borderColor={focused ? tone('good') : undefined}
+      paddingX={1}
+      width={width}
+      flexGrow={grow ? 1 : 0}
+    >
+      {children}
     </Box>
   )
 }
