@@ -105,6 +105,8 @@ describe('the key table', () => {
     const readonly = press(['r', 'y', 'd', 'y'], initialTopState, env({readonly: true}))
     expect(readonly.state.confirm).toBeNull()
     expect(readonly.effects).toEqual([])
+    const detail = press(['enter', 'c'], initialTopState, env({readonly: true})).state
+    expect(detail).toMatchObject({view: 'detail', revealed: false, message: 'read-only: credentials stay hidden'})
   })
 
   it('enter opens the detail of the selected row, c reveals, l opens its logs and esc goes back the way it came', () => {

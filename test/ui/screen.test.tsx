@@ -127,16 +127,19 @@ describe('top screen keys', () => {
     await until(() => client.calls.includes('remove id-0001'))
   })
 
-  it('--readonly refuses every action without asking', async () => {
+  it('--readonly refuses every action without asking, and keeps credentials hidden', async () => {
     const client = new FakeClient()
     const view = await started(client, {readonly: true})
     expect(view.lastFrame()).toContain('read-only')
     expect(view.lastFrame()).not.toContain('d deprovision')
     expect(await sendInputAndWaitForChange(view, 'd')).toContain('read-only: deprovision is disabled')
-    type(view, 'y', 'r', 'y')
+    type(view, 'y', 'r', 'y', ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    expect(await sendInputAndWaitForChange(view, 'c')).toContain('read-only: credentials stay hidden')
     // Nothing may happen: a fixed wait is the only way to see that.
     await tick(100)
-    expect(client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove'))).toEqual([])
+    expect(view.lastFrame()).not.toContain('hunter2secret')
+    expect(client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove') || c.endsWith('credentials'))).toEqual([])
   })
 
   it('shows logs with follow, pause, wrap and search', async () => {

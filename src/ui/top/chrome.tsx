@@ -37,7 +37,8 @@ const KEYS: Record<View, Array<[string, string]>> = {
   ],
 }
 
-const ACTIONS = new Set(['r', 'd'])
+/** Keys --readonly turns off: the changes, and revealing credentials. */
+const ACTIONS = new Set(['r', 'd', 'c'])
 
 export function Footer({view, readonly, message}: {view: View; readonly: boolean; message: string | null}) {
   const tone = useTone()
@@ -95,7 +96,7 @@ export function HelpOverlay({readonly}: {readonly: boolean}) {
     ['esc', 'clear the filter, close a view'],
     ['s', 'cycle the sort: name, service, host, health, cpu, memory, restarts, uptime'],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
-    ['c', 'in the detail view: reveal binding credentials'],
+    ['c', readonly ? 'reveal credentials (disabled: read-only)' : 'in the detail view: reveal binding credentials'],
     ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
     ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
     ['q, ctrl-c', 'quit'],

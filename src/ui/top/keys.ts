@@ -147,7 +147,11 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['/'], condition: onList, action: () => ({type: 'edit', mode: 'filter'})},
   {keys: ['esc'], condition: (s) => onList(s) && Boolean(s.filter || s.host), action: () => ({type: 'clear-filter'})},
 
-  {keys: ['c'], condition: (s) => s.view === 'detail', action: () => ({type: 'toggle', what: 'revealed'})},
+  {
+    keys: ['c'],
+    condition: (s) => s.view === 'detail',
+    action: (_s, e) => (e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'}),
+  },
   {keys: ['esc', 'backspace', 'left'], condition: (s) => s.view === 'detail', action: () => ({type: 'back'})},
 
   {keys: ['f'], condition: inLogs, action: (s, e) => ({type: 'follow', on: !s.follow, lines: e.logLines.length})},
