@@ -75,7 +75,10 @@ export class FakeBroker implements CliBroker {
     return FAKE_CATALOG
   }
 
-  async provision(id: string, body: {service_id?: unknown; plan_id?: unknown; context?: {instance_name?: string}}): Promise<OsbReply> {
+  async provision(
+    id: string,
+    body: {service_id?: unknown; plan_id?: unknown; context?: {instance_name?: string}},
+  ): Promise<OsbReply> {
     this.beforeProvision?.()
     const service = FAKE_CATALOG.find((s) => s.id === body.service_id)!
     const plan = service.plans.find((p) => p.id === body.plan_id)!

@@ -139,7 +139,9 @@ describe('top screen keys', () => {
     // Nothing may happen: a fixed wait is the only way to see that.
     await tick(100)
     expect(view.lastFrame()).not.toContain('hunter2secret')
-    expect(client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove') || c.endsWith('credentials'))).toEqual([])
+    expect(
+      client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove') || c.endsWith('credentials')),
+    ).toEqual([])
   })
 
   it('shows logs with follow, pause, wrap and search', async () => {

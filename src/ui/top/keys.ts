@@ -150,7 +150,8 @@ export const KEY_TABLE: KeyBinding[] = [
   {
     keys: ['c'],
     condition: (s) => s.view === 'detail',
-    action: (_s, e) => (e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'}),
+    action: (_s, e) =>
+      e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'},
   },
   {keys: ['esc', 'backspace', 'left'], condition: (s) => s.view === 'detail', action: () => ({type: 'back'})},
 
