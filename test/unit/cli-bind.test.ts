@@ -70,6 +70,13 @@ describe("the CLI's bind decision", () => {
     expect(broker.calls).toEqual(['bind cache'])
   })
 
+  it('refuses --name with an instance instead of silently ignoring it', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small')
+    await expect(bindService(broker, 'cache', {name: 'other', ...fast})).rejects.toThrow(UsageError)
+    expect(broker.calls).toEqual([])
+  })
+
   it('does not bind an instance of another service under the name, nor one that failed', async () => {
     const broker = new FakeBroker()
     broker.add('pg-1', 'shared', 'postgresql', 'small')

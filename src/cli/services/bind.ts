@@ -79,6 +79,11 @@ async function bindTarget(
       'pass a service name, or add admin credentials to the context',
     )
   }
+  if (!service && options.name)
+    throw new UsageError(
+      `--name picks the instance of a service, and ${ref} is not a service of the catalog`,
+      `bind it as \`dbroker bind ${ref}\``,
+    )
   // A plan the service doesn't have is the user's mistake, whatever else is found.
   const plan = service && planByRef(service, options.plan)
   const name = service ? (options.name ?? service.name) : ref
