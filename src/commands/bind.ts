@@ -22,7 +22,10 @@ Each call creates a new binding with its own user and password. On failure nothi
     plan: Flags.string({
       description: 'plan for a new instance; an existing one must be on it [default: the first plan]',
     }),
-    name: Flags.string({char: 'n', description: 'with a service: name of the instance to reuse or create [default: the service name]'}),
+    name: Flags.string({
+      char: 'n',
+      description: 'with a service: name of the instance to reuse or create [default: the service name]',
+    }),
     format: Flags.string({
       options: [...CREDENTIALS_FORMATS],
       default: 'json',
