@@ -73,7 +73,10 @@ describe('top screen keys', () => {
       [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})],
     )
     const view = await started(client)
-    type(view, TAB, 'd')
+    const focused = await sendInputAndWaitForChange(view, TAB)
+    expect(focused).toContain('enter its instances')
+    expect(focused).not.toContain('d deprovision')
+    type(view, 'd')
     await until(() => view.lastFrame()!.includes('tab to the instances panel'))
     expect(view.lastFrame()).not.toContain('Deprovision (delete data of)')
     type(view, 'r')

@@ -3,7 +3,10 @@ import {Box, Text} from 'ink'
 import type {View} from './state.js'
 import {useTone} from './theme.js'
 
-const KEYS: Record<View, Array<[string, string]>> = {
+/** What the footer offers: per view, and for the hosts panel when it has the keys. */
+export type FooterKeys = View | 'hosts'
+
+const KEYS: Record<FooterKeys, Array<[string, string]>> = {
   list: [
     ['↑↓/jk', 'move'],
     ['enter', 'detail'],
@@ -13,6 +16,13 @@ const KEYS: Record<View, Array<[string, string]>> = {
     ['l', 'logs'],
     ['r', 'restart'],
     ['d', 'deprovision'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  hosts: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'its instances'],
+    ['tab', 'instances panel'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
@@ -40,7 +50,7 @@ const KEYS: Record<View, Array<[string, string]>> = {
 /** Keys --readonly turns off: the changes, and revealing credentials. */
 const ACTIONS = new Set(['r', 'd', 'c'])
 
-export function Footer({view, readonly, message}: {view: View; readonly: boolean; message: string | null}) {
+export function Footer({view, readonly, message}: {view: FooterKeys; readonly: boolean; message: string | null}) {
   const tone = useTone()
   const keys = KEYS[view].filter(([key]) => !(readonly && ACTIONS.has(key)))
   return (

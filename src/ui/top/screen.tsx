@@ -177,7 +177,11 @@ export function TopScreen({
             <Text inverse> </Text>
           </Text>
         )}
-        <Footer view={state.view} readonly={readonly} message={state.message} />
+        <Footer
+          view={state.view === 'list' && state.focus === 'hosts' ? 'hosts' : state.view}
+          readonly={readonly}
+          message={state.message}
+        />
       </Box>
     </ColorContext.Provider>
   )
