@@ -38,8 +38,8 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
         {d.service}/{d.plan}
       </Field>
       <Field name="health">
-        <Text color={tone(instanceTone(d))}>{instanceHealth(d)}</Text> (broker state {d.state}, container {d.container?.status ?? 'unknown'}, restarts{' '}
-        {d.container?.restartCount ?? '-'}, up {uptime(d)})
+        <Text color={tone(instanceTone(d))}>{instanceHealth(d)}</Text> (broker state {d.state}, container{' '}
+        {d.container?.status ?? 'unknown'}, restarts {d.container?.restartCount ?? '-'}, up {uptime(d)})
       </Field>
       <Field name="endpoint">
         {endpoint(d)} on host {d.hostId}
@@ -53,7 +53,9 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
       </Field>
       <Field name="volumes">{d.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'}</Field>
       <Field name="parameters">{JSON.stringify(d.parameters)}</Field>
-      <Field name="last op">{d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}</Field>
+      <Field name="last op">
+        {d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}
+      </Field>
       <Text bold>
         Bindings ({d.bindings.length}) <Text dimColor>{revealed ? '' : '— c reveals credentials'}</Text>
       </Text>
@@ -62,7 +64,9 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
         return (
           <Text key={b.id} wrap="truncate-end">
             {b.id} <Text dimColor>{b.state}</Text>{' '}
-            {revealed && c ? `${String(c.uri ?? '')}` : `user ${revealed && c ? String(c.username) : MASK} password ${MASK}`}
+            {revealed && c
+              ? `${String(c.uri ?? '')}`
+              : `user ${revealed && c ? String(c.username) : MASK} password ${MASK}`}
           </Text>
         )
       })}

@@ -31,14 +31,22 @@ export function parseLogLine(raw: string): LogLine {
 }
 
 /** Appends lines to a buffer of at most `max` lines; returns how many fell off the front. */
-export function appendBounded(lines: LogLine[], more: LogLine[], max = LOG_BUFFER_LINES): {lines: LogLine[]; dropped: number} {
+export function appendBounded(
+  lines: LogLine[],
+  more: LogLine[],
+  max = LOG_BUFFER_LINES,
+): {lines: LogLine[]; dropped: number} {
   const all = lines.concat(more)
   const dropped = Math.max(0, all.length - max)
   return {lines: dropped ? all.slice(dropped) : all, dropped}
 }
 
 /** Follows an instance's logs into a bounded buffer, flushing to the screen at most 10 times a second. */
-export function useLogBuffer(client: TopClient, ref: string | null, options: {tail?: number; max?: number} = {}): LogBuffer {
+export function useLogBuffer(
+  client: TopClient,
+  ref: string | null,
+  options: {tail?: number; max?: number} = {},
+): LogBuffer {
   const [buffer, setBuffer] = useState<LogBuffer>({lines: [], dropped: 0, error: null, ended: false})
   useEffect(() => {
     setBuffer({lines: [], dropped: 0, error: null, ended: false})
@@ -58,7 +66,12 @@ export function useLogBuffer(client: TopClient, ref: string | null, options: {ta
     const timer = setInterval(flush, FLUSH_MS)
     void (async () => {
       try {
-        for await (const chunk of client.logs(ref, {tail: options.tail ?? 500, follow: true, timestamps: true, signal: abort.signal})) {
+        for await (const chunk of client.logs(ref, {
+          tail: options.tail ?? 500,
+          follow: true,
+          timestamps: true,
+          signal: abort.signal,
+        })) {
           const parts = (partial + chunk).split('\n')
           partial = parts.pop() ?? ''
           for (const part of parts) pending.push(parseLogLine(part))
