@@ -19,12 +19,19 @@ export function readYaml(text: string, options: {uniqueKeys?: boolean} = {}): Ya
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, prettyErrors: false, merge: true, uniqueKeys: options.uniqueKeys})
   if (doc.errors.length > 0) {
-    return {problems: doc.errors.map((e) => ({path: '', line: lineCounter.linePos(e.pos[0]).line, message: e.message.split('\n')[0]}))}
+    return {
+      problems: doc.errors.map((e) => ({
+        path: '',
+        line: lineCounter.linePos(e.pos[0]).line,
+        message: e.message.split('\n')[0],
+      })),
+    }
   }
   const lineOf = (segments: readonly PropertyKey[]): number | undefined => {
     for (let n = segments.length; n >= 0; n--) {
       const node = doc.getIn(segments.slice(0, n), true) as YamlNode | undefined
-      if (node && typeof node === 'object' && 'range' in node && node.range) return lineCounter.linePos(node.range[0]).line
+      if (node && typeof node === 'object' && 'range' in node && node.range)
+        return lineCounter.linePos(node.range[0]).line
     }
     return undefined
   }
@@ -41,5 +48,8 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], lineOf: Yaml
 }
 
 export function formatPath(segments: readonly PropertyKey[]): string {
-  return segments.reduce<string>((out, s) => (typeof s === 'number' ? `${out}[${s}]` : out ? `${out}.${String(s)}` : String(s)), '')
+  return segments.reduce<string>(
+    (out, s) => (typeof s === 'number' ? `${out}[${s}]` : out ? `${out}.${String(s)}` : String(s)),
+    '',
+  )
 }

@@ -10,6 +10,13 @@ import type {ContainerSpec} from './types.js'
  * predict the agent's decision without importing the engine.
  */
 export function specHash(spec: ContainerSpec): string {
-  const {readiness: _readiness, hooks: _hooks, build: _build, dependsOn: _dependsOn, supervision: _supervision, ...runtime} = spec
+  const {
+    readiness: _readiness,
+    hooks: _hooks,
+    build: _build,
+    dependsOn: _dependsOn,
+    supervision: _supervision,
+    ...runtime
+  } = spec
   return createHash('sha256').update(JSON.stringify(runtime)).digest('hex').slice(0, 16)
 }

@@ -19,12 +19,19 @@ export class ManifestError extends DbrokerError {
     readonly file: string,
     readonly problems: ManifestProblem[],
   ) {
-    super(problems.map((p) => `${file}: ${p.line ? `line ${p.line}: ` : ''}${p.path || '(document)'}: ${p.message}`).join('\n'))
+    super(
+      problems
+        .map((p) => `${file}: ${p.line ? `line ${p.line}: ` : ''}${p.path || '(document)'}: ${p.message}`)
+        .join('\n'),
+    )
   }
 }
 
 /** A manifest container with its image settled: the tag to run and, for a Dockerfile or a context, how to build it. */
-export type DeploymentContainer = Omit<ManifestContainer, 'image' | 'dockerfile' | 'build'> & {image: string; build?: BuildSource}
+export type DeploymentContainer = Omit<ManifestContainer, 'image' | 'dockerfile' | 'build'> & {
+  image: string
+  build?: BuildSource
+}
 
 /** A loaded, checked manifest: what `dbroker deploy` stores and the hosts converge to. */
 export interface Deployment {
@@ -40,7 +47,9 @@ export function loadManifest(file: string): Deployment {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new DbrokerError(`cannot read manifest ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new DbrokerError(
+      `cannot read manifest ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
   return parseManifest(text, file)
 }
@@ -50,9 +59,17 @@ export function parseManifest(text: string, file: string): Deployment {
   const source = readYaml(text, {uniqueKeys: true})
   if ('problems' in source) throw new ManifestError(file, source.problems)
   const {lineOf} = source
-  const at = (segments: PropertyKey[], message: string): ManifestProblem => ({path: formatPath(segments), line: lineOf(segments), message})
+  const at = (segments: PropertyKey[], message: string): ManifestProblem => ({
+    path: formatPath(segments),
+    line: lineOf(segments),
+    message,
+  })
   const result = manifestSchema.safeParse(source.value)
-  if (!result.success) throw new ManifestError(file, schemaProblems(result.error.issues, lineOf).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)))
+  if (!result.success)
+    throw new ManifestError(
+      file,
+      schemaProblems(result.error.issues, lineOf).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+    )
   const problems = checkManifest(result.data, at)
   const hosts = result.data.hosts.map((host, hi) => ({
     name: host.name,
@@ -72,35 +89,55 @@ export function parseManifest(text: string, file: string): Deployment {
 }
 
 /** The checks a schema can't make: names, references, cycles, ports and mounts across a host. */
-function checkManifest(manifest: ManifestFile, at: (segments: PropertyKey[], message: string) => ManifestProblem): ManifestProblem[] {
+function checkManifest(
+  manifest: ManifestFile,
+  at: (segments: PropertyKey[], message: string) => ManifestProblem,
+): ManifestProblem[] {
   const problems: ManifestProblem[] = []
   const hostAt = new Map<string, number>()
   manifest.hosts.forEach((host, hi) => {
-    if (hostAt.has(host.name)) problems.push(at(['hosts', hi, 'name'], `host "${host.name}" is already listed at hosts[${hostAt.get(host.name)}]`))
+    if (hostAt.has(host.name))
+      problems.push(
+        at(['hosts', hi, 'name'], `host "${host.name}" is already listed at hosts[${hostAt.get(host.name)}]`),
+      )
     else hostAt.set(host.name, hi)
     const containerAt = new Map<string, number>()
     const fixedPorts = new Map<string, string>()
     host.containers.forEach((c, ci) => {
       const where = ['hosts', hi, 'containers', ci]
-      if (containerAt.has(c.name)) problems.push(at([...where, 'name'], `container "${c.name}" is already on host ${host.name} at containers[${containerAt.get(c.name)}]`))
+      if (containerAt.has(c.name))
+        problems.push(
+          at(
+            [...where, 'name'],
+            `container "${c.name}" is already on host ${host.name} at containers[${containerAt.get(c.name)}]`,
+          ),
+        )
       else containerAt.set(c.name, ci)
       const sources = (['image', 'dockerfile', 'build'] as const).filter((key) => c[key] !== undefined)
       if (sources.length === 0) problems.push(at(where, 'needs one of image, dockerfile or build'))
-      if (sources.length > 1) problems.push(at([...where, sources[1]], `give one of image, dockerfile or build, not ${sources.join(' and ')}`))
+      if (sources.length > 1)
+        problems.push(
+          at([...where, sources[1]], `give one of image, dockerfile or build, not ${sources.join(' and ')}`),
+        )
       const containerPorts = new Set<string>()
       c.ports.forEach((p, pi) => {
         const key = `${p.container}/${p.protocol}`
-        if (containerPorts.has(key)) problems.push(at([...where, 'ports', pi], `container port ${key} is published twice`))
+        if (containerPorts.has(key))
+          problems.push(at([...where, 'ports', pi], `container port ${key} is published twice`))
         containerPorts.add(key)
         if (p.host === undefined) return
         const hostKey = `${p.host}/${p.protocol}`
         const claimed = fixedPorts.get(hostKey)
-        if (claimed) problems.push(at([...where, 'ports', pi], `host port ${hostKey} is already taken on ${host.name} by ${claimed}`))
+        if (claimed)
+          problems.push(
+            at([...where, 'ports', pi], `host port ${hostKey} is already taken on ${host.name} by ${claimed}`),
+          )
         else fixedPorts.set(hostKey, c.name)
       })
       const mounts = new Map<string, string>()
       const mount = (target: string, segments: PropertyKey[]) => {
-        if (mounts.has(target)) problems.push(at([...where, ...segments], `${target} is already mounted by ${mounts.get(target)}`))
+        if (mounts.has(target))
+          problems.push(at([...where, ...segments], `${target} is already mounted by ${mounts.get(target)}`))
         else mounts.set(target, formatPath(segments))
       }
       c.volumes.forEach((v, vi) => mount(v, ['volumes', vi]))
@@ -112,8 +149,13 @@ function checkManifest(manifest: ManifestFile, at: (segments: PropertyKey[], mes
         }
       })
       const r = c.readiness
-      if (r.probe === 'tcp' && r.port === undefined && c.ports.length === 0) problems.push(at([...where, 'readiness'], 'a tcp probe needs a port: give readiness.port or publish one'))
-      if (r.probe === 'tcp' && r.port !== undefined && !c.ports.some((p) => p.container === r.port && p.protocol === 'tcp')) {
+      if (r.probe === 'tcp' && r.port === undefined && c.ports.length === 0)
+        problems.push(at([...where, 'readiness'], 'a tcp probe needs a port: give readiness.port or publish one'))
+      if (
+        r.probe === 'tcp' &&
+        r.port !== undefined &&
+        !c.ports.some((p) => p.container === r.port && p.protocol === 'tcp')
+      ) {
         problems.push(at([...where, 'readiness', 'port'], `port ${r.port} is not one of the container's tcp ports`))
       }
     })
@@ -141,11 +183,15 @@ function imageOf(deployment: string, c: ManifestContainer, manifestDir: string):
     build = {context: '', inline: c.dockerfile}
   } else {
     const context = path.resolve(manifestDir, c.build!.context)
-    if (!statSync(context, {throwIfNoEntry: false})?.isDirectory()) throw new Error(`build context ${context} is not a directory`)
+    if (!statSync(context, {throwIfNoEntry: false})?.isDirectory())
+      throw new Error(`build context ${context} is not a directory`)
     hash.update(`context\0${c.build!.dockerfile ?? ''}\0`)
     for (const file of filesUnder(context)) {
       const full = path.join(context, file)
-      hash.update(`${file}\0`).update(lstatSync(full).isSymbolicLink() ? readlinkSync(full) : readFileSync(full)).update('\0')
+      hash
+        .update(`${file}\0`)
+        .update(lstatSync(full).isSymbolicLink() ? readlinkSync(full) : readFileSync(full))
+        .update('\0')
     }
     build = {context, ...(c.build!.dockerfile ? {dockerfile: c.build!.dockerfile} : {})}
   }

@@ -7,7 +7,9 @@ import {bytes, duration, readiness} from '../catalog/schema.js'
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and "-" (at most 63)')
 /** The agent's host id, as `dbroker hosts` shows it (src/broker/agents.ts accepts the same). */
-const hostId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, ".", "_" and "-" (at most 63)')
+const hostId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, ".", "_" and "-" (at most 63)')
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
 const containerPath = z
   .string()
@@ -62,11 +64,14 @@ export interface PortRequest {
 /** `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`, as `docker run -p` reads it. */
 export function parsePort(text: string): PortRequest | string {
   const match = /^(?:(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(text.trim())
-  if (!match) return `"${text}" is not a port: use "6379" (host port from the host's range), "6379:6379" or "127.0.0.1:6379:6379"`
+  if (!match)
+    return `"${text}" is not a port: use "6379" (host port from the host's range), "6379:6379" or "127.0.0.1:6379:6379"`
   const [, ip, host, container, protocol] = match
   const hostIp = ip?.replace(/^\[(.*)\]$/, '$1')
   if (hostIp && !isIP(hostIp)) return `"${hostIp}" is not an IP address`
-  for (const port of [host, container]) if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `port ${port} is not between 1 and 65535`
+  for (const port of [host, container])
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+      return `port ${port} is not between 1 and 65535`
   return {
     container: Number(container),
     ...(host ? {host: Number(host)} : {}),
@@ -87,20 +92,31 @@ const bindVolume = z.string().transform((value, ctx) => {
     ctx.addIssue({code: 'custom', message})
     return {source: '', path: '', readOnly: false}
   }
-  if (target === undefined || rest.length > 0 || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) return fail(`"${value}" is not HOST_PATH:CONTAINER_PATH[:ro]`)
+  if (target === undefined || rest.length > 0 || (mode !== undefined && mode !== 'ro' && mode !== 'rw'))
+    return fail(`"${value}" is not HOST_PATH:CONTAINER_PATH[:ro]`)
   if (!path.posix.isAbsolute(source)) return fail(`host path "${source}" must be absolute`)
   if (!path.posix.isAbsolute(target)) return fail(`container path "${target}" must be absolute`)
   if ([source, target].some((p) => p.split('/').includes('..'))) return fail('paths must not contain ".."')
-  return {source: path.posix.normalize(source), path: path.posix.normalize(target).replace(/(.)\/$/, '$1'), readOnly: mode === 'ro'}
+  return {
+    source: path.posix.normalize(source),
+    path: path.posix.normalize(target).replace(/(.)\/$/, '$1'),
+    readOnly: mode === 'ro',
+  }
 })
 
 const restart = z.string().transform((value, ctx) => {
   const match = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(value)
   if (!match || (match[2] !== undefined && match[1] !== 'on-failure')) {
-    ctx.addIssue({code: 'custom', message: `"${value}" is not a restart policy: use always, unless-stopped, on-failure[:N] or no`})
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a restart policy: use always, unless-stopped, on-failure[:N] or no`,
+    })
     return {policy: 'no' as const}
   }
-  return {policy: match[1] as 'no' | 'always' | 'unless-stopped' | 'on-failure', ...(match[2] !== undefined ? {retries: Number(match[2])} : {})}
+  return {
+    policy: match[1] as 'no' | 'always' | 'unless-stopped' | 'on-failure',
+    ...(match[2] !== undefined ? {retries: Number(match[2])} : {}),
+  }
 })
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String)
@@ -112,7 +128,14 @@ export const manifestContainerSchema = z.strictObject({
   dockerfile: z.string().min(1).optional(),
   /** A build context directory, relative to the manifest file. */
   build: z
-    .union([z.string().min(1), z.strictObject({context: z.string().min(1), dockerfile: z.string().min(1).optional(), args: z.record(z.string(), scalar).optional()})])
+    .union([
+      z.string().min(1),
+      z.strictObject({
+        context: z.string().min(1),
+        dockerfile: z.string().min(1).optional(),
+        args: z.record(z.string(), scalar).optional(),
+      }),
+    ])
     .transform((b) => (typeof b === 'string' ? {context: b} : b))
     .optional(),
   command: command.optional(),
@@ -128,7 +151,10 @@ export const manifestContainerSchema = z.strictObject({
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
   logging: z
-    .strictObject({driver: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'is not a logging driver name'), options: z.record(z.string(), scalar).default({})})
+    .strictObject({
+      driver: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'is not a logging driver name'),
+      options: z.record(z.string(), scalar).default({}),
+    })
     .optional(),
   readiness: readiness.default({probe: 'none', timeout: 0}),
   supervision: z.strictObject({max_restarts: z.number().int().min(0), window: duration}).optional(),

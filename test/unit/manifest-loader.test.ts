@@ -46,21 +46,33 @@ describe('manifest loader', () => {
     })
     expect(app.image).toMatch(/^dbroker-deploy\/shop-app:[0-9a-f]{12}$/)
     expect(app.build).toEqual({context: '', inline: expect.stringContaining('FROM dbroker/redis:7')})
-    expect(app).toMatchObject({env: {REDIS_HOST: 'redis', WORKERS: '4'}, depends_on: ['redis'], restart: {policy: 'on-failure', retries: 3}, cpus: 0.5})
-    expect(web).toMatchObject({ports: [{container: 8080, protocol: 'tcp'}], bind_volumes: [{source: '/srv/shop/static', path: '/static', readOnly: true}]})
+    expect(app).toMatchObject({
+      env: {REDIS_HOST: 'redis', WORKERS: '4'},
+      depends_on: ['redis'],
+      restart: {policy: 'on-failure', retries: 3},
+      cpus: 0.5,
+    })
+    expect(web).toMatchObject({
+      ports: [{container: 8080, protocol: 'tcp'}],
+      bind_volumes: [{source: '/srv/shop/static', path: '/static', readOnly: true}],
+    })
     expect(web.ports[0].host).toBeUndefined()
     expect(deployment.lineOf(['hosts', 0, 'containers', 2, 'depends_on'])).toBe(33)
   })
 
   it('reports a YAML syntax error and a duplicate key with their lines', () => {
     expect(problems('name: d\nhosts: [unclosed\n')).toEqual([expect.stringMatching(/^line \d+: \(document\): /)])
-    expect(problems('name: d\nname: e\nhosts: []\n')).toEqual([expect.stringMatching(/^line 2: \(document\): Map keys must be unique/)])
+    expect(problems('name: d\nname: e\nhosts: []\n')).toEqual([
+      expect.stringMatching(/^line 2: \(document\): Map keys must be unique/),
+    ])
   })
 
   it('refuses unknown keys, at their own line', () => {
     const text = oneHost('      - name: a\n        image: x\n        bind_ports: ["80:80"]\n')
     expect(problems(text)).toEqual(['line 7: hosts[0].containers[0].bind_ports: Unrecognized key: "bind_ports"'])
-    expect(problems('name: d\nreplicas: 2\nhosts:\n  - name: h1\n    containers: [{name: a, image: x}]\n')).toEqual(['line 2: replicas: Unrecognized key: "replicas"'])
+    expect(problems('name: d\nreplicas: 2\nhosts:\n  - name: h1\n    containers: [{name: a, image: x}]\n')).toEqual([
+      'line 2: replicas: Unrecognized key: "replicas"',
+    ])
   })
 
   it('reads ports the way docker run -p does and names the bad one', () => {
@@ -69,8 +81,12 @@ describe('manifest loader', () => {
     expect(parsePort('[::1]:80:8080')).toEqual({container: 8080, host: 80, hostIp: '::1', protocol: 'tcp'})
     expect(parsePort('999.1.1.1:80:80')).toMatch(/not an IP address/)
     expect(parsePort('70000:80')).toMatch(/not between 1 and 65535/)
-    const text = oneHost('      - name: a\n        image: x\n        ports:\n          - "6379:6379"\n          - "6379:6379:6379"\n')
-    expect(problems(text)).toEqual([expect.stringMatching(/^line 9: hosts\[0\]\.containers\[0\]\.ports\[1\]: "6379:6379:6379" is not a port/)])
+    const text = oneHost(
+      '      - name: a\n        image: x\n        ports:\n          - "6379:6379"\n          - "6379:6379:6379"\n',
+    )
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^line 9: hosts\[0\]\.containers\[0\]\.ports\[1\]: "6379:6379:6379" is not a port/),
+    ])
   })
 
   it('checks paths, restart policies, sizes and commands', () => {
@@ -119,10 +135,20 @@ describe('manifest loader', () => {
 
   it('names a dependency cycle, including one of a container on itself', () => {
     const cycle = oneHost(
-      ['      - {name: db, image: x}', '      - name: a', '        image: x', '        depends_on: [db, b]', '      - {name: b, image: x, depends_on: [c]}', '      - {name: c, image: x, depends_on: [a]}', ''].join('\n'),
+      [
+        '      - {name: db, image: x}',
+        '      - name: a',
+        '        image: x',
+        '        depends_on: [db, b]',
+        '      - {name: b, image: x, depends_on: [c]}',
+        '      - {name: c, image: x, depends_on: [a]}',
+        '',
+      ].join('\n'),
     )
     expect(problems(cycle)).toEqual(['line 8: hosts[0].containers[1].depends_on: dependency cycle a -> b -> c -> a'])
-    expect(problems(oneHost('      - {name: a, image: x, depends_on: [a]}\n'))).toEqual(['line 5: hosts[0].containers[0].depends_on: dependency cycle a -> a'])
+    expect(problems(oneHost('      - {name: a, image: x, depends_on: [a]}\n'))).toEqual([
+      'line 5: hosts[0].containers[0].depends_on: dependency cycle a -> a',
+    ])
   })
 
   it('refuses one fixed host port twice on a host, but not on two hosts or from the range', () => {
@@ -145,7 +171,14 @@ describe('manifest loader', () => {
   })
 
   it('wants exactly one of image, dockerfile and build', () => {
-    const text = oneHost(['      - {name: a, image: x, dockerfile: "FROM x"}', '      - {name: b, command: ["true"]}', '      - {name: c, dockerfile: "FROM x", build: ctx}', ''].join('\n'))
+    const text = oneHost(
+      [
+        '      - {name: a, image: x, dockerfile: "FROM x"}',
+        '      - {name: b, command: ["true"]}',
+        '      - {name: c, dockerfile: "FROM x", build: ctx}',
+        '',
+      ].join('\n'),
+    )
     expect(problems(text)).toEqual([
       'line 5: hosts[0].containers[0].dockerfile: give one of image, dockerfile or build, not image and dockerfile',
       'line 6: hosts[0].containers[1]: needs one of image, dockerfile or build',
@@ -170,12 +203,12 @@ describe('manifest loader', () => {
     expect(problems(text)).toEqual([
       'line 8: hosts[0].containers[0].disk.path: /data is already mounted by volumes[0]',
       'line 9: hosts[0].containers[0].bind_volumes[0]: /data is already mounted by volumes[0]',
-      'line 11: hosts[0].containers[0].readiness.port: port 6380 is not one of the container\'s tcp ports',
+      "line 11: hosts[0].containers[0].readiness.port: port 6380 is not one of the container's tcp ports",
       'line 12: hosts[0].containers[1].readiness: a tcp probe needs a port: give readiness.port or publish one',
     ])
   })
 
-  it('resolves a build context against the manifest file and tags the image by the context\'s content', () => {
+  it("resolves a build context against the manifest file and tags the image by the context's content", () => {
     mkdirSync(path.join(dir, 'ctx'), {recursive: true})
     writeFileSync(path.join(dir, 'ctx', 'Dockerfile'), 'FROM scratch\n')
     const file = path.join(dir, 'manifest.yml')
@@ -187,10 +220,14 @@ describe('manifest loader', () => {
     expect(loadManifest(file).hosts[0].containers[0].image).not.toBe(first.image)
 
     writeFileSync(file, oneHost('      - {name: a, build: missing}\n'))
-    expect(() => loadManifest(file)).toThrow(`${file}: line 5: hosts[0].containers[0].build: build context ${path.join(dir, 'missing')} is not a directory`)
+    expect(() => loadManifest(file)).toThrow(
+      `${file}: line 5: hosts[0].containers[0].build: build context ${path.join(dir, 'missing')} is not a directory`,
+    )
   })
 
   it('says which manifest it cannot read', () => {
-    expect(() => loadManifest(path.join(dir, 'nope.yml'))).toThrow(`cannot read manifest ${path.join(dir, 'nope.yml')}: ENOENT`)
+    expect(() => loadManifest(path.join(dir, 'nope.yml'))).toThrow(
+      `cannot read manifest ${path.join(dir, 'nope.yml')}: ENOENT`,
+    )
   })
 })
