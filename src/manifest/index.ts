@@ -13,6 +13,9 @@ export {parsePort, splitWords, type ManifestFile, type PortRequest} from './sche
 export type ManifestProblem = SourceProblem
 export {formatPath}
 
+/** Problems in the order of the file, so the first line to fix comes first. */
+const byLine = (problems: ManifestProblem[]) => [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0))
+
 export class ManifestError extends DbrokerError {
   override readonly name = 'ManifestError'
   constructor(
@@ -65,11 +68,7 @@ export function parseManifest(text: string, file: string): Deployment {
     message,
   })
   const result = manifestSchema.safeParse(source.value)
-  if (!result.success)
-    throw new ManifestError(
-      file,
-      schemaProblems(result.error.issues, lineOf).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
-    )
+  if (!result.success) throw new ManifestError(file, byLine(schemaProblems(result.error.issues, lineOf)))
   const problems = checkManifest(result.data, at)
   const hosts = result.data.hosts.map((host, hi) => ({
     name: host.name,
@@ -84,7 +83,7 @@ export function parseManifest(text: string, file: string): Deployment {
       }
     }),
   }))
-  if (problems.length > 0) throw new ManifestError(file, problems)
+  if (problems.length > 0) throw new ManifestError(file, byLine(problems))
   return {name: result.data.name, file, hosts, lineOf}
 }
 

@@ -5,7 +5,10 @@ import {z} from 'zod'
 
 import {bytes, duration, readiness} from '../catalog/schema.js'
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and "-" (at most 63)')
+// Image tags are made of these names, and a tag's parts may not end in "-".
+const name = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'use lowercase letters, digits and "-" inside (at most 63)')
 /** The agent's host id, as `dbroker hosts` shows it (src/broker/agents.ts accepts the same). */
 const hostId = z
   .string()

@@ -98,6 +98,8 @@ async function portsOf(
           needed.map((p) => p.container),
         )
       : []
+  if (given.length !== needed.length)
+    throw new Error(`the port allocator gave ${given.length} of the ${needed.length} ports ${key} needs`)
   return c.ports
     .map((p): PortMapping => {
       const hostPort = p.host ?? kept(p)?.host ?? given[needed.indexOf(p)].host

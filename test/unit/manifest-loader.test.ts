@@ -70,6 +70,9 @@ describe('manifest loader', () => {
   it('refuses unknown keys, at their own line', () => {
     const text = oneHost('      - name: a\n        image: x\n        bind_ports: ["80:80"]\n')
     expect(problems(text)).toEqual(['line 7: hosts[0].containers[0].bind_ports: Unrecognized key: "bind_ports"'])
+    expect(problems('name: shop-\nhosts:\n  - name: h1\n    containers: [{name: a, image: x}]\n')).toEqual([
+      'line 1: name: use lowercase letters, digits and "-" inside (at most 63)',
+    ])
     expect(problems('name: d\nreplicas: 2\nhosts:\n  - name: h1\n    containers: [{name: a, image: x}]\n')).toEqual([
       'line 2: replicas: Unrecognized key: "replicas"',
     ])
