@@ -6,8 +6,6 @@ export interface PortMapping {
   container: number
   host: number
   protocol: 'tcp' | 'udp'
-  /** Overrides the spec's bindAddress for this port (a manifest's `127.0.0.1:6379:6379`). */
-  hostIp?: string
 }
 
 export interface VolumeMount {

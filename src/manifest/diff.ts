@@ -72,8 +72,7 @@ function hostSteps(before: ContainerSpec[], after: ContainerSpec[]): DiffStep[] 
   return [...removals, ...steps.values()]
 }
 
-const portText = (p: PortMapping) =>
-  `${p.hostIp ? `${p.hostIp}:` : ''}${p.host}:${p.container}${p.protocol === 'udp' ? '/udp' : ''}`
+const portText = (p: PortMapping) => `${p.host}:${p.container}${p.protocol === 'udp' ? '/udp' : ''}`
 const listText = (items: string[]) => (items.length > 0 ? items.join(', ') : 'none')
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 const changedKeys = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
@@ -118,6 +117,7 @@ export function describeChanges(was: ContainerSpec, now: ContainerSpec): string[
     (a?: number, b?: number) =>
       `cpus changed: ${a === undefined ? 'none' : a / 1e9} -> ${b === undefined ? 'none' : b / 1e9}`,
   )
+  field('bindAddress', (a: string, b: string) => `address changed: ${a} -> ${b}`)
   field('restart', (a: string, b: string) => `restart changed: ${a} -> ${b}`)
   field('restartRetries', (a?: number, b?: number) => `restart retries changed: ${a ?? 'none'} -> ${b ?? 'none'}`)
   field('logging', (a?: ContainerSpec['logging'], b?: ContainerSpec['logging']) =>

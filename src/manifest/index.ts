@@ -133,6 +133,16 @@ function checkManifest(
           )
         else fixedPorts.set(hostKey, c.name)
       })
+      const address = c.ports[0]?.hostIp
+      const elsewhere = c.ports.findIndex((p) => p.hostIp !== address)
+      if (elsewhere >= 0) {
+        problems.push(
+          at(
+            [...where, 'ports', elsewhere],
+            `the ports of a container bind one address: ${c.ports[elsewhere].hostIp ?? "the host's"} here, ${address ?? "the host's"} for ports[0]`,
+          ),
+        )
+      }
       const mounts = new Map<string, string>()
       const mount = (target: string, segments: PropertyKey[]) => {
         if (mounts.has(target))

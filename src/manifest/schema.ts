@@ -66,17 +66,18 @@ export interface PortRequest {
 
 /** `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`, as `docker run -p` reads it. */
 export function parsePort(text: string): PortRequest | string {
-  const match = /^(?:(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(text.trim())
+  const match = /^(?:(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(text.trim())
   if (!match)
     return `"${text}" is not a port: use "6379" (host port from the host's range), "6379:6379" or "127.0.0.1:6379:6379"`
   const [, ip, host, container, protocol] = match
   const hostIp = ip?.replace(/^\[(.*)\]$/, '$1')
   if (hostIp && !isIP(hostIp)) return `"${hostIp}" is not an IP address`
-  for (const port of [host, container])
+  for (const port of [host || undefined, container])
     if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
       return `port ${port} is not between 1 and 65535`
   return {
     container: Number(container),
+    // An empty host port (`127.0.0.1::6379`) is one from the range, as with docker run -p.
     ...(host ? {host: Number(host)} : {}),
     ...(hostIp ? {hostIp} : {}),
     protocol: (protocol as 'tcp' | 'udp' | undefined) ?? 'tcp',

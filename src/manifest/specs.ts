@@ -103,7 +103,7 @@ async function portsOf(
   return c.ports
     .map((p): PortMapping => {
       const hostPort = p.host ?? kept(p)?.host ?? given[needed.indexOf(p)].host
-      return {container: p.container, host: hostPort, protocol: p.protocol, ...(p.hostIp ? {hostIp: p.hostIp} : {})}
+      return {container: p.container, host: hostPort, protocol: p.protocol}
     })
     .sort((a, b) => a.container - b.container || a.protocol.localeCompare(b.protocol))
 }
@@ -137,7 +137,8 @@ function containerSpec(
     ...(c.entrypoint ? {entrypoint: c.entrypoint} : {}),
     env: sorted(c.env),
     ports,
-    bindAddress: host.bindAddress,
+    // The loader lets a container's ports name one address at most, so the spec's one address says it.
+    bindAddress: c.ports.find((p) => p.hostIp)?.hostIp ?? host.bindAddress,
     volumes: [...c.volumes].sort().map((volumePath) => ({name: `${base}.${pathHash(volumePath)}`, path: volumePath})),
     ...(c.memory ? {memoryBytes: c.memory} : {}),
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),

@@ -72,8 +72,8 @@ describe('manifest containers as agent specs', () => {
       instanceId: 'deploy:shop:h1:redis',
       name: 'dbroker.shop.redis',
       image: 'dbroker/redis:7',
-      ports: [{container: 6379, host: 6379, protocol: 'tcp', hostIp: '127.0.0.1'}],
-      bindAddress: '10.0.0.1',
+      ports: [{container: 6379, host: 6379, protocol: 'tcp'}],
+      bindAddress: '127.0.0.1',
       volumes: [{name: expect.stringMatching(/^dbroker\.shop\.redis\.[0-9a-f]{8}$/), path: '/data'}],
       labels: {'dbroker.deployment': 'shop', 'dbroker.container': 'redis', 'dbroker.host': 'h1'},
       restart: 'unless-stopped',
@@ -183,6 +183,14 @@ describe('the deployment diff', () => {
     const lines = formatDiff(diffDeployment(before, after))
     expect(lines).toContain('h1  ~ app (env changed: PASSWORD)')
     expect(lines.join('\n')).not.toMatch(/hunter2|correct-horse/)
+  })
+
+  it('says when a container moves to another address or host port', async () => {
+    const before = await specsOf(manifest())
+    const after = await specsOf(manifest().replace('127.0.0.1:6379:6379', '16379:6379'), before)
+    expect(formatDiff(diffDeployment(before, after))[0]).toBe(
+      'h1  ~ redis (ports changed: 6379:6379 -> 16379:6379; address changed: 127.0.0.1 -> 10.0.0.1)',
+    )
   })
 
   it('covers a host added and a host dropped, in a JSON form with counts', async () => {

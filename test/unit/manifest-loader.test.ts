@@ -82,6 +82,7 @@ describe('manifest loader', () => {
     expect(parsePort('6379')).toEqual({container: 6379, protocol: 'tcp'})
     expect(parsePort('16379:6379/udp')).toEqual({container: 6379, host: 16379, protocol: 'udp'})
     expect(parsePort('[::1]:80:8080')).toEqual({container: 8080, host: 80, hostIp: '::1', protocol: 'tcp'})
+    expect(parsePort('127.0.0.1::6379')).toEqual({container: 6379, hostIp: '127.0.0.1', protocol: 'tcp'})
     expect(parsePort('999.1.1.1:80:80')).toMatch(/not an IP address/)
     expect(parsePort('70000:80')).toMatch(/not between 1 and 65535/)
     const text = oneHost(
@@ -161,7 +162,7 @@ describe('manifest loader', () => {
       '  - name: h1',
       '    containers:',
       '      - {name: a, image: x, ports: ["8080:80", "9000"]}',
-      '      - {name: b, image: x, ports: ["9000", "127.0.0.1:8080:81"]}',
+      '      - {name: b, image: x, ports: ["127.0.0.1::9000", "127.0.0.1:8080:81"]}',
       '      - {name: c, image: x, ports: ["8080:80/udp", "53:53", "54:53"]}',
       '  - name: h2',
       '    containers: [{name: a, image: x, ports: ["8080:80"]}]',
@@ -170,6 +171,13 @@ describe('manifest loader', () => {
     expect(problems(text)).toEqual([
       'line 6: hosts[0].containers[1].ports[1]: host port 8080/tcp is already taken on h1 by a',
       'line 7: hosts[0].containers[2].ports[2]: container port 53/tcp is published twice',
+    ])
+  })
+
+  it('binds all ports of a container to one address, since a spec has one', () => {
+    const text = oneHost('      - {name: a, image: x, ports: ["127.0.0.1:6379:6379", "8080"]}\n')
+    expect(problems(text)).toEqual([
+      "line 5: hosts[0].containers[0].ports[1]: the ports of a container bind one address: the host's here, 127.0.0.1 for ports[0]",
     ])
   })
 
