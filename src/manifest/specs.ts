@@ -44,7 +44,11 @@ export interface SpecsInput {
   previous?: DeploymentSpecs
 }
 
-/** The agent's specs for a deployment: the same type a service instance has, so both go through the same convergence. */
+/**
+ * The agent's specs for a deployment: the same type a service instance has, so
+ * both go through the same convergence. Everything is checked before the first
+ * port is reserved, so a refused manifest holds no ports.
+ */
 export async function toSpecs(
   deployment: Deployment,
   {hosts, allocate, previous}: SpecsInput,
@@ -52,16 +56,10 @@ export async function toSpecs(
   const problems: ManifestProblem[] = []
   const at = (segments: PropertyKey[], message: string) =>
     problems.push({path: formatPath(segments), line: deployment.lineOf(segments), message})
-  const out: DeploymentSpecs = {deployment: deployment.name, hosts: {}}
-  for (const [hi, manifestHost] of deployment.hosts.entries()) {
+  deployment.hosts.forEach((manifestHost, hi) => {
     const host = hosts.get(manifestHost.name)
-    if (!host) {
-      at(['hosts', hi, 'name'], `no host "${manifestHost.name}" is registered (see dbroker hosts)`)
-      continue
-    }
-    const specs: ContainerSpec[] = []
-    for (const [ci, c] of manifestHost.containers.entries()) {
-      const key = deploymentKey(deployment.name, host.id, c.name)
+    if (!host) return at(['hosts', hi, 'name'], `no host "${manifestHost.name}" is registered (see dbroker hosts)`)
+    manifestHost.containers.forEach((c, ci) =>
       c.ports.forEach((p, pi) => {
         if (p.host !== undefined && p.host >= host.portMin && p.host <= host.portMax) {
           at(
@@ -69,13 +67,21 @@ export async function toSpecs(
             `host port ${p.host} is in ${host.id}'s range ${host.portMin}-${host.portMax}, which instances are given ports from: pick one outside it or leave the host port out`,
           )
         }
-      })
+      }),
+    )
+  })
+  if (problems.length > 0) throw new ManifestError(deployment.file, problems)
+  const out: DeploymentSpecs = {deployment: deployment.name, hosts: {}}
+  for (const manifestHost of deployment.hosts) {
+    const host = hosts.get(manifestHost.name)!
+    const specs: ContainerSpec[] = []
+    for (const c of manifestHost.containers) {
+      const key = deploymentKey(deployment.name, host.id, c.name)
       const before = previous?.hosts[host.id]?.find((s) => s.instanceId === key)
       specs.push(containerSpec(deployment.name, host, c, key, await portsOf(host, key, c, before, allocate)))
     }
     out.hosts[host.id] = specs
   }
-  if (problems.length > 0) throw new ManifestError(deployment.file, problems)
   return out
 }
 

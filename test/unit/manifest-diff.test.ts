@@ -105,13 +105,18 @@ describe('manifest containers as agent specs', () => {
   })
 
   it("refuse a host nobody registered and a fixed port inside the host's range, with their lines", async () => {
-    const text = `name: d\nhosts:\n  - name: h1\n    containers:\n      - {name: c, image: x, ports: ["41005:80"]}\n  - name: h9\n    containers: [{name: c, image: x}]\n`
-    await expect(specsOf(text)).rejects.toThrow(
+    const text = `name: d\nhosts:\n  - name: h1\n    containers:\n      - {name: c, image: x, ports: ["41005:80", "90"]}\n  - name: h9\n    containers: [{name: c, image: x}]\n`
+    const alloc = allocator()
+    await expect(
+      specsOf(text.replace('name: c, image: x}]', 'name: c, image: x, ports: ["80"]}]'), undefined, alloc),
+    ).rejects.toThrow(
       [
         "manifest.yml: line 5: hosts[0].containers[0].ports[0]: host port 41005 is in h1's range 41000-41099, which instances are given ports from: pick one outside it or leave the host port out",
         'manifest.yml: line 6: hosts[1].name: no host "h9" is registered (see dbroker hosts)',
       ].join('\n'),
     )
+    // Refused before any port was reserved: nothing to give back.
+    expect(alloc.calls).toEqual([])
   })
 })
 
