@@ -161,6 +161,19 @@ describe('the deployment diff', () => {
     ])
   })
 
+  it('recreates two changed containers in dependency order and restarts their dependent once, after both', async () => {
+    const before = await specsOf(manifest())
+    const after = await specsOf(manifest({redis: 'dbroker/redis:7.2', app: '        memory: 64m'}), before)
+    const diff = diffDeployment(before, after)
+    expect(formatDiff(diff)).toEqual([
+      'h1  ~ redis (image changed: dbroker/redis:7 -> dbroker/redis:7.2)',
+      'h1  ~ app (memory changed: none -> 64M)',
+      'h1  ↻ web (restarts after redis, app)',
+      'shop: 2 to recreate, 1 to restart',
+    ])
+    expect(diff.hosts[0].steps[2]).toMatchObject({action: 'restart', after: ['redis', 'app']})
+  })
+
   it('removes what left the manifest, before anything else on its host', async () => {
     const before = await specsOf(manifest())
     const shrunk = await specsOf(manifest({web: null}), before)
