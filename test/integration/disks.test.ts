@@ -159,7 +159,7 @@ describe('loop disks (real loop devices, as root)', () => {
 
   it('resizes 256M -> 1G -> 512M with 200 MB of data: stop before the copy, start after the swap, checksums identical', async () => {
     const id = testId('disk')
-    const disk = await disks.create(id, '256M')
+    const disk = await disks.create(id, '256M', {owner: {uid: 100, gid: 101}})
     writeData(disk.mountPoint, 200)
     const checksum = treeChecksum(disk.mountPoint)
     const calls: string[] = []
@@ -179,6 +179,7 @@ describe('loop disks (real loop devices, as root)', () => {
     expect(usage.totalBytes).toBeLessThan(512 * MiB)
     expect(calls).toEqual(['stop', 'start', 'stop', 'start'])
     expect(readFileSync(path.join(disk.mountPoint, 'db', 'small'), 'utf8')).toBe('hello')
+    expect(statSync(disk.mountPoint)).toMatchObject({uid: 100, gid: 101})
     expect(filesIn(dir)).toEqual([`${id}.img`, 'mnt'])
     expect(mountsUnder(dir)).toEqual([disk.mountPoint])
     expect(loopsUnder(dir)).toHaveLength(1)
@@ -279,6 +280,8 @@ describe('loop disks (real loop devices, as root)', () => {
     for (const id of ids) sh(`echo ${id} > '${(await disks.create(id, '32M')).mountPoint}/who'`)
     // A resize that crashed before its swap leaves a new image behind; it must not become a disk.
     sh(`truncate -s 32M '${dir}/${ids[0]}.img.new'`)
+    // One that crashed after its swap leaves the old image: the new one is verified, the old one goes.
+    sh(`cp --sparse=always '${dir}/${ids[1]}.img' '${dir}/${ids[1]}.img.old'`)
     expect((await disks.unmountAll()).sort()).toEqual([...ids].sort())
     expect(mountsUnder(dir)).toEqual([])
     expect(loopsUnder(dir)).toEqual([])
@@ -288,6 +291,7 @@ describe('loop disks (real loop devices, as root)', () => {
     expect(result).toEqual({mounted: [...ids].sort(), alreadyMounted: [], failed: []})
     for (const id of ids) expect(readFileSync(path.join(dir, 'mnt', id, 'who'), 'utf8')).toBe(`${id}\n`)
     expect(existsSync(`${dir}/${ids[0]}.img.new`)).toBe(false)
+    expect(existsSync(`${dir}/${ids[1]}.img.old`)).toBe(false)
     expect(await restarted.mountAll()).toEqual({mounted: [], alreadyMounted: [...ids].sort(), failed: []})
     expect(loopsUnder(dir)).toHaveLength(2)
   })
