@@ -12,33 +12,57 @@ import {
   ensureImage,
   execIn,
   inspectContainer,
-  LABEL_INSTANCE,
+  LABEL_INSTALLATION,
   LABEL_SPEC,
-  labelledContainers,
   removeContainer,
-  removeVolumes,
   specHash,
   stateOf,
 } from '../docker/engine.js'
+import {checkVolumes, ensureNetwork, foreignOwner, legacyContainers, ownContainers, releaseNetwork, removeVolumes} from '../docker/ownership.js'
 import {waitReady} from './readiness.js'
 
 export interface DockerAgentOptions {
   /** Where the agent reaches published ports (the bind address, or loopback for 0.0.0.0). */
   probeAddress?: string
+  /** The installation whose containers this agent runs; a remote agent learns it from the broker's answer. */
+  installation?: string
 }
 
 /**
  * The agent's side of `AgentClient` over one Docker engine. Calls for the same
  * instance run one after another, so a converge pass never races a provision.
+ * It sees and touches only its installation's containers and volumes.
  */
 export class DockerAgent implements AgentClient {
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly images = new Map<string, Promise<unknown>>()
+  private installation: string | undefined
 
   constructor(
     readonly engine: Engine,
     private readonly options: DockerAgentOptions = {},
-  ) {}
+  ) {
+    this.installation = options.installation
+  }
+
+  /** The installation the broker says this host serves; undefined while no broker said. */
+  get installationId(): string | undefined {
+    return this.installation
+  }
+
+  useInstallation(id: string): void {
+    this.installation = id
+  }
+
+  /** On shutdown: the installation's network goes once no container of it is left (`down --purge`). */
+  async releaseNetwork(): Promise<void> {
+    if (this.installation) await releaseNetwork(this.engine, this.installation)
+  }
+
+  private own(): string {
+    if (!this.installation) throw new EngineError('this agent does not know its installation yet: it acts once a broker answered its heartbeat')
+    return this.installation
+  }
 
   private serial<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(instanceId) ?? Promise.resolve()
@@ -65,19 +89,26 @@ export class DockerAgent implements AgentClient {
       if (options.stillWanted && !(await options.stillWanted())) {
         return {instanceId: spec.instanceId, containerId: '', name: spec.name, image: spec.image, status: 'missing', health: 'none', restartCount: 0}
       }
+      const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
+      await ensureNetwork(this.engine, installation)
+      // Before anything is stopped or made: a volume of another instance or installation is never mounted.
+      await checkVolumes(this.engine, spec.volumes.map((v) => v.name), spec.instanceId, installation)
       let info = await inspectContainer(this.engine, spec.name)
-      if (info && info.Config.Labels?.[LABEL_INSTANCE] !== spec.instanceId) {
-        throw new EngineError(`a container named ${spec.name} exists that dbroker did not create for this instance; it is left alone`)
-      }
-      if (info && info.Config.Labels?.[LABEL_SPEC] !== specHash(spec)) {
-        options.onProgress?.(`recreating ${spec.name}: its spec changed`)
-        await removeContainer(this.engine, info.Id, 10)
-        info = undefined
+      if (info) {
+        const foreign = foreignOwner(info.Config.Labels, spec.instanceId, installation)
+        if (foreign) throw new EngineError(`a container named ${spec.name} exists and ${foreign}; it is left alone`)
+        // One from before installation labels is this instance's (its stored spec names it): made again, labelled and confined.
+        const why = !info.Config.Labels?.[LABEL_INSTALLATION] ? 'it predates installation labels' : info.Config.Labels[LABEL_SPEC] !== specHash(spec) ? 'its spec changed' : undefined
+        if (why) {
+          options.onProgress?.(`recreating ${spec.name}: ${why}`)
+          await removeContainer(this.engine, info.Id, 10)
+          info = undefined
+        }
       }
       let created = false
       if (!info) {
-        const container = await this.engine.createContainer(createOptions(spec)).catch((error: Error) => {
+        const container = await this.engine.createContainer(createOptions(spec, installation)).catch((error: Error) => {
           throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
         })
         info = await container.inspect()
@@ -119,36 +150,41 @@ export class DockerAgent implements AgentClient {
 
   remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
     return this.serial(instanceId, async () => {
-      const containers = await labelledContainers(this.engine, instanceId)
+      const installation = this.own()
+      const containers = await ownContainers(this.engine, installation, instanceId)
       const volumes = new Set<string>()
       for (const c of containers) {
         for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name)
-        await removeContainer(this.engine, c.Id)
+        await removeContainer(this.engine, c.Id, undefined, !options.keepData)
       }
-      if (!options.keepData) await removeVolumes(this.engine, instanceId, [...volumes])
+      if (options.keepData) return
+      const refused = await removeVolumes(this.engine, installation, instanceId, [...volumes])
+      if (refused.length > 0) throw new EngineError(`removed the container of instance ${instanceId} but left alone volume ${refused.join(', ')}`)
     })
   }
 
-  private async running(instanceId: string): Promise<string> {
-    const [container] = (await labelledContainers(this.engine, instanceId)).filter((c) => c.State === 'running')
-    if (!container) throw new EngineError(`instance ${instanceId} has no running container`)
+  private async container(instanceId: string, running = false): Promise<string> {
+    const containers = await ownContainers(this.engine, this.own(), instanceId)
+    const [container] = running ? containers.filter((c) => c.State === 'running') : containers
+    if (!container) throw new EngineError(`instance ${instanceId} has no ${running ? 'running ' : ''}container`)
     return container.Id
   }
 
   async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return execIn(this.engine, await this.running(instanceId), command, env)
+    return execIn(this.engine, await this.container(instanceId, true), command, env)
   }
 
   async restart(instanceId: string): Promise<void> {
-    const [container] = await labelledContainers(this.engine, instanceId)
-    if (!container) throw new EngineError(`instance ${instanceId} has no container`)
-    await this.engine.getContainer(container.Id).restart({t: 10})
+    await this.engine.getContainer(await this.container(instanceId)).restart({t: 10})
   }
 
-  async list(): Promise<ContainerState[]> {
-    const containers = await labelledContainers(this.engine)
-    const states = await Promise.all(containers.map((c) => inspectContainer(this.engine, c.Id)))
-    return states.filter((s) => s !== undefined).map(stateOf)
+  /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */
+  async list(options: {legacy?: boolean} = {}): Promise<ContainerState[]> {
+    if (!this.installation) return []
+    const [own, legacy] = await Promise.all([ownContainers(this.engine, this.installation), options.legacy ? legacyContainers(this.engine) : []])
+    const legacyIds = new Set(legacy.map((c) => c.Id))
+    const states = await Promise.all([...own, ...legacy].map((c) => inspectContainer(this.engine, c.Id)))
+    return states.filter((s) => s !== undefined).map((info) => (legacyIds.has(info.Id) ? {...stateOf(info), legacy: true} : stateOf(info)))
   }
 
   facts(): Promise<HostFacts> {
@@ -156,14 +192,13 @@ export class DockerAgent implements AgentClient {
   }
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
-    const [container] = (await labelledContainers(this.engine, instanceId)).filter((c) => c.State === 'running')
+    if (!this.installation) return undefined
+    const [container] = (await ownContainers(this.engine, this.installation, instanceId)).filter((c) => c.State === 'running')
     return container && containerStats(this.engine, container.Id)
   }
 
   async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
-    const [container] = await labelledContainers(this.engine, instanceId)
-    if (!container) throw new EngineError(`instance ${instanceId} has no container`)
-    return containerLogs(this.engine, container.Id, options)
+    return containerLogs(this.engine, await this.container(instanceId), options)
   }
 }
 

@@ -1,4 +1,5 @@
 /** Shared domain types: what the broker stores and what an agent runs. */
+import type {ContainerSecurity} from './security.js'
 
 export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure'
 
@@ -46,6 +47,8 @@ export interface ContainerSpec {
   labels: Record<string, string>
   readiness: Readiness
   hooks: {bind?: string[]; unbind?: string[]}
+  /** Absent in specs stored before hardening: the agent then applies the defaults. */
+  security?: ContainerSecurity
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing'
@@ -62,6 +65,8 @@ export interface ContainerState {
   restartCount: number
   startedAt?: string
   specHash?: string
+  /** Made by a dbroker before installation labels: whose it is, only the instance's stored spec can tell. */
+  legacy?: boolean
 }
 
 export interface HostFacts {

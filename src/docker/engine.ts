@@ -1,20 +1,19 @@
-import {createHash} from 'node:crypto'
 import {readdirSync} from 'node:fs'
 import path from 'node:path'
-import {PassThrough} from 'node:stream'
+import {PassThrough, Transform, type TransformCallback} from 'node:stream'
 
 import Docker from 'dockerode'
 
 import type {ExecResult} from '../core/agent.js'
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import {EngineError, LogsUnavailableError} from '../core/errors.js'
-import type {BuildSource, ContainerSpec, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import type {BuildSource, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import {LABEL_INSTANCE, LABEL_SPEC} from './container-options.js'
 
 export type Engine = Docker
 export type {ContainerInspectInfo} from 'dockerode'
 
-export const LABEL_INSTANCE = 'dbroker.instance'
-export const LABEL_SPEC = 'dbroker.spec'
+export {createOptions, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_SPEC, specHash} from './container-options.js'
 
 export interface EngineOptions {
   /** unix:///path, tcp://host:port or a bare socket path; DOCKER_HOST when absent. */
@@ -152,43 +151,6 @@ export async function ensureImage(engine: Engine, image: string, build?: BuildSo
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
 }
 
-export function specHash(spec: ContainerSpec): string {
-  const {readiness: _readiness, hooks: _hooks, build: _build, ...runtime} = spec
-  return createHash('sha256').update(JSON.stringify(runtime)).digest('hex').slice(0, 16)
-}
-
-export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
-  const exposed: Record<string, object> = {}
-  const bindings: Record<string, Array<{HostIp: string; HostPort: string}>> = {}
-  for (const p of spec.ports) {
-    exposed[`${p.container}/${p.protocol}`] = {}
-    bindings[`${p.container}/${p.protocol}`] = [{HostIp: spec.bindAddress, HostPort: String(p.host)}]
-  }
-  const labels = {...spec.labels, [LABEL_INSTANCE]: spec.instanceId, [LABEL_SPEC]: specHash(spec)}
-  return {
-    name: spec.name,
-    Image: spec.image,
-    Cmd: spec.command,
-    Entrypoint: spec.entrypoint,
-    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-    Labels: labels,
-    ExposedPorts: exposed,
-    HostConfig: {
-      PortBindings: bindings,
-      Mounts: spec.volumes.map((v) => ({
-        Type: 'volume' as const,
-        Source: v.name,
-        Target: v.path,
-        // The engine creates the volume on first use; the label lets removal find it.
-        VolumeOptions: {Labels: {[LABEL_INSTANCE]: spec.instanceId}} as unknown as Docker.MountSettings['VolumeOptions'],
-      })),
-      Memory: spec.memoryBytes,
-      NanoCpus: spec.nanoCpus,
-      RestartPolicy: {Name: spec.restart === 'no' ? '' : spec.restart, MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined},
-    },
-  }
-}
-
 const STATUSES = new Set<ContainerStatus>(['created', 'running', 'restarting', 'exited', 'paused', 'dead', 'removing'])
 
 export function stateOf(info: Docker.ContainerInspectInfo): ContainerState {
@@ -215,12 +177,11 @@ export async function inspectContainer(engine: Engine, nameOrId: string): Promis
   }
 }
 
-export async function labelledContainers(engine: Engine, instanceId?: string): Promise<Docker.ContainerInfo[]> {
-  return engine.listContainers({all: true, filters: {label: [instanceId ? `${LABEL_INSTANCE}=${instanceId}` : LABEL_INSTANCE]}})
-}
-
-/** Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start). */
-export async function removeContainer(engine: Engine, id: string, graceSeconds?: number): Promise<void> {
+/**
+ * Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start).
+ * `anonymousVolumes` removes the volumes the engine made for it alone (an image's VOLUME no spec names), never a named one.
+ */
+export async function removeContainer(engine: Engine, id: string, graceSeconds?: number, anonymousVolumes = false): Promise<void> {
   try {
     if (graceSeconds !== undefined) {
       await engine
@@ -230,21 +191,10 @@ export async function removeContainer(engine: Engine, id: string, graceSeconds?:
           if (error.statusCode !== 304 && error.statusCode !== 404) throw error
         })
     }
-    await engine.getContainer(id).remove({force: true, v: false})
+    await engine.getContainer(id).remove({force: true, v: anonymousVolumes})
   } catch (error) {
     const code = (error as {statusCode?: number}).statusCode
     if (code !== 404 && code !== 409) throw error
-  }
-}
-
-export async function removeVolumes(engine: Engine, instanceId: string, names: string[]): Promise<void> {
-  const labelled = (await engine.listVolumes({filters: {label: [`${LABEL_INSTANCE}=${instanceId}`]}})).Volumes ?? []
-  for (const name of new Set([...names, ...labelled.map((v) => v.Name)])) {
-    try {
-      await engine.getVolume(name).remove()
-    } catch (error) {
-      if ((error as {statusCode?: number}).statusCode !== 404) throw error
-    }
   }
 }
 
@@ -308,12 +258,75 @@ export async function containerStats(engine: Engine, id: string): Promise<Contai
 }
 
 /**
- * A container's output from the engine's logs API as text chunks. Drivers the
- * engine can't read back (syslog, fluentd, none, ...) fail with LogsUnavailableError.
+ * Docker's multiplexed log stream (8-byte headers: stream, 0, 0, 0, size) to
+ * the payload, across chunk boundaries. A Transform, so a slow reader slows
+ * the engine instead of the broker buffering the whole log.
+ */
+export class LogDemux extends Transform {
+  private header = Buffer.alloc(0)
+  /** Payload bytes still to come of the current frame: forwarded as they arrive, never collected. */
+  private remaining = 0
+  private first = true
+  private raw = false
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.first && chunk.length > 0) {
+      this.first = false
+      // A TTY container's stream has no headers.
+      this.raw = !(chunk[0] <= 2 && (chunk.length < 2 || chunk[1] === 0))
+    }
+    if (this.raw) return done(null, chunk)
+    let at = 0
+    while (at < chunk.length) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, chunk.length - at)
+        this.push(chunk.subarray(at, at + take))
+        at += take
+        this.remaining -= take
+        continue
+      }
+      const part = chunk.subarray(at, at + 8 - this.header.length)
+      this.header = Buffer.concat([this.header, part])
+      at += part.length
+      if (this.header.length === 8) {
+        this.remaining = this.header.readUInt32BE(4)
+        this.header = Buffer.alloc(0)
+      }
+    }
+    done()
+  }
+}
+
+/** Opens the engine's logs endpoint as a stream, also without follow (dockerode would buffer the whole answer). */
+function openLogStream(engine: Engine, id: string, options: Record<string, unknown>): Promise<NodeJS.ReadableStream> {
+  return new Promise((resolve, reject) => {
+    engine.modem.dial(
+      {
+        path: `/containers/${encodeURIComponent(id)}/logs?`,
+        method: 'GET',
+        options,
+        isStream: true,
+        statusCodes: {200: true, 404: 'no such container', 500: 'server error', 501: 'not implemented'},
+      },
+      (error, stream) => (error ? reject(error) : resolve(stream as NodeJS.ReadableStream)),
+    )
+  })
+}
+
+/**
+ * A container's output from the engine's logs API as text chunks, streamed as
+ * it is read. Drivers the engine can't read back (syslog, fluentd, none, ...)
+ * fail with LogsUnavailableError.
  */
 export async function containerLogs(engine: Engine, id: string, options: LogOptions): Promise<AsyncIterable<string>> {
-  const container = engine.getContainer(id)
-  const base = {stdout: true, stderr: true, timestamps: options.timestamps ?? false, since: options.since ?? 0, ...(options.tail === undefined ? {} : {tail: options.tail})}
+  const query = {
+    stdout: true,
+    stderr: true,
+    timestamps: options.timestamps ?? false,
+    since: options.since ?? 0,
+    follow: options.follow ?? false,
+    ...(options.tail === undefined ? {} : {tail: options.tail}),
+  }
   const unreadable = async (error: {statusCode?: number; message: string; json?: {message?: string}}): Promise<never> => {
     const message = error.json?.message ?? error.message
     if (/does not support reading|logging driver/i.test(message) || error.statusCode === 501) {
@@ -325,25 +338,17 @@ export async function containerLogs(engine: Engine, id: string, options: LogOpti
     }
     throw new EngineError(`cannot read the logs of container ${id.slice(0, 12)}: ${message}`)
   }
-  if (!options.follow) {
-    const buffer = (await container.logs({...base, follow: false}).catch(unreadable)) as unknown as Buffer
-    return (async function* () {
-      const text = demuxBuffer(buffer)
-      if (text) yield text
-    })()
-  }
-  const stream = (await container.logs({...base, follow: true}).catch(unreadable)) as unknown as NodeJS.ReadableStream & {destroy(): void}
-  const out = new PassThrough({encoding: 'utf8'})
-  engine.modem.demuxStream(stream, out, out)
+  const source = (await openLogStream(engine, id, query).catch(unreadable)) as NodeJS.ReadableStream & {destroy(): void}
+  const demux = new LogDemux()
+  demux.setEncoding('utf8')
   const end = () => {
-    stream.destroy()
-    out.end()
+    source.destroy()
+    demux.end()
   }
-  stream.on('end', () => out.end())
-  stream.on('close', () => out.end())
-  stream.on('error', end)
+  source.on('error', end)
+  source.pipe(demux)
   options.signal?.addEventListener('abort', end, {once: true})
   // A client that hung up while the stream was being opened never fires 'abort' again.
   if (options.signal?.aborted) end()
-  return out as AsyncIterable<string>
+  return demux as AsyncIterable<string>
 }

@@ -90,6 +90,11 @@ export interface SpareUsersTable {
   created_at: number
 }
 
+export interface InstallationTable {
+  id: string
+  created_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -98,4 +103,5 @@ export interface Database {
   ports: PortsTable
   brokers: BrokersTable
   spare_users: SpareUsersTable
+  installation: InstallationTable
 }

@@ -13,9 +13,10 @@ import type {
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
 import * as spareUsers from './migrations/003_spare_users.js'
+import * as installation from './migrations/004_installation.js'
 import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers}
+const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers, '004_installation': installation}
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -142,6 +143,12 @@ export class Store {
     })
     const {error} = await migrator.migrateToLatest()
     if (error) throw error
+  }
+
+  /** This installation's id, made by its first start (migration 004). */
+  async installationId(): Promise<string> {
+    const row = await this.db.selectFrom('installation').select('id').executeTakeFirstOrThrow()
+    return row.id
   }
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {

@@ -38,6 +38,8 @@ export interface LocalSystem {
   adminCredentials: BasicCredentials
   store: Store
   catalog: Catalog
+  /** Labels every container and volume this system makes. */
+  installationId: string
   close(): Promise<void>
 }
 
@@ -79,7 +81,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   }
 
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
-  const agent = new DockerAgent(engine)
+  const installationId = await store.installationId()
+  const agent = new DockerAgent(engine, {installation: installationId})
   const register = async () =>
     store.upsertHost({
       id: LOCAL_HOST_ID,
@@ -152,12 +155,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     adminCredentials,
     store,
     catalog,
+    installationId,
     async close() {
       stopped = true
       clearInterval(timer)
       await broker.close()
       await beat
       await converging?.catch(() => undefined)
+      await agent.releaseNetwork().catch((error) => log.warn(`cannot remove the network of installation ${installationId}: ${errorMessage(error)}`))
       await store.close()
     },
   }

@@ -1,0 +1,119 @@
+import type Docker from 'dockerode'
+
+import {EngineError} from '../core/errors.js'
+import type {Engine} from './engine.js'
+import {LABEL_INSTALLATION, LABEL_INSTANCE, networkName} from './container-options.js'
+
+const ICC = 'com.docker.network.bridge.enable_icc'
+
+/**
+ * Why a container or volume with these labels is not the given instance's in
+ * this installation; undefined when it is. One without an installation label
+ * was made before they existed, and is the instance's if the instance label says so.
+ */
+export function foreignOwner(labels: Record<string, string> | null | undefined, instanceId: string, installation: string): string | undefined {
+  const instance = labels?.[LABEL_INSTANCE]
+  if (instance === undefined) return 'dbroker did not make it'
+  if (instance !== instanceId) return `it belongs to instance ${instance}`
+  const owner = labels?.[LABEL_INSTALLATION]
+  if (owner !== undefined && owner !== installation) return `it belongs to another dbroker installation (${owner})`
+  return undefined
+}
+
+const statusOf = (error: unknown) => (error as {statusCode?: number}).statusCode
+
+/** The installation's network, made on first use; one of that name that isn't ours (or lets containers talk) is refused. */
+export async function ensureNetwork(engine: Engine, installation: string): Promise<string> {
+  const name = networkName(installation)
+  const inspect = () =>
+    engine
+      .getNetwork(name)
+      .inspect()
+      .catch((error: unknown) => {
+        if (statusOf(error) === 404) return undefined
+        throw error
+      }) as Promise<{Labels?: Record<string, string>; Options?: Record<string, string>} | undefined>
+  let network = await inspect()
+  if (!network) {
+    await engine
+      .createNetwork({Name: name, Driver: 'bridge', CheckDuplicate: true, Options: {[ICC]: 'false'}, Labels: {[LABEL_INSTALLATION]: installation}})
+      .catch((error: unknown) => {
+        // Another apply made it meanwhile.
+        if (statusOf(error) !== 409) throw new EngineError(`cannot create the network ${name}: ${(error as Error).message}`)
+      })
+    network = await inspect()
+  }
+  if (network?.Labels?.[LABEL_INSTALLATION] !== installation || network.Options?.[ICC] !== 'false') {
+    throw new EngineError(`a network named ${name} exists that dbroker did not make for this installation with inter-container traffic off; it is left alone`)
+  }
+  return name
+}
+
+/** Containers of this installation, optionally of one instance. */
+export function ownContainers(engine: Engine, installation: string, instanceId?: string): Promise<Docker.ContainerInfo[]> {
+  const label = [instanceId === undefined ? LABEL_INSTANCE : `${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${installation}`]
+  return engine.listContainers({all: true, filters: {label}})
+}
+
+/** Containers a dbroker made before installation labels existed: any installation's. */
+export async function legacyContainers(engine: Engine): Promise<Docker.ContainerInfo[]> {
+  const labelled = await engine.listContainers({all: true, filters: {label: [LABEL_INSTANCE]}})
+  return labelled.filter((c) => c.Labels?.[LABEL_INSTALLATION] === undefined)
+}
+
+async function volumeLabels(engine: Engine, name: string): Promise<Record<string, string> | null | undefined> {
+  try {
+    const volume = (await engine.getVolume(name).inspect()) as {Labels?: Record<string, string> | null}
+    return volume.Labels ?? null
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined
+    throw error
+  }
+}
+
+/** Fails, naming the owner, when a volume the spec would mount exists and is another instance's or installation's. */
+export async function checkVolumes(engine: Engine, names: string[], instanceId: string, installation: string): Promise<void> {
+  for (const name of names) {
+    const labels = await volumeLabels(engine, name)
+    if (labels === undefined) continue
+    const foreign = foreignOwner(labels, instanceId, installation)
+    if (foreign) throw new EngineError(`refusing to mount volume ${name} into instance ${instanceId}: ${foreign}`)
+  }
+}
+
+/**
+ * Removes the instance's volumes: those its containers mounted and those
+ * labelled for it in this installation. One whose labels name someone else is
+ * left alone and returned with the reason; one without dbroker's labels is left alone.
+ */
+export async function removeVolumes(engine: Engine, installation: string, instanceId: string, mounted: string[]): Promise<string[]> {
+  const labelled = (await engine.listVolumes({filters: {label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${installation}`]}})).Volumes ?? []
+  const refused: string[] = []
+  for (const name of new Set([...mounted, ...labelled.map((v) => v.Name)])) {
+    const labels = await volumeLabels(engine, name)
+    // Gone, or not dbroker's (an anonymous volume of the image goes with its container).
+    if (!labels?.[LABEL_INSTANCE]) continue
+    const foreign = foreignOwner(labels, instanceId, installation)
+    if (foreign) {
+      refused.push(`${name} (${foreign})`)
+      continue
+    }
+    try {
+      await engine.getVolume(name).remove()
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error
+    }
+  }
+  return refused
+}
+
+/** Removes the installation's network when no container uses it any more; one still in use stays. */
+export async function releaseNetwork(engine: Engine, installation: string): Promise<void> {
+  await engine
+    .getNetwork(networkName(installation))
+    .remove()
+    .catch((error: unknown) => {
+      // 404: gone already; 403/409: containers still on it (they keep running after `up` stops).
+      if (![403, 404, 409].includes(statusOf(error) ?? 0)) throw error
+    })
+}
