@@ -37,6 +37,8 @@ export class DockerAgent implements AgentClient {
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly images = new Map<string, Promise<unknown>>()
   private installation: string | undefined
+  /** The network check in flight: parallel applies share it, so they never make the network twice. */
+  private network: Promise<string> | undefined
 
   constructor(
     readonly engine: Engine,
@@ -57,6 +59,13 @@ export class DockerAgent implements AgentClient {
   /** On shutdown: the installation's network goes once no container of it is left (`down --purge`). */
   async releaseNetwork(): Promise<void> {
     if (this.installation) await releaseNetwork(this.engine, this.installation)
+  }
+
+  private ensureNetwork(installation: string): Promise<string> {
+    this.network ??= ensureNetwork(this.engine, installation).finally(() => {
+      this.network = undefined
+    })
+    return this.network
   }
 
   private own(): string {
@@ -91,7 +100,7 @@ export class DockerAgent implements AgentClient {
       }
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
-      await ensureNetwork(this.engine, installation)
+      await this.ensureNetwork(installation)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
       await checkVolumes(this.engine, spec.volumes.map((v) => v.name), spec.instanceId, installation)
       let info = await inspectContainer(this.engine, spec.name)

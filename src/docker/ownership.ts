@@ -22,29 +22,43 @@ export function foreignOwner(labels: Record<string, string> | null | undefined, 
 
 const statusOf = (error: unknown) => (error as {statusCode?: number}).statusCode
 
-/** The installation's network, made on first use; one of that name that isn't ours (or lets containers talk) is refused. */
+interface NetworkInfo {
+  Id: string
+  Name: string
+  Created?: string
+  Labels?: Record<string, string>
+  Options?: Record<string, string>
+  Containers?: Record<string, unknown>
+}
+
+/**
+ * The installation's network, made on first use. The engine's duplicate check
+ * is not atomic, so a second one of the name made by a race is removed again;
+ * one of that name that isn't ours (or lets containers talk) is refused.
+ */
 export async function ensureNetwork(engine: Engine, installation: string): Promise<string> {
   const name = networkName(installation)
-  const inspect = () =>
-    engine
-      .getNetwork(name)
-      .inspect()
-      .catch((error: unknown) => {
-        if (statusOf(error) === 404) return undefined
-        throw error
-      }) as Promise<{Labels?: Record<string, string>; Options?: Record<string, string>} | undefined>
-  let network = await inspect()
-  if (!network) {
+  // The name filter matches substrings: keep the exact name only.
+  const named = async () => ((await engine.listNetworks({filters: {name: [name]}})) as NetworkInfo[]).filter((n) => n.Name === name)
+  let networks = await named()
+  if (networks.length === 0) {
     await engine
       .createNetwork({Name: name, Driver: 'bridge', CheckDuplicate: true, Options: {[ICC]: 'false'}, Labels: {[LABEL_INSTALLATION]: installation}})
       .catch((error: unknown) => {
-        // Another apply made it meanwhile.
+        // Another agent process made it meanwhile.
         if (statusOf(error) !== 409) throw new EngineError(`cannot create the network ${name}: ${(error as Error).message}`)
       })
-    network = await inspect()
+    networks = await named()
   }
-  if (network?.Labels?.[LABEL_INSTALLATION] !== installation || network.Options?.[ICC] !== 'false') {
+  const foreign = networks.find((n) => n.Labels?.[LABEL_INSTALLATION] !== installation || n.Options?.[ICC] !== 'false')
+  if (foreign || networks.length === 0) {
     throw new EngineError(`a network named ${name} exists that dbroker did not make for this installation with inter-container traffic off; it is left alone`)
+  }
+  const [kept, ...extra] = [...networks].sort((x, y) => (x.Created ?? '').localeCompare(y.Created ?? '') || x.Id.localeCompare(y.Id))
+  for (const network of extra) {
+    const inUse = Object.keys((await engine.getNetwork(network.Id).inspect().catch(() => ({Containers: {}}))).Containers ?? {}).length > 0
+    if (inUse) throw new EngineError(`two networks named ${name} exist and both are in use (${kept.Id.slice(0, 12)}, ${network.Id.slice(0, 12)}); remove one`)
+    await engine.getNetwork(network.Id).remove().catch(() => undefined)
   }
   return name
 }

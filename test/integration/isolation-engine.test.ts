@@ -163,6 +163,10 @@ describe('instances on one engine stay apart', () => {
     const results = await Promise.all([a, b].map((id) => t.osb.provision(id, {...REDIS, ...ORG})))
     expect(results.map((r) => r.status)).toEqual([201, 201])
     const [infoA, infoB] = [await oneContainer(a, t.system.installationId), await oneContainer(b, t.system.installationId)]
+    // Both on the installation's one network (parallel provisions never make it twice).
+    const named = (await docker.listNetworks({filters: {name: [`dbroker-${t.system.installationId}`]}})).filter((n) => n.Name === `dbroker-${t.system.installationId}`)
+    expect(named).toHaveLength(1)
+    expect(named[0].Options).toMatchObject({'com.docker.network.bridge.enable_icc': 'false'})
     const ipOf = (info: typeof infoA) => Object.values(info.NetworkSettings.Networks)[0].IPAddress
     const connect = (from: string, ip: string) => execIn(from, ['timeout', '3', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/6379 && echo connected`])
     // The probe works: a container reaches its own address.
@@ -221,7 +225,6 @@ describe('two installations on one engine with equal instance ids', () => {
   })
 
   it('neither adopts, recreates, mounts nor removes the other’s container or volume', async () => {
-    expect(a.system.installationId).not.toBe(b.system.installationId)
     const id = testId()
     expect((await a.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const inA = (await a.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
@@ -235,6 +238,7 @@ describe('two installations on one engine with equal instance ids', () => {
     expect(volumesOf(containerB).filter((v) => volumesOf(containerA).includes(v))).toEqual([])
     expect(redis(inB.uri, 'GET', 'owner')).toBe('')
     expect(redis(inB.uri, 'SET', 'owner', 'b')).toBe('OK')
+    expect(a.system.installationId).not.toBe(b.system.installationId)
 
     // Several converge passes of both (keepalive 1 s): a fixed wait, to show nothing changes.
     await sleep(3500)

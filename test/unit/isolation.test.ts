@@ -1,9 +1,14 @@
 import {createHash} from 'node:crypto'
 import {PassThrough} from 'node:stream'
 
+import Fastify from 'fastify'
 import {describe, expect, it} from 'vitest'
 
 import {converge} from '../../src/agent/converger.js'
+import {startHeartbeats} from '../../src/agent/heartbeat.js'
+import {agentRoutes} from '../../src/broker/agents.js'
+import {BrokerEvents} from '../../src/broker/events.js'
+import {Provisioner} from '../../src/broker/provisioner.js'
 import {buildSpec, containerName, planSecurity, volumeName} from '../../src/broker/spec.js'
 import {instanceCredentials} from '../../src/broker/credentials.js'
 import {CatalogError, parseCatalog} from '../../src/catalog/index.js'
@@ -12,6 +17,8 @@ import {createLogger} from '../../src/core/log.js'
 import {DEFAULT_SECURITY} from '../../src/core/security.js'
 import type {ContainerSpec, ContainerState, Host} from '../../src/core/types.js'
 import {createOptions, LogDemux, specHash} from '../../src/docker/engine.js'
+import {openStore} from '../../src/store/index.js'
+import {FakeAgent, kvCatalog} from '../helpers/fake-agent.js'
 
 const catalog = (security = '') =>
   `services:
@@ -195,5 +202,36 @@ describe('convergence and containers from before installation labels', () => {
     const {agent, applied} = agentWith([state(mine)])
     await converge(agent, [mine], log)
     expect(applied).toEqual([])
+  })
+})
+
+describe('the installation id', () => {
+  it('is made once per store and reaches a remote agent in the register and heartbeat answers', async () => {
+    const store = await openStore('sqlite::memory:')
+    const other = await openStore('sqlite::memory:')
+    const broker = Fastify()
+    let heartbeats: ReturnType<typeof startHeartbeats> | undefined
+    try {
+      const installation = await store.installationId()
+      expect(installation).toMatch(/^[0-9a-f]{12}$/)
+      expect(await store.installationId()).toBe(installation)
+      expect(await other.installationId()).not.toBe(installation)
+      const log = createLogger('silent')
+      const provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor: () => new FakeAgent(), events: new BrokerEvents(), log, brokerId: 'b1', keepaliveMs: 100})
+      const token = 'agent-token-0123456789abcdef'
+      await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), token, keepaliveMs: 100, log}))
+      const url = await broker.listen({host: '127.0.0.1', port: 0})
+      const told: string[] = []
+      const registration = {id: 'h1', agentUrl: 'http://127.0.0.1:9', serviceAddress: '127.0.0.1', bindAddress: '127.0.0.1', portRange: [40000, 40010] as [number, number], zone: null, labels: {}, capacity: {maxContainers: null, memoryBytes: null}, keepaliveMs: 100}
+      heartbeats = startHeartbeats({agent: new FakeAgent(), registration, brokers: [url], token, log, onInstallation: (id) => told.push(id)})
+      await heartbeats.nextBeat()
+      await heartbeats.nextBeat()
+      expect(told).toEqual([installation])
+    } finally {
+      await heartbeats?.stop()
+      await broker.close()
+      await store.close()
+      await other.close()
+    }
   })
 })
