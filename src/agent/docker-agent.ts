@@ -1,6 +1,6 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
-import {EngineError} from '../core/errors.js'
+import {EngineError, errorMessage} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
   containerLogs,
@@ -37,6 +37,8 @@ export class DockerAgent implements AgentClient {
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly images = new Map<string, Promise<unknown>>()
   private installation: string | undefined
+  /** Containers from before installation labels that could not be made again confined, by instance: run on as they were, not tried again each beat. */
+  private readonly keptAsTheyWere = new Map<string, string>()
   /** The network check in flight: parallel applies share it, so they never make the network twice. */
   private network: Promise<string> | undefined
 
@@ -104,27 +106,37 @@ export class DockerAgent implements AgentClient {
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
       await checkVolumes(this.engine, spec.volumes.map((v) => v.name), spec.instanceId, installation)
       let info = await inspectContainer(this.engine, spec.name)
+      let predecessor: string | undefined
       if (info) {
         const foreign = foreignOwner(info.Config.Labels, spec.instanceId, installation)
         if (foreign) throw new EngineError(`a container named ${spec.name} exists and ${foreign}; it is left alone`)
-        // One from before installation labels is this instance's (its stored spec names it): made again, labelled and confined.
-        const why = !info.Config.Labels?.[LABEL_INSTALLATION] ? 'it predates installation labels' : info.Config.Labels[LABEL_SPEC] !== specHash(spec) ? 'its spec changed' : undefined
-        if (why) {
-          options.onProgress?.(`recreating ${spec.name}: ${why}`)
+        const kept = this.keptAsTheyWere.get(spec.instanceId) === info.Id && info.Config.Labels?.[LABEL_SPEC] === specHash(spec)
+        if (!info.Config.Labels?.[LABEL_INSTALLATION] && !kept) {
+          // One from before installation labels is this instance's (its stored spec names it): made again, labelled and
+          // confined; it waits aside, stopped, until the new one is ready, and comes back if that one fails.
+          options.onProgress?.(`recreating ${spec.name}: it predates installation labels`)
+          predecessor = info.Id
+          await this.engine.getContainer(info.Id).stop({t: 10}).catch((error: {statusCode?: number}) => {
+            if (error.statusCode !== 304) throw error
+          })
+          await this.engine.getContainer(info.Id).rename({name: `${spec.name}-predecessor`})
+          info = undefined
+        } else if (info.Config.Labels[LABEL_SPEC] !== specHash(spec)) {
+          options.onProgress?.(`recreating ${spec.name}: its spec changed`)
           await removeContainer(this.engine, info.Id, 10)
           info = undefined
         }
       }
-      let created = false
-      if (!info) {
-        const container = await this.engine.createContainer(createOptions(spec, installation)).catch((error: Error) => {
-          throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
-        })
-        info = await container.inspect()
-        created = true
-      }
-      const id = info.Id
+      let created: string | undefined
       try {
+        if (!info) {
+          const container = await this.engine.createContainer(createOptions(spec, installation)).catch((error: Error) => {
+            throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
+          })
+          info = await container.inspect()
+          created = info.Id
+        }
+        const id = info.Id
         if (!info.State.Running) {
           await this.engine.getContainer(id).start().catch((error: {statusCode?: number; message: string}) => {
             if (error.statusCode !== 304) throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
@@ -145,9 +157,18 @@ export class DockerAgent implements AgentClient {
           },
         })
       } catch (error) {
-        if (created) await removeContainer(this.engine, id).catch(() => undefined)
+        if (created) await removeContainer(this.engine, created).catch(() => undefined)
+        if (predecessor) {
+          await this.engine.getContainer(predecessor).rename({name: spec.name})
+          await this.engine.getContainer(predecessor).start()
+          this.keptAsTheyWere.set(spec.instanceId, predecessor)
+          throw new EngineError(`${spec.name} could not be made again confined, so the container from before runs on as it was: ${errorMessage(error)}`)
+        }
         throw error
       }
+      if (predecessor) await removeContainer(this.engine, predecessor)
+      if (created) this.keptAsTheyWere.delete(spec.instanceId)
+      const id = info.Id
       return stateOf(await this.engine.getContainer(id).inspect())
     })
   }
@@ -160,20 +181,28 @@ export class DockerAgent implements AgentClient {
   remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
     return this.serial(instanceId, async () => {
       const installation = this.own()
-      const containers = await ownContainers(this.engine, installation, instanceId)
+      const containers = await this.instanceContainers(instanceId)
       const volumes = new Set<string>()
       for (const c of containers) {
         for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name)
         await removeContainer(this.engine, c.Id, undefined, !options.keepData)
       }
+      this.keptAsTheyWere.delete(instanceId)
       if (options.keepData) return
       const refused = await removeVolumes(this.engine, installation, instanceId, [...volumes])
       if (refused.length > 0) throw new EngineError(`removed the container of instance ${instanceId} but left alone volume ${refused.join(', ')}`)
     })
   }
 
+  /** This installation's containers of an instance, and the one from before kept as it was. */
+  private async instanceContainers(instanceId: string): Promise<Array<{Id: string; State: string; Mounts?: Array<{Type?: string; Name?: string}>}>> {
+    const own = await ownContainers(this.engine, this.own(), instanceId)
+    const kept = this.keptAsTheyWere.get(instanceId)
+    return kept ? [...own, ...(await legacyContainers(this.engine)).filter((c) => c.Id === kept)] : own
+  }
+
   private async container(instanceId: string, running = false): Promise<string> {
-    const containers = await ownContainers(this.engine, this.own(), instanceId)
+    const containers = await this.instanceContainers(instanceId)
     const [container] = running ? containers.filter((c) => c.State === 'running') : containers
     if (!container) throw new EngineError(`instance ${instanceId} has no ${running ? 'running ' : ''}container`)
     return container.Id
@@ -190,10 +219,12 @@ export class DockerAgent implements AgentClient {
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */
   async list(options: {legacy?: boolean} = {}): Promise<ContainerState[]> {
     if (!this.installation) return []
-    const [own, legacy] = await Promise.all([ownContainers(this.engine, this.installation), options.legacy ? legacyContainers(this.engine) : []])
-    const legacyIds = new Set(legacy.map((c) => c.Id))
-    const states = await Promise.all([...own, ...legacy].map((c) => inspectContainer(this.engine, c.Id)))
-    return states.filter((s) => s !== undefined).map((info) => (legacyIds.has(info.Id) ? {...stateOf(info), legacy: true} : stateOf(info)))
+    const [own, legacy] = await Promise.all([ownContainers(this.engine, this.installation), options.legacy || this.keptAsTheyWere.size > 0 ? legacyContainers(this.engine) : []])
+    const kept = new Set(this.keptAsTheyWere.values())
+    // Those kept as they were count as this installation's; other old ones only when asked for, marked.
+    const listed = [...own.map((c) => ({id: c.Id, legacy: false})), ...legacy.filter((c) => kept.has(c.Id) || options.legacy).map((c) => ({id: c.Id, legacy: !kept.has(c.Id)}))]
+    const states = await Promise.all(listed.map(async (c) => ({info: await inspectContainer(this.engine, c.id), legacy: c.legacy})))
+    return states.flatMap(({info, legacy}) => (info ? [legacy ? {...stateOf(info), legacy: true} : stateOf(info)] : []))
   }
 
   facts(): Promise<HostFacts> {
@@ -202,7 +233,7 @@ export class DockerAgent implements AgentClient {
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
     if (!this.installation) return undefined
-    const [container] = (await ownContainers(this.engine, this.installation, instanceId)).filter((c) => c.State === 'running')
+    const [container] = (await this.instanceContainers(instanceId)).filter((c) => c.State === 'running')
     return container && containerStats(this.engine, container.Id)
   }
 

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import {appendFileSync} from 'node:fs'
+import {appendFileSync, rmSync} from 'node:fs'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -7,7 +8,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {DockerAgent} from '../../src/agent/docker-agent.js'
 import {DEFAULT_SECURITY} from '../../src/core/security.js'
 import type {ContainerSpec} from '../../src/core/types.js'
-import {connectEngine} from '../../src/docker/engine.js'
+import {connectEngine, specHash} from '../../src/docker/engine.js'
+import {openStore} from '../../src/store/index.js'
 import {psql, redis} from '../helpers/clients.js'
 import {docker, labelled, removeLabelled} from '../helpers/docker.js'
 import {ORG, POSTGRES, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
@@ -215,13 +217,17 @@ describe('instances on one engine stay apart', () => {
 describe('two installations on one engine with equal instance ids', () => {
   let a: TestSystem
   let b: TestSystem
+  let dataDirA: string
   beforeAll(async () => {
     a = await startTestSystem({portRange: [46850, 46874]})
+    dataDirA = a.dataDir
     b = await startTestSystem({portRange: [46875, 46899]})
   })
   afterAll(async () => {
     await a?.close()
     await b?.close()
+    // A restarted on its own data dir (the last story): the first system's dir is not removed by the second's close.
+    if (dataDirA) rmSync(dataDirA, {recursive: true, force: true})
   })
 
   it('neither adopts, recreates, mounts nor removes the other’s container or volume', async () => {
@@ -291,5 +297,47 @@ describe('two installations on one engine with equal instance ids', () => {
     expect(volumesOf(again)).toEqual(spec.volumes.map((v) => v.name))
     await expect.poll(() => answer(() => redis(inA.uri, 'GET', 'kept')), {timeout: 60_000, interval: 250}).toBe('yes')
     expect((await a.osb.deprovision(id, REDIS)).status).toBe(200)
+  })
+
+  it('one from before whose image cannot run confined is brought back as it was, and not tried again on every beat', async () => {
+    const id = testId()
+    expect((await a.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
+    const inA = (await a.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
+    expect(redis(inA.uri, 'SET', 'kept', 'yes')).toBe('OK')
+    const made = await oneContainer(id, a.system.installationId)
+    const stored = (await a.system.store.getInstance(id))!.spec
+    // The previous version's state, as the new one finds it on start: an old stored spec whose command writes to the root
+    // file system (no restart policy, so a confined container stays down at once), and the container made of it.
+    await a.system.close()
+    const command = ['bash', '-c', 'touch /predates-read-only-root && exec /dbroker/entrypoint redis-server /etc/redis/dbroker.conf']
+    const {security: _security, ...old} = {...stored, command, restart: 'no' as const}
+    const store = await openStore(`sqlite:${path.join(a.dataDir, 'dbroker.db')}`)
+    await store.updateInstance(id, {spec: old})
+    await store.close()
+    const {'dbroker.installation': _installation, ...oldLabels} = made.Config.Labels
+    await docker.getContainer(made.Id).remove({force: true})
+    const legacy = await docker.createContainer({
+      name: stored.name,
+      Image: made.Config.Image,
+      Cmd: old.command,
+      Env: made.Config.Env,
+      Labels: {...oldLabels, 'dbroker.spec': specHash(old)},
+      HostConfig: {PortBindings: made.HostConfig.PortBindings, Mounts: stored.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path}))},
+    })
+    await legacy.start()
+    const startedAt = (await legacy.inspect()).State.StartedAt
+    a = await startTestSystem({dataDir: a.dataDir, portRange: [46850, 46874]})
+    // The first converge tried the confined container, which exited; the old one is back under its name, with its data.
+    const now = await legacy.inspect()
+    expect(now.State.Running).toBe(true)
+    expect(now.Name).toBe(`/${stored.name}`)
+    expect(now.State.StartedAt).not.toBe(startedAt)
+    expect((await labelled(id, a.system.installationId)).containers.map((c) => c.Id)).toEqual([])
+    await expect.poll(() => answer(() => redis(inA.uri, 'GET', 'kept')), {timeout: 30_000, interval: 250}).toBe('yes')
+    // A fixed wait over several beats, to show it is not stopped and tried again.
+    await sleep(3500)
+    expect((await legacy.inspect()).State.StartedAt).toBe(now.State.StartedAt)
+    expect((await a.osb.deprovision(id, REDIS)).status).toBe(200)
+    expect(await labelled(id)).toEqual({containers: [], volumes: []})
   })
 })
