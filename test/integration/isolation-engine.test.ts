@@ -214,6 +214,30 @@ describe('instances on one engine stay apart', () => {
   })
 })
 
+/** A redis instance of `t` with a key written through a binding: its credentials, container and stored spec. */
+async function redisWithData(t: TestSystem, id: string) {
+  expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
+  const binding = (await t.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
+  expect(redis(binding.uri, 'SET', 'kept', 'yes')).toBe('OK')
+  return {binding, made: await oneContainer(id, t.system.installationId), spec: (await t.system.store.getInstance(id))!.spec}
+}
+
+/** Replaces an instance's container with what the previous version made of `spec`: no installation label, not confined. */
+async function replaceWithLegacy(made: Awaited<ReturnType<typeof oneContainer>>, spec: ContainerSpec) {
+  const {'dbroker.installation': _installation, ...oldLabels} = made.Config.Labels
+  await docker.getContainer(made.Id).remove({force: true})
+  const legacy = await docker.createContainer({
+    name: spec.name,
+    Image: made.Config.Image,
+    Cmd: spec.command,
+    Env: made.Config.Env,
+    Labels: {...oldLabels, 'dbroker.spec': specHash(spec)},
+    HostConfig: {PortBindings: made.HostConfig.PortBindings, Mounts: spec.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path}))},
+  })
+  await legacy.start()
+  return legacy
+}
+
 describe('two installations on one engine with equal instance ids', () => {
   let a: TestSystem
   let b: TestSystem
@@ -226,7 +250,7 @@ describe('two installations on one engine with equal instance ids', () => {
   afterAll(async () => {
     await a?.close()
     await b?.close()
-    // A restarted on its own data dir (the last story): the first system's dir is not removed by the second's close.
+    // A restarted on its own data dir (the legacy stories): the first system's dir is not removed by a later one's close.
     if (dataDirA) rmSync(dataDirA, {recursive: true, force: true})
   })
 
@@ -266,28 +290,16 @@ describe('two installations on one engine with equal instance ids', () => {
 
   it('a container from before installation labels is adopted only by the installation whose stored spec names it, and made again labelled', async () => {
     const id = testId()
-    expect((await a.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
-    const inA = (await a.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
-    expect(redis(inA.uri, 'SET', 'kept', 'yes')).toBe('OK')
-    const made = await oneContainer(id, a.system.installationId)
-    // What the previous version made: the same container, without the installation label.
-    const {'dbroker.installation': _installation, ...oldLabels} = made.Config.Labels
-    const name = made.Name.replace(/^\//, '')
-    const spec = (await a.system.store.getInstance(id))!.spec
-    await docker.getContainer(made.Id).remove({force: true})
-    const legacy = await docker.createContainer({
-      name,
-      Image: made.Config.Image,
-      Env: made.Config.Env,
-      Labels: oldLabels,
-      HostConfig: {PortBindings: made.HostConfig.PortBindings, Mounts: spec.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path}))},
-    })
-    await legacy.start()
+    const {binding: inA, made, spec} = await redisWithData(a, id)
+    // A stops; the container is swapped for what the previous version made of the same spec; A starts again.
+    await a.system.close()
+    const legacy = await replaceWithLegacy(made, spec)
     const agentB = new DockerAgent(connectEngine(), {installation: b.system.installationId})
     // B does not know the instance: it neither lists it as its own nor touches it.
     expect((await agentB.list()).map((c) => c.instanceId)).not.toContain(id)
     await expect(agentB.remove(id)).resolves.toBeUndefined()
     expect((await legacy.inspect()).State.Running).toBe(true)
+    a = await startTestSystem({dataDir: a.dataDir, portRange: [46850, 46874]})
     // A's converger makes it again with A's label, on A's network, with the same volume and data.
     await expect
       .poll(async () => (await labelled(id, a.system.installationId)).containers.filter((c) => c.State === 'running').length, {timeout: 60_000, interval: 250})
@@ -301,11 +313,7 @@ describe('two installations on one engine with equal instance ids', () => {
 
   it('one from before whose image cannot run confined is brought back as it was, and not tried again on every beat', async () => {
     const id = testId()
-    expect((await a.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
-    const inA = (await a.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
-    expect(redis(inA.uri, 'SET', 'kept', 'yes')).toBe('OK')
-    const made = await oneContainer(id, a.system.installationId)
-    const stored = (await a.system.store.getInstance(id))!.spec
+    const {binding: inA, made, spec: stored} = await redisWithData(a, id)
     // The previous version's state, as the new one finds it on start: an old stored spec whose command writes to the root
     // file system (no restart policy, so a confined container stays down at once), and the container made of it.
     await a.system.close()
@@ -314,17 +322,7 @@ describe('two installations on one engine with equal instance ids', () => {
     const store = await openStore(`sqlite:${path.join(a.dataDir, 'dbroker.db')}`)
     await store.updateInstance(id, {spec: old})
     await store.close()
-    const {'dbroker.installation': _installation, ...oldLabels} = made.Config.Labels
-    await docker.getContainer(made.Id).remove({force: true})
-    const legacy = await docker.createContainer({
-      name: stored.name,
-      Image: made.Config.Image,
-      Cmd: old.command,
-      Env: made.Config.Env,
-      Labels: {...oldLabels, 'dbroker.spec': specHash(old)},
-      HostConfig: {PortBindings: made.HostConfig.PortBindings, Mounts: stored.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path}))},
-    })
-    await legacy.start()
+    const legacy = await replaceWithLegacy(made, old)
     const startedAt = (await legacy.inspect()).State.StartedAt
     a = await startTestSystem({dataDir: a.dataDir, portRange: [46850, 46874]})
     // The first converge tried the confined container, which exited; the old one is back under its name, with its data.
