@@ -14,10 +14,11 @@ import {instanceCredentials} from '../../src/broker/credentials.js'
 import {CatalogError, parseCatalog} from '../../src/catalog/index.js'
 import type {AgentClient} from '../../src/core/agent.js'
 import {createLogger} from '../../src/core/log.js'
-import {DEFAULT_SECURITY} from '../../src/core/security.js'
+import {DEFAULT_SECURITY, securityView} from '../../src/core/security.js'
 import type {ContainerSpec, ContainerState, Host} from '../../src/core/types.js'
 import {createOptions, LogDemux, specHash} from '../../src/docker/engine.js'
 import {openStore} from '../../src/store/index.js'
+import {confinement} from '../../src/ui/top/detail-panel.js'
 import {FakeAgent, kvCatalog} from '../helpers/fake-agent.js'
 
 const catalog = (security = '') =>
@@ -101,6 +102,14 @@ describe('hardened containers', () => {
     const {security: _security, ...legacy} = specFor('t1')
     expect(specHash(legacy)).toBe(specHash(JSON.parse(JSON.stringify(legacy))))
     expect(createOptions(legacy, 'i').HostConfig).toMatchObject({CapDrop: ['ALL'], ReadonlyRootfs: true, PidsLimit: 512})
+  })
+
+  it('the detail shows the effective settings in one line', () => {
+    const view = securityView(specFor('t1'), 'a1b2c3d4e5f6')
+    expect(view).toMatchObject({privileged: false, capDrop: ['ALL'], memoryBytes: 64 * 1024 ** 2, memorySwapBytes: 64 * 1024 ** 2, network: 'dbroker-a1b2c3d4e5f6'})
+    expect(confinement(view)).toBe(
+      'unprivileged, caps CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID, read-only root (tmpfs /tmp,/run), no-new-privileges, pids 512, no swap, logs json-file 10M×3, network dbroker-a1b2c3d4e5f6',
+    )
   })
 
   it('a plan loosens only what it names', () => {
