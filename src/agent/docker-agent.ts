@@ -3,8 +3,6 @@ import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
-  containerLogs,
-  containerLogsTail,
   containerStats,
   createOptions,
   type Engine,
@@ -18,6 +16,7 @@ import {
   specHash,
   stateOf,
 } from '../docker/engine.js'
+import {containerLogs, containerLogsTail} from '../docker/logs.js'
 import {checkVolumes, ensureNetwork, foreignOwner, legacyContainers, ownContainers, releaseNetwork, removeVolumes} from '../docker/ownership.js'
 import {waitReady} from './readiness.js'
 
