@@ -103,7 +103,7 @@ export class DockerAgent implements AgentClient {
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
-      await checkVolumes(this.engine, spec.volumes.map((v) => v.name), spec.instanceId, installation)
+      await checkVolumes(this.engine, spec.name, spec.volumes.map((v) => v.name), spec.instanceId, installation)
       let info = await inspectContainer(this.engine, spec.name)
       let predecessor: string | undefined
       if (info) {

@@ -85,13 +85,28 @@ async function volumeLabels(engine: Engine, name: string): Promise<Record<string
   }
 }
 
-/** Fails, naming the owner, when a volume the spec would mount exists and is another instance's or installation's. */
-export async function checkVolumes(engine: Engine, names: string[], instanceId: string, installation: string): Promise<void> {
+/**
+ * Fails, naming the owner, when a volume the spec would mount exists and is
+ * another instance's or installation's. A container of the spec's name that
+ * has it mounted already (made so by an older dbroker) is stopped: it must not
+ * keep serving someone else's data.
+ */
+export async function checkVolumes(engine: Engine, containerName: string, names: string[], instanceId: string, installation: string): Promise<void> {
   for (const name of names) {
     const labels = await volumeLabels(engine, name)
     if (labels === undefined) continue
     const foreign = foreignOwner(labels, instanceId, installation)
-    if (foreign) throw new EngineError(`refusing to mount volume ${name} into instance ${instanceId}: ${foreign}`)
+    if (!foreign) continue
+    let stopped = ''
+    const holder = (await engine
+      .getContainer(containerName)
+      .inspect()
+      .catch(() => undefined)) as Docker.ContainerInspectInfo | undefined
+    if (holder?.State.Running && !foreignOwner(holder.Config.Labels, instanceId, installation) && holder.Mounts.some((m) => m.Name === name)) {
+      await engine.getContainer(holder.Id).stop({t: 10}).catch(() => undefined)
+      stopped = `; its container ${containerName}, which had it mounted, is stopped`
+    }
+    throw new EngineError(`refusing to mount volume ${name} into instance ${instanceId}: ${foreign}${stopped}`)
   }
 }
 

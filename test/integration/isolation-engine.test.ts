@@ -82,6 +82,20 @@ describe('instances on one engine stay apart', () => {
     await expect(agent.apply(stealName)).rejects.toThrow(`it belongs to instance ${victim}; it is left alone`)
     expect((await docker.getContainer(victimInfo.Id).inspect()).State.Running).toBe(true)
 
+    // What the previous version left after the attack: the attacker's container with the victim's volume. It is stopped.
+    await docker.getContainer(attackerInfo.Id).remove({force: true})
+    const leftover = await docker.createContainer({
+      name: stored.name,
+      Image: attackerInfo.Config.Image,
+      Cmd: ['sleep', 'infinity'],
+      Labels: attackerInfo.Config.Labels,
+      HostConfig: {Mounts: [{Type: 'volume', Source: victimVolumes[0], Target: '/data'}]},
+    })
+    await leftover.start()
+    await expect(agent.apply(stealVolume)).rejects.toThrow(`it belongs to instance ${victim}; its container ${stored.name}, which had it mounted, is stopped`)
+    expect((await leftover.inspect()).State.Running).toBe(false)
+    await leftover.remove({force: true})
+
     // A container of another instance that mounts the victim's volume (made behind dbroker's back): removing it leaves the volume.
     const intruder = testId()
     await docker.createContainer({
