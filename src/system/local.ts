@@ -128,10 +128,6 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
     return result
   }
-  // Adopt what the last run left: recreate missing containers, report strangers.
-  const first = await convergeHost()
-  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
-
   let stopped = false
   let beat: Promise<unknown> = Promise.resolve()
   let converging: Promise<unknown> | undefined
@@ -147,6 +143,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))
   }, options.keepaliveMs)
   timer.unref()
+
+  // Adopt what the last run left: recreate missing containers, report strangers. The beats go on meanwhile, so a
+  // long first pass (containers from an older version made again) doesn't make the host look dead.
+  const firstPass = convergeHost()
+  converging = firstPass
+  const first = await firstPass
+    .catch((error: unknown) => {
+      clearInterval(timer)
+      throw error
+    })
+    .finally(() => {
+      converging = undefined
+    })
+  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
 
   return {
     broker,
