@@ -86,23 +86,26 @@ async function volumeLabels(engine: Engine, name: string): Promise<Record<string
 }
 
 /**
- * Fails, naming the owner, when a volume the spec would mount exists and is
- * another instance's or installation's. A container of the spec's name that
- * has it mounted already (made so by an older dbroker) is stopped: it must not
- * keep serving someone else's data.
+ * Fails, naming the owner, when a volume the spec would mount, or the
+ * existing container of the spec's name has mounted, is another instance's or
+ * installation's. That container (made so by an older dbroker) is stopped: it
+ * must not keep serving someone else's data.
  */
 export async function checkVolumes(engine: Engine, containerName: string, names: string[], instanceId: string, installation: string): Promise<void> {
-  for (const name of names) {
+  const holder = (await engine
+    .getContainer(containerName)
+    .inspect()
+    .catch(() => undefined)) as Docker.ContainerInspectInfo | undefined
+  const ours = holder && !foreignOwner(holder.Config.Labels, instanceId, installation)
+  const mounted = ours ? holder.Mounts.filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!) : []
+  for (const name of new Set([...names, ...mounted])) {
     const labels = await volumeLabels(engine, name)
-    if (labels === undefined) continue
+    // Gone; or, among what the container has mounted, not dbroker's (an anonymous volume of the image).
+    if (labels === undefined || (!names.includes(name) && !labels?.[LABEL_INSTANCE])) continue
     const foreign = foreignOwner(labels, instanceId, installation)
     if (!foreign) continue
     let stopped = ''
-    const holder = (await engine
-      .getContainer(containerName)
-      .inspect()
-      .catch(() => undefined)) as Docker.ContainerInspectInfo | undefined
-    if (holder?.State.Running && !foreignOwner(holder.Config.Labels, instanceId, installation) && holder.Mounts.some((m) => m.Name === name)) {
+    if (ours && holder.State.Running && mounted.includes(name)) {
       await engine.getContainer(holder.Id).stop({t: 10}).catch(() => undefined)
       stopped = `; its container ${containerName}, which had it mounted, is stopped`
     }

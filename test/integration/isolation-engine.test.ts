@@ -82,17 +82,18 @@ describe('instances on one engine stay apart', () => {
     await expect(agent.apply(stealName)).rejects.toThrow(`it belongs to instance ${victim}; it is left alone`)
     expect((await docker.getContainer(victimInfo.Id).inspect()).State.Running).toBe(true)
 
-    // What the previous version left after the attack: the attacker's container with the victim's volume. It is stopped.
-    await docker.getContainer(attackerInfo.Id).remove({force: true})
+    // What the previous version left after the attack: a container of another instance with the victim's volume. It is stopped.
+    const leftoverId = testId()
+    const leftoverSpec: ContainerSpec = {...stored, instanceId: leftoverId, name: `dbroker-test-leftover-${leftoverId}`, volumes: []}
     const leftover = await docker.createContainer({
-      name: stored.name,
+      name: leftoverSpec.name,
       Image: attackerInfo.Config.Image,
       Cmd: ['sleep', 'infinity'],
-      Labels: attackerInfo.Config.Labels,
+      Labels: {...attackerInfo.Config.Labels, 'dbroker.instance': leftoverId},
       HostConfig: {Mounts: [{Type: 'volume', Source: victimVolumes[0], Target: '/data'}]},
     })
     await leftover.start()
-    await expect(agent.apply(stealVolume)).rejects.toThrow(`it belongs to instance ${victim}; its container ${stored.name}, which had it mounted, is stopped`)
+    await expect(agent.apply(leftoverSpec)).rejects.toThrow(`it belongs to instance ${victim}; its container ${leftoverSpec.name}, which had it mounted, is stopped`)
     expect((await leftover.inspect()).State.Running).toBe(false)
     await leftover.remove({force: true})
 
