@@ -92,10 +92,13 @@ describe('instances on one engine stay apart', () => {
       Labels: {...attackerInfo.Config.Labels, 'dbroker.instance': leftoverId},
       HostConfig: {Mounts: [{Type: 'volume', Source: victimVolumes[0], Target: '/data'}]},
     })
-    await leftover.start()
-    await expect(agent.apply(leftoverSpec)).rejects.toThrow(`it belongs to instance ${victim}; its container ${leftoverSpec.name}, which had it mounted, is stopped`)
-    expect((await leftover.inspect()).State.Running).toBe(false)
-    await leftover.remove({force: true})
+    try {
+      await leftover.start()
+      await expect(agent.apply(leftoverSpec)).rejects.toThrow(`it belongs to instance ${victim}; its container ${leftoverSpec.name}, which had it mounted, is stopped`)
+      expect((await leftover.inspect()).State.Running).toBe(false)
+    } finally {
+      await leftover.remove({force: true})
+    }
 
     // A container of another instance that mounts the victim's volume (made behind dbroker's back): removing it leaves the volume.
     const intruder = testId()
