@@ -16,7 +16,9 @@ const settled = new Set(['running', 'restarting'])
 
 /**
  * Brings a host to its desired containers. A lost container, a restarted
- * daemon and a wiped host all come back through here.
+ * daemon and a wiped host all come back through here. A container from before
+ * installation labels counts as an instance's only when its name is the one
+ * the instance's spec gives; it is then made again, labelled and confined.
  */
 export async function converge(
   agent: AgentClient,
@@ -24,15 +26,26 @@ export async function converge(
   log: Logger,
   stillWanted?: (instanceId: string) => Promise<boolean>,
 ): Promise<ConvergeResult> {
-  const actual = new Map((await agent.list()).map((c) => [c.instanceId, c]))
+  const listed = await agent.list({legacy: true})
+  const named = new Map(specs.map((s) => [s.name, s.instanceId]))
+  const actual = new Map(listed.filter((c) => !c.legacy).map((c) => [c.instanceId, c]))
+  const legacy = new Map(listed.filter((c) => c.legacy && named.get(c.name) === c.instanceId).map((c) => [c.instanceId, c]))
   const result: ConvergeResult = {applied: [], failed: [], unknown: []}
   const wanted = new Set(specs.map((s) => s.instanceId))
-  for (const state of actual.values()) if (!wanted.has(state.instanceId)) result.unknown.push(state)
+  for (const state of listed) {
+    if (state.legacy ? legacy.get(state.instanceId) !== state : !wanted.has(state.instanceId)) result.unknown.push(state)
+  }
   await Promise.all(
     specs.map(async (spec) => {
       const state = actual.get(spec.instanceId)
       if (state && settled.has(state.status) && state.specHash === specHash(spec)) return
-      const why = !state ? 'its container is missing' : state.specHash !== specHash(spec) ? 'its spec changed' : `its container is ${state.status}`
+      const why = legacy.has(spec.instanceId)
+        ? 'its container predates installation labels'
+        : !state
+          ? 'its container is missing'
+          : state.specHash !== specHash(spec)
+            ? 'its spec changed'
+            : `its container is ${state.status}`
       log.info(`converging instance ${spec.instanceId}: ${why}`)
       try {
         const state = await agent.apply(spec, stillWanted ? {stillWanted: () => stillWanted(spec.instanceId)} : {})

@@ -31,6 +31,8 @@ export interface HeartbeatOptions {
   log: Logger
   /** Longest wait between attempts while no broker answers. */
   maxBackoffMs?: number
+  /** Told the installation the broker's answer names, before converging to its specs. */
+  onInstallation?: (id: string) => void
 }
 
 export interface Heartbeats {
@@ -43,6 +45,8 @@ export interface Heartbeats {
 
 interface Answer {
   keepaliveMs?: number
+  /** The broker's installation: the agent acts only on containers labelled with it. */
+  installation?: string
   specs: ContainerSpec[]
 }
 
@@ -63,6 +67,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   let failures = 0
   let converging: Promise<void> | undefined
   let engineStatus: string | undefined
+  let installation: string | undefined
   // Instances a converge pass (re)made, told to the broker on the next beat so it restores their binding users.
   const reapplied = new Set<string>()
 
@@ -102,6 +107,13 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     }
     for (const id of applied) reapplied.delete(id)
     const answer = response.body as Answer
+    if (answer.installation && answer.installation !== installation) {
+      if (installation) log.warn(`the broker now names installation ${answer.installation} (was ${installation}): only its containers are this agent's from now on`)
+      installation = answer.installation
+      options.onInstallation?.(installation)
+    } else if (!answer.installation && !installation) {
+      throw new Error('the broker did not say which installation this host serves (is it older than this agent?); nothing is converged until it does')
+    }
     for (const w of waiters) w()
     waiters = []
     // A change the broker made after this beat was sent is newer than the answer: leave it to the broker.

@@ -7,6 +7,7 @@ import type {ChangeEvent, ContainerStats, HostView, InstanceDetail, InstanceView
 import type {AgentClient} from '../core/agent.js'
 import {DbrokerError, errorMessage, LogsUnavailableError, OsbError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
+import {securityView} from '../core/security.js'
 import type {ContainerState, Host, ServiceInstance} from '../core/types.js'
 import type {Store} from '../store/index.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
@@ -234,6 +235,7 @@ export function adminRoutes(options: AdminOptions) {
             parameters: instance.parameters,
             context: instance.context,
             volumes: instance.spec.volumes,
+            security: securityView(instance.spec, await store.installationId()),
             bindings: bindings.map((b) => ({
               id: b.id,
               state: b.state,

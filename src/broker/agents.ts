@@ -110,7 +110,8 @@ export function agentRoutes(options: AgentRoutesOptions) {
     for (const instanceId of instanceIds) void provisioner.replayBindings(instanceId, hostId)
   }
 
-  const answer = async (hostId: string) => ({keepaliveMs: options.keepaliveMs, specs: await provisioner.desiredSpecs(hostId)})
+  // The installation tells the agent which of the engine's dbroker containers are this broker's.
+  const answer = async (hostId: string) => ({keepaliveMs: options.keepaliveMs, installation: await store.installationId(), specs: await provisioner.desiredSpecs(hostId)})
 
   return async (app: FastifyInstance) => {
     await app.register(

@@ -55,8 +55,12 @@ export function bindingUser(instance: ServiceInstance, plan: PlanDef): {username
   return {username: instance.credentials.username, password: instance.credentials.password}
 }
 
-/** A Docker-safe name fragment for an instance id: the id itself when it is one, else a digest. */
+/**
+ * A Docker-safe name fragment for an instance id, one-to-one with ids: the id
+ * itself when it is one (it starts with a letter or digit), else "_" and its
+ * full SHA-256, a form no literal id can take.
+ */
 export function instanceSlug(instanceId: string): string {
   if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,47}$/.test(instanceId)) return instanceId
-  return createHash('sha256').update(instanceId).digest('hex').slice(0, 16)
+  return `_${createHash('sha256').update(instanceId).digest('hex')}`
 }

@@ -371,7 +371,7 @@ export class Provisioner {
         context: body.context ?? {},
         maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
         credentials,
-        spec: buildSpec({instanceId, service, plan, host, ports, credentials, parameters}),
+        spec: buildSpec({instanceId, installationId: await tx.installationId(), service, plan, host, ports, credentials, parameters}),
         dashboardUrl: null,
         name,
         createdAt: now,
@@ -485,6 +485,8 @@ export class Provisioner {
     if (ports.some((p) => p === undefined)) throw new OsbError(422, `plan ${target.plan.name} exposes other ports than plan ${current.plan.name}; provision a new instance instead`)
     const spec = buildSpec({
       instanceId,
+      installationId: await this.store.installationId(),
+      previous: instance.spec,
       service: target.service,
       plan: target.plan,
       host,

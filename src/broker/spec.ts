@@ -1,21 +1,47 @@
-import type {PlanDef, ServiceDef} from '../catalog/index.js'
+import type {ContainerDef, PlanDef, ServiceDef} from '../catalog/index.js'
+import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
 import {instanceSlug} from './credentials.js'
 
 export interface SpecInput {
   instanceId: string
+  /** The store's installation id: names carry it, so two installations on one engine never share a container or volume. */
+  installationId: string
   service: ServiceDef
   plan: PlanDef
   host: Host
   ports: PortMapping[]
   credentials: InstanceCredentials
   parameters: Record<string, unknown>
+  /** The instance's current spec on an update: its container and volume names stay, whatever scheme made them. */
+  previous?: ContainerSpec
+}
+
+// Service names have no "_" and the installation id no "-", so a name tells its installation, service and instance apart.
+export const containerName = (installationId: string, service: string, instanceId: string) => `dbroker-${installationId}-${service}_${instanceSlug(instanceId)}`
+export const volumeName = (installationId: string, instanceId: string, index: number) => `dbroker-${installationId}-${instanceSlug(instanceId)}-${index}`
+
+/** The hardened defaults with what the plan loosens. */
+export function planSecurity(overrides: ContainerDef['security']): ContainerSecurity {
+  const d = DEFAULT_SECURITY
+  if (!overrides) return d
+  return {
+    capabilities: overrides.capabilities ? [...new Set(overrides.capabilities)].sort() : d.capabilities,
+    readOnlyRootfs: overrides.read_only ?? d.readOnlyRootfs,
+    tmpfs: {...d.tmpfs, ...overrides.tmpfs},
+    noNewPrivileges: overrides.no_new_privileges ?? d.noNewPrivileges,
+    pidsLimit: overrides.pids_limit ?? d.pidsLimit,
+    log: {
+      driver: overrides.log?.driver ?? d.log.driver,
+      maxSizeBytes: overrides.log?.max_size ?? d.log.maxSizeBytes,
+      maxFiles: overrides.log?.max_files ?? d.log.maxFiles,
+    },
+  }
 }
 
 /** The desired container of an instance: everything the agent needs, nothing it has to look up. */
-export function buildSpec({instanceId, service, plan, host, ports, credentials, parameters}: SpecInput): ContainerSpec {
+export function buildSpec({instanceId, installationId, service, plan, host, ports, credentials, parameters, previous}: SpecInput): ContainerSpec {
   const c = plan.container
-  const slug = instanceSlug(instanceId)
   const env: Record<string, string> = {...c.env}
   if (c.credentials.env.username) env[c.credentials.env.username] = credentials.username
   env[c.credentials.env.password] = credentials.password
@@ -27,7 +53,7 @@ export function buildSpec({instanceId, service, plan, host, ports, credentials, 
   const r = c.readiness
   return {
     instanceId,
-    name: `dbroker-${service.name}-${slug}`,
+    name: previous?.name ?? containerName(installationId, service.name, instanceId),
     image: c.image,
     ...(c.build ? {build: c.build} : {}),
     ...(c.command ? {command: c.command} : {}),
@@ -35,7 +61,7 @@ export function buildSpec({instanceId, service, plan, host, ports, credentials, 
     env,
     ports,
     bindAddress: host.bindAddress,
-    volumes: c.volumes.map((volumePath, i) => ({name: `dbroker-${slug}-${i}`, path: volumePath})),
+    volumes: c.volumes.map((volumePath, i) => ({name: previous?.volumes[i]?.name ?? volumeName(installationId, instanceId, i), path: volumePath})),
     ...(c.memory ? {memoryBytes: c.memory} : {}),
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),
     restart: c.restart,
@@ -47,5 +73,6 @@ export function buildSpec({instanceId, service, plan, host, ports, credentials, 
           ? {probe: 'exec', command: r.command, timeoutMs: r.timeout}
           : {probe: r.probe, timeoutMs: r.timeout},
     hooks: {...(c.hooks.bind ? {bind: c.hooks.bind} : {}), ...(c.hooks.unbind ? {unbind: c.hooks.unbind} : {})},
+    security: planSecurity(c.security),
   }
 }

@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {CAPABILITIES} from '../core/security.js'
 import {parseBytes, parseDuration} from './units.js'
 
 const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a UUID')
@@ -16,6 +17,30 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return parsed ?? 0
 })
 const command = z.array(z.string()).min(1)
+
+const capability = z
+  .string()
+  .transform((c) => c.toUpperCase().replace(/^CAP_/, ''))
+  .refine((c): c is (typeof CAPABILITIES)[number] => (CAPABILITIES as readonly string[]).includes(c), 'is not a Linux capability (e.g. CHOWN, SETUID)')
+
+/** Loosens the hardened defaults for an image that needs it; every field left out keeps its default. */
+const security = z.strictObject({
+  /** The whole list kept after dropping every capability (replaces the default list). */
+  capabilities: z.array(capability).optional(),
+  read_only: z.boolean().optional(),
+  /** More in-memory writable paths, added to /tmp and /run: path -> size. */
+  tmpfs: z
+    .record(z.string(), bytes)
+    .superRefine((mounts, ctx) => {
+      for (const at of Object.keys(mounts)) if (!/^\/[^:,]*$/.test(at)) ctx.addIssue({code: 'custom', path: [at], message: 'must be an absolute path without ":" or ","'})
+    })
+    .optional(),
+  no_new_privileges: z.boolean().optional(),
+  pids_limit: z.number().int().min(16).max(1_000_000).optional(),
+  log: z
+    .strictObject({driver: z.enum(['json-file', 'local']).optional(), max_size: bytes.optional(), max_files: z.number().int().min(1).max(100).optional()})
+    .optional(),
+})
 
 const readiness = z.discriminatedUnion('probe', [
   z.strictObject({
@@ -69,6 +94,7 @@ export const containerSchema = z.strictObject({
   parameters: z.record(z.string(), envName).default({}),
   uri: z.string().min(1),
   readiness: readiness.default({probe: 'none', timeout: 0}),
+  security: security.optional(),
 })
 
 const maintenanceInfo = z.strictObject({

@@ -4,18 +4,22 @@ import {BaseCommand} from '../cli/base-command.js'
 import {escapeControls} from '../core/control-chars.js'
 import {UsageError} from '../core/errors.js'
 
+/** Without --tail a long-lived instance's whole log would flood the terminal (and the broker used to buffer it). */
+const DEFAULT_TAIL = 200
+
 export default class Logs extends BaseCommand {
   static override summary = "Print an instance's container logs"
-  static override description = "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back (json-file, local, journald). With --json, one envelope with the lines once they end (not with --follow)."
+  static override description = "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back (json-file, local, journald): the last 200 lines unless --tail says otherwise (--tail all for everything). With --json, one envelope with the lines once they end (not with --follow)."
   static override examples = [
     '<%= config.bin %> logs redis --tail 100',
+    '<%= config.bin %> logs redis --tail all > redis.log',
     '<%= config.bin %> logs orders-db -f --since 10m',
     "<%= config.bin %> logs redis --grep 'WARN|ERR'",
   ]
   static override args = {instance: Args.string({required: true, description: 'instance name or id'})}
   static override flags = {
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines'}),
-    tail: Flags.integer({min: 0, description: 'only the last N lines'}),
+    tail: Flags.string({default: String(DEFAULT_TAIL), description: `only the last N lines, or "all" for the whole log`}),
     since: Flags.string({description: 'only lines since a duration ago (10m, 2h) or a date'}),
     grep: Flags.string({description: 'only lines matching this regular expression'}),
     timestamps: Flags.boolean({char: 't', description: 'prefix each line with its timestamp'}),
@@ -30,6 +34,8 @@ export default class Logs extends BaseCommand {
     } catch (error) {
       throw new UsageError(`--grep ${flags.grep} is not a regular expression: ${(error as Error).message}`)
     }
+    if (flags.tail !== 'all' && !/^\d+$/.test(flags.tail)) throw new UsageError(`--tail ${flags.tail} is not a number of lines or "all"`)
+    const tail = flags.tail === 'all' ? undefined : Number(flags.tail)
     if (flags.since && !/^\d+[smhd]$|^\d+$/.test(flags.since) && Number.isNaN(Date.parse(flags.since))) {
       throw new UsageError(`--since ${flags.since} is not a duration (10m, 2h) or a date`)
     }
@@ -47,7 +53,7 @@ export default class Logs extends BaseCommand {
       else process.stdout.write(`${process.stdout.isTTY ? escapeControls(line, {keepColors: true, keepTabs: true}) : line}\n`)
     }
     try {
-      for await (const chunk of client.logs(args.instance, {follow: flags.follow, tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) {
+      for await (const chunk of client.logs(args.instance, {follow: flags.follow, tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) {
         const parts = (partial + chunk).split('\n')
         partial = parts.pop() ?? ''
         for (const line of parts) emit(line)

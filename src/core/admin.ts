@@ -1,4 +1,5 @@
 /** What the admin API answers and streams: shared by the broker, the client and the screens. */
+import type {SecurityView} from './security.js'
 import type {ContainerStatus, Health, HostFacts, InstanceState, PortMapping} from './types.js'
 
 export interface ChangeEvent {
@@ -74,6 +75,8 @@ export interface InstanceDetail extends InstanceView {
   parameters: Record<string, unknown>
   context: Record<string, unknown>
   volumes: Array<{name: string; path: string}>
+  /** How its container is confined (capabilities, read-only root, limits, logs, network); absent from brokers before hardening. */
+  security?: SecurityView
   bindings: BindingView[]
   lastOperation: {kind: string; state: string; description: string; updatedAt: number} | null
 }

@@ -30,8 +30,8 @@ export interface AgentClient {
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult>
   /** Restart the instance's container. */
   restart(instanceId: string): Promise<void>
-  /** Every container on the host that carries dbroker's labels. */
-  list(): Promise<ContainerState[]>
+  /** The containers of this installation on the host; `legacy` adds those from before installation labels (anyone's), marked. */
+  list(options?: {legacy?: boolean}): Promise<ContainerState[]>
   facts(): Promise<HostFacts>
   /** CPU and memory of the instance's running container; undefined when none runs. Optional for agents that predate it. */
   stats?(instanceId: string): Promise<ContainerStats | undefined>

@@ -1,4 +1,5 @@
 /** Shared domain types: what the broker stores and what an agent runs. */
+import type {ContainerSecurity} from './security.js'
 
 export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure'
 
@@ -56,6 +57,8 @@ export interface ContainerSpec {
   /** Instance ids of containers on the same host that run before this one and whose restarts restart it. */
   dependsOn?: string[]
   supervision?: {maxRestarts: number; windowMs: number}
+  /** Absent in specs stored before hardening: the agent then applies the defaults. */
+  security?: ContainerSecurity
 }
 
 /** A host directory bound into a container. */
@@ -87,6 +90,8 @@ export interface ContainerState {
   restartCount: number
   startedAt?: string
   specHash?: string
+  /** Made by a dbroker before installation labels: whose it is, only the instance's stored spec can tell. */
+  legacy?: boolean
 }
 
 export interface HostFacts {

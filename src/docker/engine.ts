@@ -5,16 +5,15 @@ import {PassThrough} from 'node:stream'
 import Docker from 'dockerode'
 
 import type {ExecResult} from '../core/agent.js'
-import type {ContainerStats, LogOptions} from '../core/admin.js'
-import {EngineError, LogsUnavailableError} from '../core/errors.js'
-import {specHash} from '../core/spec-hash.js'
-import type {BuildSource, ContainerSpec, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import type {ContainerStats} from '../core/admin.js'
+import {EngineError} from '../core/errors.js'
+import type {BuildSource, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import {LABEL_INSTANCE, LABEL_SPEC} from './container-options.js'
 
 export type Engine = Docker
 export type {ContainerInspectInfo} from 'dockerode'
 
-export const LABEL_INSTANCE = 'dbroker.instance'
-export const LABEL_SPEC = 'dbroker.spec'
+export {createOptions, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_SPEC, specHash} from './container-options.js'
 
 export interface EngineOptions {
   /** unix:///path, tcp://host:port or a bare socket path; DOCKER_HOST when absent. */
@@ -152,40 +151,6 @@ export async function ensureImage(engine: Engine, image: string, build?: BuildSo
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
 }
 
-export {specHash} from '../core/spec-hash.js'
-
-export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
-  const exposed: Record<string, object> = {}
-  const bindings: Record<string, Array<{HostIp: string; HostPort: string}>> = {}
-  for (const p of spec.ports) {
-    exposed[`${p.container}/${p.protocol}`] = {}
-    bindings[`${p.container}/${p.protocol}`] = [{HostIp: spec.bindAddress, HostPort: String(p.host)}]
-  }
-  const labels = {...spec.labels, [LABEL_INSTANCE]: spec.instanceId, [LABEL_SPEC]: specHash(spec)}
-  return {
-    name: spec.name,
-    Image: spec.image,
-    Cmd: spec.command,
-    Entrypoint: spec.entrypoint,
-    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-    Labels: labels,
-    ExposedPorts: exposed,
-    HostConfig: {
-      PortBindings: bindings,
-      Mounts: spec.volumes.map((v) => ({
-        Type: 'volume' as const,
-        Source: v.name,
-        Target: v.path,
-        // The engine creates the volume on first use; the label lets removal find it.
-        VolumeOptions: {Labels: {[LABEL_INSTANCE]: spec.instanceId}} as unknown as Docker.MountSettings['VolumeOptions'],
-      })),
-      Memory: spec.memoryBytes,
-      NanoCpus: spec.nanoCpus,
-      RestartPolicy: {Name: spec.restart === 'no' ? '' : spec.restart, MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined},
-    },
-  }
-}
-
 const STATUSES = new Set<ContainerStatus>(['created', 'running', 'restarting', 'exited', 'paused', 'dead', 'removing'])
 
 export function stateOf(info: Docker.ContainerInspectInfo): ContainerState {
@@ -212,12 +177,11 @@ export async function inspectContainer(engine: Engine, nameOrId: string): Promis
   }
 }
 
-export async function labelledContainers(engine: Engine, instanceId?: string): Promise<Docker.ContainerInfo[]> {
-  return engine.listContainers({all: true, filters: {label: [instanceId ? `${LABEL_INSTANCE}=${instanceId}` : LABEL_INSTANCE]}})
-}
-
-/** Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start). */
-export async function removeContainer(engine: Engine, id: string, graceSeconds?: number): Promise<void> {
+/**
+ * Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start).
+ * `anonymousVolumes` removes the volumes the engine made for it alone (an image's VOLUME no spec names), never a named one.
+ */
+export async function removeContainer(engine: Engine, id: string, graceSeconds?: number, anonymousVolumes = false): Promise<void> {
   try {
     if (graceSeconds !== undefined) {
       await engine
@@ -227,21 +191,10 @@ export async function removeContainer(engine: Engine, id: string, graceSeconds?:
           if (error.statusCode !== 304 && error.statusCode !== 404) throw error
         })
     }
-    await engine.getContainer(id).remove({force: true, v: false})
+    await engine.getContainer(id).remove({force: true, v: anonymousVolumes})
   } catch (error) {
     const code = (error as {statusCode?: number}).statusCode
     if (code !== 404 && code !== 409) throw error
-  }
-}
-
-export async function removeVolumes(engine: Engine, instanceId: string, names: string[]): Promise<void> {
-  const labelled = (await engine.listVolumes({filters: {label: [`${LABEL_INSTANCE}=${instanceId}`]}})).Volumes ?? []
-  for (const name of new Set([...names, ...labelled.map((v) => v.Name)])) {
-    try {
-      await engine.getVolume(name).remove()
-    } catch (error) {
-      if ((error as {statusCode?: number}).statusCode !== 404) throw error
-    }
   }
 }
 
@@ -267,23 +220,6 @@ export async function execIn(engine: Engine, containerId: string, command: strin
   return {exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8')}
 }
 
-export async function containerLogsTail(engine: Engine, id: string, lines: number): Promise<string> {
-  const buffer = (await engine.getContainer(id).logs({stdout: true, stderr: true, tail: lines, follow: false})) as unknown as Buffer
-  return demuxBuffer(buffer)
-}
-
-/** Strips Docker's 8-byte stream headers from a non-TTY log buffer. */
-export function demuxBuffer(buffer: Buffer): string {
-  const parts: Buffer[] = []
-  let offset = 0
-  while (offset + 8 <= buffer.length && (buffer[offset] === 1 || buffer[offset] === 2) && buffer[offset + 1] === 0) {
-    const size = buffer.readUInt32BE(offset + 4)
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size))
-    offset += 8 + size
-  }
-  return offset === 0 ? buffer.toString('utf8') : Buffer.concat(parts).toString('utf8')
-}
-
 interface StatsSample {
   cpu_stats?: {cpu_usage?: {total_usage?: number}; system_cpu_usage?: number; online_cpus?: number}
   precpu_stats?: {cpu_usage?: {total_usage?: number}; system_cpu_usage?: number}
@@ -302,45 +238,4 @@ export async function containerStats(engine: Engine, id: string): Promise<Contai
     memoryBytes: Math.max(0, (s.memory_stats?.usage ?? 0) - cache),
     memoryLimitBytes: s.memory_stats?.limit ?? 0,
   }
-}
-
-/**
- * A container's output from the engine's logs API as text chunks. Drivers the
- * engine can't read back (syslog, fluentd, none, ...) fail with LogsUnavailableError.
- */
-export async function containerLogs(engine: Engine, id: string, options: LogOptions): Promise<AsyncIterable<string>> {
-  const container = engine.getContainer(id)
-  const base = {stdout: true, stderr: true, timestamps: options.timestamps ?? false, since: options.since ?? 0, ...(options.tail === undefined ? {} : {tail: options.tail})}
-  const unreadable = async (error: {statusCode?: number; message: string; json?: {message?: string}}): Promise<never> => {
-    const message = error.json?.message ?? error.message
-    if (/does not support reading|logging driver/i.test(message) || error.statusCode === 501) {
-      const driver = (await inspectContainer(engine, id))?.HostConfig?.LogConfig?.Type ?? 'its'
-      throw new LogsUnavailableError(
-        `the engine cannot read back logs written with the ${driver} logging driver`,
-        `read them where the ${driver} driver sends them, or use the json-file, local or journald driver`,
-      )
-    }
-    throw new EngineError(`cannot read the logs of container ${id.slice(0, 12)}: ${message}`)
-  }
-  if (!options.follow) {
-    const buffer = (await container.logs({...base, follow: false}).catch(unreadable)) as unknown as Buffer
-    return (async function* () {
-      const text = demuxBuffer(buffer)
-      if (text) yield text
-    })()
-  }
-  const stream = (await container.logs({...base, follow: true}).catch(unreadable)) as unknown as NodeJS.ReadableStream & {destroy(): void}
-  const out = new PassThrough({encoding: 'utf8'})
-  engine.modem.demuxStream(stream, out, out)
-  const end = () => {
-    stream.destroy()
-    out.end()
-  }
-  stream.on('end', () => out.end())
-  stream.on('close', () => out.end())
-  stream.on('error', end)
-  options.signal?.addEventListener('abort', end, {once: true})
-  // A client that hung up while the stream was being opened never fires 'abort' again.
-  if (options.signal?.aborted) end()
-  return out as AsyncIterable<string>
 }

@@ -98,6 +98,11 @@ export interface HostIdentitiesTable {
   pending: string | null
 }
 
+export interface InstallationTable {
+  id: string
+  created_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -107,4 +112,5 @@ export interface Database {
   brokers: BrokersTable
   spare_users: SpareUsersTable
   host_identities: HostIdentitiesTable
+  installation: InstallationTable
 }

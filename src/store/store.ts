@@ -5,6 +5,7 @@ import {type Db, inTransaction} from './db.js'
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
 import * as spareUsers from './migrations/003_spare_users.js'
+import * as installation from './migrations/004_installation.js'
 import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as bindings from './repositories/bindings.js'
@@ -20,7 +21,13 @@ export {PortRangeFullError} from './repositories/ports.js'
 export type {StoredBinding} from './repositories/bindings.js'
 export type {StoredInstance} from './repositories/instances.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers, '005_host_identity': hostIdentity}
+const migrations: Record<string, Migration> = {
+  '001_initial': initial,
+  '002_multihost': multihost,
+  '003_spare_users': spareUsers,
+  '004_installation': installation,
+  '005_host_identity': hostIdentity,
+}
 
 /** The advisory lock key of placement: any constant shared by every broker. */
 const PLACEMENT_LOCK = 0x64627270
@@ -56,6 +63,12 @@ export class Store {
     })
     const {error} = await migrator.migrateToLatest()
     if (error) throw error
+  }
+
+  /** This installation's id, made by its first start (migration 004). */
+  async installationId(): Promise<string> {
+    const row = await this.db.selectFrom('installation').select('id').executeTakeFirstOrThrow()
+    return row.id
   }
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {

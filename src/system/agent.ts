@@ -166,6 +166,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     },
     brokers: config.brokers,
     token: config.token,
+    onInstallation: (id) => agent.useInstallation(id),
     ca: config.broker_ca ? readPem(config.broker_ca, 'broker_ca') : undefined,
     log,
   })

@@ -39,6 +39,8 @@ export interface LocalSystem {
   adminCredentials: BasicCredentials
   store: Store
   catalog: Catalog
+  /** Labels every container and volume this system makes. */
+  installationId: string
   close(): Promise<void>
 }
 
@@ -81,7 +83,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   }
 
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
-  const agent = new DockerAgent(engine)
+  const installationId = await store.installationId()
+  const agent = new DockerAgent(engine, {installation: installationId})
   const register = async () =>
     store.upsertHost({
       id: LOCAL_HOST_ID,
@@ -126,10 +129,6 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
     return result
   }
-  // Adopt what the last run left: recreate missing containers, report strangers.
-  const first = await convergeHost()
-  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
-
   let stopped = false
   let beat: Promise<unknown> = Promise.resolve()
   let converging: Promise<unknown> | undefined
@@ -148,6 +147,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   }, options.keepaliveMs)
   timer.unref()
 
+  // Adopt what the last run left: recreate missing containers, report strangers. The beats go on meanwhile, so a
+  // long first pass (containers from an older version made again) doesn't make the host look dead.
+  const firstPass = convergeHost()
+  converging = firstPass
+  const first = await firstPass
+    .catch((error: unknown) => {
+      clearInterval(timer)
+      throw error
+    })
+    .finally(() => {
+      converging = undefined
+    })
+  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
+
   return {
     broker,
     url: broker.url,
@@ -155,6 +168,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     adminCredentials,
     store,
     catalog,
+    installationId,
     async close() {
       stopped = true
       clearInterval(timer)
@@ -162,6 +176,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       await watch.stop()
       await beat
       await converging?.catch(() => undefined)
+      await agent.releaseNetwork().catch((error) => log.warn(`cannot remove the network of installation ${installationId}: ${errorMessage(error)}`))
       await store.close()
     },
   }

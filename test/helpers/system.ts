@@ -7,7 +7,7 @@ import {createLogger} from '../../src/core/log.js'
 import {type LocalSystem, startLocal} from '../../src/system/local.js'
 import {expect} from 'vitest'
 
-import {labelled, removeLabelled} from './docker.js'
+import {labelled, removeInstallationNetwork, removeLabelled} from './docker.js'
 import {OsbClient} from './osb.js'
 
 export const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
@@ -52,7 +52,9 @@ export async function startTestSystem(options: {catalogFile?: string; dataDir?: 
     async close() {
       const ids = (await system.store.listInstances()).map((i) => i.id)
       await system.close()
-      await removeLabelled(ids)
+      // Only this system's: another `up` on the engine may use the same instance ids.
+      await removeLabelled(ids, system.installationId)
+      await removeInstallationNetwork(system.installationId)
       if (!options.dataDir) rmSync(dataDir, {recursive: true, force: true})
     },
   }
@@ -60,7 +62,7 @@ export async function startTestSystem(options: {catalogFile?: string; dataDir?: 
 
 /** No container, volume, port or row of the instance remains. */
 export async function expectNothingLeft(t: TestSystem, id: string): Promise<void> {
-  const left = await labelled(id)
+  const left = await labelled(id, t.system.installationId)
   expect(left.containers, `containers of ${id}`).toHaveLength(0)
   expect(left.volumes, `volumes of ${id}`).toHaveLength(0)
   expect(await t.system.store.portsOf(id)).toEqual([])

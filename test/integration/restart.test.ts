@@ -156,7 +156,7 @@ describe('the broker restarts on the same data dir', () => {
           context: {},
           maintenanceInfo: {version: '1.0.0'},
           credentials,
-          spec: buildSpec({instanceId: halfMade, service, plan, host, ports, credentials, parameters: {}}),
+          spec: buildSpec({instanceId: halfMade, installationId: await store.installationId(), service, plan, host, ports, credentials, parameters: {}}),
           dashboardUrl: null,
           name: null,
           createdAt: now,

@@ -70,9 +70,9 @@ describe('generated credentials', () => {
     })
   })
 
-  it('an instance id that is not a Docker name becomes a short digest', () => {
+  it('an instance id that is not a Docker name becomes "_" and its full digest, a form no literal id takes', () => {
     expect(instanceSlug('t-i-0123')).toBe('t-i-0123')
-    expect(instanceSlug('a/b c')).toMatch(/^[0-9a-f]{16}$/)
-    expect(instanceSlug('x'.repeat(49))).toMatch(/^[0-9a-f]{16}$/)
+    expect(instanceSlug('a/b c')).toMatch(/^_[0-9a-f]{64}$/)
+    expect(instanceSlug('x'.repeat(49))).toMatch(/^_[0-9a-f]{64}$/)
   })
 })

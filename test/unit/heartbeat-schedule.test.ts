@@ -29,7 +29,7 @@ async function fakeBroker(): Promise<{url: string; beats: Beat[]; close(): Promi
     request.on('data', (chunk: Buffer) => (text += chunk.toString()))
     request.on('end', () => {
       beats.push({path: request.url ?? '', at: Date.now(), facts: (JSON.parse(text) as {facts: HostFacts | null}).facts})
-      response.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({keepaliveMs: KEEPALIVE, specs: []}))
+      response.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({keepaliveMs: KEEPALIVE, installation: 'a1b2c3d4e5f6', specs: []}))
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

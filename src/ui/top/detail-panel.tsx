@@ -2,6 +2,7 @@ import {Box, Text} from 'ink'
 
 import type {InstanceDetail} from '../../core/admin.js'
 import {escapeStrings} from '../../core/control-chars.js'
+import type {SecurityView} from '../../core/security.js'
 import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
 import {useTone} from './theme.js'
 
@@ -14,6 +15,20 @@ export interface DetailPanelProps {
 }
 
 const MASK = '••••••••'
+
+/** One line: what the container may do, in the order `docker inspect` would be checked. */
+export function confinement(s: SecurityView): string {
+  return [
+    s.privileged ? 'PRIVILEGED' : 'unprivileged',
+    `caps ${s.capabilities.join(',') || 'none'}`,
+    s.readOnlyRootfs ? `read-only root (tmpfs ${Object.keys(s.tmpfs).join(',') || '-'})` : 'writable root',
+    s.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
+    `pids ${s.pidsLimit}`,
+    s.memoryBytes !== null && s.memorySwapBytes === s.memoryBytes ? 'no swap' : 'swap allowed',
+    `logs ${s.log.driver} ${formatBytes(s.log.maxSizeBytes)}×${s.log.maxFiles}`,
+    `network ${s.network}`,
+  ].join(', ')
+}
 
 function Field({name, children}: {name: string; children: React.ReactNode}) {
   return (
@@ -51,6 +66,7 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
       <Field name="usage">
         cpu {formatPercent(d.stats?.cpuPercent)}, memory {formatBytes(d.stats?.memoryBytes)}
       </Field>
+      {d.security ? <Field name="security">{confinement(d.security)}</Field> : null}
       <Field name="volumes">{d.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'}</Field>
       <Field name="parameters">{JSON.stringify(d.parameters)}</Field>
       <Field name="last op">

@@ -1,0 +1,65 @@
+/** How an instance's container is confined: the broker puts it in the spec, the agent applies it, the admin API shows it. */
+
+export interface ContainerSecurity {
+  /** The only capabilities left after dropping all of them. */
+  capabilities: string[]
+  readOnlyRootfs: boolean
+  /** Writable in-memory mounts a read-only root needs: path -> size in bytes. */
+  tmpfs: Record<string, number>
+  noNewPrivileges: boolean
+  pidsLimit: number
+  log: {driver: 'json-file' | 'local'; maxSizeBytes: number; maxFiles: number}
+}
+
+/**
+ * What the reference images need, found by starting them with less: their
+ * entrypoints run as root to chown the data volume (CHOWN, and DAC_OVERRIDE to
+ * enter a directory the service user owns), chmod the socket directory
+ * (FOWNER), then drop to the service user (SETUID, SETGID).
+ */
+export const DEFAULT_SECURITY: ContainerSecurity = {
+  capabilities: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID'],
+  readOnlyRootfs: true,
+  tmpfs: {'/tmp': 64 * 1024 ** 2, '/run': 16 * 1024 ** 2},
+  noNewPrivileges: true,
+  pidsLimit: 512,
+  log: {driver: 'json-file', maxSizeBytes: 10 * 1024 ** 2, maxFiles: 3},
+}
+
+/** Linux capabilities by their Docker names (without CAP_). */
+export const CAPABILITIES = [
+  'AUDIT_CONTROL', 'AUDIT_READ', 'AUDIT_WRITE', 'BLOCK_SUSPEND', 'BPF', 'CHECKPOINT_RESTORE', 'CHOWN', 'DAC_OVERRIDE',
+  'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'IPC_LOCK', 'IPC_OWNER', 'KILL', 'LEASE', 'LINUX_IMMUTABLE', 'MAC_ADMIN',
+  'MAC_OVERRIDE', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_RAW', 'PERFMON', 'SETFCAP', 'SETGID',
+  'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_CHROOT', 'SYS_MODULE', 'SYS_NICE', 'SYS_PACCT', 'SYS_PTRACE',
+  'SYS_RAWIO', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'SYSLOG', 'WAKE_ALARM',
+] as const
+
+/** The settings a container of this spec runs with: a spec from before hardening gets the defaults. */
+export function effectiveSecurity(spec: {security?: ContainerSecurity}): ContainerSecurity {
+  return spec.security ?? DEFAULT_SECURITY
+}
+
+/** One bridge per installation with inter-container traffic off: published ports stay the only way in. */
+export const installationNetwork = (installation: string) => `dbroker-${installation}`
+
+/** Everything about a container's confinement, as the agent creates it: what the admin API shows. */
+export interface SecurityView extends ContainerSecurity {
+  privileged: boolean
+  capDrop: string[]
+  memoryBytes: number | null
+  /** Memory plus swap: equal to the memory limit, so no swap. */
+  memorySwapBytes: number | null
+  network: string
+}
+
+export function securityView(spec: {security?: ContainerSecurity; memoryBytes?: number}, installation: string): SecurityView {
+  return {
+    ...effectiveSecurity(spec),
+    privileged: false,
+    capDrop: ['ALL'],
+    memoryBytes: spec.memoryBytes ?? null,
+    memorySwapBytes: spec.memoryBytes ?? null,
+    network: installationNetwork(installation),
+  }
+}

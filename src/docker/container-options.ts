@@ -1,0 +1,59 @@
+import type Docker from 'dockerode'
+
+import {effectiveSecurity, installationNetwork} from '../core/security.js'
+import {specHash} from '../core/spec-hash.js'
+import type {ContainerSpec} from '../core/types.js'
+
+export const LABEL_INSTANCE = 'dbroker.instance'
+export const LABEL_INSTALLATION = 'dbroker.installation'
+export const LABEL_SPEC = 'dbroker.spec'
+
+export const networkName = installationNetwork
+
+export {specHash}
+
+/** The engine's create call for a spec: its labels name the instance and the installation, and it runs confined. */
+export function createOptions(spec: ContainerSpec, installation: string): Docker.ContainerCreateOptions {
+  const exposed: Record<string, object> = {}
+  const bindings: Record<string, Array<{HostIp: string; HostPort: string}>> = {}
+  for (const p of spec.ports) {
+    exposed[`${p.container}/${p.protocol}`] = {}
+    bindings[`${p.container}/${p.protocol}`] = [{HostIp: spec.bindAddress, HostPort: String(p.host)}]
+  }
+  const owner = {[LABEL_INSTANCE]: spec.instanceId, [LABEL_INSTALLATION]: installation}
+  const security = effectiveSecurity(spec)
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.command,
+    Entrypoint: spec.entrypoint,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: {...spec.labels, ...owner, [LABEL_SPEC]: specHash(spec)},
+    ExposedPorts: exposed,
+    HostConfig: {
+      PortBindings: bindings,
+      NetworkMode: networkName(installation),
+      Mounts: spec.volumes.map((v) => ({
+        Type: 'volume' as const,
+        Source: v.name,
+        Target: v.path,
+        // The engine creates the volume on first use; the labels let removal find it and tell whose it is.
+        VolumeOptions: {Labels: owner} as unknown as Docker.MountSettings['VolumeOptions'],
+      })),
+      Memory: spec.memoryBytes,
+      // No swap beyond the memory limit (the engine's default would allow as much again).
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: spec.nanoCpus,
+      RestartPolicy: {Name: spec.restart === 'no' ? '' : spec.restart, MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined},
+      Privileged: false,
+      CapDrop: ['ALL'],
+      CapAdd: security.capabilities,
+      SecurityOpt: security.noNewPrivileges ? ['no-new-privileges'] : [],
+      PidsLimit: security.pidsLimit,
+      ReadonlyRootfs: security.readOnlyRootfs,
+      Tmpfs: Object.fromEntries(Object.entries(security.tmpfs).map(([at, size]) => [at, `rw,nosuid,nodev,size=${size}`])),
+      // Sizes in bytes: the engine reads "10m" in decimal units.
+      LogConfig: {Type: security.log.driver, Config: {'max-size': String(security.log.maxSizeBytes), 'max-file': String(security.log.maxFiles)}},
+    },
+  }
+}
