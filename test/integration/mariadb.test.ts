@@ -1,3 +1,5 @@
+import {execFileSync} from 'node:child_process'
+
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {labelled} from '../helpers/docker.js'
@@ -186,5 +188,60 @@ describe('mariadb through the broker', () => {
     expect(mariadbRoot(container, "SELECT CONCAT(User, '@', Host) FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.access') <> '0' ORDER BY 1")).toBe(
       'root@localhost',
     )
+  })
+})
+
+describe('the mariadb image under the hardened defaults', () => {
+  const name = testId('c')
+  const volume = `${name}-data`
+  const port = 46930
+  const hardened = ['--read-only', '--tmpfs', '/run', '--tmpfs', '/tmp', '--cap-drop', 'ALL', ...['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE'].flatMap((c) => ['--cap-add', c]), '--security-opt', 'no-new-privileges']
+  const dockerCli = (...args: string[]) => execFileSync('docker', args, {encoding: 'utf8', stdio: 'pipe', timeout: 60_000}).trim()
+  /** Starts the container on the volume; the admin password comes in the env of `docker run`, not its argv. */
+  const start = (password: string) => {
+    execFileSync(
+      'docker',
+      ['run', '-d', '--name', name, ...hardened, '-v', `${volume}:/var/lib/mysql`, '-p', `127.0.0.1:${port}:3306`, '-e', 'MARIADB_USER=app', '-e', 'MARIADB_PASSWORD', '-e', 'MARIADB_DATABASE=app_data', 'dbroker/mariadb:10.11'],
+      {stdio: 'pipe', env: {...process.env, MARIADB_PASSWORD: password}},
+    )
+  }
+  const healthy = () => vi.waitFor(() => dockerCli('exec', name, '/dbroker/healthcheck'), {timeout: 60_000, interval: 200})
+  const login = (username: string, password: string): MariadbCredentials => ({uri: '', host: '127.0.0.1', port, username, password, database: 'app_data'})
+
+  afterAll(() => {
+    execFileSync('docker', ['rm', '-f', '-v', name], {stdio: 'ignore'})
+    execFileSync('docker', ['volume', 'rm', '-f', volume], {stdio: 'ignore'})
+  })
+
+  it('starts read-only with four capabilities, runs mariadbd as mysql, binds and unbinds; a new container on the volume keeps the binding and rotates the admin password', async () => {
+    start('first-password')
+    await healthy()
+    // PID 1 is the server, as the container's mysql user (the host may name that uid otherwise).
+    const uid = (status: string) => /^Uid:\s+(\d+)/m.exec(status)?.[1]
+    expect(dockerCli('exec', name, 'cat', '/proc/1/comm')).toBe('mariadbd')
+    expect(uid(dockerCli('exec', name, 'cat', '/proc/1/status'))).toBe(dockerCli('exec', name, 'id', '-u', 'mysql'))
+    execFileSync('docker', ['exec', '-e', 'BIND_USERNAME=bkeep', '-e', 'BIND_PASSWORD', name, '/dbroker/bind'], {stdio: 'pipe', env: {...process.env, BIND_PASSWORD: 'keep-me-1234'}})
+    mariadb(login('bkeep', 'keep-me-1234'), "CREATE TABLE kept (n INT); INSERT INTO kept VALUES (7)")
+    expect(mariadb(login('app', 'first-password'), 'SELECT n FROM kept')).toBe('7')
+
+    dockerCli('rm', '-f', name)
+    start('second-password')
+    await healthy()
+    expect(mariadb(login('bkeep', 'keep-me-1234'), 'SELECT n FROM kept')).toBe('7')
+    expect(mariadbError(login('app', 'first-password'), 'SELECT 1')).toMatch(/Access denied/)
+    expect(mariadb(login('app', 'second-password'), 'SELECT COUNT(*) FROM kept')).toBe('1')
+    dockerCli('exec', '-e', 'BIND_USERNAME=bkeep', name, '/dbroker/unbind')
+    dockerCli('exec', '-e', 'BIND_USERNAME=bkeep', name, '/dbroker/unbind')
+    expect(mariadbError(login('bkeep', 'keep-me-1234'), 'SELECT 1')).toMatch(/Access denied/)
+    expect(grantRowsOf(name, 'bkeep')).toBe('')
+    // Reserved and malformed names are refused with a reason.
+    for (const bad of ['root', 'app', "x'y"]) {
+      expect(() => dockerCli('exec', '-e', `BIND_USERNAME=${bad}`, '-e', 'BIND_PASSWORD=whatever123', name, '/dbroker/bind')).toThrow(/reserved|must match/)
+    }
+  })
+
+  it('refuses to start without its credentials, naming what is missing', () => {
+    const run = () => dockerCli('run', '--rm', ...hardened, '-e', 'MARIADB_USER=app', 'dbroker/mariadb:10.11')
+    expect(run).toThrow(/required environment variable\(s\) not set: MARIADB_PASSWORD MARIADB_DATABASE/)
   })
 })
