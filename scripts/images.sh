@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build dbroker's reference service images.
 #
-#   scripts/images.sh              # all: redis postgresql
+#   scripts/images.sh              # all: redis postgresql mariadb
 #   scripts/images.sh redis        # only some (names of directories in images/)
 #
 # Works from any directory. Makes sure the base image exists first
@@ -24,8 +24,9 @@ die() { say "error: $*"; exit 1; }
 declare -A TAGS=(
   [redis]=dbroker/redis:7
   [postgresql]=dbroker/postgresql:15
+  [mariadb]=dbroker/mariadb:10.11
 )
-ORDER=(redis postgresql)
+ORDER=(redis postgresql mariadb)
 
 if (($#)); then
   wanted=("$@")

@@ -36,7 +36,7 @@ describe('dbroker up, as a user runs it', () => {
 
     const catalog = await osb.request('GET', '/v2/catalog')
     expect(catalog.status).toBe(200)
-    expect(catalog.body.services.map((s: {name: string}) => s.name)).toEqual(['redis', 'postgresql'])
+    expect(catalog.body.services.map((s: {name: string}) => s.name)).toEqual(['redis', 'postgresql', 'mariadb'])
 
     const redis = testId()
     const pg = testId()
