@@ -6,7 +6,7 @@ import type {Logger} from '../core/log.js'
 import type {HostFacts} from '../core/types.js'
 import type {Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export const AGENTS_PREFIX = '/agents/v1'
 

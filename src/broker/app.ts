@@ -5,7 +5,7 @@ import {errorMessage, OsbError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {BasicCredentials} from './auth.js'
 import {osbRoutes} from './osb.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export interface BrokerAppOptions {
   catalog: Catalog

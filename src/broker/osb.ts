@@ -5,40 +5,8 @@ import type {Catalog} from '../catalog/index.js'
 import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import {inDialect, parseVersion} from './dialect.js'
-import type {Provisioner, Reply, RequestMeta} from './provisioner.js'
-
-const id = (field: string) => z.string({error: `${field} is required`}).min(1, `${field} must not be empty`)
-const object = z.record(z.string(), z.unknown())
-const maintenanceInfo = z.union([z.object({version: z.string().min(1)}), z.object({}).strict()])
-
-const provisionBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id'),
-  organization_guid: id('organization_guid'),
-  space_guid: id('space_guid'),
-  context: object.optional(),
-  parameters: object.optional(),
-  maintenance_info: maintenanceInfo.optional(),
-})
-
-const updateBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id').optional(),
-  context: object.optional(),
-  parameters: object.optional(),
-  maintenance_info: maintenanceInfo.optional(),
-  previous_values: object.optional(),
-})
-
-const bindBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id'),
-  app_guid: z.string().optional(),
-  bind_resource: object.optional(),
-  context: object.optional(),
-  parameters: object.optional(),
-  predecessor_binding_id: z.string().optional(),
-})
+import type {Provisioner} from './lifecycle/index.js'
+import {bindBody, deleteQuery, provisionBody, type Reply, type RequestMeta, updateBody} from './osb-schema.js'
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object')
@@ -62,6 +30,7 @@ interface Query {
   plan_id?: string
   operation?: string
 }
+
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -120,7 +89,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
-      if (result.status === 200 && result.body.state === 'in progress') void reply.header('Retry-After', '2')
+      if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress') void reply.header('Retry-After', '2')
       return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
     }
 
@@ -148,7 +117,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
 
     app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
       const body = parseBody(provisionBody, request.body)
-      return send(request, reply, await provisioner.provision(request.params.instance_id, body as never, meta(request)))
+      return send(request, reply, await provisioner.provision(request.params.instance_id, body, meta(request)))
     })
 
     app.get<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
@@ -157,11 +126,11 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
 
     app.patch<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
       const body = parseBody(updateBody, request.body)
-      return send(request, reply, await provisioner.update(request.params.instance_id, body as never, meta(request)))
+      return send(request, reply, await provisioner.update(request.params.instance_id, body, meta(request)))
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      return send(request, reply, await provisioner.deprovision(request.params.instance_id, request.query, meta(request)))
+      return send(request, reply, await provisioner.deprovision(request.params.instance_id, deleteQuery.parse(request.query), meta(request)))
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/last_operation', async (request, reply) => {
@@ -178,7 +147,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(request, reply, await provisioner.unbind(request.params.instance_id, request.params.binding_id!, request.query, meta(request)))
+      return send(request, reply, await provisioner.unbind(request.params.instance_id, request.params.binding_id!, deleteQuery.parse(request.query), meta(request)))
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation', async (request, reply) => {
