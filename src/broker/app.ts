@@ -62,10 +62,14 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}))
 
-  app.addHook('onResponse', async (request, reply) => {
-    const rid = request.headers['x-broker-api-request-identity']
-    options.log.debug(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`)
-  })
+  // One line per request at debug level only: with debug off no hook runs and no line is built.
+  if (options.log.level === 'debug') {
+    app.addHook('onResponse', (request, reply, done) => {
+      const rid = request.headers['x-broker-api-request-identity']
+      options.log.debug(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`)
+      done()
+    })
+  }
 
   app.get('/healthz', async (_request, reply) => {
     try {

@@ -1,10 +1,12 @@
+import {createHash} from 'node:crypto'
+
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import {z} from 'zod'
 
 import type {Catalog} from '../catalog/index.js'
 import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
-import {inDialect, parseVersion} from './dialect.js'
+import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
 import type {Provisioner} from './lifecycle/index.js'
 import {bindBody, deleteQuery, provisionBody, type Reply, type RequestMeta, updateBody} from './osb-schema.js'
 
@@ -59,58 +61,83 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   })
 }
 
+const versions = new Map<string, number>()
+
+/** parseVersion, remembered for the few headers platforms send; anything else is parsed each time and not kept. */
+function versionOf(header: string | string[] | undefined): number | undefined {
+  if (typeof header !== 'string') return undefined
+  const known = versions.get(header)
+  if (known !== undefined) return known
+  const version = parseVersion(header)
+  if (version !== undefined && versions.size < 64) versions.set(header, version)
+  return version
+}
+
 /** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
 export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
   const authorized = basicAuthChecker(options.credentials)
   const {provisioner, catalog} = options
+  // Each dialect's catalog, serialized and tagged once: the answer costs no work per request.
+  const catalogReplies = new Map(
+    VERSIONS.map((version) => {
+      const body = Buffer.from(JSON.stringify(catalogInDialect(catalog.definition, version)))
+      return [version, {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}]
+    }),
+  )
+
+  const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
+    acceptsIncomplete: request.query.accepts_incomplete === 'true',
+    originatingIdentity: originatingIdentity(request.headers['x-broker-api-originating-identity'] as string | undefined),
+    requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
+  })
+
+  const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
+    if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress') void reply.header('Retry-After', '2')
+    return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
+  }
+
+  const checkIds = (params: Params) => {
+    if (params.instance_id === '') throw badRequest('instance_id must not be empty')
+    if (params.binding_id === '') throw badRequest('binding_id must not be empty')
+    if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
+    if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
+  }
 
   return async function osb(app: FastifyInstance): Promise<void> {
     app.decorateRequest('osbVersion', 0)
 
-    app.addHook('onRequest', async (request, reply) => {
+    // A callback hook, not an async one: every OSB request passes here, and the catalog's answer is otherwise free.
+    app.addHook('onRequest', (request, reply, done) => {
       const rid = request.headers['x-broker-api-request-identity']
       if (typeof rid === 'string') void reply.header('X-Broker-API-Request-Identity', rid)
       if (!authorized(request.headers.authorization)) {
         void reply.header('WWW-Authenticate', 'Basic realm="dbroker"')
-        throw new OsbError(401, 'missing or wrong credentials')
+        return done(new OsbError(401, 'missing or wrong credentials'))
       }
-      const version = parseVersion(request.headers['x-broker-api-version'] as string | undefined)
+      const given = request.headers['x-broker-api-version']
+      const version = versionOf(given)
       if (version === undefined) {
-        const given = request.headers['x-broker-api-version']
-        throw new OsbError(412, given ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17` : 'the X-Broker-API-Version header is required (2.13 to 2.17)')
+        return done(new OsbError(412, given ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17` : 'the X-Broker-API-Version header is required (2.13 to 2.17)'))
       }
       request.osbVersion = version
+      done()
     })
 
-    const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
-      acceptsIncomplete: request.query.accepts_incomplete === 'true',
-      originatingIdentity: originatingIdentity(request.headers['x-broker-api-originating-identity'] as string | undefined),
-      requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
+    app.get('/v2/catalog', (request, reply) => {
+      const {body, etag} = catalogReplies.get(request.osbVersion)!
+      void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
+      return reply.send(body)
     })
 
-    const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
-      if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress') void reply.header('Retry-After', '2')
-      return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
-    }
+    void app.register(instanceRoutes)
+  }
 
-    const checkIds = (params: Params) => {
-      if (params.instance_id === '') throw badRequest('instance_id must not be empty')
-      if (params.binding_id === '') throw badRequest('binding_id must not be empty')
-      if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
-      if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
-    }
-
+  async function instanceRoutes(app: FastifyInstance): Promise<void> {
     // Every route with ids checks them before its handler: "" or an overlong id is a 400 that changes nothing.
     app.addHook('preHandler', async (request) => {
       const params = request.params as Partial<Params> | undefined
       if (params && typeof params.instance_id === 'string') checkIds(params as Params)
-    })
-
-    app.get('/v2/catalog', async (request, reply) => {
-      const {body, etag} = catalog.response(request.osbVersion)
-      void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
-      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
-      return reply.send(body)
     })
 
     type Req = {Params: Params; Querystring: Query}
