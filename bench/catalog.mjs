@@ -40,13 +40,17 @@ try {
 const credentials = {username: 'broker', password: 'bench-password-bench-password-00'}
 const auth = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
 
-// Async, so this process's event loop stays free to serve what wrk asks.
+// Async, so this process's event loop stays free to serve what wrk asks. Besides the rate, the CPU time
+// this process spent per request: on a busy machine the rate swings with the neighbours, the CPU cost much less.
 async function wrk(url) {
+  const cpu = process.cpuUsage()
   const {stdout: out} = await promisify(execFile)('wrk', ['-t2', '-c32', `-d${DURATION}s`, '-H', `Authorization: ${auth}`, '-H', `X-Broker-API-Version: ${VERSION}`, url], {encoding: 'utf8'})
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
   if (!rps) throw new Error(`wrk printed no rate:\n${out}`)
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses from ${url}:\n${out}`)
-  return Number(rps[1])
+  const spent = process.cpuUsage(cpu)
+  const requests = Number(/(\d+) requests in/.exec(out)[1])
+  return {rps: Number(rps[1]), cpuUs: (spent.user + spent.system) / requests}
 }
 
 const urlOf = (app) => `http://127.0.0.1:${app.server.address().port}/v2/catalog`
@@ -90,15 +94,18 @@ try {
     rates.broker.push(await wrk(urlOf(broker)))
     rates.bare.push(await wrk(urlOf(bare)))
   }
-  const b = median(rates.broker)
-  const f = median(rates.bare)
+  const b = median(rates.broker.map((r) => r.rps))
+  const f = median(rates.bare.map((r) => r.rps))
+  const bc = median(rates.broker.map((r) => r.cpuUs))
+  const fc = median(rates.bare.map((r) => r.cpuUs))
   const fmt = (x) => Math.round(x).toLocaleString('en-US')
+  const list = (rs) => rs.map((r) => fmt(r.rps)).join(', ')
   console.log(`GET /v2/catalog (${body.length} bytes, X-Broker-API-Version ${VERSION}), wrk -t2 -c32 -d${DURATION}s, median of ${ROUNDS} rounds`)
   console.log('')
-  console.log('| server | req/s (median) | rounds | ratio |')
-  console.log('|---|---|---|---|')
-  console.log(`| dbroker app | ${fmt(b)} | ${rates.broker.map(fmt).join(', ')} | ${(b / f).toFixed(2)} × |`)
-  console.log(`| bare fastify, same JSON | ${fmt(f)} | ${rates.bare.map(fmt).join(', ')} | 1.00 × |`)
+  console.log('| server | req/s (median) | rounds | ratio | CPU per request | ratio |')
+  console.log('|---|---|---|---|---|---|')
+  console.log(`| dbroker app | ${fmt(b)} | ${list(rates.broker)} | ${(b / f).toFixed(2)} × | ${bc.toFixed(1)} µs | ${(bc / fc).toFixed(2)} × |`)
+  console.log(`| bare fastify, same JSON | ${fmt(f)} | ${list(rates.bare)} | 1.00 × | ${fc.toFixed(1)} µs | 1.00 × |`)
 } finally {
   for (const app of apps) await app.close()
   await store?.close()
