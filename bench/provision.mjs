@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Provision latency against its raw baseline, in one run on one engine:
-//   raw      `docker run -d -p` of the redis image until PING answers
-//   dbroker  a sync PUT /v2/service_instances until it returns (it returns once PING answers)
+// Provision latency against its raw baselines, in one run on one engine:
+//   dockerode  createContainer + start of the redis image until PING answers (the engine's floor)
+//   raw        `docker run -d -p` of the same until PING answers (adds the CLI process)
+//   dbroker    a sync PUT /v2/service_instances until it returns (it returns once PING answers)
+// one at a time and 20 at once (dockerode x20 in parallel vs 20 parallel sync PUTs),
 // plus bind latency, catalog requests/s, and the resident memory of `dbroker up`
 // idle and with 100 instances. Needs a built CLI (npm run build) and the images.
 // Usage: node bench/provision.mjs [--runs 15] [--instances 100]
@@ -14,6 +16,8 @@ import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
+import Docker from 'dockerode'
+
 const args = process.argv.slice(2)
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`)
@@ -21,6 +25,7 @@ const opt = (name, fallback) => {
 }
 const RUNS = opt('runs', 15)
 const INSTANCES = opt('instances', 100)
+const PARALLEL = opt('parallel', 20)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
 
@@ -53,6 +58,34 @@ async function rawRun(port) {
   while (!(await ping(port))) await new Promise((r) => setTimeout(r, 20))
   const elapsed = performance.now() - t0
   docker('rm', '-f', '-v', name)
+  return elapsed
+}
+
+const engine = new Docker()
+
+/** dockerode create + start until PING: what the broker asks the engine for, without the broker. */
+async function dockerodeRun(port) {
+  const t0 = performance.now()
+  const container = await engine.createContainer({
+    Image: 'dbroker/redis:7',
+    name: `bench-api-${randomBytes(4).toString('hex')}`,
+    Env: ['REDIS_PASSWORD=benchbenchbenchbench'],
+    Labels: {'dbroker.bench': '1'},
+    ExposedPorts: {'6379/tcp': {}},
+    HostConfig: {PortBindings: {'6379/tcp': [{HostIp: '127.0.0.1', HostPort: String(port)}]}},
+  })
+  await container.start()
+  while (!(await ping(port))) await new Promise((r) => setTimeout(r, 20))
+  const elapsed = performance.now() - t0
+  return {elapsed, remove: () => container.remove({force: true, v: true})}
+}
+
+/** Wall time until all of n dockerode create + starts answer PING. */
+async function dockerodeParallel(n, firstPort) {
+  const t0 = performance.now()
+  const runs = await Promise.all(Array.from({length: n}, (_, i) => dockerodeRun(firstPort + i)))
+  const elapsed = performance.now() - t0
+  await Promise.all(runs.map((r) => r.remove()))
   return elapsed
 }
 
@@ -136,10 +169,14 @@ async function main() {
     // Warm both paths once so neither pays for a cold page cache.
     await rawRun(44999)
     const raw = []
+    const api = []
     const prov = []
     const bind = []
     for (let i = 0; i < RUNS; i++) {
       raw.push(await rawRun(44990))
+      const one = await dockerodeRun(44991)
+      api.push(one.elapsed)
+      await one.remove()
       const id = `bench-${randomBytes(4).toString('hex')}`
       ids.push(id)
       const t0 = performance.now()
@@ -163,6 +200,18 @@ async function main() {
       burst.push(performance.now() - t0)
     }
 
+    // 20 at once: the engine's own parallel floor, then the broker's, alternating twice.
+    const apiParallel = []
+    const provParallel = []
+    for (let round = 0; round < 2; round++) {
+      apiParallel.push(await dockerodeParallel(PARALLEL, 44900))
+      const batch = Array.from({length: PARALLEL}, () => `bench-${randomBytes(4).toString('hex')}`)
+      ids.push(...batch)
+      const t0 = performance.now()
+      await Promise.all(batch.map((id) => request('PUT', `/v2/service_instances/${id}`, {...REDIS, organization_guid: 'o', space_guid: 's'})))
+      provParallel.push(performance.now() - t0)
+    }
+
     const shared = await sharedBind(Math.max(RUNS, 20))
 
     let catalogRps = NaN
@@ -182,8 +231,11 @@ async function main() {
     const fullRss = rss(up.child.pid)
 
     const rows = [
+      ['dockerode create+start until PING', ms(quantile(api, 0.5)), ms(quantile(api, 0.95)), 'the engine floor'],
       ['raw docker run -d -p until PING', ms(quantile(raw, 0.5)), ms(quantile(raw, 0.95)), ''],
-      ['sync provision (PUT) until 201', ms(quantile(prov, 0.5)), ms(quantile(prov, 0.95)), `${(quantile(prov, 0.5) / quantile(raw, 0.5)).toFixed(2)} x raw (target <= 1.2)`],
+      ['sync provision (PUT) until 201', ms(quantile(prov, 0.5)), ms(quantile(prov, 0.95)), `${(quantile(prov, 0.5) / quantile(api, 0.5)).toFixed(2)} x dockerode (target <= 1.05)`],
+      [`dockerode x${PARALLEL} in parallel, all PING`, ms(Math.min(...apiParallel)), ms(Math.max(...apiParallel)), 'best / worst of 2'],
+      [`${PARALLEL} sync provisions at once, all 201`, ms(Math.min(...provParallel)), ms(Math.max(...provParallel)), `${(Math.min(...provParallel) / Math.min(...apiParallel)).toFixed(2)} x dockerode (target <= 1.15)`],
       ['bind (PUT, per-binding user)', ms(quantile(bind, 0.5)), ms(quantile(bind, 0.95)), 'a spare user made ahead, binds 0.5 s apart; target p50 < 10 ms'],
       ['bind, 6 back to back on one instance', ms(quantile(burst, 0.5)), ms(Math.max(...burst)), 'past 2 spares each waits for docker exec'],
       ['bind (PUT, shared credentials)', ms(quantile(shared, 0.5)), ms(quantile(shared, 0.95)), 'every binding gets the instance user'],
@@ -191,7 +243,7 @@ async function main() {
       ['up RSS idle', `${idleRss.toFixed(0)} MB`, '', ''],
       [`up RSS with ${ids.length} instances`, `${fullRss.toFixed(0)} MB`, '', 'target < 150 MB'],
     ]
-    console.log(`\nprovision benchmark, ${RUNS} runs each, engine ${docker('version', '--format', '{{.Server.Version}}')}\n`)
+    console.log(`\nprovision benchmark, ${RUNS} runs each (the x${PARALLEL} rows: best and worst of 2), engine ${docker('version', '--format', '{{.Server.Version}}')}\n`)
     const widths = [0, 1, 2, 3].map((c) => Math.max(...[['measure', 'p50', 'p95', 'note'], ...rows].map((r) => r[c].length)))
     for (const r of [['measure', 'p50', 'p95', 'note'], ...rows]) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
   } finally {

@@ -5,7 +5,8 @@
 #   scripts/images.sh redis        # only some (names of directories in images/)
 #
 # Works from any directory. Makes sure the base image exists first
-# (scripts/base-image.sh). Idempotent: docker's layer cache makes re-runs fast.
+# (scripts/base-image.sh). Idempotent: an image already built from the same files
+# and base (a label on the image says which) is not built again.
 #
 # Environment:
 #   BASE_IMAGE           base image for every build (default debian:bookworm-slim)
@@ -40,11 +41,23 @@ done
 
 # shellcheck disable=SC2206
 extra=(${DBROKER_BUILD_ARGS:-})
+# What an image is built from: its directory's files and the base image's id. The
+# image carries it as a label, so an image already built from the same is not built again.
+context_hash() {
+  { docker image inspect -f '{{.Id}}' "$BASE_IMAGE"; printf '%s\n' "${extra[@]-}"
+    (cd "$ROOT/images/$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); } | sha256sum | cut -c1-16
+}
+
 for name in "${wanted[@]}"; do
   tag=${TAGS[$name]}
+  hash=$(context_hash "$name")
+  if [[ $(docker image inspect -f '{{index .Config.Labels "dbroker.context"}}' "$tag" 2>/dev/null) == "$hash" ]]; then
+    say "$tag is up to date"
+    continue
+  fi
   say "building $tag from images/$name (FROM $BASE_IMAGE)"
   start=$SECONDS
-  docker build --build-arg "BASE=$BASE_IMAGE" -t "$tag" "${extra[@]}" "$ROOT/images/$name" >&2 \
+  docker build --build-arg "BASE=$BASE_IMAGE" --label "dbroker.context=$hash" -t "$tag" "${extra[@]}" "$ROOT/images/$name" >&2 \
     || die "build of $tag failed"
   say "built $tag in $((SECONDS - start))s"
 done

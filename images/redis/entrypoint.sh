@@ -1,10 +1,13 @@
 #!/bin/bash
-# dbroker redis entrypoint: (re)writes the default user's ACL line from
-# $REDIS_PASSWORD, keeps the other users (bindings), then execs redis-server
+# dbroker redis entrypoint: rewrites the ACL file — `default` from
+# $REDIS_PASSWORD, the admin user with a new password, the binding and spare
+# users with the data rules of acl.sh, no other user — then execs redis-server
 # as the redis user so it is PID 1 and receives signals.
 set -euo pipefail
 
 die() { printf 'dbroker-redis: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=acl.sh
+source /dbroker/acl.sh
 
 # `docker run IMAGE --maxmemory 100mb`: options go to the default redis-server.
 if [[ ${1:-} == -* ]]; then
@@ -56,19 +59,56 @@ if [[ $(id -u) -eq 0 ]]; then
   find /data \! -user redis -exec chown redis:redis '{}' + 2>/dev/null || true
 fi
 
-# Store only the SHA-256 of the password (redis accepts "#<hex>" in ACL files).
-# printf is a shell builtin: the password never appears on a command line.
-hash=$(printf '%s' "$REDIS_PASSWORD" | sha256sum | cut -d' ' -f1)
+sha256() { sha256sum | cut -d' ' -f1; }
+
+# The admin password: new at every start, readable by root only (docker exec
+# runs the lifecycle executables as root; redis runs as redis and never sees it).
 umask 077
+run_dir=${DBROKER_ADMIN_PASSWORD_FILE%/*}
+mkdir -p "$run_dir" || die "cannot make $run_dir (a read-only root needs a tmpfs there)"
+[[ -O $run_dir && ! -L $run_dir ]] || die "$run_dir belongs to someone else"
+chmod 0700 "$run_dir"
+admin_password=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+[[ ${#admin_password} -eq 64 ]] || die "could not read 32 random bytes from /dev/urandom"
+printf '%s' "$admin_password" >"$DBROKER_ADMIN_PASSWORD_FILE.new"
+mv -f "$DBROKER_ADMIN_PASSWORD_FILE.new" "$DBROKER_ADMIN_PASSWORD_FILE"
+
+# The ACL file holds only SHA-256 digests (redis accepts "#<hex>"). printf is a
+# shell builtin: no password ever appears on a command line.
+# A binding user keeps only its first password (the one bind set; ">" appends
+# later ones) and gets today's rules, so users an older image made +@all, or a
+# tenant gave a second password, are tightened; any other user is dropped.
 tmp=$(mktemp /data/.users.acl.XXXXXX)
+removed=()
 {
-  printf 'user default on #%s ~* &* +@all\n' "$hash"
-  if [[ -f $ACL ]]; then grep -v -E '^[[:space:]]*user[[:space:]]+default([[:space:]]|$)' "$ACL" || true; fi
+  printf 'user %s on #%s ~* &* +@all\n' "$DBROKER_ADMIN_USER" "$(printf '%s' "$admin_password" | sha256)"
+  printf 'user default on #%s %s\n' "$(printf '%s' "$REDIS_PASSWORD" | sha256)" "${DBROKER_DATA_RULES[*]}"
+  if [[ -f $ACL ]]; then
+    declare -A kept=()
+    # -a: no glob expansion of "~*" and friends, unlike an unquoted $line.
+    while read -r -a words; do
+      ((${#words[@]})) || continue
+      name=${words[1]:-}
+      digest=
+      for word in "${words[@]:2}"; do
+        if [[ $word =~ ^#[0-9a-f]{64}$ ]]; then digest=$word; break; fi
+      done
+      if [[ ${words[0]} == user && $name =~ $DBROKER_BINDING_USER_PATTERN && -n $digest && -z ${kept[$name]:-} ]]; then
+        kept[$name]=1
+        printf 'user %s on %s %s\n' "$name" "$digest" "${DBROKER_DATA_RULES[*]}"
+      elif [[ $name != default && $name != "$DBROKER_ADMIN_USER" ]]; then
+        removed+=("${name//[^A-Za-z0-9_.-]/?}")
+      fi
+    done <"$ACL"
+  fi
 } >"$tmp"
 chmod 0600 "$tmp"
 [[ $(id -u) -eq 0 ]] && chown redis:redis "$tmp"
 mv -f "$tmp" "$ACL"
-unset hash
+unset admin_password
+if ((${#removed[@]})); then
+  printf 'dbroker-redis: removed ACL users dbroker did not make: %s\n' "${removed[*]}" >&2
+fi
 
 if [[ $(id -u) -eq 0 ]]; then
   exec setpriv --reuid=redis --regid=redis --init-groups "$@"

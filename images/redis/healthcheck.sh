@@ -1,6 +1,8 @@
 #!/bin/bash
-# Healthy only when redis answers PING to an authenticated client.
+# Healthy only when redis answers PING to the authenticated admin user.
 set -euo pipefail
-export REDISCLI_AUTH="${REDIS_PASSWORD:?REDIS_PASSWORD is not set}"
-out=$(redis-cli --no-auth-warning -h 127.0.0.1 -p 6379 PING 2>&1) || { echo "$out"; exit 1; }
-[[ $out == PONG ]] || { echo "unexpected reply: $out"; exit 1; }
+die() { printf '%s\n' "$*"; exit 1; }
+# shellcheck source=acl.sh
+source /dbroker/acl.sh
+out=$(admin_cli PING 2>&1) || die "$out"
+[[ $out == PONG ]] || die "unexpected reply: $out"

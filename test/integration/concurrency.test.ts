@@ -2,6 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {redis} from '../helpers/clients.js'
 import {labelled} from '../helpers/docker.js'
+import {redisAclUsers} from '../helpers/redis-admin.js'
 import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 
 describe('many requests at once', () => {
@@ -59,17 +60,17 @@ describe('many requests at once', () => {
     expect(users.size).toBe(1)
     expect(new Set(answers.map((r) => r.body.credentials.password)).size).toBe(1)
     expect(redis(answers[0].body.credentials.uri, 'PING')).toBe('PONG')
-    // The container knows exactly the instance user, one user per binding, and the two spare users the broker keeps ready.
+    // The container knows exactly the instance user, the image's admin, one user per binding, and the two spare users the broker keeps ready.
     const store = t.system.store
     for (let i = 0; i < 100 && (await store.spareUsers(id)).length < 2; i++) await new Promise((r) => setTimeout(r, 100))
     const expected = [
       'default',
+      'dbroker-admin',
       ...(await store.listBindings(id)).map((b) => b.credentials.username),
       ...(await store.spareUsers(id)).map((u) => u.username),
     ]
-    expect(expected).toHaveLength(5)
-    const admin = `redis://default:${(await store.getInstance(id))!.credentials.password}@127.0.0.1:${answers[0].body.credentials.port}`
-    expect(redis(admin, 'ACL', 'USERS').split('\n').sort()).toEqual(expected.sort())
+    expect(expected).toHaveLength(6)
+    expect(await redisAclUsers(id)).toEqual(expected.sort())
   })
 
   it('deprovisioning everything at once leaves no container or volume', async () => {

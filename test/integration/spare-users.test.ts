@@ -3,6 +3,7 @@ import {execFileSync} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {docker, labelled} from '../helpers/docker.js'
+import {redisAclUsers} from '../helpers/redis-admin.js'
 import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 
 const redis = (uri: string, ...args: string[]) =>
@@ -61,17 +62,9 @@ describe('spare users: per-binding credentials at store speed', () => {
       return c && c.Id !== before.Id && c.State === 'running' ? c : undefined
     })
     // The replay runs right after convergence: wait until the new container knows the spares made before the loss.
-    const instance = (await t.system.store.getInstance(id))!
-    const admin = `redis://default:${instance.credentials.password}@127.0.0.1:${instance.spec.ports[0].host}`
     const kept = (await spares()).map((u) => u.username)
     await until('the spare users in the new container', async () => {
-      const users = (() => {
-        try {
-          return redis(admin, 'ACL', 'USERS').split('\n')
-        } catch {
-          return []
-        }
-      })()
+      const users = await redisAclUsers(id).catch(() => [])
       return kept.every((u) => users.includes(u)) ? true : undefined
     })
     const bound = await t.osb.bind(id, testId('b'), REDIS)

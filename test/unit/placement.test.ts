@@ -22,6 +22,8 @@ const host = (id: string, extra: Partial<Host> = {}): Host => ({
   labels: {},
   facts: null,
   lastHeartbeat: NOW,
+  capacity: {maxContainers: null, memoryBytes: null},
+  keepaliveMs: null,
   ...extra,
 })
 
