@@ -49,24 +49,33 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
   app.setErrorHandler((error: Error & {statusCode?: number; code?: string}, request, reply) => {
     if (error instanceof OsbError) {
       if (error.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${error.status}: ${error.message}`)
-      return reply.code(error.status).send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
+      return reply
+        .code(error.status)
+        .send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
-      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'the request body must be JSON (Content-Type: application/json)' : error.message
+      const description =
+        error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'the request body must be JSON (Content-Type: application/json)'
+          : error.message
       return reply.code(status === 415 ? 400 : status).send({description})
     }
     options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)
     return reply.code(500).send({description: `internal error: ${errorMessage(error)}`})
   })
 
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}))
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}),
+  )
 
   // One line per request at debug level only: with debug off no hook runs and no line is built.
   if (options.log.level === 'debug') {
     app.addHook('onResponse', (request, reply, done) => {
       const rid = request.headers['x-broker-api-request-identity']
-      options.log.debug(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`)
+      options.log.debug(
+        `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`,
+      )
       done()
     })
   }
@@ -80,7 +89,9 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     }
   })
 
-  void app.register(osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}))
+  void app.register(
+    osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}),
+  )
   for (const plugin of options.plugins ?? []) void app.register(plugin)
   return app
 }

@@ -46,11 +46,18 @@ const PLAN_INTRODUCED: Record<string, number> = {maintenance_info: 2.14}
 /** Plan fields that are dbroker's own (how the container runs, where it may go): never in the OSB catalog. */
 const PLAN_PRIVATE = new Set(['container', 'async_only', 'requires_app', 'placement'])
 
-const keep = (fields: Record<string, unknown>, introduced: Record<string, number>, version: number, hidden?: Set<string>) =>
-  Object.fromEntries(Object.entries(fields).filter(([key]) => !hidden?.has(key) && !(introduced[key] > version)))
+const keep = (
+  fields: Record<string, unknown>,
+  introduced: Record<string, number>,
+  version: number,
+  hidden?: Set<string>,
+) => Object.fromEntries(Object.entries(fields).filter(([key]) => !hidden?.has(key) && !(introduced[key] > version)))
 
 /** The `GET /v2/catalog` body in the dialect of `version`: fields newer than it, and dbroker's own, left out. */
-export function catalogInDialect(definition: Catalog['definition'], version: number): {services: Array<Record<string, unknown>>} {
+export function catalogInDialect(
+  definition: Catalog['definition'],
+  version: number,
+): {services: Array<Record<string, unknown>>} {
   return {
     services: definition.services.map(({plans, ...service}) => ({
       ...keep(service, SERVICE_INTRODUCED, version),

@@ -42,7 +42,11 @@ export type UpdateBody = z.infer<typeof updateBody>
 export type BindBody = z.infer<typeof bindBody>
 export type DeleteQuery = z.infer<typeof deleteQuery>
 
-const endpoint = z.strictObject({host: z.string(), ports: z.array(z.string()), protocol: z.enum(['tcp', 'udp', 'all']).optional()})
+const endpoint = z.strictObject({
+  host: z.string(),
+  ports: z.array(z.string()),
+  protocol: z.enum(['tcp', 'udp', 'all']).optional(),
+})
 
 /** PUT .../service_bindings/:id: credentials and where they reach, never the request's parameters. */
 export const bindResponse = z.strictObject({
@@ -64,7 +68,10 @@ export const fetchInstanceResponse = z.strictObject({
   metadata: z.strictObject({labels: z.record(z.string(), z.string()), attributes: object}).optional(),
 })
 
-export const provisionResponse = z.strictObject({dashboard_url: z.string().optional(), operation: z.string().optional()})
+export const provisionResponse = z.strictObject({
+  dashboard_url: z.string().optional(),
+  operation: z.string().optional(),
+})
 
 export const lastOperationResponse = z.strictObject({
   state: z.enum(['in progress', 'succeeded', 'failed']),
@@ -84,12 +91,20 @@ export type LastOperationResponse = z.infer<typeof lastOperationResponse>
 export type OperationResponse = z.infer<typeof operationResponse>
 export type EmptyResponse = z.infer<typeof emptyResponse>
 
-export type ResponseBody = BindResponse | FetchBindingResponse | FetchInstanceResponse | ProvisionResponse | LastOperationResponse | OperationResponse | EmptyResponse
+export type ResponseBody =
+  | BindResponse
+  | FetchBindingResponse
+  | FetchInstanceResponse
+  | ProvisionResponse
+  | LastOperationResponse
+  | OperationResponse
+  | EmptyResponse
 
 /** What a lifecycle step answers: a status and a body before the version dialect trims it. */
 export interface Reply<Body extends ResponseBody = ResponseBody> {
   status: number
-  body: Body
+  /** One of the bodies above, and a plain JSON object either way. */
+  body: Body & Record<string, unknown>
 }
 
 export interface RequestMeta {

@@ -11,10 +11,13 @@ import type {Provisioner} from './lifecycle/index.js'
 import {bindBody, deleteQuery, provisionBody, type Reply, type RequestMeta, updateBody} from './osb-schema.js'
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object')
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('the request body must be a JSON object')
   const result = schema.safeParse(body)
   if (!result.success) {
-    throw badRequest(result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '))
+    throw badRequest(
+      result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '),
+    )
   }
   return result.data
 }
@@ -32,7 +35,6 @@ interface Query {
   plan_id?: string
   operation?: string
 }
-
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -103,12 +105,15 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
 
   const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
     acceptsIncomplete: request.query.accepts_incomplete === 'true',
-    originatingIdentity: originatingIdentity(request.headers['x-broker-api-originating-identity'] as string | undefined),
+    originatingIdentity: originatingIdentity(
+      request.headers['x-broker-api-originating-identity'] as string | undefined,
+    ),
     requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
   })
 
   const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
-    if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress') void reply.header('Retry-After', '2')
+    if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress')
+      void reply.header('Retry-After', '2')
     return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
   }
 
@@ -116,7 +121,8 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     if (params.instance_id === '') throw badRequest('instance_id must not be empty')
     if (params.binding_id === '') throw badRequest('binding_id must not be empty')
     if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
-    if (params.binding_id !== undefined && params.binding_id.length > MAX_ID) throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
+    if (params.binding_id !== undefined && params.binding_id.length > MAX_ID)
+      throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
   }
 
   return async function osb(app: FastifyInstance): Promise<void> {
@@ -133,7 +139,14 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
       const given = request.headers['x-broker-api-version']
       const version = versionOf(given)
       if (version === undefined) {
-        return done(new OsbError(412, given ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17` : 'the X-Broker-API-Version header is required (2.13 to 2.17)'))
+        return done(
+          new OsbError(
+            412,
+            given
+              ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17`
+              : 'the X-Broker-API-Version header is required (2.13 to 2.17)',
+          ),
+        )
       }
       request.osbVersion = version
       done()
@@ -173,28 +186,64 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      return send(request, reply, await provisioner.deprovision(request.params.instance_id, deleteQuery.parse(request.query), meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.deprovision(request.params.instance_id, deleteQuery.parse(request.query), meta(request)),
+      )
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/last_operation', async (request, reply) => {
-      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation))
+      return send(
+        request,
+        reply,
+        await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation),
+      )
     })
 
     app.put<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
       const body = parseBody(bindBody, request.body)
-      return send(request, reply, await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)),
+      )
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(request, reply, await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!))
+      return send(
+        request,
+        reply,
+        await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!),
+      )
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(request, reply, await provisioner.unbind(request.params.instance_id, request.params.binding_id!, deleteQuery.parse(request.query), meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.unbind(
+          request.params.instance_id,
+          request.params.binding_id!,
+          deleteQuery.parse(request.query),
+          meta(request),
+        ),
+      )
     })
 
-    app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation', async (request, reply) => {
-      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, request.params.binding_id, request.query.operation))
-    })
+    app.get<Req>(
+      '/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation',
+      async (request, reply) => {
+        return send(
+          request,
+          reply,
+          await provisioner.lastOperation(
+            request.params.instance_id,
+            request.params.binding_id,
+            request.query.operation,
+          ),
+        )
+      },
+    )
   }
 }

@@ -34,12 +34,30 @@ describe('every change of state is announced once, with its operation', () => {
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
-    await store.upsertHost({id: 'h1', serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: null, portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+    await store.upsertHost({
+      id: 'h1',
+      serviceAddress: '10.0.0.2',
+      bindAddress: '10.0.0.2',
+      agentUrl: null,
+      portMin: 40000,
+      portMax: 40010,
+      zone: null,
+      labels: {},
+      facts: null,
+    })
     agent = new FlakyAgent()
     bus = new BrokerEvents()
     events = []
     bus.on('change', (event) => events.push(event))
-    provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor: () => agent, events: bus, log: createLogger('silent'), brokerId: 'b1', keepaliveMs: 60_000})
+    provisioner = new Provisioner({
+      store,
+      catalog: kvCatalog(),
+      agentFor: () => agent,
+      events: bus,
+      log: createLogger('silent'),
+      brokerId: 'b1',
+      keepaliveMs: 60_000,
+    })
     expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
     await provisioner.drain(5000)
   })
@@ -49,7 +67,11 @@ describe('every change of state is announced once, with its operation', () => {
   })
 
   it('provision: provisioning, then ready together with its operation succeeding', () => {
-    expect(changes()).toEqual(['instance provision provisioning', 'instance provision ready', 'operation provision succeeded'])
+    expect(changes()).toEqual([
+      'instance provision provisioning',
+      'instance provision ready',
+      'operation provision succeeded',
+    ])
     expect(events[0]).toMatchObject({id: 'i1'})
   })
 
@@ -65,7 +87,12 @@ describe('every change of state is announced once, with its operation', () => {
       'binding unbind gone',
       'operation unbind succeeded',
     ])
-    expect(events.slice(mark).filter((e) => e.kind === 'binding').every((e) => e.id === 'b1' && e.instanceId === 'i1')).toBe(true)
+    expect(
+      events
+        .slice(mark)
+        .filter((e) => e.kind === 'binding')
+        .every((e) => e.id === 'b1' && e.instanceId === 'i1'),
+    ).toBe(true)
   })
 
   it('when its event arrives, the state and the operation are already in the store', async () => {
@@ -99,14 +126,19 @@ describe('every change of state is announced once, with its operation', () => {
       throw new Error('the service is read-only')
     }
     const mark = events.length
-    await expect(provisioner.unbind('i1', 'b1', {...KV}, sync)).rejects.toMatchObject({status: 500, message: expect.stringMatching(/read-only/)})
+    await expect(provisioner.unbind('i1', 'b1', {...KV}, sync)).rejects.toMatchObject({
+      status: 500,
+      message: expect.stringMatching(/read-only/),
+    })
     expect(since(mark)).toEqual(['binding unbind unbinding', 'binding unbind bound', 'operation unbind failed'])
     expect((await store.getBinding('b1'))?.state).toBe('bound')
   })
 
   it('a failed update announces the instance ready again as it was, then the failed operation', async () => {
     const mark = events.length
-    await expect(provisioner.update('i1', {service_id: KV.service_id, parameters: {policy: 'broken'}}, sync)).rejects.toMatchObject({status: 500})
+    await expect(
+      provisioner.update('i1', {service_id: KV.service_id, parameters: {policy: 'broken'}}, sync),
+    ).rejects.toMatchObject({status: 500})
     expect(since(mark)).toEqual(['instance update updating', 'instance update ready', 'operation update failed'])
     const instance = (await store.getInstance('i1'))!
     expect(instance.state).toBe('ready')
@@ -116,11 +148,22 @@ describe('every change of state is announced once, with its operation', () => {
   it('a failed deprovision announces the instance back in its old state, then the failed operation', async () => {
     agent.removeFails = true
     const mark = events.length
-    await expect(provisioner.deprovision('i1', {...KV}, sync)).rejects.toMatchObject({status: 500, message: expect.stringMatching(/refused/)})
-    expect(since(mark)).toEqual(['instance deprovision deprovisioning', 'instance deprovision ready', 'operation deprovision failed'])
+    await expect(provisioner.deprovision('i1', {...KV}, sync)).rejects.toMatchObject({
+      status: 500,
+      message: expect.stringMatching(/refused/),
+    })
+    expect(since(mark)).toEqual([
+      'instance deprovision deprovisioning',
+      'instance deprovision ready',
+      'operation deprovision failed',
+    ])
     agent.removeFails = false
     expect((await provisioner.deprovision('i1', {...KV}, sync)).status).toBe(200)
-    expect(since(mark).slice(3)).toEqual(['instance deprovision deprovisioning', 'instance deprovision gone', 'operation deprovision succeeded'])
+    expect(since(mark).slice(3)).toEqual([
+      'instance deprovision deprovisioning',
+      'instance deprovision gone',
+      'operation deprovision succeeded',
+    ])
   })
 
   it('a provision whose container fails leaves nothing and says failed', async () => {
@@ -130,9 +173,15 @@ describe('every change of state is announced once, with its operation', () => {
     agent.apply = async () => {
       throw new Error('no such image')
     }
-    await expect(provisioner.provision('i2', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).rejects.toMatchObject({status: 500})
+    await expect(
+      provisioner.provision('i2', {...KV, organization_guid: 'o', space_guid: 's'}, sync),
+    ).rejects.toMatchObject({status: 500})
     agent.apply = original
-    expect(since(mark)).toEqual(['instance provision provisioning', 'instance provision failed', 'operation provision failed'])
+    expect(since(mark)).toEqual([
+      'instance provision provisioning',
+      'instance provision failed',
+      'operation provision failed',
+    ])
     expect(await store.getInstance('i2')).toBeUndefined()
   })
 })

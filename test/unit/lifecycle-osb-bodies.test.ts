@@ -13,18 +13,44 @@ const credentials = {username: 'broker', password: 'broker-password-0123456789'}
 const authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
 
 /** The broker's real app over an in-memory store and an agent without Docker. */
-async function brokerApp(catalog = kvCatalog()): Promise<{app: FastifyInstance; store: Store; provisioner: Provisioner}> {
+async function brokerApp(
+  catalog = kvCatalog(),
+): Promise<{app: FastifyInstance; store: Store; provisioner: Provisioner}> {
   const store = await openStore('sqlite::memory:')
-  await store.upsertHost({id: 'h1', serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: null, portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+  await store.upsertHost({
+    id: 'h1',
+    serviceAddress: '10.0.0.2',
+    bindAddress: '10.0.0.2',
+    agentUrl: null,
+    portMin: 40000,
+    portMax: 40010,
+    zone: null,
+    labels: {},
+    facts: null,
+  })
   const agent = new FakeAgent()
   const log = createLogger('silent')
-  const provisioner = new Provisioner({store, catalog, agentFor: () => agent, events: new BrokerEvents(), log, brokerId: 'b1', keepaliveMs: 60_000})
+  const provisioner = new Provisioner({
+    store,
+    catalog,
+    agentFor: () => agent,
+    events: new BrokerEvents(),
+    log,
+    brokerId: 'b1',
+    keepaliveMs: 60_000,
+  })
   const app = buildBrokerApp({catalog, provisioner, credentials, log, health: async () => {}})
   return {app, store, provisioner}
 }
 
-const osb = (app: FastifyInstance, method: 'GET' | 'PUT', url: string, version: string, payload?: object, headers: Record<string, string> = {}) =>
-  app.inject({method, url, payload, headers: {authorization, 'x-broker-api-version': version, ...headers}})
+const osb = (
+  app: FastifyInstance,
+  method: 'GET' | 'PUT',
+  url: string,
+  version: string,
+  payload?: object,
+  headers: Record<string, string> = {},
+) => app.inject({method, url, payload, headers: {authorization, 'x-broker-api-version': version, ...headers}})
 
 describe('GET /v2/catalog in each dialect', () => {
   let t: Awaited<ReturnType<typeof brokerApp>>
@@ -45,13 +71,17 @@ describe('GET /v2/catalog in each dialect', () => {
       for (const plan of service.plans) expect(Object.keys(plan)).not.toContain('maintenance_info')
     }
     expect(current.services[0]).toMatchObject({instances_retrievable: true, bindings_retrievable: true})
-    expect(current.services[0].plans[0].maintenance_info).toEqual({version: '1.0.0', description: 'Redis 7 on Debian bookworm'})
+    expect(current.services[0].plans[0].maintenance_info).toEqual({
+      version: '1.0.0',
+      description: 'Redis 7 on Debian bookworm',
+    })
   })
 
-  it('never shows what is dbroker\'s own: how a plan runs, where it may go, async_only, requires_app', async () => {
+  it("never shows what is dbroker's own: how a plan runs, where it may go, async_only, requires_app", async () => {
     for (const version of ['2.13', '2.17']) {
       const body = (await osb(t.app, 'GET', '/v2/catalog', version)).body
-      for (const field of ['"container"', '"async_only"', '"requires_app"', '"placement"']) expect(body, `${version} ${field}`).not.toContain(field)
+      for (const field of ['"container"', '"async_only"', '"requires_app"', '"placement"'])
+        expect(body, `${version} ${field}`).not.toContain(field)
     }
   })
 
@@ -61,17 +91,26 @@ describe('GET /v2/catalog in each dialect', () => {
     expect(old.headers.etag).toMatch(/^"[\w-]{27}"$/)
     expect(old.headers.etag).not.toBe(current.headers.etag)
     expect(current.headers['content-type']).toBe('application/json; charset=utf-8')
-    const again = await osb(t.app, 'GET', '/v2/catalog', '2.17', undefined, {'if-none-match': `W/${current.headers.etag}`})
+    const again = await osb(t.app, 'GET', '/v2/catalog', '2.17', undefined, {
+      'if-none-match': `W/${current.headers.etag}`,
+    })
     expect(again.statusCode).toBe(304)
     expect(again.body).toBe('')
     // Another dialect's tag is not a match.
-    expect((await osb(t.app, 'GET', '/v2/catalog', '2.17', undefined, {'if-none-match': String(old.headers.etag)})).statusCode).toBe(200)
+    expect(
+      (await osb(t.app, 'GET', '/v2/catalog', '2.17', undefined, {'if-none-match': String(old.headers.etag)}))
+        .statusCode,
+    ).toBe(200)
   })
 
   it('still checks credentials and the version header first', async () => {
-    expect((await t.app.inject({method: 'GET', url: '/v2/catalog', headers: {'x-broker-api-version': '2.17'}})).statusCode).toBe(401)
+    expect(
+      (await t.app.inject({method: 'GET', url: '/v2/catalog', headers: {'x-broker-api-version': '2.17'}})).statusCode,
+    ).toBe(401)
     expect((await osb(t.app, 'GET', '/v2/catalog', '2.12')).statusCode).toBe(412)
-    expect((await t.app.inject({method: 'GET', url: '/v2/catalog', headers: {authorization}})).json()).toEqual({description: 'the X-Broker-API-Version header is required (2.13 to 2.17)'})
+    expect((await t.app.inject({method: 'GET', url: '/v2/catalog', headers: {authorization}})).json()).toEqual({
+      description: 'the X-Broker-API-Version header is required (2.13 to 2.17)',
+    })
   })
 })
 
@@ -80,7 +119,9 @@ describe('binding bodies', () => {
   const base = '/v2/service_instances/i1'
   beforeEach(async () => {
     t = await brokerApp()
-    expect((await osb(t.app, 'PUT', base, '2.17', {...KV, organization_guid: 'o', space_guid: 's'})).statusCode).toBe(201)
+    expect((await osb(t.app, 'PUT', base, '2.17', {...KV, organization_guid: 'o', space_guid: 's'})).statusCode).toBe(
+      201,
+    )
   })
   afterEach(async () => {
     await t.provisioner.drain(5000)
@@ -103,6 +144,11 @@ describe('binding bodies', () => {
   it('a 2.13 platform gets the credentials alone', async () => {
     const created = await osb(t.app, 'PUT', `${base}/service_bindings/b1`, '2.13', {...KV})
     expect(Object.keys(created.json())).toEqual(['credentials'])
-    expect(created.json().credentials).toMatchObject({host: '10.0.0.2', port: 40000, username: expect.any(String), password: expect.any(String)})
+    expect(created.json().credentials).toMatchObject({
+      host: '10.0.0.2',
+      port: 40000,
+      username: expect.any(String),
+      password: expect.any(String),
+    })
   })
 })

@@ -28,13 +28,19 @@ export class BindingUsers {
   /** Whether each binding of this instance gets its own user: the one place that decides it. */
   perBinding(instance: ServiceInstance): boolean {
     const {bind, unbind} = instance.spec.hooks
-    return Boolean(bind && unbind) && this.ctx.catalog.plan(instance.planId)?.plan.container.binding_credentials === 'per-binding'
+    return (
+      Boolean(bind && unbind) &&
+      this.ctx.catalog.plan(instance.planId)?.plan.container.binding_credentials === 'per-binding'
+    )
   }
 
   /** Creates (or updates: hooks are idempotent) a user; false when the plan has no per-binding users. */
   async create(host: Host, instance: ServiceInstance, user: User): Promise<boolean> {
     if (!this.perBinding(instance)) return false
-    await this.runHook(host, instance, instance.spec.hooks.bind!, {BIND_USERNAME: user.username, BIND_PASSWORD: user.password})
+    await this.runHook(host, instance, instance.spec.hooks.bind!, {
+      BIND_USERNAME: user.username,
+      BIND_PASSWORD: user.password,
+    })
     return true
   }
 
@@ -48,7 +54,9 @@ export class BindingUsers {
   /** A failed bind leaves no live user that nobody tracks: the service drops it (best effort, the hook is idempotent). */
   async forget(host: Host, instance: ServiceInstance, binding: Binding): Promise<void> {
     await this.revoke(host, instance, binding.credentials.username).catch((error) =>
-      this.ctx.log.warn(`user of failed binding ${binding.id} may remain in instance ${instance.id}: ${errorMessage(error)}`),
+      this.ctx.log.warn(
+        `user of failed binding ${binding.id} may remain in instance ${instance.id}: ${errorMessage(error)}`,
+      ),
     )
   }
 
@@ -59,7 +67,11 @@ export class BindingUsers {
 
   /** Hands an unused spare back to the pool. */
   async returnSpare(instanceId: string, user: User): Promise<void> {
-    await this.ctx.store.addSpareUser(instanceId, {username: user.username, password: user.password}, this.ctx.clock.now())
+    await this.ctx.store.addSpareUser(
+      instanceId,
+      {username: user.username, password: user.password},
+      this.ctx.clock.now(),
+    )
   }
 
   /**
@@ -106,12 +118,14 @@ export class BindingUsers {
     const {store, log} = this.ctx
     try {
       const instance = await store.getInstance(instanceId)
-      if (!instance || (hostId && instance.hostId !== hostId) || !['ready', 'updating'].includes(instance.state)) return 0
+      if (!instance || (hostId && instance.hostId !== hostId) || !['ready', 'updating'].includes(instance.state))
+        return 0
       const bindings = (await store.listBindings(instanceId)).filter((b) => b.state === 'bound')
       const host = await store.getHost(instance.hostId)
       if (!host || !this.perBinding(instance)) return 0
       // Spare users lived in the old volume too: make them again, or a bind would hand out a user that no longer exists.
-      for (const spare of await store.spareUsers(instanceId)) await this.create(host, instance, spare).catch(() => undefined)
+      for (const spare of await store.spareUsers(instanceId))
+        await this.create(host, instance, spare).catch(() => undefined)
       let restored = 0
       for (const binding of bindings) {
         try {
@@ -123,10 +137,15 @@ export class BindingUsers {
           }
           restored++
         } catch (error) {
-          log.warn(`the user of binding ${binding.id} of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
+          log.warn(
+            `the user of binding ${binding.id} of instance ${instanceId} could not be restored: ${errorMessage(error)}`,
+          )
         }
       }
-      if (restored > 0) log.info(`restored the users of ${restored} of ${bindings.length} binding(s) of instance ${instanceId} in its new container`)
+      if (restored > 0)
+        log.info(
+          `restored the users of ${restored} of ${bindings.length} binding(s) of instance ${instanceId} in its new container`,
+        )
       return restored
     } catch (error) {
       log.warn(`the bindings of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
@@ -134,7 +153,12 @@ export class BindingUsers {
     }
   }
 
-  private async runHook(host: Host, instance: ServiceInstance, command: string[], env: Record<string, string>): Promise<void> {
+  private async runHook(
+    host: Host,
+    instance: ServiceInstance,
+    command: string[],
+    env: Record<string, string>,
+  ): Promise<void> {
     const result = await this.ctx.agentFor(host).exec(instance.id, command, env)
     if (result.exitCode !== 0) {
       let output = result.output.trim().split('\n').slice(-3).join(' ')

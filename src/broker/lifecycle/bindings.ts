@@ -24,28 +24,42 @@ export class Bindings {
     const {service} = resolvePlan(catalog, body.service_id, body.plan_id)
     const instance = await store.getInstance(instanceId)
     if (!instance || instance.state === 'provisioning') throw notFound(`instance ${instanceId} does not exist`)
-    if (instance.serviceId !== service.id) throw badRequest(`instance ${instanceId} is not an instance of ${service.name}`)
+    if (instance.serviceId !== service.id)
+      throw badRequest(`instance ${instanceId} is not an instance of ${service.name}`)
     // The rules (bindable, requires_app, schema, credentials) are the instance's plan's, whatever plan_id the request names.
     const {plan} = planOf(catalog, instance)
     if (!(plan.bindable ?? service.bindable)) throw badRequest(`plan ${plan.name} of ${service.name} is not bindable`)
     const bindResource = isEmpty(body.bind_resource) ? undefined : body.bind_resource
     const appGuid = (typeof bindResource?.app_guid === 'string' ? bindResource.app_guid : undefined) ?? body.app_guid
-    if (plan.requires_app && !appGuid) throw new OsbError(422, `plan ${plan.name} needs an application: send bind_resource.app_guid`, 'RequiresApp')
+    if (plan.requires_app && !appGuid)
+      throw new OsbError(422, `plan ${plan.name} needs an application: send bind_resource.app_guid`, 'RequiresApp')
     const parameters = body.parameters ?? {}
     validateParameters(plan.schemas?.service_binding?.create?.parameters, parameters)
-    const requestKey = canonical({instance_id: instanceId, service_id: body.service_id, plan_id: body.plan_id, app_guid: appGuid, bind_resource: bindResource, parameters})
+    const requestKey = canonical({
+      instance_id: instanceId,
+      service_id: body.service_id,
+      plan_id: body.plan_id,
+      app_guid: appGuid,
+      bind_resource: bindResource,
+      parameters,
+    })
     const created = async (): Promise<Reply<BindResponse>> => ({status: 200, body: await this.bindResponse(bindingId)})
 
     for (let attempt = 0; ; attempt++) {
       const existing = await store.getBinding(bindingId)
       if (existing) {
-        if (existing.requestKey !== requestKey) throw conflict(`binding ${bindingId} already exists with different attributes`)
+        if (existing.requestKey !== requestKey)
+          throw conflict(`binding ${bindingId} already exists with different attributes`)
         if (existing.state === 'bound') return created()
         const op = await store.latestOperation(instanceId, bindingId)
-        if (existing.state === 'binding' && op) return meta.acceptsIncomplete ? {status: 202, body: {operation: op.id}} : this.runner.outcome(op, created)
+        if (existing.state === 'binding' && op)
+          return meta.acceptsIncomplete ? {status: 202, body: {operation: op.id}} : this.runner.outcome(op, created)
         throw concurrencyError(`binding ${bindingId} is being removed`)
       }
-      if (instance.state !== 'ready') throw concurrencyError(`instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`)
+      if (instance.state !== 'ready')
+        throw concurrencyError(
+          `instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`,
+        )
       const host = await this.hosts.hostOf(instance, meta)
       // A user made ahead of time answers the bind without waiting for an exec in the container.
       const spare = await this.users.claimSpare(instance)
@@ -70,13 +84,22 @@ export class Bindings {
         if (isUniqueViolation(error) && attempt < 5) continue
         throw error
       }
-      this.runner.start(`b:${bindingId}`, op, (signal) => this.runBind(instance, binding, host, op.createdAt, signal, spare !== undefined))
+      this.runner.start(`b:${bindingId}`, op, (signal) =>
+        this.runBind(instance, binding, host, op.createdAt, signal, spare !== undefined),
+      )
       if (spare) void this.users.fillSpares(instanceId)
       return this.runner.reply(op, meta, async () => ({status: 201, body: await this.bindResponse(bindingId)}))
     }
   }
 
-  async runBind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal, userExists = false): Promise<Outcome> {
+  async runBind(
+    instance: ServiceInstance,
+    binding: Binding,
+    host: Host,
+    since: number,
+    signal?: AbortSignal,
+    userExists = false,
+  ): Promise<Outcome> {
     let reached: Host | undefined
     try {
       const back = await this.hosts.containerBack(instance, host, since, signal)
@@ -94,7 +117,8 @@ export class Bindings {
 
   async fetch(instanceId: string, bindingId: string): Promise<Reply<FetchBindingResponse>> {
     const binding = await this.ctx.store.getBinding(bindingId)
-    if (!binding || binding.instanceId !== instanceId || binding.state === 'binding') throw notFound(`binding ${bindingId} does not exist`)
+    if (!binding || binding.instanceId !== instanceId || binding.state === 'binding')
+      throw notFound(`binding ${bindingId} does not exist`)
     const {service} = resolvePlan(this.ctx.catalog, binding.serviceId, binding.planId)
     if (!service.bindings_retrievable) throw badRequest(`bindings of ${service.name} are not retrievable`)
     if (binding.state === 'unbinding') throw concurrencyError(`binding ${bindingId} is being removed`)
@@ -132,21 +156,39 @@ export class Bindings {
     }
     if (binding.state === 'binding') throw concurrencyError(`binding ${bindingId} is still being created`)
     const host = await this.hosts.hostOf(instance, meta)
-    const op = this.hosts.describe(this.runner.newOperation('unbind', instanceId, bindingId, canonical(query), meta), host)
-    if (!(await beginOperation(this.ctx, changes.bindingMoved(binding, 'unbind', ['bound', 'failed', 'unbinding'], 'unbinding'), op))) {
+    const op = this.hosts.describe(
+      this.runner.newOperation('unbind', instanceId, bindingId, canonical(query), meta),
+      host,
+    )
+    if (
+      !(await beginOperation(
+        this.ctx,
+        changes.bindingMoved(binding, 'unbind', ['bound', 'failed', 'unbinding'], 'unbinding'),
+        op,
+      ))
+    ) {
       throw concurrencyError(`binding ${bindingId} is being changed by another request`)
     }
     this.runner.start(`b:${bindingId}`, op, (signal) => this.runUnbind(instance, binding, host, op.createdAt, signal))
     return this.runner.reply(op, meta, ok)
   }
 
-  async runUnbind(instance: ServiceInstance, binding: Binding, host: Host, since: number, signal?: AbortSignal): Promise<Outcome> {
+  async runUnbind(
+    instance: ServiceInstance,
+    binding: Binding,
+    host: Host,
+    since: number,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
     try {
       const live = (await this.hosts.containerBack(instance, host, since, signal)).host
       await this.users.revoke(live, instance, binding.credentials.username)
     } catch (error) {
       throw new Undone(error, changes.bindingMoved(binding, 'unbind', ['unbinding'], 'bound'))
     }
-    return {description: 'the binding is gone and its credentials revoked', change: changes.bindingRemoved(binding, 'unbind')}
+    return {
+      description: 'the binding is gone and its credentials revoked',
+      change: changes.bindingRemoved(binding, 'unbind'),
+    }
   }
 }

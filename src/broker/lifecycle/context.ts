@@ -34,7 +34,7 @@ export interface LifecycleOptions {
 }
 
 /** What every part of the lifecycle shares. */
-export interface LifecycleContext extends Required<LifecycleOptions> {}
+export type LifecycleContext = Required<LifecycleOptions>
 
 export function lifecycleContext(options: LifecycleOptions): LifecycleContext {
   return {strategy: 'spread', clock: systemClock, ...options}

@@ -24,7 +24,10 @@ export class HostWait {
     const host = await this.ctx.store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
     if (!this.live(host) && !meta.acceptsIncomplete) {
-      throw new OsbError(503, `host ${host.id} is not reachable (last heartbeat ${this.age(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`)
+      throw new OsbError(
+        503,
+        `host ${host.id} is not reachable (last heartbeat ${this.age(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`,
+      )
     }
     return host
   }
@@ -32,7 +35,10 @@ export class HostWait {
   /** An operation that will wait for a dead host says so while it waits. */
   describe(op: Operation, host: Host): Operation {
     if (this.live(host)) return op
-    return {...op, description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${this.age(host)} s ago)`}
+    return {
+      ...op,
+      description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${this.age(host)} s ago)`,
+    }
   }
 
   /**
@@ -50,7 +56,8 @@ export class HostWait {
         this.ctx.log.info(`host ${host.id} is back: instance ${instance.id} goes on`)
         return now
       }
-      if (this.ctx.clock.now() >= deadline) throw new Error(`host ${host.id} did not come back within ${seconds} s (last heartbeat ${this.age(now)} s ago)`)
+      if (this.ctx.clock.now() >= deadline)
+        throw new Error(`host ${host.id} did not come back within ${seconds} s (last heartbeat ${this.age(now)} s ago)`)
       await this.pause(deadline, signal)
     }
   }
@@ -60,7 +67,12 @@ export class HostWait {
    * host that comes back wiped runs it only once its agent re-made the
    * container. `waited` says the host had been dead.
    */
-  async containerBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<{host: Host; waited: boolean}> {
+  async containerBack(
+    instance: ServiceInstance,
+    host: Host,
+    since: number,
+    signal?: AbortSignal,
+  ): Promise<{host: Host; waited: boolean}> {
     const live = await this.hostBack(instance, host, since, signal)
     if (live === host) return {host, waited: false}
     const {seconds, deadline} = this.limit(instance, since)
@@ -68,7 +80,8 @@ export class HostWait {
     for (;;) {
       const state = (await agent.list().catch(() => [])).find((c) => c.instanceId === instance.id)
       if (state?.status === 'running') return {host: live, waited: true}
-      if (this.ctx.clock.now() >= deadline) throw new Error(`host ${host.id} is back but runs no container for instance ${instance.id} after ${seconds} s`)
+      if (this.ctx.clock.now() >= deadline)
+        throw new Error(`host ${host.id} is back but runs no container for instance ${instance.id} after ${seconds} s`)
       await this.pause(deadline, signal)
     }
   }
@@ -79,6 +92,9 @@ export class HostWait {
   }
 
   private pause(deadline: number, signal?: AbortSignal): Promise<void> {
-    return this.ctx.clock.sleep(Math.max(10, Math.min(1000, this.ctx.keepaliveMs, deadline - this.ctx.clock.now())), signal)
+    return this.ctx.clock.sleep(
+      Math.max(10, Math.min(1000, this.ctx.keepaliveMs, deadline - this.ctx.clock.now())),
+      signal,
+    )
   }
 }

@@ -73,7 +73,11 @@ export class Provisioner {
 
   /** Takes over operations this broker (or the given brokers) left in progress. */
   resume(owners: string[] = [this.ctx.brokerId]): Promise<number> {
-    return resumeOperations(this.ctx, {runner: this.runner, instances: this.instances, changes: this.changes, bindings: this.bindings}, owners)
+    return resumeOperations(
+      this.ctx,
+      {runner: this.runner, instances: this.instances, changes: this.changes, bindings: this.bindings},
+      owners,
+    )
   }
 
   /** Re-makes the per-binding users of an instance whose container convergence re-made. */

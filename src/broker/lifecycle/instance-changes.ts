@@ -26,7 +26,8 @@ export class InstanceChanges {
     const {catalog, store} = this.ctx
     const instance = await store.getInstance(instanceId)
     if (!instance || instance.state === 'provisioning') throw notFound(`instance ${instanceId} does not exist`)
-    if (body.service_id !== instance.serviceId) throw badRequest(`service_id ${body.service_id} is not the service of instance ${instanceId}`)
+    if (body.service_id !== instance.serviceId)
+      throw badRequest(`service_id ${body.service_id} is not the service of instance ${instanceId}`)
     const current = planOf(catalog, instance)
     const target = body.plan_id ? resolvePlan(catalog, body.service_id, body.plan_id) : current
     const planChanged = target.plan.id !== instance.planId
@@ -36,15 +37,24 @@ export class InstanceChanges {
     checkMaintenance(target.plan, requestedMaintenance(body.maintenance_info))
     const newParameters = isEmpty(body.parameters) ? undefined : body.parameters
     if (newParameters) validateParameters(target.plan.schemas?.service_instance?.update?.parameters, newParameters)
-    if (instance.state !== 'ready') throw concurrencyError(`instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`)
+    if (instance.state !== 'ready')
+      throw concurrencyError(
+        `instance ${instanceId} is being ${instance.state === 'updating' ? 'updated' : 'deprovisioned'}`,
+      )
     if (newParameters && !catalog.planUpdateable(current.service, current.plan) && !planChanged) {
       throw new OsbError(422, `parameters of plan ${current.plan.name} of ${current.service.name} cannot be changed`)
     }
     const parameters = {...instance.parameters, ...newParameters}
     const maintenanceInfo = target.plan.maintenance_info ? {version: target.plan.maintenance_info.version} : null
     const host = await this.hosts.hostOf(instance, meta)
-    const ports = target.plan.container.ports.map((containerPort) => instance.spec.ports.find((p) => p.container === containerPort))
-    if (ports.some((p) => p === undefined)) throw new OsbError(422, `plan ${target.plan.name} exposes other ports than plan ${current.plan.name}; provision a new instance instead`)
+    const ports = target.plan.container.ports.map((containerPort) =>
+      instance.spec.ports.find((p) => p.container === containerPort),
+    )
+    if (ports.some((p) => p === undefined))
+      throw new OsbError(
+        422,
+        `plan ${target.plan.name} exposes other ports than plan ${current.plan.name}; provision a new instance instead`,
+      )
     const spec = buildSpec({
       instanceId,
       service: target.service,
@@ -62,7 +72,10 @@ export class InstanceChanges {
       parameters,
     })
     const contextChanged = !isEmpty(body.context) && canonical(body.context) !== canonical(instance.context)
-    if (canonical(spec) === canonical(instance.spec) && canonical(maintenanceInfo) === canonical(instance.maintenanceInfo)) {
+    if (
+      canonical(spec) === canonical(instance.spec) &&
+      canonical(maintenanceInfo) === canonical(instance.maintenanceInfo)
+    ) {
       if (contextChanged) await store.updateInstance(instanceId, {context: body.context})
       return ok()
     }
@@ -71,12 +84,25 @@ export class InstanceChanges {
     if (!(await beginOperation(this.ctx, changes.instanceMoved(instanceId, 'update', ['ready'], 'updating'), op))) {
       throw concurrencyError(`instance ${instanceId} is being changed by another request`)
     }
-    const patch = {planId: target.plan.id, parameters, spec, maintenanceInfo, requestKey, ...(contextChanged ? {context: body.context} : {})}
+    const patch = {
+      planId: target.plan.id,
+      parameters,
+      spec,
+      maintenanceInfo,
+      requestKey,
+      ...(contextChanged ? {context: body.context} : {}),
+    }
     this.runner.start(`i:${instanceId}`, op, (signal) => this.runUpdate(instance, host, patch, op.createdAt, signal))
     return this.runner.reply(op, meta, ok)
   }
 
-  private async runUpdate(instance: ServiceInstance, host: Host, patch: InstancePatch & {spec: ServiceInstance['spec']}, since: number, signal: AbortSignal): Promise<Outcome> {
+  private async runUpdate(
+    instance: ServiceInstance,
+    host: Host,
+    patch: InstancePatch & {spec: ServiceInstance['spec']},
+    since: number,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
     let agent: AgentClient | undefined
     // A host that was dead may come back wiped: the container this makes then has a new volume, without the binding users.
     let waited = false
@@ -87,9 +113,14 @@ export class InstanceChanges {
       await agent.apply(patch.spec, {signal})
     } catch (error) {
       // A failed update changes nothing: bring the old container back (a host that never came back still runs it).
-      await agent?.apply(instance.spec).catch((e) => this.ctx.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
+      await agent
+        ?.apply(instance.spec)
+        .catch((e) => this.ctx.log.error(`rollback of ${instance.id} failed: ${errorMessage(e)}`))
       if (agent && waited) await this.users.replay(instance.id)
-      throw new Undone(new Error(`${errorMessage(error)}; the instance runs as before`), changes.instanceMoved(instance.id, 'update', ['updating'], 'ready'))
+      throw new Undone(
+        new Error(`${errorMessage(error)}; the instance runs as before`),
+        changes.instanceMoved(instance.id, 'update', ['updating'], 'ready'),
+      )
     }
     if (waited) await this.users.replay(instance.id)
     return {description: 'the instance was updated', change: changes.instanceUpdated(instance.id, patch)}
@@ -111,7 +142,8 @@ export class InstanceChanges {
     const {store} = this.ctx
     let instance = await store.getInstance(instanceId)
     if (!instance) throw gone()
-    if (query.service_id !== instance.serviceId) throw badRequest(`service_id ${query.service_id} is not the service of instance ${instanceId}`)
+    if (query.service_id !== instance.serviceId)
+      throw badRequest(`service_id ${query.service_id} is not the service of instance ${instanceId}`)
     if (instance.state === 'provisioning') {
       // Stop the provision where it stands; its own cleanup removes what it made.
       const task = this.runner.running(`i:${instanceId}`)
@@ -129,17 +161,34 @@ export class InstanceChanges {
     const {plan} = planOf(this.ctx.catalog, instance)
     if (plan.async_only && !meta.acceptsIncomplete) throw asyncRequired()
     const host = await this.hosts.hostOf(instance, meta)
-    const op = this.hosts.describe(this.runner.newOperation('deprovision', instanceId, null, canonical(query), meta), host)
+    const op = this.hosts.describe(
+      this.runner.newOperation('deprovision', instanceId, null, canonical(query), meta),
+      host,
+    )
     const previous = instance.state === 'deprovisioning' ? 'ready' : instance.state
-    if (!(await beginOperation(this.ctx, changes.instanceMoved(instanceId, 'deprovision', ['ready', 'failed', 'deprovisioning'], 'deprovisioning'), op))) {
+    if (
+      !(await beginOperation(
+        this.ctx,
+        changes.instanceMoved(instanceId, 'deprovision', ['ready', 'failed', 'deprovisioning'], 'deprovisioning'),
+        op,
+      ))
+    ) {
       throw concurrencyError(`instance ${instanceId} is being changed by another request`)
     }
     const current = instance
-    this.runner.start(`i:${instanceId}`, op, (signal) => this.runDeprovision(current, host, previous, op.createdAt, signal))
+    this.runner.start(`i:${instanceId}`, op, (signal) =>
+      this.runDeprovision(current, host, previous, op.createdAt, signal),
+    )
     return this.runner.reply(op, meta, ok)
   }
 
-  async runDeprovision(instance: ServiceInstance, host: Host, previous: ServiceInstance['state'], since: number, signal?: AbortSignal): Promise<Outcome> {
+  async runDeprovision(
+    instance: ServiceInstance,
+    host: Host,
+    previous: ServiceInstance['state'],
+    since: number,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
     try {
       await this.ctx.agentFor(await this.hosts.hostBack(instance, host, since, signal)).remove(instance.id)
     } catch (error) {

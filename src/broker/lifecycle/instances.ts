@@ -1,5 +1,13 @@
 import type {PlanDef, ServiceDef} from '../../catalog/index.js'
-import {asyncRequired, badRequest, concurrencyError, conflict, errorMessage, notFound, OsbError} from '../../core/errors.js'
+import {
+  asyncRequired,
+  badRequest,
+  concurrencyError,
+  conflict,
+  errorMessage,
+  notFound,
+  OsbError,
+} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
 import {isUniqueViolation, PortRangeFullError, type StoredInstance} from '../../store/index.js'
 import {instanceCredentials} from '../credentials.js'
@@ -21,7 +29,8 @@ export function busyPort(message: string): number | undefined {
 }
 
 /** A maintenance_info that names a version; `{}` names none. */
-export const requestedMaintenance = (info: {version?: string} | undefined) => (info && !isEmpty(info) && info.version ? {version: info.version} : undefined)
+export const requestedMaintenance = (info: {version?: string} | undefined) =>
+  info && !isEmpty(info) && info.version ? {version: info.version} : undefined
 
 /** Creating instances (provision, with port moves when something outside dbroker holds a port) and fetching them. */
 export class Instances {
@@ -59,8 +68,13 @@ export class Instances {
     }
   }
 
-  private async provisionAgain(existing: StoredInstance, requestKey: string, meta: RequestMeta): Promise<Reply<ProvisionResponse>> {
-    if (existing.requestKey !== requestKey) throw conflict(`instance ${existing.id} already exists with different attributes`)
+  private async provisionAgain(
+    existing: StoredInstance,
+    requestKey: string,
+    meta: RequestMeta,
+  ): Promise<Reply<ProvisionResponse>> {
+    if (existing.requestKey !== requestKey)
+      throw conflict(`instance ${existing.id} already exists with different attributes`)
     const ok = () => ({status: 200, body: existing.dashboardUrl ? {dashboard_url: existing.dashboardUrl} : {}})
     if (existing.state === 'ready' || existing.state === 'updating') return ok()
     const op = await this.ctx.store.latestOperation(existing.id)
@@ -68,7 +82,9 @@ export class Instances {
       if (meta.acceptsIncomplete) return {status: 202, body: {operation: op.id}}
       return this.runner.outcome(op, () => ({status: 200, body: {}}))
     }
-    throw concurrencyError(`instance ${existing.id} is being ${existing.state === 'deprovisioning' ? 'deprovisioned' : 'changed'}`)
+    throw concurrencyError(
+      `instance ${existing.id} is being ${existing.state === 'deprovisioning' ? 'deprovisioned' : 'changed'}`,
+    )
   }
 
   private async create(
@@ -85,11 +101,17 @@ export class Instances {
     let placed: {instance: ServiceInstance; host: Host} | undefined
     const created = changes.instanceCreated(instanceId, async (tx) => {
       await tx.lockPlacement()
-      const host = placeInstance(await tx.listHosts(), await tx.countInstancesByHost(), await tx.usedPortsByHost(), plan, {
-        strategy: ctx.strategy,
-        keepaliveMs: ctx.keepaliveMs,
-        memory: await tx.memoryByHost(),
-      })
+      const host = placeInstance(
+        await tx.listHosts(),
+        await tx.countInstancesByHost(),
+        await tx.usedPortsByHost(),
+        plan,
+        {
+          strategy: ctx.strategy,
+          keepaliveMs: ctx.keepaliveMs,
+          memory: await tx.memoryByHost(),
+        },
+      )
       let ports
       try {
         ports = await tx.allocatePorts(host, instanceId, plan.container.ports)
@@ -124,7 +146,9 @@ export class Instances {
     })
     await beginOperation(ctx, created, op)
     const {instance, host} = placed!
-    ctx.log.info(`provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`)
+    ctx.log.info(
+      `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
+    )
     this.runner.start(`i:${instanceId}`, op, (signal) => this.runProvision(instance, host, signal))
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
@@ -144,7 +168,9 @@ export class Instances {
           if (port === undefined || busy.size >= 10 || signal.aborted) throw error
           busy.add(port)
           instance = await this.movePort(instance, host, port, busy)
-          this.ctx.log.info(`port ${port} on host ${host.id} is in use outside dbroker; instance ${instance.id} moves to ${instance.spec.ports.map((p) => p.host).join(',')}`)
+          this.ctx.log.info(
+            `port ${port} on host ${host.id} is in use outside dbroker; instance ${instance.id} moves to ${instance.spec.ports.map((p) => p.host).join(',')}`,
+          )
         }
       }
       signal.throwIfAborted()
@@ -153,7 +179,9 @@ export class Instances {
         await agent.remove(instance.id)
       } catch (cleanup) {
         // Kept as failed so the platform's orphan-mitigation DELETE retries the removal instead of getting 410.
-        this.ctx.log.error(`cleanup of ${instance.id} failed, kept as failed until a DELETE removes it: ${errorMessage(cleanup)}`)
+        this.ctx.log.error(
+          `cleanup of ${instance.id} failed, kept as failed until a DELETE removes it: ${errorMessage(cleanup)}`,
+        )
         throw new Undone(error, changes.instanceMoved(instance.id, 'provision', ['provisioning'], 'failed'))
       }
       throw new Undone(error, changes.instanceRemoved(instance.id, 'provision', 'failed'))
@@ -166,7 +194,12 @@ export class Instances {
     }
   }
 
-  private async movePort(instance: ServiceInstance, host: Host, port: number, busy: Set<number>): Promise<ServiceInstance> {
+  private async movePort(
+    instance: ServiceInstance,
+    host: Host,
+    port: number,
+    busy: Set<number>,
+  ): Promise<ServiceInstance> {
     return this.ctx.store.transaction(async (tx) => {
       const moving = instance.spec.ports.find((p) => p.host === port)
       if (!moving) throw new Error(`port ${port} is in use on host ${host.id}`)
@@ -180,7 +213,8 @@ export class Instances {
 
   async fetch(instanceId: string): Promise<Reply<FetchInstanceResponse>> {
     const instance = await this.ctx.store.getInstance(instanceId)
-    if (!instance || instance.state === 'provisioning' || instance.state === 'failed') throw notFound(`instance ${instanceId} does not exist`)
+    if (!instance || instance.state === 'provisioning' || instance.state === 'failed')
+      throw notFound(`instance ${instanceId} does not exist`)
     if (instance.state === 'updating') throw concurrencyError(`instance ${instanceId} is being updated`)
     const {service} = planOf(this.ctx.catalog, instance)
     if (!service.instances_retrievable) throw badRequest(`instances of ${service.name} are not retrievable`)

@@ -45,7 +45,13 @@ export class OperationRunner {
 
   constructor(private readonly ctx: LifecycleContext) {}
 
-  newOperation(kind: OperationKind, instanceId: string, bindingId: string | null, requestKey: string, meta: RequestMeta): Operation {
+  newOperation(
+    kind: OperationKind,
+    instanceId: string,
+    bindingId: string | null,
+    requestKey: string,
+    meta: RequestMeta,
+  ): Operation {
     const now = this.ctx.clock.now()
     return {
       id: `${kind}-${randomUUID()}`,
@@ -77,12 +83,18 @@ export class OperationRunner {
         ending = {state: 'succeeded', description: done.description}
       } catch (error) {
         change = error instanceof Undone ? error.change : undefined
-        const description = abort.signal.aborted ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}` : `${op.kind} failed: ${errorMessage(error)}`
+        const description = abort.signal.aborted
+          ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}`
+          : `${op.kind} failed: ${errorMessage(error)}`
         ending = {state: 'failed', description}
-        ctx.log.warn(`${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`)
+        ctx.log.warn(
+          `${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`,
+        )
       }
       if ((await finishOperation(ctx, op, ending, change)) === 'taken over') {
-        ctx.log.warn(`${op.kind} ${op.id} was taken over by another broker while it ran here; the outcome here (${ending.state}) is not recorded`)
+        ctx.log.warn(
+          `${op.kind} ${op.id} was taken over by another broker while it ran here; the outcome here (${ending.state}) is not recorded`,
+        )
         return
       }
       outcome?.afterwards?.()
@@ -123,13 +135,20 @@ export class OperationRunner {
       if (!op) throw new OsbError(500, `operation ${operationId} is not recorded`)
       if (op.state !== 'in progress') return op
       const left = deadline - clock.now()
-      if (left <= 0) throw new OsbError(500, `${op.kind} ${op.id} is still in progress; send accepts_incomplete=true and poll last_operation`)
+      if (left <= 0)
+        throw new OsbError(
+          500,
+          `${op.kind} ${op.id} is still in progress; send accepts_incomplete=true and poll last_operation`,
+        )
       await clock.sleep(Math.min(pause, left))
     }
   }
 
   /** A sync request answers with the outcome; a failure becomes a 500 with the operation's description. */
-  async outcome<Body extends ResponseBody>(op: Operation, ok: () => Promise<Reply<Body>> | Reply<Body>): Promise<Reply<Body>> {
+  async outcome<Body extends ResponseBody>(
+    op: Operation,
+    ok: () => Promise<Reply<Body>> | Reply<Body>,
+  ): Promise<Reply<Body>> {
     const instance = this.holds(op.id) ? undefined : await this.ctx.store.getInstance(op.instanceId)
     const seconds = instance ? pollingSeconds(this.ctx.catalog, instance.planId) : DEFAULT_POLLING_SECONDS
     const settled = await this.settle(op.id, op.createdAt + seconds * 1000 + SETTLE_MARGIN_MS)
@@ -138,12 +157,20 @@ export class OperationRunner {
   }
 
   /** 202 with the operation for an async request; the outcome for a sync one. */
-  reply<Body extends ResponseBody>(op: Operation, meta: RequestMeta, ok: () => Promise<Reply<Body>> | Reply<Body>): Promise<Reply<Body | OperationResponse>> {
+  reply<Body extends ResponseBody>(
+    op: Operation,
+    meta: RequestMeta,
+    ok: () => Promise<Reply<Body>> | Reply<Body>,
+  ): Promise<Reply<Body | OperationResponse>> {
     if (meta.acceptsIncomplete) return Promise.resolve({status: 202, body: {operation: op.id}})
     return this.outcome(op, ok)
   }
 
-  async lastOperation(instanceId: string, bindingId: string | undefined, operationId: string | undefined): Promise<Reply<LastOperationResponse>> {
+  async lastOperation(
+    instanceId: string,
+    bindingId: string | undefined,
+    operationId: string | undefined,
+  ): Promise<Reply<LastOperationResponse>> {
     const {store} = this.ctx
     let op = operationId ? await store.getOperation(operationId) : undefined
     if (op && (op.instanceId !== instanceId || (op.bindingId ?? undefined) !== bindingId)) op = undefined
@@ -157,7 +184,11 @@ export class OperationRunner {
     const failedChange = op.state === 'failed' && (op.kind === 'update' || op.kind === 'deprovision')
     return {
       status: 200,
-      body: {state: op.state, description: op.description, ...(failedChange ? {instance_usable: true, update_repeatable: true} : {})},
+      body: {
+        state: op.state,
+        description: op.description,
+        ...(failedChange ? {instance_usable: true, update_repeatable: true} : {}),
+      },
     }
   }
 

@@ -16,7 +16,9 @@ export async function resumeOperations(
 ): Promise<number> {
   const {store, log, brokerId} = ctx
   const {runner, instances, changes, bindings} = parts
-  const pending = (await store.operationsInProgress()).filter((op) => op.owner !== null && owners.includes(op.owner) && !runner.holds(op.id))
+  const pending = (await store.operationsInProgress()).filter(
+    (op) => op.owner !== null && owners.includes(op.owner) && !runner.holds(op.id),
+  )
   let resumed = 0
   for (const op of pending) {
     // Another broker's operation becomes ours only if no third broker claimed it first.
@@ -40,7 +42,9 @@ export async function resumeOperations(
         runner.start(`i:${op.instanceId}`, op, (signal) => changes.abandonUpdate(instance, host, op.createdAt, signal))
         break
       case 'deprovision':
-        runner.start(`i:${op.instanceId}`, op, (signal) => changes.runDeprovision(instance, host, 'ready', op.createdAt, signal))
+        runner.start(`i:${op.instanceId}`, op, (signal) =>
+          changes.runDeprovision(instance, host, 'ready', op.createdAt, signal),
+        )
         break
       case 'bind':
         runner.start(`b:${op.bindingId}`, op, async (signal) => {

@@ -19,8 +19,17 @@ export type InstancePatch = Omit<Parameters<Store['updateInstance']>[1], 'state'
 type InstanceEvent = InstanceState | 'gone'
 type BindingEvent = BindingState | 'gone'
 
-const instanceEvent = (id: string, action: string, state: InstanceEvent): ChangeInput => ({kind: 'instance', id, action, state})
-const bindingEvent = (binding: Pick<Binding, 'id' | 'instanceId'>, action: string, state: BindingEvent): ChangeInput => ({
+const instanceEvent = (id: string, action: string, state: InstanceEvent): ChangeInput => ({
+  kind: 'instance',
+  id,
+  action,
+  state,
+})
+const bindingEvent = (
+  binding: Pick<Binding, 'id' | 'instanceId'>,
+  action: string,
+  state: BindingEvent,
+): ChangeInput => ({
   kind: 'binding',
   id: binding.id,
   instanceId: binding.instanceId,
@@ -52,13 +61,24 @@ export const changes = {
     return {event: instanceEvent(id, action, state), write: async (tx) => (await tx.deleteInstance(id), true)}
   },
   bindingCreated(binding: Binding, requestKey: string): Change {
-    return {event: bindingEvent(binding, 'bind', 'binding'), write: async (tx) => (await tx.insertBinding(binding, requestKey), true)}
+    return {
+      event: bindingEvent(binding, 'bind', 'binding'),
+      write: async (tx) => (await tx.insertBinding(binding, requestKey), true),
+    }
   },
-  bindingMoved(binding: Pick<Binding, 'id' | 'instanceId'>, action: string, from: BindingState[], to: BindingState): Change {
+  bindingMoved(
+    binding: Pick<Binding, 'id' | 'instanceId'>,
+    action: string,
+    from: BindingState[],
+    to: BindingState,
+  ): Change {
     return {event: bindingEvent(binding, action, to), write: (tx) => tx.transitionBinding(binding.id, from, to)}
   },
   bindingRemoved(binding: Pick<Binding, 'id' | 'instanceId'>, action: string, state: BindingEvent = 'gone'): Change {
-    return {event: bindingEvent(binding, action, state), write: async (tx) => (await tx.deleteBinding(binding.id), true)}
+    return {
+      event: bindingEvent(binding, action, state),
+      write: async (tx) => (await tx.deleteBinding(binding.id), true),
+    }
   },
 }
 
@@ -91,11 +111,19 @@ export async function finishOperation(
   change?: Change,
 ): Promise<Ending> {
   const result = await ctx.store.transaction(async (tx) => {
-    if (!(await tx.finishOperation(op.id, outcome.state, outcome.description, ctx.brokerId, ctx.clock.now()))) return 'taken over' as const
+    if (!(await tx.finishOperation(op.id, outcome.state, outcome.description, ctx.brokerId, ctx.clock.now())))
+      return 'taken over' as const
     return change && (await change.write(tx)) ? ('changed' as const) : ('recorded' as const)
   })
   if (result === 'taken over') return result
   if (result === 'changed') ctx.events.emitChange(change!.event)
-  ctx.events.emitChange({kind: 'operation', id: op.id, action: op.kind, instanceId: op.instanceId, state: outcome.state, description: outcome.description})
+  ctx.events.emitChange({
+    kind: 'operation',
+    id: op.id,
+    action: op.kind,
+    instanceId: op.instanceId,
+    state: outcome.state,
+    description: outcome.description,
+  })
   return 'recorded'
 }
