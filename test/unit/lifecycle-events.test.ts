@@ -1,11 +1,11 @@
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {BrokerEvents, type ChangeEvent} from '../../src/broker/events.js'
-import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js'
-import {createLogger} from '../../src/core/log.js'
+import type {BrokerEvents, ChangeEvent} from '../../src/broker/events.js'
+import type {Provisioner, RequestMeta} from '../../src/broker/lifecycle/index.js'
 import type {ContainerSpec, ContainerState} from '../../src/core/types.js'
-import {openStore, type Store} from '../../src/store/index.js'
-import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
+import type {Store} from '../../src/store/index.js'
+import {FakeAgent, KV} from '../helpers/fake-agent.js'
+import {fakeLifecycle} from '../helpers/lifecycle.js'
 
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
 const async: RequestMeta = {...sync, acceptsIncomplete: true}
@@ -33,31 +33,9 @@ describe('every change of state is announced once, with its operation', () => {
   const since = (mark: number) => changes().slice(mark)
 
   beforeEach(async () => {
-    store = await openStore('sqlite::memory:')
-    await store.upsertHost({
-      id: 'h1',
-      serviceAddress: '10.0.0.2',
-      bindAddress: '10.0.0.2',
-      agentUrl: null,
-      portMin: 40000,
-      portMax: 40010,
-      zone: null,
-      labels: {},
-      facts: null,
-    })
-    agent = new FlakyAgent()
-    bus = new BrokerEvents()
+    ;({store, agent, events: bus, provisioner} = await fakeLifecycle(new FlakyAgent()))
     events = []
     bus.on('change', (event) => events.push(event))
-    provisioner = new Provisioner({
-      store,
-      catalog: kvCatalog(),
-      agentFor: () => agent,
-      events: bus,
-      log: createLogger('silent'),
-      brokerId: 'b1',
-      keepaliveMs: 60_000,
-    })
     expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
     await provisioner.drain(5000)
   })

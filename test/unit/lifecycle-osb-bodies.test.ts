@@ -2,12 +2,12 @@ import type {FastifyInstance} from 'fastify'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {buildBrokerApp} from '../../src/broker/app.js'
-import {BrokerEvents} from '../../src/broker/events.js'
-import {Provisioner} from '../../src/broker/lifecycle/index.js'
+import type {Provisioner} from '../../src/broker/lifecycle/index.js'
 import {loadCatalog} from '../../src/catalog/index.js'
 import {createLogger} from '../../src/core/log.js'
-import {openStore, type Store} from '../../src/store/index.js'
+import type {Store} from '../../src/store/index.js'
 import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
+import {fakeLifecycle} from '../helpers/lifecycle.js'
 
 const credentials = {username: 'broker', password: 'broker-password-0123456789'}
 const authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
@@ -16,29 +16,8 @@ const authorization = `Basic ${Buffer.from(`${credentials.username}:${credential
 async function brokerApp(
   catalog = kvCatalog(),
 ): Promise<{app: FastifyInstance; store: Store; provisioner: Provisioner}> {
-  const store = await openStore('sqlite::memory:')
-  await store.upsertHost({
-    id: 'h1',
-    serviceAddress: '10.0.0.2',
-    bindAddress: '10.0.0.2',
-    agentUrl: null,
-    portMin: 40000,
-    portMax: 40010,
-    zone: null,
-    labels: {},
-    facts: null,
-  })
-  const agent = new FakeAgent()
+  const {store, provisioner} = await fakeLifecycle(new FakeAgent(), catalog)
   const log = createLogger('silent')
-  const provisioner = new Provisioner({
-    store,
-    catalog,
-    agentFor: () => agent,
-    events: new BrokerEvents(),
-    log,
-    brokerId: 'b1',
-    keepaliveMs: 60_000,
-  })
   const app = buildBrokerApp({catalog, provisioner, credentials, log, health: async () => {}})
   return {app, store, provisioner}
 }
