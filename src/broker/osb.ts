@@ -13,7 +13,12 @@ import {bindBody, deleteQuery, provisionBody, type Reply, type RequestMeta, upda
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
     throw badRequest('the request body must be a JSON object')
-  const result = schema.safeParse(body)
+  return parseWith(schema, body)
+}
+
+/** A zod parse whose failure is a 400 naming each field. */
+function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value)
   if (!result.success) {
     throw badRequest(
       result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '),
@@ -189,7 +194,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
       return send(
         request,
         reply,
-        await provisioner.deprovision(request.params.instance_id, deleteQuery.parse(request.query), meta(request)),
+        await provisioner.deprovision(request.params.instance_id, parseWith(deleteQuery, request.query), meta(request)),
       )
     })
 
@@ -225,7 +230,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
         await provisioner.unbind(
           request.params.instance_id,
           request.params.binding_id!,
-          deleteQuery.parse(request.query),
+          parseWith(deleteQuery, request.query),
           meta(request),
         ),
       )

@@ -25,10 +25,13 @@ export class Undone extends Error {
 
 export type Work = (signal: AbortSignal) => Promise<Outcome>
 
+/** How a task here ended: its outcome written, left to the broker that took it over, or not written (the store failed). */
+type TaskEnd = 'recorded' | 'taken over' | 'unrecorded'
+
 interface Task {
   operationId: string
   abort: AbortController
-  done: Promise<void>
+  done: Promise<TaskEnd>
 }
 
 /** A sync request waits for another broker's operation at most this long past the time its host may take to come back. */
@@ -72,15 +75,15 @@ export class OperationRunner {
   start(key: string, op: Operation, work: Work): void {
     const {ctx} = this
     const abort = new AbortController()
-    const done = (async () => {
+    const done = (async (): Promise<TaskEnd> => {
       let ending: {state: 'succeeded' | 'failed'; description: string}
       let outcome: Outcome | undefined
       let change: Change | undefined
       try {
-        const done = await work(abort.signal)
-        outcome = done
-        change = done.change
-        ending = {state: 'succeeded', description: done.description}
+        const result = await work(abort.signal)
+        outcome = result
+        change = result.change
+        ending = {state: 'succeeded', description: result.description}
       } catch (error) {
         change = error instanceof Undone ? error.change : undefined
         const description = abort.signal.aborted
@@ -95,12 +98,14 @@ export class OperationRunner {
         ctx.log.warn(
           `${op.kind} ${op.id} was taken over by another broker while it ran here; the outcome here (${ending.state}) is not recorded`,
         )
-        return
+        return 'taken over'
       }
       outcome?.afterwards?.()
-    })().catch((error) => {
+      return 'recorded'
+    })().catch((error): TaskEnd => {
       // The store went away under us (closed, connection lost): the operation stays in progress for resume() to finish.
       ctx.log.error(`could not record the end of ${op.kind} ${op.id}: ${errorMessage(error)}`)
+      return 'unrecorded'
     })
     const task = {operationId: op.id, abort, done}
     this.tasks.set(key, task)
@@ -110,7 +115,7 @@ export class OperationRunner {
   }
 
   /** The operation running here under `key`, for DELETE to stop a provision. */
-  running(key: string): {abort: AbortController; done: Promise<void>} | undefined {
+  running(key: string): {abort: AbortController; done: Promise<unknown>} | undefined {
     return this.tasks.get(key)
   }
 
@@ -129,7 +134,13 @@ export class OperationRunner {
    */
   async settle(operationId: string, deadline: number): Promise<Operation> {
     const {store, clock} = this.ctx
-    await this.taskOf(operationId)?.done
+    const local = this.taskOf(operationId)
+    if (local && (await local.done) === 'unrecorded') {
+      throw new OsbError(
+        500,
+        `the end of operation ${operationId} could not be recorded; the broker finishes it when it restarts`,
+      )
+    }
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, LAST_POLL_MS)) {
       const op = await store.getOperation(operationId)
       if (!op) throw new OsbError(500, `operation ${operationId} is not recorded`)
