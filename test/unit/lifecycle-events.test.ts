@@ -162,4 +162,32 @@ describe('every change of state is announced once, with its operation', () => {
     ])
     expect(await store.getInstance('i2')).toBeUndefined()
   })
+
+  it('an update a restart interrupted is resumed as a rollback that is announced: ready again, then the failed operation', async () => {
+    // What a broker killed mid-update leaves: the instance updating and its operation in progress, owned by this broker.
+    const op = {
+      id: 'update-left',
+      kind: 'update' as const,
+      instanceId: 'i1',
+      bindingId: null,
+      state: 'in progress' as const,
+      description: 'update in progress',
+      requestKey: '{}',
+      originatingIdentity: null,
+      requestIdentity: null,
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+    }
+    expect(await store.transitionInstance('i1', ['ready'], 'updating')).toBe(true)
+    await store.insertOperation(op, 'b1')
+    const mark = events.length
+    expect(await provisioner.resume()).toBe(1)
+    await provisioner.drain(5000)
+    expect(since(mark)).toEqual(['instance update ready', 'operation update failed'])
+    expect(await store.getOperation('update-left')).toMatchObject({
+      state: 'failed',
+      description: 'update failed: interrupted by a broker restart; nothing was changed',
+    })
+    expect((await store.getInstance('i1'))?.state).toBe('ready')
+  })
 })
