@@ -2,17 +2,21 @@
 # dbroker postgresql entrypoint.
 #  Role layout: the cluster superuser is the role "postgres", reachable only on
 #  the local unix socket by peer auth (OS user postgres: this script and
-#  /dbroker/bind, /dbroker/unbind). $POSTGRES_USER is an ordinary LOGIN role
-#  (NOSUPERUSER NOCREATEDB NOCREATEROLE) that owns $POSTGRES_DB; bindings are
-#  members of it that run as it (ALTER ROLE b SET role = owner).
-#  First start (empty $PGDATA): initdb -U postgres, then create the owner role
-#  and $POSTGRES_DB in single-user mode, so nothing listens on TCP before setup
-#  is complete.
-#  Later starts: converge the owner (non-superuser, password from the env) in
-#  single-user mode, then start. A data directory made by the old image (where
-#  $POSTGRES_USER was the bootstrap superuser) is migrated first.
+#  /dbroker/bind, /dbroker/unbind). dbroker_owner, a NOLOGIN role, owns
+#  $POSTGRES_DB; $POSTGRES_USER (LOGIN, the instance's credentials) and every
+#  binding are members of it that run as it (ALTER ROLE x SET role =
+#  dbroker_owner), and no binding is a member of $POSTGRES_USER.
+#  First start (empty $PGDATA): initdb -U postgres, then create the roles and
+#  $POSTGRES_DB in single-user mode, so nothing listens on TCP before setup is
+#  complete.
+#  Later starts: converge the roles (password from the env) and strip
+#  superuser-like powers from every other role in single-user mode, then
+#  start. Data directories made by older images are migrated first.
 #  Finally execs postgres as the postgres user (PID 1, gets the signals).
 set -euo pipefail
+
+# shellcheck source=superuser-session.sh
+source /dbroker/superuser-session.sh
 
 say() { printf 'dbroker-postgresql: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -33,8 +37,8 @@ done
 ((${#missing[@]} == 0)) || die "required environment variable(s) not set: ${missing[*]}"
 [[ $POSTGRES_USER =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] \
   || die "POSTGRES_USER must match [A-Za-z_][A-Za-z0-9_]{0,62}"
-[[ $POSTGRES_USER != postgres && $POSTGRES_USER != pg_* ]] \
-  || die "POSTGRES_USER '$POSTGRES_USER' is reserved (postgres is the cluster superuser)"
+[[ $POSTGRES_USER != postgres && $POSTGRES_USER != pg_* && $POSTGRES_USER != "$DATA_OWNER" ]] \
+  || die "POSTGRES_USER '$POSTGRES_USER' is reserved (postgres is the cluster superuser, $DATA_OWNER owns the data)"
 [[ $POSTGRES_DB =~ ^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$ ]] \
   || die "POSTGRES_DB must match [A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
 [[ $POSTGRES_PASSWORD != *$'\n'* && $POSTGRES_PASSWORD != *$'\r'* ]] \
@@ -74,28 +78,30 @@ sql_literal() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
 # SQL identifier (names are validated above, quoting is belt and braces).
 sql_ident() { local s=${1//\"/\"\"}; printf '"%s"' "$s"; }
 
-# Run SQL read from stdin in single-user mode (no sockets, no TCP). The
-# statement text (which may hold a password) is never logged: log_min_error_statement=panic.
+# Run SQL read from stdin in single-user mode (no sockets, no TCP), in the
+# maintenance database (no tenant can configure it). The statement text (which
+# may hold a password) is never logged: log_min_error_statement=panic.
 # Each line is its own statement and a failing one does not stop the next, nor
 # the exit status: errors are found in the output (log_line_prefix= makes them
-# start with "ERROR:").
+# start with "ERROR:"). WARNING lines are passed on to stderr.
 single_user() {
-  local db=$1 out rc=0
+  local out rc=0
   out=$(as_postgres postgres --single -D "$PGDATA" \
           -c log_min_error_statement=panic -c log_statement=none -c log_line_prefix= -c listen_addresses= \
-          "$db" 2>&1 >/dev/null) || rc=$?
+          -c search_path=pg_catalog,pg_temp "$MAINT_DB" 2>&1 >/dev/null) || rc=$?
   if ((rc != 0)) || grep -q -E '^(ERROR|FATAL|PANIC):' <<<"$out"; then
     printf '%s\n' "$out" | grep -E '^(ERROR|FATAL|PANIC|DETAIL|HINT):' >&2 || true
     return 1
   fi
+  printf '%s\n' "$out" | sed -n 's/^WARNING: */dbroker-postgresql: /p' >&2
 }
 
 # Like single_user, but prints the result rows' values (one per line) on stdout.
 single_user_query() {
-  local db=$1 out rc=0
+  local out rc=0
   out=$(as_postgres postgres --single -D "$PGDATA" \
           -c log_min_error_statement=panic -c log_statement=none -c log_line_prefix= -c listen_addresses= \
-          "$db" 2>&1) || rc=$?
+          -c search_path=pg_catalog,pg_temp "$MAINT_DB" 2>&1) || rc=$?
   if ((rc != 0)) || grep -q -E '^(ERROR|FATAL|PANIC):' <<<"$out"; then
     printf '%s\n' "$out" | grep -E '^(ERROR|FATAL|PANIC|DETAIL|HINT):' >&2 || true
     return 1
@@ -117,32 +123,74 @@ IDENT
 }
 
 owner_id=$(sql_ident "$POSTGRES_USER")
-# The owner: a plain login role. Created when missing; its attributes and
-# password are converged to the environment on every start. The statements
-# travel on stdin (never a command line, never the log).
+data_owner_id=$(sql_ident "$DATA_OWNER")
+# The login $POSTGRES_USER and the data owner, created when missing; their
+# attributes, password and membership are converged on every start (a binding
+# may have set the data owner's password: harmless, it cannot log in, but
+# cleared). The statements travel on stdin (never a command line, never the log).
 owner_sql() {
   printf '%s\n' \
     "DO \$dbroker\$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $(sql_literal "$POSTGRES_USER")) THEN CREATE ROLE $owner_id; END IF; END \$dbroker\$;" \
-    "ALTER ROLE $owner_id WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD $(sql_literal "$POSTGRES_PASSWORD");"
+    "DO \$dbroker\$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $(sql_literal "$DATA_OWNER")) THEN CREATE ROLE $data_owner_id; END IF; END \$dbroker\$;" \
+    "ALTER ROLE $owner_id WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD $(sql_literal "$POSTGRES_PASSWORD");" \
+    "ALTER ROLE $data_owner_id WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD NULL;" \
+    "GRANT $data_owner_id TO $owner_id;" \
+    "ALTER ROLE $owner_id SET role = $data_owner_id;"
 }
 
-# Migration of a data directory made by the old image, where $POSTGRES_USER
-# was the bootstrap superuser (oid 10) and bindings were members of it.
-#  Step 1 (single-user): rename the bootstrap superuser to "postgres" (no
+# What a superuser may have left behind (dbroker itself makes no such thing):
+#  - roles other than postgres with SUPERUSER/CREATEROLE/REPLICATION/BYPASSRLS
+#    lose them and their login, and are dropped unless they own objects;
+#  - membership in postgres or the server-file/program roles is revoked;
+#  - settings that would apply to dbroker's own superuser sessions are reset,
+#    and postgres' sessions in $POSTGRES_DB get a pinned search_path and role;
+#  - no tenant can connect to the maintenance databases.
+hygiene_sql() {
+  local maint="'postgres', 'template1'"
+  [[ $POSTGRES_DB != postgres ]] || maint="'template1'"
+  printf '%s\n' \
+    "DO \$dbroker\$ DECLARE r record; BEGIN FOR r IN SELECT rolname FROM pg_catalog.pg_authid WHERE oid <> 10 AND (rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls) LOOP EXECUTE pg_catalog.format('ALTER ROLE %I WITH NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN', r.rolname); BEGIN EXECUTE pg_catalog.format('DROP ROLE %I', r.rolname); RAISE WARNING 'dropped role % (it had superuser-like powers dbroker never gives)', r.rolname; EXCEPTION WHEN OTHERS THEN RAISE WARNING 'role % had superuser-like powers dbroker never gives: stripped, login disabled, kept (%)', r.rolname, SQLERRM; END; END LOOP; END \$dbroker\$;" \
+    "DO \$dbroker\$ DECLARE r record; BEGIN FOR r IN SELECT g.rolname AS granted, m.rolname AS member FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_authid g ON g.oid = a.roleid JOIN pg_catalog.pg_authid m ON m.oid = a.member WHERE m.oid <> 10 AND (g.oid = 10 OR g.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files')) LOOP EXECUTE pg_catalog.format('REVOKE %I FROM %I', r.granted, r.member); RAISE WARNING 'revoked % from role %', r.granted, r.member; END LOOP; END \$dbroker\$;" \
+    "DO \$dbroker\$ DECLARE r record; BEGIN FOR r IN SELECT pg_catalog.format('ALTER ROLE %s%s RESET ALL', CASE WHEN s.setrole = 0 THEN 'ALL' ELSE 'postgres' END, CASE WHEN s.setdatabase = 0 THEN '' ELSE ' IN DATABASE ' || pg_catalog.quote_ident(d.datname) END) AS stmt FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase WHERE (s.setrole = 10 AND d.datname IS DISTINCT FROM $(sql_literal "$POSTGRES_DB")) OR (s.setrole = 0 AND d.datname IN ($maint)) LOOP EXECUTE r.stmt; RAISE WARNING 'cleared settings that applied to the superuser''s sessions: %', r.stmt; END LOOP; END \$dbroker\$;"
+  # An operator's `psql -d $POSTGRES_DB` as postgres is not steered either: per-role
+  # settings in a database outrank the database's own (ALTER DATABASE, its owner's).
+  printf '%s\n' \
+    "ALTER ROLE postgres IN DATABASE $(sql_ident "$POSTGRES_DB") RESET ALL;" \
+    "ALTER ROLE postgres IN DATABASE $(sql_ident "$POSTGRES_DB") SET search_path = pg_catalog, pg_temp;" \
+    "ALTER ROLE postgres IN DATABASE $(sql_ident "$POSTGRES_DB") SET role = none;"
+  local db
+  for db in postgres template1; do
+    if [[ $db != "$POSTGRES_DB" ]]; then printf 'REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC;\n' "$db"; fi
+  done
+}
+
+# Migrations of data directories made by older images.
+#  Superuser layout (the oldest): $POSTGRES_USER was the bootstrap superuser
+#  (oid 10) and bindings were members of it.
+#   Step 1 (single-user): rename the bootstrap superuser to "postgres" (no
 #    password: it cannot log in over TCP) and create a new, ordinary
 #    $POSTGRES_USER. The bootstrap superuser owns the system catalogs, so it
 #    must stay the superuser: demoting it would leave the tenant owning pg_catalog.
-#  Step 2 (temporary server on a private unix socket, no TCP): in every
-#    database hand user objects owned by oid 10 to the owner, turn old bindings
-#    (members of oid 10) into members of the owner that run as it, give the
-#    owner what they own, and strip superuser-like powers from every other role.
-# A marker file makes step 2 resume when the container dies in between.
+#   Step 2 (temporary server): in every database hand user objects owned by
+#    oid 10 to $POSTGRES_USER, and turn old bindings (members of oid 10) into
+#    members of $POSTGRES_USER; then the owner layout's migration follows.
+#  Owner layout: $POSTGRES_USER owned $POSTGRES_DB and bindings were members
+#  of it, so any binding could set its password. On a temporary server: in
+#  every database REASSIGN OWNED BY $POSTGRES_USER TO the data owner; its
+#  members become members of the data owner only, running as it.
+# The temporary server listens only on a private unix socket (no TCP). Marker
+# files make an interrupted migration resume.
 MIGRATING=$PGDATA/dbroker-migration-in-progress
+MIGRATING_OWNER=$PGDATA/dbroker-owner-migration-in-progress
+
+mark() {
+  : >"$1"
+  [[ $(id -u) -ne 0 ]] || chown postgres:postgres "$1"
+}
 
 migrate_step1() {
   say "migrating: $POSTGRES_USER is the bootstrap superuser (old layout); renaming it to postgres and recreating $POSTGRES_USER without superuser"
-  : >"$MIGRATING"
-  [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$MIGRATING"
+  mark "$MIGRATING"
   # (Run A) Renaming needs a session user other than the role renamed.
   printf '%s\n' \
     "DROP ROLE IF EXISTS dbroker_migrate;" \
@@ -150,7 +198,7 @@ migrate_step1() {
     "SET SESSION AUTHORIZATION dbroker_migrate;" \
     "ALTER ROLE $owner_id RENAME TO postgres;" \
     "ALTER ROLE postgres WITH PASSWORD NULL;" \
-    | single_user postgres || die "migration (step 1) failed"
+    | single_user || die "migration (step 1) failed"
   migrate_step1b
 }
 
@@ -159,30 +207,24 @@ migrate_step1b() {
   {
     printf '%s\n' "DROP ROLE IF EXISTS dbroker_migrate;"
     owner_sql
-  } | single_user postgres || die "migration (step 1) failed"
+  } | single_user || die "migration (step 1) failed"
 }
 
-migrate_step2() {
-  say "migrating: handing objects and bindings to $POSTGRES_USER"
-  local sock rc=0
-  sock=$(mktemp -d "$RUN/.migrate.XXXXXX")
-  [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$sock"
-  if ! as_postgres pg_ctl -D "$PGDATA" -w -t 120 -l "$sock/log" \
-      -o "-c listen_addresses= -c unix_socket_directories=$sock -c log_min_error_statement=panic" start >/dev/null; then
-    cat "$sock/log" >&2 || true
-    die "migration (step 2): could not start a temporary server"
-  fi
-  local -a dbs
-  mapfile -d '' dbs < <(as_postgres psql -X -q -h "$sock" -U postgres -d postgres -At -0 \
-    -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1") || rc=1
-  local db
-  for db in "${dbs[@]}"; do
-    [[ -n $db && $rc -eq 0 ]] || continue
-    as_postgres env POSTGRES_USER="$POSTGRES_USER" POSTGRES_DB="$POSTGRES_DB" \
-      psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -U postgres -d "$db" >/dev/null <<'SQL' || rc=1
-\getenv owner POSTGRES_USER
-\getenv db POSTGRES_DB
-SET client_min_messages = warning;
+# psql on the temporary server as postgres, with the hooks' connection settings.
+temp_psql() {
+  as_postgres env PGOPTIONS="$SUPERUSER_PGOPTIONS" \
+    psql -X -q -v ON_ERROR_STOP=1 -v owner="$POSTGRES_USER" -v db="$POSTGRES_DB" -v data_owner="$DATA_OWNER" \
+    -h "$TEMP_SOCK" -U postgres "$@"
+}
+
+# Runs the SQL script on stdin in database $1 of the temporary server.
+temp_script() {
+  temp_psql -d "$1" -c 'SET search_path = pg_catalog, pg_temp; SET client_min_messages = warning' -f - >/dev/null
+}
+
+# In every database: hand user objects owned by oid 10 to $POSTGRES_USER.
+migrate_superuser_objects() {
+  temp_script "$1" <<'SQL'
 -- The owner's database (the old owner, oid 10, owned it).
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'owner')
   WHERE current_database() = :'db' \gexec
@@ -211,30 +253,65 @@ SELECT format('ALTER LARGE OBJECT %s OWNER TO %I', oid, :'owner') FROM pg_largeo
 SELECT format('REASSIGN OWNED BY %I TO %I', r.rolname, :'owner') FROM pg_roles r
   WHERE r.oid IN (SELECT member FROM pg_auth_members WHERE roleid = 10) \gexec
 SQL
-  done
-  ((${#dbs[@]})) || rc=1
-  if ((rc == 0)); then
-    as_postgres env POSTGRES_USER="$POSTGRES_USER" \
-      psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -U postgres -d postgres >/dev/null <<'SQL' || rc=1
-\getenv owner POSTGRES_USER
-SET client_min_messages = warning;
--- Old bindings: member of the owner instead of the superuser, running as the owner.
-SELECT format('GRANT %I TO %I', :'owner', r.rolname), format('ALTER ROLE %I SET role = %I', r.rolname, :'owner'),
-       format('REVOKE postgres FROM %I', r.rolname)
+}
+
+# Old bindings: members of $POSTGRES_USER instead of the superuser.
+migrate_superuser_bindings() {
+  temp_script "$MAINT_DB" <<'SQL'
+SELECT format('GRANT %I TO %I', :'owner', r.rolname), format('REVOKE postgres FROM %I', r.rolname)
   FROM pg_roles r WHERE r.oid IN (SELECT member FROM pg_auth_members WHERE roleid = 10) \gexec
--- Nobody but postgres keeps superuser-like powers (CREATEROLE in 15 can grant
--- pg_execute_server_program) or the server-file/program roles.
-SELECT format('ALTER ROLE %I WITH NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS', rolname) FROM pg_roles
-  WHERE oid <> 10 AND rolname !~ '^pg_' AND (rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls) \gexec
-SELECT format('REVOKE %I FROM %I', g.rolname, m.rolname)
-  FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
-  WHERE m.oid <> 10 AND g.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files') \gexec
 SQL
+}
+
+# In every database: what $POSTGRES_USER owns (the database too) goes to the data owner.
+migrate_owner_objects() {
+  temp_script "$1" <<'SQL'
+SELECT format('REASSIGN OWNED BY %I TO %I', :'owner', :'data_owner') \gexec
+SQL
+}
+
+# Members of $POSTGRES_USER (the bindings) become members of the data owner only, running as it.
+migrate_owner_bindings() {
+  temp_script "$MAINT_DB" <<'SQL'
+SELECT format('GRANT %I TO %I', :'data_owner', m.rolname), format('ALTER ROLE %I SET role = %I', m.rolname, :'data_owner'),
+       format('REVOKE %I FROM %I', :'owner', m.rolname)
+  FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+  WHERE g.rolname = :'owner' \gexec
+SQL
+}
+
+# Runs the pending migrations (superuser layout when its marker is there, then
+# the owner layout) on a temporary server. Expects owner_sql to have run.
+migrate_on_temp_server() {
+  mark "$MIGRATING_OWNER"
+  say "migrating: $DATA_OWNER (NOLOGIN) takes over what $POSTGRES_USER owns; bindings act as it and can no longer change $POSTGRES_USER"
+  local rc=0 db
+  TEMP_SOCK=$(mktemp -d "$RUN/.migrate.XXXXXX")
+  [[ $(id -u) -ne 0 ]] || chown postgres:postgres "$TEMP_SOCK"
+  if ! as_postgres pg_ctl -D "$PGDATA" -w -t 120 -l "$TEMP_SOCK/log" \
+      -o "-c listen_addresses= -c unix_socket_directories=$TEMP_SOCK -c log_min_error_statement=panic" start >/dev/null; then
+    cat "$TEMP_SOCK/log" >&2 || true
+    die "migration: could not start a temporary server"
+  fi
+  local -a dbs
+  mapfile -d '' dbs < <(temp_psql -d "$MAINT_DB" -At -0 -c "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY 1") || rc=1
+  ((${#dbs[@]})) || rc=1
+  if ((rc == 0)) && [[ -e $MIGRATING ]]; then
+    for db in "${dbs[@]}"; do
+      [[ -z $db ]] || migrate_superuser_objects "$db" || rc=1
+    done
+    ((rc != 0)) || migrate_superuser_bindings || rc=1
+  fi
+  if ((rc == 0)); then
+    for db in "${dbs[@]}"; do
+      [[ -z $db ]] || migrate_owner_objects "$db" || rc=1
+    done
+    ((rc != 0)) || migrate_owner_bindings || rc=1
   fi
   as_postgres pg_ctl -D "$PGDATA" -w -t 120 -m fast stop >/dev/null || rc=1
-  ((rc == 0)) || { cat "$sock/log" >&2 2>/dev/null || true; rm -rf "$sock"; die "migration (step 2) failed"; }
-  rm -rf "$sock" "$MIGRATING"
-  say "migration complete: postgres is the superuser, $POSTGRES_USER is not"
+  ((rc == 0)) || { cat "$TEMP_SOCK/log" >&2 2>/dev/null || true; rm -rf "$TEMP_SOCK"; die "migration failed"; }
+  rm -rf "$TEMP_SOCK" "$MIGRATING" "$MIGRATING_OWNER"
+  say "migration complete: postgres is the only superuser, $DATA_OWNER owns $POSTGRES_DB, $POSTGRES_USER and the bindings act as it"
 }
 
 if [[ ! -s $PGDATA/PG_VERSION ]]; then
@@ -270,38 +347,43 @@ HBA
   chown postgres:postgres "$PGDATA/postgresql.conf" "$PGDATA/pg_hba.conf" 2>/dev/null || true
   write_ident
 
-  say "creating role $POSTGRES_USER and database $POSTGRES_DB owned by it"
+  say "creating role $POSTGRES_USER and database $POSTGRES_DB owned by $DATA_OWNER"
   {
     owner_sql
     if [[ $POSTGRES_DB != postgres ]]; then
-      printf 'CREATE DATABASE %s OWNER %s;\n' "$(sql_ident "$POSTGRES_DB")" "$owner_id"
+      printf 'CREATE DATABASE %s OWNER %s;\n' "$(sql_ident "$POSTGRES_DB")" "$data_owner_id"
     else
-      printf 'ALTER DATABASE postgres OWNER TO %s;\n' "$owner_id"
+      printf 'ALTER DATABASE postgres OWNER TO %s;\n' "$data_owner_id"
     fi
-  } | single_user postgres || die "could not create role $POSTGRES_USER / database $POSTGRES_DB"
+    hygiene_sql
+  } | single_user || die "could not create role $POSTGRES_USER / database $POSTGRES_DB"
   say "initialization complete"
 else
   write_ident
-  # Who is the bootstrap superuser (oid 10), and does the owner own the database?
-  state=$(printf '%s\n' "SELECT a.rolname AS bootstrap, EXISTS (SELECT FROM pg_catalog.pg_database d JOIN pg_catalog.pg_authid r ON r.oid = d.datdba WHERE d.datname = $(sql_literal "$POSTGRES_DB") AND r.rolname = $(sql_literal "$POSTGRES_USER")) AS owns, EXISTS (SELECT FROM pg_catalog.pg_authid WHERE rolname = 'postgres' AND oid <> 10) AS has_postgres FROM pg_catalog.pg_authid a WHERE a.oid = 10;" \
-    | single_user_query postgres) || die "could not read the roles of this data directory"
+  # Who is the bootstrap superuser (oid 10), and who owns the database?
+  state=$(printf '%s\n' "SELECT a.rolname AS bootstrap, COALESCE((SELECT r.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_authid r ON r.oid = d.datdba WHERE d.datname = $(sql_literal "$POSTGRES_DB")), '-') AS dbowner, EXISTS (SELECT FROM pg_catalog.pg_authid WHERE rolname = 'postgres' AND oid <> 10) AS has_postgres FROM pg_catalog.pg_authid a WHERE a.oid = 10;" \
+    | single_user_query) || die "could not read the roles of this data directory"
   mapfile -t st <<<"$state"
   if [[ ${st[0]:-} == "$POSTGRES_USER" ]]; then
     [[ ${st[2]:-} == f ]] || die "cannot migrate this old data directory: a role named postgres already exists"
     migrate_step1
-    migrate_step2
+    migrate_on_temp_server
   elif [[ -e $MIGRATING ]]; then
     migrate_step1b
-    migrate_step2
+    migrate_on_temp_server
   elif [[ ${st[0]:-} != postgres ]]; then
     die "the superuser of this data directory is '${st[0]:-?}', neither postgres nor POSTGRES_USER ($POSTGRES_USER); was POSTGRES_USER changed?"
-  elif [[ ${st[1]:-} != t ]]; then
-    die "database $POSTGRES_DB does not exist or is not owned by $POSTGRES_USER; were POSTGRES_USER/POSTGRES_DB changed?"
+  elif [[ ${st[1]:-} == "$POSTGRES_USER" || -e $MIGRATING_OWNER ]]; then
+    owner_sql | single_user || die "could not converge role $POSTGRES_USER"
+    migrate_on_temp_server
+  elif [[ ${st[1]:-} != "$DATA_OWNER" ]]; then
+    die "database $POSTGRES_DB does not exist or is owned neither by $DATA_OWNER nor by $POSTGRES_USER; were POSTGRES_USER/POSTGRES_DB changed?"
   fi
-  # Converge the owner to the environment: not a superuser, same password as
-  # $POSTGRES_PASSWORD. (The statements travel on stdin, never on a command line or in the log.)
-  if ! owner_sql | single_user postgres; then
-    die "could not apply POSTGRES_PASSWORD to role $POSTGRES_USER"
+  # Converge the roles to the environment (password from $POSTGRES_PASSWORD;
+  # the statements travel on stdin, never on a command line or in the log),
+  # and clear what a superuser may have left behind.
+  if ! { owner_sql; hygiene_sql; } | single_user; then
+    die "could not apply POSTGRES_PASSWORD to role $POSTGRES_USER or reset the roles"
   fi
 fi
 
