@@ -3,7 +3,8 @@
 //   heartbeats  N simulated agents heartbeating every 5 s against one `dbroker broker start`,
 //               on SQLite and on PostgreSQL: broker CPU and heartbeat latency (p50/p99)
 //   provision   sync provisions through 1 broker vs 2 brokers on one PostgreSQL, with two
-//               agents (`dbroker agent start`) on the local engine
+//               agents (`dbroker agent start`) on the local engine, brokers and agents at a 1 s keepalive,
+//               and how the hosts looked meanwhile (oldest heartbeat, dead samples, engine condition)
 // Needs a built CLI (npm run build), PostgreSQL from Debian, an engine with dbroker/redis:7.
 // Usage: node bench/multihost.mjs [--agents 500] [--seconds 30] [--instances 20] [--parallel 10]
 import {execFileSync, spawn} from 'node:child_process'
@@ -118,23 +119,69 @@ async function heartbeatBench(store, port) {
   return {store: store.split(':')[0], beats: latencies.length, perSecond: latencies.length / elapsed, cpuPercent: (cpu / elapsed) * 100, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: Math.max(...latencies), errors}
 }
 
+// Instances a provision run may have made, with the broker that made them: deprovisioned even when the run fails.
+const provisioned = new Map()
+const everProvisioned = new Set()
+
+/** Containers and volumes of this run's instances still on the engine after their DELETE answered; removed, and counted. */
+function removeLeftovers() {
+  let left = 0
+  for (const id of everProvisioned) {
+    const docker = (...argv) => execFileSync('docker', argv, {encoding: 'utf8'}).split('\n').filter(Boolean)
+    const containers = docker('ps', '-aq', '--filter', `label=dbroker.instance=${id}`)
+    const volumes = docker('volume', 'ls', '-q', '--filter', `label=dbroker.instance=${id}`)
+    if (containers.length) docker('rm', '-f', ...containers)
+    if (volumes.length) docker('volume', 'rm', '-f', ...volumes)
+    left += containers.length
+  }
+  return left
+}
+const deprovision = (id) =>
+  request(`${provisioned.get(id)}/v2/service_instances/${id}?service_id=${REDIS.service_id}&plan_id=${REDIS.plan_id}`, {method: 'DELETE', headers: osbHeaders}).then(() => provisioned.delete(id))
+
+/** Samples the brokers' view of the hosts while provisions run: the oldest heartbeat seen, dead hosts, engine conditions. */
+function watchHosts(brokerUrl) {
+  const seen = {maxAgeMs: 0, dead: 0, engine: new Set()}
+  let stop = false
+  const done = (async () => {
+    while (!stop) {
+      const r = await request(`${brokerUrl}/admin/v1/hosts`, {headers: osbHeaders}).catch(() => undefined)
+      for (const h of r?.status === 200 ? r.body : []) {
+        seen.maxAgeMs = Math.max(seen.maxAgeMs, h.heartbeatAgeMs)
+        if (h.status !== 'alive') seen.dead++
+        if (h.facts?.engine) seen.engine.add(h.facts.engine.status)
+      }
+      await sleep(200)
+    }
+  })()
+  return async () => {
+    stop = true
+    await done
+    return seen
+  }
+}
+
 async function provisionBench(brokerUrls, label) {
   const ids = Array.from({length: INSTANCES}, (_, i) => `bench-${label}-${i}-${Math.random().toString(36).slice(2, 8)}`)
   let next = 0
   const latencies = []
+  const hosts = watchHosts(brokerUrls[0])
   const started = performance.now()
-  await Promise.all(Array.from({length: PARALLEL}, async (_, w) => {
+  await Promise.all(Array.from({length: PARALLEL}, async () => {
     while (next < ids.length) {
       const i = next++
       const t = performance.now()
+      provisioned.set(ids[i], brokerUrls[i % brokerUrls.length])
+      everProvisioned.add(ids[i])
       const r = await request(`${brokerUrls[i % brokerUrls.length]}/v2/service_instances/${ids[i]}`, {method: 'PUT', headers: osbHeaders, body: {...REDIS, organization_guid: 'o', space_guid: 's'}})
       if (r.status !== 201) throw new Error(`provision ${ids[i]} answered ${r.status}: ${JSON.stringify(r.body)}`)
       latencies.push(performance.now() - t)
     }
   }))
   const seconds = (performance.now() - started) / 1000
-  for (const [i, id] of ids.entries()) await request(`${brokerUrls[i % brokerUrls.length]}/v2/service_instances/${id}?service_id=${REDIS.service_id}&plan_id=${REDIS.plan_id}`, {method: 'DELETE', headers: osbHeaders})
-  return {brokers: brokerUrls.length, instances: ids.length, seconds, perSecond: ids.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99)}
+  const seen = await hosts()
+  for (const id of ids) await deprovision(id)
+  return {brokers: brokerUrls.length, instances: ids.length, seconds, perSecond: ids.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ...seen}
 }
 
 function table(title, head, rows) {
@@ -172,12 +219,25 @@ try {
   const runs = [await provisionBench([b1.url], 'one'), await provisionBench([b1.url, b2.url], 'two')]
   table(
     `Provision throughput: ${INSTANCES} sync redis provisions, ${PARALLEL} at a time, 2 agents on the local engine, PostgreSQL store`,
-    ['brokers', 'instances', 'wall', 'provisions/s', 'p50', 'p99'],
-    runs.map((r) => [r.brokers, r.instances, `${r.seconds.toFixed(1)} s`, r.perSecond.toFixed(2), `${r.p50.toFixed(0)} ms`, `${r.p99.toFixed(0)} ms`]),
+    ['brokers', 'instances', 'wall', 'provisions/s', 'p50', 'p99', 'oldest heartbeat', 'dead samples', 'engine'],
+    runs.map((r) => [
+      r.brokers,
+      r.instances,
+      `${r.seconds.toFixed(1)} s`,
+      r.perSecond.toFixed(2),
+      `${r.p50.toFixed(0)} ms`,
+      `${r.p99.toFixed(0)} ms`,
+      `${r.maxAgeMs} ms`,
+      r.dead,
+      [...r.engine].sort().join(',') || '-',
+    ]),
   )
 } finally {
+  for (const id of [...provisioned.keys()]) await deprovision(id).catch((error) => console.error(`instance ${id} may be left: ${error.message}`))
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')
   await sleep(1500)
+  const left = removeLeftovers()
+  if (left > 0) console.log(`\n${left} container(s) of deprovisioned instances were still on the engine (removed now)`)
   if (pgStarted) {
     try {
       execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${dir}/pg/data`, '-m', 'immediate', '-w', 'stop'], {stdio: 'ignore'})

@@ -4,8 +4,9 @@ import type {AgentClient} from '../core/agent.js'
 import {errorMessage} from '../core/errors.js'
 import {requestJson} from '../core/http.js'
 import type {Logger} from '../core/log.js'
-import type {ContainerSpec, HostCapacity} from '../core/types.js'
+import type {ContainerSpec, EngineCondition, HostCapacity} from '../core/types.js'
 import {converge} from './converger.js'
+import {watchEngine} from './engine-watch.js'
 
 export interface Registration {
   id: string
@@ -61,6 +62,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   let brokerIndex = 0
   let failures = 0
   let converging: Promise<void> | undefined
+  let engineStatus: string | undefined
   // Instances a converge pass (re)made, told to the broker on the next beat so it restores their binding users.
   const reapplied = new Set<string>()
 
@@ -69,12 +71,22 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     return requestJson(url, {token: options.token, ca: options.ca, method: 'POST', body, timeoutMs: Math.max(2000, registration.keepaliveMs * 2), signal: stop.signal})
   }
 
+  // The engine is looked at beside the beats: a slow or stopped engine is reported, it never delays a beat.
+  const engine = watchEngine(agent, {everyMs: registration.keepaliveMs})
+
+  const noteEngine = (condition: EngineCondition) => {
+    if (condition.status === engineStatus) return
+    const why = condition.error ? `: ${condition.error}` : ''
+    if (condition.status !== 'ok') log.warn(`the Docker engine is ${condition.status}${why}; heartbeats go on with what it last said`)
+    else if (engineStatus) log.info('the Docker engine answers again')
+    engineStatus = condition.status
+  }
+
   const beat = async (): Promise<void> => {
     const sentAt = Date.now()
-    const [facts, containers] = await Promise.all([agent.facts(), agent.list()]).catch((error: unknown) => {
-      throw Object.assign(new Error(`the Docker engine does not answer: ${errorMessage(error)}`), {engine: true})
-    })
-    const state = containers.map((c) => ({instanceId: c.instanceId, status: c.status, health: c.health, restartCount: c.restartCount, specHash: c.specHash}))
+    const {facts, containers} = engine.report(sentAt)
+    if (facts?.engine) noteEngine(facts.engine)
+    const state = (containers ?? []).map((c) => ({instanceId: c.instanceId, status: c.status, health: c.health, restartCount: c.restartCount, specHash: c.specHash}))
     const applied = [...reapplied]
     let response = registered ? await post('heartbeat', {id: registration.id, facts, containers: state, applied}) : undefined
     if (!response || response.status === 404) {
@@ -95,7 +107,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     // A change the broker made after this beat was sent is newer than the answer: leave it to the broker.
     const specs = answer.specs.filter((s) => (touchedAt.get(s.instanceId) ?? 0) < sentAt)
     // Converging may take long (images, readiness): it must not delay the next heartbeat, and one pass runs at a time.
-    if (converging) return
+    // A stopped engine would fail the pass: converge again once it answers.
+    if (converging || facts?.engine?.status === 'down') return
     converging = converge(agent, specs, log)
       .then((result) => {
         for (const id of result.applied) reapplied.add(id)
@@ -108,27 +121,27 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   }
 
   const loop = (async () => {
+    // The first registration waits a little for the engine's facts, never more than one interval.
+    await Promise.race([engine.first, sleep(registration.keepaliveMs, undefined, {signal: stop.signal}).catch(() => undefined)])
     while (!stop.signal.aborted) {
-      let waitMs = registration.keepaliveMs
+      const startedAt = Date.now()
+      let waitMs: number
       try {
         await beat()
         if (failures > 0) log.info(`the broker answers again after ${failures} failed attempt(s)`)
         failures = 0
+        // Beats keep their schedule: a slow answer shortens the pause, it does not push the next beat out.
+        waitMs = registration.keepaliveMs - (Date.now() - startedAt)
       } catch (error) {
         if (stop.signal.aborted) break
-        if ((error as {engine?: boolean}).engine) {
-          // The engine is down: no heartbeat (the host can't run anything), and look again at the next beat.
-          log.warn(errorMessage(error))
-        } else {
-          failures++
-          brokerIndex++
-          // Exponential backoff with jitter, capped; containers keep running meanwhile.
-          waitMs = Math.min(maxBackoffMs, registration.keepaliveMs * 2 ** Math.min(failures - 1, 6)) * (0.75 + Math.random() / 2)
-          if (failures === 1 || failures % 10 === 0) log.warn(`heartbeat failed (${failures}x): ${errorMessage(error)}; next try in ${Math.round(waitMs)} ms`)
-        }
+        failures++
+        brokerIndex++
+        // Exponential backoff with jitter, capped; containers keep running meanwhile.
+        waitMs = Math.min(maxBackoffMs, registration.keepaliveMs * 2 ** Math.min(failures - 1, 6)) * (0.75 + Math.random() / 2)
+        if (failures === 1 || failures % 10 === 0) log.warn(`heartbeat failed (${failures}x): ${errorMessage(error)}; next try in ${Math.round(waitMs)} ms`)
       }
       for (const [id, at] of touchedAt) if (Date.now() - at > 10 * 60_000) touchedAt.delete(id)
-      await sleep(waitMs, undefined, {signal: stop.signal}).catch(() => undefined)
+      if (waitMs > 0) await sleep(waitMs, undefined, {signal: stop.signal}).catch(() => undefined)
     }
   })()
 
@@ -142,6 +155,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     async stop() {
       stop.abort()
       await loop
+      await engine.stop()
       await converging
     },
   }

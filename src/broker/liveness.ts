@@ -60,15 +60,59 @@ export function startHostSweeper(options: {store: Store; events: BrokerEvents; k
  * The broker's lease on its operations: it heartbeats its row in the store,
  * and takes over the in-progress operations of any broker whose lease ran
  * out (killed, or cut off), so any broker finishes what another started.
+ * A broker that can't renew its own lease in time stops its operations where
+ * they stand, undoing nothing: the broker that takes them over finishes them.
+ * Once it renews again, it resumes those nobody took.
  */
-export function startBrokerLease(options: {store: Store; provisioner: Provisioner; brokerId: string; url: string | null; leaseMs: number; log: Logger}): Liveness {
+export function startBrokerLease(options: {
+  store: Store
+  provisioner: Pick<Provisioner, 'resume' | 'abandon'>
+  brokerId: string
+  url: string | null
+  leaseMs: number
+  log: Logger
+}): Liveness {
   const {store, provisioner, brokerId, log} = options
+  const expired = options.leaseMs * HEARTBEAT_MISSES
+  // Stop half a beat before another broker may claim the operations, so the two never run one at once.
+  const holdMs = expired - options.leaseMs / 2
+  let heldSince = Date.now()
+  let lapsed: Promise<number> | undefined
+  let stopped = false
+  let watchdog: NodeJS.Timeout | undefined
+  // Its own timer: a lease beat that hangs on the store must not keep the broker from noticing its lease ran out.
+  const arm = () => {
+    clearTimeout(watchdog)
+    watchdog = setTimeout(lapse, Math.max(0, heldSince + holdMs - Date.now()))
+    watchdog.unref()
+  }
+  const lapse = () => {
+    if (stopped || lapsed) return
+    const seconds = Math.round((Date.now() - heldSince) / 1000)
+    const reason = `broker ${brokerId} could not renew its lease for ${seconds} s; another broker may own its operations now`
+    log.warn(`${reason}: stopping its running operations without cleanup`)
+    lapsed = provisioner.abandon(reason)
+  }
+  arm()
+
+  const renewed = async (at: number) => {
+    // A renewal that took longer than the lease came too late: others may have seen it expire meanwhile.
+    if (Date.now() - at >= holdMs) return
+    heldSince = at
+    arm()
+    if (!lapsed) return
+    const abandoned = await lapsed
+    lapsed = undefined
+    const resumed = await provisioner.resume()
+    log.info(`broker ${brokerId} holds its lease again: of the ${abandoned} operation(s) it had stopped, ${resumed} that no other broker took over go on here`)
+  }
+
   const lease = every(
     options.leaseMs,
     async () => {
       const now = Date.now()
-      const expired = options.leaseMs * HEARTBEAT_MISSES
       await store.brokerHeartbeat(brokerId, options.url, now)
+      await renewed(now)
       const brokers = await store.listBrokers()
       const live = new Set(brokers.filter((b) => now - b.heartbeatAt <= expired).map((b) => b.id))
       const known = new Set(brokers.map((b) => b.id))
@@ -90,7 +134,10 @@ export function startBrokerLease(options: {store: Store; provisioner: Provisione
   )
   return {
     async stop() {
+      stopped = true
+      clearTimeout(watchdog)
       await lease.stop()
+      await lapsed
       // A clean stop hands nothing over: the row goes, and operations still running here were drained.
       await store.removeBroker(brokerId).catch(() => undefined)
     },

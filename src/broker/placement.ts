@@ -24,6 +24,8 @@ export interface HostLoad {
 function unfit(host: Host, load: HostLoad, plan: PlanDef, keepaliveMs: number, now?: number): string | undefined {
   if (!isLive(host, keepaliveMs, now)) return 'dead'
   if (host.drained) return 'drained'
+  // Its agent still heartbeats, but nothing can start there until the engine answers again.
+  if (host.facts?.engine?.status === 'down') return 'engine down'
   const rule = plan.placement
   if (rule?.zones && !rule.zones.includes(host.zone ?? '')) return 'not in the zone'
   if (rule && Object.entries(rule.labels).some(([k, v]) => host.labels[k] !== v)) return 'without the labels'

@@ -25,7 +25,7 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'status', value: (h) => h.status, tone: (h) => (h.status === 'alive' ? 'good' : 'bad')},
     {header: 'heartbeat', value: (h) => `${formatDuration(h.heartbeatAgeMs)} ago`, align: 'right'},
     {header: 'address', value: (h) => h.serviceAddress},
-    {header: 'engine', value: (h) => h.facts?.engineVersion ?? '-'},
+    {header: 'engine', value: engineOf, tone: (h) => ({down: 'bad', slow: 'warn', ok: undefined} as const)[h.facts?.engine?.status ?? 'ok']},
     {header: 'cpus', value: (h) => String(h.facts?.cpus ?? '-'), align: 'right'},
     {header: 'memory', value: (h) => formatBytes(h.facts?.memoryBytes), align: 'right'},
     {header: 'containers', value: (h) => String(h.facts?.containersRunning ?? '-'), align: 'right'},
@@ -35,4 +35,12 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'insecure', value: (h) => h.facts?.insecureRegistries.join(',') || '-'},
   ]
   return renderTable(hosts, columns, options)
+}
+
+/** The engine's version, and its condition when it is not answering well: `20.10.24 (slow)`, `20.10.24 (down 12s)`. */
+function engineOf(h: HostView): string {
+  const engine = h.facts?.engine
+  const version = h.facts?.engineVersion ?? '-'
+  if (!engine || engine.status === 'ok') return version
+  return `${version} (${engine.status}${engine.ageMs >= 1000 ? ` ${formatDuration(engine.ageMs)}` : ''})`
 }

@@ -2,7 +2,8 @@
 import type {ContainerStatus, Health, HostFacts, InstanceState, PortMapping} from './types.js'
 
 export interface ChangeEvent {
-  kind: 'host' | 'instance' | 'binding' | 'operation'
+  /** `resync`: changes may have been missed (the brokers' channel reconnected); refetch what is shown. */
+  kind: 'host' | 'instance' | 'binding' | 'operation' | 'resync'
   id: string
   action: string
   instanceId?: string

@@ -74,6 +74,16 @@ export interface HostFacts {
   insecureRegistries: string[]
   loggingDriver: string
   os?: string
+  /** How the engine answered the agent's last looks; absent from agents that predate it. */
+  engine?: EngineCondition
+}
+
+/** A slow or stopped engine is a fact of a live host, not a dead host. */
+export interface EngineCondition {
+  status: 'ok' | 'slow' | 'down'
+  /** Age of the facts and container states sent with it, when the agent sent them. */
+  ageMs: number
+  error?: string
 }
 
 export type HostStatus = 'alive' | 'dead'

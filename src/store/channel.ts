@@ -7,11 +7,13 @@ const RECONNECT_MS = 1000
 
 /**
  * LISTEN/NOTIFY on one dedicated connection. A lost connection is made again,
- * so a database restart costs the notices sent meanwhile, not the bridge.
+ * and the subscribers are told once it listens again: the notices sent
+ * meanwhile are lost, so they refetch what they show.
  */
 export class PgChannel implements StoreChannel {
   private client: pg.Client | undefined
   private readonly listeners: Array<(payload: string) => void> = []
+  private readonly reconnected: Array<() => void> = []
   private closed = false
   private connecting: Promise<void> | undefined
 
@@ -24,8 +26,9 @@ export class PgChannel implements StoreChannel {
     await this.pool.query('select pg_notify($1, $2)', [CHANNEL, payload])
   }
 
-  async subscribe(listener: (payload: string) => void): Promise<void> {
+  async subscribe(listener: (payload: string) => void, onReconnect?: () => void): Promise<void> {
     this.listeners.push(listener)
+    if (onReconnect) this.reconnected.push(onReconnect)
     this.connecting ??= this.listen()
     await this.connecting
   }
@@ -37,9 +40,15 @@ export class PgChannel implements StoreChannel {
     })
     client.on('error', () => this.reconnect(client))
     client.on('end', () => this.reconnect(client))
-    await client.connect()
-    await client.query(`LISTEN ${CHANNEL}`)
-    this.client = client
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${CHANNEL}`)
+    } catch (error) {
+      await client.end().catch(() => undefined)
+      throw error
+    }
+    if (this.closed) await client.end().catch(() => undefined)
+    else this.client = client
   }
 
   private reconnect(lost: pg.Client): void {
@@ -47,7 +56,11 @@ export class PgChannel implements StoreChannel {
     this.client = undefined
     const retry = () => {
       if (this.closed) return
-      this.listen().catch(() => setTimeout(retry, RECONNECT_MS).unref())
+      this.listen()
+        .then(() => {
+          for (const onReconnect of this.reconnected) onReconnect()
+        })
+        .catch(() => setTimeout(retry, RECONNECT_MS).unref())
     }
     setTimeout(retry, RECONNECT_MS).unref()
   }

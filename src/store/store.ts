@@ -25,7 +25,8 @@ const PLACEMENT_LOCK = 0x64627270
 /** Change notices between brokers sharing one store (PostgreSQL LISTEN/NOTIFY). */
 export interface StoreChannel {
   publish(payload: string): Promise<void>
-  subscribe(listener: (payload: string) => void): Promise<void>
+  /** `onReconnect`: the channel listens again after losing its connection, and the notices sent meanwhile are lost. */
+  subscribe(listener: (payload: string) => void, onReconnect?: () => void): Promise<void>
   close(): Promise<void>
 }
 

@@ -4,9 +4,7 @@ import path from 'node:path'
 
 import {z} from 'zod'
 
-import {adminRoutes} from '../broker/admin.js'
 import {agentRoutes} from '../broker/agents.js'
-import {drainRoutes} from '../broker/drain.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
 import {startBrokerLease, startHostSweeper} from '../broker/liveness.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
@@ -17,6 +15,7 @@ import {DbrokerError, EngineError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {Host} from '../core/types.js'
 import {openStore, type Store} from '../store/index.js'
+import {adminPlugins} from './admin-plugins.js'
 import {loadConfig} from './config-file.js'
 import {credentials, duration, listenAddress, readPem, tlsFiles} from './settings.js'
 
@@ -107,8 +106,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       https,
       health: () => store.ping(),
       plugins: ({provisioner, events}) => [
-        adminRoutes({store, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
-        drainRoutes({store, events, credentials: admin, log}),
+        ...adminPlugins({store, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
         agentRoutes({store, provisioner, events, token: config.agent_token, keepaliveMs: config.keepalive, log}),
       ],
     })

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
-import {adminRoutes} from '../broker/admin.js'
+import {watchEngine} from '../agent/engine-watch.js'
 import type {BasicCredentials} from '../broker/auth.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
@@ -12,6 +12,7 @@ import {DbrokerError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import {connectEngine, engineFacts, ensureImage, pingEngine} from '../docker/engine.js'
 import {openStore, type Store} from '../store/index.js'
+import {adminPlugins} from './admin-plugins.js'
 
 export const LOCAL_HOST_ID = 'local'
 
@@ -105,9 +106,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       brokerId: LOCAL_HOST_ID,
       keepaliveMs: options.keepaliveMs,
       listen: options.listen,
-      plugins: ({provisioner, events}) => [
-        adminRoutes({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
-      ],
+      plugins: ({provisioner, events}) =>
+        adminPlugins({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
       health: async () => {
         await store.ping()
         await pingEngine(engine)
@@ -132,9 +132,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   let stopped = false
   let beat: Promise<unknown> = Promise.resolve()
   let converging: Promise<unknown> | undefined
+  // The local host's heartbeat carries the engine's last known facts: a slow engine never makes the host look dead.
+  const watch = watchEngine(agent, {everyMs: options.keepaliveMs})
   const timer = setInterval(() => {
     beat = (async () => {
-      await store.heartbeat(LOCAL_HOST_ID, await engineFacts(engine))
+      await store.heartbeat(LOCAL_HOST_ID, watch.report().facts)
       // A pass that outlasts the interval (an image, a slow start) is not doubled by the next beat.
       if (stopped || converging) return
       converging = convergeHost().finally(() => {
@@ -156,6 +158,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       stopped = true
       clearInterval(timer)
       await broker.close()
+      await watch.stop()
       await beat
       await converging?.catch(() => undefined)
       await store.close()

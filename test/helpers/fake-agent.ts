@@ -1,3 +1,4 @@
+import type {Registration} from '../../src/agent/heartbeat.js'
 import type {AgentClient, ExecResult} from '../../src/core/agent.js'
 import {parseCatalog} from '../../src/catalog/index.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../../src/core/types.js'
@@ -90,3 +91,16 @@ export class FakeAgent implements AgentClient {
     return this.calls.slice(mark)
   }
 }
+
+/** What an agent for host `id` on this machine registers with, beating every `keepaliveMs`. */
+export const testRegistration = (id: string, keepaliveMs: number, agentUrl = 'http://127.0.0.1:9'): Registration => ({
+  id,
+  agentUrl,
+  serviceAddress: '127.0.0.1',
+  bindAddress: '127.0.0.1',
+  portRange: [40000, 40010],
+  zone: null,
+  labels: {},
+  capacity: {maxContainers: null, memoryBytes: null},
+  keepaliveMs,
+})

@@ -1,6 +1,6 @@
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
@@ -8,6 +8,7 @@ import {fileURLToPath} from 'node:url'
 import Docker from 'dockerode'
 
 import {OsbClient} from './osb.js'
+import {startPostgres, type TestPostgres} from './postgres.js'
 
 /**
  * A whole multi-host deployment on one machine, made of real processes: each
@@ -19,7 +20,6 @@ import {OsbClient} from './osb.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const RUN = path.join(ROOT, 'bin', 'run.js')
-const PG_BIN = '/usr/lib/postgresql/15/bin'
 const IMAGE = 'dbroker/redis:7'
 
 export const PORTS = {broker: 44100, agent: 44200, hostRange: [44300, 44349] as [number, number], postgres: 44432}
@@ -138,21 +138,12 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
   chmodSync(dir, 0o755)
   const hosts: TestHost[] = []
   const brokers: MultiHost['brokers'] = []
-  let postgresStarted = false
   const keepalive = options.keepalive ?? '1s'
   const imageTar = path.join(dir, 'image.tar')
-  const pgDir = path.join(dir, 'pg')
   const postgresUrl = `postgres://dbroker@127.0.0.1:${PORTS.postgres}/dbroker`
   let tls: TlsFiles | undefined
 
-  const startPostgres = async () => {
-    mkdirSync(pgDir)
-    chownSync(pgDir, Number(run('id', ['-u', 'postgres']).trim()), Number(run('id', ['-g', 'postgres']).trim()))
-    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(pgDir, 'data'), '-A', 'trust', '-U', 'dbroker'])
-    postgresStarted = true
-    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(pgDir, 'data'), '-l', path.join(pgDir, 'log'), '-w', '-o', `-p ${PORTS.postgres} -k ${pgDir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'])
-    run('psql', ['-h', '127.0.0.1', '-p', String(PORTS.postgres), '-U', 'dbroker', '-d', 'postgres', '-qc', 'create database dbroker'])
-  }
+  let postgres: TestPostgres | undefined
 
   const dockerdPid = (host: TestHost) => {
     const file = path.join(host.dir, 'docker.pid')
@@ -291,11 +282,7 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       attempt('ip', ['netns', 'del', host.netns])
       attempt('ip', ['link', 'del', `vdbmh${host.index}${tag}`])
     }
-    if (postgresStarted) {
-      attempt('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(pgDir, 'data'), '-m', 'immediate', '-w', 'stop'])
-      const pidFile = path.join(pgDir, 'data', 'postmaster.pid')
-      if (existsSync(pidFile)) attempt('kill', ['-9', readFileSync(pidFile, 'utf8').split('\n')[0]])
-    }
+    postgres?.stop()
     rmSync(dir, {recursive: true, force: true})
   }
 
@@ -303,8 +290,10 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
     if (options.tls) tls = makeTls(path.join(dir, 'tls'), ['127.0.0.1', 'localhost', ...Array.from({length: options.hosts}, (_, i) => [`10.91.${i + 1}.1`, `10.91.${i + 1}.2`]).flat()])
     if (tls) for (const file of Object.values(tls)) chmodSync(file, 0o644)
 
-    // PostgreSQL from Debian on a temp dir; initdb refuses to run as root.
-    if (options.store !== 'sqlite') await startPostgres()
+    if (options.store !== 'sqlite') {
+      postgres = startPostgres(path.join(dir, 'pg'), PORTS.postgres)
+      postgres.createDatabase('dbroker')
+    }
 
 
     run('sh', ['-c', `docker save ${IMAGE} -o ${imageTar}`])

@@ -64,7 +64,7 @@ describe('spare users: per-binding credentials at store speed', () => {
     // The replay runs right after convergence: wait until the new container knows the spares made before the loss.
     const kept = (await spares()).map((u) => u.username)
     await until('the spare users in the new container', async () => {
-      const users = await redisAclUsers(id).catch(() => [])
+      const users = await redisAclUsers(id).catch((): string[] => [])
       return kept.every((u) => users.includes(u)) ? true : undefined
     })
     const bound = await t.osb.bind(id, testId('b'), REDIS)

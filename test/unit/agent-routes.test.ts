@@ -10,7 +10,7 @@ import {BrokerEvents} from '../../src/broker/events.js'
 import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js'
 import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
-import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
+import {FakeAgent, KV, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
 
 const TOKEN = 'agent-token-0123456789abcdef'
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
@@ -94,17 +94,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
     await store.close()
   })
 
-  const registration = {
-    id: 'h1',
-    agentUrl: 'http://127.0.0.1:9',
-    serviceAddress: '127.0.0.1',
-    bindAddress: '127.0.0.1',
-    portRange: [40000, 40010] as [number, number],
-    zone: null,
-    labels: {},
-    capacity: {maxContainers: null, memoryBytes: null},
-    keepaliveMs: 100,
-  }
+  const registration = testRegistration('h1', 100)
 
   it('refuses a register or heartbeat without the agent token', async () => {
     for (const path of ['register', 'heartbeat']) {

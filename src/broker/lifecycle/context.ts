@@ -7,6 +7,7 @@ import type {Logger} from '../../core/log.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
 import type {Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
+import {fenced} from '../lease-fence.js'
 import type {PlacementStrategy} from '../placement.js'
 
 /** Time as the lifecycle sees it; tests pass their own to run waits without waiting. */
@@ -37,7 +38,14 @@ export interface LifecycleOptions {
 export type LifecycleContext = Required<LifecycleOptions>
 
 export function lifecycleContext(options: LifecycleOptions): LifecycleContext {
-  return {strategy: 'spread', clock: systemClock, ...options}
+  return {
+    strategy: 'spread',
+    clock: systemClock,
+    ...options,
+    // Operations reach the store and the agents through the lease fence: once abandoned they change nothing more.
+    store: fenced(options.store),
+    agentFor: (host) => fenced(options.agentFor(host)),
+  }
 }
 
 /** How long an async request waits for a dead host when its plan sets no maximum_polling_duration. */

@@ -85,6 +85,11 @@ export class Provisioner {
     return this.users.replay(instanceId, hostId)
   }
 
+  /** Stops every operation running here without cleanup or outcome: this broker lost its lease. */
+  abandon(reason: string): Promise<number> {
+    return this.runner.abandon(reason)
+  }
+
   /** Resolves when every running operation and spare-user fill has ended (or after `timeoutMs`). */
   drain(timeoutMs: number): Promise<void> {
     return this.runner.drain(timeoutMs, this.users.pending())

@@ -1,6 +1,7 @@
 import type {AgentClient} from '../../core/agent.js'
 import {asyncRequired, badRequest, concurrencyError, errorMessage, gone, notFound, OsbError} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
+import {leaseLost} from '../lease-fence.js'
 import type {DeleteQuery, Reply, RequestMeta, UpdateBody} from '../osb-schema.js'
 import {validateParameters} from '../parameters.js'
 import {buildSpec} from '../spec.js'
@@ -112,6 +113,7 @@ export class InstanceChanges {
       agent = this.ctx.agentFor(live)
       await agent.apply(patch.spec, {signal})
     } catch (error) {
+      if (leaseLost(signal)) throw error
       // A failed update changes nothing: bring the old container back (a host that never came back still runs it).
       await agent
         ?.apply(instance.spec)

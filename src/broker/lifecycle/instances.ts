@@ -11,6 +11,7 @@ import {
 import type {Host, ServiceInstance} from '../../core/types.js'
 import {isUniqueViolation, PortRangeFullError, type StoredInstance} from '../../store/index.js'
 import {instanceCredentials} from '../credentials.js'
+import {leaseLost} from '../lease-fence.js'
 import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
 import {validateParameters} from '../parameters.js'
 import {placeInstance} from '../placement.js'
@@ -175,6 +176,8 @@ export class Instances {
       }
       signal.throwIfAborted()
     } catch (error) {
+      // A broker that lost its lease leaves the cleanup to the one that owns the operation now.
+      if (leaseLost(signal)) throw error
       try {
         await agent.remove(instance.id)
       } catch (cleanup) {

@@ -3,6 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {errorMessage, notFound, OsbError} from '../../core/errors.js'
 import type {Operation, OperationKind} from '../../core/types.js'
 import type {LastOperationResponse, OperationResponse, Reply, RequestMeta, ResponseBody} from '../osb-schema.js'
+import {leaseLost, LeaseLostError, runFenced} from '../lease-fence.js'
 import {DEFAULT_POLLING_SECONDS, type LifecycleContext, pollingSeconds} from './context.js'
 import {type Change, finishOperation} from './transition.js'
 
@@ -25,7 +26,10 @@ export class Undone extends Error {
 
 export type Work = (signal: AbortSignal) => Promise<Outcome>
 
-/** How a task here ended: its outcome written, left to the broker that took it over, or not written (the store failed). */
+/**
+ * How a task here ended: its outcome written; left to the broker that took it
+ * over (or stopped because this broker lost its lease); or not written (the store failed).
+ */
 type TaskEnd = 'recorded' | 'taken over' | 'unrecorded'
 
 interface Task {
@@ -80,11 +84,17 @@ export class OperationRunner {
       let outcome: Outcome | undefined
       let change: Change | undefined
       try {
-        const result = await work(abort.signal)
+        const result = await runFenced(abort.signal, () => work(abort.signal))
         outcome = result
         change = result.change
         ending = {state: 'succeeded', description: result.description}
       } catch (error) {
+        if (leaseLost(abort.signal)) {
+          ctx.log.warn(
+            `${op.kind} ${op.id} stopped here with nothing undone or recorded: ${errorMessage(abort.signal.reason)}`,
+          )
+          return 'taken over'
+        }
         change = error instanceof Undone ? error.change : undefined
         const description = abort.signal.aborted
           ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}`
@@ -201,6 +211,18 @@ export class OperationRunner {
         ...(failedChange ? {instance_usable: true, update_repeatable: true} : {}),
       },
     }
+  }
+
+  /**
+   * Stops every operation running here, without cleanup and without recording
+   * how it ended: this broker's lease ran out, so another broker may own them
+   * now. Resolves when they have all stopped, with how many there were.
+   */
+  async abandon(reason: string): Promise<number> {
+    const tasks = [...this.tasks.values()]
+    for (const task of tasks) task.abort.abort(new LeaseLostError(reason))
+    await Promise.allSettled(tasks.map((t) => t.done))
+    return tasks.length
   }
 
   /** Resolves when every running operation (and `more`) has ended, or after `timeoutMs`; for a graceful stop. */
