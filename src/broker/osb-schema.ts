@@ -37,10 +37,17 @@ export const bindBody = z.object({
 /** DELETE's query: both ids are required by the spec, checked by the lifecycle so the error names them. */
 export const deleteQuery = z.object({service_id: z.string().optional(), plan_id: z.string().optional()})
 
+/** Every query parameter an OSB route reads. */
+export const osbQuery = deleteQuery.extend({
+  accepts_incomplete: z.string().optional(),
+  operation: z.string().optional(),
+})
+
 export type ProvisionBody = z.infer<typeof provisionBody>
 export type UpdateBody = z.infer<typeof updateBody>
 export type BindBody = z.infer<typeof bindBody>
 export type DeleteQuery = z.infer<typeof deleteQuery>
+export type OsbQuery = z.infer<typeof osbQuery>
 
 const endpoint = z.strictObject({
   host: z.string(),

@@ -8,7 +8,15 @@ import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
 import type {Provisioner} from './lifecycle/index.js'
-import {bindBody, deleteQuery, provisionBody, type Reply, type RequestMeta, updateBody} from './osb-schema.js'
+import {
+  bindBody,
+  deleteQuery,
+  provisionBody,
+  type OsbQuery,
+  type Reply,
+  type RequestMeta,
+  updateBody,
+} from './osb-schema.js'
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
@@ -34,12 +42,7 @@ interface Params {
   binding_id?: string
 }
 
-interface Query {
-  accepts_incomplete?: string
-  service_id?: string
-  plan_id?: string
-  operation?: string
-}
+type Query = OsbQuery
 
 declare module 'fastify' {
   interface FastifyRequest {
