@@ -42,8 +42,6 @@ interface Params {
   binding_id?: string
 }
 
-type Query = OsbQuery
-
 declare module 'fastify' {
   interface FastifyRequest {
     osbVersion: number
@@ -111,7 +109,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     }),
   )
 
-  const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
+  const meta = (request: FastifyRequest<{Querystring: OsbQuery}>): RequestMeta => ({
     acceptsIncomplete: request.query.accepts_incomplete === 'true',
     originatingIdentity: originatingIdentity(
       request.headers['x-broker-api-originating-identity'] as string | undefined,
@@ -177,7 +175,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
       if (params && typeof params.instance_id === 'string') checkIds(params as Params)
     })
 
-    type Req = {Params: Params; Querystring: Query}
+    type Req = {Params: Params; Querystring: OsbQuery}
 
     app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
       const body = parseBody(provisionBody, request.body)
