@@ -91,6 +91,27 @@ describe('GET /v2/catalog in each dialect', () => {
       description: 'the X-Broker-API-Version header is required (2.13 to 2.17)',
     })
   })
+
+  it('after the right credentials passed, any other header is still refused, however close to them', async () => {
+    const get = (header: string) =>
+      t.app.inject({
+        method: 'GET',
+        url: '/v2/catalog',
+        headers: {authorization: header, 'x-broker-api-version': '2.17'},
+      })
+    expect((await get(authorization)).statusCode).toBe(200)
+    const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+    for (const wrong of [
+      basic(credentials.username, `${credentials.password}x`),
+      basic(credentials.username, credentials.password.slice(0, -1)),
+      basic('admin', credentials.password),
+      authorization.toLowerCase(),
+      `Bearer ${authorization.slice(6)}`,
+    ]) {
+      expect((await get(wrong)).statusCode, wrong).toBe(401)
+    }
+    expect((await get(authorization)).statusCode).toBe(200)
+  })
 })
 
 describe('binding bodies', () => {
