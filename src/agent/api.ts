@@ -5,15 +5,17 @@ import {z} from 'zod'
 
 import type {AgentClient} from '../core/agent.js'
 import {DbrokerError, EngineError, errorMessage, LogsUnavailableError} from '../core/errors.js'
-import {bearerChecker} from '../core/http.js'
+import {brokerCredentialChecker} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
+import {guardLogins} from '../core/login-guard.js'
 import type {ContainerSpec} from '../core/types.js'
 
 export const AGENT_API_PREFIX = '/v1'
 
 export interface AgentApiOptions {
   agent: AgentClient
-  token: string
+  /** This host's token: the API accepts only the broker credential derived from it, never a token itself. */
+  hostToken: string
   log: Logger
   https?: {key: string | Buffer; cert: string | Buffer}
   /** Told of every change the broker asks for, so a converge pass with an older answer leaves that instance alone. */
@@ -45,12 +47,13 @@ function statusOf(error: unknown): number {
 
 /**
  * The agent's own HTTP API: the remote transport of `AgentClient`. Every
- * route but /healthz wants the agent token.
+ * route but /healthz wants the brokers' credential for this host, which no
+ * other host's agent can make.
  */
 export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   const {agent} = options
   const app = Fastify({logger: false, bodyLimit: 4 * 1024 * 1024, ...(options.https ? {https: options.https} : {}), forceCloseConnections: 'idle'}) as unknown as FastifyInstance
-  const authorized = bearerChecker(options.token)
+  const authorized = brokerCredentialChecker(options.hostToken)
   const touched = (id: string) => options.onTouched?.(id)
 
   app.setErrorHandler((error: Error & {statusCode?: number}, request, reply) => {
@@ -60,11 +63,12 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return reply.code(status).send({error: error.name, message: errorMessage(error), ...(hint ? {hint} : {})})
   })
   app.get('/healthz', async () => ({status: 'ok'}))
+  guardLogins(app, {log: options.log})
 
   void app.register(
     async (scope) => {
       scope.addHook('onRequest', async (request, reply) => {
-        if (!authorized(request.headers.authorization)) return reply.code(401).send({error: 'Unauthorized', message: 'a valid agent token is required'})
+        if (!authorized(request.headers.authorization)) return reply.code(401).send({error: 'Unauthorized', message: "the brokers' credential for this host is required"})
       })
       scope.get('/facts', () => agent.facts())
       scope.get('/containers', () => agent.list())

@@ -4,6 +4,8 @@ import type {Catalog} from '../catalog/index.js'
 import {errorMessage, OsbError} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {BasicCredentials} from './auth.js'
+import {capStreams} from './limits.js'
+import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
 import type {Provisioner} from './lifecycle/index.js'
 
@@ -89,9 +91,14 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     }
   })
 
+  guardLogins(app, {log: options.log})
   void app.register(
     osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}),
   )
-  for (const plugin of options.plugins ?? []) void app.register(plugin)
+  // The stream cap counts only the admin and agent routes' streams: the OSB routes, the catalog above all, skip its hook.
+  void app.register(async (routes) => {
+    capStreams(routes)
+    for (const plugin of options.plugins ?? []) void routes.register(plugin)
+  })
   return app
 }

@@ -1,25 +1,31 @@
 /** The OSB request and response bodies, each defined once as a zod schema; their types come from it. */
 import {z} from 'zod'
 
-const id = (field: string) => z.string({error: `${field} is required`}).min(1, `${field} must not be empty`)
+import {documentCheck, idField, LIMITS} from './limits.js'
+
+const id = idField
 const object = z.record(z.string(), z.unknown())
-const maintenanceInfo = z.union([z.object({version: z.string().min(1)}), z.object({}).strict()])
+// What is stored is capped and printable (limits.ts); previous_values is only read.
+const parameters = object.superRefine(documentCheck('parameters', LIMITS.parameters))
+const context = object.superRefine(documentCheck('context', LIMITS.context))
+const bindResource = object.superRefine(documentCheck('bind_resource', LIMITS.bindResource))
+const maintenanceInfo = z.union([z.object({version: idField('maintenance_info.version')}), z.object({}).strict()])
 
 export const provisionBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id'),
   organization_guid: id('organization_guid'),
   space_guid: id('space_guid'),
-  context: object.optional(),
-  parameters: object.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
   maintenance_info: maintenanceInfo.optional(),
 })
 
 export const updateBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id').optional(),
-  context: object.optional(),
-  parameters: object.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
   maintenance_info: maintenanceInfo.optional(),
   previous_values: object.optional(),
 })
@@ -27,11 +33,11 @@ export const updateBody = z.object({
 export const bindBody = z.object({
   service_id: id('service_id'),
   plan_id: id('plan_id'),
-  app_guid: z.string().optional(),
-  bind_resource: object.optional(),
-  context: object.optional(),
-  parameters: object.optional(),
-  predecessor_binding_id: z.string().optional(),
+  app_guid: idField('app_guid', {allowEmpty: true}).optional(),
+  bind_resource: bindResource.optional(),
+  context: context.optional(),
+  parameters: parameters.optional(),
+  predecessor_binding_id: idField('predecessor_binding_id', {allowEmpty: true}).optional(),
 })
 
 /** DELETE's query: both ids are required by the spec, checked by the lifecycle so the error names them. */

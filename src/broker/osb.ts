@@ -8,6 +8,7 @@ import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
 import type {Provisioner} from './lifecycle/index.js'
+import {checkId, checkRecordedHeaders} from './limits.js'
 import {
   bindBody,
   deleteQuery,
@@ -34,8 +35,6 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
   }
   return result.data
 }
-
-const MAX_ID = 255
 
 interface Params {
   instance_id: string
@@ -126,9 +125,8 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
   const checkIds = (params: Params) => {
     if (params.instance_id === '') throw badRequest('instance_id must not be empty')
     if (params.binding_id === '') throw badRequest('binding_id must not be empty')
-    if (params.instance_id.length > MAX_ID) throw badRequest(`instance_id is longer than ${MAX_ID} characters`)
-    if (params.binding_id !== undefined && params.binding_id.length > MAX_ID)
-      throw badRequest(`binding_id is longer than ${MAX_ID} characters`)
+    checkId('instance_id', params.instance_id)
+    if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
   }
 
   return async function osb(app: FastifyInstance): Promise<void> {
@@ -155,6 +153,12 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
         )
       }
       request.osbVersion = version
+      // The identity headers are recorded and echoed: too long or with control characters, the request is a 400.
+      try {
+        checkRecordedHeaders(request.headers)
+      } catch (error) {
+        return done(error as Error)
+      }
       done()
     })
 
@@ -169,7 +173,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
   }
 
   async function instanceRoutes(app: FastifyInstance): Promise<void> {
-    // Every route with ids checks them before its handler: "" or an overlong id is a 400 that changes nothing.
+    // Every route with ids checks them before its handler: "", an overlong id or one with control characters is a 400 that changes nothing.
     app.addHook('preHandler', async (request) => {
       const params = request.params as Partial<Params> | undefined
       if (params && typeof params.instance_id === 'string') checkIds(params as Params)

@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import type {BrokerClient} from '../client/broker-client.js'
+import {escapeControls} from '../core/control-chars.js'
 import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
 import {ContextStore, resolveTarget} from './contexts.js'
 
@@ -27,7 +28,12 @@ export abstract class BaseCommand extends Command {
 
   /** Progress for people, on stderr; silent with --json. */
   protected note = (line: string): void => {
-    if (!this.jsonEnabled()) process.stderr.write(`${line}\n`)
+    if (!this.jsonEnabled()) process.stderr.write(`${escapeControls(line)}\n`)
+  }
+
+  /** Result lines name instances and bindings the broker sent: their control characters are shown, not obeyed. */
+  override log(message = '', ...args: unknown[]): void {
+    super.log(escapeControls(message), ...args)
   }
 
   protected contexts(): ContextStore {
@@ -58,11 +64,11 @@ export abstract class BaseCommand extends Command {
     }
     if (error instanceof DbrokerError) {
       const {hint} = error as DbrokerError
-      process.stderr.write(`Error: ${error.message}\n${hint ? `  Try: ${hint}\n` : ''}`)
+      process.stderr.write(`Error: ${escapeControls(error.message)}\n${hint ? `  Try: ${escapeControls(hint)}\n` : ''}`)
       this.exit(exitCode)
     }
     if (exitCode === 2) {
-      process.stderr.write(`Error: ${errorMessage(error)}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`)
+      process.stderr.write(`Error: ${escapeControls(errorMessage(error))}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`)
       this.exit(2)
     }
     return super.catch(error)

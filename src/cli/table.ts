@@ -1,3 +1,4 @@
+import {escapeControls} from '../core/control-chars.js'
 import type {Tone} from '../core/format.js'
 
 export interface Column<T> {
@@ -18,10 +19,10 @@ export function paint(text: string, tone: Tone | undefined, enabled = colorEnabl
   return enabled && tone ? `\u001B[${CODES[tone]}m${text}\u001B[0m` : text
 }
 
-/** A plain table: a header line and rows, columns aligned with two spaces between them. */
+/** A plain table: a header line and rows, columns aligned with two spaces between them; what the broker sent can't steer the terminal. */
 export function renderTable<T>(rows: T[], columns: Array<Column<T>>, options: {color?: boolean} = {}): string {
   const color = options.color ?? colorEnabled()
-  const cells = rows.map((row) => columns.map((c) => c.value(row)))
+  const cells = rows.map((row) => columns.map((c) => escapeControls(c.value(row))))
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i].length)))
   const line = (values: string[], tones?: Array<Tone | undefined>) =>
     values

@@ -7,6 +7,11 @@ import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 /** How long an apply may take on the agent: image build plus the plan's readiness timeout. */
 const APPLY_TIMEOUT_MS = 15 * 60_000
 
+/** How the broker reaches one agent: the bearer that host's agent accepts (looked up per call), and a private CA. */
+export interface AgentPeer extends Omit<PeerOptions, 'token'> {
+  credential: () => Promise<string>
+}
+
 /**
  * `AgentClient` over the agent's HTTP API: what the broker uses for a remote
  * host. Errors keep their kind, so the broker tells an engine failure from an
@@ -18,15 +23,20 @@ export class HttpAgentClient implements AgentClient {
   constructor(
     readonly hostId: string,
     agentUrl: string,
-    private readonly peer: PeerOptions,
+    private readonly peer: AgentPeer,
   ) {
     this.base = agentUrl.replace(/\/+$/, '') + '/v1'
   }
 
+  private async options(): Promise<PeerOptions> {
+    return {ca: this.peer.ca, timeoutMs: this.peer.timeoutMs, token: await this.peer.credential()}
+  }
+
   private async call<T>(method: string, path: string, body?: unknown, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<T> {
+    const peer = await this.options()
     let response
     try {
-      response = await requestJson(`${this.base}${path}`, {...this.peer, method, body, timeoutMs: options.timeoutMs ?? this.peer.timeoutMs, signal: options.signal})
+      response = await requestJson(`${this.base}${path}`, {...peer, method, body, timeoutMs: options.timeoutMs ?? peer.timeoutMs, signal: options.signal})
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error
       throw new EngineError(`the agent of host ${this.hostId} is not reachable at ${this.base}: ${errorMessage(error)}`)
@@ -34,7 +44,7 @@ export class HttpAgentClient implements AgentClient {
     if (response.status < 400) return response.body as T
     const answer = (response.body ?? {}) as {error?: string; message?: string; hint?: string}
     const message = answer.message ?? `the agent of host ${this.hostId} answered ${response.status}`
-    if (response.status === 401) throw new DbrokerError(`the agent of host ${this.hostId} refused the agent token`)
+    if (response.status === 401) throw new DbrokerError(`the agent of host ${this.hostId} refused the broker's credential`, `if its token was rotated, restart the agent with the new one (\`dbroker hosts add ${this.hostId} --rotate\`)`)
     if (answer.error === 'LogsUnavailableError') throw new LogsUnavailableError(message, answer.hint)
     if (answer.error === 'EngineError' || response.status === 502) throw new EngineError(message, answer.hint)
     throw new DbrokerError(message, answer.hint)
@@ -75,8 +85,9 @@ export class HttpAgentClient implements AgentClient {
   async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
     const query = new URLSearchParams()
     for (const key of ['tail', 'since', 'follow', 'timestamps'] as const) if (options[key] !== undefined) query.set(key, String(options[key]))
+    const peer = await this.options()
     try {
-      return await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...this.peer, signal: options.signal})
+      return await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, signal: options.signal})
     } catch (error) {
       const status = (error as {status?: number}).status
       if (status === 501) throw new LogsUnavailableError(errorMessage(error))

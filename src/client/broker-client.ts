@@ -171,15 +171,6 @@ export class BrokerClient {
     return this.json('GET', `/v2/service_instances/${encodeURIComponent(instanceId)}/last_operation`, {query: {operation}})
   }
 
-  /** Polls last_operation until it leaves "in progress". */
-  async waitForOperation(instanceId: string, operation: string | undefined, intervalMs = 500): Promise<LastOperation> {
-    for (;;) {
-      const op = await this.lastOperation(instanceId, operation)
-      if (op.state !== 'in progress') return op
-      await new Promise((resolve) => setTimeout(resolve, intervalMs))
-    }
-  }
-
   // admin
 
   hosts(): Promise<HostView[]> {

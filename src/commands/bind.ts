@@ -1,11 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {bindService, type BindResult, type CredentialsFormat, formatCredentials} from '../cli/provisioning.js'
+import {bindService, type BindResult} from '../cli/services/bind.js'
+import {CREDENTIALS_FORMATS, type CredentialsFormat, formatCredentials} from '../cli/services/credentials.js'
 
 export default class Bind extends BaseCommand {
   static override summary = 'Bind to an instance and print its credentials; given a service name, provision it first'
-  static override description = `Given a service name (redis), binds to the instance named --name (default: the service name), provisioning it first when it doesn't exist, so the next call reuses it. Given an instance name or id, binds to that instance.
+  static override description = `Given a service name (redis), binds to the instance named --name (default: the service name), provisioning it first when it doesn't exist, so the next call reuses it. Given an instance name or id, binds to that instance. An instance still being provisioned is waited for (progress on stderr); with --plan, an existing instance must be on that plan.
 
 Each call creates a new binding with its own user and password. On failure nothing is printed on stdout and the exit code is not 0, so this is safe in CI:
 
@@ -18,9 +19,18 @@ Each call creates a new binding with its own user and password. On failure nothi
   ]
   static override args = {target: Args.string({required: true, description: 'service name, or instance name or id'})}
   static override flags = {
-    plan: Flags.string({description: 'plan for a new instance [default: the first plan]'}),
-    name: Flags.string({char: 'n', description: 'name of the instance to reuse or create [default: the service name]'}),
-    format: Flags.string({options: ['json', 'env', 'dotenv', 'uri'], default: 'json', description: 'how to print the credentials'}),
+    plan: Flags.string({
+      description: 'plan for a new instance; an existing one must be on it [default: the first plan]',
+    }),
+    name: Flags.string({
+      char: 'n',
+      description: 'with a service: name of the instance to reuse or create [default: the service name]',
+    }),
+    format: Flags.string({
+      options: [...CREDENTIALS_FORMATS],
+      default: 'json',
+      description: 'how to print the credentials',
+    }),
     prefix: Flags.string({description: 'variable prefix for env and dotenv [default: the service name]'}),
   }
 
@@ -29,7 +39,14 @@ Each call creates a new binding with its own user and password. On failure nothi
     const client = await this.client(flags.context)
     const result = await bindService(client, args.target, {plan: flags.plan, name: flags.name, progress: this.note})
     this.note(`bound ${result.instance.name ?? result.instance.id} (binding ${result.binding.id})`)
-    if (!this.jsonEnabled()) process.stdout.write(formatCredentials(result.credentials, flags.format as CredentialsFormat, flags.prefix ?? result.instance.service))
+    if (!this.jsonEnabled())
+      process.stdout.write(
+        formatCredentials(
+          result.credentials,
+          flags.format as CredentialsFormat,
+          flags.prefix ?? result.instance.service,
+        ),
+      )
     return result
   }
 }

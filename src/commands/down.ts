@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {resolveTarget} from '../cli/contexts.js'
 import {clearUpState, readUpState, stopProcess} from '../cli/detach.js'
-import {errorMessage} from '../core/errors.js'
+import {removeAllInstances} from '../cli/services/instances.js'
 
 export default class Down extends BaseCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
@@ -30,20 +30,8 @@ export default class Down extends BaseCommand {
       const {BrokerClient} = await import('../client/broker-client.js')
       const target = {...resolveTarget(this.contexts(), flags.context ?? state.context), url: state.url}
       const client = new BrokerClient(target)
-      const instances = await client.instances({stats: false})
-      const failures: string[] = []
-      await Promise.all(
-        instances.map(async (i) => {
-          const label = i.name ?? i.id
-          try {
-            await client.remove(i.id)
-            purged.push(i.id)
-            this.note(`deprovisioned ${label}`)
-          } catch (error) {
-            failures.push(`${label}: ${errorMessage(error)}`)
-          }
-        }),
-      )
+      const {removed, failures} = await removeAllInstances(client, this.note)
+      purged.push(...removed)
       if (failures.length) this.warn(`could not deprovision ${failures.length} instance(s):\n  ${failures.join('\n  ')}`)
     }
     this.note(`stopping dbroker up (pid ${state.pid})`)

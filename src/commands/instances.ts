@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {listInstances} from '../cli/services/instances.js'
 import {instancesTable} from '../cli/views.js'
 import type {InstanceView} from '../core/admin.js'
 
@@ -9,14 +10,14 @@ export default class Instances extends BaseCommand {
   static override aliases = ['ls']
   static override examples = ['<%= config.bin %> instances', '<%= config.bin %> ls --service redis', '<%= config.bin %> instances --json']
   static override flags = {
-    service: Flags.string({description: 'only instances of this service'}),
+    service: Flags.string({description: 'only instances of this service (name or id); an unknown one is an error'}),
     stats: Flags.boolean({default: true, allowNo: true, description: 'sample CPU and memory (--no-stats is faster with many instances)'}),
   }
 
   async run(): Promise<InstanceView[]> {
     const {flags} = await this.parse(Instances)
     const client = await this.client(flags.context)
-    const instances = (await client.instances({stats: flags.stats})).filter((i) => !flags.service || i.service === flags.service)
+    const instances = await listInstances(client, {service: flags.service, stats: flags.stats})
     if (!this.jsonEnabled()) {
       if (instances.length === 0) process.stderr.write('no instances: create one with `dbroker provision SERVICE` or `dbroker bind SERVICE`\n')
       else process.stdout.write(instancesTable(instances))

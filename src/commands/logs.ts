@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {escapeControls} from '../core/control-chars.js'
 import {UsageError} from '../core/errors.js'
 
 export default class Logs extends BaseCommand {
@@ -42,7 +43,8 @@ export default class Logs extends BaseCommand {
     const emit = (line: string) => {
       if (pattern && !pattern.test(line)) return
       if (this.jsonEnabled()) lines.push(line)
-      else process.stdout.write(`${line}\n`)
+      // A tenant writes these lines: on a terminal only their colours get through, piped they stay as they are.
+      else process.stdout.write(`${process.stdout.isTTY ? escapeControls(line, {keepColors: true, keepTabs: true}) : line}\n`)
     }
     try {
       for await (const chunk of client.logs(args.instance, {follow: flags.follow, tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) {

@@ -4,11 +4,13 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {LOCAL_CONTEXT} from '../cli/contexts.js'
-import {clearUpState, readUpState, startDetached, writeUpState} from '../cli/detach.js'
+import {clearUpState, writeUpState} from '../cli/detach.js'
 import {imageProgress} from '../cli/progress.js'
+import {detachedUp} from '../cli/services/detached-up.js'
 import {UsageError} from '../core/errors.js'
 import {createLogger, type LogLevel} from '../core/log.js'
 import {startLocal} from '../system/local.js'
+import {credentials as credentialsRule} from '../system/settings.js'
 
 export default class Up extends BaseCommand {
   static override summary = 'Run the broker and an agent for the local Docker engine in one process'
@@ -49,6 +51,12 @@ With --detach it starts in the background, waits until it is healthy, writes the
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
       throw new UsageError(`--port-range ${flags['port-range']} is not MIN-MAX within 1-65535`)
+    }
+    // The same rule as `broker start`: a short password is a usage error, before anything starts.
+    for (const flag of ['password', 'admin-password'] as const) {
+      const given = flags[flag]
+      const checked = given === undefined ? undefined : credentialsRule.shape.password.safeParse(given)
+      if (checked && !checked.success) throw new UsageError(`--${flag} (or DBROKER_${flag.toUpperCase().replace('-', '_')}): ${checked.error.issues[0].message}`)
     }
     const log = createLogger(flags['log-level'] as LogLevel)
     const progress = await imageProgress(this.jsonEnabled())
@@ -118,38 +126,8 @@ With --detach it starts in the background, waits until it is healthy, writes the
 
   /** Starts this same `up` in the background and returns once it is healthy and the context is written. */
   private async detach(dataDir: string, contextName: string, timeoutSeconds: number, secrets: Record<string, string | undefined>): Promise<{url: string; pid: number; context: string}> {
-    const {mkdirSync} = await import('node:fs')
-    mkdirSync(dataDir, {recursive: true, mode: 0o700})
-    let state = readUpState(dataDir)
-    if (state) {
-      this.note(`dbroker up is already running for ${dataDir} (pid ${state.pid})`)
-    } else {
-      const args = withoutFlags(this.argv, ['--detach', '-d', '--json'], ['--detach-timeout', '--data-dir', '--password', '--admin-password'])
-      state = await startDetached({
-        bin: path.join(this.config.root, 'bin', 'run.js'),
-        args: [...args, '--data-dir', dataDir],
-        env: Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== undefined)),
-        dataDir,
-        timeoutMs: timeoutSeconds * 1000,
-        progress: this.note,
-      })
-    }
+    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note})
     this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
     return {url: state.url, pid: state.pid, context: state.context}
   }
-}
-
-/** argv without the given boolean flags and valued flags (`--f v` and `--f=v`). */
-function withoutFlags(argv: string[], booleans: string[], valued: string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (booleans.includes(arg) || valued.some((f) => arg.startsWith(`${f}=`))) continue
-    if (valued.includes(arg)) {
-      i++
-      continue
-    }
-    out.push(arg)
-  }
-  return out
 }

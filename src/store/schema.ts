@@ -90,6 +90,14 @@ export interface SpareUsersTable {
   created_at: number
 }
 
+export interface HostIdentitiesTable {
+  host_id: string
+  token_hash: string
+  enrolled_at: number
+  /** JSON of the address change the host asked for, until the operator approves it. */
+  pending: string | null
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -98,4 +106,5 @@ export interface Database {
   ports: PortsTable
   brokers: BrokersTable
   spare_users: SpareUsersTable
+  host_identities: HostIdentitiesTable
 }

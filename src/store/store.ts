@@ -13,9 +13,13 @@ import type {
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
 import * as spareUsers from './migrations/003_spare_users.js'
+import * as hostIdentity from './migrations/005_host_identity.js'
+import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import type {BindingsTable, Database, HostsTable, InstancesTable, OperationsTable} from './schema.js'
+import {placeOf, type SealedTable} from './sealed-columns.js'
+import {SecretCipher} from './secrets.js'
 
-const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers}
+const migrations: Record<string, Migration> = {'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers, '005_host_identity': hostIdentity}
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -32,6 +36,11 @@ export interface StoreChannel {
 
 const json = (value: unknown) => JSON.stringify(value ?? null)
 const parse = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T))
+
+/** A secret column's text: opened when sealed; plaintext (a store before the encrypting migration) reads as it is. */
+function opened(secrets: SecretCipher, table: SealedTable, column: string, rowKey: string, text: string): string {
+  return SecretCipher.isSealed(text) ? secrets.open(text, placeOf(table, column, rowKey)) : text
+}
 
 function toHost(row: HostsTable): Host {
   return {
@@ -55,7 +64,8 @@ function toHost(row: HostsTable): Host {
   }
 }
 
-function toInstance(row: InstancesTable): ServiceInstance {
+function toInstance(row: InstancesTable, secrets: SecretCipher): ServiceInstance {
+  const open = (column: 'credentials' | 'spec' | 'parameters') => opened(secrets, 'instances', column, row.id, row[column])
   return {
     id: row.id,
     serviceId: row.service_id,
@@ -64,11 +74,11 @@ function toInstance(row: InstancesTable): ServiceInstance {
     state: row.state as InstanceState,
     organizationGuid: row.organization_guid,
     spaceGuid: row.space_guid,
-    parameters: parse(row.parameters) ?? {},
+    parameters: parse(open('parameters')) ?? {},
     context: parse(row.context) ?? {},
     maintenanceInfo: parse(row.maintenance_info),
-    credentials: parse(row.credentials),
-    spec: parse(row.spec),
+    credentials: parse(open('credentials')),
+    spec: parse(open('spec')),
     dashboardUrl: row.dashboard_url,
     name: row.name,
     createdAt: Number(row.created_at),
@@ -76,7 +86,8 @@ function toInstance(row: InstancesTable): ServiceInstance {
   }
 }
 
-function toBinding(row: BindingsTable): Binding {
+function toBinding(row: BindingsTable, secrets: SecretCipher): Binding {
+  const open = (column: 'credentials' | 'parameters') => opened(secrets, 'bindings', column, row.id, row[column])
   return {
     id: row.id,
     instanceId: row.instance_id,
@@ -85,14 +96,14 @@ function toBinding(row: BindingsTable): Binding {
     state: row.state as BindingState,
     appGuid: row.app_guid,
     bindResource: parse(row.bind_resource),
-    parameters: parse(row.parameters) ?? {},
+    parameters: parse(open('parameters')) ?? {},
     context: parse(row.context) ?? {},
-    credentials: parse(row.credentials),
+    credentials: parse(open('credentials')),
     createdAt: Number(row.created_at),
   }
 }
 
-function toOperation(row: OperationsTable): Operation {
+function toOperation(row: OperationsTable, secrets: SecretCipher): Operation {
   return {
     id: row.id,
     kind: row.kind as Operation['kind'],
@@ -100,7 +111,7 @@ function toOperation(row: OperationsTable): Operation {
     bindingId: row.binding_id,
     state: row.state as OperationState,
     description: row.description,
-    requestKey: row.request_key,
+    requestKey: opened(secrets, 'operations', 'request_key', row.id, row.request_key),
     originatingIdentity: row.originating_identity,
     requestIdentity: row.request_identity,
     createdAt: Number(row.created_at),
@@ -134,12 +145,18 @@ export class Store {
   constructor(
     readonly db: Db,
     readonly dialect: 'sqlite' | 'postgres',
+    /** Seals the secret columns (sealed-columns.ts) on the way in and opens them on the way out. */
+    readonly secrets: SecretCipher,
   ) {}
+
+  private seal(table: SealedTable, column: string, rowKey: string, text: string): string {
+    return this.secrets.seal(text, placeOf(table, column, rowKey))
+  }
 
   async migrate(): Promise<void> {
     const migrator = new Migrator({
       db: this.db as Kysely<Database>,
-      provider: {getMigrations: async () => migrations},
+      provider: {getMigrations: async () => ({...migrations, '006_encrypt_secrets': encryptSecrets(this.secrets)})},
     })
     const {error} = await migrator.migrateToLatest()
     if (error) throw error
@@ -147,7 +164,7 @@ export class Store {
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this)
-    return (this.db as Kysely<Database>).transaction().execute((trx) => work(new Store(trx, this.dialect)))
+    return (this.db as Kysely<Database>).transaction().execute((trx) => work(new Store(trx, this.dialect, this.secrets)))
   }
 
   async ping(): Promise<void> {
@@ -220,14 +237,14 @@ export class Store {
         state: instance.state,
         organization_guid: instance.organizationGuid,
         space_guid: instance.spaceGuid,
-        parameters: json(instance.parameters),
+        parameters: this.seal('instances', 'parameters', instance.id, json(instance.parameters)),
         context: json(instance.context),
         maintenance_info: instance.maintenanceInfo ? json(instance.maintenanceInfo) : null,
-        credentials: json(instance.credentials),
-        spec: json(instance.spec),
+        credentials: this.seal('instances', 'credentials', instance.id, json(instance.credentials)),
+        spec: this.seal('instances', 'spec', instance.id, json(instance.spec)),
         dashboard_url: instance.dashboardUrl,
         name: instance.name,
-        request_key: requestKey,
+        request_key: this.seal('instances', 'request_key', instance.id, requestKey),
         created_at: instance.createdAt,
         updated_at: instance.updatedAt,
       })
@@ -236,19 +253,19 @@ export class Store {
 
   async getInstance(id: string): Promise<StoredInstance | undefined> {
     const row = await this.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst()
-    return row && {...toInstance(row), requestKey: row.request_key}
+    return row && {...toInstance(row, this.secrets), requestKey: opened(this.secrets, 'instances', 'request_key', row.id, row.request_key)}
   }
 
   async getInstanceByName(name: string): Promise<StoredInstance | undefined> {
     const row = await this.db.selectFrom('instances').selectAll().where('name', '=', name).executeTakeFirst()
-    return row && {...toInstance(row), requestKey: row.request_key}
+    return row && {...toInstance(row, this.secrets), requestKey: opened(this.secrets, 'instances', 'request_key', row.id, row.request_key)}
   }
 
   async listInstances(filter: {hostId?: string; state?: InstanceState} = {}): Promise<ServiceInstance[]> {
     let query = this.db.selectFrom('instances').selectAll().orderBy('created_at')
     if (filter.hostId) query = query.where('host_id', '=', filter.hostId)
     if (filter.state) query = query.where('state', '=', filter.state)
-    return (await query.execute()).map(toInstance)
+    return (await query.execute()).map((row) => toInstance(row, this.secrets))
   }
 
   async countInstancesByHost(): Promise<Map<string, number>> {
@@ -273,11 +290,11 @@ export class Store {
         updated_at: now,
         ...(patch.state === undefined ? {} : {state: patch.state}),
         ...(patch.planId === undefined ? {} : {plan_id: patch.planId}),
-        ...(patch.parameters === undefined ? {} : {parameters: json(patch.parameters)}),
+        ...(patch.parameters === undefined ? {} : {parameters: this.seal('instances', 'parameters', id, json(patch.parameters))}),
         ...(patch.context === undefined ? {} : {context: json(patch.context)}),
         ...(patch.maintenanceInfo === undefined ? {} : {maintenance_info: patch.maintenanceInfo ? json(patch.maintenanceInfo) : null}),
-        ...(patch.spec === undefined ? {} : {spec: json(patch.spec)}),
-        ...(patch.requestKey === undefined ? {} : {request_key: patch.requestKey}),
+        ...(patch.spec === undefined ? {} : {spec: this.seal('instances', 'spec', id, json(patch.spec))}),
+        ...(patch.requestKey === undefined ? {} : {request_key: this.seal('instances', 'request_key', id, patch.requestKey)}),
       })
       .where('id', '=', id)
       .execute()
@@ -301,16 +318,25 @@ export class Store {
       await tx.db.deleteFrom('bindings').where('instance_id', '=', id).execute()
       await tx.db.deleteFrom('instances').where('id', '=', id).execute()
     })
+    await this.forgetDeleted()
   }
 
   // spare users: made in the service ahead of binds
 
   async addSpareUser(instanceId: string, user: {username: string; password: string}, now = Date.now()): Promise<void> {
-    await this.db.insertInto('spare_users').values({username: user.username, instance_id: instanceId, password: user.password, created_at: now}).execute()
+    await this.db
+      .insertInto('spare_users')
+      .values({username: user.username, instance_id: instanceId, password: this.seal('spare_users', 'password', user.username, user.password), created_at: now})
+      .execute()
+  }
+
+  private openSpare(row: {username: string; password: string}): {username: string; password: string} {
+    return {username: row.username, password: opened(this.secrets, 'spare_users', 'password', row.username, row.password)}
   }
 
   async spareUsers(instanceId: string): Promise<Array<{username: string; password: string}>> {
-    return this.db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at').execute()
+    const rows = await this.db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at').execute()
+    return rows.map((row) => this.openSpare(row))
   }
 
   /** Takes the oldest spare user of an instance; a delete that removed the row is the claim, so two brokers never hand out the same user. */
@@ -319,7 +345,7 @@ export class Store {
       const spare = await this.db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at').limit(1).executeTakeFirst()
       if (!spare) return undefined
       const taken = await this.db.deleteFrom('spare_users').where('username', '=', spare.username).executeTakeFirst()
-      if (Number(taken.numDeletedRows) === 1) return spare
+      if (Number(taken.numDeletedRows) === 1) return this.openSpare(spare)
     }
     return undefined
   }
@@ -383,10 +409,10 @@ export class Store {
         state: binding.state,
         app_guid: binding.appGuid,
         bind_resource: binding.bindResource ? json(binding.bindResource) : null,
-        parameters: json(binding.parameters),
+        parameters: this.seal('bindings', 'parameters', binding.id, json(binding.parameters)),
         context: json(binding.context),
-        credentials: json(binding.credentials),
-        request_key: requestKey,
+        credentials: this.seal('bindings', 'credentials', binding.id, json(binding.credentials)),
+        request_key: this.seal('bindings', 'request_key', binding.id, requestKey),
         created_at: binding.createdAt,
         updated_at: binding.createdAt,
       })
@@ -395,13 +421,13 @@ export class Store {
 
   async getBinding(id: string): Promise<StoredBinding | undefined> {
     const row = await this.db.selectFrom('bindings').selectAll().where('id', '=', id).executeTakeFirst()
-    return row && {...toBinding(row), requestKey: row.request_key}
+    return row && {...toBinding(row, this.secrets), requestKey: opened(this.secrets, 'bindings', 'request_key', row.id, row.request_key)}
   }
 
   async listBindings(instanceId?: string): Promise<Binding[]> {
     let query = this.db.selectFrom('bindings').selectAll().orderBy('created_at')
     if (instanceId) query = query.where('instance_id', '=', instanceId)
-    return (await query.execute()).map(toBinding)
+    return (await query.execute()).map((row) => toBinding(row, this.secrets))
   }
 
   async transitionBinding(id: string, from: BindingState[], to: BindingState, now = Date.now()): Promise<boolean> {
@@ -411,6 +437,16 @@ export class Store {
 
   async deleteBinding(id: string): Promise<void> {
     await this.db.deleteFrom('bindings').where('id', '=', id).execute()
+    await this.forgetDeleted()
+  }
+
+  /**
+   * After a revocation: secure_delete zeroed the deleted rows in their pages;
+   * the checkpoint writes those pages into the file and empties the WAL, which
+   * still held the old ones (PostgreSQL leaves that to its VACUUM).
+   */
+  async forgetDeleted(): Promise<void> {
+    if (this.dialect === 'sqlite' && !this.db.isTransaction) await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db)
   }
 
   // operations
@@ -425,7 +461,7 @@ export class Store {
         binding_id: op.bindingId,
         state: op.state,
         description: op.description,
-        request_key: op.requestKey,
+        request_key: this.seal('operations', 'request_key', op.id, op.requestKey),
         originating_identity: op.originatingIdentity,
         request_identity: op.requestIdentity,
         owner,
@@ -448,7 +484,7 @@ export class Store {
 
   async getOperation(id: string): Promise<Operation | undefined> {
     const row = await this.db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst()
-    return row && toOperation(row)
+    return row && toOperation(row, this.secrets)
   }
 
   /** The newest operation on an instance (bindingId undefined) or on one binding. */
@@ -456,12 +492,12 @@ export class Store {
     let query = this.db.selectFrom('operations').selectAll().where('instance_id', '=', instanceId)
     query = bindingId === undefined ? query.where('binding_id', 'is', null) : query.where('binding_id', '=', bindingId)
     const row = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
-    return row && toOperation(row)
+    return row && toOperation(row, this.secrets)
   }
 
   async operationsInProgress(): Promise<Array<Operation & {owner: string | null}>> {
     const rows = await this.db.selectFrom('operations').selectAll().where('state', '=', 'in progress').orderBy('created_at').execute()
-    return rows.map((r) => ({...toOperation(r), owner: r.owner}))
+    return rows.map((r) => ({...toOperation(r, this.secrets), owner: r.owner}))
   }
   /** Hands an operation from a broker that stopped to `to`; false when another broker claimed it first. */
   async claimOperation(id: string, from: string | null, to: string, now = Date.now()): Promise<boolean> {
@@ -503,9 +539,9 @@ export class Store {
 
   /** Memory limits of the instances on each host, summed from their specs. */
   async memoryByHost(): Promise<Map<string, number>> {
-    const rows = await this.db.selectFrom('instances').select(['host_id', 'spec']).execute()
+    const rows = await this.db.selectFrom('instances').select(['id', 'host_id', 'spec']).execute()
     const sums = new Map<string, number>()
-    for (const row of rows) sums.set(row.host_id, (sums.get(row.host_id) ?? 0) + ((parse<{memoryBytes?: number}>(row.spec)?.memoryBytes) ?? 0))
+    for (const row of rows) sums.set(row.host_id, (sums.get(row.host_id) ?? 0) + ((parse<{memoryBytes?: number}>(opened(this.secrets, 'instances', 'spec', row.id, row.spec))?.memoryBytes) ?? 0))
     return sums
   }
 

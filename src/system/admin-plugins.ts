@@ -1,11 +1,13 @@
 import {adminRoutes, type AdminOptions} from '../broker/admin.js'
 import {drainRoutes} from '../broker/drain.js'
 import type {BrokerAppOptions} from '../broker/app.js'
+import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:
  * one list, so a route added here (drain, undrain, ...) exists in both.
  */
 export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOptions['plugins']> {
-  return [adminRoutes(options), drainRoutes({store: options.store, events: options.events, credentials: options.credentials, log: options.log})]
+  const scoped = {store: options.store, events: options.events, credentials: options.credentials, log: options.log}
+  return [adminRoutes(options), drainRoutes(scoped), hostEnrollmentRoutes(scoped)]
 }

@@ -11,10 +11,12 @@ import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {HttpAgentClient} from '../client/agent-http.js'
 import type {AgentClient} from '../core/agent.js'
-import {DbrokerError, EngineError, errorMessage} from '../core/errors.js'
+import {DbrokerError, EngineError, errorMessage, UsageError} from '../core/errors.js'
+import {brokerCredential} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
+import {cleartextProblem, isLoopback} from '../core/transport-security.js'
 import type {Host} from '../core/types.js'
-import {openStore, type Store} from '../store/index.js'
+import {hostIdentities, openStore, type Store, StoreKeyError} from '../store/index.js'
 import {adminPlugins} from './admin-plugins.js'
 import {loadConfig} from './config-file.js'
 import {credentials, duration, listenAddress, readPem, tlsFiles} from './settings.js'
@@ -27,16 +29,25 @@ export const brokerConfigSchema = z.strictObject({
   url: z.url().optional(),
   tls: tlsFiles.optional(),
   osb: credentials,
-  /** The operator's API; the OSB credentials by default. */
-  admin: credentials.optional(),
-  agent_token: z.string().min(16, 'use at least 16 characters'),
+  /** The operator's API: its own credentials, never the platform's. */
+  admin: z.strictObject(credentials.shape, {
+    error: (issue) => (issue.input === undefined ? 'the admin API needs its own credentials: set admin.username and admin.password (or --admin-username and DBROKER_ADMIN_PASSWORD), distinct from the OSB ones' : undefined),
+  }),
+  /** Serve plain http off loopback, and accept agents whose API is plain http. */
+  insecure: z.boolean().default(false),
   /** CA that signed the agents' certificates, when it is not a public one. */
   agent_ca: z.string().optional(),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'use sqlite:PATH or postgres://USER@HOST/DB'),
+  /** Keys the store's secrets are encrypted with, one per line, newest first; DBROKER_STORE_KEY or store.key beside a SQLite store otherwise. */
+  store_key_file: z.string().optional(),
   catalog: z.string().optional(),
   placement: z.enum(['spread', 'binpack', 'random']).default('spread'),
   /** Expected heartbeat interval of agents that don't announce one; also the sweep and lease period. */
   keepalive: duration.default(5000),
+}).superRefine((config, ctx) => {
+  if (config.admin.password === config.osb.password) {
+    ctx.addIssue({code: 'custom', path: ['admin', 'password'], message: 'must differ from osb.password: whoever holds the OSB credentials (the platform) must not reach the admin API'})
+  }
 })
 
 export type BrokerConfig = z.output<typeof brokerConfigSchema>
@@ -50,9 +61,22 @@ export function loadBrokerConfig(file: string | undefined, overrides: Record<str
     ...config,
     catalog: resolve(config.catalog),
     agent_ca: resolve(config.agent_ca),
+    store_key_file: resolve(config.store_key_file),
     tls: config.tls && {cert: resolve(config.tls.cert)!, key: resolve(config.tls.key)!},
-    store: config.store.startsWith('sqlite:') ? `sqlite:${resolve(config.store.slice(7))}` : config.store,
+    store: config.store.startsWith('sqlite:') && config.store !== 'sqlite::memory:' ? `sqlite:${resolve(config.store.slice(7))}` : config.store,
   }
+}
+
+/** Plain http off the loopback interface carries every password in clear text: only with `insecure`, and said loudly. */
+function checkTransport(config: BrokerConfig, log: Logger): void {
+  if (config.tls) return
+  const problems = [
+    ...(isLoopback(config.listen.host) ? [] : [`the broker serves plain http on ${config.listen.host}:${config.listen.port}`]),
+    ...(config.url && cleartextProblem(config.url) ? [cleartextProblem(config.url)!] : []),
+  ]
+  if (problems.length === 0) return
+  if (!config.insecure) throw new UsageError(`${problems.join('; ')}: refused`, 'serve HTTPS with --tls-cert and --tls-key, listen on 127.0.0.1, or accept the risk with --insecure')
+  log.warn(`INSECURE: ${problems.join('; ')}; OSB, admin and agent credentials cross the network unencrypted`)
 }
 
 export interface BrokerProcess {
@@ -69,13 +93,15 @@ export interface BrokerProcess {
  * of these serve interchangeably.
  */
 export async function startBrokerProcess(config: BrokerConfig, log: Logger): Promise<BrokerProcess> {
+  checkTransport(config, log)
   const catalog = loadCatalog(config.catalog)
   const https = config.tls && {cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key')}
   const agentCa = config.agent_ca ? readPem(config.agent_ca, 'agent_ca') : undefined
   let store: Store
   try {
-    store = await openStore(config.store)
+    store = await openStore(config.store, {keyFile: config.store_key_file})
   } catch (error) {
+    if (error instanceof StoreKeyError) throw error // its message and hint already say which key and how to give it
     throw new DbrokerError(`cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`)
   }
 
@@ -85,12 +111,18 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
     const key = `${host.id} ${host.agentUrl}`
     let client = clients.get(key)
     if (!client) {
-      client = new HttpAgentClient(host.id, host.agentUrl, {token: config.agent_token, ca: agentCa})
+      // Looked up per call: a token the operator rotated or revoked takes effect at once, on every broker.
+      const credential = async () => {
+        const hash = await hostIdentities.tokenHashOf(store, host.id)
+        if (!hash) throw new EngineError(`host ${host.id} is not enrolled: its agent cannot be called`, `enroll it with \`dbroker hosts add ${host.id}\``)
+        return brokerCredential(hash)
+      }
+      client = new HttpAgentClient(host.id, host.agentUrl, {credential, ca: agentCa})
       clients.set(key, client)
     }
     return client
   }
-  const admin = config.admin ?? config.osb
+  const admin = config.admin
   let broker: RunningBroker
   try {
     broker = await startBroker({
@@ -107,7 +139,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       health: () => store.ping(),
       plugins: ({provisioner, events}) => [
         ...adminPlugins({store, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
-        agentRoutes({store, provisioner, events, token: config.agent_token, keepaliveMs: config.keepalive, log}),
+        agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
       ],
     })
   } catch (error) {

@@ -71,6 +71,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const engine = connectEngine({timeoutMs: 120_000})
   await pingEngine(engine)
   mkdirSync(options.dataDir, {recursive: true, mode: 0o700})
+  chmodSync(options.dataDir, 0o700) // also a dir that existed: it holds the store, its key and the credentials
   const credentials = resolveCredentials(options.dataDir, options.credentials)
   const adminCredentials = resolveCredentials(options.dataDir, options.adminCredentials, 'admin-credentials.json', 'admin')
 

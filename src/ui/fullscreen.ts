@@ -22,7 +22,9 @@ export async function runFullScreen(tree: ReactElement, options: {maxFps?: numbe
   const crash = (error: unknown) => {
     app.unmount()
     restore()
-    process.stderr.write(`dbroker top crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.stderr.write(
+      `dbroker top crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    )
     process.exit(1)
   }
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const

@@ -109,4 +109,63 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(gone.code).toBe(0)
     expect((await box.cli(['logs', 'cache2'])).code).toBe(1)
   })
+
+  it('provision -n with a taken name is an error naming the existing id, and makes no unnamed instance', async () => {
+    const made = JSON.parse((await box.cli(['provision', 'redis', '-n', 'cache-lru', '--json'])).stdout)
+    expect(made.status).toBe(0)
+    const again = await box.cli(['provision', 'redis', '-n', 'cache-lru'])
+    expect(again.code).toBe(1)
+    expect(again.stdout).toBe('')
+    expect(again.stderr).toContain(`an instance named cache-lru exists already (id ${made.result.id})`)
+    const all = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result as Array<{name: string | null}>
+    expect(all.filter((i) => i.name === null)).toEqual([])
+    expect(all.filter((i) => i.name === 'cache-lru')).toHaveLength(1)
+  })
+
+  it('bind --plan: a plan the instance is not on, or one that does not exist, is an error naming the plans', async () => {
+    const small = JSON.parse((await box.cli(['bind', 'postgresql', '--json'])).stdout)
+    expect(small.result.instance).toMatchObject({name: 'postgresql', plan: 'small', provisioned: true})
+    const medium = await box.cli(['bind', 'postgresql', '--plan', 'medium', '--format', 'env'])
+    expect(medium.code).toBe(1)
+    expect(medium.stdout).toBe('')
+    expect(medium.stderr).toContain(`postgresql (${small.result.instance.id}) is on plan small, not medium`)
+    const nosuch = await box.cli(['bind', 'redis', '--plan', 'nosuch', '--json'])
+    expect(nosuch.code).toBe(2)
+    expect(JSON.parse(nosuch.stdout).error).toEqual({name: 'UsageError', message: 'service redis has no plan nosuch'})
+    const bindings = JSON.parse((await box.cli(['unbind', 'postgresql', '--all', '--json'])).stdout).result.unbound
+    expect(bindings).toEqual([small.result.binding.id])
+  })
+
+  it('unbind of a binding the instance does not have is an error, and the real one stays', async () => {
+    const bound = JSON.parse((await box.cli(['bind', 'cache-lru', '--json'])).stdout)
+    const wrong = await box.cli(['unbind', 'cache-lru', 'no-such-binding'])
+    expect(wrong.code).toBe(1)
+    expect(wrong.stdout).toBe('')
+    expect(wrong.stderr).toContain('has no binding no-such-binding')
+    expect(wrong.stderr).toContain(`its bindings: ${bound.result.binding.id}`)
+    const unbound = JSON.parse((await box.cli(['unbind', 'cache-lru', bound.result.binding.id, '--json'])).stdout)
+    expect(unbound.result.unbound).toEqual([bound.result.binding.id])
+  })
+
+  it('bind NAME while its provision runs waits for it (progress on stderr) and prints working credentials', async () => {
+    // PostgreSQL's first start (initdb) outlasts the second CLI's start, so the bind meets the provision running.
+    const bound = box.sh(
+      'dbroker provision postgresql -n slow-db --async >/dev/null && eval "$(dbroker bind slow-db --format env --prefix SLOW)" && psql "$SLOW_URL" -tAc "select 1"',
+    )
+    expect(bound.stderr).toContain('slow-db is still provisioning; waiting')
+    expect(bound.stdout.trim()).toBe('1')
+    expect(bound.code).toBe(0)
+    expect((await box.cli(['deprovision', 'slow-db', '--force'])).code).toBe(0)
+  })
+
+  it('ls --service with a service the catalog lacks names it (exit 1); a known one filters', async () => {
+    const unknown = await box.cli(['ls', '--service', 'nosuch'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('the catalog has no service nosuch')
+    expect(unknown.stderr).toContain('pick one of: redis, postgresql')
+    const redis = JSON.parse((await box.cli(['ls', '--service', 'redis', '--json', '--no-stats'])).stdout)
+    expect(redis.status).toBe(0)
+    expect(redis.result.length).toBeGreaterThan(0)
+    expect(redis.result.every((i: {service: string}) => i.service === 'redis')).toBe(true)
+  })
 })

@@ -23,8 +23,8 @@ const RUN = path.join(ROOT, 'bin', 'run.js')
 const IMAGE = 'dbroker/redis:7'
 
 export const PORTS = {broker: 44100, agent: 44200, hostRange: [44300, 44349] as [number, number], postgres: 44432}
-export const AGENT_TOKEN = 'multihost-agent-token-0123456789'
 export const OSB = {username: 'broker', password: 'multihost-osb-pass'}
+export const ADMIN = {username: 'ops', password: 'multihost-admin-pass'}
 
 const run = (file: string, args: string[], options: {input?: string} = {}) =>
   execFileSync(file, args, {encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...options})
@@ -85,9 +85,10 @@ class Daemon {
   }
 }
 
-function spawnDaemon(name: string, command: string[], logFile: string): Daemon {
+/** Secrets go in `env` (or files), never in argv, where every user of the machine can read them. */
+function spawnDaemon(name: string, command: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Daemon {
   const err = openSync(logFile, 'a')
-  const child = spawn(command[0], command.slice(1), {stdio: ['ignore', 'pipe', err], env: {...process.env, NO_COLOR: '1'}})
+  const child = spawn(command[0], command.slice(1), {stdio: ['ignore', 'pipe', err], env: {...process.env, NO_COLOR: '1', ...env}})
   return new Daemon(name, child, logFile)
 }
 
@@ -102,6 +103,8 @@ export interface TestHost {
   dir: string
   socket: string
   docker: Docker
+  /** The file (0600) holding the host's own token, from `dbroker hosts add`. */
+  tokenFile: string
   agent?: Daemon
 }
 
@@ -112,12 +115,19 @@ export interface MultiHost {
   postgresUrl: string
   tls?: TlsFiles
   osb(broker?: number): OsbClient
-  startAgent(host: TestHost): Promise<void>
+  /** The admin API of one broker, with the admin credentials. */
+  admin(broker?: number): OsbClient
+  /** The dbroker CLI as the operator runs it, pointed at one broker by environment (and trusting the test CA). */
+  cli(args: string[], broker?: number): string
+  /** The host's own token. */
+  tokenOf(host: TestHost): string
+  /** Starts the host's agent; `port` moves its API (and so its URL) elsewhere. */
+  startAgent(host: TestHost, options?: {port?: number}): Promise<void>
   stopAgent(host: TestHost, signal?: NodeJS.Signals): Promise<void>
   startBroker(index: number): Promise<string>
   /** Stops the host's dockerd, deletes its data root, starts it again and loads the image. */
   wipeHost(host: TestHost): Promise<void>
-  adminHosts(broker?: number): Promise<Array<{id: string; status: string; drained: boolean; instances: number}>>
+  adminHosts(broker?: number): Promise<Array<{id: string; status: string; drained: boolean; instances: number; agentUrl: string | null; serviceAddress: string}>>
   logs(): string
   teardown(): Promise<void>
 }
@@ -135,6 +145,9 @@ export interface MultiHostOptions {
 export async function startMultiHost(options: MultiHostOptions): Promise<MultiHost> {
   const tag = randomBytes(2).toString('hex')
   const dir = mkdtempSync('/tmp/dbmh-')
+  // Every broker on the shared store gets the same key for its secrets.
+  const storeKeyFile = path.join(dir, 'store.key')
+  writeFileSync(storeKeyFile, `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
   chmodSync(dir, 0o755)
   const hosts: TestHost[] = []
   const brokers: MultiHost['brokers'] = []
@@ -208,7 +221,25 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
 
   const brokerUrlsFor = (host: TestHost) => brokers.map((_, i) => `${tls ? 'https' : 'http'}://${host.gateway}:${PORTS.broker + i}`)
 
-  const startAgent = async (host: TestHost) => {
+  const cli = (args: string[], broker = 0) =>
+    execFileSync(process.execPath, [RUN, ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        DBROKER_URL: brokers[broker].url,
+        DBROKER_ADMIN_USERNAME: ADMIN.username,
+        DBROKER_ADMIN_PASSWORD: ADMIN.password,
+        XDG_CONFIG_HOME: dir,
+        HOME: dir,
+        ...(tls ? {NODE_EXTRA_CA_CERTS: tls.ca} : {}),
+      },
+    })
+
+  // The operator's way: `dbroker hosts add` writes the host's token to a file only root reads.
+  const enroll = (host: TestHost) => cli(['hosts', 'add', host.id, '--token-file', host.tokenFile, '--json'])
+
+  const startAgent = async (host: TestHost, agentOptions: {port?: number} = {}) => {
     const args = [
       `--net=/run/netns/${host.netns}`,
       process.execPath,
@@ -226,16 +257,16 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       host.address,
       '--port-range',
       PORTS.hostRange.join('-'),
-      '--token',
-      AGENT_TOKEN,
+      '--token-file',
+      host.tokenFile,
       '--keepalive',
       keepalive,
       '--listen',
-      `${host.address}:${PORTS.agent}`,
+      `${host.address}:${agentOptions.port ?? PORTS.agent}`,
       '--zone',
       `zone-${host.index}`,
       ...brokerUrlsFor(host).flatMap((url) => ['--broker', url]),
-      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--broker-ca', tls.ca] : []),
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--broker-ca', tls.ca] : ['--insecure']),
     ]
     host.agent = spawnDaemon(`agent ${host.id}`, ['nsenter', ...args], path.join(host.dir, 'agent.log'))
     await host.agent.ready
@@ -258,17 +289,18 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       `${tls ? 'https' : 'http'}://127.0.0.1:${PORTS.broker + index}`,
       '--username',
       OSB.username,
-      '--password',
-      OSB.password,
-      '--agent-token',
-      AGENT_TOKEN,
+      '--admin-username',
+      ADMIN.username,
       '--store',
       options.store === 'sqlite' ? `sqlite:${path.join(dir, 'broker.db')}` : postgresUrl,
+      '--store-key-file',
+      storeKeyFile,
       '--keepalive',
       keepalive,
-      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--agent-ca', tls.ca] : []),
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--agent-ca', tls.ca] : ['--insecure']),
     ]
-    const broker = spawnDaemon(`broker ${index}`, args, path.join(dir, `broker-${index}.log`)) as Daemon & {url?: string}
+    const secrets = {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password}
+    const broker = spawnDaemon(`broker ${index}`, args, path.join(dir, `broker-${index}.log`), secrets) as Daemon & {url?: string}
     brokers[index] = broker
     broker.url = (await broker.ready).url
     return broker.url
@@ -309,6 +341,7 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
         dir: hostDir,
         socket: path.join(hostDir, 'docker.sock'),
         docker: new Docker({socketPath: path.join(hostDir, 'docker.sock')}),
+        tokenFile: path.join(hostDir, 'agent.token'),
       }
       hosts.push(host)
       const outer = `vdbmh${index}${tag}`
@@ -329,6 +362,7 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       loadImage(host)
     }))
     for (let i = 0; i < options.brokers; i++) await startBroker(i)
+    for (const host of hosts) enroll(host)
     await Promise.all(hosts.map((h) => startAgent(h)))
   } catch (error) {
     const logs = [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail()}` : '')).join('\n')
@@ -343,6 +377,9 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
     postgresUrl,
     tls,
     osb: (broker = 0) => new OsbClient(brokers[broker].url!, OSB),
+    admin: (broker = 0) => new OsbClient(brokers[broker].url!, ADMIN),
+    cli,
+    tokenOf: (host) => readFileSync(host.tokenFile, 'utf8').trim(),
     startAgent,
     async stopAgent(host, signal = 'SIGTERM') {
       await host.agent?.kill(signal)
@@ -357,8 +394,7 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       loadImage(host)
     },
     async adminHosts(broker = 0) {
-      const osb = new OsbClient(brokers[broker].url!, OSB)
-      return (await osb.request<Array<{id: string; status: string; drained: boolean; instances: number}>>('GET', '/admin/v1/hosts')).body
+      return (await new OsbClient(brokers[broker].url!, ADMIN).request<Awaited<ReturnType<MultiHost['adminHosts']>>>('GET', '/admin/v1/hosts')).body
     },
     logs: () => [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail(40)}` : '')).join('\n'),
     teardown,

@@ -1,14 +1,14 @@
 import {execFileSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
 import https from 'node:https'
-import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {brokerCredential, hostTokenHash} from '../../src/core/host-identity.js'
 import {requestJson} from '../../src/core/http.js'
-import {AGENT_TOKEN, type MultiHost, OSB, startMultiHost, type TestHost} from '../helpers/multihost.js'
+import {ADMIN, type MultiHost, OSB, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
 
 const ping = (host: string, port: number, password: string, user = 'default') =>
@@ -51,13 +51,7 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     await m?.teardown()
   })
 
-  /** The dbroker CLI as an operator runs it, pointed at one broker by environment. */
-  const cli = (args: string[], broker = 0) =>
-    execFileSync(process.execPath, [path.resolve('bin/run.js'), ...args], {
-      encoding: 'utf8',
-      stdio: 'pipe',
-      env: {...process.env, DBROKER_URL: m.brokers[broker].url, DBROKER_ADMIN_USERNAME: OSB.username, DBROKER_ADMIN_PASSWORD: OSB.password, XDG_CONFIG_HOME: m.dir, HOME: m.dir},
-    })
+  const cli = (args: string[], broker = 0) => m.cli(args, broker)
 
   const stored = async (hostId?: string) =>
     (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
@@ -178,7 +172,7 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const seen: string[] = []
     const abort = new AbortController()
     const response = await fetch(`${m.brokers[1].url}/admin/v1/events`, {
-      headers: {authorization: `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`},
+      headers: {authorization: m.admin(1).authorization},
       signal: abort.signal,
     })
     const reading = (async () => {
@@ -192,16 +186,64 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     expect((await m.osb(0).deprovision(id, REDIS)).status).toBe(200)
   })
 
-  it('refuses agents without the token', async () => {
-    const response = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: 'wrong-token-wrong-token', method: 'POST', body: {id: 'host-1'}})
-    expect(response.status).toBe(401)
-    expect(AGENT_TOKEN).not.toBe('wrong-token-wrong-token')
+  it("an agent speaks only for its own host: a wrong token is refused, host-1's token can't heartbeat or register as host-2, nor call host-2's agent", async () => {
+    const [h1, h2] = m.hosts
+    // `dbroker hosts add --token-file` left each token readable by its owner only.
+    for (const host of m.hosts) expect(statSync(host.tokenFile).mode & 0o777).toBe(0o600)
+    expect((await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: 'dbh_wrong-token-wrong-token', method: 'POST', body: {id: 'host-1'}})).status).toBe(401)
+    const asHost2 = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: m.tokenOf(h1), method: 'POST', body: {id: 'host-2', facts: null}})
+    expect(asHost2.status).toBe(403)
+    const password = (await stored('host-2'))[0].credentials.password
+    expect(JSON.stringify(asHost2.body)).not.toContain(password)
+    const before = (await m.adminHosts()).find((h) => h.id === 'host-2')
+    const hijack = await requestJson(`${m.brokers[0].url}/agents/v1/register`, {
+      token: m.tokenOf(h1),
+      method: 'POST',
+      body: {id: 'host-2', agentUrl: `http://${h1.address}:${PORTS.agent}`, serviceAddress: h1.address, bindAddress: h1.address, portRange: PORTS.hostRange, facts: null},
+    })
+    expect(hijack.status).toBe(403)
+    expect((await m.adminHosts()).find((h) => h.id === 'host-2')).toMatchObject({serviceAddress: before!.serviceAddress, agentUrl: before!.agentUrl})
+    // Host-1's agent, from its own namespace's view of the world, holds only its token: host-2's agent refuses it, in both forms.
+    const agent2 = `http://${h2.address}:${PORTS.agent}/v1/containers`
+    for (const token of [m.tokenOf(h1), brokerCredential(hostTokenHash(m.tokenOf(h1)))]) expect((await requestJson(agent2, {token})).status).toBe(401)
+    expect((await requestJson(agent2, {token: brokerCredential(hostTokenHash(m.tokenOf(h2)))})).status).toBe(200)
+  })
+
+  it("an agent restarted with another URL is refused and shown pending; the broker keeps calling the old one until `dbroker hosts approve`", async () => {
+    const host = m.hosts[0]
+    const oldUrl = `http://${host.address}:${PORTS.agent}`
+    const newUrl = `http://${host.address}:${PORTS.agent + 1}`
+    await m.stopAgent(host)
+    await m.startAgent(host, {port: PORTS.agent + 1})
+    const listed = await until('host-1 pending', async () => {
+      const hosts = JSON.parse(cli(['hosts', '--json'])).result as Array<{id: string; agentUrl: string; pending: {agentUrl: string} | null}>
+      return hosts.find((h) => h.id === 'host-1' && h.pending) && hosts
+    })
+    expect(listed.find((h) => h.id === 'host-1')).toMatchObject({agentUrl: oldUrl, pending: {agentUrl: newUrl}})
+    expect(cli(['hosts'])).toMatch(new RegExp(`host-1: PENDING agent URL ${oldUrl} -> ${newUrl}.*dbroker hosts approve host-1`))
+    expect(host.agent!.logTail(200)).toMatch(/the broker answered 409: host host-1 is registered with another agent URL/)
+
+    expect(JSON.parse(cli(['hosts', 'approve', 'host-1', '--json'])).result).toMatchObject({id: 'host-1', agentUrl: newUrl})
+    await until('host-1 alive at its new URL', async () => {
+      const h = (await m.adminHosts()).find((x) => x.id === 'host-1')
+      return h?.status === 'alive' && h.agentUrl === newUrl
+    }, 60_000)
+    // The broker reaches host-1 through its new URL: a provision there works.
+    expect(JSON.parse(cli(['hosts', 'drain', 'host-2', '--json'])).result.drained).toBe(true)
+    const id = testId()
+    try {
+      expect((await m.osb().provision(id, {...REDIS, ...ORG})).status).toBe(201)
+      expect((await stored()).find((i) => i.id === id)?.host_id).toBe('host-1')
+    } finally {
+      cli(['hosts', 'undrain', 'host-2'])
+      await m.osb().deprovision(id, REDIS)
+    }
   })
 })
 
-/** A JSON request over HTTPS trusting only `ca`, with basic auth. */
-function httpsJson(url: string, ca: Buffer, method = 'GET', body?: unknown): Promise<{status: number; body: any}> {
-  const basic = `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`
+/** A JSON request over HTTPS trusting only `ca`, with basic auth (the OSB credentials unless told). */
+function httpsJson(url: string, ca: Buffer, method = 'GET', body?: unknown, credentials = OSB): Promise<{status: number; body: any}> {
+  const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
   return new Promise((resolve, reject) => {
     const request = https.request(url, {method, ca, headers: {authorization: basic, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}}, (response) => {
       let text = ''
@@ -230,11 +272,13 @@ describe('broker and agent over HTTPS with a test CA', () => {
     await expect(requestJson(`${url}/healthz`, {token: 'none'})).rejects.toThrow(refused)
     expect((await httpsJson(`${url}/healthz`, ca)).status).toBe(200)
     const agentUrl = `https://${m.hosts[0].address}:44200`
-    await expect(requestJson(`${agentUrl}/v1/facts`, {token: AGENT_TOKEN})).rejects.toThrow(refused)
-    expect((await requestJson(`${agentUrl}/v1/facts`, {token: AGENT_TOKEN, ca})).status).toBe(200)
-    expect((await requestJson(`${agentUrl}/v1/facts`, {token: 'not-the-agent-token', ca})).status).toBe(401)
+    const credential = brokerCredential(hostTokenHash(m.tokenOf(m.hosts[0])))
+    await expect(requestJson(`${agentUrl}/v1/facts`, {token: credential})).rejects.toThrow(refused)
+    expect((await requestJson(`${agentUrl}/v1/facts`, {token: credential, ca})).status).toBe(200)
+    expect((await requestJson(`${agentUrl}/v1/facts`, {token: m.tokenOf(m.hosts[0]), ca})).status).toBe(401)
 
-    const hosts = await httpsJson(`${url}/admin/v1/hosts`, ca)
+    expect((await httpsJson(`${url}/admin/v1/hosts`, ca)).status).toBe(401)
+    const hosts = await httpsJson(`${url}/admin/v1/hosts`, ca, 'GET', undefined, ADMIN)
     expect(hosts.body.map((h: {id: string; status: string}) => [h.id, h.status])).toEqual([['host-1', 'alive']])
     const id = testId()
     expect((await httpsJson(`${url}/v2/service_instances/${id}`, ca, 'PUT', {...REDIS, ...ORG})).status).toBe(201)

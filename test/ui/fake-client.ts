@@ -13,7 +13,15 @@ export function fakeHost(id = 'local', over: Partial<HostView> = {}): HostView {
     drained: false,
     zone: null,
     instances: 1,
-    facts: {engineVersion: '20.10.24', cpus: 2, memoryBytes: 8 * 1024 ** 3, containersRunning: 3, registryMirrors: ['http://mirror:5000'], insecureRegistries: ['10.0.0.0/8'], loggingDriver: 'json-file'},
+    facts: {
+      engineVersion: '20.10.24',
+      cpus: 2,
+      memoryBytes: 8 * 1024 ** 3,
+      containersRunning: 3,
+      registryMirrors: ['http://mirror:5000'],
+      insecureRegistries: ['10.0.0.0/8'],
+      loggingDriver: 'json-file',
+    },
     ...over,
   }
 }
@@ -30,7 +38,12 @@ export function fakeInstance(n: number, over: Partial<InstanceView> = {}): Insta
     address: '127.0.0.1',
     ports: [{container: 6379, host: 40000 + n, protocol: 'tcp'}],
     state: 'ready',
-    container: {status: 'running', health: 'healthy', restartCount: n % 3, startedAt: new Date(Date.now() - 60_000 * n).toISOString()},
+    container: {
+      status: 'running',
+      health: 'healthy',
+      restartCount: n % 3,
+      startedAt: new Date(Date.now() - 60_000 * n).toISOString(),
+    },
     stats: {cpuPercent: n % 10, memoryBytes: (n + 1) * 1024 * 1024, memoryLimitBytes: 128 * 1024 * 1024},
     createdAt: n,
     ...over,
@@ -42,6 +55,8 @@ export class FakeClient implements TopClient {
   calls: string[] = []
   private listeners = new Set<(event: ChangeEvent) => void>()
   logLines: string[] = []
+  /** While set, hosts() and instances() wait for it: a broker that has not answered yet. */
+  gate?: Promise<void>
 
   constructor(
     public hostList: HostView[] = [fakeHost()],
@@ -49,10 +64,12 @@ export class FakeClient implements TopClient {
   ) {}
 
   async hosts() {
+    await this.gate
     return this.hostList
   }
 
   async instances() {
+    await this.gate
     return this.instanceList
   }
 
@@ -67,7 +84,23 @@ export class FakeClient implements TopClient {
       parameters: {},
       context: {},
       volumes: [{name: 'vol', path: '/data'}],
-      bindings: [{id: 'b-1', state: 'bound', appGuid: null, createdAt: 1, ...(options.credentials ? {credentials: {username: 'bob', password: 'hunter2secret', uri: 'redis://bob:hunter2secret@127.0.0.1:40001'}} : {})}],
+      bindings: [
+        {
+          id: 'b-1',
+          state: 'bound',
+          appGuid: null,
+          createdAt: 1,
+          ...(options.credentials
+            ? {
+                credentials: {
+                  username: 'bob',
+                  password: 'hunter2secret',
+                  uri: 'redis://bob:hunter2secret@127.0.0.1:40001',
+                },
+              }
+            : {}),
+        },
+      ],
       lastOperation: {kind: 'provision', state: 'succeeded', description: 'the instance is ready', updatedAt: 1},
     }
   }
@@ -115,21 +148,40 @@ export class FakeClient implements TopClient {
 
 export const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/**
- * Types keys one at a time. Under React 19 the input handler is re-attached in
- * a passive effect and Ink throttles frames, so each key gets time to land.
- */
-export async function press(stdin: {write: (data: string) => void}, ...keys: string[]) {
-  for (const key of keys) {
-    stdin.write(key)
-    await tick(80)
-  }
-}
-
 export async function until(check: () => boolean, timeoutMs = 2000) {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time')
-    await tick()
+    await tick(10)
   }
+}
+
+interface Rendered {
+  lastFrame: () => string | undefined
+  stdin: {write: (data: string) => void}
+}
+
+/** Waits until the screen draws a frame other than `before`; the frame. */
+export async function waitForChange(view: Rendered, before: string | undefined, timeoutMs = 2000): Promise<string> {
+  try {
+    await until(() => view.lastFrame() !== before, timeoutMs)
+  } catch {
+    throw new Error(`the frame did not change; it shows:\n${before}`)
+  }
+  return view.lastFrame()!
+}
+
+/** Types each key and waits for the frame it changes; the last frame. */
+export async function sendInputAndWaitForChange(view: Rendered, ...keys: string[]): Promise<string> {
+  let frame = view.lastFrame()
+  for (const key of keys) {
+    view.stdin.write(key)
+    frame = await waitForChange(view, frame)
+  }
+  return frame!
+}
+
+/** Types the keys without waiting: each must land even before the screen draws again. */
+export function type(view: Rendered, ...keys: string[]): void {
+  for (const key of keys) view.stdin.write(key)
 }

@@ -11,7 +11,15 @@ import {FakeClient, fakeHost, fakeInstance} from './fake-client.js'
 
 describe('hosts panel', () => {
   it('shows each host with liveness, heartbeat age, engine, registry mirrors, insecure registries and logging driver', () => {
-    const {lastFrame} = render(<HostsPanel hosts={[fakeHost('h1'), fakeHost('h2', {status: 'dead', heartbeatAgeMs: 95_000})]} focused={false} selected={0} height={4} width={160} />)
+    const {lastFrame} = render(
+      <HostsPanel
+        hosts={[fakeHost('h1'), fakeHost('h2', {status: 'dead', heartbeatAgeMs: 95_000})]}
+        focused={false}
+        selected={0}
+        height={4}
+        width={160}
+      />,
+    )
     const frame = lastFrame()!
     expect(frame).toMatch(/h1\s+alive\s+2s\s+20\.10\.24/)
     expect(frame).toMatch(/h2\s+dead\s+1m/)
@@ -25,7 +33,18 @@ describe('instances panel', () => {
   it('draws only the visible window of 500 instances', () => {
     const rows = Array.from({length: 500}, (_, n) => fakeInstance(n))
     const {lastFrame} = render(
-      <InstancesPanel rows={rows} total={500} cpuHistory={new Map([['id-0100', [1, 5, 9]]])} selected={100} offset={100} height={10} width={150} focused sort="name" filter="" />,
+      <InstancesPanel
+        rows={rows}
+        total={500}
+        cpuHistory={new Map([['id-0100', [1, 5, 9]]])}
+        selected={100}
+        offset={100}
+        height={10}
+        width={150}
+        focused
+        sort="name"
+        filter=""
+      />,
     )
     const frame = lastFrame()!
     expect(frame).toContain('inst-0100')
@@ -41,7 +60,20 @@ describe('instances panel', () => {
     const all = [fakeInstance(1), fakeInstance(2), fakeInstance(3)]
     expect(visibleInstances(all, 'postgres', 'name').map((i) => i.name)).toEqual(['inst-0001', 'inst-0003'])
     expect(visibleInstances(all, '', 'cpu').map((i) => i.name)).toEqual(['inst-0003', 'inst-0002', 'inst-0001'])
-    const {lastFrame} = render(<InstancesPanel rows={[]} total={3} cpuHistory={new Map()} selected={0} offset={0} height={5} width={120} focused sort="name" filter="zzz" />)
+    const {lastFrame} = render(
+      <InstancesPanel
+        rows={[]}
+        total={3}
+        cpuHistory={new Map()}
+        selected={0}
+        offset={0}
+        height={5}
+        width={120}
+        focused
+        sort="name"
+        filter="zzz"
+      />,
+    )
     expect(lastFrame()).toContain('nothing matches "zzz"')
   })
 })
@@ -49,21 +81,39 @@ describe('instances panel', () => {
 describe('detail panel', () => {
   it('masks binding credentials until they are revealed', async () => {
     const client = new FakeClient()
-    const masked = render(<DetailPanel detail={await client.instance('id-0001')} error={null} revealed={false} width={140} />)
+    const masked = render(
+      <DetailPanel detail={await client.instance('id-0001')} error={null} revealed={false} width={140} />,
+    )
     expect(masked.lastFrame()).toContain('c reveals credentials')
     expect(masked.lastFrame()).not.toContain('hunter2secret')
-    const shown = render(<DetailPanel detail={await client.instance('id-0001', {credentials: true})} error={null} revealed width={140} />)
+    const shown = render(
+      <DetailPanel detail={await client.instance('id-0001', {credentials: true})} error={null} revealed width={140} />,
+    )
     expect(shown.lastFrame()).toContain('redis://bob:hunter2secret@127.0.0.1:40001')
     expect(shown.lastFrame()).toContain('dbroker/redis:7')
   })
 })
 
 describe('logs panel', () => {
-  const lines = ['2026-01-01T00:00:00.000000001Z ready to accept connections', '2026-01-01T00:00:01.000000001Z WARNING low memory', 'plain line'].map(parseLogLine)
+  const lines = [
+    '2026-01-01T00:00:00.000000001Z ready to accept connections',
+    '2026-01-01T00:00:01.000000001Z WARNING low memory',
+    'plain line',
+  ].map(parseLogLine)
 
   it('highlights search matches and shows timestamps on demand', () => {
     const {lastFrame} = render(
-      <LogsPanel title="r1" buffer={{lines, dropped: 0, error: null, ended: false}} bottom={2} height={10} width={120} follow wrap={false} timestamps search="warn" />,
+      <LogsPanel
+        title="r1"
+        buffer={{lines, dropped: 0, error: null, ended: false}}
+        bottom={2}
+        height={10}
+        width={120}
+        follow
+        wrap={false}
+        timestamps
+        search="warn"
+      />,
     )
     const frame = lastFrame()!
     expect(frame).toContain('/warn: 1 match')
@@ -87,7 +137,22 @@ describe('logs panel', () => {
 
   it('says clearly when the logging driver cannot be read', () => {
     const {lastFrame} = render(
-      <LogsPanel title="r1" buffer={{lines: [], dropped: 0, error: 'the engine cannot read back logs written with the syslog logging driver', ended: true}} bottom={0} height={5} width={120} follow wrap={false} timestamps={false} search="" />,
+      <LogsPanel
+        title="r1"
+        buffer={{
+          lines: [],
+          dropped: 0,
+          error: 'the engine cannot read back logs written with the syslog logging driver',
+          ended: true,
+        }}
+        bottom={0}
+        height={5}
+        width={120}
+        follow
+        wrap={false}
+        timestamps={false}
+        search=""
+      />,
     )
     expect(lastFrame()).toContain('syslog logging driver')
   })

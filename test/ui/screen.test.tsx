@@ -2,109 +2,179 @@ import {render} from 'ink-testing-library'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {TopScreen} from '../../src/ui/top/screen.js'
-import {FakeClient, fakeInstance, press, tick, until} from './fake-client.js'
+import {FakeClient, fakeHost, fakeInstance, sendInputAndWaitForChange, tick, type, until} from './fake-client.js'
 
 const DOWN = '\u001B[B'
+const UP = '\u001B[A'
 const ESC = '\u001B'
 const ENTER = '\r'
+const TAB = '\t'
 
 let cleanup: (() => void) | undefined
 afterEach(() => cleanup?.())
 
 function start(client: FakeClient, props: {readonly?: boolean} = {}) {
-  const view = render(<TopScreen client={client} target="test http://broker" columns={140} rows={30} statsIntervalMs={60_000} color={false} {...props} />)
+  const view = render(
+    <TopScreen
+      client={client}
+      target="test http://broker"
+      columns={140}
+      rows={30}
+      statsIntervalMs={60_000}
+      color={false}
+      {...props}
+    />,
+  )
   cleanup = view.unmount
   return view
 }
 
+/** The screen once the broker's data and event stream are in. */
+async function started(client: FakeClient, props: {readonly?: boolean} = {}) {
+  const view = start(client, props)
+  await until(() => view.lastFrame()!.includes(client.instanceList.at(-1)!.name!) && view.lastFrame()!.includes('live'))
+  return view
+}
+
+const opened = (client: FakeClient) => client.calls.filter((c) => c.startsWith('instance ')).map((c) => c.split(' ')[1])
+
 describe('top screen keys', () => {
   it('moves with j/k and arrows, opens the detail with enter and reveals credentials with c', async () => {
     const client = new FakeClient()
-    const {lastFrame, stdin} = start(client)
-    await until(() => lastFrame()!.includes('inst-0002'))
-    await until(() => lastFrame()!.includes('live'))
-    await press(stdin, 'j', ENTER)
-    await until(() => lastFrame()!.includes('Bindings (1)'))
-    await until(() => lastFrame()!.includes('inst-0002'))
-    expect(lastFrame()).not.toContain('hunter2secret')
-    await press(stdin, 'c')
-    await until(() => lastFrame()!.includes('hunter2secret'))
-    await press(stdin, ESC)
-    await until(() => lastFrame()!.includes('Instances (2)'))
-    await press(stdin, 'k', DOWN, 'k')
+    const view = await started(client)
+    type(view, 'j', ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    expect(view.lastFrame()).toMatch(/inst-0002 id-0002/)
+    expect(view.lastFrame()).not.toContain('hunter2secret')
+    type(view, 'c')
+    await until(() => view.lastFrame()!.includes('hunter2secret'))
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (2)')
+    type(view, 'k', DOWN, UP, ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    expect(view.lastFrame()).toMatch(/inst-0001 id-0001/)
+    expect(opened(client).at(-1)).toBe('id-0001')
+  })
+
+  it('keys typed fast in one chunk (jjjjj) each move a row', async () => {
+    const client = new FakeClient(
+      undefined,
+      Array.from({length: 8}, (_, n) => fakeInstance(n + 1)),
+    )
+    const view = await started(client)
+    type(view, 'jjjjj')
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    expect(view.lastFrame()).toMatch(/inst-0006 id-0006/)
+  })
+
+  it('with the hosts panel focused, enter, d and r act on the highlighted host, not on the hidden instance', async () => {
+    const client = new FakeClient(
+      [fakeHost('h1'), fakeHost('h2')],
+      [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})],
+    )
+    const view = await started(client)
+    const focused = await sendInputAndWaitForChange(view, TAB)
+    expect(focused).toContain('enter its instances')
+    expect(focused).not.toContain('d deprovision')
+    type(view, 'd')
+    await until(() => view.lastFrame()!.includes('tab to the instances panel'))
+    expect(view.lastFrame()).not.toContain('Deprovision (delete data of)')
+    type(view, 'r')
+    await tick(100)
+    expect(view.lastFrame()).not.toContain('Restart the container of')
+    type(view, 'j', ENTER)
+    await until(() => view.lastFrame()!.includes('instances on host h2'))
+    expect(view.lastFrame()).toContain('Instances (1/2)')
+    expect(view.lastFrame()).not.toContain('inst-0001')
+    expect(opened(client)).toEqual([])
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (2)')
+  })
+
+  it('shows a loading state, not an empty broker, until the first data arrives', async () => {
+    let answer!: () => void
+    const client = new FakeClient()
+    client.gate = new Promise((resolve) => (answer = resolve))
+    const view = start(client)
+    await until(() => view.lastFrame()!.includes('loading…'))
+    await tick(100)
+    const frame = view.lastFrame()!
+    expect(frame).not.toContain('no instances yet')
+    expect(frame).not.toContain('0 hosts')
+    expect(frame).not.toContain('no hosts registered')
+    answer()
+    await until(() => view.lastFrame()!.includes('Instances (2)'))
+    expect(view.lastFrame()).toContain('1 host · 2 instances')
+    expect(view.lastFrame()).not.toContain('loading…')
   })
 
   it('filters with / and clears with esc; s cycles the sort', async () => {
     const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2), fakeInstance(3)])
-    const {lastFrame, stdin} = start(client)
-    await until(() => lastFrame()!.includes('inst-0003'))
-    await press(stdin, '/', 'r', 'e', 'd', ENTER)
-    await until(() => lastFrame()!.includes('Instances (1/3)'))
-    expect(lastFrame()).not.toContain('inst-0001')
-    await press(stdin, ESC)
-    await until(() => lastFrame()!.includes('Instances (3)'))
-    await press(stdin, 's')
-    await until(() => lastFrame()!.includes('sort:service'))
+    const view = await started(client)
+    type(view, '/', 'r', 'e', 'd', ENTER)
+    await until(() => view.lastFrame()!.includes('Instances (1/3)'))
+    expect(view.lastFrame()).not.toContain('inst-0001')
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
+    expect(await sendInputAndWaitForChange(view, 's')).toContain('sort:service')
   })
 
   it('restarts and deprovisions only after y in the confirmation', async () => {
     const client = new FakeClient()
-    const {lastFrame, stdin} = start(client)
-    await until(() => lastFrame()!.includes('inst-0001'))
-    await press(stdin, 'r')
-    await until(() => lastFrame()!.includes('Restart the container of inst-0001?'))
-    await press(stdin, 'n')
+    const view = await started(client)
+    expect(await sendInputAndWaitForChange(view, 'r')).toContain('Restart the container of inst-0001?')
+    expect(await sendInputAndWaitForChange(view, 'n')).toContain('cancelled')
     expect(client.calls).not.toContain('restart id-0001')
-    await press(stdin, 'r', 'y')
+    type(view, 'r', 'y')
     await until(() => client.calls.includes('restart id-0001'))
-    await press(stdin, 'd')
-    await until(() => lastFrame()!.includes('Deprovision (delete data of) inst-0001?'))
-    await press(stdin, 'y')
+    expect(await sendInputAndWaitForChange(view, 'd')).toContain('Deprovision (delete data of) inst-0001?')
+    type(view, 'y')
     await until(() => client.calls.includes('remove id-0001'))
   })
 
-  it('--readonly refuses every action without asking', async () => {
+  it('--readonly refuses every action without asking, and keeps credentials hidden', async () => {
     const client = new FakeClient()
-    const {lastFrame, stdin} = start(client, {readonly: true})
-    await until(() => lastFrame()!.includes('inst-0001'))
-    await until(() => lastFrame()!.includes('read-only'))
-    expect(lastFrame()).not.toContain('d deprovision')
-    await press(stdin, 'd')
-    await until(() => lastFrame()!.includes('read-only: deprovision is disabled'))
-    await press(stdin, 'y', 'r', 'y')
-    await tick(50)
-    expect(client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove'))).toEqual([])
+    const view = await started(client, {readonly: true})
+    expect(view.lastFrame()).toContain('read-only')
+    expect(view.lastFrame()).not.toContain('d deprovision')
+    expect(await sendInputAndWaitForChange(view, 'd')).toContain('read-only: deprovision is disabled')
+    type(view, 'y', 'r', 'y', ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    expect(await sendInputAndWaitForChange(view, 'c')).toContain('read-only: credentials stay hidden')
+    // Nothing may happen: a fixed wait is the only way to see that.
+    await tick(100)
+    expect(view.lastFrame()).not.toContain('hunter2secret')
+    expect(
+      client.calls.filter((c) => c.startsWith('restart') || c.startsWith('remove') || c.endsWith('credentials')),
+    ).toEqual([])
   })
 
   it('shows logs with follow, pause, wrap and search', async () => {
     const client = new FakeClient()
-    client.logLines = ['2026-01-01T00:00:00.000000001Z booting', '2026-01-01T00:00:01.000000001Z Ready to accept connections']
-    const {lastFrame, stdin} = start(client)
-    await until(() => lastFrame()!.includes('inst-0001'))
-    await press(stdin, 'l')
-    await until(() => lastFrame()!.includes('Ready to accept connections'))
-    await until(() => lastFrame()!.includes('following'))
-    await press(stdin, 'f')
-    await until(() => lastFrame()!.includes('paused'))
-    await press(stdin, 'w', 't')
-    await until(() => lastFrame()!.includes('wrap on'))
-    await until(() => lastFrame()!.includes('2026-01-01T00:00:01.000'))
-    await press(stdin, '/', 'r', 'e', 'a', 'd', 'y', ENTER)
-    await until(() => lastFrame()!.includes('/ready: 1 match'))
-    await press(stdin, ESC, ESC)
-    await until(() => lastFrame()!.includes('Instances (2)'))
+    client.logLines = [
+      '2026-01-01T00:00:00.000000001Z booting',
+      '2026-01-01T00:00:01.000000001Z Ready to accept connections',
+    ]
+    const view = await started(client)
+    type(view, 'l')
+    await until(
+      () => view.lastFrame()!.includes('Ready to accept connections') && view.lastFrame()!.includes('following'),
+    )
+    expect(await sendInputAndWaitForChange(view, 'f')).toContain('paused')
+    type(view, 'w', 't')
+    await until(() => view.lastFrame()!.includes('wrap on') && view.lastFrame()!.includes('2026-01-01T00:00:01.000'))
+    type(view, '/', 'r', 'e', 'a', 'd', 'y', ENTER)
+    await until(() => view.lastFrame()!.includes('/ready: 1 match'))
+    // Two escapes in one chunk read as one key (alt-escape), as in a terminal: each waits for its frame.
+    expect(await sendInputAndWaitForChange(view, ESC)).not.toContain('/ready')
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (2)')
   })
 
   it('updates when the broker reports a change, and ? shows the help', async () => {
     const client = new FakeClient()
-    const {lastFrame, stdin} = start(client)
-    await until(() => lastFrame()!.includes('Instances (2)'))
+    const view = await started(client)
     client.instanceList = [...client.instanceList, fakeInstance(7)]
     client.emit({kind: 'instance', id: 'id-0007', action: 'provision', state: 'ready'})
-    await until(() => lastFrame()!.includes('inst-0007'))
-    await press(stdin, '?')
-    await until(() => lastFrame()!.includes('any key closes this help'))
-    await press(stdin, 'x')
-    await until(() => !lastFrame()!.includes('any key closes this help'))
+    await until(() => view.lastFrame()!.includes('inst-0007'))
+    expect(await sendInputAndWaitForChange(view, '?')).toContain('any key closes this help')
+    expect(await sendInputAndWaitForChange(view, 'x')).not.toContain('any key closes this help')
   })
 })

@@ -10,13 +10,13 @@ export default class AgentStart extends BaseCommand {
   static override summary = "Run the agent of one Docker host: register it with the brokers and run the host's containers"
   static override description = `Registers the host with the broker(s) and heartbeats every --keepalive with the engine's facts and the state of its containers. Each answer carries the containers the host should run; the agent converges to them, so a container removed behind its back, a restarted engine or a wiped host come back with the same port, credentials and volume. While no broker answers it retries with backoff, and the containers keep running.
 
-It serves its own API (bearer --token, TLS with --tls-cert/--tls-key) that brokers call to apply, remove, exec, restart and read logs and stats.
+The host's own token comes from \`dbroker hosts add HOST\` on the operator's side: give it in a file (--token-file, mode 0600) or DBROKER_AGENT_TOKEN. With it the agent registers and heartbeats as this host only, and its API (on 127.0.0.1 unless --listen says otherwise; HTTPS with --tls-cert/--tls-key) accepts only the brokers' credential for this host. Plain http brokers or agent API off 127.0.0.1, and a tcp:// engine without TLS, are refused unless --insecure.
 
 Every setting can come from --config (YAML, snake_case keys as the flags) and be overridden by a flag.`
 
   static override examples = [
     '<%= config.bin %> agent start --config /etc/dbroker/agent.yml',
-    'DBROKER_AGENT_TOKEN=... <%= config.bin %> agent start --id h1 --service-address 10.0.0.5 --broker https://broker:9998 --port-range 40000-40999',
+    '<%= config.bin %> agent start --id h1 --token-file /etc/dbroker/h1.token --service-address 10.0.0.5 --listen 10.0.0.5:9997 --tls-cert c.pem --tls-key k.pem --broker https://broker:9998',
   ]
 
   static override flags = {
@@ -35,10 +35,12 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     label: Flags.string({multiple: true, description: 'KEY=VALUE label of the host, for plan placement rules (repeatable)'}),
     broker: Flags.string({multiple: true, description: 'broker URL (repeatable: tried in turn)'}),
     'broker-ca': Flags.string({description: "CA of the brokers' TLS certificates"}),
-    token: Flags.string({env: 'DBROKER_AGENT_TOKEN', description: 'shared secret between brokers and agents'}),
+    token: Flags.string({env: 'DBROKER_AGENT_TOKEN', description: "this host's token from `dbroker hosts add` (prefer --token-file)"}),
+    'token-file': Flags.string({description: "file (0600) holding this host's token from `dbroker hosts add`"}),
     keepalive: Flags.string({description: 'heartbeat interval, e.g. 5s [default: 5s]'}),
-    listen: Flags.string({description: "HOST:PORT of the agent's API [default: 0.0.0.0:9997]"}),
-    url: Flags.string({description: 'URL brokers reach the agent at [default: from the service address and port]'}),
+    listen: Flags.string({description: "HOST:PORT of the agent's API [default: 127.0.0.1:9997]"}),
+    url: Flags.string({description: 'URL brokers reach the agent at [default: from --listen, the service address when that is 0.0.0.0]'}),
+    insecure: Flags.boolean({description: 'allow plain http off loopback (brokers, this API) and a tcp engine without TLS'}),
     'tls-cert': Flags.string({description: "certificate of the agent's API (HTTPS)"}),
     'tls-key': Flags.string({description: "key of the agent's API (HTTPS)"}),
   }
@@ -60,6 +62,8 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       brokers: flags.broker,
       broker_ca: flags['broker-ca'],
       token: flags.token,
+      token_file: flags['token-file'],
+      insecure: flags.insecure || undefined,
       keepalive: flags.keepalive,
       listen: flags.listen,
       url: flags.url,

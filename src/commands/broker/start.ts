@@ -11,11 +11,13 @@ export default class BrokerStart extends BaseCommand {
 
 With a postgres:// store, run as many brokers as you like on one database: any of them serves any request, one finishes what another started if that one dies, and each one's event stream sees every change.
 
+The admin API needs its own credentials, distinct from the OSB ones. Each host gets its own token from \`dbroker hosts add HOST\`; a host that asks to change its agent URL or address waits for \`dbroker hosts approve HOST\`. Plain http off 127.0.0.1 (here, or an agent's URL) is refused unless --insecure.
+
 Every setting can come from --config (YAML, snake_case keys as the flags) and be overridden by a flag.`
 
   static override examples = [
     '<%= config.bin %> broker start --config /etc/dbroker/broker.yml',
-    'DBROKER_PASSWORD=... DBROKER_AGENT_TOKEN=... <%= config.bin %> broker start --listen 0.0.0.0:9998 --store postgres://dbroker@db/dbroker',
+    'DBROKER_PASSWORD=... DBROKER_ADMIN_PASSWORD=... <%= config.bin %> broker start --listen 0.0.0.0:9998 --tls-cert c.pem --tls-key k.pem --admin-username ops --store postgres://dbroker@db/dbroker',
   ]
 
   static override flags = {
@@ -27,11 +29,12 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     'tls-key': Flags.string({description: 'key to serve HTTPS with'}),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
     password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
-    'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API user [default: the OSB user]'}),
-    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API password [default: the OSB password]'}),
-    'agent-token': Flags.string({env: 'DBROKER_AGENT_TOKEN', description: 'shared secret between brokers and agents'}),
+    'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API user (required)'}),
+    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API password (required, not the OSB one)'}),
+    insecure: Flags.boolean({description: "allow plain http off loopback: this broker's own API, and agents' URLs"}),
     'agent-ca': Flags.string({description: "CA of the agents' TLS certificates"}),
     store: Flags.string({env: 'DBROKER_STORE', description: 'sqlite:PATH or postgres://USER:PASS@HOST/DB'}),
+    'store-key-file': Flags.string({env: 'DBROKER_STORE_KEY_FILE', description: "file with the key of the store's secrets (64 hex digits; newest first when several) [default: DBROKER_STORE_KEY, or store.key beside a SQLite store]"}),
     catalog: Flags.string({description: 'catalog YAML [default: the catalog that ships with dbroker]'}),
     placement: Flags.string({options: ['spread', 'binpack', 'random'], description: 'how to pick a host [default: spread]'}),
     keepalive: Flags.string({description: "agents' expected heartbeat interval, and the sweep and lease period [default: 5s]"}),
@@ -48,13 +51,15 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       tls: flags['tls-cert'] || flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined,
       osb: pair(flags.username, flags.password),
       admin: pair(flags['admin-username'], flags['admin-password']),
-      agent_token: flags['agent-token'],
+      insecure: flags.insecure || undefined,
       agent_ca: flags['agent-ca'],
       store: flags.store,
+      store_key_file: flags['store-key-file'],
       catalog: flags.catalog,
       placement: flags.placement,
       keepalive: flags.keepalive,
     })
+    if (process.env.DBROKER_AGENT_TOKEN) log.warn('DBROKER_AGENT_TOKEN is not used by the broker any more: each host has its own token, from `dbroker hosts add HOST`')
     const broker = await startBrokerProcess(config, log)
     const result = {id: config.id, url: broker.url}
     if (this.jsonEnabled()) process.stdout.write(JSON.stringify(result) + '\n')

@@ -1,18 +1,56 @@
 import {Box, Text} from 'ink'
 
+import type {View} from './state.js'
 import {useTone} from './theme.js'
 
-export type View = 'list' | 'detail' | 'logs'
+/** What the footer offers: per view, and for the hosts panel when it has the keys. */
+export type FooterKeys = View | 'hosts'
 
-const KEYS: Record<View, Array<[string, string]>> = {
-  list: [['↑↓/jk', 'move'], ['enter', 'detail'], ['tab', 'panel'], ['/', 'filter'], ['s', 'sort'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['?', 'help'], ['q', 'quit']],
-  detail: [['c', 'credentials'], ['l', 'logs'], ['r', 'restart'], ['d', 'deprovision'], ['esc', 'back'], ['?', 'help'], ['q', 'quit']],
-  logs: [['f', 'follow/pause'], ['w', 'wrap'], ['t', 'timestamps'], ['/', 'search'], ['↑↓', 'scroll'], ['g/G', 'top/end'], ['esc', 'back'], ['q', 'quit']],
+const KEYS: Record<FooterKeys, Array<[string, string]>> = {
+  list: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'detail'],
+    ['tab', 'panel'],
+    ['/', 'filter'],
+    ['s', 'sort'],
+    ['l', 'logs'],
+    ['r', 'restart'],
+    ['d', 'deprovision'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  hosts: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'its instances'],
+    ['tab', 'instances panel'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  detail: [
+    ['c', 'credentials'],
+    ['l', 'logs'],
+    ['r', 'restart'],
+    ['d', 'deprovision'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  logs: [
+    ['f', 'follow/pause'],
+    ['w', 'wrap'],
+    ['t', 'timestamps'],
+    ['/', 'search'],
+    ['↑↓', 'scroll'],
+    ['g/G', 'top/end'],
+    ['esc', 'back'],
+    ['q', 'quit'],
+  ],
 }
 
-const ACTIONS = new Set(['r', 'd'])
+/** Keys --readonly turns off: the changes, and revealing credentials. */
+const ACTIONS = new Set(['r', 'd', 'c'])
 
-export function Footer({view, readonly, message}: {view: View; readonly: boolean; message: string | null}) {
+export function Footer({view, readonly, message}: {view: FooterKeys; readonly: boolean; message: string | null}) {
   const tone = useTone()
   const keys = KEYS[view].filter(([key]) => !(readonly && ACTIONS.has(key)))
   return (
@@ -31,12 +69,29 @@ export function Footer({view, readonly, message}: {view: View; readonly: boolean
   )
 }
 
-export function Header({target, live, hosts, instances, error}: {target: string; live: boolean; hosts: number; instances: number; error: string | null}) {
+export interface HeaderProps {
+  target: string
+  /** No answer from the broker yet: counts would read as an empty broker. */
+  loading: boolean
+  live: boolean
+  hosts: number
+  instances: number
+  error: string | null
+}
+
+export function Header({target, loading, live, hosts, instances, error}: HeaderProps) {
   const tone = useTone()
   return (
     <Text wrap="truncate-end">
-      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> · {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
-      <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> ·{' '}
+      {loading ? (
+        <Text color={tone('warn')}>loading…</Text>
+      ) : (
+        <>
+          {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
+          <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+        </>
+      )}
       {error ? <Text color={tone('bad')}> · {error}</Text> : null}
     </Text>
   )
@@ -45,13 +100,13 @@ export function Header({target, live, hosts, instances, error}: {target: string;
 export function HelpOverlay({readonly}: {readonly: boolean}) {
   const rows: Array<[string, string]> = [
     ['↑ ↓ j k, PgUp PgDn, g G', 'move in the list or scroll the logs'],
-    ['enter', 'open the selected instance'],
+    ['enter', 'open the selected instance (on a host: show its instances)'],
     ['tab', 'switch between hosts and instances'],
     ['/', 'filter instances (in logs: search and highlight)'],
     ['esc', 'clear the filter, close a view'],
     ['s', 'cycle the sort: name, service, host, health, cpu, memory, restarts, uptime'],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
-    ['c', 'in the detail view: reveal binding credentials'],
+    ['c', readonly ? 'reveal credentials (disabled: read-only)' : 'in the detail view: reveal binding credentials'],
     ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
     ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
     ['q, ctrl-c', 'quit'],
@@ -78,6 +133,33 @@ export function ConfirmDialog({question}: {question: string}) {
       <Text>
         <Text bold>y</Text> yes · <Text bold>n</Text>/esc no
       </Text>
+    </Box>
+  )
+}
+
+/** The rounded frame of a list panel, green while it has the keys. */
+export function PanelBox({
+  focused,
+  width,
+  grow = false,
+  children,
+}: {
+  focused: boolean
+  width: number
+  grow?: boolean
+  children: React.ReactNode
+}) {
+  const tone = useTone()
+  return (
+    <Box
+      flexDirection="column"
+      borderStyle="round"
+      borderColor={focused ? tone('good') : undefined}
+      paddingX={1}
+      width={width}
+      flexGrow={grow ? 1 : 0}
+    >
+      {children}
     </Box>
   )
 }

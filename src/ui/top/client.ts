@@ -5,7 +5,10 @@ export interface TopClient {
   hosts(): Promise<HostView[]>
   instances(options?: {stats?: boolean}): Promise<InstanceView[]>
   instance(ref: string, options?: {credentials?: boolean}): Promise<InstanceDetail>
-  logs(ref: string, options: {tail?: number; follow?: boolean; timestamps?: boolean; signal?: AbortSignal}): AsyncIterable<string>
+  logs(
+    ref: string,
+    options: {tail?: number; follow?: boolean; timestamps?: boolean; signal?: AbortSignal},
+  ): AsyncIterable<string>
   /** Change events until the signal aborts; `onOpen` once the stream is connected. */
   events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent>
   restart(ref: string): Promise<unknown>

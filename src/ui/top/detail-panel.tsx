@@ -1,6 +1,7 @@
 import {Box, Text} from 'ink'
 
 import type {InstanceDetail} from '../../core/admin.js'
+import {escapeStrings} from '../../core/control-chars.js'
 import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
 import {useTone} from './theme.js'
 
@@ -27,7 +28,7 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
   const tone = useTone()
   if (error) return <Text color={tone('bad')}>{error}</Text>
   if (!detail) return <Text dimColor>loading…</Text>
-  const d = detail
+  const d = escapeStrings(detail)
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
       <Text bold>
@@ -37,8 +38,8 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
         {d.service}/{d.plan}
       </Field>
       <Field name="health">
-        <Text color={tone(instanceTone(d))}>{instanceHealth(d)}</Text> (broker state {d.state}, container {d.container?.status ?? 'unknown'}, restarts{' '}
-        {d.container?.restartCount ?? '-'}, up {uptime(d)})
+        <Text color={tone(instanceTone(d))}>{instanceHealth(d)}</Text> (broker state {d.state}, container{' '}
+        {d.container?.status ?? 'unknown'}, restarts {d.container?.restartCount ?? '-'}, up {uptime(d)})
       </Field>
       <Field name="endpoint">
         {endpoint(d)} on host {d.hostId}
@@ -52,7 +53,9 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
       </Field>
       <Field name="volumes">{d.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'}</Field>
       <Field name="parameters">{JSON.stringify(d.parameters)}</Field>
-      <Field name="last op">{d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}</Field>
+      <Field name="last op">
+        {d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}
+      </Field>
       <Text bold>
         Bindings ({d.bindings.length}) <Text dimColor>{revealed ? '' : '— c reveals credentials'}</Text>
       </Text>
@@ -61,7 +64,9 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
         return (
           <Text key={b.id} wrap="truncate-end">
             {b.id} <Text dimColor>{b.state}</Text>{' '}
-            {revealed && c ? `${String(c.uri ?? '')}` : `user ${revealed && c ? String(c.username) : MASK} password ${MASK}`}
+            {revealed && c
+              ? `${String(c.uri ?? '')}`
+              : `user ${revealed && c ? String(c.username) : MASK} password ${MASK}`}
           </Text>
         )
       })}

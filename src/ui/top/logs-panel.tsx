@@ -36,7 +36,14 @@ function Highlighted({line, search, timestamps}: {line: LogLine; search: string;
 }
 
 /** The window of lines ending at `bottom` that fits `height` rows (a wrapped line takes several). */
-export function logWindow(lines: LogLine[], bottom: number, height: number, width: number, wrap: boolean, timestamps: boolean): LogLine[] {
+export function logWindow(
+  lines: LogLine[],
+  bottom: number,
+  height: number,
+  width: number,
+  wrap: boolean,
+  timestamps: boolean,
+): LogLine[] {
   const shown: LogLine[] = []
   let rows = 0
   for (let i = Math.min(bottom, lines.length - 1); i >= 0 && rows < height; i--) {
@@ -59,13 +66,16 @@ export function LogsPanel({title, buffer, bottom, height, width, follow, wrap, t
       <Text bold wrap="truncate-end">
         {fit(`Logs: ${title}`, 30)}
         <Text dimColor>
-          {follow ? 'following' : 'paused'} · wrap {wrap ? 'on' : 'off'} · timestamps {timestamps ? 'on' : 'off'} · {buffer.lines.length} lines
+          {follow ? 'following' : 'paused'} · wrap {wrap ? 'on' : 'off'} · timestamps {timestamps ? 'on' : 'off'} ·{' '}
+          {buffer.lines.length} lines
           {buffer.dropped ? ` (${buffer.dropped} older dropped)` : ''}
           {search ? ` · /${search}: ${matches} match${matches === 1 ? '' : 'es'}` : ''}
         </Text>
       </Text>
       {buffer.error && <Text color={tone('bad')}>{buffer.error}</Text>}
-      {!buffer.error && buffer.lines.length === 0 && <Text dimColor>{buffer.ended ? 'no output' : 'waiting for output…'}</Text>}
+      {!buffer.error && buffer.lines.length === 0 && (
+        <Text dimColor>{buffer.ended ? 'no output' : 'waiting for output…'}</Text>
+      )}
       {shown.map((line, i) => (
         <Text key={bottom - shown.length + i} wrap={wrap ? 'wrap' : 'truncate-end'}>
           <Highlighted line={line} search={search} timestamps={timestamps} />

@@ -1,4 +1,5 @@
 import type {InstanceView} from '../../core/admin.js'
+import {escapeControls} from '../../core/control-chars.js'
 
 export const SORT_KEYS = ['name', 'service', 'host', 'health', 'cpu', 'memory', 'restarts', 'uptime'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
@@ -9,21 +10,35 @@ const label = (i: InstanceView) => i.name ?? i.id
 
 const compare: Record<SortKey, (a: InstanceView, b: InstanceView) => number> = {
   name: (a, b) => label(a).localeCompare(label(b)),
-  service: (a, b) => `${a.service}/${a.plan}`.localeCompare(`${b.service}/${b.plan}`) || label(a).localeCompare(label(b)),
+  service: (a, b) =>
+    `${a.service}/${a.plan}`.localeCompare(`${b.service}/${b.plan}`) || label(a).localeCompare(label(b)),
   host: (a, b) => a.hostId.localeCompare(b.hostId) || label(a).localeCompare(label(b)),
-  health: (a, b) => `${a.state}${a.container?.status}${a.container?.health}`.localeCompare(`${b.state}${b.container?.status}${b.container?.health}`),
+  health: (a, b) =>
+    `${a.state}${a.container?.status}${a.container?.health}`.localeCompare(
+      `${b.state}${b.container?.status}${b.container?.health}`,
+    ),
   cpu: (a, b) => (b.stats?.cpuPercent ?? -1) - (a.stats?.cpuPercent ?? -1),
   memory: (a, b) => (b.stats?.memoryBytes ?? -1) - (a.stats?.memoryBytes ?? -1),
   restarts: (a, b) => (b.container?.restartCount ?? -1) - (a.container?.restartCount ?? -1),
   uptime: (a, b) => Date.parse(a.container?.startedAt ?? '') - Date.parse(b.container?.startedAt ?? '') || 0,
 }
 
-/** The rows the instances panel shows: matching the filter (any of name, id, service, plan, host, state), sorted. */
-export function visibleInstances(instances: InstanceView[], filter: string, sort: SortKey): InstanceView[] {
+/** The rows the instances panel shows: on `host` if given, matching the filter (any of name, id, service, plan, host, state), sorted. */
+export function visibleInstances(
+  instances: InstanceView[],
+  filter: string,
+  sort: SortKey,
+  host: string | null = null,
+): InstanceView[] {
   const needle = filter.trim().toLowerCase()
+  const onHost = host === null ? instances : instances.filter((i) => i.hostId === host)
   const matching = needle
-    ? instances.filter((i) => [i.name ?? '', i.id, i.service, i.plan, i.hostId, i.state, i.container?.status ?? ''].some((f) => f.toLowerCase().includes(needle)))
-    : instances
+    ? onHost.filter((i) =>
+        [i.name ?? '', i.id, i.service, i.plan, i.hostId, i.state, i.container?.status ?? ''].some((f) =>
+          f.toLowerCase().includes(needle),
+        ),
+      )
+    : onHost
   return [...matching].sort(compare[sort])
 }
 
@@ -42,7 +57,10 @@ const BLOCKS = '▁▂▃▄▅▆▇█'
 export function sparkline(values: number[], width: number, max?: number): string {
   const shown = values.slice(-width)
   const peak = max ?? Math.max(1, ...shown)
-  return shown.map((v) => BLOCKS[Math.min(BLOCKS.length - 1, Math.max(0, Math.round((v / peak) * (BLOCKS.length - 1))))]).join('').padStart(width, ' ')
+  return shown
+    .map((v) => BLOCKS[Math.min(BLOCKS.length - 1, Math.max(0, Math.round((v / peak) * (BLOCKS.length - 1))))])
+    .join('')
+    .padStart(width, ' ')
 }
 
 /** Splits text around the matches of `needle` (case-insensitive) for highlighting. */
@@ -61,4 +79,8 @@ export function splitMatches(text: string, needle: string): Array<{text: string;
   return parts
 }
 
-export const fit = (text: string, width: number) => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width))
+/** A cell of `width` columns; control characters from the broker are shown escaped, never sent to the terminal. */
+export const fit = (raw: string, width: number) => {
+  const text = escapeControls(raw)
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width)
+}

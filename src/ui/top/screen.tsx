@@ -1,16 +1,19 @@
-import {Box, type Key, Text, useApp, useInput, useStdout} from 'ink'
-import {useCallback, useEffect, useMemo, useRef, useState} from 'react'
+import {Box, Text, useApp, useStdout} from 'ink'
+import {useEffect, useMemo, useState} from 'react'
 
-import type {InstanceDetail} from '../../core/admin.js'
 import {errorMessage} from '../../core/errors.js'
-import {ConfirmDialog, Footer, Header, HelpOverlay, type View} from './chrome.js'
+import {ConfirmDialog, Footer, Header, HelpOverlay} from './chrome.js'
 import type {TopClient} from './client.js'
 import {DetailPanel} from './detail-panel.js'
 import {HostsPanel} from './hosts-panel.js'
 import {InstancesPanel} from './instances-panel.js'
 import {LogsPanel} from './logs-panel.js'
-import {nextSort, scrollOffset, type SortKey, visibleInstances} from './model.js'
+import type {KeyEffect, KeyEnv} from './keys.js'
+import {visibleInstances} from './model.js'
+import {initialTopState, type PendingAction} from './state.js'
 import {ColorContext} from './theme.js'
+import {useInstanceDetail} from './use-instance-detail.js'
+import {useKeyStore} from './use-key-store.js'
 import {useLogBuffer} from './use-log-buffer.js'
 import {useTopData} from './use-top-data.js'
 
@@ -27,8 +30,6 @@ export interface TopScreenProps {
   rows?: number
 }
 
-type Action = {kind: 'restart' | 'deprovision'; id: string; label: string}
-
 function useTerminalSize(fixed: {columns?: number; rows?: number}): {columns: number; rows: number} {
   const {stdout} = useStdout()
   const read = () => ({columns: fixed.columns ?? stdout.columns ?? 100, rows: fixed.rows ?? stdout.rows ?? 30})
@@ -44,253 +45,111 @@ function useTerminalSize(fixed: {columns?: number; rows?: number}): {columns: nu
   return size
 }
 
-/** `dbroker top`: hosts and instances live, drill-down detail, logs; every key handled here. */
-export function TopScreen({client, target, readonly = false, color = true, statsIntervalMs = 5000, columns, rows}: TopScreenProps) {
+/** `dbroker top`: hosts and instances live, drill-down detail, logs; its keys are the table in keys.ts. */
+export function TopScreen({
+  client,
+  target,
+  readonly = false,
+  color = true,
+  statsIntervalMs = 5000,
+  columns,
+  rows,
+}: TopScreenProps) {
   const {exit} = useApp()
   const size = useTerminalSize({columns, rows})
   const data = useTopData(client, {statsIntervalMs})
+  const {state, send} = useKeyStore(
+    initialTopState,
+    () => env,
+    (effect: KeyEffect) => {
+      if (effect.effect === 'quit') exit()
+      else void perform(effect.action)
+    },
+  )
+  const logs = useLogBuffer(client, state.view === 'logs' ? state.openId : null)
 
-  const [view, setView] = useState<View>('list')
-  const [focus, setFocus] = useState<'hosts' | 'instances'>('instances')
-  const [selected, setSelected] = useState(0)
-  const [offset, setOffset] = useState(0)
-  const [hostSelected, setHostSelected] = useState(0)
-  const [filter, setFilter] = useState('')
-  const [editing, setEditing] = useState<null | 'filter' | 'search'>(null)
-  const [draft, setDraft] = useState('')
-  const [sort, setSort] = useState<SortKey>('name')
-  const [help, setHelp] = useState(false)
-  const [confirm, setConfirm] = useState<Action | null>(null)
-  const [message, setMessage] = useState<string | null>(null)
-  const [openId, setOpenId] = useState<string | null>(null)
-  const [revealed, setRevealed] = useState(false)
-  const [detail, setDetail] = useState<InstanceDetail | null>(null)
-  const [detailError, setDetailError] = useState<string | null>(null)
-  const [follow, setFollow] = useState(true)
-  const [wrap, setWrap] = useState(false)
-  const [timestamps, setTimestamps] = useState(false)
-  const [search, setSearch] = useState('')
-  const [logBottom, setLogBottom] = useState(0)
-
-  const list = useMemo(() => visibleInstances(data.instances, filter, sort), [data.instances, filter, sort])
-  const current = list[Math.min(selected, list.length - 1)]
-  const logs = useLogBuffer(client, view === 'logs' ? openId : null)
-
-  const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
-  const bodyHeight = size.rows - 1 - (message ? 2 : 1)
-  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4)
-  const logHeight = Math.max(1, bodyHeight - 3)
-
-  // Keep the selection on a row and in the window as the list changes.
-  useEffect(() => {
-    const last = Math.max(0, list.length - 1)
-    if (selected > last) setSelected(last)
-    setOffset((o) => scrollOffset(Math.min(selected, last), o, listHeight, list.length))
-  }, [list.length, selected, listHeight])
-
-  useEffect(() => {
-    if (follow) setLogBottom(Math.max(0, logs.lines.length - 1))
-  }, [logs.lines, follow])
-
-  // The open instance's detail, refreshed when the data changes.
-  useEffect(() => {
-    if (view !== 'detail' || !openId) return
-    let stale = false
-    client.instance(openId, {credentials: revealed}).then(
-      (d) => {
-        if (!stale) {
-          setDetail(d)
-          setDetailError(null)
-        }
-      },
-      (error) => !stale && setDetailError(errorMessage(error)),
-    )
-    return () => {
-      stale = true
-    }
-  }, [client, view, openId, revealed, data.instances])
-
-  const say = (text: string | null) => setMessage(text)
-
-  /** The one gate for actions that change something: read-only mode stops them here. */
-  const request = (kind: Action['kind']) => {
-    if (readonly) return say(`read-only: ${kind} is disabled`)
-    const id = view === 'list' ? current?.id : openId
-    if (!id) return
-    const instance = data.instances.find((i) => i.id === id)
-    setConfirm({kind, id, label: instance?.name ?? id})
-  }
-
-  const perform = async (action: Action) => {
+  const perform = async (action: PendingAction) => {
     if (readonly) return
-    say(`${action.kind === 'restart' ? 'restarting' : 'deprovisioning'} ${action.label}…`)
+    send({type: 'say', message: `${action.kind === 'restart' ? 'restarting' : 'deprovisioning'} ${action.label}…`})
     try {
       if (action.kind === 'restart') await client.restart(action.id)
       else await client.remove(action.id)
-      say(`${action.label}: ${action.kind === 'restart' ? 'restarted' : 'deprovisioned'}`)
-      if (action.kind === 'deprovision' && view !== 'list') setView('list')
+      send({type: 'say', message: `${action.label}: ${action.kind === 'restart' ? 'restarted' : 'deprovisioned'}`})
+      if (action.kind === 'deprovision') send({type: 'gone', id: action.id})
     } catch (error) {
-      say(`${action.kind} of ${action.label} failed: ${errorMessage(error)}`)
+      send({type: 'say', message: `${action.kind} of ${action.label} failed: ${errorMessage(error)}`})
     }
   }
 
-  const open = (next: View) => {
-    if (!current && view === 'list') return
-    if (view === 'list') {
-      setOpenId(current.id)
-      setRevealed(false)
-      setDetail(null)
-    }
-    if (next === 'logs') {
-      setFollow(true)
-      setSearch('')
-    }
-    setView(next)
+  const list = useMemo(
+    () => visibleInstances(data.instances, state.filter, state.sort, state.host),
+    [data.instances, state.filter, state.sort, state.host],
+  )
+  const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
+  const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
+  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4)
+  const logHeight = Math.max(1, bodyHeight - 3)
+  const env: KeyEnv = {
+    instances: data.instances,
+    hosts: data.hosts,
+    logLines: logs.lines,
+    listHeight,
+    logHeight,
+    readonly,
   }
 
-  const move = (delta: number) => {
-    if (focus === 'hosts' && view === 'list') return setHostSelected((s) => Math.max(0, Math.min(data.hosts.length - 1, s + delta)))
-    if (view === 'logs') {
-      setFollow(false)
-      return setLogBottom((b) => Math.max(0, Math.min(logs.lines.length - 1, b + delta)))
-    }
-    if (view === 'list') setSelected((s) => Math.max(0, Math.min(list.length - 1, s + delta)))
-  }
+  // Keep the selection on a row and in the window as the list changes.
+  useEffect(() => send({type: 'fit', rows: list.length, height: listHeight}), [list.length, listHeight, send])
 
-  const nextMatch = (direction: -1 | 1) => {
-    if (!search) return
-    const needle = search.toLowerCase()
-    for (let i = logBottom + direction; i >= 0 && i < logs.lines.length; i += direction) {
-      if (logs.lines[i].text.toLowerCase().includes(needle)) {
-        setFollow(false)
-        return setLogBottom(i)
-      }
-    }
-    say(`no more matches for ${search}`)
-  }
+  const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
+    active: state.view === 'detail',
+    credentials: state.revealed,
+    refresh: data.instances,
+  })
 
-  const onEditKey = (input: string, key: Key) => {
-    if (key.escape) {
-      setEditing(null)
-      if (editing === 'filter') setFilter('')
-      else setSearch('')
-      return
-    }
-    if (key.return) return setEditing(null)
-    let next = draft
-    if (key.backspace || key.delete) next = draft.slice(0, -1)
-    else if (input && !key.ctrl && !key.meta) next = draft + input
-    setDraft(next)
-    // The filter and the search apply as you type.
-    if (editing === 'filter') {
-      setFilter(next)
-      setSelected(0)
-    } else setSearch(next)
-  }
-
-  const onKey = (input: string, key: Key): void => {
-    if (key.ctrl && input === 'c') return exit()
-    if (confirm) {
-      if (input === 'y') {
-        const action = confirm
-        setConfirm(null)
-        void perform(action)
-      } else if (input === 'n' || key.escape) {
-        setConfirm(null)
-        say('cancelled')
-      }
-      return
-    }
-    if (help) return setHelp(false)
-    if (editing) return onEditKey(input, key)
-    if (message) setMessage(null)
-
-    if (input.length > 1 && input.startsWith('/') && view !== 'detail') {
-      // A pasted or fast-typed "/text" arrives as one chunk.
-      setDraft(input.slice(1))
-      if (view === 'logs') {
-        setSearch(input.slice(1))
-        return setEditing('search')
-      }
-      setFilter(input.slice(1))
-      return setEditing('filter')
-    }
-    if (input === 'q') return exit()
-    if (input === '?') return setHelp(true)
-    if (key.upArrow || input === 'k') return move(-1)
-    if (key.downArrow || input === 'j') return move(1)
-    if (key.pageUp) return move(-(view === 'logs' ? logHeight : listHeight))
-    if (key.pageDown) return move(view === 'logs' ? logHeight : listHeight)
-    if (input === 'r') return request('restart')
-    if (input === 'd') return request('deprovision')
-
-    if (view === 'list') {
-      if (key.tab) return setFocus((f) => (f === 'hosts' ? 'instances' : 'hosts'))
-      if (key.return) return open('detail')
-      if (input === 'l') return open('logs')
-      if (input === 's') return setSort(nextSort)
-      if (input === 'g') return setSelected(0)
-      if (input === 'G') return setSelected(Math.max(0, list.length - 1))
-      if (input === '/') {
-        setFocus('instances')
-        setDraft(filter)
-        return setEditing('filter')
-      }
-      if (key.escape && filter) return setFilter('')
-      return
-    }
-    if (view === 'detail') {
-      if (input === 'c') return setRevealed((r) => !r)
-      if (input === 'l') return open('logs')
-      if (key.escape || key.backspace || key.leftArrow) return setView('list')
-      return
-    }
-    // logs
-    if (input === 'f') return setFollow((f) => !f)
-    if (input === 'w') return setWrap((w) => !w)
-    if (input === 't') return setTimestamps((t) => !t)
-    if (input === 'g') {
-      setFollow(false)
-      return setLogBottom(Math.min(logs.lines.length - 1, logHeight - 1))
-    }
-    if (input === 'G') return setFollow(true)
-    if (input === 'n') return nextMatch(-1)
-    if (input === 'N') return nextMatch(1)
-    if (input === '/') {
-      setDraft(search)
-      return setEditing('search')
-    }
-    if (key.escape) {
-      if (search) return setSearch('')
-      return setView(openId && detail ? 'detail' : 'list')
-    }
-  }
-  // Keys go to the handler of the latest render, not the one Ink re-attaches in a later effect.
-  const latest = useRef(onKey)
-  latest.current = onKey
-  useInput(useCallback((input: string, key: Key) => latest.current(input, key), []))
-
-  const openLabel = data.instances.find((i) => i.id === openId)?.name ?? openId ?? ''
+  const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
+  const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
-  if (help) body = <HelpOverlay readonly={readonly} />
-  else if (view === 'detail') body = <DetailPanel detail={detail} error={detailError} revealed={revealed} width={size.columns} />
-  else if (view === 'logs')
-    body = <LogsPanel title={openLabel} buffer={logs} bottom={logBottom} height={logHeight} width={size.columns} follow={follow} wrap={wrap} timestamps={timestamps} search={search} />
+  if (state.help) body = <HelpOverlay readonly={readonly} />
+  else if (state.view === 'detail')
+    body = <DetailPanel detail={detail} error={detailError} revealed={state.revealed} width={size.columns} />
+  else if (state.view === 'logs')
+    body = (
+      <LogsPanel
+        title={openLabel}
+        buffer={logs}
+        bottom={logBottom}
+        height={logHeight}
+        width={size.columns}
+        follow={state.follow}
+        wrap={state.wrap}
+        timestamps={state.timestamps}
+        search={state.search}
+      />
+    )
   else
     body = (
       <>
-        <HostsPanel hosts={data.hosts} focused={focus === 'hosts'} selected={hostSelected} height={hostRows} width={size.columns} />
+        <HostsPanel
+          hosts={data.hosts}
+          loading={data.loading}
+          focused={state.focus === 'hosts'}
+          selected={state.hostSelected}
+          height={hostRows}
+          width={size.columns}
+        />
         <InstancesPanel
           rows={list}
           total={data.instances.length}
+          loading={data.loading}
           cpuHistory={data.cpuHistory}
-          selected={selected}
-          offset={offset}
+          selected={state.selected}
+          offset={state.offset}
           height={listHeight}
           width={size.columns}
-          focused={focus === 'instances'}
-          sort={sort}
-          filter={filter}
+          focused={state.focus === 'instances'}
+          sort={state.sort}
+          filter={state.host ? `host:${state.host}${state.filter ? ` ${state.filter}` : ''}` : state.filter}
         />
       </>
     )
@@ -298,16 +157,31 @@ export function TopScreen({client, target, readonly = false, color = true, stats
   return (
     <ColorContext.Provider value={color}>
       <Box flexDirection="column" width={size.columns} height={size.rows}>
-        <Header target={target} live={data.live} hosts={data.hosts.length} instances={data.instances.length} error={data.error} />
+        <Header
+          target={target}
+          loading={data.loading}
+          live={data.live}
+          hosts={data.hosts.length}
+          instances={data.instances.length}
+          error={data.error}
+        />
         {body}
-        {confirm && <ConfirmDialog question={`${confirm.kind === 'restart' ? 'Restart the container of' : 'Deprovision (delete data of)'} ${confirm.label}?`} />}
-        {editing && (
+        {state.confirm && (
+          <ConfirmDialog
+            question={`${state.confirm.kind === 'restart' ? 'Restart the container of' : 'Deprovision (delete data of)'} ${state.confirm.label}?`}
+          />
+        )}
+        {state.editing && (
           <Text>
-            {editing === 'filter' ? 'filter' : 'search'}: {draft}
+            {state.editing === 'filter' ? 'filter' : 'search'}: {state.draft}
             <Text inverse> </Text>
           </Text>
         )}
-        <Footer view={view} readonly={readonly} message={message} />
+        <Footer
+          view={state.view === 'list' && state.focus === 'hosts' ? 'hosts' : state.view}
+          readonly={readonly}
+          message={state.message}
+        />
       </Box>
     </ColorContext.Provider>
   )

@@ -1,5 +1,6 @@
 import {useEffect, useState} from 'react'
 
+import {escapeControls} from '../../core/control-chars.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
 
@@ -24,18 +25,28 @@ const STAMP = /^(\d{4}-\d\d-\d\dT\S+Z) (.*)$/
 
 export function parseLogLine(raw: string): LogLine {
   const match = STAMP.exec(raw)
-  return match ? {time: match[1], text: match[2]} : {time: null, text: raw}
+  // A tenant writes these lines: colours pass, any other escape is shown, not obeyed.
+  const text = escapeControls(match ? match[2] : raw, {keepColors: true, keepTabs: true})
+  return {time: match ? match[1] : null, text}
 }
 
 /** Appends lines to a buffer of at most `max` lines; returns how many fell off the front. */
-export function appendBounded(lines: LogLine[], more: LogLine[], max = LOG_BUFFER_LINES): {lines: LogLine[]; dropped: number} {
+export function appendBounded(
+  lines: LogLine[],
+  more: LogLine[],
+  max = LOG_BUFFER_LINES,
+): {lines: LogLine[]; dropped: number} {
   const all = lines.concat(more)
   const dropped = Math.max(0, all.length - max)
   return {lines: dropped ? all.slice(dropped) : all, dropped}
 }
 
 /** Follows an instance's logs into a bounded buffer, flushing to the screen at most 10 times a second. */
-export function useLogBuffer(client: TopClient, ref: string | null, options: {tail?: number; max?: number} = {}): LogBuffer {
+export function useLogBuffer(
+  client: TopClient,
+  ref: string | null,
+  options: {tail?: number; max?: number} = {},
+): LogBuffer {
   const [buffer, setBuffer] = useState<LogBuffer>({lines: [], dropped: 0, error: null, ended: false})
   useEffect(() => {
     setBuffer({lines: [], dropped: 0, error: null, ended: false})
@@ -55,7 +66,12 @@ export function useLogBuffer(client: TopClient, ref: string | null, options: {ta
     const timer = setInterval(flush, FLUSH_MS)
     void (async () => {
       try {
-        for await (const chunk of client.logs(ref, {tail: options.tail ?? 500, follow: true, timestamps: true, signal: abort.signal})) {
+        for await (const chunk of client.logs(ref, {
+          tail: options.tail ?? 500,
+          follow: true,
+          timestamps: true,
+          signal: abort.signal,
+        })) {
           const parts = (partial + chunk).split('\n')
           partial = parts.pop() ?? ''
           for (const part of parts) pending.push(parseLogLine(part))

@@ -32,7 +32,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
  * Nothing re-renders while nothing changes.
  */
 export function useTopData(client: TopClient, options: {statsIntervalMs: number; debounceMs?: number}): TopData {
-  const [data, setData] = useState<TopData>({hosts: [], instances: [], cpuHistory: new Map(), loading: true, error: null, live: false})
+  const [data, setData] = useState<TopData>({
+    hosts: [],
+    instances: [],
+    cpuHistory: new Map(),
+    loading: true,
+    error: null,
+    live: false,
+  })
   const last = useRef<{key: string}>({key: ''})
 
   useEffect(() => {
@@ -50,24 +57,37 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
         try {
           const [hosts, instances] = await Promise.all([client.hosts(), client.instances({stats: withStats})])
           if (abort.signal.aborted) return
-          const key = JSON.stringify([hosts.map((h) => [h.id, h.status, h.facts, Math.round(h.heartbeatAgeMs / 5000)]), instances])
+          const key = JSON.stringify([
+            hosts.map((h) => [h.id, h.status, h.facts, Math.round(h.heartbeatAgeMs / 5000)]),
+            instances,
+          ])
           setData((prev) => {
             const previous = new Map(prev.instances.map((i) => [i.id, i]))
-            const merged = withStats ? instances : instances.map((i) => ({...i, stats: i.stats ?? previous.get(i.id)?.stats ?? null}))
+            const merged = withStats
+              ? instances
+              : instances.map((i) => ({...i, stats: i.stats ?? previous.get(i.id)?.stats ?? null}))
             let cpuHistory = prev.cpuHistory
             // A sample equal to the last one (to 0.1 %) adds nothing to see: no new frame for it.
             const sample = (i: InstanceView) => Math.round((i.stats?.cpuPercent ?? 0) * 10) / 10
-            if (withStats && (merged.length !== prev.cpuHistory.size || merged.some((i) => prev.cpuHistory.get(i.id)?.at(-1) !== sample(i)))) {
+            if (
+              withStats &&
+              (merged.length !== prev.cpuHistory.size ||
+                merged.some((i) => prev.cpuHistory.get(i.id)?.at(-1) !== sample(i)))
+            ) {
               const next = new Map<string, number[]>()
               for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), sample(i)].slice(-HISTORY))
               cpuHistory = next
             }
-            if (key === last.current.key && !prev.loading && prev.error === null && cpuHistory === prev.cpuHistory) return prev
+            if (key === last.current.key && !prev.loading && prev.error === null && cpuHistory === prev.cpuHistory)
+              return prev
             last.current.key = key
             return {...prev, hosts, instances: merged, cpuHistory, loading: false, error: null}
           })
         } catch (error) {
-          if (!abort.signal.aborted) setData((prev) => (prev.error === errorMessage(error) ? prev : {...prev, loading: false, error: errorMessage(error)}))
+          if (!abort.signal.aborted)
+            setData((prev) =>
+              prev.error === errorMessage(error) ? prev : {...prev, loading: false, error: errorMessage(error)},
+            )
         }
       })()
       await inFlight

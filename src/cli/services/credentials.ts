@@ -1,0 +1,47 @@
+import {DbrokerError} from '../../core/errors.js'
+
+export const CREDENTIALS_FORMATS = ['json', 'env', 'dotenv', 'uri'] as const
+export type CredentialsFormat = (typeof CREDENTIALS_FORMATS)[number]
+
+/** PREFIX_URL, _HOST, _PORT, _USERNAME, _PASSWORD (and _DATABASE) from a binding's credentials. */
+export function credentialVariables(credentials: Record<string, unknown>, prefix: string): Array<[string, string]> {
+  const p = prefix
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+  const name = (suffix: string) => (p ? `${p}_${suffix}` : suffix)
+  const fields: Array<[string, unknown]> = [
+    ['URL', credentials.uri],
+    ['HOST', credentials.host],
+    ['PORT', credentials.port],
+    ['USERNAME', credentials.username],
+    ['PASSWORD', credentials.password],
+    ['DATABASE', credentials.database],
+  ]
+  return fields.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [name(k), String(v)])
+}
+
+const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`
+const dotenvQuote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`
+
+export function formatCredentials(
+  credentials: Record<string, unknown>,
+  format: CredentialsFormat,
+  prefix: string,
+): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(credentials, null, 2) + '\n'
+    case 'uri':
+      if (typeof credentials.uri !== 'string') throw new DbrokerError('the binding has no uri')
+      return `${credentials.uri}\n`
+    case 'env':
+      return credentialVariables(credentials, prefix)
+        .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+        .join('')
+    case 'dotenv':
+      return credentialVariables(credentials, prefix)
+        .map(([k, v]) => `${k}=${dotenvQuote(v)}\n`)
+        .join('')
+  }
+}

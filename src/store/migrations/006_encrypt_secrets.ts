@@ -1,0 +1,16 @@
+import type {Kysely, Migration} from 'kysely'
+
+import {resealAll} from '../sealed-columns.js'
+import type {SecretCipher} from '../secrets.js'
+
+// Stores made before secrets were encrypted: every plaintext secret is sealed with the store's key, in the migration's transaction.
+export function encryptSecrets(cipher: SecretCipher): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      const store = db as Kysely<any>
+      // SQLite migrations run outside a transaction (no transactional DDL in kysely's view): this one needs one.
+      if (store.isTransaction) await resealAll(store, cipher)
+      else await store.transaction().execute((tx) => resealAll(tx, cipher))
+    },
+  }
+}

@@ -1,0 +1,236 @@
+import type {Key} from 'ink'
+
+import type {HostView, InstanceView} from '../../core/admin.js'
+import {visibleInstances} from './model.js'
+import {type PendingAction, type TopEvent, topReducer, type TopState} from './state.js'
+import type {LogLine} from './use-log-buffer.js'
+
+/** What the keys see of the data on screen, beside the state. */
+export interface KeyEnv {
+  instances: InstanceView[]
+  hosts: HostView[]
+  logLines: LogLine[]
+  listHeight: number
+  logHeight: number
+  readonly: boolean
+}
+
+/** What a key does outside the state. */
+export type KeyEffect = {effect: 'quit'} | {effect: 'perform'; action: PendingAction}
+export type KeyOutcome = TopEvent | KeyEffect
+
+/** One line of the key table: the first binding whose key matches and whose condition holds acts. */
+export interface KeyBinding {
+  /** Key names (`j`, `down`, `enter`, `esc`, `tab`, `pageup`, `ctrl-c`, `backspace`, ...); `*` is any key. */
+  keys: string[]
+  condition?: (state: TopState, env: KeyEnv) => boolean
+  action: (state: TopState, env: KeyEnv, key: string) => KeyOutcome | KeyOutcome[] | undefined
+}
+
+/** The rows of the instances panel for this state. */
+export const visibleRows = (state: TopState, env: KeyEnv) =>
+  visibleInstances(env.instances, state.filter, state.sort, state.host)
+
+const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
+  const rows = visibleRows(state, env)
+  return rows[Math.min(state.selected, rows.length - 1)]
+}
+
+const onList = (state: TopState) => state.view === 'list'
+const onHosts = (state: TopState) => state.view === 'list' && state.focus === 'hosts'
+const inLogs = (state: TopState) => state.view === 'logs'
+const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
+
+function move(state: TopState, env: KeyEnv, delta: number): TopEvent {
+  if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
+  if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
+  return {type: 'move', delta, rows: visibleRows(state, env).length, height: env.listHeight}
+}
+
+const page = (state: TopState, env: KeyEnv) =>
+  inLogs(state) ? env.logHeight : onHosts(state) ? env.hosts.length : env.listHeight
+
+/** The one gate for actions that change something: read-only mode stops them here. */
+function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): KeyOutcome | undefined {
+  if (env.readonly) return {type: 'say', message: `read-only: ${kind} is disabled`}
+  const id = state.view === 'list' ? currentRow(state, env)?.id : state.openId
+  if (!id) return undefined
+  const instance = env.instances.find((i) => i.id === id)
+  return {type: 'confirm', action: {kind, id, label: instance?.name ?? id}}
+}
+
+function open(state: TopState, env: KeyEnv, view: 'detail' | 'logs'): KeyOutcome | undefined {
+  const id = state.view === 'list' ? currentRow(state, env)?.id : state.openId
+  return id ? {type: 'open', view, id} : undefined
+}
+
+function nextMatch(state: TopState, env: KeyEnv, direction: -1 | 1): KeyOutcome {
+  const needle = state.search.toLowerCase()
+  const lines = env.logLines
+  const from = state.follow ? lines.length - 1 : state.logBottom
+  for (let i = from + direction; i >= 0 && i < lines.length; i += direction) {
+    if (lines[i].text.toLowerCase().includes(needle)) return {type: 'log-at', line: i}
+  }
+  return {type: 'say', message: `no more matches for ${state.search}`}
+}
+
+function editKey(key: string): KeyOutcome | undefined {
+  if (key === 'esc') return {type: 'edit-end', cancel: true}
+  if (key === 'enter') return {type: 'edit-end', cancel: false}
+  if (key === 'backspace') return {type: 'edit-backspace'}
+  return [...key].length === 1 ? {type: 'edit-text', text: key} : undefined
+}
+
+const hostsHint = (what: string): KeyOutcome => ({
+  type: 'say',
+  message: `${what} acts on an instance: tab to the instances panel`,
+})
+
+/** Every key of `dbroker top`, top to bottom: modal layers first, then the keys of the focused panel and view. */
+export const KEY_TABLE: KeyBinding[] = [
+  {keys: ['ctrl-c'], action: () => ({effect: 'quit'})},
+
+  {
+    keys: ['y'],
+    condition: (s) => s.confirm !== null,
+    action: (s) => [
+      {type: 'confirm', action: null},
+      {effect: 'perform', action: s.confirm!},
+    ],
+  },
+  {
+    keys: ['n', 'esc'],
+    condition: (s) => s.confirm !== null,
+    action: () => [
+      {type: 'confirm', action: null},
+      {type: 'say', message: 'cancelled'},
+    ],
+  },
+  {keys: ['*'], condition: (s) => s.confirm !== null, action: () => undefined},
+  {keys: ['*'], condition: (s) => s.help, action: () => ({type: 'help', open: false})},
+  {keys: ['*'], condition: (s) => s.editing !== null, action: (_s, _e, key) => editKey(key)},
+
+  {keys: ['q'], action: () => ({effect: 'quit'})},
+  {keys: ['?'], action: () => ({type: 'help', open: true})},
+  {keys: ['up', 'k'], action: (s, e) => move(s, e, -1)},
+  {keys: ['down', 'j'], action: (s, e) => move(s, e, 1)},
+  {keys: ['pageup'], action: (s, e) => move(s, e, -page(s, e))},
+  {keys: ['pagedown'], action: (s, e) => move(s, e, page(s, e))},
+
+  {keys: ['tab'], condition: onList, action: () => ({type: 'toggle-focus'})},
+  // The hosts panel's keys act on the highlighted host, never on the instance hidden behind it.
+  {
+    keys: ['enter'],
+    condition: onHosts,
+    action: (s, e) => (e.hosts[s.hostSelected] ? {type: 'show-host', host: e.hosts[s.hostSelected].id} : undefined),
+  },
+  {keys: ['r'], condition: onHosts, action: () => hostsHint('restart')},
+  {keys: ['d'], condition: onHosts, action: () => hostsHint('deprovision')},
+  {keys: ['l'], condition: onHosts, action: () => hostsHint('logs')},
+
+  {keys: ['r'], action: (s, e) => request(s, e, 'restart')},
+  {keys: ['d'], action: (s, e) => request(s, e, 'deprovision')},
+
+  {keys: ['enter'], condition: onList, action: (s, e) => open(s, e, 'detail')},
+  {keys: ['l'], condition: (s) => !inLogs(s), action: (s, e) => open(s, e, 'logs')},
+  {keys: ['s'], condition: onList, action: () => ({type: 'sort'})},
+  {
+    keys: ['g'],
+    condition: onList,
+    action: (s, e) => ({type: 'move-to', index: 0, rows: visibleRows(s, e).length, height: e.listHeight}),
+  },
+  {
+    keys: ['G'],
+    condition: onList,
+    action: (s, e) => ({type: 'move-to', index: Infinity, rows: visibleRows(s, e).length, height: e.listHeight}),
+  },
+  {keys: ['/'], condition: onList, action: () => ({type: 'edit', mode: 'filter'})},
+  {keys: ['esc'], condition: (s) => onList(s) && Boolean(s.filter || s.host), action: () => ({type: 'clear-filter'})},
+
+  {
+    keys: ['c'],
+    condition: (s) => s.view === 'detail',
+    action: (_s, e) =>
+      e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'},
+  },
+  {keys: ['esc', 'backspace', 'left'], condition: (s) => s.view === 'detail', action: () => ({type: 'back'})},
+
+  {keys: ['f'], condition: inLogs, action: (s, e) => ({type: 'follow', on: !s.follow, lines: e.logLines.length})},
+  {keys: ['w'], condition: inLogs, action: () => ({type: 'toggle', what: 'wrap'})},
+  {keys: ['t'], condition: inLogs, action: () => ({type: 'toggle', what: 'timestamps'})},
+  {
+    keys: ['g'],
+    condition: inLogs,
+    action: (_s, e) => ({type: 'log-at', line: Math.min(e.logLines.length - 1, e.logHeight - 1)}),
+  },
+  {keys: ['G'], condition: inLogs, action: (_s, e) => ({type: 'follow', on: true, lines: e.logLines.length})},
+  {keys: ['n'], condition: (s) => inLogs(s) && s.search !== '', action: (s, e) => nextMatch(s, e, -1)},
+  {keys: ['N'], condition: (s) => inLogs(s) && s.search !== '', action: (s, e) => nextMatch(s, e, 1)},
+  {keys: ['/'], condition: inLogs, action: () => ({type: 'edit', mode: 'search'})},
+  {keys: ['esc'], condition: (s) => inLogs(s) && s.search !== '', action: () => ({type: 'clear-search'})},
+  {keys: ['esc'], condition: inLogs, action: () => ({type: 'back'})},
+]
+
+const isEffect = (outcome: KeyOutcome): outcome is KeyEffect => 'effect' in outcome
+
+/** Presses one key: the state after it and what to do outside. */
+export function pressKey(
+  state: TopState,
+  env: KeyEnv,
+  key: string,
+  table: KeyBinding[] = KEY_TABLE,
+): {state: TopState; effects: KeyEffect[]} {
+  const binding = table.find(
+    (b) => (b.keys.includes(key) || b.keys.includes('*')) && (b.condition?.(state, env) ?? true),
+  )
+  // Any key outside a dialog dismisses the last message.
+  let next =
+    state.message && !modal(state) && key !== 'ctrl-c' ? topReducer(state, {type: 'say', message: null}) : state
+  const effects: KeyEffect[] = []
+  const outcome = binding?.action(next, env, key)
+  for (const item of outcome === undefined ? [] : Array.isArray(outcome) ? outcome : [outcome]) {
+    if (isEffect(item)) effects.push(item)
+    else next = topReducer(next, item)
+  }
+  return {state: next, effects}
+}
+
+const CHARACTER_KEYS: Record<string, string> = {
+  '\r': 'enter',
+  '\n': 'enter',
+  '\t': 'tab',
+  '\u007F': 'backspace',
+  '\b': 'backspace',
+}
+
+/**
+ * The key names in one input event. Ink hands over a chunk typed fast or
+ * pasted (`jjjjj`, `/redis`) as one string: each of its characters is a key.
+ */
+export function keyNames(input: string, key: Key): string[] {
+  if (key.ctrl && input === 'c') return ['ctrl-c']
+  if (key.upArrow) return ['up']
+  if (key.downArrow) return ['down']
+  if (key.leftArrow) return ['left']
+  if (key.rightArrow) return ['right']
+  if (key.pageUp) return ['pageup']
+  if (key.pageDown) return ['pagedown']
+  if (key.return) return ['enter']
+  if (key.escape) return ['esc']
+  if (key.tab) return ['tab']
+  if (key.backspace || key.delete) return ['backspace']
+  if (key.ctrl) return []
+  return [...input].map((c) => CHARACTER_KEYS[c] ?? c)
+}
+
+/** Presses the keys one after the other, each seeing the state the one before left. */
+export function pressKeys(state: TopState, env: KeyEnv, keys: string[]): {state: TopState; effects: KeyEffect[]} {
+  const effects: KeyEffect[] = []
+  for (const key of keys) {
+    const result = pressKey(state, env, key)
+    state = result.state
+    effects.push(...result.effects)
+    if (result.effects.some((e) => e.effect === 'quit')) break
+  }
+  return {state, effects}
+}

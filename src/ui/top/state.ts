@@ -1,0 +1,178 @@
+import {nextSort, scrollOffset, type SortKey} from './model.js'
+
+export type View = 'list' | 'detail' | 'logs'
+export type Panel = 'hosts' | 'instances'
+
+/** A change the user asked for, waiting for y in the confirmation. */
+export interface PendingAction {
+  kind: 'restart' | 'deprovision'
+  id: string
+  label: string
+}
+
+/** Everything `dbroker top` remembers between keys; the data it shows comes from the broker, not from here. */
+export interface TopState {
+  view: View
+  focus: Panel
+  /** Row of the instances list, and the first row drawn. */
+  selected: number
+  offset: number
+  hostSelected: number
+  filter: string
+  /** Only the instances of this host (enter on a host). */
+  host: string | null
+  editing: null | 'filter' | 'search'
+  draft: string
+  sort: SortKey
+  help: boolean
+  confirm: PendingAction | null
+  message: string | null
+  /** The instance the detail and logs views show. */
+  openId: string | null
+  revealed: boolean
+  /** Where esc in the logs goes back to. */
+  logsFrom: 'list' | 'detail'
+  follow: boolean
+  wrap: boolean
+  timestamps: boolean
+  search: string
+  /** Last log line shown while not following. */
+  logBottom: number
+}
+
+export const initialTopState: TopState = {
+  view: 'list',
+  focus: 'instances',
+  selected: 0,
+  offset: 0,
+  hostSelected: 0,
+  filter: '',
+  host: null,
+  editing: null,
+  draft: '',
+  sort: 'name',
+  help: false,
+  confirm: null,
+  message: null,
+  openId: null,
+  revealed: false,
+  logsFrom: 'list',
+  follow: true,
+  wrap: false,
+  timestamps: false,
+  search: '',
+  logBottom: 0,
+}
+
+export type TopEvent =
+  | {type: 'move'; delta: number; rows: number; height: number}
+  | {type: 'move-to'; index: number; rows: number; height: number}
+  /** The list or the window changed size: keep the selection on a row and in view. */
+  | {type: 'fit'; rows: number; height: number}
+  | {type: 'move-host'; delta: number; hosts: number}
+  | {type: 'scroll-logs'; delta: number; lines: number}
+  | {type: 'log-at'; line: number}
+  | {type: 'follow'; on: boolean; lines: number}
+  | {type: 'toggle-focus'}
+  | {type: 'show-host'; host: string}
+  | {type: 'open'; view: 'detail' | 'logs'; id: string}
+  | {type: 'back'}
+  | {type: 'sort'}
+  | {type: 'edit'; mode: 'filter' | 'search'}
+  | {type: 'edit-text'; text: string}
+  | {type: 'edit-backspace'}
+  | {type: 'edit-end'; cancel: boolean}
+  | {type: 'clear-filter'}
+  | {type: 'clear-search'}
+  | {type: 'help'; open: boolean}
+  | {type: 'confirm'; action: PendingAction | null}
+  | {type: 'say'; message: string | null}
+  | {type: 'toggle'; what: 'revealed' | 'wrap' | 'timestamps'}
+  | {type: 'gone'; id: string}
+
+const clamp = (value: number, max: number) => Math.max(0, Math.min(max, value))
+
+function select(state: TopState, index: number, rows: number, height: number): TopState {
+  const selected = clamp(index, rows - 1)
+  const offset = scrollOffset(selected, state.offset, height, rows)
+  return selected === state.selected && offset === state.offset ? state : {...state, selected, offset}
+}
+
+/** Sets what the draft edits, as the user types: the filter and the search apply at once. */
+function applyDraft(state: TopState, draft: string): TopState {
+  if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0}
+  return {...state, draft, search: draft}
+}
+
+/** The one place `dbroker top`'s state changes; pure, so every key's effect is testable without rendering. */
+export function topReducer(state: TopState, event: TopEvent): TopState {
+  switch (event.type) {
+    case 'move':
+      return select(state, state.selected + event.delta, event.rows, event.height)
+    case 'move-to':
+      return select(state, event.index, event.rows, event.height)
+    case 'fit':
+      return select(state, state.selected, event.rows, event.height)
+    case 'move-host':
+      return {...state, hostSelected: clamp(state.hostSelected + event.delta, event.hosts - 1)}
+    case 'scroll-logs': {
+      const from = state.follow ? event.lines - 1 : state.logBottom
+      return {...state, follow: false, logBottom: clamp(from + event.delta, event.lines - 1)}
+    }
+    case 'log-at':
+      return {...state, follow: false, logBottom: Math.max(0, event.line)}
+    case 'follow':
+      return event.on ? {...state, follow: true} : {...state, follow: false, logBottom: Math.max(0, event.lines - 1)}
+    case 'toggle-focus':
+      return {...state, focus: state.focus === 'hosts' ? 'instances' : 'hosts'}
+    case 'show-host':
+      return {
+        ...state,
+        host: event.host,
+        focus: 'instances',
+        selected: 0,
+        offset: 0,
+        message: `instances on host ${event.host} (esc shows all)`,
+      }
+    case 'open': {
+      const fresh = event.id !== state.openId || state.view === 'list'
+      const next = {...state, view: event.view, openId: event.id, revealed: fresh ? false : state.revealed}
+      if (event.view === 'logs')
+        return {...next, follow: true, search: '', logsFrom: state.view === 'detail' ? 'detail' : 'list'}
+      return next
+    }
+    case 'back':
+      if (state.view === 'logs') return {...state, view: state.logsFrom}
+      return {...state, view: 'list'}
+    case 'sort':
+      return {...state, sort: nextSort(state.sort)}
+    case 'edit':
+      return {
+        ...state,
+        editing: event.mode,
+        draft: event.mode === 'filter' ? state.filter : state.search,
+        focus: event.mode === 'filter' ? 'instances' : state.focus,
+      }
+    case 'edit-text':
+      return applyDraft(state, state.draft + event.text)
+    case 'edit-backspace':
+      return applyDraft(state, state.draft.slice(0, -1))
+    case 'edit-end':
+      if (!event.cancel) return {...state, editing: null}
+      return state.editing === 'filter' ? {...state, editing: null, filter: ''} : {...state, editing: null, search: ''}
+    case 'clear-filter':
+      return {...state, filter: '', host: null}
+    case 'clear-search':
+      return {...state, search: ''}
+    case 'help':
+      return {...state, help: event.open}
+    case 'confirm':
+      return {...state, confirm: event.action}
+    case 'say':
+      return state.message === event.message ? state : {...state, message: event.message}
+    case 'toggle':
+      return {...state, [event.what]: !state[event.what]}
+    case 'gone':
+      return state.openId === event.id && state.view !== 'list' ? {...state, view: 'list'} : state
+  }
+}

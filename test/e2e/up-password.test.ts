@@ -1,0 +1,30 @@
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {RUN} from '../helpers/cli.js'
+
+describe('dbroker up --password', () => {
+  it('a password shorter than broker start allows is a usage error, before anything starts or is written', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'dbroker-pw-'))
+    try {
+      const dataDir = path.join(home, 'data')
+      for (const [flag, env] of [['--password', 'DBROKER_PASSWORD'], ['--admin-password', 'DBROKER_ADMIN_PASSWORD']]) {
+        const run = spawnSync(process.execPath, [RUN, 'up', '--port', '0', '--data-dir', dataDir, flag, 'short7!'], {
+          encoding: 'utf8',
+          timeout: 20_000,
+          env: {...process.env, XDG_CONFIG_HOME: path.join(home, 'config')},
+        })
+        expect(run.status, run.stderr).toBe(2)
+        expect(run.stderr).toContain(`${flag} (or ${env}): use at least 8 characters`)
+        expect(run.stderr).not.toContain('short7!')
+      }
+      expect(existsSync(dataDir)).toBe(false)
+    } finally {
+      rmSync(home, {recursive: true, force: true})
+    }
+  })
+})

@@ -1,0 +1,164 @@
+import type {Key} from 'ink'
+import {describe, expect, it} from 'vitest'
+
+import {KEY_TABLE, type KeyEnv, keyNames, pressKey, pressKeys, visibleRows} from '../../src/ui/top/keys.js'
+import {initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
+import {fakeHost, fakeInstance} from './fake-client.js'
+
+const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
+  instances: Array.from({length: 10}, (_, n) => fakeInstance(n + 1)),
+  hosts: [fakeHost('h1'), fakeHost('h2')],
+  logLines: Array.from({length: 50}, (_, n) => ({time: null, text: n === 10 ? 'Ready to accept' : `line ${n}`})),
+  listHeight: 4,
+  logHeight: 5,
+  readonly: false,
+  ...over,
+})
+
+const press = (keys: string[], state: TopState = initialTopState, e: KeyEnv = env()) => pressKeys(state, e, keys)
+const noKey = {} as Key
+
+describe('the key table', () => {
+  it('is data: every binding names its keys, and each of the keys a user reads in the footer is bound', () => {
+    const bound = new Set(KEY_TABLE.flatMap((b) => b.keys))
+    for (const key of [
+      'j',
+      'k',
+      'up',
+      'down',
+      'enter',
+      'tab',
+      '/',
+      's',
+      'l',
+      'r',
+      'd',
+      'c',
+      'f',
+      'w',
+      't',
+      'g',
+      'G',
+      'esc',
+      '?',
+      'q',
+      'ctrl-c',
+    ])
+      expect(bound).toContain(key)
+  })
+
+  it('j/k and arrows move in the list, clamped to its rows, and the window scrolls with the selection', () => {
+    expect(press(['j', 'j', 'down']).state.selected).toBe(3)
+    expect(press(['j', 'k', 'up']).state.selected).toBe(0)
+    const far = press(Array(15).fill('j')).state
+    expect(far).toMatchObject({selected: 9, offset: 6})
+    expect(press(['G']).state.selected).toBe(9)
+    expect(press(['G', 'g']).state).toMatchObject({selected: 0, offset: 0})
+  })
+
+  it('a chunk typed fast (jjjjj) is five keys, and a pasted /text filters', () => {
+    expect(keyNames('jjjjj', noKey)).toEqual(['j', 'j', 'j', 'j', 'j'])
+    expect(press(keyNames('jjjjj', noKey)).state.selected).toBe(5)
+    const filtered = press(keyNames('/0003\r', noKey)).state
+    expect(filtered).toMatchObject({filter: '0003', editing: null})
+    expect(visibleRows(filtered, env()).map((i) => i.name)).toEqual(['inst-0003'])
+    expect(keyNames('c', {ctrl: true} as Key)).toEqual(['ctrl-c'])
+    expect(keyNames('', {escape: true} as Key)).toEqual(['esc'])
+  })
+
+  it('with the hosts panel focused, keys act on the highlighted host and never on the hidden instance', () => {
+    const onHosts = press(['j', 'tab', 'j']).state
+    expect(onHosts).toMatchObject({focus: 'hosts', hostSelected: 1, selected: 1})
+    for (const key of ['d', 'r', 'l']) {
+      const after = pressKey(onHosts, env(), key)
+      expect(after.state.confirm).toBeNull()
+      expect(after.state.view).toBe('list')
+      expect(after.state.message).toContain('tab to the instances panel')
+    }
+    const shown = pressKey(
+      onHosts,
+      env({instances: [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})]}),
+      'enter',
+    ).state
+    expect(shown).toMatchObject({view: 'list', focus: 'instances', host: 'h2', openId: null})
+    expect(
+      visibleRows(shown, env({instances: [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})]})).map(
+        (i) => i.id,
+      ),
+    ).toEqual(['id-0002'])
+    expect(pressKey(shown, env(), 'esc').state.host).toBeNull()
+  })
+
+  it('r and d ask first, y performs, n cancels; read-only refuses without asking', () => {
+    const asked = press(['j', 'd']).state
+    expect(asked.confirm).toEqual({kind: 'deprovision', id: 'id-0002', label: 'inst-0002'})
+    expect(pressKey(asked, env(), 'y')).toEqual({
+      state: {...asked, confirm: null},
+      effects: [{effect: 'perform', action: asked.confirm}],
+    })
+    expect(pressKey(asked, env(), 'n').state).toMatchObject({confirm: null, message: 'cancelled'})
+    expect(pressKey(asked, env(), 'q').effects).toEqual([])
+    expect(press(['r'], initialTopState, env({readonly: true})).state).toMatchObject({
+      confirm: null,
+      message: 'read-only: restart is disabled',
+    })
+    const readonly = press(['r', 'y', 'd', 'y'], initialTopState, env({readonly: true}))
+    expect(readonly.state.confirm).toBeNull()
+    expect(readonly.effects).toEqual([])
+    const detail = press(['enter', 'c'], initialTopState, env({readonly: true})).state
+    expect(detail).toMatchObject({view: 'detail', revealed: false, message: 'read-only: credentials stay hidden'})
+  })
+
+  it('enter opens the detail of the selected row, c reveals, l opens its logs and esc goes back the way it came', () => {
+    const detail = press(['j', 'enter']).state
+    expect(detail).toMatchObject({view: 'detail', openId: 'id-0002', revealed: false})
+    const logs = press(['c', 'l'], detail).state
+    expect(logs).toMatchObject({view: 'logs', openId: 'id-0002', revealed: true, follow: true})
+    expect(press(['esc'], logs).state.view).toBe('detail')
+    expect(press(['esc', 'esc'], logs).state.view).toBe('list')
+    expect(press(['l', 'esc']).state.view).toBe('list')
+  })
+
+  it('in the logs: scrolling pauses, f and G follow again, / searches and n finds the match', () => {
+    const logs = press(['l']).state
+    expect(press(['k'], logs).state).toMatchObject({follow: false, logBottom: 48})
+    expect(press(['k', 'G'], logs).state.follow).toBe(true)
+    expect(press(['f'], logs).state).toMatchObject({follow: false, logBottom: 49})
+    const found = press([...'/ready', 'enter', 'n'], logs).state
+    expect(found).toMatchObject({search: 'ready', editing: null, follow: false, logBottom: 10})
+    expect(press(['n'], found).state.message).toBe('no more matches for ready')
+    expect(press(['esc'], found).state).toMatchObject({search: '', view: 'logs'})
+  })
+
+  it('q and ctrl-c quit, but q types into the filter while it is edited', () => {
+    expect(press(['q']).effects).toEqual([{effect: 'quit'}])
+    expect(press(['/', 'q']).state.filter).toBe('q')
+    expect(press(['/', 'q', 'ctrl-c']).effects).toEqual([{effect: 'quit'}])
+  })
+})
+
+describe('the reducer', () => {
+  it('keeps the selection on a row when the list shrinks, and leaves a view whose instance is gone', () => {
+    const at = topReducer({...initialTopState, selected: 8, offset: 5}, {type: 'fit', rows: 3, height: 4})
+    expect(at).toMatchObject({selected: 2, offset: 0})
+    const open = topReducer(initialTopState, {type: 'open', view: 'detail', id: 'x'})
+    expect(topReducer(open, {type: 'gone', id: 'x'}).view).toBe('list')
+    expect(topReducer(open, {type: 'gone', id: 'y'})).toBe(open)
+  })
+
+  it('applies the filter as it is typed, and esc while editing drops it', () => {
+    let state = topReducer({...initialTopState, selected: 4}, {type: 'edit', mode: 'filter'})
+    state = topReducer(state, {type: 'edit-text', text: 'r'})
+    expect(state).toMatchObject({filter: 'r', draft: 'r', selected: 0})
+    state = topReducer(state, {type: 'edit-backspace'})
+    expect(state.filter).toBe('')
+    expect(
+      topReducer(topReducer(state, {type: 'edit-text', text: 'x'}), {type: 'edit-end', cancel: true}),
+    ).toMatchObject({filter: '', editing: null})
+  })
+
+  it('answers the same state for an event that changes nothing, so nothing re-renders', () => {
+    expect(topReducer(initialTopState, {type: 'say', message: null})).toBe(initialTopState)
+    expect(topReducer(initialTopState, {type: 'fit', rows: 5, height: 4})).toBe(initialTopState)
+  })
+})

@@ -1,0 +1,104 @@
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {formatCredentials} from '../../src/cli/services/credentials.js'
+import {withoutFlags} from '../../src/cli/services/detached-up.js'
+import {deprovisionInstance, removeAllInstances, waitForOperation} from '../../src/cli/services/instances.js'
+import {parseParameters} from '../../src/cli/services/parameters.js'
+import {UsageError} from '../../src/core/errors.js'
+import {FakeBroker} from '../helpers/fake-broker.js'
+
+let dir: string | undefined
+afterEach(() => {
+  if (dir) rmSync(dir, {recursive: true, force: true})
+  dir = undefined
+})
+
+describe('waiting for an operation', () => {
+  it('reports each new description once and answers the final state', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small', 'provisioning')
+    broker.pollsUntilReady = 4
+    const progress: string[] = []
+    expect(
+      await waitForOperation(broker, 'r-1', undefined, {intervalMs: 1, progress: (l) => progress.push(l)}),
+    ).toEqual({state: 'succeeded'})
+    expect(progress).toEqual(['provisioning r-1'])
+  })
+
+  it('gives up at its deadline with an error that says where to follow it', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small', 'provisioning')
+    broker.pollsUntilReady = Infinity
+    await expect(waitForOperation(broker, 'r-1', undefined, {intervalMs: 5, timeoutMs: 20})).rejects.toThrow(
+      'r-1 is still in progress after 0 s',
+    )
+  })
+
+  it('deprovision waits until the instance is gone; --async returns at once', async () => {
+    const broker = new FakeBroker()
+    const a = broker.add('a', 'a', 'redis', 'small')
+    const b = broker.add('b', 'b', 'redis', 'small')
+    expect(await deprovisionInstance(broker, a, {intervalMs: 1})).toEqual({id: 'a', name: 'a', state: 'succeeded'})
+    expect(broker.instancesById.has('a')).toBe(false)
+    expect(await deprovisionInstance(broker, b, {async: true})).toEqual({id: 'b', name: 'b', state: 'in progress'})
+    expect(broker.instancesById.get('b')?.state).toBe('deprovisioning')
+  })
+
+  it('removing every instance reports each one', async () => {
+    const broker = new FakeBroker()
+    broker.add('a', 'a', 'redis', 'small')
+    broker.add('b', null, 'postgresql', 'small')
+    const progress: string[] = []
+    const result = await removeAllInstances(broker, (l) => progress.push(l))
+    expect(result.removed.sort()).toEqual(['a', 'b'])
+    expect(result.failures).toEqual([])
+    expect(progress.sort()).toEqual(['deprovisioned a', 'deprovisioned b'])
+  })
+})
+
+describe('parameters, credentials and argv', () => {
+  it('-c takes JSON or @file, and anything else is a usage error', () => {
+    const made = mkdtempSync(path.join(tmpdir(), 'dbroker-params-'))
+    dir = made
+    writeFileSync(path.join(made, 'p.json'), '{"maxmemory_policy":"allkeys-lru"}')
+    expect(parseParameters('{"a":1}')).toEqual({a: 1})
+    expect(parseParameters(`@${path.join(made, 'p.json')}`)).toEqual({maxmemory_policy: 'allkeys-lru'})
+    expect(() => parseParameters('[1]')).toThrow(UsageError)
+    expect(() => parseParameters('{nope')).toThrow('-c must be a JSON object or @file with one')
+    expect(() => parseParameters(`@${path.join(made, 'missing.json')}`)).toThrow('ENOENT')
+  })
+
+  it('env and dotenv quote what a shell or a dotenv parser would read otherwise', () => {
+    const credentials = {uri: "redis://u:it's$x@h:1", host: 'h', port: 1, username: 'u', password: 'it\'s"$x'}
+    expect(formatCredentials(credentials, 'env', 'orders-db')).toContain(`export ORDERS_DB_PASSWORD='it'\\''s"$x'\n`)
+    expect(formatCredentials(credentials, 'dotenv', 'redis')).toContain('REDIS_PASSWORD="it\'s\\"$x"\n')
+    expect(formatCredentials(credentials, 'uri', 'redis')).toBe("redis://u:it's$x@h:1\n")
+  })
+
+  it('up --detach passes its own arguments on without --detach, --json and the secrets', () => {
+    const argv = [
+      '--detach',
+      '--port',
+      '9',
+      '--password',
+      's3cret',
+      '--admin-password=t0p',
+      '--json',
+      '--data-dir',
+      'x',
+      '--keepalive',
+      '1',
+    ]
+    expect(
+      withoutFlags(
+        argv,
+        ['--detach', '-d', '--json'],
+        ['--detach-timeout', '--data-dir', '--password', '--admin-password'],
+      ),
+    ).toEqual(['--port', '9', '--keepalive', '1'])
+  })
+})
