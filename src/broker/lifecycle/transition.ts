@@ -12,6 +12,8 @@ import type {LifecycleContext} from './context.js'
 export interface Change {
   event: ChangeInput
   write(tx: Store): Promise<boolean>
+  /** It deletes rows that held secrets: once committed, the store scrubs what its files still keep of them. */
+  removes?: true
 }
 
 export type InstancePatch = Omit<Parameters<Store['updateInstance']>[1], 'state'>
@@ -58,7 +60,11 @@ export const changes = {
   },
   /** The instance's row, ports, bindings and spare users go; `state` is what the event says (a failed provision's cleanup says failed). */
   instanceRemoved(id: string, action: string, state: InstanceEvent = 'gone'): Change {
-    return {event: instanceEvent(id, action, state), write: async (tx) => (await tx.deleteInstance(id), true)}
+    return {
+      event: instanceEvent(id, action, state),
+      write: async (tx) => (await tx.deleteInstance(id), true),
+      removes: true,
+    }
   },
   bindingCreated(binding: Binding, requestKey: string): Change {
     return {
@@ -78,6 +84,7 @@ export const changes = {
     return {
       event: bindingEvent(binding, action, state),
       write: async (tx) => (await tx.deleteBinding(binding.id), true),
+      removes: true,
     }
   },
 }
@@ -116,6 +123,11 @@ export async function finishOperation(
     return change && (await change.write(tx)) ? ('changed' as const) : ('recorded' as const)
   })
   if (result === 'taken over') return result
+  if (result === 'changed' && change!.removes) {
+    await ctx.store
+      .forgetDeleted()
+      .catch((error: Error) => ctx.log.warn(`the store could not scrub deleted rows: ${error.message}`))
+  }
   if (result === 'changed') ctx.events.emitChange(change!.event)
   ctx.events.emitChange({
     kind: 'operation',
