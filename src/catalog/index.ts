@@ -2,10 +2,9 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {LineCounter, parseDocument, type Node as YamlNode} from 'yaml'
-
 import {DbrokerError} from '../core/errors.js'
 import {catalogSchema, type CatalogFile, type PlanDef, type ServiceDef} from './schema.js'
+import {formatPath, readYaml, schemaProblems} from './yaml-document.js'
 
 export type {ContainerDef, PlanDef, ServiceDef} from './schema.js'
 
@@ -79,33 +78,11 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
 }
 
 export function parseCatalog(text: string, file: string): Catalog {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, prettyErrors: false, merge: true})
-  if (doc.errors.length > 0) {
-    throw new CatalogError(
-      file,
-      doc.errors.map((e) => ({path: '', line: lineCounter.linePos(e.pos[0]).line, message: e.message.split('\n')[0]})),
-    )
-  }
-  const lineOf = (segments: PropertyKey[]): number | undefined => {
-    for (let n = segments.length; n >= 0; n--) {
-      const node = doc.getIn(segments.slice(0, n), true) as YamlNode | undefined
-      if (node && typeof node === 'object' && 'range' in node && node.range) return lineCounter.linePos(node.range[0]).line
-    }
-    return undefined
-  }
-  const result = catalogSchema.safeParse(doc.toJS())
-  if (!result.success) {
-    throw new CatalogError(
-      file,
-      result.error.issues.map((issue) => {
-        const segments = issue.path as PropertyKey[]
-        const keys = issue.code === 'unrecognized_keys' ? (issue as {keys: string[]}).keys : []
-        const where = keys.length > 0 ? [...segments, keys[0]] : segments
-        return {path: formatPath(where), line: lineOf(where), message: issue.message}
-      }),
-    )
-  }
+  const source = readYaml(text)
+  if ('problems' in source) throw new CatalogError(file, source.problems)
+  const {lineOf} = source
+  const result = catalogSchema.safeParse(source.value)
+  if (!result.success) throw new CatalogError(file, schemaProblems(result.error.issues, lineOf))
   const definition = result.data
   const problems: Array<{path: string; line?: number; message: string}> = []
   const ids = new Map<string, string>()
@@ -144,8 +121,4 @@ export function parseCatalog(text: string, file: string): Catalog {
   })
   if (problems.length > 0) throw new CatalogError(file, problems)
   return new Catalog(file, definition)
-}
-
-function formatPath(segments: PropertyKey[]): string {
-  return segments.reduce<string>((out, s) => (typeof s === 'number' ? `${out}[${s}]` : out ? `${out}.${String(s)}` : String(s)), '')
 }

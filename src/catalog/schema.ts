@@ -133,3 +133,6 @@ export type CatalogFile = z.infer<typeof catalogSchema>
 export type ServiceDef = z.infer<typeof serviceSchema>
 export type PlanDef = z.infer<typeof planSchema>
 export type ContainerDef = z.infer<typeof containerSchema>
+
+// Shared with deployment manifests (src/manifest), which take sizes, durations and probes the same way.
+export {bytes, duration, readiness}

@@ -21,8 +21,10 @@ export type Readiness =
   | {probe: 'none'; timeoutMs: number}
 
 export interface BuildSource {
-  /** Absolute path of the build context on the agent's machine. */
+  /** Absolute path of the build context on the agent's machine; '' for an inline Dockerfile, built without one. */
   context: string
+  /** The Dockerfile's text (a manifest's `dockerfile:`), used instead of a file in the context. */
+  inline?: string
   dockerfile?: string
   args?: Record<string, string>
 }
@@ -46,6 +48,29 @@ export interface ContainerSpec {
   labels: Record<string, string>
   readiness: Readiness
   hooks: {bind?: string[]; unbind?: string[]}
+  /** The rest is what a manifest container can ask for (issue 9); absent in a service instance's spec. */
+  restartRetries?: number
+  binds?: HostBind[]
+  disk?: DiskSpec
+  logging?: {driver: string; options: Record<string, string>}
+  /** Instance ids of containers on the same host that run before this one and whose restarts restart it. */
+  dependsOn?: string[]
+  supervision?: {maxRestarts: number; windowMs: number}
+}
+
+/** A host directory bound into a container. */
+export interface HostBind {
+  source: string
+  path: string
+  readOnly: boolean
+}
+
+/** A sized data disk mounted at `path`: a loop image or a Docker volume, the host's default when `driver` is absent. */
+export interface DiskSpec {
+  name: string
+  path: string
+  sizeBytes: number
+  driver?: 'loop' | 'volume'
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing'

@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {readdirSync} from 'node:fs'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
@@ -8,6 +7,7 @@ import Docker from 'dockerode'
 import type {ExecResult} from '../core/agent.js'
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import {EngineError, LogsUnavailableError} from '../core/errors.js'
+import {specHash} from '../core/spec-hash.js'
 import type {BuildSource, ContainerSpec, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
 
 export type Engine = Docker
@@ -152,10 +152,7 @@ export async function ensureImage(engine: Engine, image: string, build?: BuildSo
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
 }
 
-export function specHash(spec: ContainerSpec): string {
-  const {readiness: _readiness, hooks: _hooks, build: _build, ...runtime} = spec
-  return createHash('sha256').update(JSON.stringify(runtime)).digest('hex').slice(0, 16)
-}
+export {specHash} from '../core/spec-hash.js'
 
 export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {}
