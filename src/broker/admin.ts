@@ -13,7 +13,7 @@ import type {Store} from '../store/index.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import type {BrokerEvents} from './events.js'
 import {isLive} from './placement.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export const ADMIN_PREFIX = '/admin/v1'
 

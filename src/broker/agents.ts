@@ -7,7 +7,7 @@ import {cleartextProblem} from '../core/transport-security.js'
 import type {Host, HostFacts} from '../core/types.js'
 import {hostIdentities, type Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export const AGENTS_PREFIX = '/agents/v1'
 

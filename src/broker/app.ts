@@ -7,7 +7,7 @@ import type {BasicCredentials} from './auth.js'
 import {capStreams} from './limits.js'
 import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export interface BrokerAppOptions {
   catalog: Catalog
@@ -51,23 +51,36 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
   app.setErrorHandler((error: Error & {statusCode?: number; code?: string}, request, reply) => {
     if (error instanceof OsbError) {
       if (error.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${error.status}: ${error.message}`)
-      return reply.code(error.status).send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
+      return reply
+        .code(error.status)
+        .send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
-      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'the request body must be JSON (Content-Type: application/json)' : error.message
+      const description =
+        error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'the request body must be JSON (Content-Type: application/json)'
+          : error.message
       return reply.code(status === 415 ? 400 : status).send({description})
     }
     options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)
     return reply.code(500).send({description: `internal error: ${errorMessage(error)}`})
   })
 
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}))
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({description: `no route for ${request.method} ${request.url.split('?')[0]}`}),
+  )
 
-  app.addHook('onResponse', async (request, reply) => {
-    const rid = request.headers['x-broker-api-request-identity']
-    options.log.debug(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`)
-  })
+  // One line per request at debug level only: with debug off no hook runs and no line is built.
+  if (options.log.level === 'debug') {
+    app.addHook('onResponse', (request, reply, done) => {
+      const rid = request.headers['x-broker-api-request-identity']
+      options.log.debug(
+        `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms${rid ? ` request-identity=${String(rid)}` : ''}`,
+      )
+      done()
+    })
+  }
 
   app.get('/healthz', async (_request, reply) => {
     try {
@@ -79,8 +92,13 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
   })
 
   guardLogins(app, {log: options.log})
-  capStreams(app)
-  void app.register(osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}))
-  for (const plugin of options.plugins ?? []) void app.register(plugin)
+  void app.register(
+    osbRoutes({catalog: options.catalog, provisioner: options.provisioner, credentials: options.credentials}),
+  )
+  // The stream cap counts only the admin and agent routes' streams: the OSB routes, the catalog above all, skip its hook.
+  void app.register(async (routes) => {
+    capStreams(routes)
+    for (const plugin of options.plugins ?? []) void routes.register(plugin)
+  })
   return app
 }

@@ -1,3 +1,5 @@
+import type {Catalog} from '../catalog/index.js'
+
 /** The OSB versions this broker speaks; a newer 2.x minor is answered as the newest we know. */
 export const MIN_VERSION = 2.13
 export const MAX_VERSION = 2.17
@@ -32,4 +34,34 @@ export function inDialect(body: Record<string, unknown>, version: number): Recor
     }
   }
   return out ?? body
+}
+
+/** Every version a platform can ask for, as parseVersion answers it. */
+export const VERSIONS = [13, 14, 15, 16, 17].map((minor) => parseVersion(`2.${minor}`)!)
+
+/** Catalog fields newer than 2.13, by the version that introduced them. */
+const SERVICE_INTRODUCED: Record<string, number> = {instances_retrievable: 2.14, bindings_retrievable: 2.14}
+const PLAN_INTRODUCED: Record<string, number> = {maintenance_info: 2.14}
+
+/** Plan fields that are dbroker's own (how the container runs, where it may go): never in the OSB catalog. */
+const PLAN_PRIVATE = new Set(['container', 'async_only', 'requires_app', 'placement'])
+
+const keep = (
+  fields: Record<string, unknown>,
+  introduced: Record<string, number>,
+  version: number,
+  hidden?: Set<string>,
+) => Object.fromEntries(Object.entries(fields).filter(([key]) => !hidden?.has(key) && !(introduced[key] > version)))
+
+/** The `GET /v2/catalog` body in the dialect of `version`: fields newer than it, and dbroker's own, left out. */
+export function catalogInDialect(
+  definition: Catalog['definition'],
+  version: number,
+): {services: Array<Record<string, unknown>>} {
+  return {
+    services: definition.services.map(({plans, ...service}) => ({
+      ...keep(service, SERVICE_INTRODUCED, version),
+      plans: plans.map((plan) => keep(plan, PLAN_INTRODUCED, version, PLAN_PRIVATE)),
+    })),
+  }
 }

@@ -3,7 +3,7 @@ import type {Logger} from '../core/log.js'
 import type {Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
 import {HEARTBEAT_MISSES} from './placement.js'
-import type {Provisioner} from './provisioner.js'
+import type {Provisioner} from './lifecycle/index.js'
 
 export interface Liveness {
   stop(): Promise<void>

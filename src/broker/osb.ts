@@ -1,55 +1,37 @@
+import {createHash} from 'node:crypto'
+
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import {z} from 'zod'
 
 import type {Catalog} from '../catalog/index.js'
 import {badRequest, OsbError} from '../core/errors.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
-import {inDialect, parseVersion} from './dialect.js'
-import {checkId, checkRecordedHeaders, documentCheck, idField, LIMITS} from './limits.js'
-import type {Provisioner, Reply, RequestMeta} from './provisioner.js'
-
-const id = idField
-const object = z.record(z.string(), z.unknown())
-// What is stored is capped and printable (limits.ts); previous_values is only read.
-const parameters = object.superRefine(documentCheck('parameters', LIMITS.parameters))
-const context = object.superRefine(documentCheck('context', LIMITS.context))
-const bindResource = object.superRefine(documentCheck('bind_resource', LIMITS.bindResource))
-const maintenanceInfo = z.union([z.object({version: idField('maintenance_info.version')}), z.object({}).strict()])
-
-const provisionBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id'),
-  organization_guid: id('organization_guid'),
-  space_guid: id('space_guid'),
-  context: context.optional(),
-  parameters: parameters.optional(),
-  maintenance_info: maintenanceInfo.optional(),
-})
-
-const updateBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id').optional(),
-  context: context.optional(),
-  parameters: parameters.optional(),
-  maintenance_info: maintenanceInfo.optional(),
-  previous_values: object.optional(),
-})
-
-const bindBody = z.object({
-  service_id: id('service_id'),
-  plan_id: id('plan_id'),
-  app_guid: idField('app_guid', {allowEmpty: true}).optional(),
-  bind_resource: bindResource.optional(),
-  context: context.optional(),
-  parameters: parameters.optional(),
-  predecessor_binding_id: idField('predecessor_binding_id', {allowEmpty: true}).optional(),
-})
+import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
+import type {Provisioner} from './lifecycle/index.js'
+import {checkId, checkRecordedHeaders} from './limits.js'
+import {
+  bindBody,
+  deleteQuery,
+  provisionBody,
+  type OsbQuery,
+  type Reply,
+  type RequestMeta,
+  updateBody,
+} from './osb-schema.js'
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object')
-  const result = schema.safeParse(body)
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('the request body must be a JSON object')
+  return parseWith(schema, body)
+}
+
+/** A zod parse whose failure is a 400 naming each field. */
+function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value)
   if (!result.success) {
-    throw badRequest(result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '))
+    throw badRequest(
+      result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '),
+    )
   }
   return result.data
 }
@@ -57,13 +39,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 interface Params {
   instance_id: string
   binding_id?: string
-}
-
-interface Query {
-  accepts_incomplete?: string
-  service_id?: string
-  plan_id?: string
-  operation?: string
 }
 
 declare module 'fastify' {
@@ -93,66 +68,122 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   })
 }
 
+const versions = new Map<string, number>()
+
+/** parseVersion, remembered for the few headers platforms send; anything else is parsed each time and not kept. */
+function versionOf(header: string | string[] | undefined): number | undefined {
+  if (typeof header !== 'string') return undefined
+  const known = versions.get(header)
+  if (known !== undefined) return known
+  const version = parseVersion(header)
+  if (version !== undefined && versions.size < 64) versions.set(header, version)
+  return version
+}
+
+/**
+ * A platform sends the same Authorization header on every request: one that
+ * passed the constant-time check once is let through on a map lookup, saving a
+ * hash per request. Only accepted headers are kept (a handful); any other
+ * header, right or wrong, takes the full check.
+ */
+function rememberAccepted(check: (header: string | undefined) => boolean): (header: string | undefined) => boolean {
+  const accepted = new Set<string>()
+  return (header) => {
+    if (header !== undefined && accepted.has(header)) return true
+    const ok = check(header)
+    if (ok && header !== undefined && accepted.size < 8) accepted.add(header)
+    return ok
+  }
+}
+
 /** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
 export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
-  const authorized = basicAuthChecker(options.credentials)
+  const authorized = rememberAccepted(basicAuthChecker(options.credentials))
   const {provisioner, catalog} = options
+  // Each dialect's catalog, serialized and tagged once: the answer costs no work per request.
+  const catalogReplies = new Map(
+    VERSIONS.map((version) => {
+      const body = Buffer.from(JSON.stringify(catalogInDialect(catalog.definition, version)))
+      return [version, {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}]
+    }),
+  )
+
+  const meta = (request: FastifyRequest<{Querystring: OsbQuery}>): RequestMeta => ({
+    acceptsIncomplete: request.query.accepts_incomplete === 'true',
+    originatingIdentity: originatingIdentity(
+      request.headers['x-broker-api-originating-identity'] as string | undefined,
+    ),
+    requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
+  })
+
+  const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
+    if (result.status === 200 && 'state' in result.body && result.body.state === 'in progress')
+      void reply.header('Retry-After', '2')
+    return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
+  }
+
+  const checkIds = (params: Params) => {
+    if (params.instance_id === '') throw badRequest('instance_id must not be empty')
+    if (params.binding_id === '') throw badRequest('binding_id must not be empty')
+    checkId('instance_id', params.instance_id)
+    if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
+  }
 
   return async function osb(app: FastifyInstance): Promise<void> {
     app.decorateRequest('osbVersion', 0)
 
-    app.addHook('onRequest', async (request, reply) => {
+    // A callback hook, not an async one: every OSB request passes here, and the catalog's answer is otherwise free.
+    app.addHook('onRequest', (request, reply, done) => {
       const rid = request.headers['x-broker-api-request-identity']
       if (typeof rid === 'string') void reply.header('X-Broker-API-Request-Identity', rid)
       if (!authorized(request.headers.authorization)) {
         void reply.header('WWW-Authenticate', 'Basic realm="dbroker"')
-        throw new OsbError(401, 'missing or wrong credentials')
+        return done(new OsbError(401, 'missing or wrong credentials'))
       }
-      const version = parseVersion(request.headers['x-broker-api-version'] as string | undefined)
+      const given = request.headers['x-broker-api-version']
+      const version = versionOf(given)
       if (version === undefined) {
-        const given = request.headers['x-broker-api-version']
-        throw new OsbError(412, given ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17` : 'the X-Broker-API-Version header is required (2.13 to 2.17)')
+        return done(
+          new OsbError(
+            412,
+            given
+              ? `X-Broker-API-Version ${String(given)} is not supported; use 2.13 to 2.17`
+              : 'the X-Broker-API-Version header is required (2.13 to 2.17)',
+          ),
+        )
       }
       request.osbVersion = version
+      // The identity headers are recorded and echoed: too long or with control characters, the request is a 400.
+      try {
+        checkRecordedHeaders(request.headers)
+      } catch (error) {
+        return done(error as Error)
+      }
+      done()
     })
 
-    const meta = (request: FastifyRequest<{Querystring: Query}>): RequestMeta => ({
-      acceptsIncomplete: request.query.accepts_incomplete === 'true',
-      originatingIdentity: originatingIdentity(request.headers['x-broker-api-originating-identity'] as string | undefined),
-      requestIdentity: (request.headers['x-broker-api-request-identity'] as string | undefined) ?? null,
-    })
-
-    const send = (request: FastifyRequest, reply: FastifyReply, result: Reply) => {
-      if (result.status === 200 && result.body.state === 'in progress') void reply.header('Retry-After', '2')
-      return reply.code(result.status).send(inDialect(result.body, request.osbVersion))
-    }
-
-    const checkIds = (params: Params) => {
-      if (params.instance_id === '') throw badRequest('instance_id must not be empty')
-      if (params.binding_id === '') throw badRequest('binding_id must not be empty')
-      checkId('instance_id', params.instance_id)
-      if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
-    }
-
-    // Every route with ids checks them before its handler: "", an overlong id or one with control characters is a 400 that changes nothing.
-    app.addHook('preHandler', async (request) => {
-      const params = request.params as Partial<Params> | undefined
-      if (params && typeof params.instance_id === 'string') checkIds(params as Params)
-      checkRecordedHeaders(request.headers)
-    })
-
-    app.get('/v2/catalog', async (request, reply) => {
-      const {body, etag} = catalog.response(request.osbVersion)
+    app.get('/v2/catalog', (request, reply) => {
+      const {body, etag} = catalogReplies.get(request.osbVersion)!
       void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       return reply.send(body)
     })
 
-    type Req = {Params: Params; Querystring: Query}
+    void app.register(instanceRoutes)
+  }
+
+  async function instanceRoutes(app: FastifyInstance): Promise<void> {
+    // Every route with ids checks them before its handler: "", an overlong id or one with control characters is a 400 that changes nothing.
+    app.addHook('preHandler', async (request) => {
+      const params = request.params as Partial<Params> | undefined
+      if (params && typeof params.instance_id === 'string') checkIds(params as Params)
+    })
+
+    type Req = {Params: Params; Querystring: OsbQuery}
 
     app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
       const body = parseBody(provisionBody, request.body)
-      return send(request, reply, await provisioner.provision(request.params.instance_id, body as never, meta(request)))
+      return send(request, reply, await provisioner.provision(request.params.instance_id, body, meta(request)))
     })
 
     app.get<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
@@ -161,32 +192,68 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
 
     app.patch<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
       const body = parseBody(updateBody, request.body)
-      return send(request, reply, await provisioner.update(request.params.instance_id, body as never, meta(request)))
+      return send(request, reply, await provisioner.update(request.params.instance_id, body, meta(request)))
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      return send(request, reply, await provisioner.deprovision(request.params.instance_id, request.query, meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.deprovision(request.params.instance_id, parseWith(deleteQuery, request.query), meta(request)),
+      )
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/last_operation', async (request, reply) => {
-      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation))
+      return send(
+        request,
+        reply,
+        await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation),
+      )
     })
 
     app.put<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
       const body = parseBody(bindBody, request.body)
-      return send(request, reply, await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)),
+      )
     })
 
     app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(request, reply, await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!))
+      return send(
+        request,
+        reply,
+        await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!),
+      )
     })
 
     app.delete<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(request, reply, await provisioner.unbind(request.params.instance_id, request.params.binding_id!, request.query, meta(request)))
+      return send(
+        request,
+        reply,
+        await provisioner.unbind(
+          request.params.instance_id,
+          request.params.binding_id!,
+          parseWith(deleteQuery, request.query),
+          meta(request),
+        ),
+      )
     })
 
-    app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation', async (request, reply) => {
-      return send(request, reply, await provisioner.lastOperation(request.params.instance_id, request.params.binding_id, request.query.operation))
-    })
+    app.get<Req>(
+      '/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation',
+      async (request, reply) => {
+        return send(
+          request,
+          reply,
+          await provisioner.lastOperation(
+            request.params.instance_id,
+            request.params.binding_id,
+            request.query.operation,
+          ),
+        )
+      },
+    )
   }
 }

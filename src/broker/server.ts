@@ -9,7 +9,7 @@ import {buildBrokerApp, type BrokerAppOptions} from './app.js'
 import type {BasicCredentials} from './auth.js'
 import {BrokerEvents} from './events.js'
 import type {PlacementStrategy} from './placement.js'
-import {Provisioner} from './provisioner.js'
+import {Provisioner} from './lifecycle/index.js'
 
 export interface BrokerOptions {
   store: Store

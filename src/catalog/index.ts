@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -30,7 +29,6 @@ const URI_FIELDS = new Set(['username', 'password', 'host', 'port', 'database', 
 export class Catalog {
   private readonly plans = new Map<string, {service: ServiceDef; plan: PlanDef}>()
   private readonly services = new Map<string, ServiceDef>()
-  private readonly responses = new Map<string, {body: string; etag: string}>()
 
   constructor(
     readonly file: string,
@@ -65,29 +63,6 @@ export class Catalog {
       if (!seen.has(plan.container.image)) seen.set(plan.container.image, {image: plan.container.image, build: plan.container.build})
     }
     return [...seen.values()]
-  }
-
-  /** The `GET /v2/catalog` body in the dialect of `version` (fields newer than it left out), cached with its ETag. */
-  response(version: number): {body: string; etag: string} {
-    const key = version >= 2.14 ? 'current' : 'old'
-    let cached = this.responses.get(key)
-    if (!cached) {
-      const body = JSON.stringify({services: this.definition.services.map((s) => osbService(s, version))})
-      cached = {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}
-      this.responses.set(key, cached)
-    }
-    return cached
-  }
-}
-
-function osbService(service: ServiceDef, version: number) {
-  const {plans, ...rest} = service
-  return {
-    ...rest,
-    plans: plans.map((plan) => {
-      const {container: _container, async_only: _async, requires_app: _app, maintenance_info, ...fields} = plan
-      return version >= 2.14 && maintenance_info ? {...fields, maintenance_info} : fields
-    }),
   }
 }
 

@@ -3,6 +3,8 @@ import {escapeControls} from './control-chars.js'
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
 export interface Logger {
+  /** The least severe level written; lets callers skip building lines nobody reads. */
+  readonly level?: LogLevel
   debug(message: string): void
   info(message: string): void
   warn(message: string): void
@@ -20,7 +22,7 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
   const emit = (name: Exclude<LogLevel, 'silent'>) => (message: string) => {
     if (ORDER[name] >= at) write(`${new Date().toISOString()} ${name.padEnd(5)} ${escapeControls(message)}\n`)
   }
-  return {debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error')}
+  return {level, debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error')}
 }
 
 export const silentLogger: Logger = createLogger('silent')

@@ -113,16 +113,4 @@ describe('catalog loader', () => {
   it('a missing catalog file is a clear error naming it', () => {
     expect(() => loadCatalog(path.join(dir, 'nope.yml'))).toThrow(/cannot read catalog .*nope\.yml: ENOENT/)
   })
-
-  it('serves maintenance_info only to 2.14 and newer, with a different ETag per dialect', () => {
-    const catalog = loadCatalog()
-    const old = catalog.response(2.13)
-    const current = catalog.response(2.17)
-    expect(old.body).not.toContain('maintenance_info')
-    expect(JSON.parse(current.body).services[0].plans[0].maintenance_info).toEqual({version: '1.0.0', description: 'Redis 7 on Debian bookworm'})
-    expect(old.etag).not.toBe(current.etag)
-    // What is dbroker's own never leaks into the OSB catalog.
-    expect(current.body).not.toContain('"container":')
-    expect(current.body).not.toContain('async_only')
-  })
 })

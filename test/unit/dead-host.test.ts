@@ -3,7 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {BrokerEvents} from '../../src/broker/events.js'
-import {Provisioner, type RequestMeta} from '../../src/broker/provisioner.js'
+import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js'
 import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
 import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {etagMatches, originatingIdentity} from '../../src/broker/osb.js'
-import {canonical} from '../../src/broker/provisioner.js'
+import {canonical} from '../../src/broker/lifecycle/index.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64')
 

@@ -1,0 +1,169 @@
+import {errorMessage} from '../../core/errors.js'
+import type {Binding, Host, ServiceInstance} from '../../core/types.js'
+import {bindingUser} from '../credentials.js'
+import type {HostWait} from './host-wait.js'
+import {type LifecycleContext, planOf} from './context.js'
+
+/** Users kept ready in each per-binding instance, for fast binds. */
+const SPARE_USERS = 2
+
+export interface User {
+  username: string
+  password: string
+}
+
+/**
+ * The users a per-binding plan gives each binding in the service itself, made
+ * and dropped by the image's bind/unbind hooks; a small pool made ahead of
+ * time; and their replay into a container convergence re-made.
+ */
+export class BindingUsers {
+  private readonly filling = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly ctx: LifecycleContext,
+    private readonly hosts: HostWait,
+  ) {}
+
+  /** Whether each binding of this instance gets its own user: the one place that decides it. */
+  perBinding(instance: ServiceInstance): boolean {
+    const {bind, unbind} = instance.spec.hooks
+    return (
+      Boolean(bind && unbind) &&
+      this.ctx.catalog.plan(instance.planId)?.plan.container.binding_credentials === 'per-binding'
+    )
+  }
+
+  /** Creates (or updates: hooks are idempotent) a user; false when the plan has no per-binding users. */
+  async create(host: Host, instance: ServiceInstance, user: User): Promise<boolean> {
+    if (!this.perBinding(instance)) return false
+    await this.runHook(host, instance, instance.spec.hooks.bind!, {
+      BIND_USERNAME: user.username,
+      BIND_PASSWORD: user.password,
+    })
+    return true
+  }
+
+  /** Drops a user and what it may still hold open; false when the plan has no per-binding users. */
+  async revoke(host: Host, instance: ServiceInstance, username: string): Promise<boolean> {
+    if (!this.perBinding(instance)) return false
+    await this.runHook(host, instance, instance.spec.hooks.unbind!, {BIND_USERNAME: username})
+    return true
+  }
+
+  /** A failed bind leaves no live user that nobody tracks: the service drops it (best effort, the hook is idempotent). */
+  async forget(host: Host, instance: ServiceInstance, binding: Binding): Promise<void> {
+    await this.revoke(host, instance, binding.credentials.username).catch((error) =>
+      this.ctx.log.warn(
+        `user of failed binding ${binding.id} may remain in instance ${instance.id}: ${errorMessage(error)}`,
+      ),
+    )
+  }
+
+  /** A user made ahead of time, or undefined when there is none (or the plan has no per-binding users). */
+  async claimSpare(instance: ServiceInstance): Promise<User | undefined> {
+    return this.perBinding(instance) ? this.ctx.store.claimSpareUser(instance.id) : undefined
+  }
+
+  /** Hands an unused spare back to the pool. */
+  async returnSpare(instanceId: string, user: User): Promise<void> {
+    await this.ctx.store.addSpareUser(
+      instanceId,
+      {username: user.username, password: user.password},
+      this.ctx.clock.now(),
+    )
+  }
+
+  /**
+   * Keeps SPARE_USERS users made ahead in a per-binding instance's service, so
+   * a bind hands one out at store speed instead of waiting ~100 ms for an exec.
+   * One fill per instance at a time; failures only delay binds, never fail them.
+   */
+  fillSpares(instanceId: string): Promise<void> {
+    const running = this.filling.get(instanceId)
+    if (running) return running
+    const {store, log} = this.ctx
+    const work = (async () => {
+      for (;;) {
+        const instance = await store.getInstance(instanceId)
+        if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
+        if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
+        const host = await store.getHost(instance.hostId)
+        if (!host || !this.hosts.live(host)) return
+        const user = bindingUser(instance, planOf(this.ctx.catalog, instance).plan)
+        await this.create(host, instance, user)
+        await store.addSpareUser(instanceId, user, this.ctx.clock.now())
+        // A deprovision that finished meanwhile took the instance's spares; take this one too.
+        if (!(await store.getInstance(instanceId))) await store.deleteInstance(instanceId)
+      }
+    })()
+      .catch((error) => log.debug(`spare users of instance ${instanceId} not made: ${errorMessage(error)}`))
+      .finally(() => this.filling.delete(instanceId))
+    this.filling.set(instanceId, work)
+    return work
+  }
+
+  /** The fills running now, for a graceful stop. */
+  pending(): Promise<void>[] {
+    return [...this.filling.values()]
+  }
+
+  /**
+   * Recreates the per-binding users of an instance whose container
+   * convergence (re)made: they live in its volume, which may be new (a wiped
+   * host, a lost volume). Bind hooks are idempotent, so a user that survived
+   * is left as it was. Never throws; returns how many bindings were restored.
+   */
+  async replay(instanceId: string, hostId?: string): Promise<number> {
+    const {store, log} = this.ctx
+    try {
+      const instance = await store.getInstance(instanceId)
+      if (!instance || (hostId && instance.hostId !== hostId) || !['ready', 'updating'].includes(instance.state))
+        return 0
+      const bindings = (await store.listBindings(instanceId)).filter((b) => b.state === 'bound')
+      const host = await store.getHost(instance.hostId)
+      if (!host || !this.perBinding(instance)) return 0
+      // Spare users lived in the old volume too: make them again, or a bind would hand out a user that no longer exists.
+      for (const spare of await store.spareUsers(instanceId))
+        await this.create(host, instance, spare).catch(() => undefined)
+      let restored = 0
+      for (const binding of bindings) {
+        try {
+          await this.create(host, instance, binding.credentials)
+          // An unbind that began meanwhile may have revoked the user before this re-made it: revoke it again.
+          if ((await store.getBinding(binding.id))?.state !== 'bound') {
+            await this.revoke(host, instance, binding.credentials.username)
+            continue
+          }
+          restored++
+        } catch (error) {
+          log.warn(
+            `the user of binding ${binding.id} of instance ${instanceId} could not be restored: ${errorMessage(error)}`,
+          )
+        }
+      }
+      if (restored > 0)
+        log.info(
+          `restored the users of ${restored} of ${bindings.length} binding(s) of instance ${instanceId} in its new container`,
+        )
+      return restored
+    } catch (error) {
+      log.warn(`the bindings of instance ${instanceId} could not be restored: ${errorMessage(error)}`)
+      return 0
+    }
+  }
+
+  private async runHook(
+    host: Host,
+    instance: ServiceInstance,
+    command: string[],
+    env: Record<string, string>,
+  ): Promise<void> {
+    const result = await this.ctx.agentFor(host).exec(instance.id, command, env)
+    if (result.exitCode !== 0) {
+      let output = result.output.trim().split('\n').slice(-3).join(' ')
+      for (const secret of Object.values(env)) if (secret.length >= 8) output = output.split(secret).join('********')
+      throw new Error(`${command.join(' ')} exited with ${result.exitCode}${output ? `: ${output}` : ''}`)
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import {OsbError} from '../../core/errors.js'
+import type {Host, Operation, ServiceInstance} from '../../core/types.js'
+import type {RequestMeta} from '../osb-schema.js'
+import {isLive} from '../placement.js'
+import {type LifecycleContext, pollingSeconds} from './context.js'
+
+/**
+ * Waiting for a host that stopped heartbeating: a sync request fails fast, an
+ * async operation waits for it up to its plan's maximum_polling_duration.
+ */
+export class HostWait {
+  constructor(private readonly ctx: LifecycleContext) {}
+
+  live(host: Host): boolean {
+    return isLive(host, this.ctx.keepaliveMs, this.ctx.clock.now())
+  }
+
+  private age(host: Host): number {
+    return Math.round((this.ctx.clock.now() - host.lastHeartbeat) / 1000)
+  }
+
+  /** The host an existing instance lives on; dead, it is a 503 for a sync request and waited for by an async one. */
+  async hostOf(instance: ServiceInstance, meta: RequestMeta): Promise<Host> {
+    const host = await this.ctx.store.getHost(instance.hostId)
+    if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
+    if (!this.live(host) && !meta.acceptsIncomplete) {
+      throw new OsbError(
+        503,
+        `host ${host.id} is not reachable (last heartbeat ${this.age(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`,
+      )
+    }
+    return host
+  }
+
+  /** An operation that will wait for a dead host says so while it waits. */
+  describe(op: Operation, host: Host): Operation {
+    if (this.live(host)) return op
+    return {
+      ...op,
+      description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${this.age(host)} s ago)`,
+    }
+  }
+
+  /**
+   * The instance's host once it is live, as the store has it then (its agent
+   * URL may have changed). An operation begun while the host was dead waits
+   * here, up to the plan's maximum_polling_duration since it began.
+   */
+  async hostBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<Host> {
+    if (this.live(host)) return host
+    const {seconds, deadline} = this.limit(instance, since)
+    for (;;) {
+      const now = await this.ctx.store.getHost(host.id)
+      if (!now) throw new Error(`host ${host.id} is no longer registered`)
+      if (this.live(now)) {
+        this.ctx.log.info(`host ${host.id} is back: instance ${instance.id} goes on`)
+        return now
+      }
+      if (this.ctx.clock.now() >= deadline)
+        throw new Error(`host ${host.id} did not come back within ${seconds} s (last heartbeat ${this.age(now)} s ago)`)
+      await this.pause(deadline, signal)
+    }
+  }
+
+  /**
+   * `hostBack` for work that runs inside the instance's container (hooks): a
+   * host that comes back wiped runs it only once its agent re-made the
+   * container. `waited` says the host had been dead.
+   */
+  async containerBack(
+    instance: ServiceInstance,
+    host: Host,
+    since: number,
+    signal?: AbortSignal,
+  ): Promise<{host: Host; waited: boolean}> {
+    const live = await this.hostBack(instance, host, since, signal)
+    if (live === host) return {host, waited: false}
+    const {seconds, deadline} = this.limit(instance, since)
+    const agent = this.ctx.agentFor(live)
+    for (;;) {
+      const state = (await agent.list().catch(() => [])).find((c) => c.instanceId === instance.id)
+      if (state?.status === 'running') return {host: live, waited: true}
+      if (this.ctx.clock.now() >= deadline)
+        throw new Error(`host ${host.id} is back but runs no container for instance ${instance.id} after ${seconds} s`)
+      await this.pause(deadline, signal)
+    }
+  }
+
+  private limit(instance: ServiceInstance, since: number): {seconds: number; deadline: number} {
+    const seconds = pollingSeconds(this.ctx.catalog, instance.planId)
+    return {seconds, deadline: since + seconds * 1000}
+  }
+
+  private pause(deadline: number, signal?: AbortSignal): Promise<void> {
+    return this.ctx.clock.sleep(
+      Math.max(10, Math.min(1000, this.ctx.keepaliveMs, deadline - this.ctx.clock.now())),
+      signal,
+    )
+  }
+}

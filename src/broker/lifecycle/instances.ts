@@ -1,0 +1,236 @@
+import type {PlanDef, ServiceDef} from '../../catalog/index.js'
+import {
+  asyncRequired,
+  badRequest,
+  concurrencyError,
+  conflict,
+  errorMessage,
+  notFound,
+  OsbError,
+} from '../../core/errors.js'
+import type {Host, ServiceInstance} from '../../core/types.js'
+import {isUniqueViolation, PortRangeFullError, type StoredInstance} from '../../store/index.js'
+import {instanceCredentials} from '../credentials.js'
+import {leaseLost} from '../lease-fence.js'
+import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
+import {validateParameters} from '../parameters.js'
+import {placeInstance} from '../placement.js'
+import {buildSpec} from '../spec.js'
+import type {BindingUsers} from './binding-users.js'
+import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
+import type {HostWait} from './host-wait.js'
+import {type OperationRunner, type Outcome, Undone} from './operations.js'
+import {beginOperation, changes} from './transition.js'
+
+/** The host port in Docker's "address already in use" / "port is already allocated" errors. */
+export function busyPort(message: string): number | undefined {
+  if (!/address already in use|port is already allocated/.test(message)) return undefined
+  const match = /:(\d+)(?::\s*bind| failed)/.exec(message)
+  return match ? Number(match[1]) : undefined
+}
+
+/** A maintenance_info that names a version; `{}` names none. */
+export const requestedMaintenance = (info: {version?: string} | undefined) =>
+  info && !isEmpty(info) && info.version ? {version: info.version} : undefined
+
+/** Creating instances (provision, with port moves when something outside dbroker holds a port) and fetching them. */
+export class Instances {
+  constructor(
+    private readonly ctx: LifecycleContext,
+    private readonly runner: OperationRunner,
+    private readonly hosts: HostWait,
+    private readonly users: BindingUsers,
+  ) {}
+
+  async provision(instanceId: string, body: ProvisionBody, meta: RequestMeta): Promise<Reply> {
+    const {service, plan} = resolvePlan(this.ctx.catalog, body.service_id, body.plan_id)
+    if (plan.async_only && !meta.acceptsIncomplete) throw asyncRequired()
+    checkMaintenance(plan, requestedMaintenance(body.maintenance_info))
+    const parameters = body.parameters ?? {}
+    validateParameters(plan.schemas?.service_instance?.create?.parameters, parameters)
+    const requestKey = canonical({
+      service_id: body.service_id,
+      plan_id: body.plan_id,
+      organization_guid: body.organization_guid,
+      space_guid: body.space_guid,
+      parameters,
+    })
+
+    for (let attempt = 0; ; attempt++) {
+      const existing = await this.ctx.store.getInstance(instanceId)
+      if (existing) return this.provisionAgain(existing, requestKey, meta)
+      try {
+        return await this.create(instanceId, service, plan, body, parameters, requestKey, meta)
+      } catch (error) {
+        // A concurrent request inserted the same instance or took the same port: look again.
+        if (isUniqueViolation(error) && attempt < 5) continue
+        throw error
+      }
+    }
+  }
+
+  private async provisionAgain(
+    existing: StoredInstance,
+    requestKey: string,
+    meta: RequestMeta,
+  ): Promise<Reply<ProvisionResponse>> {
+    if (existing.requestKey !== requestKey)
+      throw conflict(`instance ${existing.id} already exists with different attributes`)
+    const ok = () => ({status: 200, body: existing.dashboardUrl ? {dashboard_url: existing.dashboardUrl} : {}})
+    if (existing.state === 'ready' || existing.state === 'updating') return ok()
+    const op = await this.ctx.store.latestOperation(existing.id)
+    if (existing.state === 'provisioning' && op) {
+      if (meta.acceptsIncomplete) return {status: 202, body: {operation: op.id}}
+      return this.runner.outcome(op, () => ({status: 200, body: {}}))
+    }
+    throw concurrencyError(
+      `instance ${existing.id} is being ${existing.state === 'deprovisioning' ? 'deprovisioned' : 'changed'}`,
+    )
+  }
+
+  private async create(
+    instanceId: string,
+    service: ServiceDef,
+    plan: PlanDef,
+    body: ProvisionBody,
+    parameters: Record<string, unknown>,
+    requestKey: string,
+    meta: RequestMeta,
+  ): Promise<Reply> {
+    const {ctx} = this
+    const op = this.runner.newOperation('provision', instanceId, null, requestKey, meta)
+    let placed: {instance: ServiceInstance; host: Host} | undefined
+    const created = changes.instanceCreated(instanceId, async (tx) => {
+      await tx.lockPlacement()
+      const host = placeInstance(
+        await tx.listHosts(),
+        await tx.countInstancesByHost(),
+        await tx.usedPortsByHost(),
+        plan,
+        {
+          strategy: ctx.strategy,
+          keepaliveMs: ctx.keepaliveMs,
+          memory: await tx.memoryByHost(),
+        },
+      )
+      let ports
+      try {
+        ports = await tx.allocatePorts(host, instanceId, plan.container.ports)
+      } catch (error) {
+        if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
+        throw error
+      }
+      const credentials = instanceCredentials(plan)
+      const now = ctx.clock.now()
+      const requestedName = typeof body.context?.instance_name === 'string' ? body.context.instance_name : null
+      const name = requestedName && !(await tx.getInstanceByName(requestedName)) ? requestedName : null
+      const instance: ServiceInstance = {
+        id: instanceId,
+        serviceId: service.id,
+        planId: plan.id,
+        hostId: host.id,
+        state: 'provisioning',
+        organizationGuid: body.organization_guid,
+        spaceGuid: body.space_guid,
+        parameters,
+        context: body.context ?? {},
+        maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
+        credentials,
+        spec: buildSpec({instanceId, installationId: await tx.installationId(), service, plan, host, ports, credentials, parameters}),
+        dashboardUrl: null,
+        name,
+        createdAt: now,
+        updatedAt: now,
+      }
+      await tx.insertInstance(instance, requestKey)
+      placed = {instance, host}
+    })
+    await beginOperation(ctx, created, op)
+    const {instance, host} = placed!
+    ctx.log.info(
+      `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
+    )
+    this.runner.start(`i:${instanceId}`, op, (signal) => this.runProvision(instance, host, signal))
+    return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
+  }
+
+  /** Makes the container; on failure leaves nothing half-made: no container, volume, port or row. */
+  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<Outcome> {
+    const agent = this.ctx.agentFor(host)
+    const busy = new Set<number>()
+    try {
+      for (;;) {
+        try {
+          await agent.apply(instance.spec, {signal})
+          break
+        } catch (error) {
+          // Something outside dbroker holds the port (often an ephemeral client port): take the next free one.
+          const port = busyPort(errorMessage(error))
+          if (port === undefined || busy.size >= 10 || signal.aborted) throw error
+          busy.add(port)
+          instance = await this.movePort(instance, host, port, busy)
+          this.ctx.log.info(
+            `port ${port} on host ${host.id} is in use outside dbroker; instance ${instance.id} moves to ${instance.spec.ports.map((p) => p.host).join(',')}`,
+          )
+        }
+      }
+      signal.throwIfAborted()
+    } catch (error) {
+      // A broker that lost its lease leaves the cleanup to the one that owns the operation now.
+      if (leaseLost(signal)) throw error
+      try {
+        await agent.remove(instance.id)
+      } catch (cleanup) {
+        // Kept as failed so the platform's orphan-mitigation DELETE retries the removal instead of getting 410.
+        this.ctx.log.error(
+          `cleanup of ${instance.id} failed, kept as failed until a DELETE removes it: ${errorMessage(cleanup)}`,
+        )
+        throw new Undone(error, changes.instanceMoved(instance.id, 'provision', ['provisioning'], 'failed'))
+      }
+      throw new Undone(error, changes.instanceRemoved(instance.id, 'provision', 'failed'))
+    }
+    const id = instance.id
+    return {
+      description: 'the instance is ready',
+      change: changes.instanceMoved(id, 'provision', ['provisioning'], 'ready'),
+      afterwards: () => void this.users.fillSpares(id),
+    }
+  }
+
+  private async movePort(
+    instance: ServiceInstance,
+    host: Host,
+    port: number,
+    busy: Set<number>,
+  ): Promise<ServiceInstance> {
+    return this.ctx.store.transaction(async (tx) => {
+      const moving = instance.spec.ports.find((p) => p.host === port)
+      if (!moving) throw new Error(`port ${port} is in use on host ${host.id}`)
+      await tx.releasePorts(host.id, [port])
+      const [replacement] = await tx.allocatePorts(host, instance.id, [moving.container], busy)
+      const spec = {...instance.spec, ports: instance.spec.ports.map((p) => (p.host === port ? replacement : p))}
+      await tx.updateInstance(instance.id, {spec})
+      return {...instance, spec}
+    })
+  }
+
+  async fetch(instanceId: string): Promise<Reply<FetchInstanceResponse>> {
+    const instance = await this.ctx.store.getInstance(instanceId)
+    if (!instance || instance.state === 'provisioning' || instance.state === 'failed')
+      throw notFound(`instance ${instanceId} does not exist`)
+    if (instance.state === 'updating') throw concurrencyError(`instance ${instanceId} is being updated`)
+    const {service} = planOf(this.ctx.catalog, instance)
+    if (!service.instances_retrievable) throw badRequest(`instances of ${service.name} are not retrievable`)
+    return {
+      status: 200,
+      body: {
+        service_id: instance.serviceId,
+        plan_id: instance.planId,
+        ...(instance.dashboardUrl ? {dashboard_url: instance.dashboardUrl} : {}),
+        parameters: instance.parameters,
+        ...(instance.maintenanceInfo ? {maintenance_info: instance.maintenanceInfo} : {}),
+        metadata: {labels: {host: instance.hostId}, attributes: {}},
+      },
+    }
+  }
+}
