@@ -68,7 +68,8 @@ class Daemon {
       let out = ''
       child.stdout!.on('data', (chunk: Buffer) => {
         out += chunk.toString()
-        const line = out.split('\n').find((l) => l.startsWith('{'))
+        // Only whole lines: a chunk can end in the middle of the JSON one.
+        const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('{'))
         if (line) resolve(JSON.parse(line) as Record<string, string>)
       })
       void this.exited.then((code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${this.logTail()}`)))
