@@ -84,6 +84,8 @@ With --detach it starts in the background, waits until it is healthy, writes the
         password: system.credentials.password,
         adminUsername: system.adminCredentials.username,
         adminPassword: system.adminCredentials.password,
+        dataDir,
+        pid: process.pid,
       })
       .catch((error) => log.warn(`cannot write the ${contextName} context: ${(error as Error).message}`))
     writeUpState(dataDir, {pid: process.pid, url: system.url, context: contextName, startedAt: Date.now()})
@@ -125,9 +127,25 @@ With --detach it starts in the background, waits until it is healthy, writes the
   }
 
   /** Starts this same `up` in the background and returns once it is healthy and the context is written. */
-  private async detach(dataDir: string, contextName: string, timeoutSeconds: number, secrets: Record<string, string | undefined>): Promise<{url: string; pid: number; context: string}> {
-    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note})
+  private async detach(
+    dataDir: string,
+    contextName: string,
+    timeoutSeconds: number,
+    secrets: Record<string, string | undefined>,
+  ): Promise<{url: string; pid: number; context: string; username?: string; password?: string; adminUsername?: string; adminPassword?: string}> {
+    const requestedPort = this.argv.some((a) => /^(--port|-p)(=|$)/.test(a)) ? (await this.parse(Up)).flags.port : undefined
+    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note, requestedPort})
     this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
-    return {url: state.url, pid: state.pid, context: state.context}
+    // As the foreground `up --json` prints them: the context the detached one wrote holds them.
+    const context = this.contexts().read().contexts[state.context]
+    return {
+      url: state.url,
+      pid: state.pid,
+      context: state.context,
+      username: context?.username,
+      password: context?.password,
+      adminUsername: context?.adminUsername,
+      adminPassword: context?.adminPassword,
+    }
   }
 }
