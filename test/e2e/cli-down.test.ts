@@ -32,6 +32,9 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
   it('down --purge finds the up behind the current context, deprovisions and stops it; a second down exits 1', async () => {
     const made = await box.cli(['provision', 'redis', '--name', 'to-purge'])
     expect(made.code).toBe(0)
+    // A follower must not end silently with 0 when the broker goes away.
+    const following = box.cli(['logs', 'to-purge', '-f'])
+    await new Promise((resolve) => setTimeout(resolve, 1500))
     const down = await box.cli(['down', '--purge', '--json'])
     expect(down.code, down.stderr).toBe(0)
     const {result} = JSON.parse(down.stdout)
@@ -40,6 +43,12 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
     const reach = await box.cli(['ls', '--no-stats'])
     expect(reach.code).toBe(1)
     expect(reach.stderr).toContain('cannot reach the broker')
+
+    const followed = await following
+    expect(followed.code).toBe(1)
+    expect(followed.stdout).toContain('Ready to accept connections')
+    expect(followed.stderr).toContain('the log stream ended')
+    expect(followed.stderr).toContain('--retry')
 
     const again = await box.cli(['down', '--json'])
     expect(again.code).toBe(1)

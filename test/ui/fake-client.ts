@@ -105,9 +105,25 @@ export class FakeClient implements TopClient {
     }
   }
 
-  async *logs(_ref: string, options: {signal?: AbortSignal}): AsyncIterable<string> {
+  /** While set, logs() fails as a broker that is down does. */
+  logsDown = false
+  private logEnds = new Set<() => void>()
+
+  async *logs(_ref: string, options: {signal?: AbortSignal; onOpen?: () => void}): AsyncIterable<string> {
+    this.calls.push('logs')
+    if (this.logsDown) throw new Error('cannot reach the broker at http://broker (ECONNREFUSED)')
+    options.onOpen?.()
     yield this.logLines.map((l) => `${l}\n`).join('')
-    await new Promise<void>((resolve) => options.signal?.addEventListener('abort', () => resolve()))
+    await new Promise<void>((resolve) => {
+      this.logEnds.add(resolve)
+      options.signal?.addEventListener('abort', () => resolve())
+    })
+  }
+
+  /** Ends every open log stream, as a broker that shuts down does. */
+  endLogStreams() {
+    for (const end of this.logEnds) end()
+    this.logEnds.clear()
   }
 
   async *events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent> {
