@@ -2,13 +2,13 @@ import path from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {resolveTarget} from '../cli/contexts.js'
 import {clearUpState, readUpState, stopProcess} from '../cli/detach.js'
 import {removeAllInstances} from '../cli/services/instances.js'
 import {DbrokerError} from '../core/errors.js'
 
-export default class Down extends BaseCommand {
+export default class Down extends BrokerCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
   static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted). Exits 1 when no \`up\` runs there.`
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --data-dir ./data --json']

@@ -31,6 +31,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
   ]
 
   static override flags = {
+    context: Flags.string({description: `name of the context it writes for the CLI [default: ${LOCAL_CONTEXT}]`}),
     port: Flags.integer({char: 'p', default: 9998, min: 0, max: 65535, description: 'port of the broker API (0 picks a free one)'}),
     bind: Flags.string({default: '127.0.0.1', description: 'address the broker API listens on'}),
     'data-dir': Flags.string({description: 'where the store and generated credentials live [default: the user data dir]'}),

@@ -91,4 +91,17 @@ describe('dbroker top in a real terminal (tmux)', () => {
     tmux('send-keys', '-t', small, 'q')
     await waitForScreen((t) => t.includes('top exited with 0'), 10_000, small)
   })
+
+  it('with a wrong admin password it fails at once with the broker\'s refusal, exit 1, no screen', async () => {
+    const wrong = `${session}-401`
+    tmux('new-session', '-d', '-s', wrong, '-x', '80', '-y', '24', topCommand.replace('env -u CI', 'env -u CI DBROKER_ADMIN_PASSWORD=not-the-password'))
+    try {
+      const shown = await waitForScreen((t) => t.includes('top exited with'), 15_000, wrong)
+      expect(shown).toContain('refused the admin credentials')
+      expect(shown).toContain('top exited with 1')
+      expect(shown).not.toContain('reconnecting')
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', wrong])
+    }
+  })
 })
