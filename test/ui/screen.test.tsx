@@ -196,3 +196,20 @@ describe('the log view through a broker restart', () => {
     expect(view.lastFrame()).toContain('before the restart')
   })
 })
+
+describe('rows through a broker outage', () => {
+  it('marks every row stale while the broker is unreachable, and clears it once it answers again', async () => {
+    const client = new FakeClient()
+    const view = await started(client)
+    expect(view.lastFrame()).not.toContain('STALE')
+    client.down = true
+    client.endEventStreams()
+    await until(() => view.lastFrame()!.includes('STALE: rows show the last state seen'), 3000)
+    const frame = view.lastFrame()!
+    expect(frame).toMatch(/inst-0001 .*healthy\?/)
+    expect(frame).not.toMatch(/inst-0001 .*healthy /)
+    client.down = false
+    await until(() => !view.lastFrame()!.includes('STALE') && view.lastFrame()!.includes('live'), 5000)
+    expect(view.lastFrame()).toMatch(/inst-0001 .*healthy /)
+  })
+})
