@@ -35,6 +35,8 @@ export default class Logs extends BrokerCommand {
       throw new UsageError(`--since ${flags.since} is not a duration (10m, 2h) or a date`)
     }
     const client = await this.client(flags.context)
+    const {instanceByRef} = await import('../cli/services/instances.js')
+    const {id} = await instanceByRef(client, args.instance)
     const abort = new AbortController()
     const stop = () => abort.abort()
     process.once('SIGINT', stop)
@@ -58,11 +60,11 @@ export default class Logs extends BrokerCommand {
     }
     try {
       if (!flags.follow) {
-        for await (const chunk of client.logs(args.instance, {tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) take(chunk)
+        for await (const chunk of client.logs(id, {tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) take(chunk)
         flushPartial()
       } else {
         const {followLogs} = await import('../client/log-stream.js')
-        for await (const event of followLogs(client, args.instance, {tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal, retry: flags.retry})) {
+        for await (const event of followLogs(client, id, {tail: flags.tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal, retry: flags.retry})) {
           if (event.kind === 'text') take(event.text)
           else if (event.kind === 'resumed') this.note('log stream resumed')
           else {

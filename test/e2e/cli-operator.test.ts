@@ -187,6 +187,9 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     const all = await box.cli(['bindings'])
     expect(all.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+BINDING\s+STATE\s+APP\s+AGE$/)
     expect(await box.cli(['show', 'nosuch'])).toMatchObject({code: 1})
+    const byPrefix = JSON.parse((await box.cli(['show', secret.id.slice(0, 8), '--json'])).stdout).result
+    expect(byPrefix.id).toBe(secret.id)
+    expect((await box.cli(['logs', secret.id.slice(0, 8), '--tail', '5'])).code).toBe(0)
 
     const before = secret.container.restartCount as number
     const startedAt = secret.container.startedAt as string
