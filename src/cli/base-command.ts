@@ -20,10 +20,6 @@ export abstract class BaseCommand extends Command {
       helpGroup: 'GLOBAL',
       description: 'how much to log on stderr',
     }),
-    context: Flags.string({
-      helpGroup: 'GLOBAL',
-      description: 'broker context to use [default: DBROKER_CONTEXT, else the current context]',
-    }),
   }
 
   /** Progress for people, on stderr; silent with --json. */
@@ -38,12 +34,6 @@ export abstract class BaseCommand extends Command {
 
   protected contexts(): ContextStore {
     return new ContextStore(this.config.configDir)
-  }
-
-  /** The client for the chosen context, with DBROKER_* overrides applied. */
-  protected async client(context: string | undefined): Promise<BrokerClient> {
-    const {BrokerClient} = await import('../client/broker-client.js')
-    return new BrokerClient(resolveTarget(this.contexts(), context))
   }
 
   protected override toSuccessJson(result: unknown): unknown {
@@ -79,4 +69,21 @@ function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return 2
   if (error instanceof DbrokerError) return 1
   return (error as {oclif?: {exit?: number}}).oclif?.exit ?? 1
+}
+
+/** A command that talks to a broker: it takes --context, and its client comes from that context. */
+export abstract class BrokerCommand extends BaseCommand {
+  static override baseFlags = {
+    ...BaseCommand.baseFlags,
+    context: Flags.string({
+      helpGroup: 'GLOBAL',
+      description: 'broker context to use [default: DBROKER_CONTEXT, else the current context]',
+    }),
+  }
+
+  /** The client for the chosen context, with DBROKER_* overrides applied. */
+  protected async client(context: string | undefined): Promise<BrokerClient> {
+    const {BrokerClient} = await import('../client/broker-client.js')
+    return new BrokerClient(resolveTarget(this.contexts(), context))
+  }
 }

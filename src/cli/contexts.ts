@@ -10,6 +10,9 @@ export interface BrokerContext {
   password?: string
   adminUsername?: string
   adminPassword?: string
+  /** Written by `dbroker up`: its data dir and pid, so `dbroker down` finds the `up` behind the context. */
+  dataDir?: string
+  pid?: number
 }
 
 export interface ContextsFile {

@@ -204,7 +204,7 @@ export class BrokerClient {
   }
 
   /** The instance's container output as text chunks; follows until the signal aborts when asked to. */
-  async *logs(ref: string, options: Omit<LogOptions, 'since'> & {since?: string} = {}): AsyncIterable<string> {
+  async *logs(ref: string, options: Omit<LogOptions, 'since'> & {since?: string; onOpen?: () => void} = {}): AsyncIterable<string> {
     const response = await this.fetch('GET', `/admin/v1/instances/${encodeURIComponent(ref)}/logs`, {
       admin: true,
       signal: options.signal,
@@ -212,11 +212,12 @@ export class BrokerClient {
       query: {tail: options.tail, since: options.since, follow: options.follow || undefined, timestamps: options.timestamps || undefined},
     })
     if (!response.ok) throw this.failure(response.status, (await response.json().catch(() => ({}))) as {description?: string}, true)
+    options.onOpen?.()
     const decoder = new TextDecoder()
     try {
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, {stream: true})
     } catch (error) {
-      if (!options.signal?.aborted) throw error
+      if (!options.signal?.aborted) throw new DbrokerError(`the log stream from ${this.target.url} broke (${(error as Error).message})`)
     }
   }
 

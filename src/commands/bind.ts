@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {bindService, type BindResult} from '../cli/services/bind.js'
 import {CREDENTIALS_FORMATS, type CredentialsFormat, formatCredentials} from '../cli/services/credentials.js'
 
-export default class Bind extends BaseCommand {
+export default class Bind extends BrokerCommand {
   static override summary = 'Bind to an instance and print its credentials; given a service name, provision it first'
   static override description = `Given a service name (redis), binds to the instance named --name (default: the service name), provisioning it first when it doesn't exist, so the next call reuses it. Given an instance name or id, binds to that instance. An instance still being provisioned is waited for (progress on stderr); with --plan, an existing instance must be on that plan.
 

@@ -1,8 +1,8 @@
 import type {CatalogService} from '../client/broker-client.js'
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {renderTable} from '../cli/table.js'
 
-export default class Catalog extends BaseCommand {
+export default class Catalog extends BrokerCommand {
   static override summary = 'List the services and plans the broker offers'
   static override examples = ['<%= config.bin %> catalog', '<%= config.bin %> catalog --json --context prod']
 

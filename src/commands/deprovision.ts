@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {confirm} from '../cli/confirm.js'
 import {deprovisionInstance, type DeprovisionResult, instanceByRef, labelOf} from '../cli/services/instances.js'
 
-export default class Deprovision extends BaseCommand {
+export default class Deprovision extends BrokerCommand {
   static override summary = 'Delete a service instance, its container and its data'
   static override description = 'Asks for confirmation in a terminal; scripts and CI must pass --force.'
   static override aliases = ['rm']

@@ -2,29 +2,27 @@ import path from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {resolveTarget} from '../cli/contexts.js'
 import {clearUpState, readUpState, stopProcess} from '../cli/detach.js'
 import {removeAllInstances} from '../cli/services/instances.js'
+import {DbrokerError} from '../core/errors.js'
 
-export default class Down extends BaseCommand {
+export default class Down extends BrokerCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
-  static override description = 'Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted).'
+  static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted). Exits 1 when no \`up\` runs there.`
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --data-dir ./data --json']
   static override flags = {
-    'data-dir': Flags.string({description: 'data dir of the `up` to stop [default: the user data dir]'}),
+    'data-dir': Flags.string({description: "data dir of the `up` to stop [default: the one the context's `up` recorded, else the user data dir]"}),
     purge: Flags.boolean({description: 'deprovision every instance first'}),
     timeout: Flags.integer({default: 60, min: 1, description: 'seconds to wait for a clean stop before SIGKILL'}),
   }
 
   async run(): Promise<{running: boolean; pid?: number; purged: string[]; stopped?: 'stopped' | 'killed'}> {
     const {flags} = await this.parse(Down)
-    const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
+    const dataDir = this.dataDir(flags['data-dir'], flags.context)
     const state = readUpState(dataDir)
-    if (!state) {
-      this.log(`dbroker up is not running for ${dataDir}`)
-      return {running: false, purged: []}
-    }
+    if (!state) throw new DbrokerError(`dbroker up is not running for ${dataDir}; nothing stopped`, 'name the one to stop with --data-dir DIR or --context NAME')
     const purged: string[] = []
     if (flags.purge) {
       const {BrokerClient} = await import('../client/broker-client.js')
@@ -39,5 +37,14 @@ export default class Down extends BaseCommand {
     clearUpState(dataDir, state.pid)
     this.log(`dbroker up (pid ${state.pid}) ${stopped}${purged.length ? `; deprovisioned ${purged.length} instance(s)` : ''}`)
     return {running: true, pid: state.pid, purged, stopped}
+  }
+
+  /** --data-dir, else what the chosen context's `up` recorded, else the user data dir. */
+  private dataDir(flag: string | undefined, contextName: string | undefined): string {
+    if (flag) return path.resolve(flag)
+    const data = this.contexts().read()
+    const recorded = data.contexts[contextName ?? process.env.DBROKER_CONTEXT ?? data.current ?? '']?.dataDir
+    if (contextName && !data.contexts[contextName]) throw new DbrokerError(`there is no context ${contextName}`, 'list them with `dbroker context list`')
+    return recorded ?? path.resolve(this.config.dataDir)
   }
 }

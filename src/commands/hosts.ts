@@ -1,8 +1,8 @@
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {type HostListing, identityNotes, listHosts} from '../cli/host-identity.js'
 import {hostsTable} from '../cli/views.js'
 
-export default class Hosts extends BaseCommand {
+export default class Hosts extends BrokerCommand {
   static override summary = 'List the Docker hosts: liveness, heartbeat age, engine, registry mirrors, logging driver; address changes waiting for approval'
   static override examples = ['<%= config.bin %> hosts', '<%= config.bin %> hosts --json']
 

@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {listInstances} from '../cli/services/instances.js'
 import {instancesTable} from '../cli/views.js'
 import type {InstanceView} from '../core/admin.js'
 
-export default class Instances extends BaseCommand {
+export default class Instances extends BrokerCommand {
   static override summary = 'List service instances with their container health, endpoint, CPU and memory'
   static override aliases = ['ls']
   static override examples = ['<%= config.bin %> instances', '<%= config.bin %> ls --service redis', '<%= config.bin %> instances --json']

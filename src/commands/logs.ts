@@ -1,13 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {escapeControls} from '../core/control-chars.js'
-import {UsageError} from '../core/errors.js'
+import {DbrokerError, UsageError} from '../core/errors.js'
 
 /** Without --tail a long-lived instance's whole log would flood the terminal (and the broker used to buffer it). */
 const DEFAULT_TAIL = 200
 
-export default class Logs extends BaseCommand {
+export default class Logs extends BrokerCommand {
   static override summary = "Print an instance's container logs"
   static override description = "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back (json-file, local, journald): the last 200 lines unless --tail says otherwise (--tail all for everything). With --json, one envelope with the lines once they end (not with --follow)."
   static override examples = [
@@ -23,6 +23,7 @@ export default class Logs extends BaseCommand {
     since: Flags.string({description: 'only lines since a duration ago (10m, 2h) or a date'}),
     grep: Flags.string({description: 'only lines matching this regular expression'}),
     timestamps: Flags.boolean({char: 't', description: 'prefix each line with its timestamp'}),
+    retry: Flags.boolean({dependsOn: ['follow'], description: 'with -f: when the stream ends (broker restarting), reconnect and follow on instead of exiting 1'}),
   }
 
   async run(): Promise<{lines: string[]} | void> {
@@ -40,6 +41,8 @@ export default class Logs extends BaseCommand {
       throw new UsageError(`--since ${flags.since} is not a duration (10m, 2h) or a date`)
     }
     const client = await this.client(flags.context)
+    const {instanceByRef} = await import('../cli/services/instances.js')
+    const {id} = await instanceByRef(client, args.instance)
     const abort = new AbortController()
     const stop = () => abort.abort()
     process.once('SIGINT', stop)
@@ -52,13 +55,32 @@ export default class Logs extends BaseCommand {
       // A tenant writes these lines: on a terminal only their colours get through, piped they stay as they are.
       else process.stdout.write(`${process.stdout.isTTY ? escapeControls(line, {keepColors: true, keepTabs: true}) : line}\n`)
     }
-    try {
-      for await (const chunk of client.logs(args.instance, {follow: flags.follow, tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) {
-        const parts = (partial + chunk).split('\n')
-        partial = parts.pop() ?? ''
-        for (const line of parts) emit(line)
-      }
+    const take = (chunk: string) => {
+      const parts = (partial + chunk).split('\n')
+      partial = parts.pop() ?? ''
+      for (const line of parts) emit(line)
+    }
+    const flushPartial = () => {
       if (partial) emit(partial)
+      partial = ''
+    }
+    try {
+      if (!flags.follow) {
+        for await (const chunk of client.logs(id, {tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal})) take(chunk)
+        flushPartial()
+      } else {
+        const {followLogs} = await import('../client/log-stream.js')
+        for await (const event of followLogs(client, id, {tail, since: flags.since, timestamps: flags.timestamps, signal: abort.signal, retry: flags.retry})) {
+          if (event.kind === 'text') take(event.text)
+          else if (event.kind === 'resumed') this.note('log stream resumed')
+          else {
+            flushPartial()
+            if (!flags.retry) throw new DbrokerError(`the log stream ended: ${event.reason}`, 'follow on across broker restarts with `--retry`')
+            this.note(`log stream ended: ${event.reason}; reconnecting`)
+          }
+        }
+        flushPartial()
+      }
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)

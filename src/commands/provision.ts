@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {resolvePlan} from '../cli/services/catalog.js'
 import {provisionInstance, type ProvisionResult} from '../cli/services/instances.js'
 import {parseParameters} from '../cli/services/parameters.js'
 
-export default class Provision extends BaseCommand {
+export default class Provision extends BrokerCommand {
   static override summary = 'Create a service instance'
   static override description =
     'Provisions through the OSB API and waits until the container accepts connections, unless --async. A --name another instance has is an error (exit 1).'

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 
-export default class Top extends BaseCommand {
+export default class Top extends BrokerCommand {
   static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
   static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter, tab, / filter, esc, s sort, l logs (f follow, w wrap, t timestamps, / search), c credentials, r restart, d deprovision (both ask first), ? help, q quit.
 
@@ -24,7 +24,8 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       if (!this.jsonEnabled()) process.stdout.write(`${hostsTable(hosts)}\n${instances.length ? instancesTable(instances) : 'no instances\n'}`)
       return {hosts, instances}
     }
-    const {runTop} = await import('../ui/top/run.js')
+    // Wrong or missing admin credentials fail here with the broker's answer, not as a screen that keeps reconnecting.
+    const [{runTop}] = await Promise.all([import('../ui/top/run.js'), client.hosts()])
     const target = `${client.target.context ? `${client.target.context} ` : ''}${client.target.url}`
     await runTop({client, target, readonly: flags.readonly, color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb', statsIntervalMs: flags.interval * 1000})
   }

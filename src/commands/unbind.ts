@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../cli/base-command.js'
+import {BrokerCommand} from '../cli/base-command.js'
 import {unbindBindings, type UnbindResult} from '../cli/services/bind.js'
 
-export default class Unbind extends BaseCommand {
+export default class Unbind extends BrokerCommand {
   static override summary = 'Remove a binding and revoke its credentials'
   static override description = 'A binding id the instance does not have is an error (exit 1).'
   static override examples = ['<%= config.bin %> unbind redis 0e5f...', '<%= config.bin %> unbind redis --all']

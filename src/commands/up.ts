@@ -31,6 +31,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
   ]
 
   static override flags = {
+    context: Flags.string({description: `name of the context it writes for the CLI [default: ${LOCAL_CONTEXT}]`}),
     port: Flags.integer({char: 'p', default: 9998, min: 0, max: 65535, description: 'port of the broker API (0 picks a free one)'}),
     bind: Flags.string({default: '127.0.0.1', description: 'address the broker API listens on'}),
     'data-dir': Flags.string({description: 'where the store and generated credentials live [default: the user data dir]'}),
@@ -84,6 +85,8 @@ With --detach it starts in the background, waits until it is healthy, writes the
         password: system.credentials.password,
         adminUsername: system.adminCredentials.username,
         adminPassword: system.adminCredentials.password,
+        dataDir,
+        pid: process.pid,
       })
       .catch((error) => log.warn(`cannot write the ${contextName} context: ${(error as Error).message}`))
     writeUpState(dataDir, {pid: process.pid, url: system.url, context: contextName, startedAt: Date.now()})
@@ -125,9 +128,25 @@ With --detach it starts in the background, waits until it is healthy, writes the
   }
 
   /** Starts this same `up` in the background and returns once it is healthy and the context is written. */
-  private async detach(dataDir: string, contextName: string, timeoutSeconds: number, secrets: Record<string, string | undefined>): Promise<{url: string; pid: number; context: string}> {
-    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note})
+  private async detach(
+    dataDir: string,
+    contextName: string,
+    timeoutSeconds: number,
+    secrets: Record<string, string | undefined>,
+  ): Promise<{url: string; pid: number; context: string; username?: string; password?: string; adminUsername?: string; adminPassword?: string}> {
+    const requestedPort = this.argv.some((a) => /^(--port|-p)(=|$)/.test(a)) ? (await this.parse(Up)).flags.port : undefined
+    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note, requestedPort})
     this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
-    return {url: state.url, pid: state.pid, context: state.context}
+    // As the foreground `up --json` prints them: the context the detached one wrote holds them.
+    const context = this.contexts().read().contexts[state.context]
+    return {
+      url: state.url,
+      pid: state.pid,
+      context: state.context,
+      username: context?.username,
+      password: context?.password,
+      adminUsername: context?.adminUsername,
+      adminPassword: context?.adminPassword,
+    }
   }
 }

@@ -1,7 +1,7 @@
 import {statSync} from 'node:fs'
 import path from 'node:path'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
 
@@ -169,5 +169,38 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(redis.status).toBe(0)
     expect(redis.result.length).toBeGreaterThan(0)
     expect(redis.result.every((i: {service: string}) => i.service === 'redis')).toBe(true)
+  })
+
+  it('show, bindings and restart: what the admin API has, as commands', async () => {
+    const show = await box.cli(['show', 'redis'])
+    expect(show.code, show.stderr).toBe(0)
+    expect(show.stdout).toMatch(/^name +redis$/m)
+    expect(show.stdout).toMatch(/^image +dbroker\/redis:7$/m)
+    expect(show.stdout).toMatch(/^endpoint +127\.0\.0\.1:423\d\d$/m)
+    expect(show.stdout).not.toMatch(/redis:\/\/[^ ]*:[^ ]*@/)
+    const secret = JSON.parse((await box.cli(['show', 'redis', '--credentials', '--json'])).stdout).result
+    expect(secret.bindings.length).toBeGreaterThan(0)
+    expect(secret.bindings[0].credentials.uri).toMatch(/^redis:\/\//)
+
+    const bindings = await box.cli(['bindings', 'redis', '--json'])
+    const rows = JSON.parse(bindings.stdout).result
+    expect(rows.map((b: {id: string}) => b.id).sort()).toEqual(secret.bindings.map((b: {id: string}) => b.id).sort())
+    expect(rows[0].credentials).toBeUndefined()
+    const all = await box.cli(['bindings'])
+    expect(all.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+BINDING\s+STATE\s+APP\s+AGE$/)
+    expect(await box.cli(['show', 'nosuch'])).toMatchObject({code: 1})
+    const byPrefix = JSON.parse((await box.cli(['show', secret.id.slice(0, 8), '--json'])).stdout).result
+    expect(byPrefix.id).toBe(secret.id)
+    expect((await box.cli(['logs', secret.id.slice(0, 8), '--tail', '5'])).code).toBe(0)
+
+    const before = secret.container.restartCount as number
+    const startedAt = secret.container.startedAt as string
+    const restart = await box.cli(['restart', 'redis', '--json'])
+    expect(restart.code, restart.stderr).toBe(0)
+    await vi.waitFor(async () => {
+      const after = JSON.parse((await box.cli(['show', 'redis', '--json'])).stdout).result.container
+      expect(after.status).toBe('running')
+      expect(after.startedAt !== startedAt || after.restartCount > before).toBe(true)
+    }, {timeout: 30_000, interval: 500})
   })
 })

@@ -9,14 +9,16 @@ import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
 const port = 42100 + Math.floor(Math.random() * 100)
 const session = `dbroker-top-${randomBytes(4).toString('hex')}`
 
+const small = `${session}-80x24`
+
 const tmux = (...args: string[]) => execFileSync('tmux', args, {encoding: 'utf8'})
-const screen = () => tmux('capture-pane', '-p', '-t', session)
+const screen = (target = session) => tmux('capture-pane', '-p', '-t', target)
 const paneState = () => tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag} #{pane_dead}').trim()
 
-async function waitForScreen(check: (text: string) => boolean, timeoutMs = 30_000): Promise<string> {
+async function waitForScreen(check: (text: string) => boolean, timeoutMs = 30_000, target = session): Promise<string> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const text = screen()
+    const text = screen(target)
     if (check(text)) return text
     if (Date.now() > deadline) throw new Error(`the screen never showed what was expected; it shows:\n${text}`)
     await new Promise((resolve) => setTimeout(resolve, 250))
@@ -33,9 +35,12 @@ describe('dbroker top in a real terminal (tmux)', () => {
       .join(' ')
     // A person at a terminal has no CI variable; with it top would print one snapshot and exit, as it should in CI.
     tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `env -u CI ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`)
+    topCommand = `env -u CI ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`
   })
+  let topCommand = ''
   afterAll(async () => {
     spawnSync('tmux', ['kill-session', '-t', session])
+    spawnSync('tmux', ['kill-session', '-t', small])
     await box?.stop()
   })
 
@@ -59,5 +64,44 @@ describe('dbroker top in a real terminal (tmux)', () => {
     const [alternate, cursor] = paneState().split(' ')
     expect(alternate).toBe('0')
     expect(cursor).toBe('1')
+  })
+
+  it('at 80x24, PostgreSQL failed-login lines (tabs) keep the log view in its frame, wrapped lines whole', async () => {
+    const made = await box.cli(['provision', 'postgresql', '--name', 'pg-tabs'])
+    expect(made.code, made.stderr).toBe(0)
+    const detail = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result.find((i: {name: string}) => i.name === 'pg-tabs')
+    const hostPort = detail.ports[0].host
+    for (let n = 0; n < 3; n++) box.sh(`PGPASSWORD=wrong psql -h 127.0.0.1 -p ${hostPort} -U nosuch -d postgres -c 'select 1' 2>/dev/null || true`)
+    tmux('new-session', '-d', '-s', small, '-x', '80', '-y', '24', topCommand)
+    await waitForScreen((t) => t.includes('pg-tabs'), 30_000, small)
+    tmux('send-keys', '-t', small, '/', 'p', 'g', '-', 't', 'Enter')
+    await waitForScreen((t) => /Instances \(1\/\d\)/.test(t), 10_000, small)
+    tmux('send-keys', '-t', small, 'l')
+    const logs = await waitForScreen((t) => t.includes('password authentication failed'), 30_000, small)
+    tmux('send-keys', '-t', small, 'w')
+    const wrapped = await waitForScreen((t) => t.includes('wrap on'), 10_000, small)
+    for (const shown of [logs, wrapped]) {
+      const rows = shown.split('\n').slice(0, 24)
+      expect(rows[0]).toContain('dbroker top')
+      expect(rows[1]).toMatch(/^╭─+╮$/)
+      expect(rows[2]).toMatch(/^│ Logs: pg-tabs/)
+      for (const row of rows.slice(1, 22)) if (row.trim()) expect(row, shown).toMatch(/^[│╭╰].{78}[│╮╯]$/u)
+      expect(shown).not.toContain('\t')
+    }
+    tmux('send-keys', '-t', small, 'q')
+    await waitForScreen((t) => t.includes('top exited with 0'), 10_000, small)
+  })
+
+  it('with a wrong admin password it fails at once with the broker\'s refusal, exit 1, no screen', async () => {
+    const wrong = `${session}-401`
+    tmux('new-session', '-d', '-s', wrong, '-x', '80', '-y', '24', topCommand.replace('env -u CI', 'env -u CI DBROKER_ADMIN_PASSWORD=not-the-password'))
+    try {
+      const shown = await waitForScreen((t) => t.includes('top exited with'), 15_000, wrong)
+      expect(shown).toContain('refused the admin credentials')
+      expect(shown).toContain('top exited with 1')
+      expect(shown).not.toContain('reconnecting')
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', wrong])
+    }
   })
 })

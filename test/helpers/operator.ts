@@ -28,7 +28,7 @@ export interface OperatorSandbox {
   stop(): Promise<void>
 }
 
-export async function startSandbox(options: {port: number; portRange: [number, number]}): Promise<OperatorSandbox> {
+export async function startSandbox(options: {port: number; portRange: [number, number]; /** A data dir under HOME other than the user data dir. */ dataDirName?: string}): Promise<OperatorSandbox> {
   const home = mkdtempSync(path.join(tmpdir(), 'dbroker-e2e-'))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -38,7 +38,7 @@ export async function startSandbox(options: {port: number; portRange: [number, n
     NO_COLOR: '1',
   }
   for (const key of ['DBROKER_URL', 'DBROKER_USERNAME', 'DBROKER_PASSWORD', 'DBROKER_ADMIN_USERNAME', 'DBROKER_ADMIN_PASSWORD', 'DBROKER_CONTEXT', 'CI']) delete env[key]
-  const dataDir = path.join(home, 'data', 'dbroker')
+  const dataDir = options.dataDirName ? path.join(home, options.dataDirName) : path.join(home, 'data', 'dbroker')
   // `dbroker` on PATH, as an installed CLI would be.
   mkdirSync(path.join(home, 'bin'))
   writeFileSync(path.join(home, 'bin', 'dbroker'), `#!/bin/sh\nexec "${process.execPath}" "${RUN}" "$@"\n`)

@@ -63,14 +63,29 @@ export class FakeClient implements TopClient {
     public instanceList: InstanceView[] = [fakeInstance(1), fakeInstance(2)],
   ) {}
 
+  /** While set, every call fails as it does when the broker is down. */
+  down = false
+  private eventEnds = new Set<() => void>()
+
+  private reachable() {
+    if (this.down) throw new Error('cannot reach the broker at http://broker (ECONNREFUSED)')
+  }
+
   async hosts() {
     await this.gate
+    this.reachable()
     return this.hostList
   }
 
   async instances() {
     await this.gate
+    this.reachable()
     return this.instanceList
+  }
+
+  /** Ends every open event stream, as a broker that stops does. */
+  endEventStreams() {
+    for (const end of this.eventEnds) end()
   }
 
   async instance(ref: string, options: {credentials?: boolean} = {}): Promise<InstanceDetail> {
@@ -105,13 +120,36 @@ export class FakeClient implements TopClient {
     }
   }
 
-  async *logs(_ref: string, options: {signal?: AbortSignal}): AsyncIterable<string> {
+  /** While set, logs() fails as a broker that is down does. */
+  logsDown = false
+  private logEnds = new Set<() => void>()
+
+  async *logs(_ref: string, options: {signal?: AbortSignal; onOpen?: () => void}): AsyncIterable<string> {
+    this.calls.push('logs')
+    if (this.logsDown) throw new Error('cannot reach the broker at http://broker (ECONNREFUSED)')
+    options.onOpen?.()
     yield this.logLines.map((l) => `${l}\n`).join('')
-    await new Promise<void>((resolve) => options.signal?.addEventListener('abort', () => resolve()))
+    await new Promise<void>((resolve) => {
+      this.logEnds.add(resolve)
+      options.signal?.addEventListener('abort', () => resolve())
+    })
+  }
+
+  /** Ends every open log stream, as a broker that shuts down does. */
+  endLogStreams() {
+    for (const end of this.logEnds) end()
+    this.logEnds.clear()
   }
 
   async *events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent> {
+    this.reachable()
     onOpen?.()
+    let ended = false
+    const end = () => {
+      ended = true
+      wake?.()
+    }
+    this.eventEnds.add(end)
     const queue: ChangeEvent[] = []
     let wake: (() => void) | undefined
     const push = (event: ChangeEvent) => {
@@ -121,12 +159,13 @@ export class FakeClient implements TopClient {
     this.listeners.add(push)
     signal?.addEventListener('abort', () => wake?.())
     try {
-      while (!signal?.aborted) {
+      while (!signal?.aborted && !ended) {
         if (queue.length) yield queue.shift()!
         else await new Promise<void>((resolve) => (wake = resolve))
       }
     } finally {
       this.listeners.delete(push)
+      this.eventEnds.delete(end)
     }
   }
 

@@ -178,3 +178,38 @@ describe('top screen keys', () => {
     expect(await sendInputAndWaitForChange(view, 'x')).not.toContain('any key closes this help')
   })
 })
+
+describe('the log view through a broker restart', () => {
+  it('says the stream ended and is reconnecting, then follows the new lines once the broker is back', async () => {
+    const client = new FakeClient()
+    client.logLines = ['2026-01-01T00:00:00.000000001Z before the restart']
+    const view = await started(client)
+    type(view, 'l')
+    await until(() => view.lastFrame()!.includes('before the restart') && view.lastFrame()!.includes('following'))
+    client.logsDown = true
+    client.endLogStreams()
+    await until(() => view.lastFrame()!.includes('stream ended · reconnecting'), 3000)
+    expect(view.lastFrame()).not.toMatch(/following/)
+    client.logLines = ['2026-01-01T00:00:09.000000001Z after the restart']
+    client.logsDown = false
+    await until(() => view.lastFrame()!.includes('after the restart') && view.lastFrame()!.includes('following'), 5000)
+    expect(view.lastFrame()).toContain('before the restart')
+  })
+})
+
+describe('rows through a broker outage', () => {
+  it('marks every row stale while the broker is unreachable, and clears it once it answers again', async () => {
+    const client = new FakeClient()
+    const view = await started(client)
+    expect(view.lastFrame()).not.toContain('STALE')
+    client.down = true
+    client.endEventStreams()
+    await until(() => view.lastFrame()!.includes('STALE: rows show the last state seen'), 3000)
+    const frame = view.lastFrame()!
+    expect(frame).toMatch(/inst-0001 .*healthy\?/)
+    expect(frame).not.toMatch(/inst-0001 .*healthy /)
+    client.down = false
+    await until(() => !view.lastFrame()!.includes('STALE') && view.lastFrame()!.includes('live'), 5000)
+    expect(view.lastFrame()).toMatch(/inst-0001 .*healthy /)
+  })
+})

@@ -6,7 +6,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {formatCredentials} from '../../src/cli/services/credentials.js'
 import {withoutFlags} from '../../src/cli/services/detached-up.js'
-import {deprovisionInstance, removeAllInstances, waitForOperation} from '../../src/cli/services/instances.js'
+import {deprovisionInstance, instanceByRef, removeAllInstances, waitForOperation} from '../../src/cli/services/instances.js'
 import {parseParameters} from '../../src/cli/services/parameters.js'
 import {UsageError} from '../../src/core/errors.js'
 import {FakeBroker} from '../helpers/fake-broker.js'
@@ -100,5 +100,19 @@ describe('parameters, credentials and argv', () => {
         ['--detach-timeout', '--data-dir', '--password', '--admin-password'],
       ),
     ).toEqual(['--port', '9', '--keepalive', '1'])
+  })
+})
+
+describe('NAME|ID arguments take a unique id prefix', () => {
+  it('a unique prefix finds its instance; an ambiguous one lists the candidates; none is a clear error', async () => {
+    const broker = new FakeBroker()
+    broker.add('5b7c0a11-0000-4000-8000-000000000001', 'cache', 'redis', 'small', 'ready')
+    broker.add('5b7c0a22-0000-4000-8000-000000000002', 'orders', 'redis', 'small', 'ready')
+    expect((await instanceByRef(broker, '5b7c0a1')).name).toBe('cache')
+    expect((await instanceByRef(broker, 'orders')).id).toBe('5b7c0a22-0000-4000-8000-000000000002')
+    await expect(instanceByRef(broker, '5b7c')).rejects.toThrow(
+      '5b7c is the start of 2 instance ids: cache (5b7c0a11-0000-4000-8000-000000000001), orders (5b7c0a22-0000-4000-8000-000000000002)',
+    )
+    await expect(instanceByRef(broker, 'ffff')).rejects.toThrow('no instance has the id or name ffff')
   })
 })

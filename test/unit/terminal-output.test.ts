@@ -35,8 +35,8 @@ describe('what the broker sends never steers the terminal', () => {
     expect(fit(EVIL, 60).trimEnd()).toBe('cache\\x1b]0;owned\\x07\\x1b[2J\\x9b31m')
   })
 
-  it("top's log panel keeps a container's colours and tabs, nothing else (no clipboard write by OSC 52)", () => {
-    expect(parseLogLine('2026-12-01T22:00:00.000000000Z \u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007').text).toBe('\u001b[31mred\u001b[0m\ttab \\x1b]52;c;cGF5bG9hZA==\\x07')
+  it("top's log panel expands tabs, drops colours and obeys no other escape (no clipboard write by OSC 52)", () => {
+    expect(parseLogLine('2026-12-01T22:00:00.000000000Z \u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007').text).toBe('red     tab \\x1b]52;c;cGF5bG9hZA==\\x07')
   })
 })
 

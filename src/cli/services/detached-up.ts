@@ -1,6 +1,7 @@
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
+import {DbrokerError} from '../../core/errors.js'
 import {readUpState, startDetached, type UpState} from '../detach.js'
 import type {Progress} from './broker.js'
 
@@ -14,6 +15,8 @@ export interface DetachedUpOptions {
   /** Passed through the environment, never the command line. */
   secrets: Record<string, string | undefined>
   progress: Progress
+  /** The --port asked for, when given: a running `up` on another port is an error, not a silent reuse. */
+  requestedPort?: number
 }
 
 /** The `up` running for the data dir, or a new one started in the background once it is healthy and its context written. */
@@ -21,6 +24,13 @@ export async function detachedUp(options: DetachedUpOptions): Promise<UpState> {
   mkdirSync(options.dataDir, {recursive: true, mode: 0o700})
   const running = readUpState(options.dataDir)
   if (running) {
+    const port = Number(new URL(running.url).port)
+    if (options.requestedPort !== undefined && options.requestedPort !== 0 && options.requestedPort !== port) {
+      throw new DbrokerError(
+        `dbroker up is already running for ${options.dataDir} at ${running.url} (pid ${running.pid}), not on port ${options.requestedPort}`,
+        `stop it with \`dbroker down --data-dir ${options.dataDir}\` first, or start another one with its own --data-dir`,
+      )
+    }
     options.progress(`dbroker up is already running for ${options.dataDir} (pid ${running.pid})`)
     return running
   }

@@ -48,11 +48,17 @@ export async function waitForOperation(
   }
 }
 
-/** The instance with this id or name, with a clear error when there is none. */
+/** The instance with this id or name, or the one whose id starts with it (as docker does); a clear error when there is none or several. */
 export async function instanceByRef(client: CliBroker, ref: string): Promise<InstanceDetail> {
   const instance = await client.findInstance(ref)
-  if (!instance) throw new DbrokerError(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
-  return instance
+  if (instance) return instance
+  const matches = ref ? (await client.instances({stats: false})).filter((i) => i.id.startsWith(ref)) : []
+  if (matches.length > 1) {
+    throw new DbrokerError(`${ref} is the start of ${matches.length} instance ids: ${matches.map(labelOf).join(', ')}`, 'type more of the id, or use the name')
+  }
+  const only = matches.length === 1 ? await client.findInstance(matches[0].id) : undefined
+  if (!only) throw new DbrokerError(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
+  return only
 }
 
 /**

@@ -23,10 +23,15 @@ export default class ContextAdd extends BaseCommand {
 
   async run(): Promise<{name: string; url: string; current: boolean}> {
     const {args, flags} = await this.parse(ContextAdd)
+    let url: URL | undefined
     try {
-      new URL(flags.url)
+      url = new URL(flags.url)
     } catch {
-      throw new UsageError(`--url ${flags.url} is not a URL`, 'write it like http://127.0.0.1:9998')
+      url = undefined
+    }
+    // The broker speaks HTTP(S) only: anything else would fail later, on the first command that uses the context.
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
+      throw new UsageError(`--url ${flags.url} is not an http:// or https:// URL of a broker`, 'write it like http://127.0.0.1:9998')
     }
     const store = this.contexts()
     await store.set(

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BrokerCommand} from '../../cli/base-command.js'
 import {enrollHost} from '../../cli/host-identity.js'
 
-export default class HostsAdd extends BaseCommand {
+export default class HostsAdd extends BrokerCommand {
   static override summary = "Enroll a host: make its own token, for its agent's --token-file"
   static override description = `The token is shown once (the broker keeps only its hash): with --token-file it goes into that file (mode 0600) instead of the terminal. Copy it to the host and start its agent with \`dbroker agent start --id HOST --token-file FILE\`. That token lets the agent register and heartbeat as this host only.
 

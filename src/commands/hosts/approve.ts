@@ -1,10 +1,10 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BrokerCommand} from '../../cli/base-command.js'
 import {approveHost} from '../../cli/host-identity.js'
 import type {PendingHostChange} from '../../core/host-identity.js'
 
-export default class HostsApprove extends BaseCommand {
+export default class HostsApprove extends BrokerCommand {
   static override summary = 'Apply the agent URL or address change a host asked for (`dbroker hosts` lists it as PENDING)'
   static override args = {name: Args.string({required: true, description: 'host name, as `dbroker hosts` lists it'})}
   static override examples = ['<%= config.bin %> hosts approve host-1', '<%= config.bin %> hosts approve host-1 --json']

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BrokerCommand} from '../../cli/base-command.js'
 import {setDrained} from '../../cli/drain.js'
 
-export default class HostsDrain extends BaseCommand {
+export default class HostsDrain extends BrokerCommand {
   static override summary = 'Stop placing new instances on a host; its instances keep running'
   static override args = {name: Args.string({required: true, description: 'host name, as `dbroker hosts` lists it'})}
   static override examples = ['<%= config.bin %> hosts drain host-1', '<%= config.bin %> hosts drain host-1 --json']

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BrokerCommand} from '../../cli/base-command.js'
 import {revokeHost} from '../../cli/host-identity.js'
 
-export default class HostsRevoke extends BaseCommand {
+export default class HostsRevoke extends BrokerCommand {
   static override summary = "Revoke a host's token: its agent can no longer register or heartbeat, and brokers stop calling it"
   static override args = {name: Args.string({required: true, description: 'host name, as `dbroker hosts` lists it'})}
   static override examples = ['<%= config.bin %> hosts revoke host-1']

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BrokerCommand} from '../../cli/base-command.js'
 import {setDrained} from '../../cli/drain.js'
 
-export default class HostsUndrain extends BaseCommand {
+export default class HostsUndrain extends BrokerCommand {
   static override summary = 'Let a drained host take new instances again'
   static override args = {name: Args.string({required: true, description: 'host name, as `dbroker hosts` lists it'})}
   static override examples = ['<%= config.bin %> hosts undrain host-1', '<%= config.bin %> hosts undrain host-1 --json']

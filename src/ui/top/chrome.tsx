@@ -74,12 +74,14 @@ export interface HeaderProps {
   /** No answer from the broker yet: counts would read as an empty broker. */
   loading: boolean
   live: boolean
+  /** The broker stopped answering: the rows are the last seen. */
+  stale?: boolean
   hosts: number
   instances: number
   error: string | null
 }
 
-export function Header({target, loading, live, hosts, instances, error}: HeaderProps) {
+export function Header({target, loading, live, stale = false, hosts, instances, error}: HeaderProps) {
   const tone = useTone()
   return (
     <Text wrap="truncate-end">
@@ -90,6 +92,7 @@ export function Header({target, loading, live, hosts, instances, error}: HeaderP
         <>
           {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
           <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
+          {stale ? <Text color={tone('warn')}> · STALE: rows show the last state seen</Text> : null}
         </>
       )}
       {error ? <Text color={tone('bad')}> · {error}</Text> : null}

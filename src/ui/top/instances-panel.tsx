@@ -21,6 +21,8 @@ export interface InstancesPanelProps {
   focused: boolean
   sort: SortKey
   filter: string
+  /** The broker stopped answering: health is the last seen, shown as such. */
+  stale?: boolean
   now?: number
 }
 
@@ -38,6 +40,7 @@ export function InstancesPanel({
   focused,
   sort,
   filter,
+  stale = false,
   now = Date.now(),
 }: InstancesPanelProps) {
   const tone = useTone()
@@ -68,7 +71,11 @@ export function InstancesPanel({
       {shown.map((i, n) => (
         <Text key={i.id} inverse={focused && offset + n === selected} wrap="truncate-end">
           {fit(i.name ?? i.id, 20)}
-          {fit(`${i.service}/${i.plan}`, 18)} <Text color={tone(instanceTone(i))}>{fit(instanceHealth(i), 10)}</Text>{' '}
+          {fit(`${i.service}/${i.plan}`, 18)} {stale ? (
+            <Text color={tone('muted')}>{fit(`${instanceHealth(i)}?`, 10)}</Text>
+          ) : (
+            <Text color={tone(instanceTone(i))}>{fit(instanceHealth(i), 10)}</Text>
+          )}{' '}
           {fit(endpoint(i), 22)} {fit(String(i.container?.restartCount ?? '-'), 4)} {fit(uptime(i, now), 5)}{' '}
           {fit(formatPercent(i.stats?.cpuPercent), 6)}{' '}
           <Text color={tone('good')}>{sparkline(cpuHistory.get(i.id) ?? [], SPARK)}</Text>{' '}

@@ -148,6 +148,7 @@ export function TopScreen({
           height={listHeight}
           width={size.columns}
           focused={state.focus === 'instances'}
+          stale={data.stale}
           sort={state.sort}
           filter={state.host ? `host:${state.host}${state.filter ? ` ${state.filter}` : ''}` : state.filter}
         />
@@ -161,6 +162,7 @@ export function TopScreen({
           target={target}
           loading={data.loading}
           live={data.live}
+          stale={data.stale}
           hosts={data.hosts.length}
           instances={data.instances.length}
           error={data.error}

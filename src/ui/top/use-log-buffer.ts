@@ -1,8 +1,9 @@
 import {useEffect, useState} from 'react'
 
-import {escapeControls} from '../../core/control-chars.js'
+import {followLogs} from '../../client/log-stream.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
+import {screenText} from './log-text.js'
 
 export const LOG_BUFFER_LINES = 5000
 const FLUSH_MS = 100
@@ -19,15 +20,15 @@ export interface LogBuffer {
   dropped: number
   error: string | null
   ended: boolean
+  /** Why the stream stopped while it reconnects (broker restarting); null while following. */
+  interrupted?: string | null
 }
 
 const STAMP = /^(\d{4}-\d\d-\d\dT\S+Z) (.*)$/
 
 export function parseLogLine(raw: string): LogLine {
   const match = STAMP.exec(raw)
-  // A tenant writes these lines: colours pass, any other escape is shown, not obeyed.
-  const text = escapeControls(match ? match[2] : raw, {keepColors: true, keepTabs: true})
-  return {time: match ? match[1] : null, text}
+  return {time: match ? match[1] : null, text: screenText(match ? match[2] : raw)}
 }
 
 /** Appends lines to a buffer of at most `max` lines; returns how many fell off the front. */
@@ -45,7 +46,7 @@ export function appendBounded(
 export function useLogBuffer(
   client: TopClient,
   ref: string | null,
-  options: {tail?: number; max?: number} = {},
+  options: {tail?: number; max?: number; retryDelayMs?: number} = {},
 ): LogBuffer {
   const [buffer, setBuffer] = useState<LogBuffer>({lines: [], dropped: 0, error: null, ended: false})
   useEffect(() => {
@@ -66,19 +67,19 @@ export function useLogBuffer(
     const timer = setInterval(flush, FLUSH_MS)
     void (async () => {
       try {
-        for await (const chunk of client.logs(ref, {
-          tail: options.tail ?? 500,
-          follow: true,
-          timestamps: true,
-          signal: abort.signal,
-        })) {
-          const parts = (partial + chunk).split('\n')
-          partial = parts.pop() ?? ''
-          for (const part of parts) pending.push(parseLogLine(part))
+        for await (const event of followLogs(client, ref, {tail: options.tail ?? 500, timestamps: true, signal: abort.signal, retry: true, retryDelayMs: options.retryDelayMs})) {
+          if (event.kind === 'text') {
+            const parts = (partial + event.text).split('\n')
+            partial = parts.pop() ?? ''
+            for (const part of parts) pending.push(parseLogLine(part))
+            continue
+          }
+          if (partial) pending.push(parseLogLine(partial))
+          partial = ''
+          flush()
+          const interrupted = event.kind === 'interrupted' ? event.reason : null
+          if (!abort.signal.aborted) setBuffer((prev) => ({...prev, interrupted}))
         }
-        if (partial) pending.push(parseLogLine(partial))
-        flush()
-        if (!abort.signal.aborted) setBuffer((prev) => ({...prev, ended: true}))
       } catch (error) {
         if (!abort.signal.aborted) setBuffer((prev) => ({...prev, error: errorMessage(error), ended: true}))
       }
@@ -87,6 +88,6 @@ export function useLogBuffer(
       abort.abort()
       clearInterval(timer)
     }
-  }, [client, ref, options.tail, options.max])
+  }, [client, ref, options.tail, options.max, options.retryDelayMs])
   return buffer
 }

@@ -15,6 +15,8 @@ export interface TopData {
   error: string | null
   /** Whether the event stream is connected (updates arrive without polling). */
   live: boolean
+  /** The rows are the last ones seen, not what runs now: the broker stopped answering. */
+  stale: boolean
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -39,6 +41,7 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
     loading: true,
     error: null,
     live: false,
+    stale: false,
   })
   const last = useRef<{key: string}>({key: ''})
 
@@ -78,15 +81,17 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
               for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), sample(i)].slice(-HISTORY))
               cpuHistory = next
             }
-            if (key === last.current.key && !prev.loading && prev.error === null && cpuHistory === prev.cpuHistory)
+            if (key === last.current.key && !prev.loading && prev.error === null && !prev.stale && cpuHistory === prev.cpuHistory)
               return prev
             last.current.key = key
-            return {...prev, hosts, instances: merged, cpuHistory, loading: false, error: null}
+            return {...prev, hosts, instances: merged, cpuHistory, loading: false, error: null, stale: false}
           })
         } catch (error) {
           if (!abort.signal.aborted)
             setData((prev) =>
-              prev.error === errorMessage(error) ? prev : {...prev, loading: false, error: errorMessage(error)},
+              prev.error === errorMessage(error) && prev.stale
+                ? prev
+                : {...prev, loading: false, error: errorMessage(error), stale: prev.instances.length > 0 || prev.hosts.length > 0},
             )
         }
       })()
@@ -101,11 +106,17 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
     void refresh(true)
     const tick = setInterval(() => void refresh(true), options.statsIntervalMs)
 
+    let dropped = false
     void (async () => {
       while (!abort.signal.aborted) {
         try {
           const connected = () => setData((prev) => (prev.live ? prev : {...prev, live: true}))
-          for await (const _event of client.events(abort.signal, connected)) {
+          // Back after an outage: what changed meanwhile came as no event, so fetch it once.
+          const reconnected = () => {
+            connected()
+            if (dropped) void refresh(false)
+          }
+          for await (const _event of client.events(abort.signal, reconnected)) {
             connected()
             clearTimeout(debounce)
             debounce = setTimeout(() => void refresh(false), options.debounceMs ?? 150)
@@ -114,7 +125,10 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
           // The stream dropped (broker restarting): poll until it is back.
         }
         if (abort.signal.aborted) break
-        setData((prev) => (prev.live ? {...prev, live: false} : prev))
+        dropped = true
+        // What is shown may already be untrue: say so until a refresh succeeds.
+        setData((prev) => (prev.live || !prev.stale ? {...prev, live: false, stale: !prev.loading} : prev))
+        void refresh(false)
         await sleep(2000, abort.signal)
       }
     })()

@@ -1,0 +1,42 @@
+import type {BindingView, InstanceDetail} from '../core/admin.js'
+import {endpoint, formatBytes, formatDuration, formatPercent, instanceHealth, uptime} from '../core/format.js'
+import {type Column, renderTable} from './table.js'
+
+/** `dbroker show`: one instance as labelled lines, the way `docker inspect` would if it were for people. */
+export function instanceDetailText(i: InstanceDetail, now = Date.now()): string {
+  const rows: Array<[string, string]> = [
+    ['name', i.name ?? '-'],
+    ['id', i.id],
+    ['service', `${i.service}/${i.plan}`],
+    ['state', i.state],
+    ['health', instanceHealth(i)],
+    ['host', i.hostId],
+    ['endpoint', endpoint(i)],
+    ['ports', i.ports.map((p) => `${i.address}:${p.host}->${p.container}/${p.protocol}`).join(', ') || '-'],
+    ['image', i.image],
+    ['container', i.container ? `${i.container.status}, ${i.container.restartCount} restart(s), up ${uptime(i, now)}` : '-'],
+    ['limits', `memory ${formatBytes(i.memoryLimitBytes)}, cpu ${i.nanoCpus ? `${i.nanoCpus / 1e9}` : '-'}`],
+    ['usage', i.stats ? `cpu ${formatPercent(i.stats.cpuPercent)}, memory ${formatBytes(i.stats.memoryBytes)}` : '-'],
+    ['volumes', i.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'],
+    ['operation', i.lastOperation ? `${i.lastOperation.kind} ${i.lastOperation.state} ${formatDuration(now - i.lastOperation.updatedAt)} ago: ${i.lastOperation.description}` : '-'],
+    ['bindings', String(i.bindings.length)],
+  ]
+  const width = Math.max(...rows.map(([k]) => k.length))
+  const head = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
+  return `${head}\n${i.bindings.length ? `\n${bindingsTable(i.bindings.map((b) => ({instance: i.name ?? i.id, ...b})))}` : ''}`
+}
+
+export type BindingRow = BindingView & {instance: string}
+
+export function bindingsTable(rows: BindingRow[]): string {
+  const columns: Array<Column<BindingRow>> = [
+    {header: 'instance', value: (b) => b.instance},
+    {header: 'binding', value: (b) => b.id},
+    {header: 'state', value: (b) => b.state},
+    {header: 'app', value: (b) => b.appGuid ?? '-'},
+    {header: 'age', value: (b) => formatDuration(Date.now() - b.createdAt), align: 'right'},
+  ]
+  const withUri = rows.some((b) => b.credentials?.uri)
+  if (withUri) columns.push({header: 'uri', value: (b) => String(b.credentials?.uri ?? '-')})
+  return renderTable(rows, columns)
+}

@@ -1,0 +1,57 @@
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
+
+const port = 42200 + Math.floor(Math.random() * 50)
+
+describe('up --detach --data-dir DIR, then down as the operator types it', () => {
+  let box: OperatorSandbox
+  beforeAll(async () => {
+    box = await startSandbox({port, portRange: [42250, 42269], dataDirName: 'elsewhere'})
+  })
+  afterAll(async () => {
+    await box?.stop()
+  })
+
+  it('up --detach --json again answers the running one with its credentials, as the README says', async () => {
+    const again = await box.cli(['up', '--detach', '--json', '--data-dir', box.dataDir])
+    expect(again.code).toBe(0)
+    const {result} = JSON.parse(again.stdout)
+    expect(result).toMatchObject({url: box.url, context: 'local', username: 'broker', adminUsername: 'admin'})
+    expect(result.password).toMatch(/\S{16,}/)
+    expect(result.adminPassword).toMatch(/\S{16,}/)
+  })
+
+  it('up --detach --port OTHER while one runs for the data dir is an error naming the running one', async () => {
+    const other = await box.cli(['up', '--detach', '--port', String(port + 60), '--data-dir', box.dataDir])
+    expect(other.code).toBe(1)
+    expect(other.stdout).not.toContain(box.url)
+    expect(other.stderr).toContain(`already running for ${box.dataDir} at ${box.url}`)
+  })
+
+  it('down --purge finds the up behind the current context, deprovisions and stops it; a second down exits 1', async () => {
+    const made = await box.cli(['provision', 'redis', '--name', 'to-purge'])
+    expect(made.code).toBe(0)
+    // A follower must not end silently with 0 when the broker goes away.
+    const following = box.cli(['logs', 'to-purge', '-f'])
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const down = await box.cli(['down', '--purge', '--json'])
+    expect(down.code, down.stderr).toBe(0)
+    const {result} = JSON.parse(down.stdout)
+    expect(result).toMatchObject({running: true, stopped: 'stopped'})
+    expect(result.purged).toHaveLength(1)
+    const reach = await box.cli(['ls', '--no-stats'])
+    expect(reach.code).toBe(1)
+    expect(reach.stderr).toContain('cannot reach the broker')
+
+    const followed = await following
+    expect(followed.code).toBe(1)
+    expect(followed.stdout).toContain('Ready to accept connections')
+    expect(followed.stderr).toContain('the log stream ended')
+    expect(followed.stderr).toContain('--retry')
+
+    const again = await box.cli(['down', '--json'])
+    expect(again.code).toBe(1)
+    expect(JSON.parse(again.stdout)).toMatchObject({status: 1, error: {message: `dbroker up is not running for ${box.dataDir}; nothing stopped`}})
+  })
+})

@@ -1,0 +1,73 @@
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {RUN} from '../helpers/cli.js'
+
+const home = mkdtempSync(path.join(tmpdir(), 'dbroker-usage-'))
+const env: NodeJS.ProcessEnv = {...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data'), NO_COLOR: '1'}
+delete env.DBROKER_URL
+delete env.DBROKER_CONTEXT
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [RUN, ...args], {env, encoding: 'utf8', timeout: 30_000})
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+afterAll(() => rmSync(home, {recursive: true, force: true}))
+
+describe('mistyped commands and flags, as an operator makes them', () => {
+  it('an unknown command with --json prints one usage envelope, exit 2', () => {
+    const r = cli('nosuchcommand', '--json')
+    expect(r.code).toBe(2)
+    expect(JSON.parse(r.stdout)).toEqual({status: 2, error: {name: 'UsageError', message: 'there is no command nosuchcommand'}})
+  })
+
+  it('a typo gets "did you mean", without oclif\'s colon', () => {
+    const r = cli('provison')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('there is no command provison')
+    expect(r.stderr).toContain('did you mean `dbroker provision`?')
+    const sub = cli('context', 'lst')
+    expect(sub.code).toBe(2)
+    expect(sub.stderr).toContain('did you mean `dbroker context list`?')
+    expect(sub.stderr).not.toContain('context:lst')
+  })
+
+  it('an argument a command does not take is named as such', () => {
+    const r = cli('catalog', 'extra-arg')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('catalog takes no argument extra-arg')
+    expect(r.stderr).not.toContain('catalog:extra-arg')
+  })
+
+  it('-h shows the help like --help', () => {
+    const r = cli('bind', '-h')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('USAGE')
+    expect(r.stdout).toContain('$ dbroker bind')
+  })
+
+  it('context add refuses a URL the broker cannot speak (ftp://x), and keeps nothing', () => {
+    for (const url of ['ftp://x', 'file:///etc/passwd', 'http://']) {
+      const r = cli('context', 'add', 'bad', '--url', url, '--json')
+      expect(r.code, url).toBe(2)
+      expect(JSON.parse(r.stdout).error.message).toContain('is not an http:// or https:// URL')
+    }
+    expect(JSON.parse(cli('context', 'list', '--json').stdout).result.contexts).toEqual([])
+    expect(cli('context', 'add', 'ok', '--url', 'https://broker.example.com:9998').code).toBe(0)
+  })
+
+  it('--context is not offered where it means nothing: context add, up, agent start', () => {
+    expect(cli('context', 'add', 'x', '--url', 'http://127.0.0.1:1', '--context', 'other').stderr).toContain('Nonexistent flag: --context')
+    expect(cli('agent', 'start', '--context', 'other').stderr).toContain('Nonexistent flag: --context')
+    expect(cli('context', 'add', '--help').stdout).not.toContain('--context')
+    expect(cli('agent', 'start', '--help').stdout).not.toContain('--context')
+    const up = cli('up', '--help').stdout
+    expect(up).toContain('name of the context it writes')
+    expect(up).not.toContain('broker context to use')
+    expect(cli('bind', '--help').stdout).toContain('broker context to use')
+  })
+})
