@@ -9,6 +9,7 @@ import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
 import type {Provisioner} from './lifecycle/index.js'
 import {checkId, checkRecordedHeaders} from './limits.js'
+import {isDeploymentKey} from '../manifest/specs.js'
 import {
   bindBody,
   deleteQuery,
@@ -126,6 +127,8 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     if (params.instance_id === '') throw badRequest('instance_id must not be empty')
     if (params.binding_id === '') throw badRequest('binding_id must not be empty')
     checkId('instance_id', params.instance_id)
+    // Manifest containers are keyed `deploy:...` in the same space: a platform must not name (and so take over) one.
+    if (isDeploymentKey(params.instance_id)) throw badRequest(`instance_id must not start with "deploy:"; that prefix names manifest containers`)
     if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
   }
 

@@ -152,3 +152,20 @@ describe('binding bodies', () => {
     })
   })
 })
+
+describe('ids a platform may not use', () => {
+  it('an instance id in the manifest namespace (deploy:...) is a 400 and makes nothing', async () => {
+    const t = await brokerApp()
+    try {
+      for (const id of ['deploy:redis', 'deploy:shop:h1:web']) {
+        const put = await osb(t.app, 'PUT', `/v2/service_instances/${encodeURIComponent(id)}`, '2.17', {...KV, organization_guid: 'o', space_guid: 's'})
+        expect(put.statusCode).toBe(400)
+        expect(put.json().description).toMatch(/deploy:/)
+        expect(await t.store.getInstance(id)).toBeUndefined()
+      }
+    } finally {
+      await t.app.close()
+      await t.store.close()
+    }
+  })
+})
