@@ -12,6 +12,7 @@ import type {BrokerEvents} from './events.js'
 import {fenced, leaseLost, LeaseLostError, runFenced} from './lease-fence.js'
 import {validateParameters} from './parameters.js'
 import {isLive, type PlacementStrategy, placeInstance} from './placement.js'
+import {describeUnreachable, isUnreachableFailure} from './reachability.js'
 import {buildSpec} from './spec.js'
 
 export interface RequestMeta {
@@ -154,7 +155,7 @@ export class Provisioner {
     const host = await this.store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
     if (!isLive(host, this.options.keepaliveMs) && !meta.acceptsIncomplete) {
-      throw new OsbError(503, `host ${host.id} is not reachable (last heartbeat ${heartbeatAge(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`)
+      throw new OsbError(503, `${describeUnreachable(host)}; try again when it is back, or send accepts_incomplete=true to wait for it`)
     }
     return host
   }
@@ -229,7 +230,7 @@ export class Provisioner {
   /** An operation that will wait for a dead host says so while it waits. */
   private waitingFor(op: Operation, host: Host): Operation {
     if (isLive(host, this.options.keepaliveMs)) return op
-    return {...op, description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${heartbeatAge(host)} s ago)`}
+    return {...op, description: `${op.kind} waiting for ${describeUnreachable(host)}`}
   }
 
   /** Runs an operation's work, records how it ended, and keeps a handle so DELETE can stop it. */
@@ -280,7 +281,7 @@ export class Provisioner {
   /** A sync request answers with the outcome; a failure becomes a 500 with the operation's description. */
   private async outcome(operationId: string, ok: () => Promise<Reply> | Reply): Promise<Reply> {
     const op = await this.settle(operationId)
-    if (op.state === 'failed') throw new OsbError(500, op.description)
+    if (op.state === 'failed') throw new OsbError(isUnreachableFailure(op.description) ? 503 : 500, op.description)
     return ok()
   }
 
@@ -813,14 +814,22 @@ export class Provisioner {
       throw notFound(`${bindingId ? `binding ${bindingId}` : `instance ${instanceId}`} is unknown`)
     }
     const failedChange = op.state === 'failed' && (op.kind === 'update' || op.kind === 'deprovision')
+    // A wait's age is told as of now, not as of when the operation began.
+    const host = op.state === 'in progress' ? await this.hostWaitedFor(op.instanceId) : undefined
     return {
       status: 200,
       body: {
         state: op.state,
-        description: op.description,
+        description: host ? `${op.kind} waiting for ${describeUnreachable(host)}` : op.description,
         ...(failedChange ? {instance_usable: true, update_repeatable: true} : {}),
       },
     }
+  }
+
+  private async hostWaitedFor(instanceId: string): Promise<Host | undefined> {
+    const instance = await this.store.getInstance(instanceId)
+    const host = instance && (await this.store.getHost(instance.hostId))
+    return host && !isLive(host, this.options.keepaliveMs) ? host : undefined
   }
 
   // recovery
