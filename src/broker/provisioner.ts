@@ -12,7 +12,7 @@ import type {BrokerEvents} from './events.js'
 import {fenced, leaseLost, LeaseLostError, runFenced} from './lease-fence.js'
 import {validateParameters} from './parameters.js'
 import {isLive, type PlacementStrategy, placeInstance} from './placement.js'
-import {describeUnreachable, isUnreachableFailure} from './reachability.js'
+import {describeUnreachable, describeWait, isUnreachableFailure} from './reachability.js'
 import {buildSpec} from './spec.js'
 
 export interface RequestMeta {
@@ -230,7 +230,7 @@ export class Provisioner {
   /** An operation that will wait for a dead host says so while it waits. */
   private waitingFor(op: Operation, host: Host): Operation {
     if (isLive(host, this.options.keepaliveMs)) return op
-    return {...op, description: `${op.kind} waiting for ${describeUnreachable(host)}`}
+    return {...op, description: `${op.kind} ${describeWait(host)}`}
   }
 
   /** Runs an operation's work, records how it ended, and keeps a handle so DELETE can stop it. */
@@ -820,7 +820,7 @@ export class Provisioner {
       status: 200,
       body: {
         state: op.state,
-        description: host ? `${op.kind} waiting for ${describeUnreachable(host)}` : op.description,
+        description: host ? `${op.kind} ${describeWait(host)}` : op.description,
         ...(failedChange ? {instance_usable: true, update_repeatable: true} : {}),
       },
     }

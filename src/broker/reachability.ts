@@ -76,6 +76,11 @@ export function isUnreachableFailure(description: string): boolean {
   return / is unreachable from the broker \(broker -> agent\)/.test(description)
 }
 
+/** What an operation waiting for the host says: `waiting for host h1, unreachable for 42 s (broker -> agent: ...)`. */
+export function describeWait(host: Host, now = Date.now()): string {
+  return describeUnreachable(host, now).replace(/^host (\S+) is /, 'waiting for host $1, ')
+}
+
 const HOST_READS = new Set(['getHost', 'listHosts'])
 
 /**

@@ -38,6 +38,8 @@ export class AgentUnreachableError extends EngineError {
 /** How the broker reaches one agent: the bearer that host's agent accepts (looked up per call), and a private CA. */
 export interface AgentPeer extends Omit<PeerOptions, 'token'> {
   credential: () => Promise<string>
+  /** Shorter deadlines (tests). */
+  deadlines?: Partial<typeof AGENT_DEADLINES>
   /** Told the outcome of every call that went over the network: an answer (any status), or why none came. */
   reached?: (hostId: string, failure?: string) => void
 }
@@ -49,6 +51,7 @@ export interface AgentPeer extends Omit<PeerOptions, 'token'> {
  */
 export class HttpAgentClient implements AgentClient {
   private readonly base: string
+  private readonly deadlines: typeof AGENT_DEADLINES
 
   constructor(
     readonly hostId: string,
@@ -56,10 +59,11 @@ export class HttpAgentClient implements AgentClient {
     private readonly peer: AgentPeer,
   ) {
     this.base = agentUrl.replace(/\/+$/, '') + '/v1'
+    this.deadlines = {...AGENT_DEADLINES, ...peer.deadlines}
   }
 
   private async options(): Promise<PeerOptions> {
-    return {ca: this.peer.ca, token: await this.peer.credential(), fresh: true, connectTimeoutMs: this.peer.connectTimeoutMs ?? AGENT_DEADLINES.connectMs}
+    return {ca: this.peer.ca, token: await this.peer.credential(), fresh: true, connectTimeoutMs: this.deadlines.connectMs}
   }
 
   private unreachable(error: unknown): AgentUnreachableError {
@@ -70,7 +74,7 @@ export class HttpAgentClient implements AgentClient {
 
   private async call<T>(method: string, path: string, body?: unknown, options: {deadlineMs?: number; signal?: AbortSignal} = {}): Promise<T> {
     const peer = await this.options()
-    const deadlineMs = options.deadlineMs ?? this.peer.deadlineMs ?? AGENT_DEADLINES.lookMs
+    const deadlineMs = options.deadlineMs ?? this.deadlines.lookMs
     let response
     try {
       response = await requestJson(`${this.base}${path}`, {...peer, method, body, timeoutMs: deadlineMs, deadlineMs, signal: options.signal})
@@ -93,19 +97,19 @@ export class HttpAgentClient implements AgentClient {
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
-    return this.call('PUT', this.path(spec.instanceId), spec, {deadlineMs: AGENT_DEADLINES.applyMs, signal: options.signal})
+    return this.call('PUT', this.path(spec.instanceId), spec, {deadlineMs: this.deadlines.applyMs, signal: options.signal})
   }
 
   async remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
-    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {deadlineMs: AGENT_DEADLINES.actionMs})
+    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {deadlineMs: this.deadlines.actionMs})
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.call('POST', this.path(instanceId, '/exec'), {command, env}, {deadlineMs: AGENT_DEADLINES.actionMs})
+    return this.call('POST', this.path(instanceId, '/exec'), {command, env}, {deadlineMs: this.deadlines.actionMs})
   }
 
   async restart(instanceId: string): Promise<void> {
-    await this.call('POST', this.path(instanceId, '/restart'), {}, {deadlineMs: AGENT_DEADLINES.actionMs})
+    await this.call('POST', this.path(instanceId, '/restart'), {}, {deadlineMs: this.deadlines.actionMs})
   }
 
   list(): Promise<ContainerState[]> {
@@ -121,7 +125,7 @@ export class HttpAgentClient implements AgentClient {
     const url = `${this.base.replace(/\/v1$/, '')}/healthz`
     let response
     try {
-      response = await requestJson(url, {ca: this.peer.ca, token: '', fresh: true, connectTimeoutMs: AGENT_DEADLINES.probeMs, deadlineMs: AGENT_DEADLINES.probeMs, timeoutMs: AGENT_DEADLINES.probeMs})
+      response = await requestJson(url, {ca: this.peer.ca, token: '', fresh: true, connectTimeoutMs: this.deadlines.probeMs, deadlineMs: this.deadlines.probeMs, timeoutMs: this.deadlines.probeMs})
     } catch (error) {
       throw this.unreachable(error)
     }
@@ -138,9 +142,9 @@ export class HttpAgentClient implements AgentClient {
     for (const key of ['tail', 'since', 'follow', 'timestamps'] as const) if (options[key] !== undefined) query.set(key, String(options[key]))
     const peer = await this.options()
     // A followed stream may be quiet for hours; one that is not followed ends soon, and silence means the agent went away.
-    const idle = options.follow ? {} : {timeoutMs: AGENT_DEADLINES.streamIdleMs}
+    const idle = options.follow ? {} : {timeoutMs: this.deadlines.streamIdleMs}
     try {
-      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, ...idle, responseTimeoutMs: AGENT_DEADLINES.streamStartMs, signal: options.signal})
+      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, ...idle, responseTimeoutMs: this.deadlines.streamStartMs, signal: options.signal})
       this.peer.reached?.(this.hostId)
       return stream
     } catch (error) {
