@@ -65,8 +65,8 @@ export class Reachability {
 
 /** Why a host can't be used now, in words for a 503 or a waiting operation: `host h1 is unreachable for 42 s (broker -> agent: ...)`. */
 export function describeUnreachable(host: Host, now = Date.now()): string {
-  const r = host.reachability
-  if (!r) return `host ${host.id} is ${host.status} (last heartbeat ${seconds(now - host.lastHeartbeat)} ago)`
+  // A host read without this broker's overlay is unusable only for want of heartbeats.
+  const r = host.reachability ?? {direction: 'in', reason: `no heartbeat for ${seconds(now - host.lastHeartbeat)}`, since: host.lastHeartbeat}
   const direction = {in: 'agent -> broker', out: 'broker -> agent', both: 'both ways'}[r.direction]
   return `host ${host.id} is ${host.status === 'dead' ? 'dead' : 'unreachable'} for ${seconds(now - r.since)} (${direction}: ${r.reason})`
 }
