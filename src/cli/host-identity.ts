@@ -29,7 +29,6 @@ const hostPath = (id: string, rest: string) => `/admin/v1/hosts/${encodeURICompo
 
 /** The registered hosts with their identity, and the enrolled hosts that have not registered yet. */
 export async function listHosts(client: BrokerClient): Promise<{hosts: HostListing[]; waiting: HostEnrollment[]}> {
-  // `dbroker up` has no remote hosts and no enrollment routes.
   const enrollments = async () => {
     const response = await client.fetch('GET', '/admin/v1/enrollments', {admin: true})
     return response.status === 404 ? undefined : answer<HostEnrollment[]>(response)
@@ -38,7 +37,8 @@ export async function listHosts(client: BrokerClient): Promise<{hosts: HostListi
   if (!enrolled) return {hosts: hosts.map((h) => ({...h, enrolled: null, pending: null})), waiting: []}
   const byId = new Map(enrolled.map((e) => [e.hostId, e]))
   return {
-    hosts: hosts.map((h) => ({...h, enrolled: byId.has(h.id), pending: byId.get(h.id)?.pending ?? null})),
+    // A host without an agent URL is the broker's own in-process agent (`dbroker up`): it needs no token.
+    hosts: hosts.map((h) => ({...h, enrolled: h.agentUrl === null ? null : byId.has(h.id), pending: byId.get(h.id)?.pending ?? null})),
     waiting: enrolled.filter((e) => !hosts.some((h) => h.id === e.hostId)),
   }
 }
