@@ -112,7 +112,7 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     }
     const refused = await m.osb().bind(onHost1[0], testId('b'), {...REDIS})
     expect(refused.status).toBe(503)
-    expect(refused.body.description).toMatch(/host host-1 is dead for \d+ s \(agent -> broker: no heartbeat/)
+    expect(refused.body.description).toMatch(/host host-1 is dead for \d+ s \((agent -> broker|both ways): no heartbeat/)
     // Async, the same request is taken and waits for the host.
     const waitingBinding = testId('b')
     const waiting = await m.osb().bind(onHost1[0], waitingBinding, {...REDIS}, true)
