@@ -5,14 +5,32 @@ import {Kysely, PostgresDialect, SqliteDialect} from 'kysely'
 
 import {DbrokerError} from '../core/errors.js'
 import {PgChannel} from './channel.js'
+import type {Db} from './db.js'
+import * as identities from './repositories/host-identities.js'
 import type {Database} from './schema.js'
 import {checkStoreKey} from './sealed-columns.js'
 import {dataDirStoreKeys, generateStoreKey, parseStoreKeys, readStoreKeyFile, SecretCipher, STORE_KEY_ENV, type StoreKey, StoreKeyError} from './secrets.js'
 import {Store} from './store.js'
 
-export * as hostIdentities from './host-identities.js'
 export {PortRangeFullError, Store, type StoreChannel, type StoredBinding, type StoredInstance} from './store.js'
 export {StoreKeyError} from './secrets.js'
+
+/** A repository function on a store's database, for callers that hold the store. */
+const onStore =
+  <A extends unknown[], R>(query: (db: Db, ...args: A) => R) =>
+  (store: Store, ...args: A): R =>
+    query(store.db, ...args)
+
+/** Host enrollment (repositories/host-identities.ts) on a store. */
+export const hostIdentities = {
+  enrollHost: onStore(identities.enrollHost),
+  hostOfToken: onStore(identities.hostOfToken),
+  tokenHashOf: onStore(identities.tokenHashOf),
+  listHostIdentities: onStore(identities.listHostIdentities),
+  recordPendingChange: onStore(identities.recordPendingChange),
+  approvePendingChange: onStore(identities.approvePendingChange),
+  revokeHost: onStore(identities.revokeHost),
+}
 
 export interface StoreOptions {
   /** The keys themselves, newest first (rotation); otherwise `keyFile`, then DBROKER_STORE_KEY, then store.key beside a SQLite file. */

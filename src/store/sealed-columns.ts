@@ -16,8 +16,21 @@ export const SEALED_COLUMNS = [
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table']
 
+type SealedColumnOf<T extends SealedTable> = Extract<(typeof SEALED_COLUMNS)[number], {table: T}>['columns'][number]
+
 /** Where a value lives, as the cipher binds it: `instances.spec:ID`. */
 export const placeOf = (table: SealedTable, column: string, rowKey: string) => `${table}.${column}:${rowKey}`
+
+/**
+ * The sealed columns of one row: `seal` on the way in, `open` on the way out.
+ * Plaintext (a store before the encrypting migration) opens as it is.
+ */
+export function sealedRow<T extends SealedTable>(secrets: SecretCipher, table: T, rowKey: string) {
+  return {
+    seal: (column: SealedColumnOf<T>, text: string): string => secrets.seal(text, placeOf(table, column, rowKey)),
+    open: (column: SealedColumnOf<T>, text: string): string => (SecretCipher.isSealed(text) ? secrets.open(text, placeOf(table, column, rowKey)) : text),
+  }
+}
 
 export interface ResealCount {
   table: string

@@ -137,7 +137,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const watch = watchEngine(agent, {everyMs: options.keepaliveMs})
   const timer = setInterval(() => {
     beat = (async () => {
-      await store.heartbeat(LOCAL_HOST_ID, watch.report().facts)
+      await store.heartbeatHost(LOCAL_HOST_ID, watch.report().facts)
       // A pass that outlasts the interval (an image, a slow start) is not doubled by the next beat.
       if (stopped || converging) return
       converging = convergeHost().finally(() => {

@@ -7,6 +7,7 @@ import {bridgeEvents} from '../../src/broker/event-bridge.js'
 import {type ChangeEvent, BrokerEvents} from '../../src/broker/events.js'
 import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
+import {generateStoreKey} from '../../src/store/secrets.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 const PORT = 44437
@@ -19,6 +20,8 @@ describe('two brokers on one PostgreSQL: a change sent while the LISTEN connecti
   const a = new BrokerEvents()
   const b = new BrokerEvents()
   const seenByB: ChangeEvent[] = []
+  // Brokers on one PostgreSQL share the key its secrets are sealed with.
+  const keys = [generateStoreKey()]
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/dbbridge-')
@@ -29,7 +32,7 @@ describe('two brokers on one PostgreSQL: a change sent while the LISTEN connecti
       [a, 'broker-a'],
       [b, 'broker-b'],
     ] as const) {
-      const store = await openStore(postgres.url('bridge'))
+      const store = await openStore(postgres.url('bridge'), {keys})
       stores.push(store)
       unbridge.push(await bridgeEvents(events, store.channel!, id, createLogger('silent')))
     }

@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {readFileSync, statSync} from 'node:fs'
 import https from 'node:https'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import pg from 'pg'
@@ -8,6 +9,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {brokerCredential, hostTokenHash} from '../../src/core/host-identity.js'
 import {requestJson} from '../../src/core/http.js'
+import {sealedRow} from '../../src/store/sealed-columns.js'
+import {readStoreKeyFile, SecretCipher} from '../../src/store/secrets.js'
 import {ADMIN, type MultiHost, OSB, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
 
@@ -53,12 +56,15 @@ describe('many hosts and two brokers on PostgreSQL', () => {
 
   const cli = (args: string[], broker = 0) => m.cli(args, broker)
 
-  const stored = async (hostId?: string) =>
-    (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
+  // The rows as the brokers wrote them, their secret columns opened with the brokers' key (helpers/multihost.ts writes it to DIR/store.key).
+  const stored = async (hostId?: string) => {
+    const cipher = new SecretCipher(readStoreKeyFile(path.join(m.dir, 'store.key')))
+    return (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
       ...r,
-      credentials: JSON.parse(r.credentials) as {username: string; password: string},
-      port: (JSON.parse(r.spec) as {ports: Array<{host: number}>}).ports[0].host,
+      credentials: JSON.parse(sealedRow(cipher, 'instances', r.id).open('credentials', r.credentials)) as {username: string; password: string},
+      port: (JSON.parse(sealedRow(cipher, 'instances', r.id).open('spec', r.spec)) as {ports: Array<{host: number}>}).ports[0].host,
     }))
+  }
 
   it('provisions 8 instances through both brokers, spread 4 and 4 over the hosts; redis-cli reaches each through its credentials', async () => {
     const ids = Array.from({length: 8}, () => testId())

@@ -56,6 +56,23 @@ describe('the port allocator in the store', () => {
     expect(isUniqueViolation(error)).toBe(true)
   })
 
+  it('two allocations racing outside a transaction never double-book: the loser fails on the primary key', async () => {
+    const outcomes = await Promise.allSettled([store.allocatePorts(a, 'i1', [6379]), store.allocatePorts(a, 'i2', [6379])])
+    const lost = outcomes.filter((o) => o.status === 'rejected')
+    expect(lost).toHaveLength(1)
+    expect(isUniqueViolation((lost[0] as PromiseRejectedResult).reason)).toBe(true)
+    expect(await store.usedPortsByHost()).toEqual(new Map([['a', 1]]))
+  })
+
+  it('allocations in transactions take turns and get distinct ports', async () => {
+    const mapped = await Promise.all(['i1', 'i2', 'i3'].map((id) => store.transaction((tx) => tx.allocatePorts(a, id, [6379]))))
+    expect(mapped.map((m) => m[0].host).sort()).toEqual([41000, 41001, 41002])
+  })
+
+  it('ports the caller excludes (an instance moving off them) are skipped though free', async () => {
+    expect((await store.allocatePorts(a, 'i1', [6379], [41000, 41001]))[0].host).toBe(41002)
+  })
+
   it('a range too full for every port of the instance allocates none of them and says which range', async () => {
     await store.allocatePorts(a, 'i1', [1, 2, 3])
     const error = await store.transaction((tx) => tx.allocatePorts(a, 'i2', [6379, 6380])).catch((e: unknown) => e)
