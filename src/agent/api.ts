@@ -20,6 +20,8 @@ export interface AgentApiOptions {
   https?: {key: string | Buffer; cert: string | Buffer}
   /** Told of every change the broker asks for, so a converge pass with an older answer leaves that instance alone. */
   onTouched?: (instanceId: string) => void
+  /** A broker probed /healthz: it looks for this agent, so failing heartbeats should try again now. */
+  onProbed?: () => void
 }
 
 // The broker built the spec; this checks its shape so a wrong client fails clearly, not deep in Docker.
@@ -62,7 +64,10 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     const hint = error instanceof DbrokerError ? (error as DbrokerError).hint : undefined
     return reply.code(status).send({error: error.name, message: errorMessage(error), ...(hint ? {hint} : {})})
   })
-  app.get('/healthz', async () => ({status: 'ok'}))
+  app.get('/healthz', async () => {
+    options.onProbed?.()
+    return {status: 'ok'}
+  })
   guardLogins(app, {log: options.log})
 
   void app.register(

@@ -29,10 +29,52 @@ export interface HeartbeatOptions {
   /** CA of the brokers' TLS certificates, when private. */
   ca?: string | Buffer
   log: Logger
-  /** Longest wait between attempts while no broker answers. */
+  /** Longest time between the starts of two attempts while no broker answers; 2 x keepalive by default, so a healed host is back within two beats. */
   maxBackoffMs?: number
   /** Told the installation the broker's answer names, before converging to its specs. */
   onInstallation?: (id: string) => void
+}
+
+/** Default backoff cap, in keepalives. */
+export const BACKOFF_CAP_KEEPALIVES = 2
+
+/**
+ * The wait before attempt `failures + 1`: doubling from one keepalive, with
+ * jitter below the cap only, so no attempt starts later than `capMs` after the last.
+ */
+export function backoffMs(failures: number, keepaliveMs: number, capMs: number, random = Math.random()): number {
+  const grown = keepaliveMs * 2 ** Math.min(Math.max(failures - 1, 0), 16)
+  return Math.min(capMs, grown) * (0.75 + random / 4)
+}
+
+/**
+ * Logs a run of failed heartbeats: each distinct reason once, and one summary
+ * when a broker answers again (how many attempts failed, for how long, why).
+ */
+export class FailureLog {
+  private reasons = new Map<string, number>()
+  private since = 0
+  private attempts = 0
+
+  constructor(private readonly log: Logger) {}
+
+  failed(reason: string, nextInMs: number, now = Date.now()): void {
+    if (this.attempts === 0) this.since = now
+    this.attempts++
+    // Addresses and ports differ per attempt only in numbers: the same failure is one reason.
+    const key = reason.replace(/\d+/g, '#')
+    const seen = this.reasons.get(key)
+    this.reasons.set(key, (seen ?? 0) + 1)
+    if (seen === undefined) this.log.warn(`heartbeat failed: ${reason}; trying again every ${Math.round(nextInMs)} ms or less while it fails`)
+  }
+
+  recovered(now = Date.now()): void {
+    if (this.attempts === 0) return
+    const why = [...this.reasons].map(([reason, n]) => `${n}x ${reason}`).join('; ')
+    this.log.info(`the broker answers again after ${this.attempts} failed heartbeat(s) over ${Math.round((now - this.since) / 1000)} s (${why})`)
+    this.reasons = new Map()
+    this.attempts = 0
+  }
 }
 
 export interface Heartbeats {
@@ -40,6 +82,8 @@ export interface Heartbeats {
   touched(instanceId: string): void
   /** Resolves after the next beat that reached a broker (tests, startup). */
   nextBeat(): Promise<void>
+  /** A broker looked for this agent: while beats fail, try the next one now instead of waiting out the backoff. */
+  wake(): void
   stop(): Promise<void>
 }
 
@@ -59,8 +103,11 @@ interface Answer {
 export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   const {agent, registration, log} = options
   const touchedAt = new Map<string, number>()
-  const maxBackoffMs = options.maxBackoffMs ?? 30_000
+  const maxBackoffMs = options.maxBackoffMs ?? BACKOFF_CAP_KEEPALIVES * registration.keepaliveMs
   const stop = new AbortController()
+  const failureLog = new FailureLog(log)
+  let pause: AbortController | undefined
+  let lastWake = 0
   let waiters: Array<() => void> = []
   let registered = false
   let brokerIndex = 0
@@ -73,7 +120,9 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
 
   const post = async (path: string, body: unknown): Promise<{status: number; body: unknown}> => {
     const url = `${options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')}/agents/v1/${path}`
-    return requestJson(url, {token: options.token, ca: options.ca, method: 'POST', body, timeoutMs: Math.max(2000, registration.keepaliveMs * 2), signal: stop.signal})
+    // While beats fail, an attempt gives up by the cap, so the next one starts on time.
+    const timeoutMs = failures > 0 ? Math.max(1000, maxBackoffMs) : Math.max(2000, registration.keepaliveMs * 2)
+    return requestJson(url, {token: options.token, ca: options.ca, method: 'POST', body, timeoutMs, deadlineMs: timeoutMs, connectTimeoutMs: Math.min(timeoutMs, 5000), signal: stop.signal})
   }
 
   // The engine is looked at beside the beats: a slow or stopped engine is reported, it never delays a beat.
@@ -140,7 +189,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       let waitMs: number
       try {
         await beat()
-        if (failures > 0) log.info(`the broker answers again after ${failures} failed attempt(s)`)
+        failureLog.recovered()
         failures = 0
         // Beats keep their schedule: a slow answer shortens the pause, it does not push the next beat out.
         waitMs = registration.keepaliveMs - (Date.now() - startedAt)
@@ -148,12 +197,16 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
         if (stop.signal.aborted) break
         failures++
         brokerIndex++
-        // Exponential backoff with jitter, capped; containers keep running meanwhile.
-        waitMs = Math.min(maxBackoffMs, registration.keepaliveMs * 2 ** Math.min(failures - 1, 6)) * (0.75 + Math.random() / 2)
-        if (failures === 1 || failures % 10 === 0) log.warn(`heartbeat failed (${failures}x): ${errorMessage(error)}; next try in ${Math.round(waitMs)} ms`)
+        // Exponential backoff with jitter, capped relative to the keepalive, counted from the attempt's start; containers keep running meanwhile.
+        waitMs = backoffMs(failures, registration.keepaliveMs, maxBackoffMs) - (Date.now() - startedAt)
+        failureLog.failed(errorMessage(error), maxBackoffMs)
       }
       for (const [id, at] of touchedAt) if (Date.now() - at > 10 * 60_000) touchedAt.delete(id)
-      if (waitMs > 0) await sleep(waitMs, undefined, {signal: stop.signal}).catch(() => undefined)
+      if (waitMs > 0) {
+        pause = new AbortController()
+        await sleep(waitMs, undefined, {signal: AbortSignal.any([stop.signal, pause.signal])}).catch(() => undefined)
+        pause = undefined
+      }
     }
   })()
 
@@ -163,6 +216,12 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     },
     nextBeat() {
       return new Promise((resolve) => waiters.push(resolve))
+    },
+    wake() {
+      // Only while failing, and at most once per half keepalive: an unauthenticated probe must not make the agent flood.
+      if (failures === 0 || Date.now() - lastWake < registration.keepaliveMs / 2) return
+      lastWake = Date.now()
+      pause?.abort()
     },
     async stop() {
       stop.abort()

@@ -14,6 +14,7 @@ import {basicAuthChecker, type BasicCredentials} from './auth.js'
 import type {BrokerEvents} from './events.js'
 import {isLive} from './placement.js'
 import type {Provisioner} from './lifecycle/index.js'
+import {describeUnreachable} from './reachability.js'
 
 export const ADMIN_PREFIX = '/admin/v1'
 
@@ -72,7 +73,8 @@ export function adminRoutes(options: AdminOptions) {
 
   const hostView = (host: Host, instances: number, now: number): HostView => ({
     id: host.id,
-    status: isLive(host, options.keepaliveMs, now) ? 'alive' : 'dead',
+    status: host.status === 'unreachable' ? 'unreachable' : isLive(host, options.keepaliveMs, now) ? 'alive' : 'dead',
+    ...(host.reachability ? {reachability: host.reachability} : {}),
     heartbeatAgeMs: Math.max(0, now - host.lastHeartbeat),
     lastHeartbeat: host.lastHeartbeat,
     serviceAddress: host.serviceAddress,
@@ -84,7 +86,7 @@ export function adminRoutes(options: AdminOptions) {
     facts: host.facts,
   })
 
-  const instanceView = (instance: ServiceInstance, host: Host | undefined, container: ContainerState | undefined, stats: ContainerStats | undefined): InstanceView => {
+  const instanceView = (instance: ServiceInstance, host: Host | undefined, container: ContainerState | undefined, stats: ContainerStats | undefined, unread = new Set<string>()): InstanceView => {
     const found = catalog.plan(instance.planId)
     return {
       id: instance.id,
@@ -97,18 +99,19 @@ export function adminRoutes(options: AdminOptions) {
       address: host?.serviceAddress ?? instance.spec.bindAddress,
       ports: instance.spec.ports,
       state: instance.state,
+      // `missing` only when the host's own list says so; a list the broker could not read is `unknown`.
       container: container
         ? {status: container.status, health: container.health, restartCount: container.restartCount, startedAt: container.startedAt ?? null}
-        : host && isLive(host, options.keepaliveMs)
-          ? {status: 'missing', health: 'none', restartCount: 0, startedAt: null}
+        : host
+          ? {status: isLive(host, options.keepaliveMs) && !unread.has(host.id) ? 'missing' : 'unknown', health: 'none', restartCount: 0, startedAt: null}
           : null,
       stats: stats ?? null,
       createdAt: instance.createdAt,
     }
   }
 
-  /** Container states of every live host, by instance id; a host that doesn't answer contributes nothing. */
-  async function containers(hosts: Host[]): Promise<Map<string, ContainerState>> {
+  /** Container states of every live host, by instance id; a host that doesn't answer contributes nothing, and goes into `unread`. */
+  async function containers(hosts: Host[], unread = new Set<string>()): Promise<Map<string, ContainerState>> {
     const byInstance = new Map<string, ContainerState>()
     await Promise.all(
       hosts
@@ -118,6 +121,7 @@ export function adminRoutes(options: AdminOptions) {
             options.log.warn(`cannot list the containers of host ${host.id}: ${errorMessage(error)}`)
             return undefined
           })
+          if (!states) unread.add(host.id)
           for (const state of states ?? []) byInstance.set(state.instanceId, state)
         }),
     )
@@ -167,7 +171,7 @@ export function adminRoutes(options: AdminOptions) {
   async function hostOf(instance: ServiceInstance): Promise<Host> {
     const host = await store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
-    if (!isLive(host, options.keepaliveMs)) throw new OsbError(503, `host ${host.id} is not reachable (last heartbeat ${Math.round((Date.now() - host.lastHeartbeat) / 1000)} s ago)`)
+    if (!isLive(host, options.keepaliveMs)) throw new OsbError(503, describeUnreachable(host))
     return host
   }
 
@@ -214,21 +218,23 @@ export function adminRoutes(options: AdminOptions) {
         scope.get<{Querystring: {stats?: string}}>('/instances', async (request) => {
           const [instances, hostList] = await Promise.all([store.listInstances(), store.listHosts()])
           const hosts = new Map(hostList.map((h) => [h.id, h]))
-          const running = await containers(hostList)
+          const unread = new Set<string>()
+          const running = await containers(hostList, unread)
           const stats = request.query.stats === 'false' ? new Map<string, ContainerStats>() : await statsOf(instances, hosts, running)
-          return instances.map((i) => instanceView(i, hosts.get(i.hostId), running.get(i.id), stats.get(i.id)))
+          return instances.map((i) => instanceView(i, hosts.get(i.hostId), running.get(i.id), stats.get(i.id), unread))
         })
 
         scope.get<{Params: {ref: string}; Querystring: {credentials?: string}}>('/instances/:ref', async (request): Promise<InstanceDetail> => {
           const instance = await lookup(request.params.ref)
           const host = await store.getHost(instance.hostId)
-          const running = host ? await containers([host]) : new Map<string, ContainerState>()
+          const unread = new Set<string>()
+          const running = host ? await containers([host], unread) : new Map<string, ContainerState>()
           const stats = host ? await statsOf([instance], new Map([[host.id, host]]), running) : new Map<string, ContainerStats>()
           const withSecrets = request.query.credentials === 'true'
           const bindings = await store.listBindings(instance.id)
           const op = await store.latestOperation(instance.id)
           return {
-            ...instanceView(instance, host, running.get(instance.id), stats.get(instance.id)),
+            ...instanceView(instance, host, running.get(instance.id), stats.get(instance.id), unread),
             image: instance.spec.image,
             memoryLimitBytes: instance.spec.memoryBytes ?? null,
             nanoCpus: instance.spec.nanoCpus ?? null,

@@ -1,9 +1,11 @@
 import {errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
+import type {Host} from '../core/types.js'
 import type {Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
-import {HEARTBEAT_MISSES} from './placement.js'
 import type {Provisioner} from './lifecycle/index.js'
+import {HEARTBEAT_MISSES, isLive} from './placement.js'
+import type {Reachability} from './reachability.js'
 
 export interface Liveness {
   stop(): Promise<void>
@@ -53,6 +55,31 @@ export function startHostSweeper(options: {store: Store; events: BrokerEvents; k
     },
     log,
     'the host sweep',
+  )
+}
+
+/**
+ * While a host is unreachable or dead, the broker probes its agent's health
+ * endpoint (short deadline) every half keepalive: the first answer brings the
+ * outbound direction back at once, and tells the agent to heartbeat now.
+ */
+export function startReachabilityProbes(options: {
+  store: Store
+  reachability: Reachability
+  probe: (host: Host) => Promise<void>
+  keepaliveMs: number
+  log: Logger
+}): Liveness {
+  const {store, reachability} = options
+  return every(
+    Math.max(200, Math.floor(options.keepaliveMs / 2)),
+    async () => {
+      const hosts = (await store.listHosts()).filter((h) => h.agentUrl && (reachability.failingOut(h.id) || !isLive(h, options.keepaliveMs)))
+      // The probe records its own outcome in `reachability`; a failure is the news, not an error.
+      await Promise.all(hosts.map((h) => options.probe(h).catch(() => undefined)))
+    },
+    options.log,
+    'the reachability probe',
   )
 }
 

@@ -22,6 +22,8 @@ export interface HostLoad {
 
 /** Why a host can't take an instance of `plan`, or undefined when it can. */
 function unfit(host: Host, load: HostLoad, plan: PlanDef, keepaliveMs: number, now?: number): string | undefined {
+  // Heartbeats come but the broker's own calls fail: an instance placed there could not be made.
+  if (host.status === 'unreachable') return 'unreachable (broker -> agent)'
   if (!isLive(host, keepaliveMs, now)) return 'dead'
   if (host.drained) return 'drained'
   // Its agent still heartbeats, but nothing can start there until the engine answers again.

@@ -23,6 +23,8 @@ export interface BrokerOptions {
   health: () => Promise<void>
   listen: {host: string; port: number}
   https?: {key: string | Buffer; cert: string | Buffer}
+  /** The broker's change events, when the caller needs them before the broker starts. */
+  events?: BrokerEvents
   /** More route plugins (admin, agents); they get the broker's provisioner and events. */
   plugins?: (broker: {provisioner: Provisioner; events: BrokerEvents}) => BrokerAppOptions['plugins']
 }
@@ -37,7 +39,7 @@ export interface RunningBroker {
 }
 
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
-  const events = new BrokerEvents()
+  const events = options.events ?? new BrokerEvents()
   const provisioner = new Provisioner({...options, events})
   const app = buildBrokerApp({...options, provisioner, plugins: options.plugins?.({provisioner, events})})
   // Take back what the last run left before serving: a request must not see those operations as another broker's.

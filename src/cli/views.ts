@@ -1,5 +1,5 @@
 import type {HostView, InstanceView} from '../core/admin.js'
-import {endpoint, formatBytes, formatDuration, formatPercent, instanceHealth, instanceTone, uptime} from '../core/format.js'
+import {endpoint, formatBytes, hostState, formatDuration, formatPercent, instanceHealth, instanceTone, uptime} from '../core/format.js'
 import {type Column, renderTable} from './table.js'
 
 /** The instances table of `dbroker instances` and of `dbroker top` without a terminal. */
@@ -22,7 +22,8 @@ export function instancesTable(instances: InstanceView[], options: {color?: bool
 export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): string {
   const columns: Array<Column<HostView>> = [
     {header: 'host', value: (h) => h.id},
-    {header: 'status', value: (h) => h.status, tone: (h) => (h.status === 'alive' ? 'good' : 'bad')},
+    {header: 'status', value: hostState, tone: (h) => (h.status === 'alive' ? 'good' : 'bad')},
+    {header: 'why', value: (h) => h.reachability?.reason ?? '-'},
     {header: 'heartbeat', value: (h) => `${formatDuration(h.heartbeatAgeMs)} ago`, align: 'right'},
     {header: 'address', value: (h) => h.serviceAddress},
     {header: 'engine', value: engineOf, tone: (h) => ({down: 'bad', slow: 'warn', ok: undefined} as const)[h.facts?.engine?.status ?? 'ok']},

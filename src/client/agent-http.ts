@@ -4,12 +4,44 @@ import {DbrokerError, EngineError, errorMessage, LogsUnavailableError} from '../
 import {type PeerOptions, requestJson, requestStream} from '../core/http.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 
-/** How long an apply may take on the agent: image build plus the plan's readiness timeout. */
-const APPLY_TIMEOUT_MS = 15 * 60_000
+/**
+ * Deadlines of the broker's calls to an agent. Every call connects afresh
+ * within CONNECT_MS, so an agent that stopped answering fails the call in
+ * seconds; the rest fits the operation: an apply may build or pull an image
+ * and wait for readiness, an exec or restart is seconds, a look is less.
+ */
+export const AGENT_DEADLINES = {
+  connectMs: 3000,
+  /** Build, pull and the plan's readiness timeout; the agent answers once the container is ready. */
+  applyMs: 15 * 60_000,
+  /** exec, remove, restart. */
+  actionMs: 30_000,
+  /** list, facts, stats. */
+  lookMs: 10_000,
+  /** A log stream's headers; then it may stay quiet this long before it counts as gone (follow: never). */
+  streamStartMs: 10_000,
+  streamIdleMs: 30_000,
+  /** The health probe of an agent the broker can't reach. */
+  probeMs: 2000,
+}
+
+/** The broker could not reach a host's agent, or it stopped answering mid-call: the host is unreachable outbound. */
+export class AgentUnreachableError extends EngineError {
+  constructor(
+    readonly hostId: string,
+    readonly reason: string,
+  ) {
+    super(`host ${hostId} is unreachable from the broker (broker -> agent): ${reason}`, 'the broker retries once its probe of the agent answers again')
+  }
+}
 
 /** How the broker reaches one agent: the bearer that host's agent accepts (looked up per call), and a private CA. */
 export interface AgentPeer extends Omit<PeerOptions, 'token'> {
   credential: () => Promise<string>
+  /** Shorter deadlines (tests). */
+  deadlines?: Partial<typeof AGENT_DEADLINES>
+  /** Told the outcome of every call that went over the network: an answer (any status), or why none came. */
+  reached?: (hostId: string, failure?: string) => void
 }
 
 /**
@@ -19,6 +51,7 @@ export interface AgentPeer extends Omit<PeerOptions, 'token'> {
  */
 export class HttpAgentClient implements AgentClient {
   private readonly base: string
+  private readonly deadlines: typeof AGENT_DEADLINES
 
   constructor(
     readonly hostId: string,
@@ -26,21 +59,30 @@ export class HttpAgentClient implements AgentClient {
     private readonly peer: AgentPeer,
   ) {
     this.base = agentUrl.replace(/\/+$/, '') + '/v1'
+    this.deadlines = {...AGENT_DEADLINES, ...peer.deadlines}
   }
 
   private async options(): Promise<PeerOptions> {
-    return {ca: this.peer.ca, timeoutMs: this.peer.timeoutMs, token: await this.peer.credential()}
+    return {ca: this.peer.ca, token: await this.peer.credential(), fresh: true, connectTimeoutMs: this.deadlines.connectMs}
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<T> {
+  private unreachable(error: unknown): AgentUnreachableError {
+    const reason = errorMessage(error)
+    this.peer.reached?.(this.hostId, reason)
+    return new AgentUnreachableError(this.hostId, reason)
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, options: {deadlineMs?: number; signal?: AbortSignal} = {}): Promise<T> {
     const peer = await this.options()
+    const deadlineMs = options.deadlineMs ?? this.deadlines.lookMs
     let response
     try {
-      response = await requestJson(`${this.base}${path}`, {...peer, method, body, timeoutMs: options.timeoutMs ?? peer.timeoutMs, signal: options.signal})
+      response = await requestJson(`${this.base}${path}`, {...peer, method, body, timeoutMs: deadlineMs, deadlineMs, signal: options.signal})
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error
-      throw new EngineError(`the agent of host ${this.hostId} is not reachable at ${this.base}: ${errorMessage(error)}`)
+      throw this.unreachable(error)
     }
+    this.peer.reached?.(this.hostId)
     if (response.status < 400) return response.body as T
     const answer = (response.body ?? {}) as {error?: string; message?: string; hint?: string}
     const message = answer.message ?? `the agent of host ${this.hostId} answered ${response.status}`
@@ -55,19 +97,19 @@ export class HttpAgentClient implements AgentClient {
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
-    return this.call('PUT', this.path(spec.instanceId), spec, {timeoutMs: APPLY_TIMEOUT_MS, signal: options.signal})
+    return this.call('PUT', this.path(spec.instanceId), spec, {deadlineMs: this.deadlines.applyMs, signal: options.signal})
   }
 
   async remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
-    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {timeoutMs: 120_000})
+    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {deadlineMs: this.deadlines.actionMs})
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.call('POST', this.path(instanceId, '/exec'), {command, env}, {timeoutMs: 120_000})
+    return this.call('POST', this.path(instanceId, '/exec'), {command, env}, {deadlineMs: this.deadlines.actionMs})
   }
 
   async restart(instanceId: string): Promise<void> {
-    await this.call('POST', this.path(instanceId, '/restart'), {}, {timeoutMs: 120_000})
+    await this.call('POST', this.path(instanceId, '/restart'), {}, {deadlineMs: this.deadlines.actionMs})
   }
 
   list(): Promise<ContainerState[]> {
@@ -78,6 +120,19 @@ export class HttpAgentClient implements AgentClient {
     return this.call('GET', '/facts')
   }
 
+  /** Whether the agent's process answers at all (its unauthenticated /healthz), within a short deadline. */
+  async probe(): Promise<void> {
+    const url = `${this.base.replace(/\/v1$/, '')}/healthz`
+    let response
+    try {
+      response = await requestJson(url, {ca: this.peer.ca, token: '', fresh: true, connectTimeoutMs: this.deadlines.probeMs, deadlineMs: this.deadlines.probeMs, timeoutMs: this.deadlines.probeMs})
+    } catch (error) {
+      throw this.unreachable(error)
+    }
+    if (response.status >= 300) throw this.unreachable(new Error(`its health check answered ${response.status}`))
+    this.peer.reached?.(this.hostId)
+  }
+
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
     return (await this.call<{stats: ContainerStats | null}>('GET', this.path(instanceId, '/stats'))).stats ?? undefined
   }
@@ -86,13 +141,19 @@ export class HttpAgentClient implements AgentClient {
     const query = new URLSearchParams()
     for (const key of ['tail', 'since', 'follow', 'timestamps'] as const) if (options[key] !== undefined) query.set(key, String(options[key]))
     const peer = await this.options()
+    // A followed stream may be quiet for hours; one that is not followed ends soon, and silence means the agent went away.
+    const idle = options.follow ? {} : {timeoutMs: this.deadlines.streamIdleMs}
     try {
-      return await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, signal: options.signal})
+      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, ...idle, responseTimeoutMs: this.deadlines.streamStartMs, signal: options.signal})
+      this.peer.reached?.(this.hostId)
+      return stream
     } catch (error) {
       const status = (error as {status?: number}).status
+      if (status !== undefined) this.peer.reached?.(this.hostId)
       if (status === 501) throw new LogsUnavailableError(errorMessage(error))
       if (status !== undefined) throw new EngineError(errorMessage(error))
-      throw new EngineError(`the agent of host ${this.hostId} is not reachable at ${this.base}: ${errorMessage(error)}`)
+      if (options.signal?.aborted) throw options.signal.reason ?? error
+      throw this.unreachable(error)
     }
   }
 }

@@ -1,6 +1,6 @@
 /** What the admin API answers and streams: shared by the broker, the client and the screens. */
 import type {SecurityView} from './security.js'
-import type {ContainerStatus, Health, HostFacts, InstanceState, PortMapping} from './types.js'
+import type {ContainerStatus, Health, HostFacts, HostReachability, HostStatus, InstanceState, PortMapping} from './types.js'
 
 export interface ChangeEvent {
   /** `resync`: changes may have been missed (the brokers' channel reconnected); refetch what is shown. */
@@ -22,7 +22,9 @@ export interface ContainerStats {
 
 export interface HostView {
   id: string
-  status: 'alive' | 'dead'
+  status: HostStatus
+  /** Which direction fails and why, while the host is dead or unreachable. */
+  reachability?: HostReachability
   /** Milliseconds since the last heartbeat, as the broker saw it when answering. */
   heartbeatAgeMs: number
   lastHeartbeat: number

@@ -1,5 +1,5 @@
 /** How sizes, ages and rates read on every screen and table. */
-import type {InstanceView} from './admin.js'
+import type {HostView, InstanceView} from './admin.js'
 
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '-'
@@ -56,4 +56,9 @@ export function instanceHealth(instance: Pick<InstanceView, 'state' | 'container
   if (!c) return 'unknown'
   if (c.status !== 'running') return c.status
   return c.health === 'none' ? 'running' : c.health
+}
+
+/** A host's status with the direction that fails: `alive`, `unreachable (out)`, `dead (in)`, `dead (both)`. */
+export function hostState(host: Pick<HostView, 'status' | 'reachability'>): string {
+  return host.reachability ? `${host.status} (${host.reachability.direction})` : host.status
 }

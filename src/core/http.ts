@@ -1,12 +1,47 @@
 import {createHash, timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
+import {TLSSocket} from 'node:tls'
 
 /** How to reach a peer over HTTP(S): its bearer token and, for a private CA, the CA's PEM. */
 export interface PeerOptions {
   token: string
   ca?: string | Buffer
+  /** Longest silence on the socket once connected. */
   timeoutMs?: number
+  /** Longest wait for the TCP (and TLS) handshake. */
+  connectTimeoutMs?: number
+  /** Longest wait from the request until the response's headers. */
+  responseTimeoutMs?: number
+  /** Longest the whole exchange may take. */
+  deadlineMs?: number
+  /** A new connection per request, so the connect timeout tells a peer that stopped answering at once. */
+  fresh?: boolean
+}
+
+/** Arms the connect, response-start and total deadlines on one request; each destroys it with a message that says which ran out. */
+function armDeadlines(request: http.ClientRequest, origin: string, options: PeerOptions): void {
+  const timers: NodeJS.Timeout[] = []
+  const after = (ms: number | undefined, what: string) => {
+    if (ms === undefined) return undefined
+    const timer = setTimeout(() => request.destroy(new Error(`${what} to ${origin} within ${ms} ms`)), ms)
+    timers.push(timer)
+    return timer
+  }
+  const total = after(options.deadlineMs, 'no complete answer')
+  const start = after(options.responseTimeoutMs, 'no response')
+  request.on('socket', (socket) => {
+    const connecting = (socket as {connecting?: boolean}).connecting
+    if (!connecting || options.connectTimeoutMs === undefined) return
+    const connect = after(options.connectTimeoutMs, 'could not connect')
+    // TLS counts as part of connecting: a peer that takes the SYN but never finishes the handshake is as unreachable.
+    socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => clearTimeout(connect))
+  })
+  request.on('response', (response) => {
+    clearTimeout(start)
+    response.once('end', () => clearTimeout(total))
+  })
+  request.once('close', () => timers.forEach((t) => clearTimeout(t)))
 }
 
 export interface PeerResponse {
@@ -43,7 +78,7 @@ export function requestJson(
       target,
       {
         method: options.method ?? 'GET',
-        agent: agentFor(secure, options.ca),
+        agent: agentFor(secure, options.ca, options.fresh),
         headers: {
           authorization: `Bearer ${options.token}`,
           accept: 'application/json',
@@ -69,6 +104,7 @@ export function requestJson(
       },
     )
     request.on('timeout', () => request.destroy(new Error(`no answer from ${target.origin} within ${options.timeoutMs ?? 30_000} ms`)))
+    armDeadlines(request, target.origin, options)
     request.on('error', reject)
     request.end(payload)
   })
@@ -81,7 +117,7 @@ export function requestStream(url: string, options: PeerOptions & {signal?: Abor
   return new Promise((resolve, reject) => {
     const request = (secure ? https : http).request(
       target,
-      {agent: agentFor(secure, options.ca), headers: {authorization: `Bearer ${options.token}`}, signal: options.signal},
+      {agent: agentFor(secure, options.ca, options.fresh), headers: {authorization: `Bearer ${options.token}`}, signal: options.signal, ...(options.timeoutMs ? {timeout: options.timeoutMs} : {})},
       (response) => {
         if ((response.statusCode ?? 0) >= 400) {
           const chunks: Buffer[] = []
@@ -96,6 +132,9 @@ export function requestStream(url: string, options: PeerOptions & {signal?: Abor
         resolve(response as AsyncIterable<string>)
       },
     )
+    // An idle stream (no line for timeoutMs) ends with an error rather than hanging on a peer that went away.
+    request.on('timeout', () => request.destroy(new Error(`${target.origin} sent nothing for ${options.timeoutMs} ms`)))
+    armDeadlines(request, target.origin, options)
     request.on('error', reject)
     request.end()
   })
@@ -111,11 +150,12 @@ function messageOf(text: string): string | undefined {
 
 const agents = new Map<string, http.Agent>()
 
-function agentFor(secure: boolean, ca?: string | Buffer): http.Agent {
-  const key = `${secure}:${ca ? ca.toString() : ''}`
+function agentFor(secure: boolean, ca?: string | Buffer, fresh = false): http.Agent {
+  const key = `${secure}:${fresh}:${ca ? ca.toString() : ''}`
   let agent = agents.get(key)
   if (!agent) {
-    agent = secure ? new https.Agent({keepAlive: true, maxSockets: 32, ...(ca ? {ca} : {})}) : new http.Agent({keepAlive: true, maxSockets: 32})
+    const keepAlive = !fresh
+    agent = secure ? new https.Agent({keepAlive, maxSockets: 32, ...(ca ? {ca} : {})}) : new http.Agent({keepAlive, maxSockets: 32})
     agents.set(key, agent)
   }
   return agent

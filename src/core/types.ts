@@ -76,7 +76,7 @@ export interface DiskSpec {
   driver?: 'loop' | 'volume'
 }
 
-export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing'
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing' | 'unknown'
 export type Health = 'healthy' | 'unhealthy' | 'starting' | 'none'
 
 /** What an agent reports about one container it runs for an instance. */
@@ -116,7 +116,15 @@ export interface EngineCondition {
   error?: string
 }
 
-export type HostStatus = 'alive' | 'dead'
+/** `unreachable`: heartbeats come, but the broker's calls to the agent fail (never stored: each broker's own view). */
+export type HostStatus = 'alive' | 'dead' | 'unreachable'
+
+/** Which way a host can't be reached, why, and since when (ms epoch). `in` is agent -> broker (heartbeats), `out` broker -> agent. */
+export interface HostReachability {
+  direction: 'in' | 'out' | 'both'
+  reason: string
+  since: number
+}
 
 export interface Host {
   id: string
@@ -137,6 +145,8 @@ export interface Host {
   capacity: HostCapacity
   /** The agent's heartbeat interval; the broker's own when null. */
   keepaliveMs: number | null
+  /** Set by the broker when the host is dead or unreachable. */
+  reachability?: HostReachability
 }
 
 export interface HostCapacity {

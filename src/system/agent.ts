@@ -42,6 +42,8 @@ export const agentConfigSchema = z.strictObject({
   /** A file (0600) holding this host's token. */
   token_file: z.string().min(1).optional(),
   keepalive: duration.default(5000),
+  /** Longest time between heartbeat attempts while no broker answers; 2 x keepalive by default. */
+  max_backoff: duration.optional(),
   /** Where the agent API listens: loopback unless told otherwise. */
   listen: listenAddress.default({host: '127.0.0.1', port: 9997}),
   /** How brokers reach this agent; from the listen address (the service address when that is a wildcard) by default. */
@@ -141,7 +143,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   const https = config.tls && {cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key')}
 
   let heartbeats: Heartbeats | undefined
-  const api = buildAgentApi({agent, hostToken: config.token, log, https, onTouched: (id) => heartbeats?.touched(id)})
+  const api = buildAgentApi({agent, hostToken: config.token, log, https, onTouched: (id) => heartbeats?.touched(id), onProbed: () => heartbeats?.wake()})
   try {
     await api.listen({host: config.listen.host, port: config.listen.port})
   } catch (error) {
@@ -168,6 +170,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     token: config.token,
     onInstallation: (id) => agent.useInstallation(id),
     ca: config.broker_ca ? readPem(config.broker_ca, 'broker_ca') : undefined,
+    maxBackoffMs: config.max_backoff,
     log,
   })
   log.info(`agent for host ${config.id} serves ${url}, engine ${describeEngine(engine)}, heartbeat every ${config.keepalive} ms to ${config.brokers.join(', ')}`)

@@ -6,7 +6,9 @@ import {z} from 'zod'
 
 import {agentRoutes} from '../broker/agents.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
-import {startBrokerLease, startHostSweeper} from '../broker/liveness.js'
+import {BrokerEvents} from '../broker/events.js'
+import {startBrokerLease, startHostSweeper, startReachabilityProbes} from '../broker/liveness.js'
+import {Reachability, reachableStore} from '../broker/reachability.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {HttpAgentClient} from '../client/agent-http.js'
@@ -105,8 +107,10 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
     throw new DbrokerError(`cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`)
   }
 
+  const events = new BrokerEvents()
+  const reachability = new Reachability({events, log})
   const clients = new Map<string, HttpAgentClient>()
-  const agentFor = (host: Host): AgentClient => {
+  const clientFor = (host: Host): HttpAgentClient => {
     if (!host.agentUrl) throw new EngineError(`host ${host.id} has no agent URL; start \`dbroker agent start\` on it`)
     const key = `${host.id} ${host.agentUrl}`
     let client = clients.get(key)
@@ -117,16 +121,20 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
         if (!hash) throw new EngineError(`host ${host.id} is not enrolled: its agent cannot be called`, `enroll it with \`dbroker hosts add ${host.id}\``)
         return brokerCredential(hash)
       }
-      client = new HttpAgentClient(host.id, host.agentUrl, {credential, ca: agentCa})
+      client = new HttpAgentClient(host.id, host.agentUrl, {credential, ca: agentCa, reached: (id, failure) => reachability.reached(id, failure)})
       clients.set(key, client)
     }
     return client
   }
+  const agentFor = (host: Host): AgentClient => clientFor(host)
+  // What the provisioner and the admin API act on: hosts with this broker's view of its own calls to them.
+  const seen = reachableStore(store, reachability, config.keepalive)
   const admin = config.admin
   let broker: RunningBroker
   try {
     broker = await startBroker({
-      store,
+      store: seen,
+      events,
       catalog,
       credentials: config.osb,
       agentFor,
@@ -138,7 +146,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       https,
       health: () => store.ping(),
       plugins: ({provisioner, events}) => [
-        ...adminPlugins({store, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
+        ...adminPlugins({store: seen, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
         agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
       ],
     })
@@ -149,6 +157,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
   const url = config.url ?? broker.url
   const unbridge = store.channel ? await bridgeEvents(broker.events, store.channel, config.id, log) : undefined
   const sweeper = startHostSweeper({store, events: broker.events, keepaliveMs: config.keepalive, log})
+  const probes = startReachabilityProbes({store, reachability, probe: (host) => clientFor(host).probe(), keepaliveMs: config.keepalive, log})
   const lease = startBrokerLease({store, provisioner: broker.provisioner, brokerId: config.id, url, leaseMs: config.keepalive, log})
   log.info(`broker ${config.id} serves ${url} on the ${store.dialect} store, placement ${config.placement}`)
 
@@ -159,6 +168,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
     catalog,
     async close() {
       await sweeper.stop()
+      await probes.stop()
       await broker.close()
       await lease.stop()
       unbridge?.()

@@ -67,7 +67,7 @@ describe('requests for an instance whose host stopped heartbeating', () => {
   it('a sync bind fails fast with 503 naming the host, and records nothing', async () => {
     await killHost()
     const mark = agent.calls.length
-    await expect(provisioner.bind('i1', 'b2', {...ids}, sync)).rejects.toMatchObject({status: 503, message: expect.stringMatching(/host h1 is not reachable/)})
+    await expect(provisioner.bind('i1', 'b2', {...ids}, sync)).rejects.toMatchObject({status: 503, message: expect.stringMatching(/host h1 is dead/)})
     expect(await store.getBinding('b2')).toBeUndefined()
     expect(agent.since(mark)).toEqual([])
   })
@@ -80,7 +80,7 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     const operation = reply.body.operation as string
     await sleep(300)
     const waiting = await store.getOperation(operation)
-    expect(waiting).toMatchObject({state: 'in progress', description: expect.stringMatching(/waits for host h1 to come back/)})
+    expect(waiting).toMatchObject({state: 'in progress', description: expect.stringMatching(/bind waiting for host h1, dead for \d+ s/)})
     expect(agent.since(mark)).toEqual([])
     await reviveHost()
     expect(await settled(operation)).toMatchObject({state: 'succeeded'})

@@ -2,6 +2,7 @@ import {OsbError} from '../../core/errors.js'
 import type {Host, Operation, ServiceInstance} from '../../core/types.js'
 import type {RequestMeta} from '../osb-schema.js'
 import {isLive} from '../placement.js'
+import {describeUnreachable, describeWait} from '../reachability.js'
 import {type LifecycleContext, pollingSeconds} from './context.js'
 
 /**
@@ -26,7 +27,7 @@ export class HostWait {
     if (!this.live(host) && !meta.acceptsIncomplete) {
       throw new OsbError(
         503,
-        `host ${host.id} is not reachable (last heartbeat ${this.age(host)} s ago); try again when it is back, or send accepts_incomplete=true to wait for it`,
+        `${describeUnreachable(host, this.ctx.clock.now())}; try again when it is back, or send accepts_incomplete=true to wait for it`,
       )
     }
     return host
@@ -37,7 +38,7 @@ export class HostWait {
     if (this.live(host)) return op
     return {
       ...op,
-      description: `${op.kind} waits for host ${host.id} to come back (last heartbeat ${this.age(host)} s ago)`,
+      description: `${op.kind} ${describeWait(host, this.ctx.clock.now())}`,
     }
   }
 

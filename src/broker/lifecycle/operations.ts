@@ -4,6 +4,8 @@ import {errorMessage, notFound, OsbError} from '../../core/errors.js'
 import type {Operation, OperationKind} from '../../core/types.js'
 import type {LastOperationResponse, OperationResponse, Reply, RequestMeta, ResponseBody} from '../osb-schema.js'
 import {leaseLost, LeaseLostError, runFenced} from '../lease-fence.js'
+import {isLive} from '../placement.js'
+import {describeWait, isUnreachableFailure} from '../reachability.js'
 import {DEFAULT_POLLING_SECONDS, type LifecycleContext, pollingSeconds} from './context.js'
 import {type Change, finishOperation} from './transition.js'
 
@@ -173,7 +175,7 @@ export class OperationRunner {
     const instance = this.holds(op.id) ? undefined : await this.ctx.store.getInstance(op.instanceId)
     const seconds = instance ? pollingSeconds(this.ctx.catalog, instance.planId) : DEFAULT_POLLING_SECONDS
     const settled = await this.settle(op.id, op.createdAt + seconds * 1000 + SETTLE_MARGIN_MS)
-    if (settled.state === 'failed') throw new OsbError(500, settled.description)
+    if (settled.state === 'failed') throw new OsbError(isUnreachableFailure(settled.description) ? 503 : 500, settled.description)
     return ok()
   }
 
@@ -203,14 +205,22 @@ export class OperationRunner {
       throw notFound(`${bindingId ? `binding ${bindingId}` : `instance ${instanceId}`} is unknown`)
     }
     const failedChange = op.state === 'failed' && (op.kind === 'update' || op.kind === 'deprovision')
+    // A wait's age is told as of now, not as of when the operation began.
+    const waitedFor = op.state === 'in progress' ? await this.hostWaitedFor(op.instanceId) : undefined
     return {
       status: 200,
       body: {
         state: op.state,
-        description: op.description,
+        description: waitedFor ? `${op.kind} ${describeWait(waitedFor, this.ctx.clock.now())}` : op.description,
         ...(failedChange ? {instance_usable: true, update_repeatable: true} : {}),
       },
     }
+  }
+
+  private async hostWaitedFor(instanceId: string) {
+    const instance = await this.ctx.store.getInstance(instanceId)
+    const host = instance && (await this.ctx.store.getHost(instance.hostId))
+    return host && !isLive(host, this.ctx.keepaliveMs, this.ctx.clock.now()) ? host : undefined
   }
 
   /**

@@ -1,7 +1,7 @@
 import {Text} from 'ink'
 
 import type {HostView} from '../../core/admin.js'
-import {formatBytes, formatDuration} from '../../core/format.js'
+import {formatBytes, formatDuration, hostState} from '../../core/format.js'
 import {fit} from './model.js'
 import {PanelBox} from './chrome.js'
 import {useTone} from './theme.js'
@@ -26,7 +26,7 @@ export function HostsPanel({hosts, loading = false, focused, selected, height, w
       <Text bold>
         {fit(`Hosts (${hosts.length})`, 14)}
         <Text dimColor>
-          {fit('STATUS', 7)} {fit('BEAT', 6)} {fit('ENGINE', 16)} {fit('CONT', 5)} {fit('CPUS', 5)} {fit('MEMORY', 7)}{' '}
+          {fit('STATUS', 17)} {fit('BEAT', 6)} {fit('ENGINE', 16)} {fit('CONT', 5)} {fit('CPUS', 5)} {fit('MEMORY', 7)}{' '}
           {fit('LOGGING', 10)} MIRRORS
         </Text>
       </Text>
@@ -37,7 +37,7 @@ export function HostsPanel({hosts, loading = false, focused, selected, height, w
         return (
           <Text key={h.id} inverse={focused && index === selected} wrap="truncate-end">
             {fit(h.id, 14)}
-            <Text color={tone(h.status === 'alive' ? 'good' : 'bad')}>{fit(h.status, 7)}</Text>{' '}
+            <Text color={tone(h.status === 'alive' ? 'good' : 'bad')}>{fit(hostState(h), 17)}</Text>{' '}
             {fit(`${formatDuration(h.heartbeatAgeMs)}`, 6)} {fit(facts?.engineVersion ?? '-', 16)}{' '}
             {fit(String(facts?.containersRunning ?? '-'), 5)} {fit(String(facts?.cpus ?? '-'), 5)}{' '}
             {fit(formatBytes(facts?.memoryBytes), 7)} {fit(facts?.loggingDriver ?? '-', 10)}{' '}
