@@ -54,7 +54,12 @@ function statusOf(error: unknown): number {
  */
 export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   const {agent} = options
-  const app = Fastify({logger: false, bodyLimit: 4 * 1024 * 1024, ...(options.https ? {https: options.https} : {}), forceCloseConnections: 'idle'}) as unknown as FastifyInstance
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 4 * 1024 * 1024,
+    ...(options.https ? {https: options.https} : {}),
+    forceCloseConnections: 'idle',
+  }) as unknown as FastifyInstance
   const authorized = brokerCredentialChecker(options.hostToken)
   const touched = (id: string) => options.onTouched?.(id)
 
@@ -73,16 +78,23 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   void app.register(
     async (scope) => {
       scope.addHook('onRequest', async (request, reply) => {
-        if (!authorized(request.headers.authorization)) return reply.code(401).send({error: 'Unauthorized', message: "the brokers' credential for this host is required"})
+        if (!authorized(request.headers.authorization))
+          return reply
+            .code(401)
+            .send({error: 'Unauthorized', message: "the brokers' credential for this host is required"})
       })
       scope.get('/facts', () => agent.facts())
       scope.get('/containers', () => agent.list())
       scope.put<{Params: {id: string}}>('/containers/:id', async (request, reply) => {
         const parsed = specSchema.safeParse(request.body)
-        if (!parsed.success) throw new DbrokerError(`invalid container spec: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+        if (!parsed.success)
+          throw new DbrokerError(
+            `invalid container spec: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          )
         // The body as sent, not zod's output: that reorders keys, and the spec hash depends on their order.
         const spec = request.body as ContainerSpec
-        if (spec.instanceId !== request.params.id) throw new DbrokerError(`the spec is for instance ${spec.instanceId}, not ${request.params.id}`)
+        if (spec.instanceId !== request.params.id)
+          throw new DbrokerError(`the spec is for instance ${spec.instanceId}, not ${request.params.id}`)
         touched(spec.instanceId)
         const abort = new AbortController()
         reply.raw.on('close', () => {
@@ -90,11 +102,14 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
         })
         return agent.apply(spec, {signal: abort.signal})
       })
-      scope.delete<{Params: {id: string}; Querystring: {keepData?: string}}>('/containers/:id', async (request, reply) => {
-        touched(request.params.id)
-        await agent.remove(request.params.id, {keepData: request.query.keepData === 'true'})
-        return reply.code(204).send()
-      })
+      scope.delete<{Params: {id: string}; Querystring: {keepData?: string}}>(
+        '/containers/:id',
+        async (request, reply) => {
+          touched(request.params.id)
+          await agent.remove(request.params.id, {keepData: request.query.keepData === 'true'})
+          return reply.code(204).send()
+        },
+      )
       scope.post<{Params: {id: string}}>('/containers/:id/exec', async (request) => {
         const parsed = execSchema.safeParse(request.body)
         if (!parsed.success) throw new DbrokerError('exec wants {"command": [...], "env": {...}}')
@@ -109,7 +124,10 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
         if (!agent.stats) throw new DbrokerError('this agent cannot read stats')
         return {stats: (await agent.stats(request.params.id)) ?? null}
       })
-      scope.get<{Params: {id: string}; Querystring: {tail?: string; since?: string; follow?: string; timestamps?: string}}>('/containers/:id/logs', async (request, reply) => {
+      scope.get<{
+        Params: {id: string}
+        Querystring: {tail?: string; since?: string; follow?: string; timestamps?: string}
+      }>('/containers/:id/logs', async (request, reply) => {
         if (!agent.logs) throw new LogsUnavailableError('this agent cannot read logs')
         const q = request.query
         const abort = new AbortController()

@@ -29,11 +29,14 @@ export async function converge(
   const listed = await agent.list({legacy: true})
   const named = new Map(specs.map((s) => [s.name, s.instanceId]))
   const actual = new Map(listed.filter((c) => !c.legacy).map((c) => [c.instanceId, c]))
-  const legacy = new Map(listed.filter((c) => c.legacy && named.get(c.name) === c.instanceId).map((c) => [c.instanceId, c]))
+  const legacy = new Map(
+    listed.filter((c) => c.legacy && named.get(c.name) === c.instanceId).map((c) => [c.instanceId, c]),
+  )
   const result: ConvergeResult = {applied: [], failed: [], unknown: []}
   const wanted = new Set(specs.map((s) => s.instanceId))
   for (const state of listed) {
-    if (state.legacy ? legacy.get(state.instanceId) !== state : !wanted.has(state.instanceId)) result.unknown.push(state)
+    if (state.legacy ? legacy.get(state.instanceId) !== state : !wanted.has(state.instanceId))
+      result.unknown.push(state)
   }
   await Promise.all(
     specs.map(async (spec) => {

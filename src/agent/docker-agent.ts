@@ -17,7 +17,15 @@ import {
   stateOf,
 } from '../docker/engine.js'
 import {containerLogs, containerLogsTail} from '../docker/logs.js'
-import {checkVolumes, ensureNetwork, foreignOwner, legacyContainers, ownContainers, releaseNetwork, removeVolumes} from '../docker/ownership.js'
+import {
+  checkVolumes,
+  ensureNetwork,
+  foreignOwner,
+  legacyContainers,
+  ownContainers,
+  releaseNetwork,
+  removeVolumes,
+} from '../docker/ownership.js'
 import {waitReady} from './readiness.js'
 
 export interface DockerAgentOptions {
@@ -70,7 +78,10 @@ export class DockerAgent implements AgentClient {
   }
 
   private own(): string {
-    if (!this.installation) throw new EngineError('this agent does not know its installation yet: it acts once a broker answered its heartbeat')
+    if (!this.installation)
+      throw new EngineError(
+        'this agent does not know its installation yet: it acts once a broker answered its heartbeat',
+      )
     return this.installation
   }
 
@@ -88,7 +99,9 @@ export class DockerAgent implements AgentClient {
   private ensureImage(spec: ContainerSpec, onProgress?: (line: string) => void): Promise<unknown> {
     let pending = this.images.get(spec.image)
     if (!pending) {
-      pending = ensureImage(this.engine, spec.image, spec.build, onProgress).finally(() => this.images.delete(spec.image))
+      pending = ensureImage(this.engine, spec.image, spec.build, onProgress).finally(() =>
+        this.images.delete(spec.image),
+      )
       this.images.set(spec.image, pending)
     }
     return pending
@@ -97,27 +110,45 @@ export class DockerAgent implements AgentClient {
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
     return this.serial(spec.instanceId, async () => {
       if (options.stillWanted && !(await options.stillWanted())) {
-        return {instanceId: spec.instanceId, containerId: '', name: spec.name, image: spec.image, status: 'missing', health: 'none', restartCount: 0}
+        return {
+          instanceId: spec.instanceId,
+          containerId: '',
+          name: spec.name,
+          image: spec.image,
+          status: 'missing',
+          health: 'none',
+          restartCount: 0,
+        }
       }
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
-      await checkVolumes(this.engine, spec.name, spec.volumes.map((v) => v.name), spec.instanceId, installation)
+      await checkVolumes(
+        this.engine,
+        spec.name,
+        spec.volumes.map((v) => v.name),
+        spec.instanceId,
+        installation,
+      )
       let info = await inspectContainer(this.engine, spec.name)
       let predecessor: string | undefined
       if (info) {
         const foreign = foreignOwner(info.Config.Labels, spec.instanceId, installation)
         if (foreign) throw new EngineError(`a container named ${spec.name} exists and ${foreign}; it is left alone`)
-        const kept = this.keptAsTheyWere.get(spec.instanceId) === info.Id && info.Config.Labels?.[LABEL_SPEC] === specHash(spec)
+        const kept =
+          this.keptAsTheyWere.get(spec.instanceId) === info.Id && info.Config.Labels?.[LABEL_SPEC] === specHash(spec)
         if (!info.Config.Labels?.[LABEL_INSTALLATION] && !kept) {
           // One from before installation labels is this instance's (its stored spec names it): made again, labelled and
           // confined; it waits aside, stopped, until the new one is ready, and comes back if that one fails.
           options.onProgress?.(`recreating ${spec.name}: it predates installation labels`)
           predecessor = info.Id
-          await this.engine.getContainer(info.Id).stop({t: 10}).catch((error: {statusCode?: number}) => {
-            if (error.statusCode !== 304) throw error
-          })
+          await this.engine
+            .getContainer(info.Id)
+            .stop({t: 10})
+            .catch((error: {statusCode?: number}) => {
+              if (error.statusCode !== 304) throw error
+            })
           await this.engine.getContainer(info.Id).rename({name: `${spec.name}-predecessor`})
           info = undefined
         } else if (info.Config.Labels[LABEL_SPEC] !== specHash(spec)) {
@@ -129,17 +160,23 @@ export class DockerAgent implements AgentClient {
       let created: string | undefined
       try {
         if (!info) {
-          const container = await this.engine.createContainer(createOptions(spec, installation)).catch((error: Error) => {
-            throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
-          })
+          const container = await this.engine
+            .createContainer(createOptions(spec, installation))
+            .catch((error: Error) => {
+              throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
+            })
           info = await container.inspect()
           created = info.Id
         }
         const id = info.Id
         if (!info.State.Running) {
-          await this.engine.getContainer(id).start().catch((error: {statusCode?: number; message: string}) => {
-            if (error.statusCode !== 304) throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
-          })
+          await this.engine
+            .getContainer(id)
+            .start()
+            .catch((error: {statusCode?: number; message: string}) => {
+              if (error.statusCode !== 304)
+                throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
+            })
         }
         await waitReady({
           spec,
@@ -150,7 +187,9 @@ export class DockerAgent implements AgentClient {
             const now = await this.engine.getContainer(id).inspect()
             if (!now.State.Running && !now.State.Restarting) {
               const tail = redact(await containerLogsTail(this.engine, id, 5).catch(() => ''), spec)
-              throw new EngineError(`container ${spec.name} exited with code ${now.State.ExitCode} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`)
+              throw new EngineError(
+                `container ${spec.name} exited with code ${now.State.ExitCode} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`,
+              )
             }
             return {health: now.State.Health?.Status ?? 'none'}
           },
@@ -161,7 +200,9 @@ export class DockerAgent implements AgentClient {
           await this.engine.getContainer(predecessor).rename({name: spec.name})
           await this.engine.getContainer(predecessor).start()
           this.keptAsTheyWere.set(spec.instanceId, predecessor)
-          throw new EngineError(`${spec.name} could not be made again confined, so the container from before runs on as it was: ${errorMessage(error)}`)
+          throw new EngineError(
+            `${spec.name} could not be made again confined, so the container from before runs on as it was: ${errorMessage(error)}`,
+          )
         }
         throw error
       }
@@ -189,12 +230,17 @@ export class DockerAgent implements AgentClient {
       this.keptAsTheyWere.delete(instanceId)
       if (options.keepData) return
       const refused = await removeVolumes(this.engine, installation, instanceId, [...volumes])
-      if (refused.length > 0) throw new EngineError(`removed the container of instance ${instanceId} but left alone volume ${refused.join(', ')}`)
+      if (refused.length > 0)
+        throw new EngineError(
+          `removed the container of instance ${instanceId} but left alone volume ${refused.join(', ')}`,
+        )
     })
   }
 
   /** This installation's containers of an instance, and the one from before kept as it was. */
-  private async instanceContainers(instanceId: string): Promise<Array<{Id: string; State: string; Mounts?: Array<{Type?: string; Name?: string}>}>> {
+  private async instanceContainers(
+    instanceId: string,
+  ): Promise<Array<{Id: string; State: string; Mounts?: Array<{Type?: string; Name?: string}>}>> {
     const own = await ownContainers(this.engine, this.own(), instanceId)
     const kept = this.keptAsTheyWere.get(instanceId)
     return kept ? [...own, ...(await legacyContainers(this.engine)).filter((c) => c.Id === kept)] : own
@@ -218,11 +264,19 @@ export class DockerAgent implements AgentClient {
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */
   async list(options: {legacy?: boolean} = {}): Promise<ContainerState[]> {
     if (!this.installation) return []
-    const [own, legacy] = await Promise.all([ownContainers(this.engine, this.installation), options.legacy || this.keptAsTheyWere.size > 0 ? legacyContainers(this.engine) : []])
+    const [own, legacy] = await Promise.all([
+      ownContainers(this.engine, this.installation),
+      options.legacy || this.keptAsTheyWere.size > 0 ? legacyContainers(this.engine) : [],
+    ])
     const kept = new Set(this.keptAsTheyWere.values())
     // Those kept as they were count as this installation's; other old ones only when asked for, marked.
-    const listed = [...own.map((c) => ({id: c.Id, legacy: false})), ...legacy.filter((c) => kept.has(c.Id) || options.legacy).map((c) => ({id: c.Id, legacy: !kept.has(c.Id)}))]
-    const states = await Promise.all(listed.map(async (c) => ({info: await inspectContainer(this.engine, c.id), legacy: c.legacy})))
+    const listed = [
+      ...own.map((c) => ({id: c.Id, legacy: false})),
+      ...legacy.filter((c) => kept.has(c.Id) || options.legacy).map((c) => ({id: c.Id, legacy: !kept.has(c.Id)})),
+    ]
+    const states = await Promise.all(
+      listed.map(async (c) => ({info: await inspectContainer(this.engine, c.id), legacy: c.legacy})),
+    )
     return states.flatMap(({info, legacy}) => (info ? [legacy ? {...stateOf(info), legacy: true} : stateOf(info)] : []))
   }
 
@@ -250,7 +304,8 @@ export function redact(text: string, spec: ContainerSpec): string {
   let out = text
   // By name where the name says secret; any long value too, since a catalog may call its password anything.
   for (const [key, value] of Object.entries(spec.env)) {
-    if ((/PASS|PWD|SECRET|TOKEN|KEY|AUTH|CRED/i.test(key) && value.length >= 6) || value.length >= 16) out = out.split(value).join('********')
+    if ((/PASS|PWD|SECRET|TOKEN|KEY|AUTH|CRED/i.test(key) && value.length >= 6) || value.length >= 16)
+      out = out.split(value).join('********')
   }
   return out
 }

@@ -79,7 +79,8 @@ export function watchEngine(agent: Pick<AgentClient, 'facts' | 'list'>, options:
     const ageMs = Math.max(0, now - observedAt)
     const waiting = lookingSince === undefined ? 0 : now - lookingSince
     if (lastError) return {status: 'down', ageMs, error: lastError}
-    if (waiting > downMs) return {status: 'down', ageMs, error: `the Docker engine has not answered for ${Math.round(waiting / 1000)} s`}
+    if (waiting > downMs)
+      return {status: 'down', ageMs, error: `the Docker engine has not answered for ${Math.round(waiting / 1000)} s`}
     if (waiting > slowMs || lastDurationMs > slowMs) return {status: 'slow', ageMs}
     return {status: 'ok', ageMs}
   }

@@ -65,13 +65,16 @@ export class FailureLog {
     const key = reason.replace(/\d+/g, '#')
     const seen = this.reasons.get(key)
     this.reasons.set(key, (seen ?? 0) + 1)
-    if (seen === undefined) this.log.warn(`heartbeat failed: ${reason}; trying again every ${Math.round(nextInMs)} ms or less while it fails`)
+    if (seen === undefined)
+      this.log.warn(`heartbeat failed: ${reason}; trying again every ${Math.round(nextInMs)} ms or less while it fails`)
   }
 
   recovered(now = Date.now()): void {
     if (this.attempts === 0) return
     const why = [...this.reasons].map(([reason, n]) => `${n}x ${reason}`).join('; ')
-    this.log.info(`the broker answers again after ${this.attempts} failed heartbeat(s) over ${Math.round((now - this.since) / 1000)} s (${why})`)
+    this.log.info(
+      `the broker answers again after ${this.attempts} failed heartbeat(s) over ${Math.round((now - this.since) / 1000)} s (${why})`,
+    )
     this.reasons = new Map()
     this.attempts = 0
   }
@@ -122,7 +125,16 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     const url = `${options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')}/agents/v1/${path}`
     // While beats fail, an attempt gives up by the cap, so the next one starts on time.
     const timeoutMs = failures > 0 ? Math.max(1000, maxBackoffMs) : Math.max(2000, registration.keepaliveMs * 2)
-    return requestJson(url, {token: options.token, ca: options.ca, method: 'POST', body, timeoutMs, deadlineMs: timeoutMs, connectTimeoutMs: Math.min(timeoutMs, 5000), signal: stop.signal})
+    return requestJson(url, {
+      token: options.token,
+      ca: options.ca,
+      method: 'POST',
+      body,
+      timeoutMs,
+      deadlineMs: timeoutMs,
+      connectTimeoutMs: Math.min(timeoutMs, 5000),
+      signal: stop.signal,
+    })
   }
 
   // The engine is looked at beside the beats: a slow or stopped engine is reported, it never delays a beat.
@@ -131,7 +143,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   const noteEngine = (condition: EngineCondition) => {
     if (condition.status === engineStatus) return
     const why = condition.error ? `: ${condition.error}` : ''
-    if (condition.status !== 'ok') log.warn(`the Docker engine is ${condition.status}${why}; heartbeats go on with what it last said`)
+    if (condition.status !== 'ok')
+      log.warn(`the Docker engine is ${condition.status}${why}; heartbeats go on with what it last said`)
     else if (engineStatus) log.info('the Docker engine answers again')
     engineStatus = condition.status
   }
@@ -140,13 +153,22 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     const sentAt = Date.now()
     const {facts, containers} = engine.report(sentAt)
     if (facts?.engine) noteEngine(facts.engine)
-    const state = (containers ?? []).map((c) => ({instanceId: c.instanceId, status: c.status, health: c.health, restartCount: c.restartCount, specHash: c.specHash}))
+    const state = (containers ?? []).map((c) => ({
+      instanceId: c.instanceId,
+      status: c.status,
+      health: c.health,
+      restartCount: c.restartCount,
+      specHash: c.specHash,
+    }))
     const applied = [...reapplied]
-    let response = registered ? await post('heartbeat', {id: registration.id, facts, containers: state, applied}) : undefined
+    let response = registered
+      ? await post('heartbeat', {id: registration.id, facts, containers: state, applied})
+      : undefined
     if (!response || response.status === 404) {
       response = await post('register', {...registration, facts, containers: state, applied})
       if (response.status < 300) {
-        if (!registered) log.info(`registered host ${registration.id} with ${options.brokers[brokerIndex % options.brokers.length]}`)
+        if (!registered)
+          log.info(`registered host ${registration.id} with ${options.brokers[brokerIndex % options.brokers.length]}`)
         registered = true
       }
     }
@@ -157,11 +179,16 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     for (const id of applied) reapplied.delete(id)
     const answer = response.body as Answer
     if (answer.installation && answer.installation !== installation) {
-      if (installation) log.warn(`the broker now names installation ${answer.installation} (was ${installation}): only its containers are this agent's from now on`)
+      if (installation)
+        log.warn(
+          `the broker now names installation ${answer.installation} (was ${installation}): only its containers are this agent's from now on`,
+        )
       installation = answer.installation
       options.onInstallation?.(installation)
     } else if (!answer.installation && !installation) {
-      throw new Error('the broker did not say which installation this host serves (is it older than this agent?); nothing is converged until it does')
+      throw new Error(
+        'the broker did not say which installation this host serves (is it older than this agent?); nothing is converged until it does',
+      )
     }
     for (const w of waiters) w()
     waiters = []
@@ -183,7 +210,10 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
 
   const loop = (async () => {
     // The first registration waits a little for the engine's facts, never more than one interval.
-    await Promise.race([engine.first, sleep(registration.keepaliveMs, undefined, {signal: stop.signal}).catch(() => undefined)])
+    await Promise.race([
+      engine.first,
+      sleep(registration.keepaliveMs, undefined, {signal: stop.signal}).catch(() => undefined),
+    ])
     while (!stop.signal.aborted) {
       const startedAt = Date.now()
       let waitMs: number

@@ -17,7 +17,13 @@ export interface ProbeContext {
 const POLL_MS = 20
 
 /** Sends `send` and resolves true when the reply matches `expect` (any reply when absent). */
-export function tcpProbe(host: string, port: number, send?: string, expect?: RegExp, timeoutMs = 1000): Promise<boolean> {
+export function tcpProbe(
+  host: string,
+  port: number,
+  send?: string,
+  expect?: RegExp,
+  timeoutMs = 1000,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({host, port})
     let reply = ''
@@ -56,14 +62,22 @@ export async function waitReady(ctx: ProbeContext): Promise<void> {
     let ready = false
     if (readiness.probe === 'tcp') {
       const mapping = ctx.spec.ports.find((p) => p.container === (readiness.port ?? ctx.spec.ports[0].container))!
-      ready = await tcpProbe(ctx.address, mapping.host, readiness.send, readiness.expect ? new RegExp(readiness.expect) : undefined)
+      ready = await tcpProbe(
+        ctx.address,
+        mapping.host,
+        readiness.send,
+        readiness.expect ? new RegExp(readiness.expect) : undefined,
+      )
     } else if (readiness.probe === 'exec') {
       ready = (await ctx.exec(readiness.command).catch(() => ({exitCode: -1, output: ''}))).exitCode === 0
     } else if (readiness.probe === 'healthcheck') {
       ready = state?.health === 'healthy'
     }
     if (ready) return
-    if (Date.now() > deadline) throw new Error(`the service did not become ready within ${Math.round(readiness.timeoutMs / 1000)} s (${readiness.probe} probe)`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `the service did not become ready within ${Math.round(readiness.timeoutMs / 1000)} s (${readiness.probe} probe)`,
+      )
     await sleep(readiness.probe === 'tcp' ? POLL_MS : 100, undefined, {signal: ctx.signal})
   }
 }

@@ -37,7 +37,8 @@ const SSE_MAX_BUFFER = 1024 * 1024
 /** `10m`, `2h`, `30s`, `1d`, or unix seconds, or an ISO date -> unix seconds. */
 export function parseSince(value: string, now = Date.now()): number {
   const duration = /^(\d+)(s|m|h|d)$/.exec(value)
-  if (duration) return Math.floor(now / 1000) - Number(duration[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[duration[2] as 's']
+  if (duration)
+    return Math.floor(now / 1000) - Number(duration[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[duration[2] as 's']
   if (/^\d+$/.test(value)) return Number(value)
   const date = Date.parse(value)
   if (Number.isNaN(date)) throw new OsbError(400, `since ${value} is not a duration (10m, 2h), unix seconds or a date`)
@@ -55,9 +56,11 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 /** Runs `work` over items, at most `limit` at a time. */
 async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
-  await Promise.all(Array.from({length: Math.min(limit, items.length)}, async () => {
-    while (next < items.length) await work(items[next++])
-  }))
+  await Promise.all(
+    Array.from({length: Math.min(limit, items.length)}, async () => {
+      while (next < items.length) await work(items[next++])
+    }),
+  )
 }
 
 /**
@@ -86,7 +89,13 @@ export function adminRoutes(options: AdminOptions) {
     facts: host.facts,
   })
 
-  const instanceView = (instance: ServiceInstance, host: Host | undefined, container: ContainerState | undefined, stats: ContainerStats | undefined, unread = new Set<string>()): InstanceView => {
+  const instanceView = (
+    instance: ServiceInstance,
+    host: Host | undefined,
+    container: ContainerState | undefined,
+    stats: ContainerStats | undefined,
+    unread = new Set<string>(),
+  ): InstanceView => {
     const found = catalog.plan(instance.planId)
     return {
       id: instance.id,
@@ -101,9 +110,19 @@ export function adminRoutes(options: AdminOptions) {
       state: instance.state,
       // `missing` only when the host's own list says so; a list the broker could not read is `unknown`.
       container: container
-        ? {status: container.status, health: container.health, restartCount: container.restartCount, startedAt: container.startedAt ?? null}
+        ? {
+            status: container.status,
+            health: container.health,
+            restartCount: container.restartCount,
+            startedAt: container.startedAt ?? null,
+          }
         : host
-          ? {status: isLive(host, options.keepaliveMs) && !unread.has(host.id) ? 'missing' : 'unknown', health: 'none', restartCount: 0, startedAt: null}
+          ? {
+              status: isLive(host, options.keepaliveMs) && !unread.has(host.id) ? 'missing' : 'unknown',
+              health: 'none',
+              restartCount: 0,
+              startedAt: null,
+            }
           : null,
       stats: stats ?? null,
       createdAt: instance.createdAt,
@@ -140,7 +159,11 @@ export function adminRoutes(options: AdminOptions) {
    * samples are cached briefly and refreshed in the background: an answer waits
    * at most `statsTimeoutMs`, with the freshest samples there are by then.
    */
-  async function statsOf(instances: ServiceInstance[], hosts: Map<string, Host>, running: Map<string, ContainerState>): Promise<Map<string, ContainerStats>> {
+  async function statsOf(
+    instances: ServiceInstance[],
+    hosts: Map<string, Host>,
+    running: Map<string, ContainerState>,
+  ): Promise<Map<string, ContainerStats>> {
     const targets = instances.filter((i) => running.get(i.id)?.status === 'running' && hosts.has(i.hostId))
     const now = Date.now()
     const stale = targets.filter((i) => !sampling.has(i.id) && (statsCache.get(i.id)?.at ?? 0) < now - 2000)
@@ -185,7 +208,8 @@ export function adminRoutes(options: AdminOptions) {
         const key = `${view.status} ${JSON.stringify(view.facts)}`
         const before = seen.get(host.id)
         seen.set(host.id, key)
-        if (before !== undefined && before !== key) events.emitChange({kind: 'host', id: host.id, action: 'update', state: view.status})
+        if (before !== undefined && before !== key)
+          events.emitChange({kind: 'host', id: host.id, action: 'update', state: view.status})
       }
     }
     void look().catch(() => undefined)
@@ -220,45 +244,59 @@ export function adminRoutes(options: AdminOptions) {
           const hosts = new Map(hostList.map((h) => [h.id, h]))
           const unread = new Set<string>()
           const running = await containers(hostList, unread)
-          const stats = request.query.stats === 'false' ? new Map<string, ContainerStats>() : await statsOf(instances, hosts, running)
+          const stats =
+            request.query.stats === 'false'
+              ? new Map<string, ContainerStats>()
+              : await statsOf(instances, hosts, running)
           return instances.map((i) => instanceView(i, hosts.get(i.hostId), running.get(i.id), stats.get(i.id), unread))
         })
 
-        scope.get<{Params: {ref: string}; Querystring: {credentials?: string}}>('/instances/:ref', async (request): Promise<InstanceDetail> => {
-          const instance = await lookup(request.params.ref)
-          const host = await store.getHost(instance.hostId)
-          const unread = new Set<string>()
-          const running = host ? await containers([host], unread) : new Map<string, ContainerState>()
-          const stats = host ? await statsOf([instance], new Map([[host.id, host]]), running) : new Map<string, ContainerStats>()
-          const withSecrets = request.query.credentials === 'true'
-          const bindings = await store.listBindings(instance.id)
-          const op = await store.latestOperation(instance.id)
-          return {
-            ...instanceView(instance, host, running.get(instance.id), stats.get(instance.id), unread),
-            image: instance.spec.image,
-            memoryLimitBytes: instance.spec.memoryBytes ?? null,
-            nanoCpus: instance.spec.nanoCpus ?? null,
-            parameters: instance.parameters,
-            context: instance.context,
-            volumes: instance.spec.volumes,
-            security: securityView(instance.spec, await store.installationId()),
-            bindings: bindings.map((b) => ({
-              id: b.id,
-              state: b.state,
-              appGuid: b.appGuid,
-              createdAt: b.createdAt,
-              ...(withSecrets ? {credentials: b.credentials} : {}),
-            })),
-            lastOperation: op ? {kind: op.kind, state: op.state, description: op.description, updatedAt: op.updatedAt} : null,
-          }
-        })
+        scope.get<{Params: {ref: string}; Querystring: {credentials?: string}}>(
+          '/instances/:ref',
+          async (request): Promise<InstanceDetail> => {
+            const instance = await lookup(request.params.ref)
+            const host = await store.getHost(instance.hostId)
+            const unread = new Set<string>()
+            const running = host ? await containers([host], unread) : new Map<string, ContainerState>()
+            const stats = host
+              ? await statsOf([instance], new Map([[host.id, host]]), running)
+              : new Map<string, ContainerStats>()
+            const withSecrets = request.query.credentials === 'true'
+            const bindings = await store.listBindings(instance.id)
+            const op = await store.latestOperation(instance.id)
+            return {
+              ...instanceView(instance, host, running.get(instance.id), stats.get(instance.id), unread),
+              image: instance.spec.image,
+              memoryLimitBytes: instance.spec.memoryBytes ?? null,
+              nanoCpus: instance.spec.nanoCpus ?? null,
+              parameters: instance.parameters,
+              context: instance.context,
+              volumes: instance.spec.volumes,
+              security: securityView(instance.spec, await store.installationId()),
+              bindings: bindings.map((b) => ({
+                id: b.id,
+                state: b.state,
+                appGuid: b.appGuid,
+                createdAt: b.createdAt,
+                ...(withSecrets ? {credentials: b.credentials} : {}),
+              })),
+              lastOperation: op
+                ? {kind: op.kind, state: op.state, description: op.description, updatedAt: op.updatedAt}
+                : null,
+            }
+          },
+        )
 
-        scope.get<{Params: {ref: string}; Querystring: {tail?: string; since?: string; follow?: string; timestamps?: string}}>('/instances/:ref/logs', async (request, reply) => {
+        scope.get<{
+          Params: {ref: string}
+          Querystring: {tail?: string; since?: string; follow?: string; timestamps?: string}
+        }>('/instances/:ref/logs', async (request, reply) => {
           const instance = await lookup(request.params.ref)
           const agent = options.agentFor(await hostOf(instance))
           if (!agent.logs) throw new OsbError(501, `the agent of host ${instance.hostId} cannot stream logs`)
           const {tail, since, follow, timestamps} = request.query
-          if (tail !== undefined && !/^\d+$/.test(tail)) throw new OsbError(400, `tail ${tail} is not a number of lines`)
+          if (tail !== undefined && !/^\d+$/.test(tail))
+            throw new OsbError(400, `tail ${tail} is not a number of lines`)
           const abort = new AbortController()
           let chunks: AsyncIterable<string>
           try {
@@ -291,15 +329,22 @@ export function adminRoutes(options: AdminOptions) {
           return {id: instance.id, restarted: true}
         })
 
-        scope.delete<{Params: {ref: string}; Querystring: {async?: string}}>('/instances/:ref', async (request, reply) => {
-          const instance = await lookup(request.params.ref)
-          const result = await provisioner.deprovision(
-            instance.id,
-            {service_id: instance.serviceId, plan_id: instance.planId},
-            {acceptsIncomplete: request.query.async === 'true', originatingIdentity: 'dbroker-admin', requestIdentity: null},
-          )
-          return reply.code(result.status).send({id: instance.id, ...result.body})
-        })
+        scope.delete<{Params: {ref: string}; Querystring: {async?: string}}>(
+          '/instances/:ref',
+          async (request, reply) => {
+            const instance = await lookup(request.params.ref)
+            const result = await provisioner.deprovision(
+              instance.id,
+              {service_id: instance.serviceId, plan_id: instance.planId},
+              {
+                acceptsIncomplete: request.query.async === 'true',
+                originatingIdentity: 'dbroker-admin',
+                requestIdentity: null,
+              },
+            )
+            return reply.code(result.status).send({id: instance.id, ...result.body})
+          },
+        )
 
         scope.get('/events', async (request, reply) => {
           const out = new PassThrough()

@@ -23,7 +23,9 @@ export interface AgentRoutesOptions {
 }
 
 const id = z.string().regex(HOST_ID_PATTERN, 'use letters, digits, ".", "_" and "-" (at most 63)')
-const facts = z.looseObject({engineVersion: z.string(), cpus: z.number(), memoryBytes: z.number(), containersRunning: z.number()}).nullable()
+const facts = z
+  .looseObject({engineVersion: z.string(), cpus: z.number(), memoryBytes: z.number(), containersRunning: z.number()})
+  .nullable()
 const containers = z.array(z.looseObject({instanceId: z.string(), status: z.string()})).default([])
 /** Instances whose container the agent (re)made since its last beat. */
 const applied = z.array(z.string()).default([])
@@ -36,10 +38,14 @@ const registerBody = z.object({
   agentUrl: z.url({protocol: /^https?$/}),
   serviceAddress: address,
   bindAddress: address,
-  portRange: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]).refine(([a, b]) => a <= b, 'MIN must not exceed MAX'),
+  portRange: z
+    .tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)])
+    .refine(([a, b]) => a <= b, 'MIN must not exceed MAX'),
   zone: z.string().min(1).nullable().default(null),
   labels: z.record(z.string(), z.string()).default({}),
-  capacity: z.object({maxContainers: z.number().int().positive().nullable(), memoryBytes: z.number().positive().nullable()}).default({maxContainers: null, memoryBytes: null}),
+  capacity: z
+    .object({maxContainers: z.number().int().positive().nullable(), memoryBytes: z.number().positive().nullable()})
+    .default({maxContainers: null, memoryBytes: null}),
   keepaliveMs: z.number().int().min(100).nullable().default(null),
   facts,
   containers,
@@ -51,7 +57,9 @@ const heartbeatBody = z.object({id, facts, containers, applied})
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {})
   if (!result.success) {
-    const message = result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
+    const message = result.error.issues
+      .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+      .join('; ')
     throw Object.assign(new Error(message), {statusCode: 400})
   }
   return result.data
@@ -64,8 +72,13 @@ const ADDRESSES = [
   ['bindAddress', 'bind address'],
 ] as const
 
-function addressChanges(before: Host, asked: {agentUrl: string; serviceAddress: string; bindAddress: string}): string[] {
-  return ADDRESSES.filter(([key]) => before[key] !== asked[key]).map(([key, name]) => `${name} ${before[key] ?? '(none)'} -> ${asked[key]}`)
+function addressChanges(
+  before: Host,
+  asked: {agentUrl: string; serviceAddress: string; bindAddress: string},
+): string[] {
+  return ADDRESSES.filter(([key]) => before[key] !== asked[key]).map(
+    ([key, name]) => `${name} ${before[key] ?? '(none)'} -> ${asked[key]}`,
+  )
 }
 
 /**
@@ -83,7 +96,9 @@ export function agentRoutes(options: AgentRoutesOptions) {
     const hostId = hostOf.get(request)!
     if (bodyId === hostId) return true
     options.log.warn(`the agent of host ${hostId} tried to speak for host ${bodyId}: refused`)
-    void reply.code(403).send({error: 'Forbidden', description: `this token is host ${hostId}'s; it cannot speak for host ${bodyId}`})
+    void reply
+      .code(403)
+      .send({error: 'Forbidden', description: `this token is host ${hostId}'s; it cannot speak for host ${bodyId}`})
     return false
   }
   // The last reported status of each instance's container, to tell screens when one changes.
@@ -99,7 +114,14 @@ export function agentRoutes(options: AgentRoutesOptions) {
     for (const state of states) {
       const key = `${hostId}/${state.instanceId}`
       if (seen.get(key) !== state.status) {
-        if (seen.has(key)) events.emitChange({kind: 'instance', id: state.instanceId, instanceId: state.instanceId, action: 'container', state: state.status})
+        if (seen.has(key))
+          events.emitChange({
+            kind: 'instance',
+            id: state.instanceId,
+            instanceId: state.instanceId,
+            action: 'container',
+            state: state.status,
+          })
         seen.set(key, state.status)
       }
     }
@@ -111,7 +133,11 @@ export function agentRoutes(options: AgentRoutesOptions) {
   }
 
   // The installation tells the agent which of the engine's dbroker containers are this broker's.
-  const answer = async (hostId: string) => ({keepaliveMs: options.keepaliveMs, installation: await store.installationId(), specs: await provisioner.desiredSpecs(hostId)})
+  const answer = async (hostId: string) => ({
+    keepaliveMs: options.keepaliveMs,
+    installation: await store.installationId(),
+    specs: await provisioner.desiredSpecs(hostId),
+  })
 
   return async (app: FastifyInstance) => {
     await app.register(
@@ -119,7 +145,11 @@ export function agentRoutes(options: AgentRoutesOptions) {
         scope.addHook('onRequest', async (request, reply) => {
           const token = bearerToken(request.headers.authorization)
           const hostId = token && (await hostIdentities.hostOfToken(store, hostTokenHash(token)))
-          if (!hostId) return reply.code(401).send({error: 'Unauthorized', description: "a host's token is required: the operator makes one with `dbroker hosts add HOST`"})
+          if (!hostId)
+            return reply.code(401).send({
+              error: 'Unauthorized',
+              description: "a host's token is required: the operator makes one with `dbroker hosts add HOST`",
+            })
           hostOf.set(request, hostId)
         })
 
@@ -128,17 +158,36 @@ export function agentRoutes(options: AgentRoutesOptions) {
           if (!sameHost(request, reply, body.id)) return reply
           const cleartext = cleartextProblem(body.agentUrl)
           if (cleartext && !options.insecure) {
-            return reply.code(400).send({error: 'InsecureAgentUrl', description: `the agent URL ${cleartext}; give the agent --tls-cert/--tls-key, or start the broker with --insecure`})
+            return reply.code(400).send({
+              error: 'InsecureAgentUrl',
+              description: `the agent URL ${cleartext}; give the agent --tls-cert/--tls-key, or start the broker with --insecure`,
+            })
           }
           const before = await store.getHost(body.id)
           const changes = before ? addressChanges(before, body) : []
           if (changes.length > 0) {
-            const asked = {agentUrl: body.agentUrl, serviceAddress: body.serviceAddress, bindAddress: body.bindAddress, requestedAt: Date.now()}
-            if (await hostIdentities.recordPendingChange(store, body.id, asked)) {
-              options.log.warn(`host ${body.id} asks to change its ${changes.join(', ')}: pending until the operator runs \`dbroker hosts approve ${body.id}\``)
-              events.emitChange({kind: 'host', id: body.id, action: 'pending', state: before!.status, description: changes.join(', ')})
+            const asked = {
+              agentUrl: body.agentUrl,
+              serviceAddress: body.serviceAddress,
+              bindAddress: body.bindAddress,
+              requestedAt: Date.now(),
             }
-            return reply.code(409).send({error: 'ChangePending', description: `host ${body.id} is registered with another ${changes.join(', ')}; the change waits until the operator runs \`dbroker hosts approve ${body.id}\``})
+            if (await hostIdentities.recordPendingChange(store, body.id, asked)) {
+              options.log.warn(
+                `host ${body.id} asks to change its ${changes.join(', ')}: pending until the operator runs \`dbroker hosts approve ${body.id}\``,
+              )
+              events.emitChange({
+                kind: 'host',
+                id: body.id,
+                action: 'pending',
+                state: before!.status,
+                description: changes.join(', '),
+              })
+            }
+            return reply.code(409).send({
+              error: 'ChangePending',
+              description: `host ${body.id} is registered with another ${changes.join(', ')}; the change waits until the operator runs \`dbroker hosts approve ${body.id}\``,
+            })
           }
           await store.upsertHost({
             id: body.id,
@@ -154,7 +203,9 @@ export function agentRoutes(options: AgentRoutesOptions) {
             keepaliveMs: body.keepaliveMs,
           })
           if (!before || before.status === 'dead') {
-            options.log.info(`host ${body.id} ${before ? 'is back' : 'registered'} (agent ${body.agentUrl}, ports ${body.portRange.join('-')})`)
+            options.log.info(
+              `host ${body.id} ${before ? 'is back' : 'registered'} (agent ${body.agentUrl}, ports ${body.portRange.join('-')})`,
+            )
             events.emitChange({kind: 'host', id: body.id, action: before ? 'alive' : 'register', state: 'alive'})
           }
           await report(body.id, body.containers)
@@ -166,7 +217,10 @@ export function agentRoutes(options: AgentRoutesOptions) {
           const body = parse(heartbeatBody, request.body)
           if (!sameHost(request, reply, body.id)) return reply
           const result = await store.heartbeatHost(body.id, body.facts as HostFacts | null)
-          if (result === 'unknown') return reply.code(404).send({error: 'UnknownHost', description: `host ${body.id} is not registered; register first`})
+          if (result === 'unknown')
+            return reply
+              .code(404)
+              .send({error: 'UnknownHost', description: `host ${body.id} is not registered; register first`})
           if (result === 'revived') {
             options.log.info(`host ${body.id} is alive again`)
             events.emitChange({kind: 'host', id: body.id, action: 'alive', state: 'alive'})

@@ -39,7 +39,14 @@ export function bindingCredentials(
   user: {username: string; password: string},
 ): BindingCredentials {
   const port = instance.spec.ports[0].host
-  const fields = {username: user.username, password: user.password, host: host.serviceAddress, port, database: instance.credentials.database, name: instance.name ?? instance.id}
+  const fields = {
+    username: user.username,
+    password: user.password,
+    host: host.serviceAddress,
+    port,
+    database: instance.credentials.database,
+    name: instance.name ?? instance.id,
+  }
   return {
     host: host.serviceAddress,
     port,
@@ -51,7 +58,8 @@ export function bindingCredentials(
 }
 
 export function bindingUser(instance: ServiceInstance, plan: PlanDef): {username: string; password: string} {
-  if (plan.container.binding_credentials === 'per-binding') return {username: randomIdentifier('b'), password: randomSecret(32)}
+  if (plan.container.binding_credentials === 'per-binding')
+    return {username: randomIdentifier('b'), password: randomSecret(32)}
   return {username: instance.credentials.username, password: instance.credentials.password}
 }
 

@@ -18,12 +18,17 @@ export function drainRoutes(options: {store: Store; events: BrokerEvents; creden
         scope.addHook('onRequest', async (request) => {
           if (!authorized(request.headers.authorization)) throw new OsbError(401, 'admin credentials are required')
         })
-        for (const [action, drained] of [['drain', true], ['undrain', false]] as const) {
+        for (const [action, drained] of [
+          ['drain', true],
+          ['undrain', false],
+        ] as const) {
           scope.post<{Params: {id: string}}>(`/hosts/:id/${action}`, async (request) => {
             const {id} = request.params
             if (!(await options.store.getHost(id))) throw notFound(`host ${id} is not registered`)
             const host = (await options.store.setHostDrained(id, drained))!
-            options.log.info(`host ${id} ${drained ? 'drained: no new instances' : 'undrained: takes new instances again'}`)
+            options.log.info(
+              `host ${id} ${drained ? 'drained: no new instances' : 'undrained: takes new instances again'}`,
+            )
             options.events.emitChange({kind: 'host', id, action, state: host.status})
             return {id, drained: host.drained}
           })

@@ -1,7 +1,13 @@
 import type {FastifyInstance} from 'fastify'
 
 import {badRequest, conflict, notFound, OsbError} from '../core/errors.js'
-import {HOST_ID_PATTERN, type HostEnrollment, hostTokenHash, newHostToken, type PendingHostChange} from '../core/host-identity.js'
+import {
+  HOST_ID_PATTERN,
+  type HostEnrollment,
+  hostTokenHash,
+  newHostToken,
+  type PendingHostChange,
+} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
 import {hostIdentities, type Store} from '../store/index.js'
 import {basicAuthChecker, type BasicCredentials} from './auth.js'
@@ -37,29 +43,46 @@ export function hostEnrollmentRoutes(options: HostEnrollmentOptions) {
 
         scope.get('/enrollments', async (): Promise<HostEnrollment[]> => hostIdentities.listHostIdentities(store))
 
-        scope.post<{Params: {id: string}; Querystring: {rotate?: string}}>('/hosts/:id/enroll', async (request, reply) => {
-          const id = hostId(request.params.id)
-          const token = newHostToken()
-          const outcome = await hostIdentities.enrollHost(store, id, hostTokenHash(token), {replace: request.query.rotate === 'true'})
-          if (outcome === 'exists') throw conflict(`host ${id} is enrolled already; a new token (the old one stops working) is \`dbroker hosts add ${id} --rotate\``)
-          log.info(`host ${id} ${outcome === 'replaced' ? 'has a new token; the old one no longer works' : 'is enrolled'}`)
-          events.emitChange({kind: 'host', id, action: outcome === 'replaced' ? 'rotate' : 'enroll'})
-          return reply.code(outcome === 'enrolled' ? 201 : 200).send({id, token})
-        })
+        scope.post<{Params: {id: string}; Querystring: {rotate?: string}}>(
+          '/hosts/:id/enroll',
+          async (request, reply) => {
+            const id = hostId(request.params.id)
+            const token = newHostToken()
+            const outcome = await hostIdentities.enrollHost(store, id, hostTokenHash(token), {
+              replace: request.query.rotate === 'true',
+            })
+            if (outcome === 'exists')
+              throw conflict(
+                `host ${id} is enrolled already; a new token (the old one stops working) is \`dbroker hosts add ${id} --rotate\``,
+              )
+            log.info(
+              `host ${id} ${outcome === 'replaced' ? 'has a new token; the old one no longer works' : 'is enrolled'}`,
+            )
+            events.emitChange({kind: 'host', id, action: outcome === 'replaced' ? 'rotate' : 'enroll'})
+            return reply.code(outcome === 'enrolled' ? 201 : 200).send({id, token})
+          },
+        )
 
-        scope.post<{Params: {id: string}}>('/hosts/:id/approve', async (request): Promise<PendingHostChange & {id: string}> => {
-          const id = hostId(request.params.id)
-          const change = await hostIdentities.approvePendingChange(store, id)
-          if (!change) throw notFound(`host ${id} has no change waiting for approval`)
-          log.info(`host ${id}: the operator approved agent URL ${change.agentUrl}, service address ${change.serviceAddress}, bind address ${change.bindAddress}`)
-          events.emitChange({kind: 'host', id, action: 'approve'})
-          return {id, ...change}
-        })
+        scope.post<{Params: {id: string}}>(
+          '/hosts/:id/approve',
+          async (request): Promise<PendingHostChange & {id: string}> => {
+            const id = hostId(request.params.id)
+            const change = await hostIdentities.approvePendingChange(store, id)
+            if (!change) throw notFound(`host ${id} has no change waiting for approval`)
+            log.info(
+              `host ${id}: the operator approved agent URL ${change.agentUrl}, service address ${change.serviceAddress}, bind address ${change.bindAddress}`,
+            )
+            events.emitChange({kind: 'host', id, action: 'approve'})
+            return {id, ...change}
+          },
+        )
 
         scope.delete<{Params: {id: string}}>('/hosts/:id/enrollment', async (request) => {
           const id = hostId(request.params.id)
           if (!(await hostIdentities.revokeHost(store, id))) throw notFound(`host ${id} is not enrolled`)
-          log.warn(`host ${id}: its token is revoked and the host is dead; its agent can no longer register, heartbeat or be called`)
+          log.warn(
+            `host ${id}: its token is revoked and the host is dead; its agent can no longer register, heartbeat or be called`,
+          )
           events.emitChange({kind: 'host', id, action: 'revoke', state: 'dead'})
           return {id, revoked: true}
         })

@@ -20,7 +20,8 @@ const KIB = (bytes: number) => `${bytes / 1024} KiB`
 export function idProblem(field: string, value: string): string | undefined {
   if (value.length > LIMITS.id) return `${field} is longer than ${LIMITS.id} characters`
   const control = findControlChar(value)
-  if (control) return `${field} contains the control character ${codePoint(control.char)} at position ${control.index}; ids and names are printable text`
+  if (control)
+    return `${field} contains the control character ${codePoint(control.char)} at position ${control.index}; ids and names are printable text`
   return undefined
 }
 
@@ -60,7 +61,11 @@ function documentProblem(field: string, value: unknown, key = ''): string | unde
 export function documentCheck(field: string, maxBytes: number) {
   return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
     const size = Buffer.byteLength(JSON.stringify(value))
-    if (size > maxBytes) ctx.addIssue({code: 'custom', message: `${field} is ${size} bytes as JSON, more than the ${KIB(maxBytes)} allowed`})
+    if (size > maxBytes)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} is ${size} bytes as JSON, more than the ${KIB(maxBytes)} allowed`,
+      })
     else {
       const problem = documentProblem(field, value)
       if (problem) ctx.addIssue({code: 'custom', message: problem})
@@ -94,7 +99,8 @@ export function checkRecordedHeaders(headers: Record<string, string | string[] |
 }
 
 /** The admin routes that answer with a response that lasts: the event stream and logs. */
-const isStream = (route: string | undefined) => route !== undefined && /^\/admin\/v1\/(events|instances\/:[^/]+\/logs)$/.test(route)
+const isStream = (route: string | undefined) =>
+  route !== undefined && /^\/admin\/v1\/(events|instances\/:[^/]+\/logs)$/.test(route)
 
 /**
  * At most `perClient` event and log streams open at once per client address;
@@ -107,7 +113,11 @@ export function capStreams(app: FastifyInstance, options: {perClient?: number} =
     if (!isStream(request.routeOptions.url)) return
     const ip = request.ip
     const count = open.get(ip) ?? 0
-    if (count >= perClient) return reply.code(429).header('Retry-After', '5').send({description: `at most ${perClient} event and log streams per client are open at once; close one first`})
+    if (count >= perClient)
+      return reply
+        .code(429)
+        .header('Retry-After', '5')
+        .send({description: `at most ${perClient} event and log streams per client are open at once; close one first`})
     open.set(ip, count + 1)
     reply.raw.once('close', () => {
       const left = (open.get(ip) ?? 1) - 1

@@ -42,7 +42,12 @@ function every(everyMs: number, beat: () => Promise<void>, log: Logger, what: st
  * Several brokers may sweep one store: the store's compare-and-set lets one
  * of them mark (and announce) each host.
  */
-export function startHostSweeper(options: {store: Store; events: BrokerEvents; keepaliveMs: number; log: Logger}): Liveness {
+export function startHostSweeper(options: {
+  store: Store
+  events: BrokerEvents
+  keepaliveMs: number
+  log: Logger
+}): Liveness {
   const {store, events, log} = options
   return every(
     Math.max(200, Math.floor(options.keepaliveMs / 2)),
@@ -50,7 +55,13 @@ export function startHostSweeper(options: {store: Store; events: BrokerEvents; k
       for (const host of await store.markDeadHosts(options.keepaliveMs, HEARTBEAT_MISSES)) {
         const age = Math.round((Date.now() - host.lastHeartbeat) / 1000)
         log.warn(`host ${host.id} is dead: no heartbeat for ${age} s; its instances fail fast until it is back`)
-        events.emitChange({kind: 'host', id: host.id, action: 'dead', state: 'dead', description: `no heartbeat for ${age} s`})
+        events.emitChange({
+          kind: 'host',
+          id: host.id,
+          action: 'dead',
+          state: 'dead',
+          description: `no heartbeat for ${age} s`,
+        })
       }
     },
     log,
@@ -74,7 +85,9 @@ export function startReachabilityProbes(options: {
   return every(
     Math.max(200, Math.floor(options.keepaliveMs / 2)),
     async () => {
-      const hosts = (await store.listHosts()).filter((h) => h.agentUrl && (reachability.failingOut(h.id) || !isLive(h, options.keepaliveMs)))
+      const hosts = (await store.listHosts()).filter(
+        (h) => h.agentUrl && (reachability.failingOut(h.id) || !isLive(h, options.keepaliveMs)),
+      )
       // The probe records its own outcome in `reachability`; a failure is the news, not an error.
       await Promise.all(hosts.map((h) => options.probe(h).catch(() => undefined)))
     },
@@ -131,7 +144,9 @@ export function startBrokerLease(options: {
     const abandoned = await lapsed
     lapsed = undefined
     const resumed = await provisioner.resume()
-    log.info(`broker ${brokerId} holds its lease again: of the ${abandoned} operation(s) it had stopped, ${resumed} that no other broker took over go on here`)
+    log.info(
+      `broker ${brokerId} holds its lease again: of the ${abandoned} operation(s) it had stopped, ${resumed} that no other broker took over go on here`,
+    )
   }
 
   const lease = every(
@@ -146,7 +161,13 @@ export function startBrokerLease(options: {
       // An owner without a row stopped cleanly but left work behind (its drain timed out): that work is orphaned too.
       const dead = new Set(
         (await store.operationsInProgress())
-          .filter((op) => op.owner !== null && op.owner !== brokerId && !live.has(op.owner) && (known.has(op.owner) || now - op.updatedAt > expired))
+          .filter(
+            (op) =>
+              op.owner !== null &&
+              op.owner !== brokerId &&
+              !live.has(op.owner) &&
+              (known.has(op.owner) || now - op.updatedAt > expired),
+          )
           .map((op) => op.owner!),
       )
       if (dead.size > 0) {
@@ -154,7 +175,8 @@ export function startBrokerLease(options: {
         if (taken > 0) log.info(`took over ${taken} operation(s) of stopped broker(s) ${[...dead].join(', ')}`)
       }
       const owning = new Set((await store.operationsInProgress()).map((op) => op.owner))
-      for (const broker of brokers) if (!live.has(broker.id) && !owning.has(broker.id)) await store.removeBroker(broker.id)
+      for (const broker of brokers)
+        if (!live.has(broker.id) && !owning.has(broker.id)) await store.removeBroker(broker.id)
     },
     log,
     'the broker lease',

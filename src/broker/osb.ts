@@ -128,7 +128,8 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     if (params.binding_id === '') throw badRequest('binding_id must not be empty')
     checkId('instance_id', params.instance_id)
     // Manifest containers are keyed `deploy:...` in the same space: a platform must not name (and so take over) one.
-    if (isDeploymentKey(params.instance_id)) throw badRequest(`instance_id must not start with "deploy:"; that prefix names manifest containers`)
+    if (isDeploymentKey(params.instance_id))
+      throw badRequest(`instance_id must not start with "deploy:"; that prefix names manifest containers`)
     if (params.binding_id !== undefined) checkId('binding_id', params.binding_id)
   }
 

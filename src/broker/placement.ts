@@ -32,9 +32,11 @@ function unfit(host: Host, load: HostLoad, plan: PlanDef, keepaliveMs: number, n
   if (rule?.zones && !rule.zones.includes(host.zone ?? '')) return 'not in the zone'
   if (rule && Object.entries(rule.labels).some(([k, v]) => host.labels[k] !== v)) return 'without the labels'
   if (host.portMax - host.portMin + 1 - (load.usedPorts.get(host.id) ?? 0) < plan.container.ports.length) return 'full'
-  if (host.capacity?.maxContainers != null && (load.counts.get(host.id) ?? 0) >= host.capacity.maxContainers) return 'full'
+  if (host.capacity?.maxContainers != null && (load.counts.get(host.id) ?? 0) >= host.capacity.maxContainers)
+    return 'full'
   const memory = plan.container.memory ?? 0
-  if (host.capacity?.memoryBytes != null && (load.memory?.get(host.id) ?? 0) + memory > host.capacity.memoryBytes) return 'full'
+  if (host.capacity?.memoryBytes != null && (load.memory?.get(host.id) ?? 0) + memory > host.capacity.memoryBytes)
+    return 'full'
   return undefined
 }
 
@@ -69,6 +71,9 @@ export function placeInstance(
 }
 
 function describeRule(plan: PlanDef): string {
-  const parts = [...(plan.placement?.zones ? [`zone ${plan.placement.zones.join('|')}`] : []), ...Object.entries(plan.placement?.labels ?? {}).map(([k, v]) => `${k}=${v}`)]
+  const parts = [
+    ...(plan.placement?.zones ? [`zone ${plan.placement.zones.join('|')}`] : []),
+    ...Object.entries(plan.placement?.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+  ]
   return parts.join(', ')
 }

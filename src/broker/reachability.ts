@@ -28,14 +28,30 @@ export class Reachability {
     if (failure === undefined) {
       if (!was) return
       this.failing.delete(hostId)
-      this.options.log.info(`host ${hostId} is reachable from the broker again after ${seconds(this.now() - was.since)} (broker -> agent)`)
-      this.options.events.emitChange({kind: 'host', id: hostId, action: 'back', state: 'alive', description: `reachable again after ${seconds(this.now() - was.since)}`})
+      this.options.log.info(
+        `host ${hostId} is reachable from the broker again after ${seconds(this.now() - was.since)} (broker -> agent)`,
+      )
+      this.options.events.emitChange({
+        kind: 'host',
+        id: hostId,
+        action: 'back',
+        state: 'alive',
+        description: `reachable again after ${seconds(this.now() - was.since)}`,
+      })
       return
     }
     if (was) return
     this.failing.set(hostId, {since: this.now(), reason: failure})
-    this.options.log.warn(`host ${hostId} is unreachable from the broker (broker -> agent): ${failure}; no new instances go there and sync requests for it answer 503 until it answers`)
-    this.options.events.emitChange({kind: 'host', id: hostId, action: 'unreachable', state: 'unreachable', description: `broker -> agent: ${failure}`})
+    this.options.log.warn(
+      `host ${hostId} is unreachable from the broker (broker -> agent): ${failure}; no new instances go there and sync requests for it answer 503 until it answers`,
+    )
+    this.options.events.emitChange({
+      kind: 'host',
+      id: hostId,
+      action: 'unreachable',
+      state: 'unreachable',
+      description: `broker -> agent: ${failure}`,
+    })
   }
 
   /** Whether the broker's last call to the host's agent failed. */
@@ -51,13 +67,22 @@ export class Reachability {
   overlay(host: Host, keepaliveMs: number): Host {
     const out = this.failing.get(host.id)
     const now = this.now()
-    const silent = host.status === 'dead' || now - host.lastHeartbeat > (host.keepaliveMs ?? keepaliveMs) * HEARTBEAT_MISSES
+    const silent =
+      host.status === 'dead' || now - host.lastHeartbeat > (host.keepaliveMs ?? keepaliveMs) * HEARTBEAT_MISSES
     if (!out && !silent) return host
-    const inbound: HostReachability = {direction: 'in', reason: `no heartbeat for ${seconds(now - host.lastHeartbeat)}`, since: host.lastHeartbeat}
+    const inbound: HostReachability = {
+      direction: 'in',
+      reason: `no heartbeat for ${seconds(now - host.lastHeartbeat)}`,
+      since: host.lastHeartbeat,
+    }
     const reachability: HostReachability = !out
       ? inbound
       : silent
-        ? {direction: 'both', reason: `${inbound.reason}; broker -> agent: ${out.reason}`, since: Math.min(out.since, host.lastHeartbeat)}
+        ? {
+            direction: 'both',
+            reason: `${inbound.reason}; broker -> agent: ${out.reason}`,
+            since: Math.min(out.since, host.lastHeartbeat),
+          }
         : {direction: 'out', reason: out.reason, since: out.since}
     return {...host, status: silent ? 'dead' : 'unreachable', reachability}
   }
@@ -66,7 +91,11 @@ export class Reachability {
 /** Why a host can't be used now, in words for a 503 or a waiting operation: `host h1 is unreachable for 42 s (broker -> agent: ...)`. */
 export function describeUnreachable(host: Host, now = Date.now()): string {
   // A host read without this broker's overlay is unusable only for want of heartbeats.
-  const r = host.reachability ?? {direction: 'in', reason: `no heartbeat for ${seconds(now - host.lastHeartbeat)}`, since: host.lastHeartbeat}
+  const r = host.reachability ?? {
+    direction: 'in',
+    reason: `no heartbeat for ${seconds(now - host.lastHeartbeat)}`,
+    since: host.lastHeartbeat,
+  }
   const direction = {in: 'agent -> broker', out: 'broker -> agent', both: 'both ways'}[r.direction]
   return `host ${host.id} is ${host.status === 'dead' ? 'dead' : 'unreachable'} for ${seconds(now - r.since)} (${direction}: ${r.reason})`
 }
@@ -100,7 +129,8 @@ export function reachableStore(store: Store, reachability: Reachability, keepali
         }
         if (!HOST_READS.has(property as string)) return (value as (...args: unknown[]) => unknown).bind(object)
         return async (...args: unknown[]) => {
-          const found = (await (value as (...a: unknown[]) => Promise<Host | Host[] | undefined>).apply(object, args)) ?? undefined
+          const found =
+            (await (value as (...a: unknown[]) => Promise<Host | Host[] | undefined>).apply(object, args)) ?? undefined
           if (Array.isArray(found)) return found.map((h) => reachability.overlay(h, keepaliveMs))
           return found && reachability.overlay(found, keepaliveMs)
         }

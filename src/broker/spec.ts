@@ -18,8 +18,10 @@ export interface SpecInput {
 }
 
 // Service names have no "_" and the installation id no "-", so a name tells its installation, service and instance apart.
-export const containerName = (installationId: string, service: string, instanceId: string) => `dbroker-${installationId}-${service}_${instanceSlug(instanceId)}`
-export const volumeName = (installationId: string, instanceId: string, index: number) => `dbroker-${installationId}-${instanceSlug(instanceId)}-${index}`
+export const containerName = (installationId: string, service: string, instanceId: string) =>
+  `dbroker-${installationId}-${service}_${instanceSlug(instanceId)}`
+export const volumeName = (installationId: string, instanceId: string, index: number) =>
+  `dbroker-${installationId}-${instanceSlug(instanceId)}-${index}`
 
 /** The hardened defaults with what the plan loosens. */
 export function planSecurity(overrides: ContainerDef['security']): ContainerSecurity {
@@ -40,7 +42,17 @@ export function planSecurity(overrides: ContainerDef['security']): ContainerSecu
 }
 
 /** The desired container of an instance: everything the agent needs, nothing it has to look up. */
-export function buildSpec({instanceId, installationId, service, plan, host, ports, credentials, parameters, previous}: SpecInput): ContainerSpec {
+export function buildSpec({
+  instanceId,
+  installationId,
+  service,
+  plan,
+  host,
+  ports,
+  credentials,
+  parameters,
+  previous,
+}: SpecInput): ContainerSpec {
   const c = plan.container
   const env: Record<string, string> = {...c.env}
   if (c.credentials.env.username) env[c.credentials.env.username] = credentials.username
@@ -61,11 +73,19 @@ export function buildSpec({instanceId, installationId, service, plan, host, port
     env,
     ports,
     bindAddress: host.bindAddress,
-    volumes: c.volumes.map((volumePath, i) => ({name: previous?.volumes[i]?.name ?? volumeName(installationId, instanceId, i), path: volumePath})),
+    volumes: c.volumes.map((volumePath, i) => ({
+      name: previous?.volumes[i]?.name ?? volumeName(installationId, instanceId, i),
+      path: volumePath,
+    })),
     ...(c.memory ? {memoryBytes: c.memory} : {}),
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),
     restart: c.restart,
-    labels: {'dbroker.service': service.name, 'dbroker.plan': plan.name, 'dbroker.service-id': service.id, 'dbroker.plan-id': plan.id},
+    labels: {
+      'dbroker.service': service.name,
+      'dbroker.plan': plan.name,
+      'dbroker.service-id': service.id,
+      'dbroker.plan-id': plan.id,
+    },
     readiness:
       r.probe === 'tcp'
         ? {probe: 'tcp', port: r.port ?? c.ports[0], send: r.send, expect: r.expect, timeoutMs: r.timeout}

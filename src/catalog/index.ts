@@ -58,9 +58,13 @@ export class Catalog {
 
   /** Every distinct image with how to get it. */
   images(): Array<{image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}> {
-    const seen = new Map<string, {image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}>()
+    const seen = new Map<
+      string,
+      {image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}
+    >()
     for (const {plan} of this.plans.values()) {
-      if (!seen.has(plan.container.image)) seen.set(plan.container.image, {image: plan.container.image, build: plan.container.build})
+      if (!seen.has(plan.container.image))
+        seen.set(plan.container.image, {image: plan.container.image, build: plan.container.build})
     }
     return [...seen.values()]
   }
@@ -72,7 +76,9 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new DbrokerError(`cannot read catalog ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new DbrokerError(
+      `cannot read catalog ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
   return parseCatalog(text, file)
 }
@@ -89,32 +95,63 @@ export function parseCatalog(text: string, file: string): Catalog {
   const names = new Set<string>()
   definition.services.forEach((service, si) => {
     const claim = (id: string, where: PropertyKey[]) => {
-      if (ids.has(id)) problems.push({path: formatPath(where), line: lineOf(where), message: `id ${id} is already used at ${ids.get(id)}`})
+      if (ids.has(id))
+        problems.push({
+          path: formatPath(where),
+          line: lineOf(where),
+          message: `id ${id} is already used at ${ids.get(id)}`,
+        })
       else ids.set(id, formatPath(where))
     }
     claim(service.id, ['services', si, 'id'])
-    if (names.has(service.name)) problems.push({path: `services[${si}].name`, line: lineOf(['services', si, 'name']), message: `service name "${service.name}" is used twice`})
+    if (names.has(service.name))
+      problems.push({
+        path: `services[${si}].name`,
+        line: lineOf(['services', si, 'name']),
+        message: `service name "${service.name}" is used twice`,
+      })
     names.add(service.name)
     const planNames = new Set<string>()
     service.plans.forEach((plan, pi) => {
       const at = ['services', si, 'plans', pi]
       claim(plan.id, [...at, 'id'])
-      if (planNames.has(plan.name)) problems.push({path: formatPath([...at, 'name']), line: lineOf([...at, 'name']), message: `plan name "${plan.name}" is used twice in ${service.name}`})
+      if (planNames.has(plan.name))
+        problems.push({
+          path: formatPath([...at, 'name']),
+          line: lineOf([...at, 'name']),
+          message: `plan name "${plan.name}" is used twice in ${service.name}`,
+        })
       planNames.add(plan.name)
       for (const field of plan.container.uri.matchAll(/\{(\w+)\}/g)) {
         if (!URI_FIELDS.has(field[1])) {
-          problems.push({path: formatPath([...at, 'container', 'uri']), line: lineOf([...at, 'container', 'uri']), message: `unknown placeholder {${field[1]}}; use ${[...URI_FIELDS].map((f) => `{${f}}`).join(' ')}`})
+          problems.push({
+            path: formatPath([...at, 'container', 'uri']),
+            line: lineOf([...at, 'container', 'uri']),
+            message: `unknown placeholder {${field[1]}}; use ${[...URI_FIELDS].map((f) => `{${f}}`).join(' ')}`,
+          })
         }
       }
       const c = plan.container
       if (c.binding_credentials === 'per-binding' && (!c.hooks.bind || !c.hooks.unbind)) {
-        problems.push({path: formatPath([...at, 'container', 'hooks']), line: lineOf([...at, 'container']), message: 'per-binding credentials need hooks.bind and hooks.unbind'})
+        problems.push({
+          path: formatPath([...at, 'container', 'hooks']),
+          line: lineOf([...at, 'container']),
+          message: 'per-binding credentials need hooks.bind and hooks.unbind',
+        })
       }
       if (c.credentials.database && !c.credentials.env.database) {
-        problems.push({path: formatPath([...at, 'container', 'credentials', 'env', 'database']), line: lineOf([...at, 'container', 'credentials']), message: 'required when credentials.database is true'})
+        problems.push({
+          path: formatPath([...at, 'container', 'credentials', 'env', 'database']),
+          line: lineOf([...at, 'container', 'credentials']),
+          message: 'required when credentials.database is true',
+        })
       }
       if (c.readiness.probe === 'tcp' && c.readiness.port !== undefined && !c.ports.includes(c.readiness.port)) {
-        problems.push({path: formatPath([...at, 'container', 'readiness', 'port']), line: lineOf([...at, 'container', 'readiness', 'port']), message: `port ${c.readiness.port} is not one of the container's ports`})
+        problems.push({
+          path: formatPath([...at, 'container', 'readiness', 'port']),
+          line: lineOf([...at, 'container', 'readiness', 'port']),
+          message: `port ${c.readiness.port} is not one of the container's ports`,
+        })
       }
       if (c.build) c.build.context = path.resolve(path.dirname(file), c.build.context)
     })

@@ -3,7 +3,9 @@ import {z} from 'zod'
 import {CAPABILITIES} from '../core/security.js'
 import {parseBytes, parseDuration} from './units.js'
 
-const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a UUID')
+const uuid = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a UUID')
 const name = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digits and "-"')
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
 const bytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -13,7 +15,8 @@ const bytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
 })
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const parsed = parseDuration(value)
-  if (parsed === undefined) ctx.addIssue({code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 30s, 2m)`})
+  if (parsed === undefined)
+    ctx.addIssue({code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 30s, 2m)`})
   return parsed ?? 0
 })
 const command = z.array(z.string()).min(1)
@@ -21,7 +24,10 @@ const command = z.array(z.string()).min(1)
 const capability = z
   .string()
   .transform((c) => c.toUpperCase().replace(/^CAP_/, ''))
-  .refine((c): c is (typeof CAPABILITIES)[number] => (CAPABILITIES as readonly string[]).includes(c), 'is not a Linux capability (e.g. CHOWN, SETUID)')
+  .refine(
+    (c): c is (typeof CAPABILITIES)[number] => (CAPABILITIES as readonly string[]).includes(c),
+    'is not a Linux capability (e.g. CHOWN, SETUID)',
+  )
 
 /** Loosens the hardened defaults for an image that needs it; every field left out keeps its default. */
 const security = z.strictObject({
@@ -32,13 +38,19 @@ const security = z.strictObject({
   tmpfs: z
     .record(z.string(), bytes)
     .superRefine((mounts, ctx) => {
-      for (const at of Object.keys(mounts)) if (!/^\/[^:,]*$/.test(at)) ctx.addIssue({code: 'custom', path: [at], message: 'must be an absolute path without ":" or ","'})
+      for (const at of Object.keys(mounts))
+        if (!/^\/[^:,]*$/.test(at))
+          ctx.addIssue({code: 'custom', path: [at], message: 'must be an absolute path without ":" or ","'})
     })
     .optional(),
   no_new_privileges: z.boolean().optional(),
   pids_limit: z.number().int().min(16).max(1_000_000).optional(),
   log: z
-    .strictObject({driver: z.enum(['json-file', 'local']).optional(), max_size: bytes.optional(), max_files: z.number().int().min(1).max(100).optional()})
+    .strictObject({
+      driver: z.enum(['json-file', 'local']).optional(),
+      max_size: bytes.optional(),
+      max_files: z.number().int().min(1).max(100).optional(),
+    })
     .optional(),
 })
 
@@ -69,7 +81,14 @@ export const containerSchema = z.strictObject({
   image: z.string().min(1),
   /** Build context, relative to the catalog file; used when the image is not present. */
   build: z
-    .union([z.string(), z.strictObject({context: z.string(), dockerfile: z.string().optional(), args: z.record(z.string(), z.string()).optional()})])
+    .union([
+      z.string(),
+      z.strictObject({
+        context: z.string(),
+        dockerfile: z.string().optional(),
+        args: z.record(z.string(), z.string()).optional(),
+      }),
+    ])
     .transform((b) => (typeof b === 'string' ? {context: b} : b))
     .optional(),
   command: command.optional(),
@@ -80,13 +99,12 @@ export const containerSchema = z.strictObject({
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
   restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']).default('unless-stopped'),
-  credentials: z
-    .strictObject({
-      /** A fixed user name; generated per instance when absent. */
-      username: z.string().optional(),
-      database: z.boolean().default(false),
-      env: z.strictObject({username: envName.optional(), password: envName, database: envName.optional()}),
-    }),
+  credentials: z.strictObject({
+    /** A fixed user name; generated per instance when absent. */
+    username: z.string().optional(),
+    database: z.boolean().default(false),
+    env: z.strictObject({username: envName.optional(), password: envName, database: envName.optional()}),
+  }),
   /** Each binding gets its own user through the image's bind/unbind executables, or all share the instance's. */
   binding_credentials: z.enum(['per-binding', 'shared']).default('shared'),
   hooks: z.strictObject({bind: command.optional(), unbind: command.optional()}).default({}),
@@ -132,7 +150,10 @@ export const planSchema = z.strictObject({
   requires_app: z.boolean().default(false),
   /** Only hosts in one of these zones and with all these labels take the plan's instances. */
   placement: z
-    .strictObject({zones: z.array(z.string().min(1)).min(1).optional(), labels: z.record(z.string(), z.string()).default({})})
+    .strictObject({
+      zones: z.array(z.string().min(1)).min(1).optional(),
+      labels: z.record(z.string(), z.string()).default({}),
+    })
     .optional(),
   container: containerSchema,
 })

@@ -3,7 +3,9 @@ export function parseBytes(value: string | number): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? Math.floor(value) : undefined
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim())
   if (!match) return undefined
-  const scale = {'': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4}[match[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't']
+  const scale = {'': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4}[
+    match[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ]
   return Math.floor(Number(match[1]) * scale)
 }
 

@@ -58,7 +58,9 @@ export abstract class BaseCommand extends Command {
       this.exit(exitCode)
     }
     if (exitCode === 2) {
-      process.stderr.write(`Error: ${escapeControls(errorMessage(error))}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`)
+      process.stderr.write(
+        `Error: ${escapeControls(errorMessage(error))}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`,
+      )
       this.exit(2)
     }
     return super.catch(error)

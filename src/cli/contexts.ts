@@ -42,8 +42,15 @@ export class ContextStore {
       return {current: data.current, contexts: data.contexts ?? {}}
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EACCES') throw new DbrokerError(`cannot read ${this.file}: permission denied`, `fix its owner or mode (chmod 600 ${this.file})`)
-      throw new DbrokerError(`the contexts file ${this.file} is not valid JSON`, `fix it, or remove it and add the contexts again`)
+      if (code === 'EACCES')
+        throw new DbrokerError(
+          `cannot read ${this.file}: permission denied`,
+          `fix its owner or mode (chmod 600 ${this.file})`,
+        )
+      throw new DbrokerError(
+        `the contexts file ${this.file} is not valid JSON`,
+        `fix it, or remove it and add the contexts again`,
+      )
     }
   }
 
@@ -65,7 +72,8 @@ export class ContextStore {
       chmodSync(this.file, 0o600)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EACCES' || code === 'EPERM') throw new DbrokerError(`cannot write ${this.file}: permission denied`, `check the owner of ${this.configDir}`)
+      if (code === 'EACCES' || code === 'EPERM')
+        throw new DbrokerError(`cannot write ${this.file}: permission denied`, `check the owner of ${this.configDir}`)
       throw error
     }
     return data
@@ -80,14 +88,16 @@ export class ContextStore {
 
   async use(name: string): Promise<void> {
     await this.update((data) => {
-      if (!data.contexts[name]) throw new UsageError(`there is no context ${name}`, `list them with \`dbroker context list\``)
+      if (!data.contexts[name])
+        throw new UsageError(`there is no context ${name}`, `list them with \`dbroker context list\``)
       data.current = name
     })
   }
 
   async remove(name: string): Promise<void> {
     await this.update((data) => {
-      if (!data.contexts[name]) throw new UsageError(`there is no context ${name}`, `list them with \`dbroker context list\``)
+      if (!data.contexts[name])
+        throw new UsageError(`there is no context ${name}`, `list them with \`dbroker context list\``)
       delete data.contexts[name]
       if (data.current === name) data.current = Object.keys(data.contexts)[0]
     })
@@ -99,15 +109,26 @@ export class ContextStore {
  * current context; DBROKER_URL, DBROKER_USERNAME, DBROKER_PASSWORD and
  * DBROKER_ADMIN_* override its fields (and work with no context at all).
  */
-export function resolveTarget(store: ContextStore, name: string | undefined, env: NodeJS.ProcessEnv = process.env): BrokerTarget {
+export function resolveTarget(
+  store: ContextStore,
+  name: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): BrokerTarget {
   const data = store.read()
   const chosen = name ?? env.DBROKER_CONTEXT ?? data.current
   const context = chosen ? data.contexts[chosen] : undefined
   if (chosen && !context && (name || !env.DBROKER_URL)) {
-    throw new UsageError(`there is no context ${chosen}`, 'list them with `dbroker context list`, or add one with `dbroker context add`')
+    throw new UsageError(
+      `there is no context ${chosen}`,
+      'list them with `dbroker context list`, or add one with `dbroker context add`',
+    )
   }
   const url = env.DBROKER_URL || context?.url
-  if (!url) throw new UsageError('no broker is configured', 'start one with `dbroker up --detach`, add one with `dbroker context add NAME --url URL`, or set DBROKER_URL')
+  if (!url)
+    throw new UsageError(
+      'no broker is configured',
+      'start one with `dbroker up --detach`, add one with `dbroker context add NAME --url URL`, or set DBROKER_URL',
+    )
   return {
     url,
     username: env.DBROKER_USERNAME || context?.username,

@@ -78,7 +78,11 @@ export async function startDetached(options: {
   progress: (line: string) => void
 }): Promise<UpState> {
   const out = openSync(upLogFile(options.dataDir), 'a', 0o600)
-  const child = spawn(process.execPath, [options.bin, 'up', ...options.args], {detached: true, stdio: ['ignore', out, out], env: {...process.env, ...options.env}})
+  const child = spawn(process.execPath, [options.bin, 'up', ...options.args], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: {...process.env, ...options.env},
+  })
   closeSync(out)
   let exited: number | null | undefined
   child.on('exit', (code) => (exited = code))
@@ -88,14 +92,20 @@ export async function startDetached(options: {
   while (Date.now() < deadline) {
     if (exited !== undefined) {
       const tail = logTail(options.dataDir)
-      throw new DbrokerError(`dbroker up exited with code ${exited} before it was healthy${tail ? `:\n${tail}` : ''}`, `see ${upLogFile(options.dataDir)}`)
+      throw new DbrokerError(
+        `dbroker up exited with code ${exited} before it was healthy${tail ? `:\n${tail}` : ''}`,
+        `see ${upLogFile(options.dataDir)}`,
+      )
     }
     const state = readUpState(options.dataDir)
     if (state && state.pid === child.pid && (await healthy(state.url))) return state
     await sleep(200)
   }
   child.kill('SIGTERM')
-  throw new DbrokerError(`dbroker up was not healthy after ${Math.round(options.timeoutMs / 1000)} s; stopped it`, `see ${upLogFile(options.dataDir)}`)
+  throw new DbrokerError(
+    `dbroker up was not healthy after ${Math.round(options.timeoutMs / 1000)} s; stopped it`,
+    `see ${upLogFile(options.dataDir)}`,
+  )
 }
 
 /** SIGTERM, then wait for the process to end (SIGKILL after the timeout). */

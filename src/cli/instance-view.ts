@@ -14,11 +14,19 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ['endpoint', endpoint(i)],
     ['ports', i.ports.map((p) => `${i.address}:${p.host}->${p.container}/${p.protocol}`).join(', ') || '-'],
     ['image', i.image],
-    ['container', i.container ? `${i.container.status}, ${i.container.restartCount} restart(s), up ${uptime(i, now)}` : '-'],
+    [
+      'container',
+      i.container ? `${i.container.status}, ${i.container.restartCount} restart(s), up ${uptime(i, now)}` : '-',
+    ],
     ['limits', `memory ${formatBytes(i.memoryLimitBytes)}, cpu ${i.nanoCpus ? `${i.nanoCpus / 1e9}` : '-'}`],
     ['usage', i.stats ? `cpu ${formatPercent(i.stats.cpuPercent)}, memory ${formatBytes(i.stats.memoryBytes)}` : '-'],
     ['volumes', i.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'],
-    ['operation', i.lastOperation ? `${i.lastOperation.kind} ${i.lastOperation.state} ${formatDuration(now - i.lastOperation.updatedAt)} ago: ${i.lastOperation.description}` : '-'],
+    [
+      'operation',
+      i.lastOperation
+        ? `${i.lastOperation.kind} ${i.lastOperation.state} ${formatDuration(now - i.lastOperation.updatedAt)} ago: ${i.lastOperation.description}`
+        : '-',
+    ],
     ['bindings', String(i.bindings.length)],
   ]
   const width = Math.max(...rows.map(([k]) => k.length))

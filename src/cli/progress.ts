@@ -2,7 +2,9 @@
  * Image progress on stderr: a spinner in a terminal, plain lines otherwise
  * (CI, pipes, --json). Results never go to this stream.
  */
-export async function imageProgress(quiet: boolean): Promise<{update: (image: string, line: string) => void; stop: () => void}> {
+export async function imageProgress(
+  quiet: boolean,
+): Promise<{update: (image: string, line: string) => void; stop: () => void}> {
   const tty = process.stderr.isTTY && !process.env.CI
   if (!tty) {
     let last = ''

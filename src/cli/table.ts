@@ -27,10 +27,21 @@ export function renderTable<T>(rows: T[], columns: Array<Column<T>>, options: {c
   const line = (values: string[], tones?: Array<Tone | undefined>) =>
     values
       .map((v, i) => {
-        const padded = columns[i].align === 'right' ? v.padStart(widths[i]) : i === values.length - 1 ? v : v.padEnd(widths[i])
+        const padded =
+          columns[i].align === 'right' ? v.padStart(widths[i]) : i === values.length - 1 ? v : v.padEnd(widths[i])
         return paint(padded, tones?.[i], color)
       })
       .join('  ')
       .trimEnd()
-  return [line(columns.map((c) => c.header.toUpperCase())), ...cells.map((r, j) => line(r, columns.map((c) => c.tone?.(rows[j]))))].join('\n') + '\n'
+  return (
+    [
+      line(columns.map((c) => c.header.toUpperCase())),
+      ...cells.map((r, j) =>
+        line(
+          r,
+          columns.map((c) => c.tone?.(rows[j])),
+        ),
+      ),
+    ].join('\n') + '\n'
+  )
 }

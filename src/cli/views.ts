@@ -1,5 +1,14 @@
 import type {HostView, InstanceView} from '../core/admin.js'
-import {endpoint, formatBytes, hostState, formatDuration, formatPercent, instanceHealth, instanceTone, uptime} from '../core/format.js'
+import {
+  endpoint,
+  formatBytes,
+  hostState,
+  formatDuration,
+  formatPercent,
+  instanceHealth,
+  instanceTone,
+  uptime,
+} from '../core/format.js'
 import {type Column, renderTable} from './table.js'
 
 /** The instances table of `dbroker instances` and of `dbroker top` without a terminal. */
@@ -26,7 +35,11 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'why', value: (h) => h.reachability?.reason ?? '-'},
     {header: 'heartbeat', value: (h) => `${formatDuration(h.heartbeatAgeMs)} ago`, align: 'right'},
     {header: 'address', value: (h) => h.serviceAddress},
-    {header: 'engine', value: engineOf, tone: (h) => ({down: 'bad', slow: 'warn', ok: undefined} as const)[h.facts?.engine?.status ?? 'ok']},
+    {
+      header: 'engine',
+      value: engineOf,
+      tone: (h) => (({down: 'bad', slow: 'warn', ok: undefined}) as const)[h.facts?.engine?.status ?? 'ok'],
+    },
     {header: 'cpus', value: (h) => String(h.facts?.cpus ?? '-'), align: 'right'},
     {header: 'memory', value: (h) => formatBytes(h.facts?.memoryBytes), align: 'right'},
     {header: 'containers', value: (h) => String(h.facts?.containersRunning ?? '-'), align: 'right'},

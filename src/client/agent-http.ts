@@ -31,7 +31,10 @@ export class AgentUnreachableError extends EngineError {
     readonly hostId: string,
     readonly reason: string,
   ) {
-    super(`host ${hostId} is unreachable from the broker (broker -> agent): ${reason}`, 'the broker retries once its probe of the agent answers again')
+    super(
+      `host ${hostId} is unreachable from the broker (broker -> agent): ${reason}`,
+      'the broker retries once its probe of the agent answers again',
+    )
   }
 }
 
@@ -63,7 +66,12 @@ export class HttpAgentClient implements AgentClient {
   }
 
   private async options(): Promise<PeerOptions> {
-    return {ca: this.peer.ca, token: await this.peer.credential(), fresh: true, connectTimeoutMs: this.deadlines.connectMs}
+    return {
+      ca: this.peer.ca,
+      token: await this.peer.credential(),
+      fresh: true,
+      connectTimeoutMs: this.deadlines.connectMs,
+    }
   }
 
   private unreachable(error: unknown): AgentUnreachableError {
@@ -72,12 +80,24 @@ export class HttpAgentClient implements AgentClient {
     return new AgentUnreachableError(this.hostId, reason)
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, options: {deadlineMs?: number; signal?: AbortSignal} = {}): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: {deadlineMs?: number; signal?: AbortSignal} = {},
+  ): Promise<T> {
     const peer = await this.options()
     const deadlineMs = options.deadlineMs ?? this.deadlines.lookMs
     let response
     try {
-      response = await requestJson(`${this.base}${path}`, {...peer, method, body, timeoutMs: deadlineMs, deadlineMs, signal: options.signal})
+      response = await requestJson(`${this.base}${path}`, {
+        ...peer,
+        method,
+        body,
+        timeoutMs: deadlineMs,
+        deadlineMs,
+        signal: options.signal,
+      })
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error
       throw this.unreachable(error)
@@ -86,7 +106,11 @@ export class HttpAgentClient implements AgentClient {
     if (response.status < 400) return response.body as T
     const answer = (response.body ?? {}) as {error?: string; message?: string; hint?: string}
     const message = answer.message ?? `the agent of host ${this.hostId} answered ${response.status}`
-    if (response.status === 401) throw new DbrokerError(`the agent of host ${this.hostId} refused the broker's credential`, `if its token was rotated, restart the agent with the new one (\`dbroker hosts add ${this.hostId} --rotate\`)`)
+    if (response.status === 401)
+      throw new DbrokerError(
+        `the agent of host ${this.hostId} refused the broker's credential`,
+        `if its token was rotated, restart the agent with the new one (\`dbroker hosts add ${this.hostId} --rotate\`)`,
+      )
     if (answer.error === 'LogsUnavailableError') throw new LogsUnavailableError(message, answer.hint)
     if (answer.error === 'EngineError' || response.status === 502) throw new EngineError(message, answer.hint)
     throw new DbrokerError(message, answer.hint)
@@ -97,11 +121,16 @@ export class HttpAgentClient implements AgentClient {
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
-    return this.call('PUT', this.path(spec.instanceId), spec, {deadlineMs: this.deadlines.applyMs, signal: options.signal})
+    return this.call('PUT', this.path(spec.instanceId), spec, {
+      deadlineMs: this.deadlines.applyMs,
+      signal: options.signal,
+    })
   }
 
   async remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
-    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {deadlineMs: this.deadlines.actionMs})
+    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {
+      deadlineMs: this.deadlines.actionMs,
+    })
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
@@ -125,7 +154,14 @@ export class HttpAgentClient implements AgentClient {
     const url = `${this.base.replace(/\/v1$/, '')}/healthz`
     let response
     try {
-      response = await requestJson(url, {ca: this.peer.ca, token: '', fresh: true, connectTimeoutMs: this.deadlines.probeMs, deadlineMs: this.deadlines.probeMs, timeoutMs: this.deadlines.probeMs})
+      response = await requestJson(url, {
+        ca: this.peer.ca,
+        token: '',
+        fresh: true,
+        connectTimeoutMs: this.deadlines.probeMs,
+        deadlineMs: this.deadlines.probeMs,
+        timeoutMs: this.deadlines.probeMs,
+      })
     } catch (error) {
       throw this.unreachable(error)
     }
@@ -139,12 +175,18 @@ export class HttpAgentClient implements AgentClient {
 
   async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
     const query = new URLSearchParams()
-    for (const key of ['tail', 'since', 'follow', 'timestamps'] as const) if (options[key] !== undefined) query.set(key, String(options[key]))
+    for (const key of ['tail', 'since', 'follow', 'timestamps'] as const)
+      if (options[key] !== undefined) query.set(key, String(options[key]))
     const peer = await this.options()
     // A followed stream may be quiet for hours; one that is not followed ends soon, and silence means the agent went away.
     const idle = options.follow ? {} : {timeoutMs: this.deadlines.streamIdleMs}
     try {
-      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {...peer, ...idle, responseTimeoutMs: this.deadlines.streamStartMs, signal: options.signal})
+      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {
+        ...peer,
+        ...idle,
+        responseTimeoutMs: this.deadlines.streamStartMs,
+        signal: options.signal,
+      })
       this.peer.reached?.(this.hostId)
       return stream
     } catch (error) {

@@ -3,7 +3,14 @@ import {BrokerRequestError} from './broker-client.js'
 export interface LogSource {
   logs(
     ref: string,
-    options: {tail?: number; since?: string; follow?: boolean; timestamps?: boolean; signal?: AbortSignal; onOpen?: () => void},
+    options: {
+      tail?: number
+      since?: string
+      follow?: boolean
+      timestamps?: boolean
+      signal?: AbortSignal
+      onOpen?: () => void
+    },
   ): AsyncIterable<string>
 }
 
@@ -30,7 +37,14 @@ const pause = (ms: number, signal?: AbortSignal) =>
 export async function* followLogs(
   source: LogSource,
   ref: string,
-  options: {tail?: number; since?: string; timestamps?: boolean; signal?: AbortSignal; retry: boolean; retryDelayMs?: number},
+  options: {
+    tail?: number
+    since?: string
+    timestamps?: boolean
+    signal?: AbortSignal
+    retry: boolean
+    retryDelayMs?: number
+  },
 ): AsyncIterable<LogStreamEvent> {
   let query: {tail?: number; since?: string} = {tail: options.tail, since: options.since}
   let interrupted = false
@@ -39,7 +53,9 @@ export async function* followLogs(
     try {
       let markOpen = () => {}
       const open = new Promise<void>((resolve) => (markOpen = resolve))
-      const chunks = source.logs(ref, {...query, follow: true, timestamps: options.timestamps, signal: options.signal, onOpen: markOpen})[Symbol.asyncIterator]()
+      const chunks = source
+        .logs(ref, {...query, follow: true, timestamps: options.timestamps, signal: options.signal, onOpen: markOpen})
+        [Symbol.asyncIterator]()
       let next = chunks.next()
       if (interrupted) {
         await Promise.race([next, open])

@@ -12,7 +12,9 @@ export default class Bindings extends BrokerCommand {
   async run(): Promise<BindingRow[]> {
     const {args, flags} = await this.parse(Bindings)
     const client = await this.client(flags.context)
-    const instances = args.instance ? [await instanceByRef(client, args.instance)] : await Promise.all((await client.instances({stats: false})).map((i) => client.instance(i.id)))
+    const instances = args.instance
+      ? [await instanceByRef(client, args.instance)]
+      : await Promise.all((await client.instances({stats: false})).map((i) => client.instance(i.id)))
     const rows = instances.flatMap((i) => i.bindings.map((b) => ({instance: i.name ?? i.id, ...b})))
     if (!this.jsonEnabled()) process.stdout.write(rows.length ? bindingsTable(rows) : 'no bindings\n')
     return rows

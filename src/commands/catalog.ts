@@ -10,7 +10,15 @@ export default class Catalog extends BrokerCommand {
     const {flags} = await this.parse(Catalog)
     const services = await (await this.client(flags.context)).catalog()
     if (!this.jsonEnabled()) {
-      const rows = services.flatMap((s) => s.plans.map((p) => ({service: s.name, plan: p.name, free: p.free ?? true, bindable: p.bindable ?? s.bindable, description: p.description})))
+      const rows = services.flatMap((s) =>
+        s.plans.map((p) => ({
+          service: s.name,
+          plan: p.name,
+          free: p.free ?? true,
+          bindable: p.bindable ?? s.bindable,
+          description: p.description,
+        })),
+      )
       process.stdout.write(
         renderTable(rows, [
           {header: 'service', value: (r) => r.service},

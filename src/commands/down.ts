@@ -11,9 +11,16 @@ import {DbrokerError} from '../core/errors.js'
 export default class Down extends BrokerCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
   static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted). Exits 1 when no \`up\` runs there.`
-  static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --data-dir ./data --json']
+  static override examples = [
+    '<%= config.bin %> down',
+    '<%= config.bin %> down --purge',
+    '<%= config.bin %> down --data-dir ./data --json',
+  ]
   static override flags = {
-    'data-dir': Flags.string({description: "data dir of the `up` to stop [default: the one the context's `up` recorded, else the user data dir]"}),
+    'data-dir': Flags.string({
+      description:
+        "data dir of the `up` to stop [default: the one the context's `up` recorded, else the user data dir]",
+    }),
     purge: Flags.boolean({description: 'deprovision every instance first'}),
     timeout: Flags.integer({default: 60, min: 1, description: 'seconds to wait for a clean stop before SIGKILL'}),
   }
@@ -22,7 +29,11 @@ export default class Down extends BrokerCommand {
     const {flags} = await this.parse(Down)
     const dataDir = this.dataDir(flags['data-dir'], flags.context)
     const state = readUpState(dataDir)
-    if (!state) throw new DbrokerError(`dbroker up is not running for ${dataDir}; nothing stopped`, 'name the one to stop with --data-dir DIR or --context NAME')
+    if (!state)
+      throw new DbrokerError(
+        `dbroker up is not running for ${dataDir}; nothing stopped`,
+        'name the one to stop with --data-dir DIR or --context NAME',
+      )
     const purged: string[] = []
     if (flags.purge) {
       const {BrokerClient} = await import('../client/broker-client.js')
@@ -30,12 +41,15 @@ export default class Down extends BrokerCommand {
       const client = new BrokerClient(target)
       const {removed, failures} = await removeAllInstances(client, this.note)
       purged.push(...removed)
-      if (failures.length) this.warn(`could not deprovision ${failures.length} instance(s):\n  ${failures.join('\n  ')}`)
+      if (failures.length)
+        this.warn(`could not deprovision ${failures.length} instance(s):\n  ${failures.join('\n  ')}`)
     }
     this.note(`stopping dbroker up (pid ${state.pid})`)
     const stopped = await stopProcess(state.pid, flags.timeout * 1000)
     clearUpState(dataDir, state.pid)
-    this.log(`dbroker up (pid ${state.pid}) ${stopped}${purged.length ? `; deprovisioned ${purged.length} instance(s)` : ''}`)
+    this.log(
+      `dbroker up (pid ${state.pid}) ${stopped}${purged.length ? `; deprovisioned ${purged.length} instance(s)` : ''}`,
+    )
     return {running: true, pid: state.pid, purged, stopped}
   }
 
@@ -44,7 +58,8 @@ export default class Down extends BrokerCommand {
     if (flag) return path.resolve(flag)
     const data = this.contexts().read()
     const recorded = data.contexts[contextName ?? process.env.DBROKER_CONTEXT ?? data.current ?? '']?.dataDir
-    if (contextName && !data.contexts[contextName]) throw new DbrokerError(`there is no context ${contextName}`, 'list them with `dbroker context list`')
+    if (contextName && !data.contexts[contextName])
+      throw new DbrokerError(`there is no context ${contextName}`, 'list them with `dbroker context list`')
     return recorded ?? path.resolve(this.config.dataDir)
   }
 }

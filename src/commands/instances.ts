@@ -8,10 +8,18 @@ import type {InstanceView} from '../core/admin.js'
 export default class Instances extends BrokerCommand {
   static override summary = 'List service instances with their container health, endpoint, CPU and memory'
   static override aliases = ['ls']
-  static override examples = ['<%= config.bin %> instances', '<%= config.bin %> ls --service redis', '<%= config.bin %> instances --json']
+  static override examples = [
+    '<%= config.bin %> instances',
+    '<%= config.bin %> ls --service redis',
+    '<%= config.bin %> instances --json',
+  ]
   static override flags = {
     service: Flags.string({description: 'only instances of this service (name or id); an unknown one is an error'}),
-    stats: Flags.boolean({default: true, allowNo: true, description: 'sample CPU and memory (--no-stats is faster with many instances)'}),
+    stats: Flags.boolean({
+      default: true,
+      allowNo: true,
+      description: 'sample CPU and memory (--no-stats is faster with many instances)',
+    }),
   }
 
   async run(): Promise<InstanceView[]> {
@@ -19,7 +27,8 @@ export default class Instances extends BrokerCommand {
     const client = await this.client(flags.context)
     const instances = await listInstances(client, {service: flags.service, stats: flags.stats})
     if (!this.jsonEnabled()) {
-      if (instances.length === 0) process.stderr.write('no instances: create one with `dbroker provision SERVICE` or `dbroker bind SERVICE`\n')
+      if (instances.length === 0)
+        process.stderr.write('no instances: create one with `dbroker provision SERVICE` or `dbroker bind SERVICE`\n')
       else process.stdout.write(instancesTable(instances))
     }
     return instances

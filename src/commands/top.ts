@@ -9,7 +9,11 @@ export default class Top extends BrokerCommand {
   static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter, tab, / filter, esc, s sort, l logs (f follow, w wrap, t timestamps, / search), c credentials, r restart, d deprovision (both ask first), ? help, q quit.
 
 When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of the hosts and instances and exits 0.`
-  static override examples = ['<%= config.bin %> top', '<%= config.bin %> top --readonly --context prod', '<%= config.bin %> top | cat']
+  static override examples = [
+    '<%= config.bin %> top',
+    '<%= config.bin %> top --readonly --context prod',
+    '<%= config.bin %> top | cat',
+  ]
   static override flags = {
     readonly: Flags.boolean({description: 'disable restart and deprovision'}),
     interval: Flags.integer({default: 5, min: 1, description: 'seconds between CPU/memory samples'}),
@@ -21,12 +25,19 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
     const interactive = process.stdout.isTTY && process.stdin.isTTY && !process.env.CI && !this.jsonEnabled()
     if (!interactive) {
       const [hosts, instances] = await Promise.all([client.hosts(), client.instances()])
-      if (!this.jsonEnabled()) process.stdout.write(`${hostsTable(hosts)}\n${instances.length ? instancesTable(instances) : 'no instances\n'}`)
+      if (!this.jsonEnabled())
+        process.stdout.write(`${hostsTable(hosts)}\n${instances.length ? instancesTable(instances) : 'no instances\n'}`)
       return {hosts, instances}
     }
     // Wrong or missing admin credentials fail here with the broker's answer, not as a screen that keeps reconnecting.
     const [{runTop}] = await Promise.all([import('../ui/top/run.js'), client.hosts()])
     const target = `${client.target.context ? `${client.target.context} ` : ''}${client.target.url}`
-    await runTop({client, target, readonly: flags.readonly, color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb', statsIntervalMs: flags.interval * 1000})
+    await runTop({
+      client,
+      target,
+      readonly: flags.readonly,
+      color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
+      statsIntervalMs: flags.interval * 1000,
+    })
   }
 }

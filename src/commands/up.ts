@@ -32,22 +32,46 @@ With --detach it starts in the background, waits until it is healthy, writes the
 
   static override flags = {
     context: Flags.string({description: `name of the context it writes for the CLI [default: ${LOCAL_CONTEXT}]`}),
-    port: Flags.integer({char: 'p', default: 9998, min: 0, max: 65535, description: 'port of the broker API (0 picks a free one)'}),
+    port: Flags.integer({
+      char: 'p',
+      default: 9998,
+      min: 0,
+      max: 65535,
+      description: 'port of the broker API (0 picks a free one)',
+    }),
     bind: Flags.string({default: '127.0.0.1', description: 'address the broker API listens on'}),
-    'data-dir': Flags.string({description: 'where the store and generated credentials live [default: the user data dir]'}),
-    catalog: Flags.string({description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]'}),
+    'data-dir': Flags.string({
+      description: 'where the store and generated credentials live [default: the user data dir]',
+    }),
+    catalog: Flags.string({
+      description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]',
+    }),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
     password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
     'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API basic-auth user'}),
     'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API basic-auth password'}),
     detach: Flags.boolean({char: 'd', description: 'run in the background; exit 0 once healthy'}),
-    'detach-timeout': Flags.integer({default: 600, min: 1, description: 'seconds --detach waits for healthy (image builds count)'}),
-    'service-address': Flags.string({default: '127.0.0.1', description: 'address containers publish their ports on and credentials name'}),
+    'detach-timeout': Flags.integer({
+      default: 600,
+      min: 1,
+      description: 'seconds --detach waits for healthy (image builds count)',
+    }),
+    'service-address': Flags.string({
+      default: '127.0.0.1',
+      description: 'address containers publish their ports on and credentials name',
+    }),
     'port-range': Flags.string({default: '40000-40999', description: 'host ports instances get, as MIN-MAX'}),
-    keepalive: Flags.integer({default: 5, min: 1, description: 'seconds between heartbeats (each also converges the containers)'}),
+    keepalive: Flags.integer({
+      default: 5,
+      min: 1,
+      description: 'seconds between heartbeats (each also converges the containers)',
+    }),
   }
 
-  async run(): Promise<{url: string; username: string; password: string; adminUsername: string; adminPassword: string} | {url: string; pid: number; context: string}> {
+  async run(): Promise<
+    | {url: string; username: string; password: string; adminUsername: string; adminPassword: string}
+    | {url: string; pid: number; context: string}
+  > {
     const {flags} = await this.parse(Up)
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
@@ -57,13 +81,20 @@ With --detach it starts in the background, waits until it is healthy, writes the
     for (const flag of ['password', 'admin-password'] as const) {
       const given = flags[flag]
       const checked = given === undefined ? undefined : credentialsRule.shape.password.safeParse(given)
-      if (checked && !checked.success) throw new UsageError(`--${flag} (or DBROKER_${flag.toUpperCase().replace('-', '_')}): ${checked.error.issues[0].message}`)
+      if (checked && !checked.success)
+        throw new UsageError(
+          `--${flag} (or DBROKER_${flag.toUpperCase().replace('-', '_')}): ${checked.error.issues[0].message}`,
+        )
     }
     const log = createLogger(flags['log-level'] as LogLevel)
     const progress = await imageProgress(this.jsonEnabled())
     const dataDir = path.resolve(flags['data-dir'] ?? this.config.dataDir)
     const contextName = flags.context ?? LOCAL_CONTEXT
-    if (flags.detach) return this.detach(dataDir, contextName, flags['detach-timeout'], {DBROKER_PASSWORD: flags.password, DBROKER_ADMIN_PASSWORD: flags['admin-password']})
+    if (flags.detach)
+      return this.detach(dataDir, contextName, flags['detach-timeout'], {
+        DBROKER_PASSWORD: flags.password,
+        DBROKER_ADMIN_PASSWORD: flags['admin-password'],
+      })
     const system = await startLocal({
       dataDir,
       catalogFile: flags.catalog && path.resolve(flags.catalog),
@@ -100,7 +131,9 @@ With --detach it starts in the background, waits until it is healthy, writes the
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify(result) + '\n')
     } else {
-      const services = system.catalog.definition.services.map((s) => `${s.name} (${s.plans.map((p) => p.name).join(', ')})`).join(', ')
+      const services = system.catalog.definition.services
+        .map((s) => `${s.name} (${s.plans.map((p) => p.name).join(', ')})`)
+        .join(', ')
       this.log(`dbroker is up at ${system.url}`)
       this.log(`  username  ${result.username}`)
       this.log(`  password  ${result.password}`)
@@ -133,10 +166,30 @@ With --detach it starts in the background, waits until it is healthy, writes the
     contextName: string,
     timeoutSeconds: number,
     secrets: Record<string, string | undefined>,
-  ): Promise<{url: string; pid: number; context: string; username?: string; password?: string; adminUsername?: string; adminPassword?: string}> {
-    const requestedPort = this.argv.some((a) => /^(--port|-p)(=|$)/.test(a)) ? (await this.parse(Up)).flags.port : undefined
-    const state = await detachedUp({root: this.config.root, argv: this.argv, dataDir, timeoutMs: timeoutSeconds * 1000, secrets, progress: this.note, requestedPort})
-    this.log(`dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`)
+  ): Promise<{
+    url: string
+    pid: number
+    context: string
+    username?: string
+    password?: string
+    adminUsername?: string
+    adminPassword?: string
+  }> {
+    const requestedPort = this.argv.some((a) => /^(--port|-p)(=|$)/.test(a))
+      ? (await this.parse(Up)).flags.port
+      : undefined
+    const state = await detachedUp({
+      root: this.config.root,
+      argv: this.argv,
+      dataDir,
+      timeoutMs: timeoutSeconds * 1000,
+      secrets,
+      progress: this.note,
+      requestedPort,
+    })
+    this.log(
+      `dbroker is up at ${state.url} (pid ${state.pid}); context ${state.context}. Stop it with \`dbroker down\`.`,
+    )
     // As the foreground `up --json` prints them: the context the detached one wrote holds them.
     const context = this.contexts().read().contexts[state.context]
     return {

@@ -1,6 +1,14 @@
 /** What the admin API answers and streams: shared by the broker, the client and the screens. */
 import type {SecurityView} from './security.js'
-import type {ContainerStatus, Health, HostFacts, HostReachability, HostStatus, InstanceState, PortMapping} from './types.js'
+import type {
+  ContainerStatus,
+  Health,
+  HostFacts,
+  HostReachability,
+  HostStatus,
+  InstanceState,
+  PortMapping,
+} from './types.js'
 
 export interface ChangeEvent {
   /** `resync`: changes may have been missed (the brokers' channel reconnected); refetch what is shown. */

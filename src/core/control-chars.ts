@@ -16,7 +16,10 @@ export function codePoint(char: string): string {
 }
 
 /** The first control character of `text` (tab and line breaks allowed when `text` is a free-form value). */
-export function findControlChar(text: string, options: {allowLineBreaks?: boolean} = {}): {char: string; index: number} | undefined {
+export function findControlChar(
+  text: string,
+  options: {allowLineBreaks?: boolean} = {},
+): {char: string; index: number} | undefined {
   const match = options.allowLineBreaks ? CONTROL_IN_TEXT.exec(text) : new RegExp(CONTROL.source).exec(text)
   return match ? {char: match[0], index: match.index} : undefined
 }
@@ -45,6 +48,7 @@ export function escapeControls(text: string, options: {keepColors?: boolean; kee
 export function escapeStrings<T>(value: T): T {
   if (typeof value === 'string') return escapeControls(value) as T
   if (Array.isArray(value)) return value.map((item) => escapeStrings(item)) as T
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControls(k), escapeStrings(v)])) as T
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControls(k), escapeStrings(v)])) as T
   return value
 }

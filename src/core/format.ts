@@ -28,7 +28,10 @@ export function formatPercent(value: number | null | undefined): string {
 }
 
 export function uptime(instance: Pick<InstanceView, 'container'>, now = Date.now()): string {
-  const started = instance.container?.status === 'running' && instance.container.startedAt ? Date.parse(instance.container.startedAt) : NaN
+  const started =
+    instance.container?.status === 'running' && instance.container.startedAt
+      ? Date.parse(instance.container.startedAt)
+      : NaN
   return Number.isNaN(started) ? '-' : formatDuration(now - started)
 }
 

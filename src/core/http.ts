@@ -103,7 +103,9 @@ export function requestJson(
         })
       },
     )
-    request.on('timeout', () => request.destroy(new Error(`no answer from ${target.origin} within ${options.timeoutMs ?? 30_000} ms`)))
+    request.on('timeout', () =>
+      request.destroy(new Error(`no answer from ${target.origin} within ${options.timeoutMs ?? 30_000} ms`)),
+    )
     armDeadlines(request, target.origin, options)
     request.on('error', reject)
     request.end(payload)
@@ -111,13 +113,21 @@ export function requestJson(
 }
 
 /** Streams a text response chunk by chunk (logs); an error status rejects before the first chunk. */
-export function requestStream(url: string, options: PeerOptions & {signal?: AbortSignal}): Promise<AsyncIterable<string>> {
+export function requestStream(
+  url: string,
+  options: PeerOptions & {signal?: AbortSignal},
+): Promise<AsyncIterable<string>> {
   const target = new URL(url)
   const secure = target.protocol === 'https:'
   return new Promise((resolve, reject) => {
     const request = (secure ? https : http).request(
       target,
-      {agent: agentFor(secure, options.ca, options.fresh), headers: {authorization: `Bearer ${options.token}`}, signal: options.signal, ...(options.timeoutMs ? {timeout: options.timeoutMs} : {})},
+      {
+        agent: agentFor(secure, options.ca, options.fresh),
+        headers: {authorization: `Bearer ${options.token}`},
+        signal: options.signal,
+        ...(options.timeoutMs ? {timeout: options.timeoutMs} : {}),
+      },
       (response) => {
         if ((response.statusCode ?? 0) >= 400) {
           const chunks: Buffer[] = []
@@ -155,7 +165,9 @@ function agentFor(secure: boolean, ca?: string | Buffer, fresh = false): http.Ag
   let agent = agents.get(key)
   if (!agent) {
     const keepAlive = !fresh
-    agent = secure ? new https.Agent({keepAlive, maxSockets: 32, ...(ca ? {ca} : {})}) : new http.Agent({keepAlive, maxSockets: 32})
+    agent = secure
+      ? new https.Agent({keepAlive, maxSockets: 32, ...(ca ? {ca} : {})})
+      : new http.Agent({keepAlive, maxSockets: 32})
     agents.set(key, agent)
   }
   return agent

@@ -17,7 +17,10 @@ const ORDER: Record<LogLevel, number> = {debug: 10, info: 20, warn: 30, error: 4
  * Plain timestamped lines on a stream (stderr by default): results go to stdout, logs never do.
  * A message is one line: its control characters are escaped, so an id with a newline can't forge an entry.
  */
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+export function createLogger(
+  level: LogLevel = 'info',
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
   const at = ORDER[level]
   const emit = (name: Exclude<LogLevel, 'silent'>) => (message: string) => {
     if (ORDER[name] >= at) write(`${new Date().toISOString()} ${name.padEnd(5)} ${escapeControls(message)}\n`)

@@ -57,7 +57,8 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
 
   const flushSummary = () => {
     summary = undefined
-    if (lines.suppressed > 0) options.log.warn(`${lines.suppressed} more failed-login lines in the last ${windowMs / 1000} s were not logged`)
+    if (lines.suppressed > 0)
+      options.log.warn(`${lines.suppressed} more failed-login lines in the last ${windowMs / 1000} s were not logged`)
     lines = {windowStart: Date.now(), count: 0, suppressed: 0}
   }
   const warn = (line: string, now: number) => {
@@ -77,8 +78,11 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
     }
     return client
   }
-  const retryAfter = (client: Client, now: number) => Math.max(1, Math.ceil((client.failures[0] + windowMs - now) / 1000))
-  const tooMany = (seconds: number) => ({description: `too many failed logins from this address: retry in ${seconds} s`})
+  const retryAfter = (client: Client, now: number) =>
+    Math.max(1, Math.ceil((client.failures[0] + windowMs - now) / 1000))
+  const tooMany = (seconds: number) => ({
+    description: `too many failed logins from this address: retry in ${seconds} s`,
+  })
 
   // Callback hooks with a fast path: with no failed login lately (and for every answer but a 401) they cost nothing per request.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -90,10 +94,18 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
     void reply.code(429).header('Retry-After', String(seconds)).send(tooMany(seconds))
   })
 
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
-    if (reply.statusCode !== 401) return done(null, payload)
-    counted(request, reply, payload).then((out) => done(null, out), done)
-  })
+  app.addHook(
+    'onSend',
+    (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: unknown,
+      done: (error: Error | null, payload?: unknown) => void,
+    ) => {
+      if (reply.statusCode !== 401) return done(null, payload)
+      counted(request, reply, payload).then((out) => done(null, out), done)
+    },
+  )
 
   const counted = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const realm = realmOf(request.url)
@@ -111,11 +123,17 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
     if (client.loggedAt <= now - windowMs) {
       client.loggedAt = now
       client.blockedLogged = false
-      warn(`failed login to the ${realm} API from ${request.ip} (${request.method} ${request.url.split('?')[0].slice(0, 200)}); more from this address within ${windowMs / 1000} s are counted, not logged`, now)
+      warn(
+        `failed login to the ${realm} API from ${request.ip} (${request.method} ${request.url.split('?')[0].slice(0, 200)}); more from this address within ${windowMs / 1000} s are counted, not logged`,
+        now,
+      )
     }
     if (count >= maxFailures && !client.blockedLogged) {
       client.blockedLogged = true
-      warn(`${count} failed logins from ${request.ip} within ${windowMs / 1000} s: its requests get 429 for ${retryAfter(client, now)} s`, now)
+      warn(
+        `${count} failed logins from ${request.ip} within ${windowMs / 1000} s: its requests get 429 for ${retryAfter(client, now)} s`,
+        now,
+      )
     }
     if (count > maxFailures) {
       // Concurrent guesses that all passed the check above: they too get no answer about their credentials.

@@ -76,7 +76,8 @@ export interface DiskSpec {
   driver?: 'loop' | 'volume'
 }
 
-export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing' | 'unknown'
+export type ContainerStatus =
+  'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing' | 'unknown'
 export type Health = 'healthy' | 'unhealthy' | 'starting' | 'none'
 
 /** What an agent reports about one container it runs for an instance. */

@@ -44,16 +44,24 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
       // No swap beyond the memory limit (the engine's default would allow as much again).
       MemorySwap: spec.memoryBytes,
       NanoCpus: spec.nanoCpus,
-      RestartPolicy: {Name: spec.restart === 'no' ? '' : spec.restart, MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined},
+      RestartPolicy: {
+        Name: spec.restart === 'no' ? '' : spec.restart,
+        MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined,
+      },
       Privileged: false,
       CapDrop: ['ALL'],
       CapAdd: security.capabilities,
       SecurityOpt: security.noNewPrivileges ? ['no-new-privileges'] : [],
       PidsLimit: security.pidsLimit,
       ReadonlyRootfs: security.readOnlyRootfs,
-      Tmpfs: Object.fromEntries(Object.entries(security.tmpfs).map(([at, size]) => [at, `rw,nosuid,nodev,size=${size}`])),
+      Tmpfs: Object.fromEntries(
+        Object.entries(security.tmpfs).map(([at, size]) => [at, `rw,nosuid,nodev,size=${size}`]),
+      ),
       // Sizes in bytes: the engine reads "10m" in decimal units.
-      LogConfig: {Type: security.log.driver, Config: {'max-size': String(security.log.maxSizeBytes), 'max-file': String(security.log.maxFiles)}},
+      LogConfig: {
+        Type: security.log.driver,
+        Config: {'max-size': String(security.log.maxSizeBytes), 'max-file': String(security.log.maxFiles)},
+      },
     },
   }
 }

@@ -67,7 +67,14 @@ export async function engineFacts(engine: Engine): Promise<HostFacts> {
     containersRunning: info.ContainersRunning,
     registryMirrors: registry.Mirrors ?? [],
     insecureRegistries: registry.InsecureRegistryCIDRs
-      ? [...(registry.IndexConfigs ? Object.values(registry.IndexConfigs as Record<string, {Name: string; Secure: boolean}>).filter((i) => !i.Secure).map((i) => i.Name) : []), ...registry.InsecureRegistryCIDRs]
+      ? [
+          ...(registry.IndexConfigs
+            ? Object.values(registry.IndexConfigs as Record<string, {Name: string; Secure: boolean}>)
+                .filter((i) => !i.Secure)
+                .map((i) => i.Name)
+            : []),
+          ...registry.InsecureRegistryCIDRs,
+        ]
       : [],
     loggingDriver: info.LoggingDriver,
     os: info.OperatingSystem,
@@ -81,7 +88,11 @@ function filesUnder(dir: string, prefix = ''): string[] {
   })
 }
 
-async function followStream(engine: Engine, stream: NodeJS.ReadableStream, onProgress?: (line: string) => void): Promise<void> {
+async function followStream(
+  engine: Engine,
+  stream: NodeJS.ReadableStream,
+  onProgress?: (line: string) => void,
+): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     engine.modem.followProgress(
       stream,
@@ -108,14 +119,24 @@ export async function imageExists(engine: Engine, image: string): Promise<boolea
   }
 }
 
-export async function buildImage(engine: Engine, image: string, build: BuildSource, onProgress?: (line: string) => void): Promise<void> {
+export async function buildImage(
+  engine: Engine,
+  image: string,
+  build: BuildSource,
+  onProgress?: (line: string) => void,
+): Promise<void> {
   let src: string[]
   try {
     src = filesUnder(build.context)
   } catch (error) {
-    throw new EngineError(`cannot read the build context ${build.context} for ${image}: ${(error as NodeJS.ErrnoException).code}`)
+    throw new EngineError(
+      `cannot read the build context ${build.context} for ${image}: ${(error as NodeJS.ErrnoException).code}`,
+    )
   }
-  const stream = await engine.buildImage({context: build.context, src}, {t: image, dockerfile: build.dockerfile, buildargs: build.args, rm: true, forcerm: true})
+  const stream = await engine.buildImage(
+    {context: build.context, src},
+    {t: image, dockerfile: build.dockerfile, buildargs: build.args, rm: true, forcerm: true},
+  )
   await followStream(engine, stream, onProgress)
 }
 
@@ -129,7 +150,12 @@ export async function pullImage(engine: Engine, image: string, onProgress?: (lin
  * context (the catalog ships it, so a registry copy of that tag would be the
  * wrong image), else pulled. The error names the image and every way tried.
  */
-export async function ensureImage(engine: Engine, image: string, build?: BuildSource, onProgress?: (line: string) => void): Promise<'present' | 'built' | 'pulled'> {
+export async function ensureImage(
+  engine: Engine,
+  image: string,
+  build?: BuildSource,
+  onProgress?: (line: string) => void,
+): Promise<'present' | 'built' | 'pulled'> {
   if (await imageExists(engine, image)) return 'present'
   const tried: string[] = []
   if (build) {
@@ -168,7 +194,10 @@ export function stateOf(info: Docker.ContainerInspectInfo): ContainerState {
   }
 }
 
-export async function inspectContainer(engine: Engine, nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+export async function inspectContainer(
+  engine: Engine,
+  nameOrId: string,
+): Promise<Docker.ContainerInspectInfo | undefined> {
   try {
     return await engine.getContainer(nameOrId).inspect()
   } catch (error) {
@@ -181,7 +210,12 @@ export async function inspectContainer(engine: Engine, nameOrId: string): Promis
  * Removes a container; with `graceSeconds` it is stopped first, so the service shuts down cleanly (no crash recovery next start).
  * `anonymousVolumes` removes the volumes the engine made for it alone (an image's VOLUME no spec names), never a named one.
  */
-export async function removeContainer(engine: Engine, id: string, graceSeconds?: number, anonymousVolumes = false): Promise<void> {
+export async function removeContainer(
+  engine: Engine,
+  id: string,
+  graceSeconds?: number,
+  anonymousVolumes = false,
+): Promise<void> {
   try {
     if (graceSeconds !== undefined) {
       await engine
@@ -199,7 +233,12 @@ export async function removeContainer(engine: Engine, id: string, graceSeconds?:
 }
 
 /** Runs a command in a container and collects its combined output. */
-export async function execIn(engine: Engine, containerId: string, command: string[], env: Record<string, string> = {}): Promise<ExecResult> {
+export async function execIn(
+  engine: Engine,
+  containerId: string,
+  command: string[],
+  env: Record<string, string> = {},
+): Promise<ExecResult> {
   const exec = await engine.getContainer(containerId).exec({
     Cmd: command,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),

@@ -6,7 +6,9 @@ import {type Engine, inspectContainer} from './engine.js'
 
 /** The last few lines of a container's output, for an error message (small, so read at once). */
 export async function containerLogsTail(engine: Engine, id: string, lines: number): Promise<string> {
-  const buffer = (await engine.getContainer(id).logs({stdout: true, stderr: true, tail: lines, follow: false})) as unknown as Buffer
+  const buffer = (await engine
+    .getContainer(id)
+    .logs({stdout: true, stderr: true, tail: lines, follow: false})) as unknown as Buffer
   return demuxBuffer(buffer)
 }
 
@@ -92,7 +94,11 @@ export async function containerLogs(engine: Engine, id: string, options: LogOpti
     follow: options.follow ?? false,
     ...(options.tail === undefined ? {} : {tail: options.tail}),
   }
-  const unreadable = async (error: {statusCode?: number; message: string; json?: {message?: string}}): Promise<never> => {
+  const unreadable = async (error: {
+    statusCode?: number
+    message: string
+    json?: {message?: string}
+  }): Promise<never> => {
     const message = error.json?.message ?? error.message
     if (/does not support reading|logging driver/i.test(message) || error.statusCode === 501) {
       const driver = (await inspectContainer(engine, id))?.HostConfig?.LogConfig?.Type ?? 'its'

@@ -11,7 +11,11 @@ const ICC = 'com.docker.network.bridge.enable_icc'
  * this installation; undefined when it is. One without an installation label
  * was made before they existed, and is the instance's if the instance label says so.
  */
-export function foreignOwner(labels: Record<string, string> | null | undefined, instanceId: string, installation: string): string | undefined {
+export function foreignOwner(
+  labels: Record<string, string> | null | undefined,
+  instanceId: string,
+  installation: string,
+): string | undefined {
   const instance = labels?.[LABEL_INSTANCE]
   if (instance === undefined) return 'dbroker did not make it'
   if (instance !== instanceId) return `it belongs to instance ${instance}`
@@ -39,33 +43,66 @@ interface NetworkInfo {
 export async function ensureNetwork(engine: Engine, installation: string): Promise<string> {
   const name = networkName(installation)
   // The name filter matches substrings: keep the exact name only.
-  const named = async () => ((await engine.listNetworks({filters: {name: [name]}})) as NetworkInfo[]).filter((n) => n.Name === name)
+  const named = async () =>
+    ((await engine.listNetworks({filters: {name: [name]}})) as NetworkInfo[]).filter((n) => n.Name === name)
   let networks = await named()
   if (networks.length === 0) {
     await engine
-      .createNetwork({Name: name, Driver: 'bridge', CheckDuplicate: true, Options: {[ICC]: 'false'}, Labels: {[LABEL_INSTALLATION]: installation}})
+      .createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Options: {[ICC]: 'false'},
+        Labels: {[LABEL_INSTALLATION]: installation},
+      })
       .catch((error: unknown) => {
         // Another agent process made it meanwhile.
-        if (statusOf(error) !== 409) throw new EngineError(`cannot create the network ${name}: ${(error as Error).message}`)
+        if (statusOf(error) !== 409)
+          throw new EngineError(`cannot create the network ${name}: ${(error as Error).message}`)
       })
     networks = await named()
   }
   const foreign = networks.find((n) => n.Labels?.[LABEL_INSTALLATION] !== installation || n.Options?.[ICC] !== 'false')
   if (foreign || networks.length === 0) {
-    throw new EngineError(`a network named ${name} exists that dbroker did not make for this installation with inter-container traffic off; it is left alone`)
+    throw new EngineError(
+      `a network named ${name} exists that dbroker did not make for this installation with inter-container traffic off; it is left alone`,
+    )
   }
-  const [kept, ...extra] = [...networks].sort((x, y) => (x.Created ?? '').localeCompare(y.Created ?? '') || x.Id.localeCompare(y.Id))
+  const [kept, ...extra] = [...networks].sort(
+    (x, y) => (x.Created ?? '').localeCompare(y.Created ?? '') || x.Id.localeCompare(y.Id),
+  )
   for (const network of extra) {
-    const inUse = Object.keys((await engine.getNetwork(network.Id).inspect().catch(() => ({Containers: {}}))).Containers ?? {}).length > 0
-    if (inUse) throw new EngineError(`two networks named ${name} exist and both are in use (${kept.Id.slice(0, 12)}, ${network.Id.slice(0, 12)}); remove one`)
-    await engine.getNetwork(network.Id).remove().catch(() => undefined)
+    const inUse =
+      Object.keys(
+        (
+          await engine
+            .getNetwork(network.Id)
+            .inspect()
+            .catch(() => ({Containers: {}}))
+        ).Containers ?? {},
+      ).length > 0
+    if (inUse)
+      throw new EngineError(
+        `two networks named ${name} exist and both are in use (${kept.Id.slice(0, 12)}, ${network.Id.slice(0, 12)}); remove one`,
+      )
+    await engine
+      .getNetwork(network.Id)
+      .remove()
+      .catch(() => undefined)
   }
   return name
 }
 
 /** Containers of this installation, optionally of one instance. */
-export function ownContainers(engine: Engine, installation: string, instanceId?: string): Promise<Docker.ContainerInfo[]> {
-  const label = [instanceId === undefined ? LABEL_INSTANCE : `${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${installation}`]
+export function ownContainers(
+  engine: Engine,
+  installation: string,
+  instanceId?: string,
+): Promise<Docker.ContainerInfo[]> {
+  const label = [
+    instanceId === undefined ? LABEL_INSTANCE : `${LABEL_INSTANCE}=${instanceId}`,
+    `${LABEL_INSTALLATION}=${installation}`,
+  ]
   return engine.listContainers({all: true, filters: {label}})
 }
 
@@ -91,7 +128,13 @@ async function volumeLabels(engine: Engine, name: string): Promise<Record<string
  * installation's. That container (made so by an older dbroker) is stopped: it
  * must not keep serving someone else's data.
  */
-export async function checkVolumes(engine: Engine, containerName: string, names: string[], instanceId: string, installation: string): Promise<void> {
+export async function checkVolumes(
+  engine: Engine,
+  containerName: string,
+  names: string[],
+  instanceId: string,
+  installation: string,
+): Promise<void> {
   const holder = (await engine
     .getContainer(containerName)
     .inspect()
@@ -106,7 +149,10 @@ export async function checkVolumes(engine: Engine, containerName: string, names:
     if (!foreign) continue
     let stopped = ''
     if (ours && holder.State.Running && mounted.includes(name)) {
-      await engine.getContainer(holder.Id).stop({t: 10}).catch(() => undefined)
+      await engine
+        .getContainer(holder.Id)
+        .stop({t: 10})
+        .catch(() => undefined)
       stopped = `; its container ${containerName}, which had it mounted, is stopped`
     }
     throw new EngineError(`refusing to mount volume ${name} into instance ${instanceId}: ${foreign}${stopped}`)
@@ -118,8 +164,18 @@ export async function checkVolumes(engine: Engine, containerName: string, names:
  * labelled for it in this installation. One whose labels name someone else is
  * left alone and returned with the reason; one without dbroker's labels is left alone.
  */
-export async function removeVolumes(engine: Engine, installation: string, instanceId: string, mounted: string[]): Promise<string[]> {
-  const labelled = (await engine.listVolumes({filters: {label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${installation}`]}})).Volumes ?? []
+export async function removeVolumes(
+  engine: Engine,
+  installation: string,
+  instanceId: string,
+  mounted: string[],
+): Promise<string[]> {
+  const labelled =
+    (
+      await engine.listVolumes({
+        filters: {label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${installation}`]},
+      })
+    ).Volumes ?? []
   const refused: string[] = []
   for (const name of new Set([...mounted, ...labelled.map((v) => v.Name)])) {
     const labels = await volumeLabels(engine, name)

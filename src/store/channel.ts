@@ -36,7 +36,8 @@ export class PgChannel implements StoreChannel {
   private async listen(): Promise<void> {
     const client = this.connect()
     client.on('notification', (message) => {
-      if (message.channel === CHANNEL && message.payload !== undefined) for (const listener of this.listeners) listener(message.payload)
+      if (message.channel === CHANNEL && message.payload !== undefined)
+        for (const listener of this.listeners) listener(message.payload)
     })
     client.on('error', () => this.reconnect(client))
     client.on('end', () => this.reconnect(client))

@@ -9,7 +9,16 @@ import type {Db} from './db.js'
 import * as identities from './repositories/host-identities.js'
 import type {Database} from './schema.js'
 import {checkStoreKey} from './sealed-columns.js'
-import {dataDirStoreKeys, generateStoreKey, parseStoreKeys, readStoreKeyFile, SecretCipher, STORE_KEY_ENV, type StoreKey, StoreKeyError} from './secrets.js'
+import {
+  dataDirStoreKeys,
+  generateStoreKey,
+  parseStoreKeys,
+  readStoreKeyFile,
+  SecretCipher,
+  STORE_KEY_ENV,
+  type StoreKey,
+  StoreKeyError,
+} from './secrets.js'
 import {Store} from './store.js'
 
 export {PortRangeFullError, Store, type StoreChannel, type StoredBinding, type StoredInstance} from './store.js'
@@ -118,5 +127,8 @@ async function openPostgres(url: string, cipher: SecretCipher): Promise<Store> {
 /** True for a primary-key or unique violation in either dialect: another request won the race. */
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as {code?: string} | undefined)?.code
-  return code === '23505' || (typeof code === 'string' && (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE'))
+  return (
+    code === '23505' ||
+    (typeof code === 'string' && (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE'))
+  )
 }

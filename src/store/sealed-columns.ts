@@ -28,7 +28,8 @@ export const placeOf = (table: SealedTable, column: string, rowKey: string) => `
 export function sealedRow<T extends SealedTable>(secrets: SecretCipher, table: T, rowKey: string) {
   return {
     seal: (column: SealedColumnOf<T>, text: string): string => secrets.seal(text, placeOf(table, column, rowKey)),
-    open: (column: SealedColumnOf<T>, text: string): string => (SecretCipher.isSealed(text) ? secrets.open(text, placeOf(table, column, rowKey)) : text),
+    open: (column: SealedColumnOf<T>, text: string): string =>
+      SecretCipher.isSealed(text) ? secrets.open(text, placeOf(table, column, rowKey)) : text,
   }
 }
 
@@ -45,7 +46,10 @@ export interface ResealCount {
 export async function resealAll(db: Kysely<any>, cipher: SecretCipher): Promise<ResealCount[]> {
   const counts: ResealCount[] = []
   for (const {table, key, columns} of SEALED_COLUMNS) {
-    const rows = (await db.selectFrom(table).select([key, ...columns]).execute()) as Array<Record<string, string | null>>
+    const rows = (await db
+      .selectFrom(table)
+      .select([key, ...columns])
+      .execute()) as Array<Record<string, string | null>>
     let changed = 0
     for (const row of rows) {
       const rowKey = String(row[key])

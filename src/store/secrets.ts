@@ -1,5 +1,15 @@
 import {createCipheriv, createDecipheriv, createHash, randomBytes} from 'node:crypto'
-import {chmodSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync} from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
 
 import {DbrokerError} from '../core/errors.js'
 
@@ -31,8 +41,16 @@ export const generateStoreKey = (): StoreKey => storeKey(randomBytes(32))
 /** 64 hex digits or base64 of 32 bytes. `source` names where it came from; the text itself is never echoed. */
 export function parseStoreKey(text: string, source: string): StoreKey {
   const value = text.trim()
-  const bytes = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(value) ? Buffer.from(value, 'base64') : undefined
-  if (!bytes || bytes.length !== 32) throw new StoreKeyError(`${source} is not a store key: use 32 random bytes as 64 hex digits or base64`, 'openssl rand -hex 32')
+  const bytes = /^[0-9a-fA-F]{64}$/.test(value)
+    ? Buffer.from(value, 'hex')
+    : /^[A-Za-z0-9+/_-]{43}=?$/.test(value)
+      ? Buffer.from(value, 'base64')
+      : undefined
+  if (!bytes || bytes.length !== 32)
+    throw new StoreKeyError(
+      `${source} is not a store key: use 32 random bytes as 64 hex digits or base64`,
+      'openssl rand -hex 32',
+    )
   return storeKey(bytes)
 }
 
@@ -51,7 +69,9 @@ export function readStoreKeyFile(file: string): StoreKey[] {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new StoreKeyError(`cannot read the store key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new StoreKeyError(
+      `cannot read the store key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
   return parseStoreKeys(text, `the store key file ${file}`)
 }
@@ -115,7 +135,8 @@ export class SecretCipher {
 
   open(sealed: string, place: string): string {
     const parts = sealed.split('.')
-    if (parts.length !== 4 || parts[0] !== ENVELOPE) throw new StoreKeyError(`the secret at ${place} is not a sealed value`)
+    if (parts.length !== 4 || parts[0] !== ENVELOPE)
+      throw new StoreKeyError(`the secret at ${place} is not a sealed value`)
     const key = this.byId.get(parts[1])
     if (!key) {
       throw new StoreKeyError(
@@ -125,14 +146,19 @@ export class SecretCipher {
     }
     const iv = Buffer.from(parts[2], 'base64url')
     const body = Buffer.from(parts[3], 'base64url')
-    if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new StoreKeyError(`the secret at ${place} is truncated`)
+    if (iv.length !== IV_BYTES || body.length < TAG_BYTES)
+      throw new StoreKeyError(`the secret at ${place} is truncated`)
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.bytes, iv)
       decipher.setAAD(Buffer.from(place))
       decipher.setAuthTag(body.subarray(body.length - TAG_BYTES))
-      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8')
+      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString(
+        'utf8',
+      )
     } catch {
-      throw new StoreKeyError(`the secret at ${place} fails its integrity check: it was altered, or belongs to another row`)
+      throw new StoreKeyError(
+        `the secret at ${place} fails its integrity check: it was altered, or belongs to another row`,
+      )
     }
   }
 }

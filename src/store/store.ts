@@ -1,6 +1,15 @@
 import {Kysely, Migrator, sql, type Migration} from 'kysely'
 
-import type {Binding, BindingState, Host, InstanceState, Operation, OperationState, PortMapping, ServiceInstance} from '../core/types.js'
+import type {
+  Binding,
+  BindingState,
+  Host,
+  InstanceState,
+  Operation,
+  OperationState,
+  PortMapping,
+  ServiceInstance,
+} from '../core/types.js'
 import {type Db, inTransaction} from './db.js'
 import * as initial from './migrations/001_initial.js'
 import * as multihost from './migrations/002_multihost.js'
@@ -194,7 +203,12 @@ export class Store {
   // ports
 
   /** One free host port per container port, lowest first; call inside a transaction. */
-  allocatePorts(host: Host, instanceId: string, containerPorts: number[], exclude: Iterable<number> = []): Promise<PortMapping[]> {
+  allocatePorts(
+    host: Host,
+    instanceId: string,
+    containerPorts: number[],
+    exclude: Iterable<number> = [],
+  ): Promise<PortMapping[]> {
     return ports.allocatePorts(this.db, host, instanceId, containerPorts, exclude)
   }
 
@@ -240,7 +254,13 @@ export class Store {
   }
 
   /** Records how an operation ended, only while `owner` still holds it: false when another broker took it over. */
-  finishOperation(id: string, state: OperationState, description: string, owner: string, now = Date.now()): Promise<boolean> {
+  finishOperation(
+    id: string,
+    state: OperationState,
+    description: string,
+    owner: string,
+    now = Date.now(),
+  ): Promise<boolean> {
     return operations.finishOperation(this.db, id, state, description, owner, now)
   }
 

@@ -19,10 +19,16 @@ const NOT_A_HOST_TOKEN = 'not a host token (dbh_...): the operator makes one per
 
 export const agentConfigSchema = z.strictObject({
   /** The host's name in the broker; the machine's host name by default. */
-  id: z.string().regex(HOST_ID_PATTERN, 'use letters, digits, ".", "_" and "-"').default(() => hostname()),
+  id: z
+    .string()
+    .regex(HOST_ID_PATTERN, 'use letters, digits, ".", "_" and "-"')
+    .default(() => hostname()),
   docker: z
     .strictObject({
-      host: z.string().regex(/^(unix|tcp):\/\/|^\//, 'use unix:///path/docker.sock or tcp://HOST:PORT').optional(),
+      host: z
+        .string()
+        .regex(/^(unix|tcp):\/\/|^\//, 'use unix:///path/docker.sock or tcp://HOST:PORT')
+        .optional(),
       tls: z.strictObject({ca: z.string().optional(), cert: z.string(), key: z.string()}).optional(),
     })
     .default({}),
@@ -31,7 +37,9 @@ export const agentConfigSchema = z.strictObject({
   /** Where published ports bind; the service address by default. */
   bind_address: z.string().min(1).optional(),
   port_range: portRange.default([40000, 40999]),
-  capacity: z.strictObject({max_containers: z.number().int().positive().optional(), memory: bytes.optional()}).default({}),
+  capacity: z
+    .strictObject({max_containers: z.number().int().positive().optional(), memory: bytes.optional()})
+    .default({}),
   zone: z.string().min(1).optional(),
   labels: z.record(z.string(), z.string()).default({}),
   brokers: z.array(z.url()).min(1, 'name at least one broker URL'),
@@ -66,7 +74,14 @@ export function loadAgentConfig(file: string | undefined, overrides: Record<stri
     ...config,
     token: hostToken(config.token, tokenFile, file ?? 'from flags'),
     token_file: tokenFile,
-    docker: {...config.docker, tls: dockerTls && {ca: dockerTls.ca && resolve(dockerTls.ca), cert: resolve(dockerTls.cert), key: resolve(dockerTls.key)}},
+    docker: {
+      ...config.docker,
+      tls: dockerTls && {
+        ca: dockerTls.ca && resolve(dockerTls.ca),
+        cert: resolve(dockerTls.cert),
+        key: resolve(dockerTls.key),
+      },
+    },
     broker_ca: config.broker_ca && resolve(config.broker_ca),
     tls: config.tls && {cert: resolve(config.tls.cert), key: resolve(config.tls.key)},
   }
@@ -74,16 +89,26 @@ export function loadAgentConfig(file: string | undefined, overrides: Record<stri
 
 /** The token given, or read from its file; exactly one of the two. */
 function hostToken(given: string | undefined, file: string | undefined, where: string): string {
-  if (given && file) throw new ConfigError(where, [{path: 'token_file', message: 'give the token or a token file, not both'}])
+  if (given && file)
+    throw new ConfigError(where, [{path: 'token_file', message: 'give the token or a token file, not both'}])
   if (given) return given
-  if (!file) throw new ConfigError(where, [{path: 'token', message: 'this host needs its token: --token-file FILE (or DBROKER_AGENT_TOKEN), from `dbroker hosts add HOST`'}])
+  if (!file)
+    throw new ConfigError(where, [
+      {
+        path: 'token',
+        message: 'this host needs its token: --token-file FILE (or DBROKER_AGENT_TOKEN), from `dbroker hosts add HOST`',
+      },
+    ])
   let text: string
   try {
     text = readFileSync(file, 'utf8').trim()
   } catch (error) {
-    throw new UsageError(`cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new UsageError(
+      `cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
-  if (!isHostToken(text)) throw new ConfigError(where, [{path: 'token_file', message: `${file} holds ${NOT_A_HOST_TOKEN}`}])
+  if (!isHostToken(text))
+    throw new ConfigError(where, [{path: 'token_file', message: `${file} holds ${NOT_A_HOST_TOKEN}`}])
   return text
 }
 
@@ -93,18 +118,28 @@ function hostToken(given: string | undefined, file: string | undefined, where: s
  */
 function checkTransport(config: AgentConfig, url: string, log: Logger): void {
   const listensInClear = !config.tls && !isLoopback(config.listen.host)
-  const ownUrl = listensInClear ? `the agent API serves plain http on ${config.listen.host}:${config.listen.port}` : cleartextProblem(url)
+  const ownUrl = listensInClear
+    ? `the agent API serves plain http on ${config.listen.host}:${config.listen.port}`
+    : cleartextProblem(url)
   const problems = [
     ...config.brokers.map((broker) => cleartextProblem(broker)).filter((p) => p !== undefined),
     ...(ownUrl ? [ownUrl] : []),
-    ...(config.docker.host?.startsWith('tcp://') && !config.docker.tls ? [`the engine ${config.docker.host} is tcp without TLS: anyone who reaches it is root on the host`] : []),
+    ...(config.docker.host?.startsWith('tcp://') && !config.docker.tls
+      ? [`the engine ${config.docker.host} is tcp without TLS: anyone who reaches it is root on the host`]
+      : []),
   ]
   if (problems.length > 0) {
-    if (!config.insecure) throw new UsageError(`${problems.join('; ')}: refused`, 'use https:// brokers, --tls-cert/--tls-key for the agent API, --docker-tls-* for a tcp engine; or accept the risk with --insecure')
+    if (!config.insecure)
+      throw new UsageError(
+        `${problems.join('; ')}: refused`,
+        'use https:// brokers, --tls-cert/--tls-key for the agent API, --docker-tls-* for a tcp engine; or accept the risk with --insecure',
+      )
     log.warn(`INSECURE: ${problems.join('; ')}`)
   }
   if (isLoopback(config.listen.host) && config.brokers.some((b) => !isLoopback(new URL(b).hostname))) {
-    log.warn(`the agent API listens on ${config.listen.host} only: brokers on other machines cannot reach it; give --listen ADDRESS:PORT`)
+    log.warn(
+      `the agent API listens on ${config.listen.host} only: brokers on other machines cannot reach it; give --listen ADDRESS:PORT`,
+    )
   }
 }
 
@@ -128,14 +163,20 @@ export interface RunningAgent {
 export async function startAgentProcess(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const wildcard = config.listen.host === '0.0.0.0' || config.listen.host === '::'
   const advertised = wildcard ? config.service_address : config.listen.host
-  const urlFor = (port: number) => config.url ?? `${config.tls ? 'https' : 'http'}://${advertised.includes(':') ? `[${advertised}]` : advertised}:${port}`
+  const urlFor = (port: number) =>
+    config.url ??
+    `${config.tls ? 'https' : 'http'}://${advertised.includes(':') ? `[${advertised}]` : advertised}:${port}`
   checkTransport(config, urlFor(config.listen.port), log)
   warnIfShared(config.token_file, log)
   const tls = config.docker.tls
   const engine = connectEngine({
     host: config.docker.host,
     timeoutMs: 120_000,
-    tls: tls && {ca: tls.ca && readPem(tls.ca, 'docker.tls.ca').toString(), cert: readPem(tls.cert, 'docker.tls.cert').toString(), key: readPem(tls.key, 'docker.tls.key').toString()},
+    tls: tls && {
+      ca: tls.ca && readPem(tls.ca, 'docker.tls.ca').toString(),
+      cert: readPem(tls.cert, 'docker.tls.cert').toString(),
+      key: readPem(tls.key, 'docker.tls.key').toString(),
+    },
   })
   await pingEngine(engine)
   const bindAddress = config.bind_address ?? config.service_address
@@ -143,11 +184,20 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   const https = config.tls && {cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key')}
 
   let heartbeats: Heartbeats | undefined
-  const api = buildAgentApi({agent, hostToken: config.token, log, https, onTouched: (id) => heartbeats?.touched(id), onProbed: () => heartbeats?.wake()})
+  const api = buildAgentApi({
+    agent,
+    hostToken: config.token,
+    log,
+    https,
+    onTouched: (id) => heartbeats?.touched(id),
+    onProbed: () => heartbeats?.wake(),
+  })
   try {
     await api.listen({host: config.listen.host, port: config.listen.port})
   } catch (error) {
-    throw new DbrokerError(`the agent cannot listen on ${config.listen.host}:${config.listen.port}: ${errorMessage(error)}`)
+    throw new DbrokerError(
+      `the agent cannot listen on ${config.listen.host}:${config.listen.port}: ${errorMessage(error)}`,
+    )
   }
   const address = api.server.address()
   const port = typeof address === 'object' && address ? address.port : config.listen.port
@@ -173,7 +223,9 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     maxBackoffMs: config.max_backoff,
     log,
   })
-  log.info(`agent for host ${config.id} serves ${url}, engine ${describeEngine(engine)}, heartbeat every ${config.keepalive} ms to ${config.brokers.join(', ')}`)
+  log.info(
+    `agent for host ${config.id} serves ${url}, engine ${describeEngine(engine)}, heartbeat every ${config.keepalive} ms to ${config.brokers.join(', ')}`,
+  )
   return {
     url,
     heartbeats,

@@ -23,34 +23,47 @@ import {adminPlugins} from './admin-plugins.js'
 import {loadConfig} from './config-file.js'
 import {credentials, duration, listenAddress, readPem, tlsFiles} from './settings.js'
 
-export const brokerConfigSchema = z.strictObject({
-  /** Names this broker's operations in a shared store; unique per process by default. */
-  id: z.string().min(1).default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
-  listen: listenAddress.default({host: '127.0.0.1', port: 9998}),
-  /** How agents and clients reach this broker, when not the listen address. */
-  url: z.url().optional(),
-  tls: tlsFiles.optional(),
-  osb: credentials,
-  /** The operator's API: its own credentials, never the platform's. */
-  admin: z.strictObject(credentials.shape, {
-    error: (issue) => (issue.input === undefined ? 'the admin API needs its own credentials: set admin.username and admin.password (or --admin-username and DBROKER_ADMIN_PASSWORD), distinct from the OSB ones' : undefined),
-  }),
-  /** Serve plain http off loopback, and accept agents whose API is plain http. */
-  insecure: z.boolean().default(false),
-  /** CA that signed the agents' certificates, when it is not a public one. */
-  agent_ca: z.string().optional(),
-  store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'use sqlite:PATH or postgres://USER@HOST/DB'),
-  /** Keys the store's secrets are encrypted with, one per line, newest first; DBROKER_STORE_KEY or store.key beside a SQLite store otherwise. */
-  store_key_file: z.string().optional(),
-  catalog: z.string().optional(),
-  placement: z.enum(['spread', 'binpack', 'random']).default('spread'),
-  /** Expected heartbeat interval of agents that don't announce one; also the sweep and lease period. */
-  keepalive: duration.default(5000),
-}).superRefine((config, ctx) => {
-  if (config.admin.password === config.osb.password) {
-    ctx.addIssue({code: 'custom', path: ['admin', 'password'], message: 'must differ from osb.password: whoever holds the OSB credentials (the platform) must not reach the admin API'})
-  }
-})
+export const brokerConfigSchema = z
+  .strictObject({
+    /** Names this broker's operations in a shared store; unique per process by default. */
+    id: z
+      .string()
+      .min(1)
+      .default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
+    listen: listenAddress.default({host: '127.0.0.1', port: 9998}),
+    /** How agents and clients reach this broker, when not the listen address. */
+    url: z.url().optional(),
+    tls: tlsFiles.optional(),
+    osb: credentials,
+    /** The operator's API: its own credentials, never the platform's. */
+    admin: z.strictObject(credentials.shape, {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'the admin API needs its own credentials: set admin.username and admin.password (or --admin-username and DBROKER_ADMIN_PASSWORD), distinct from the OSB ones'
+          : undefined,
+    }),
+    /** Serve plain http off loopback, and accept agents whose API is plain http. */
+    insecure: z.boolean().default(false),
+    /** CA that signed the agents' certificates, when it is not a public one. */
+    agent_ca: z.string().optional(),
+    store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'use sqlite:PATH or postgres://USER@HOST/DB'),
+    /** Keys the store's secrets are encrypted with, one per line, newest first; DBROKER_STORE_KEY or store.key beside a SQLite store otherwise. */
+    store_key_file: z.string().optional(),
+    catalog: z.string().optional(),
+    placement: z.enum(['spread', 'binpack', 'random']).default('spread'),
+    /** Expected heartbeat interval of agents that don't announce one; also the sweep and lease period. */
+    keepalive: duration.default(5000),
+  })
+  .superRefine((config, ctx) => {
+    if (config.admin.password === config.osb.password) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'password'],
+        message:
+          'must differ from osb.password: whoever holds the OSB credentials (the platform) must not reach the admin API',
+      })
+    }
+  })
 
 export type BrokerConfig = z.output<typeof brokerConfigSchema>
 
@@ -65,7 +78,10 @@ export function loadBrokerConfig(file: string | undefined, overrides: Record<str
     agent_ca: resolve(config.agent_ca),
     store_key_file: resolve(config.store_key_file),
     tls: config.tls && {cert: resolve(config.tls.cert)!, key: resolve(config.tls.key)!},
-    store: config.store.startsWith('sqlite:') && config.store !== 'sqlite::memory:' ? `sqlite:${resolve(config.store.slice(7))}` : config.store,
+    store:
+      config.store.startsWith('sqlite:') && config.store !== 'sqlite::memory:'
+        ? `sqlite:${resolve(config.store.slice(7))}`
+        : config.store,
   }
 }
 
@@ -73,11 +89,17 @@ export function loadBrokerConfig(file: string | undefined, overrides: Record<str
 function checkTransport(config: BrokerConfig, log: Logger): void {
   if (config.tls) return
   const problems = [
-    ...(isLoopback(config.listen.host) ? [] : [`the broker serves plain http on ${config.listen.host}:${config.listen.port}`]),
+    ...(isLoopback(config.listen.host)
+      ? []
+      : [`the broker serves plain http on ${config.listen.host}:${config.listen.port}`]),
     ...(config.url && cleartextProblem(config.url) ? [cleartextProblem(config.url)!] : []),
   ]
   if (problems.length === 0) return
-  if (!config.insecure) throw new UsageError(`${problems.join('; ')}: refused`, 'serve HTTPS with --tls-cert and --tls-key, listen on 127.0.0.1, or accept the risk with --insecure')
+  if (!config.insecure)
+    throw new UsageError(
+      `${problems.join('; ')}: refused`,
+      'serve HTTPS with --tls-cert and --tls-key, listen on 127.0.0.1, or accept the risk with --insecure',
+    )
   log.warn(`INSECURE: ${problems.join('; ')}; OSB, admin and agent credentials cross the network unencrypted`)
 }
 
@@ -104,7 +126,9 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
     store = await openStore(config.store, {keyFile: config.store_key_file})
   } catch (error) {
     if (error instanceof StoreKeyError) throw error // its message and hint already say which key and how to give it
-    throw new DbrokerError(`cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`)
+    throw new DbrokerError(
+      `cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`,
+    )
   }
 
   const events = new BrokerEvents()
@@ -118,10 +142,18 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       // Looked up per call: a token the operator rotated or revoked takes effect at once, on every broker.
       const credential = async () => {
         const hash = await hostIdentities.tokenHashOf(store, host.id)
-        if (!hash) throw new EngineError(`host ${host.id} is not enrolled: its agent cannot be called`, `enroll it with \`dbroker hosts add ${host.id}\``)
+        if (!hash)
+          throw new EngineError(
+            `host ${host.id} is not enrolled: its agent cannot be called`,
+            `enroll it with \`dbroker hosts add ${host.id}\``,
+          )
         return brokerCredential(hash)
       }
-      client = new HttpAgentClient(host.id, host.agentUrl, {credential, ca: agentCa, reached: (id, failure) => reachability.reached(id, failure)})
+      client = new HttpAgentClient(host.id, host.agentUrl, {
+        credential,
+        ca: agentCa,
+        reached: (id, failure) => reachability.reached(id, failure),
+      })
       clients.set(key, client)
     }
     return client
@@ -146,7 +178,16 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       https,
       health: () => store.ping(),
       plugins: ({provisioner, events}) => [
-        ...adminPlugins({store: seen, catalog, provisioner, events, agentFor, credentials: admin, keepaliveMs: config.keepalive, log}),
+        ...adminPlugins({
+          store: seen,
+          catalog,
+          provisioner,
+          events,
+          agentFor,
+          credentials: admin,
+          keepaliveMs: config.keepalive,
+          log,
+        }),
         agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
       ],
     })
@@ -157,8 +198,21 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
   const url = config.url ?? broker.url
   const unbridge = store.channel ? await bridgeEvents(broker.events, store.channel, config.id, log) : undefined
   const sweeper = startHostSweeper({store, events: broker.events, keepaliveMs: config.keepalive, log})
-  const probes = startReachabilityProbes({store, reachability, probe: (host) => clientFor(host).probe(), keepaliveMs: config.keepalive, log})
-  const lease = startBrokerLease({store, provisioner: broker.provisioner, brokerId: config.id, url, leaseMs: config.keepalive, log})
+  const probes = startReachabilityProbes({
+    store,
+    reachability,
+    probe: (host) => clientFor(host).probe(),
+    keepaliveMs: config.keepalive,
+    log,
+  })
+  const lease = startBrokerLease({
+    store,
+    provisioner: broker.provisioner,
+    brokerId: config.id,
+    url,
+    leaseMs: config.keepalive,
+    log,
+  })
   log.info(`broker ${config.id} serves ${url} on the ${store.dialect} store, placement ${config.placement}`)
 
   return {

@@ -45,7 +45,12 @@ export interface LocalSystem {
 }
 
 /** Loads a credentials file of the data dir, or writes one; explicit values win and are not stored. */
-function resolveCredentials(dataDir: string, given: Partial<BasicCredentials> = {}, name = 'credentials.json', defaultUser = 'broker'): BasicCredentials {
+function resolveCredentials(
+  dataDir: string,
+  given: Partial<BasicCredentials> = {},
+  name = 'credentials.json',
+  defaultUser = 'broker',
+): BasicCredentials {
   const file = path.join(dataDir, name)
   let stored: Partial<BasicCredentials> = {}
   if (existsSync(file)) {
@@ -75,7 +80,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   mkdirSync(options.dataDir, {recursive: true, mode: 0o700})
   chmodSync(options.dataDir, 0o700) // also a dir that existed: it holds the store, its key and the credentials
   const credentials = resolveCredentials(options.dataDir, options.credentials)
-  const adminCredentials = resolveCredentials(options.dataDir, options.adminCredentials, 'admin-credentials.json', 'admin')
+  const adminCredentials = resolveCredentials(
+    options.dataDir,
+    options.adminCredentials,
+    'admin-credentials.json',
+    'admin',
+  )
 
   for (const {image, build} of catalog.images()) {
     const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
@@ -111,7 +121,16 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       keepaliveMs: options.keepaliveMs,
       listen: options.listen,
       plugins: ({provisioner, events}) =>
-        adminPlugins({store, catalog, provisioner, events, agentFor: () => agent, credentials: adminCredentials, keepaliveMs: options.keepaliveMs, log}),
+        adminPlugins({
+          store,
+          catalog,
+          provisioner,
+          events,
+          agentFor: () => agent,
+          credentials: adminCredentials,
+          keepaliveMs: options.keepaliveMs,
+          log,
+        }),
       health: async () => {
         await store.ping()
         await pingEngine(engine)
@@ -159,7 +178,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     .finally(() => {
       converging = undefined
     })
-  for (const c of first.unknown) log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
+  for (const c of first.unknown)
+    log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
 
   return {
     broker,
@@ -176,7 +196,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       await watch.stop()
       await beat
       await converging?.catch(() => undefined)
-      await agent.releaseNetwork().catch((error) => log.warn(`cannot remove the network of installation ${installationId}: ${errorMessage(error)}`))
+      await agent
+        .releaseNetwork()
+        .catch((error) =>
+          log.warn(`cannot remove the network of installation ${installationId}: ${errorMessage(error)}`),
+        )
       await store.close()
     },
   }

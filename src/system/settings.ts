@@ -8,7 +8,11 @@ import {UsageError} from '../core/errors.js'
 /** Field types shared by the agent's and the broker's configuration. */
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const parsed = parseDuration(typeof value === 'number' ? `${value}s` : value)
-  if (parsed === undefined || parsed <= 0) ctx.addIssue({code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 5s, 1m; a bare number is seconds)`})
+  if (parsed === undefined || parsed <= 0)
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a duration (e.g. 500ms, 5s, 1m; a bare number is seconds)`,
+    })
   return parsed ?? 0
 })
 
@@ -32,11 +36,15 @@ export const listenAddress = z.union([z.string(), z.number()]).transform((value,
 export const portRange = z.string().transform((value, ctx): [number, number] => {
   const match = /^(\d+)-(\d+)$/.exec(value)
   const [min, max] = match ? [Number(match[1]), Number(match[2])] : [0, 0]
-  if (!match || min < 1 || max > 65535 || min > max) ctx.addIssue({code: 'custom', message: `"${value}" is not MIN-MAX within 1-65535`})
+  if (!match || min < 1 || max > 65535 || min > max)
+    ctx.addIssue({code: 'custom', message: `"${value}" is not MIN-MAX within 1-65535`})
   return [min, max]
 })
 
-export const credentials = z.strictObject({username: z.string().min(1), password: z.string().min(8, 'use at least 8 characters')})
+export const credentials = z.strictObject({
+  username: z.string().min(1),
+  password: z.string().min(8, 'use at least 8 characters'),
+})
 
 export const tlsFiles = z.strictObject({cert: z.string().min(1), key: z.string().min(1)})
 
@@ -45,7 +53,9 @@ export function readPem(file: string, setting: string): Buffer {
   try {
     return readFileSync(file)
   } catch (error) {
-    throw new UsageError(`cannot read ${setting} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new UsageError(
+      `cannot read ${setting} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
 }
 

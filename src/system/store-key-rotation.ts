@@ -47,11 +47,16 @@ export async function rotateStoreKey(options: RotationOptions): Promise<Rotation
   const given = options.keyFile !== undefined || Boolean(env[STORE_KEY_ENV])
   if (given) {
     const keys = resolveStoreKeys(options.store, {keyFile: options.keyFile, env})
-    return {keyId: keys[0].id, previousKeyIds: keys.slice(1).map((k) => k.id), resealed: await reseal(options.store, keys)}
+    return {
+      keyId: keys[0].id,
+      previousKeyIds: keys.slice(1).map((k) => k.id),
+      resealed: await reseal(options.store, keys),
+    }
   }
   if (!options.store.startsWith('sqlite:')) resolveStoreKeys(options.store, {env})
   const keyFile = storeKeyFileOf(options.store)
-  if (!existsSync(keyFile)) throw new UsageError(`no store key at ${keyFile}: is ${options.store.slice(7)} a dbroker store?`)
+  if (!existsSync(keyFile))
+    throw new UsageError(`no store key at ${keyFile}: is ${options.store.slice(7)} a dbroker store?`)
   const old = readStoreKeyFile(keyFile)
   const next = generateStoreKey()
   writeStoreKeyFile(keyFile, [next, ...old])

@@ -52,6 +52,9 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
 
     const again = await box.cli(['down', '--json'])
     expect(again.code).toBe(1)
-    expect(JSON.parse(again.stdout)).toMatchObject({status: 1, error: {message: `dbroker up is not running for ${box.dataDir}; nothing stopped`}})
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      status: 1,
+      error: {message: `dbroker up is not running for ${box.dataDir}; nothing stopped`},
+    })
   })
 })

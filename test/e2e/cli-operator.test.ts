@@ -29,10 +29,14 @@ describe('the operator CLI against a real dbroker up --detach', () => {
   })
 
   it('eval "$(dbroker bind redis --format env)" gives a redis that answers PONG, and the next bind reuses the instance', async () => {
-    const first = box.sh('eval "$(dbroker bind redis --format env)" && redis-cli -u "$REDIS_URL" --no-auth-warning ping && echo "$REDIS_HOST:$REDIS_PORT $REDIS_USERNAME"')
+    const first = box.sh(
+      'eval "$(dbroker bind redis --format env)" && redis-cli -u "$REDIS_URL" --no-auth-warning ping && echo "$REDIS_HOST:$REDIS_PORT $REDIS_USERNAME"',
+    )
     expect(first.code).toBe(0)
     expect(first.stdout).toMatch(/^PONG\n127\.0\.0\.1:423\d\d b\w+\n$/)
-    const second = box.sh('eval "$(dbroker bind redis --format env --prefix CACHE)" && redis-cli -u "$CACHE_URL" --no-auth-warning ping')
+    const second = box.sh(
+      'eval "$(dbroker bind redis --format env --prefix CACHE)" && redis-cli -u "$CACHE_URL" --no-auth-warning ping',
+    )
     expect(second.stdout.trim()).toBe('PONG')
     const instances = JSON.parse((await box.cli(['instances', '--json'])).stdout)
     expect(instances.status).toBe(0)
@@ -45,7 +49,9 @@ describe('the operator CLI against a real dbroker up --detach', () => {
   it('prints plain aligned tables without a terminal, and the top snapshot exits 0', async () => {
     const ls = await box.cli(['ls'])
     expect(ls.code).toBe(0)
-    expect(ls.stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+SERVICE\s+HEALTH\s+HOST\s+ENDPOINT\s+RESTARTS\s+UPTIME\s+CPU\s+MEM$/)
+    expect(ls.stdout.split('\n')[0]).toMatch(
+      /^NAME\s+ID\s+SERVICE\s+HEALTH\s+HOST\s+ENDPOINT\s+RESTARTS\s+UPTIME\s+CPU\s+MEM$/,
+    )
     expect(ls.stdout).not.toContain('\u001B[')
     const hosts = await box.cli(['hosts'])
     expect(hosts.stdout).toMatch(/local\s+alive/)
@@ -64,7 +70,12 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     const logs = await box.cli(['logs', 'redis', '--tail', '50', '--grep', 'Ready to accept'])
     expect(logs.code).toBe(0)
     expect(logs.stdout).toMatch(/Ready to accept connections/)
-    expect(logs.stdout.trim().split('\n').every((l) => l.includes('Ready to accept'))).toBe(true)
+    expect(
+      logs.stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.includes('Ready to accept')),
+    ).toBe(true)
   })
 
   it('exit codes: 1 for a failure with nothing on stdout, 2 for usage, and one --json envelope', async () => {
@@ -76,7 +87,10 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(usage.code).toBe(2)
     const usageJson = await box.cli(['provision', 'redis', '--plan', 'huge', '--json'])
     expect(usageJson.code).toBe(2)
-    expect(JSON.parse(usageJson.stdout)).toEqual({status: 2, error: {name: 'UsageError', message: 'service redis has no plan huge'}})
+    expect(JSON.parse(usageJson.stdout)).toEqual({
+      status: 2,
+      error: {name: 'UsageError', message: 'service redis has no plan huge'},
+    })
     const noTty = await box.cli(['deprovision', 'redis'])
     expect(noTty.code).toBe(2)
     expect(noTty.stderr).toContain('--force')
@@ -102,7 +116,10 @@ describe('the operator CLI against a real dbroker up --detach', () => {
 
   it('provision --name, unbind, deprovision --force', async () => {
     const made = JSON.parse((await box.cli(['provision', 'redis', '--name', 'cache2', '--json'])).stdout)
-    expect(made).toMatchObject({status: 0, result: {name: 'cache2', service: 'redis', plan: 'small', state: 'succeeded'}})
+    expect(made).toMatchObject({
+      status: 0,
+      result: {name: 'cache2', service: 'redis', plan: 'small', state: 'succeeded'},
+    })
     const bound = JSON.parse((await box.cli(['bind', 'cache2', '--json'])).stdout)
     expect(bound.result.instance.provisioned).toBe(false)
     const unbound = JSON.parse((await box.cli(['unbind', 'cache2', '--json'])).stdout)
@@ -119,7 +136,9 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(again.code).toBe(1)
     expect(again.stdout).toBe('')
     expect(again.stderr).toContain(`an instance named cache-lru exists already (id ${made.result.id})`)
-    const all = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result as Array<{name: string | null}>
+    const all = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result as Array<{
+      name: string | null
+    }>
     expect(all.filter((i) => i.name === null)).toEqual([])
     expect(all.filter((i) => i.name === 'cache-lru')).toHaveLength(1)
   })
@@ -197,10 +216,13 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     const startedAt = secret.container.startedAt as string
     const restart = await box.cli(['restart', 'redis', '--json'])
     expect(restart.code, restart.stderr).toBe(0)
-    await vi.waitFor(async () => {
-      const after = JSON.parse((await box.cli(['show', 'redis', '--json'])).stdout).result.container
-      expect(after.status).toBe('running')
-      expect(after.startedAt !== startedAt || after.restartCount > before).toBe(true)
-    }, {timeout: 30_000, interval: 500})
+    await vi.waitFor(
+      async () => {
+        const after = JSON.parse((await box.cli(['show', 'redis', '--json'])).stdout).result.container
+        expect(after.status).toBe('running')
+        expect(after.startedAt !== startedAt || after.restartCount > before).toBe(true)
+      },
+      {timeout: 30_000, interval: 500},
+    )
   })
 })

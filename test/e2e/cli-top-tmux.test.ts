@@ -13,7 +13,8 @@ const small = `${session}-80x24`
 
 const tmux = (...args: string[]) => execFileSync('tmux', args, {encoding: 'utf8'})
 const screen = (target = session) => tmux('capture-pane', '-p', '-t', target)
-const paneState = () => tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag} #{pane_dead}').trim()
+const paneState = () =>
+  tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag} #{pane_dead}').trim()
 
 async function waitForScreen(check: (text: string) => boolean, timeoutMs = 30_000, target = session): Promise<string> {
   const deadline = Date.now() + timeoutMs
@@ -30,11 +31,26 @@ describe('dbroker top in a real terminal (tmux)', () => {
   beforeAll(async () => {
     if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is missing: apt-get install -y tmux')
     box = await startSandbox({port, portRange: [42350, 42399]})
-    const env = Object.entries({HOME: box.env.HOME, XDG_CONFIG_HOME: box.env.XDG_CONFIG_HOME, XDG_DATA_HOME: box.env.XDG_DATA_HOME, TERM: 'xterm-256color'})
+    const env = Object.entries({
+      HOME: box.env.HOME,
+      XDG_CONFIG_HOME: box.env.XDG_CONFIG_HOME,
+      XDG_DATA_HOME: box.env.XDG_DATA_HOME,
+      TERM: 'xterm-256color',
+    })
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')
     // A person at a terminal has no CI variable; with it top would print one snapshot and exit, as it should in CI.
-    tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `env -u CI ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`)
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      '150',
+      '-y',
+      '40',
+      `env -u CI ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`,
+    )
     topCommand = `env -u CI ${env} ${process.execPath} ${RUN} top --interval 2; echo "top exited with $?"; sleep 600`
   })
   let topCommand = ''
@@ -69,9 +85,14 @@ describe('dbroker top in a real terminal (tmux)', () => {
   it('at 80x24, PostgreSQL failed-login lines (tabs) keep the log view in its frame, wrapped lines whole', async () => {
     const made = await box.cli(['provision', 'postgresql', '--name', 'pg-tabs'])
     expect(made.code, made.stderr).toBe(0)
-    const detail = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result.find((i: {name: string}) => i.name === 'pg-tabs')
+    const detail = JSON.parse((await box.cli(['instances', '--json', '--no-stats'])).stdout).result.find(
+      (i: {name: string}) => i.name === 'pg-tabs',
+    )
     const hostPort = detail.ports[0].host
-    for (let n = 0; n < 3; n++) box.sh(`PGPASSWORD=wrong psql -h 127.0.0.1 -p ${hostPort} -U nosuch -d postgres -c 'select 1' 2>/dev/null || true`)
+    for (let n = 0; n < 3; n++)
+      box.sh(
+        `PGPASSWORD=wrong psql -h 127.0.0.1 -p ${hostPort} -U nosuch -d postgres -c 'select 1' 2>/dev/null || true`,
+      )
     tmux('new-session', '-d', '-s', small, '-x', '80', '-y', '24', topCommand)
     await waitForScreen((t) => t.includes('pg-tabs'), 30_000, small)
     tmux('send-keys', '-t', small, '/', 'p', 'g', '-', 't', 'Enter')
@@ -92,9 +113,19 @@ describe('dbroker top in a real terminal (tmux)', () => {
     await waitForScreen((t) => t.includes('top exited with 0'), 10_000, small)
   })
 
-  it('with a wrong admin password it fails at once with the broker\'s refusal, exit 1, no screen', async () => {
+  it("with a wrong admin password it fails at once with the broker's refusal, exit 1, no screen", async () => {
     const wrong = `${session}-401`
-    tmux('new-session', '-d', '-s', wrong, '-x', '80', '-y', '24', topCommand.replace('env -u CI', 'env -u CI DBROKER_ADMIN_PASSWORD=not-the-password'))
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      wrong,
+      '-x',
+      '80',
+      '-y',
+      '24',
+      topCommand.replace('env -u CI', 'env -u CI DBROKER_ADMIN_PASSWORD=not-the-password'),
+    )
     try {
       const shown = await waitForScreen((t) => t.includes('top exited with'), 15_000, wrong)
       expect(shown).toContain('refused the admin credentials')

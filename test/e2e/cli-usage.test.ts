@@ -8,7 +8,13 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {RUN} from '../helpers/cli.js'
 
 const home = mkdtempSync(path.join(tmpdir(), 'dbroker-usage-'))
-const env: NodeJS.ProcessEnv = {...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data'), NO_COLOR: '1'}
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  HOME: home,
+  XDG_CONFIG_HOME: path.join(home, 'config'),
+  XDG_DATA_HOME: path.join(home, 'data'),
+  NO_COLOR: '1',
+}
 delete env.DBROKER_URL
 delete env.DBROKER_CONTEXT
 const cli = (...args: string[]) => {
@@ -22,7 +28,10 @@ describe('mistyped commands and flags, as an operator makes them', () => {
   it('an unknown command with --json prints one usage envelope, exit 2', () => {
     const r = cli('nosuchcommand', '--json')
     expect(r.code).toBe(2)
-    expect(JSON.parse(r.stdout)).toEqual({status: 2, error: {name: 'UsageError', message: 'there is no command nosuchcommand'}})
+    expect(JSON.parse(r.stdout)).toEqual({
+      status: 2,
+      error: {name: 'UsageError', message: 'there is no command nosuchcommand'},
+    })
   })
 
   it('a typo gets "did you mean", without oclif\'s colon', () => {
@@ -61,7 +70,9 @@ describe('mistyped commands and flags, as an operator makes them', () => {
   })
 
   it('--context is not offered where it means nothing: context add, up, agent start', () => {
-    expect(cli('context', 'add', 'x', '--url', 'http://127.0.0.1:1', '--context', 'other').stderr).toContain('Nonexistent flag: --context')
+    expect(cli('context', 'add', 'x', '--url', 'http://127.0.0.1:1', '--context', 'other').stderr).toContain(
+      'Nonexistent flag: --context',
+    )
     expect(cli('agent', 'start', '--context', 'other').stderr).toContain('Nonexistent flag: --context')
     expect(cli('context', 'add', '--help').stdout).not.toContain('--context')
     expect(cli('agent', 'start', '--help').stdout).not.toContain('--context')

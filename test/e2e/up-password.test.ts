@@ -12,7 +12,10 @@ describe('dbroker up --password', () => {
     const home = mkdtempSync(path.join(tmpdir(), 'dbroker-pw-'))
     try {
       const dataDir = path.join(home, 'data')
-      for (const [flag, env] of [['--password', 'DBROKER_PASSWORD'], ['--admin-password', 'DBROKER_ADMIN_PASSWORD']]) {
+      for (const [flag, env] of [
+        ['--password', 'DBROKER_PASSWORD'],
+        ['--admin-password', 'DBROKER_ADMIN_PASSWORD'],
+      ]) {
         const run = spawnSync(process.execPath, [RUN, 'up', '--port', '0', '--data-dir', dataDir, flag, 'short7!'], {
           encoding: 'utf8',
           timeout: 20_000,

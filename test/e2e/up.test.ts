@@ -50,7 +50,12 @@ describe('dbroker up, as a user runs it', () => {
     const pgBinding = testId('b')
     const r = (await osb.bind(redis, redisBinding, REDIS)).body.credentials
     const p = (await osb.bind(pg, pgBinding, POSTGRES)).body.credentials
-    expect(r).toMatchObject({host: '127.0.0.1', port: expect.any(Number), username: expect.any(String), password: expect.any(String)})
+    expect(r).toMatchObject({
+      host: '127.0.0.1',
+      port: expect.any(Number),
+      username: expect.any(String),
+      password: expect.any(String),
+    })
     expect(p.database).toEqual(expect.any(String))
     expect(redisCli(r.uri, 'SET', 'greeting', 'hello')).toBe('OK')
     psql(p.uri, 'CREATE TABLE notes (body text); INSERT INTO notes VALUES ($$kept$$)')
@@ -59,7 +64,8 @@ describe('dbroker up, as a user runs it', () => {
     osb = await start()
 
     expect((await osb.request('GET', `/v2/service_instances/${redis}`)).status).toBe(200)
-    const again = (await osb.request('GET', `/v2/service_instances/${redis}/service_bindings/${redisBinding}`)).body.credentials
+    const again = (await osb.request('GET', `/v2/service_instances/${redis}/service_bindings/${redisBinding}`)).body
+      .credentials
     expect(again).toEqual(r)
     expect(redisCli(r.uri, 'GET', 'greeting')).toBe('hello')
     expect(psql(p.uri, 'SELECT body FROM notes')).toBe('kept')
@@ -79,7 +85,9 @@ describe('dbroker up, as a user runs it', () => {
   it('refuses a bad catalog and names the file and the line', () => {
     const file = path.join(dataDir, 'bad.yml')
     writeFileSync(file, 'services:\n  - id: 1\n    name: Redis\n')
-    const result = spawnSync(process.execPath, [RUN, 'up', '--catalog', file, '--data-dir', dataDir, '--port', '0'], {encoding: 'utf8'})
+    const result = spawnSync(process.execPath, [RUN, 'up', '--catalog', file, '--data-dir', dataDir, '--port', '0'], {
+      encoding: 'utf8',
+    })
     expect(result.status).toBe(1)
     expect(result.stderr).toContain(file)
     expect(result.stderr).toMatch(/line 2: services\[0\]\.id/)

@@ -3,8 +3,14 @@ import Docker from 'dockerode'
 export const docker = new Docker()
 
 /** Containers and volumes that carry dbroker's instance label, optionally for one instance and one installation. */
-export async function labelled(instanceId?: string, installation?: string): Promise<{containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[]}> {
-  const label = [instanceId ? `dbroker.instance=${instanceId}` : 'dbroker.instance', ...(installation ? [`dbroker.installation=${installation}`] : [])]
+export async function labelled(
+  instanceId?: string,
+  installation?: string,
+): Promise<{containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[]}> {
+  const label = [
+    instanceId ? `dbroker.instance=${instanceId}` : 'dbroker.instance',
+    ...(installation ? [`dbroker.installation=${installation}`] : []),
+  ]
   const containers = await docker.listContainers({all: true, filters: {label}})
   const volumes = (await docker.listVolumes({filters: {label}})).Volumes ?? []
   return {containers, volumes}
@@ -15,8 +21,22 @@ export async function removeLabelled(instanceIds?: string[], installation?: stri
   const targets = instanceIds ?? [undefined]
   for (const id of targets) {
     const {containers, volumes} = await labelled(id, installation)
-    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({force: true}).catch(() => undefined)))
-    await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)))
+    await Promise.all(
+      containers.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({force: true})
+          .catch(() => undefined),
+      ),
+    )
+    await Promise.all(
+      volumes.map((v) =>
+        docker
+          .getVolume(v.Name)
+          .remove()
+          .catch(() => undefined),
+      ),
+    )
   }
 }
 

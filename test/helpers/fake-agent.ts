@@ -60,7 +60,16 @@ export class FakeAgent implements AgentClient {
   }
 
   private stateOf(spec: ContainerSpec): ContainerState {
-    return {instanceId: spec.instanceId, containerId: `c-${spec.instanceId}`, name: spec.name, image: spec.image, status: 'running', health: 'none', restartCount: 0, specHash: specHash(spec)}
+    return {
+      instanceId: spec.instanceId,
+      containerId: `c-${spec.instanceId}`,
+      name: spec.name,
+      image: spec.image,
+      status: 'running',
+      health: 'none',
+      restartCount: 0,
+      specHash: specHash(spec),
+    }
   }
 
   async remove(instanceId: string): Promise<void> {
@@ -83,7 +92,15 @@ export class FakeAgent implements AgentClient {
   }
 
   async facts(): Promise<HostFacts> {
-    return {engineVersion: 'test', cpus: 1, memoryBytes: 1, containersRunning: this.running.size, registryMirrors: [], insecureRegistries: [], loggingDriver: 'json-file'}
+    return {
+      engineVersion: 'test',
+      cpus: 1,
+      memoryBytes: 1,
+      containersRunning: this.running.size,
+      registryMirrors: [],
+      insecureRegistries: [],
+      loggingDriver: 'json-file',
+    }
   }
 
   /** The calls made after `mark` (an earlier `calls.length`). */

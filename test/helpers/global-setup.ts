@@ -20,9 +20,11 @@ export async function setup(): Promise<void> {
       throw new Error(`image ${image} is missing: run \`scripts/images.sh\` first`)
     }
   }
-  if (!existsSync(RUN.replace('bin/run.js', 'dist/commands/up.js'))) throw new Error('the CLI is not built: run `npm run build` (npm test does)')
+  if (!existsSync(RUN.replace('bin/run.js', 'dist/commands/up.js')))
+    throw new Error('the CLI is not built: run `npm run build` (npm test does)')
   const {containers} = await labelled()
-  if (containers.length > 0) console.warn(`note: ${containers.length} dbroker containers exist before the tests; the tests leave them alone`)
+  if (containers.length > 0)
+    console.warn(`note: ${containers.length} dbroker containers exist before the tests; the tests leave them alone`)
 }
 
 export async function teardown(): Promise<void> {

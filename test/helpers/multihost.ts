@@ -46,10 +46,54 @@ export interface TlsFiles {
 export function makeTls(dir: string, addresses: string[]): TlsFiles {
   mkdirSync(dir, {recursive: true})
   const f = (name: string) => path.join(dir, name)
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=dbroker test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')])
-  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=dbroker', '-keyout', f('server.key'), '-out', f('server.csr')])
-  writeFileSync(f('ext.cnf'), `subjectAltName=${addresses.map((a) => (/^[\d.]+$/.test(a) ? `IP:${a}` : `DNS:${a}`)).join(',')}\n`)
-  run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.pem')])
+  run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=dbroker test CA',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ])
+  run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=dbroker',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+  ])
+  writeFileSync(
+    f('ext.cnf'),
+    `subjectAltName=${addresses.map((a) => (/^[\d.]+$/.test(a) ? `IP:${a}` : `DNS:${a}`)).join(',')}\n`,
+  )
+  run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+    '-out',
+    f('server.pem'),
+  ])
   return {ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key')}
 }
 
@@ -69,15 +113,22 @@ class Daemon {
       child.stdout!.on('data', (chunk: Buffer) => {
         out += chunk.toString()
         // Only whole lines: a chunk can end in the middle of the JSON one.
-        const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('{'))
+        const line = out
+          .split('\n')
+          .slice(0, -1)
+          .find((l) => l.startsWith('{'))
         if (line) resolve(JSON.parse(line) as Record<string, string>)
       })
-      void this.exited.then((code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${this.logTail()}`)))
+      void this.exited.then((code) =>
+        reject(new Error(`${name} exited with ${code} before it was ready:\n${this.logTail()}`)),
+      )
     })
   }
 
   logTail(lines = 30): string {
-    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n') : ''
+    return existsSync(this.logFile)
+      ? readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n')
+      : ''
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -89,7 +140,10 @@ class Daemon {
 /** Secrets go in `env` (or files), never in argv, where every user of the machine can read them. */
 function spawnDaemon(name: string, command: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Daemon {
   const err = openSync(logFile, 'a')
-  const child = spawn(command[0], command.slice(1), {stdio: ['ignore', 'pipe', err], env: {...process.env, NO_COLOR: '1', ...env}})
+  const child = spawn(command[0], command.slice(1), {
+    stdio: ['ignore', 'pipe', err],
+    env: {...process.env, NO_COLOR: '1', ...env},
+  })
   return new Daemon(name, child, logFile)
 }
 
@@ -128,7 +182,16 @@ export interface MultiHost {
   startBroker(index: number): Promise<string>
   /** Stops the host's dockerd, deletes its data root, starts it again and loads the image. */
   wipeHost(host: TestHost): Promise<void>
-  adminHosts(broker?: number): Promise<Array<{id: string; status: string; drained: boolean; instances: number; agentUrl: string | null; serviceAddress: string}>>
+  adminHosts(broker?: number): Promise<
+    Array<{
+      id: string
+      status: string
+      drained: boolean
+      instances: number
+      agentUrl: string | null
+      serviceAddress: string
+    }>
+  >
   logs(): string
   teardown(): Promise<void>
 }
@@ -192,7 +255,10 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
         await host.docker.ping()
         return
       } catch {
-        if (Date.now() > deadline) throw new Error(`dockerd of ${host.id} did not start:\n${readFileSync(path.join(host.dir, 'dockerd.log'), 'utf8').slice(-2000)}`)
+        if (Date.now() > deadline)
+          throw new Error(
+            `dockerd of ${host.id} did not start:\n${readFileSync(path.join(host.dir, 'dockerd.log'), 'utf8').slice(-2000)}`,
+          )
         await sleep(200)
       }
     }
@@ -218,9 +284,11 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
     attempt('kill', ['-9', String(pid)])
   }
 
-  const loadImage = (host: TestHost) => run('sh', ['-c', `docker -H unix://${host.socket} load -i ${imageTar} >/dev/null`])
+  const loadImage = (host: TestHost) =>
+    run('sh', ['-c', `docker -H unix://${host.socket} load -i ${imageTar} >/dev/null`])
 
-  const brokerUrlsFor = (host: TestHost) => brokers.map((_, i) => `${tls ? 'https' : 'http'}://${host.gateway}:${PORTS.broker + i}`)
+  const brokerUrlsFor = (host: TestHost) =>
+    brokers.map((_, i) => `${tls ? 'https' : 'http'}://${host.gateway}:${PORTS.broker + i}`)
 
   const cli = (args: string[], broker = 0) =>
     execFileSync(process.execPath, [RUN, ...args], {
@@ -301,7 +369,9 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--agent-ca', tls.ca] : ['--insecure']),
     ]
     const secrets = {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password}
-    const broker = spawnDaemon(`broker ${index}`, args, path.join(dir, `broker-${index}.log`), secrets) as Daemon & {url?: string}
+    const broker = spawnDaemon(`broker ${index}`, args, path.join(dir, `broker-${index}.log`), secrets) as Daemon & {
+      url?: string
+    }
     brokers[index] = broker
     broker.url = (await broker.ready).url
     return broker.url
@@ -320,14 +390,18 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
   }
 
   try {
-    if (options.tls) tls = makeTls(path.join(dir, 'tls'), ['127.0.0.1', 'localhost', ...Array.from({length: options.hosts}, (_, i) => [`10.91.${i + 1}.1`, `10.91.${i + 1}.2`]).flat()])
+    if (options.tls)
+      tls = makeTls(path.join(dir, 'tls'), [
+        '127.0.0.1',
+        'localhost',
+        ...Array.from({length: options.hosts}, (_, i) => [`10.91.${i + 1}.1`, `10.91.${i + 1}.2`]).flat(),
+      ])
     if (tls) for (const file of Object.values(tls)) chmodSync(file, 0o644)
 
     if (options.store !== 'sqlite') {
       postgres = startPostgres(path.join(dir, 'pg'), PORTS.postgres)
       postgres.createDatabase('dbroker')
     }
-
 
     run('sh', ['-c', `docker save ${IMAGE} -o ${imageTar}`])
     for (let index = 1; index <= options.hosts; index++) {
@@ -358,17 +432,21 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       inNs('link', 'set', 'lo', 'up')
       inNs('route', 'add', 'default', 'via', host.gateway)
     }
-    await Promise.all(hosts.map(async (host) => {
-      await startDockerd(host)
-      loadImage(host)
-    }))
+    await Promise.all(
+      hosts.map(async (host) => {
+        await startDockerd(host)
+        loadImage(host)
+      }),
+    )
     for (let i = 0; i < options.brokers; i++) await startBroker(i)
     for (const host of hosts) enroll(host)
     await Promise.all(hosts.map((h) => startAgent(h)))
   } catch (error) {
-    const logs = [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail()}` : '')).join('\n')
+    const logs = [...brokers, ...hosts.map((h) => h.agent)]
+      .map((d) => (d ? `--- ${d.name}\n${d.logTail()}` : ''))
+      .join('\n')
     await teardown()
-    throw new Error(`${(error as Error).message}\n${logs}`)
+    throw new Error(`${(error as Error).message}\n${logs}`, {cause: error})
   }
 
   return {
@@ -395,9 +473,15 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
       loadImage(host)
     },
     async adminHosts(broker = 0) {
-      return (await new OsbClient(brokers[broker].url!, ADMIN).request<Awaited<ReturnType<MultiHost['adminHosts']>>>('GET', '/admin/v1/hosts')).body
+      return (
+        await new OsbClient(brokers[broker].url!, ADMIN).request<Awaited<ReturnType<MultiHost['adminHosts']>>>(
+          'GET',
+          '/admin/v1/hosts',
+        )
+      ).body
     },
-    logs: () => [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail(40)}` : '')).join('\n'),
+    logs: () =>
+      [...brokers, ...hosts.map((h) => h.agent)].map((d) => (d ? `--- ${d.name}\n${d.logTail(40)}` : '')).join('\n'),
     teardown,
   }
 }

@@ -28,7 +28,11 @@ export interface OperatorSandbox {
   stop(): Promise<void>
 }
 
-export async function startSandbox(options: {port: number; portRange: [number, number]; /** A data dir under HOME other than the user data dir. */ dataDirName?: string}): Promise<OperatorSandbox> {
+export async function startSandbox(options: {
+  port: number
+  portRange: [number, number]
+  /** A data dir under HOME other than the user data dir. */ dataDirName?: string
+}): Promise<OperatorSandbox> {
   const home = mkdtempSync(path.join(tmpdir(), 'dbroker-e2e-'))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -37,7 +41,16 @@ export async function startSandbox(options: {port: number; portRange: [number, n
     XDG_DATA_HOME: path.join(home, 'data'),
     NO_COLOR: '1',
   }
-  for (const key of ['DBROKER_URL', 'DBROKER_USERNAME', 'DBROKER_PASSWORD', 'DBROKER_ADMIN_USERNAME', 'DBROKER_ADMIN_PASSWORD', 'DBROKER_CONTEXT', 'CI']) delete env[key]
+  for (const key of [
+    'DBROKER_URL',
+    'DBROKER_USERNAME',
+    'DBROKER_PASSWORD',
+    'DBROKER_ADMIN_USERNAME',
+    'DBROKER_ADMIN_PASSWORD',
+    'DBROKER_CONTEXT',
+    'CI',
+  ])
+    delete env[key]
   const dataDir = options.dataDirName ? path.join(home, options.dataDirName) : path.join(home, 'data', 'dbroker')
   // `dbroker` on PATH, as an installed CLI would be.
   mkdirSync(path.join(home, 'bin'))
@@ -46,16 +59,32 @@ export async function startSandbox(options: {port: number; portRange: [number, n
   env.PATH = `${path.join(home, 'bin')}:${env.PATH}`
   const cli = (args: string[], more: {env?: NodeJS.ProcessEnv; input?: string} = {}) =>
     new Promise<CliResult>((resolve) => {
-      const child = execFile(process.execPath, [RUN, ...args], {env: {...env, ...more.env}, timeout: 240_000, maxBuffer: 16 * 1024 * 1024}, (error, stdout, stderr) => {
-        resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr})
-      })
+      const child = execFile(
+        process.execPath,
+        [RUN, ...args],
+        {env: {...env, ...more.env}, timeout: 240_000, maxBuffer: 16 * 1024 * 1024},
+        (error, stdout, stderr) => {
+          resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr})
+        },
+      )
       child.stdin?.end(more.input ?? '')
     })
   const sh = (script: string) => {
     const r = spawnSync('bash', ['-c', script], {env, encoding: 'utf8', timeout: 240_000})
     return {code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr}
   }
-  const up = await cli(['up', '--detach', '--port', String(options.port), '--port-range', options.portRange.join('-'), '--data-dir', dataDir, '--keepalive', '1'])
+  const up = await cli([
+    'up',
+    '--detach',
+    '--port',
+    String(options.port),
+    '--port-range',
+    options.portRange.join('-'),
+    '--data-dir',
+    dataDir,
+    '--keepalive',
+    '1',
+  ])
   const stateFile = path.join(dataDir, 'up.json')
   const stop = async () => {
     let ids: string[] = []

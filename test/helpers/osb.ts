@@ -19,7 +19,12 @@ export class OsbClient {
   async request<T = Record<string, any>>(
     method: string,
     path: string,
-    options: {body?: unknown; rawBody?: string; headers?: Record<string, string | undefined>; query?: Record<string, string | boolean | undefined>} = {},
+    options: {
+      body?: unknown
+      rawBody?: string
+      headers?: Record<string, string | undefined>
+      query?: Record<string, string | boolean | undefined>
+    } = {},
   ): Promise<OsbResponse<T>> {
     const url = new URL(path, this.url)
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
@@ -29,7 +34,11 @@ export class OsbClient {
       if (v === undefined) delete headers[k.toLowerCase()]
       else headers[k.toLowerCase()] = v
     }
-    const response = await fetch(url, {method, headers, body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body))})
+    const response = await fetch(url, {
+      method,
+      headers,
+      body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+    })
     const text = await response.text()
     return {status: response.status, body: (text ? JSON.parse(text) : {}) as T, headers: response.headers}
   }
@@ -43,19 +52,28 @@ export class OsbClient {
   }
 
   deprovision(id: string, ids: {service_id?: string; plan_id?: string}, acceptsIncomplete?: boolean) {
-    return this.request('DELETE', `/v2/service_instances/${id}`, {query: {...ids, accepts_incomplete: acceptsIncomplete}})
+    return this.request('DELETE', `/v2/service_instances/${id}`, {
+      query: {...ids, accepts_incomplete: acceptsIncomplete},
+    })
   }
 
   bind(id: string, bindingId: string, body: Record<string, unknown>, acceptsIncomplete?: boolean) {
-    return this.request('PUT', `/v2/service_instances/${id}/service_bindings/${bindingId}`, {body, query: {accepts_incomplete: acceptsIncomplete}})
+    return this.request('PUT', `/v2/service_instances/${id}/service_bindings/${bindingId}`, {
+      body,
+      query: {accepts_incomplete: acceptsIncomplete},
+    })
   }
 
   unbind(id: string, bindingId: string, ids: {service_id?: string; plan_id?: string}, acceptsIncomplete?: boolean) {
-    return this.request('DELETE', `/v2/service_instances/${id}/service_bindings/${bindingId}`, {query: {...ids, accepts_incomplete: acceptsIncomplete}})
+    return this.request('DELETE', `/v2/service_instances/${id}/service_bindings/${bindingId}`, {
+      query: {...ids, accepts_incomplete: acceptsIncomplete},
+    })
   }
 
   lastOperation(id: string, query: Record<string, string | undefined> = {}, bindingId?: string) {
-    const path = bindingId ? `/v2/service_instances/${id}/service_bindings/${bindingId}/last_operation` : `/v2/service_instances/${id}/last_operation`
+    const path = bindingId
+      ? `/v2/service_instances/${id}/service_bindings/${bindingId}/last_operation`
+      : `/v2/service_instances/${id}/last_operation`
     return this.request('GET', path, {query})
   }
 
@@ -65,7 +83,8 @@ export class OsbClient {
     for (;;) {
       const response = await this.lastOperation(id, {operation}, bindingId)
       if (response.status !== 200 || response.body.state !== 'in progress') return response
-      if (Date.now() > deadline) throw new Error(`operation ${operation} on ${id} still in progress after ${timeoutMs} ms`)
+      if (Date.now() > deadline)
+        throw new Error(`operation ${operation} on ${id} still in progress after ${timeoutMs} ms`)
       await new Promise((r) => setTimeout(r, 200))
     }
   }

@@ -4,7 +4,8 @@ import path from 'node:path'
 
 const PG_BIN = '/usr/lib/postgresql/15/bin'
 
-const run = (file: string, args: string[]) => execFileSync(file, args, {encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe']})
+const run = (file: string, args: string[]) =>
+  execFileSync(file, args, {encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe']})
 
 export interface TestPostgres {
   /** A URL for database `db` as the `dbroker` superuser. */
@@ -42,12 +43,26 @@ export function startPostgres(dir: string, port: number): TestPostgres {
   }
   try {
     run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'dbroker'])
-    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'])
+    run('runuser', [
+      '-u',
+      'postgres',
+      '--',
+      `${PG_BIN}/pg_ctl`,
+      '-D',
+      data,
+      '-l',
+      path.join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ])
   } catch (error) {
     stop()
     throw error
   }
-  const sql = (statement: string, db = 'postgres') => run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'dbroker', '-d', db, '-Atqc', statement])
+  const sql = (statement: string, db = 'postgres') =>
+    run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'dbroker', '-d', db, '-Atqc', statement])
   return {
     url: (db = 'dbroker') => `postgres://dbroker@127.0.0.1:${port}/${db}`,
     createDatabase: (name) => void sql(`create database ${name}`),

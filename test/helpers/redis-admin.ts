@@ -6,7 +6,11 @@ import {labelled} from './docker.js'
 export async function redisAdmin(instanceId: string, ...args: string[]): Promise<string> {
   const container = (await labelled(instanceId)).containers.find((c) => c.State === 'running')
   if (!container) throw new Error(`instance ${instanceId} has no running container`)
-  return execFileSync('docker', ['exec', container.Id, '/dbroker/admin-cli', ...args], {encoding: 'utf8', stdio: 'pipe', timeout: 10_000}).trim()
+  return execFileSync('docker', ['exec', container.Id, '/dbroker/admin-cli', ...args], {
+    encoding: 'utf8',
+    stdio: 'pipe',
+    timeout: 10_000,
+  }).trim()
 }
 
 /** The ACL users redis knows in the instance, sorted. */

@@ -10,13 +10,21 @@ import {expect} from 'vitest'
 import {labelled, removeInstallationNetwork, removeLabelled} from './docker.js'
 import {OsbClient} from './osb.js'
 
-export const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
-export const POSTGRES = {service_id: 'a43935f6-0e81-4051-82b7-68fbdbb00d9d', plan_id: '007b1e94-65ac-4cc9-a4fa-6eecaf6c126a'}
+export const REDIS = {
+  service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509',
+  plan_id: '9224c565-e657-4b4e-8048-c400aea5257c',
+}
+export const POSTGRES = {
+  service_id: 'a43935f6-0e81-4051-82b7-68fbdbb00d9d',
+  plan_id: '007b1e94-65ac-4cc9-a4fa-6eecaf6c126a',
+}
 export const POSTGRES_MEDIUM = {service_id: POSTGRES.service_id, plan_id: '202e25c1-be27-4019-ab5d-1216289c6e30'}
 export const ORG = {organization_guid: 'org-1', space_guid: 'space-1'}
 
 /** This test run's 4 hex digits (set by the global setup), so a run's teardown never touches another checkout's run. */
-export const TEST_RUN = /^[0-9a-f]{4}$/.test(process.env.DBROKER_TEST_RUN ?? '') ? process.env.DBROKER_TEST_RUN! : randomBytes(2).toString('hex')
+export const TEST_RUN = /^[0-9a-f]{4}$/.test(process.env.DBROKER_TEST_RUN ?? '')
+  ? process.env.DBROKER_TEST_RUN!
+  : randomBytes(2).toString('hex')
 
 /** Instance and binding ids for tests: the `t-` prefix and the run's digits let the global teardown find its leftovers. */
 export const testId = (kind = 'i') => `t-${kind}-${TEST_RUN}${randomBytes(3).toString('hex')}`
@@ -29,7 +37,9 @@ export interface TestSystem {
 }
 
 /** A whole `up` in this process: temp data dir, port 0, a test port range; close() removes every container it made. */
-export async function startTestSystem(options: {catalogFile?: string; dataDir?: string; portRange?: [number, number]} = {}): Promise<TestSystem> {
+export async function startTestSystem(
+  options: {catalogFile?: string; dataDir?: string; portRange?: [number, number]} = {},
+): Promise<TestSystem> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dbroker-test-'))
   const system = await startLocal({
     dataDir,

@@ -52,7 +52,12 @@ const catalogYaml = `services:
  */
 async function reply(uri: string, ...args: string[]): Promise<string> {
   try {
-    return (await promisify(execFile)('redis-cli', ['-u', uri, '--no-auth-warning', ...args], {encoding: 'utf8', timeout: 3000})).stdout.trim()
+    return (
+      await promisify(execFile)('redis-cli', ['-u', uri, '--no-auth-warning', ...args], {
+        encoding: 'utf8',
+        timeout: 3000,
+      })
+    ).stdout.trim()
   } catch (error) {
     const {stdout, stderr} = error as {stdout?: string; stderr?: string}
     return `${stdout ?? ''}${stderr ?? ''}`.trim()
@@ -70,7 +75,8 @@ async function answers(uri: string, commands: string[][]): Promise<Record<string
   for (const c of commands) answered[c.join(' ')] = await reply(uri, ...c)
   return answered
 }
-const allRefused = (commands: string[][]) => Object.fromEntries(commands.map((c) => [c.join(' '), expect.stringMatching(REFUSED)]))
+const allRefused = (commands: string[][]) =>
+  Object.fromEntries(commands.map((c) => [c.join(' '), expect.stringMatching(REFUSED)]))
 
 describe('redis: a binding holds data commands only, and nothing it does outlives its unbind', () => {
   let t: TestSystem
@@ -97,13 +103,27 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
     const bindingId = testId('b')
     const bound = await t.osb.bind(instanceId, bindingId, plan)
     expect(bound.status).toBe(201)
-    const {username, password, uri, port} = bound.body.credentials as {username: string; password: string; uri: string; port: number}
-    return {bindingId, username, password, uri, port, unbind: async () => (await t.osb.unbind(instanceId, bindingId, plan)).status}
+    const {username, password, uri, port} = bound.body.credentials as {
+      username: string
+      password: string
+      uri: string
+      port: number
+    }
+    return {
+      bindingId,
+      username,
+      password,
+      uri,
+      port,
+      unbind: async () => (await t.osb.unbind(instanceId, bindingId, plan)).status,
+    }
   }
 
   it('ACL SETUSER backdoor and ACL SAVE are refused, and no backdoor exists after the unbind', async () => {
     const tenant = await bind(cache)
-    expect(await reply(tenant.uri, 'ACL', 'SETUSER', 'backdoor', 'on', '>backdoor-password', '~*', '&*', '+@all')).toMatch(REFUSED)
+    expect(
+      await reply(tenant.uri, 'ACL', 'SETUSER', 'backdoor', 'on', '>backdoor-password', '~*', '&*', '+@all'),
+    ).toMatch(REFUSED)
     expect(await reply(tenant.uri, 'ACL', 'SAVE')).toMatch(REFUSED)
     expect(await reply(tenant.uri, 'ACL', 'LOAD')).toMatch(REFUSED)
     expect(await tenant.unbind()).toBe(200)
@@ -137,7 +157,12 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
 
   it('CONFIG SET and CONFIG REWRITE are refused, and the server cannot rewrite its own config', async () => {
     const tenant = await bind(cache)
-    const attempts = [['CONFIG', 'SET', 'dir', '/etc/redis'], ['CONFIG', 'SET', 'appendonly', 'no'], ['CONFIG', 'REWRITE'], ['CONFIG', 'GET', '*']]
+    const attempts = [
+      ['CONFIG', 'SET', 'dir', '/etc/redis'],
+      ['CONFIG', 'SET', 'appendonly', 'no'],
+      ['CONFIG', 'REWRITE'],
+      ['CONFIG', 'GET', '*'],
+    ]
     expect(await answers(tenant.uri, attempts)).toEqual(allRefused(attempts))
     // Not even the admin can persist a config change: /etc/redis belongs to root, redis runs as redis.
     expect(await redisAdmin(cache, 'CONFIG', 'REWRITE')).toMatch(/Permission denied|Read-only file system/)
@@ -184,9 +209,13 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
     const sha = await reply(a.uri, 'SCRIPT', 'LOAD', "return redis.call('get', KEYS[1])")
     expect(await reply(b.uri, 'EVALSHA', sha, '1', 'greeting')).toBe('hello')
     // A script runs with its caller's rules: it cannot do what the binding may not.
-    expect(await reply(a.uri, 'EVAL', "return redis.call('restore', KEYS[1], 0, 'payload')", '1', 'k')).toMatch(/user executing the script can't run this command/)
+    expect(await reply(a.uri, 'EVAL', "return redis.call('restore', KEYS[1], 0, 'payload')", '1', 'k')).toMatch(
+      /user executing the script can't run this command/,
+    )
 
-    const subscriber = spawn('redis-cli', ['-u', b.uri, '--no-auth-warning', 'SUBSCRIBE', 'news'], {stdio: ['ignore', 'pipe', 'pipe']})
+    const subscriber = spawn('redis-cli', ['-u', b.uri, '--no-auth-warning', 'SUBSCRIBE', 'news'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let heard = ''
     subscriber.stdout.on('data', (chunk: Buffer) => (heard += chunk.toString()))
     try {
@@ -203,7 +232,10 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
     const [kept, gone] = [await bind(cache), await bind(cache)]
     expect(await gone.unbind()).toBe(200)
     const store = t.system.store
-    await vi.waitFor(async () => expect(await store.spareUsers(cache)).toHaveLength(2), {timeout: 30_000, interval: 100})
+    await vi.waitFor(async () => expect(await store.spareUsers(cache)).toHaveLength(2), {
+      timeout: 30_000,
+      interval: 100,
+    })
     const expected = [
       'default',
       'dbroker-admin',
@@ -218,10 +250,15 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
 
   it("a binding's endless script cannot hold up its unbind", async () => {
     const [tenant, neighbour] = [await bind(cache), await bind(cache)]
-    const script = spawn('redis-cli', ['-u', tenant.uri, '--no-auth-warning', 'EVAL', 'while true do end', '0'], {stdio: 'ignore'})
+    const script = spawn('redis-cli', ['-u', tenant.uri, '--no-auth-warning', 'EVAL', 'while true do end', '0'], {
+      stdio: 'ignore',
+    })
     try {
       // Past redis' busy threshold (5 s) every other client hears BUSY.
-      await vi.waitFor(async () => expect(await reply(neighbour.uri, 'PING')).toMatch(/^BUSY/), {timeout: 20_000, interval: 100})
+      await vi.waitFor(async () => expect(await reply(neighbour.uri, 'PING')).toMatch(/^BUSY/), {
+        timeout: 20_000,
+        interval: 100,
+      })
       expect(await tenant.unbind()).toBe(200)
       expect(await reply(tenant.uri, 'PING')).toMatch(NOT_LOGGED_IN)
       expect(await reply(neighbour.uri, 'PING')).toBe('PONG')
@@ -244,15 +281,22 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
         `user ${tenant.username} on #${sha256(tenant.password)} #${sha256('a-second-password')} ~* &* +@all`,
         `user injected on #${sha256('injected-password')} ~* &* +@all`,
       ])
-    execFileSync('docker', ['exec', '-i', container.id, 'sh', '-c', 'cat > /data/users.acl'], {input: old.join('\n') + '\n'})
+    execFileSync('docker', ['exec', '-i', container.id, 'sh', '-c', 'cat > /data/users.acl'], {
+      input: old.join('\n') + '\n',
+    })
     await container.restart()
     await vi.waitFor(async () => expect(await reply(tenant.uri, 'PING')).toBe('PONG'), {timeout: 30_000, interval: 200})
 
     expect(await reply(`redis://injected:injected-password@127.0.0.1:${tenant.port}`, 'PING')).toMatch(NOT_LOGGED_IN)
-    expect(await reply(`redis://${tenant.username}:a-second-password@127.0.0.1:${tenant.port}`, 'PING')).toMatch(NOT_LOGGED_IN)
+    expect(await reply(`redis://${tenant.username}:a-second-password@127.0.0.1:${tenant.port}`, 'PING')).toMatch(
+      NOT_LOGGED_IN,
+    )
     expect(await redisAclUsers(cache)).not.toContain('injected')
     expect(await reply(tenant.uri, 'SET', 'after-restart', 'yes')).toBe('OK')
-    const attempts = [['ACL', 'SETUSER', 'injected', 'on', '>x', '+@all'], ['CONFIG', 'SET', 'dir', '/tmp']]
+    const attempts = [
+      ['ACL', 'SETUSER', 'injected', 'on', '>x', '+@all'],
+      ['CONFIG', 'SET', 'dir', '/tmp'],
+    ]
     expect(await answers(tenant.uri, attempts)).toEqual(allRefused(attempts))
     expect(await tenant.unbind()).toBe(200)
   }, 60_000)

@@ -41,7 +41,9 @@ describe('many requests at once', () => {
 
     const asyncId = testId()
     made.push(asyncId)
-    const asyncAnswers = await Promise.all(Array.from({length: 10}, () => t.osb.provision(asyncId, {...REDIS, ...ORG}, true)))
+    const asyncAnswers = await Promise.all(
+      Array.from({length: 10}, () => t.osb.provision(asyncId, {...REDIS, ...ORG}, true)),
+    )
     // All accepted as one operation, or already done by the time a late one arrived.
     const operations = new Set(asyncAnswers.filter((r) => r.status === 202).map((r) => r.body.operation))
     expect(asyncAnswers.every((r) => r.status === 202 || r.status === 200)).toBe(true)
@@ -62,7 +64,8 @@ describe('many requests at once', () => {
     expect(redis(answers[0].body.credentials.uri, 'PING')).toBe('PONG')
     // The container knows exactly the instance user, the image's admin, one user per binding, and the two spare users the broker keeps ready.
     const store = t.system.store
-    for (let i = 0; i < 100 && (await store.spareUsers(id)).length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 100 && (await store.spareUsers(id)).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 100))
     const expected = [
       'default',
       'dbroker-admin',

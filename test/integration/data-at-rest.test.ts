@@ -57,10 +57,17 @@ describe('data at rest and output: a store that gives nothing away, input that i
     expect(bytes, 'instance password').not.toContain(ownerPassword)
 
     expect(mode(dataDir)).toBe(0o700)
-    for (const file of ['dbroker.db', 'dbroker.db-wal', 'dbroker.db-shm', 'store.key']) expect(mode(path.join(dataDir, file)), file).toBe(0o600)
+    for (const file of ['dbroker.db', 'dbroker.db-wal', 'dbroker.db-shm', 'store.key'])
+      expect(mode(path.join(dataDir, file)), file).toBe(0o600)
 
     // Unbound, its sealed credentials (which the key next to them would open) are gone from the file and the WAL.
-    const sealed = (await t.system.store.db.selectFrom('bindings').select('credentials').where('id', '=', bindingId).executeTakeFirstOrThrow()).credentials
+    const sealed = (
+      await t.system.store.db
+        .selectFrom('bindings')
+        .select('credentials')
+        .where('id', '=', bindingId)
+        .executeTakeFirstOrThrow()
+    ).credentials
     expect(storeBytes(dataDir)).toContain(sealed)
     expect((await t.osb.unbind(instanceId, bindingId, REDIS)).status).toBe(200)
     expect(storeBytes(dataDir)).not.toContain(sealed)
@@ -72,7 +79,11 @@ describe('data at rest and output: a store that gives nothing away, input that i
     expect(provision.status).toBe(400)
     expect(provision.body.description).toMatch(/instance_id contains the control character U\+001B/)
 
-    const newlineBinding = await t.osb.bind(instanceId, encodeURIComponent(`b\n2026-12-01T00:00:00.000Z info  forged`), REDIS)
+    const newlineBinding = await t.osb.bind(
+      instanceId,
+      encodeURIComponent(`b\n2026-12-01T00:00:00.000Z info  forged`),
+      REDIS,
+    )
     expect(newlineBinding.status).toBe(400)
     expect(newlineBinding.body.description).toMatch(/binding_id contains the control character U\+000A/)
 
@@ -82,7 +93,11 @@ describe('data at rest and output: a store that gives nothing away, input that i
     expect(big.body.description).toMatch(/parameters is \d+ bytes as JSON, more than the 64 KiB allowed/)
 
     const namedId = testId()
-    const named = await t.osb.provision(namedId, {...REDIS, ...ORG, context: {platform: 'cloudfoundry', instance_name: 'cache\u001b]0;owned\u0007'}})
+    const named = await t.osb.provision(namedId, {
+      ...REDIS,
+      ...ORG,
+      context: {platform: 'cloudfoundry', instance_name: 'cache\u001b]0;owned\u0007'},
+    })
     expect(named.status).toBe(400)
     expect(named.body.description).toMatch(/context\.instance_name contains the control character U\+001B/)
 

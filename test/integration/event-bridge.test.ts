@@ -53,7 +53,10 @@ describe('two brokers on one PostgreSQL: a change sent while the LISTEN connecti
     await vi.waitFor(() => expect(idsSeen()).toEqual(['i-before']))
 
     // The database drops every LISTEN connection (a failover, a restart, an idle timeout).
-    const dropped = postgres!.sql(`select count(pg_terminate_backend(pid)) from pg_stat_activity where query = 'LISTEN dbroker_changes'`, 'bridge')
+    const dropped = postgres!.sql(
+      `select count(pg_terminate_backend(pid)) from pg_stat_activity where query = 'LISTEN dbroker_changes'`,
+      'bridge',
+    )
     expect(Number(dropped)).toBe(2)
     change('i-during')
 

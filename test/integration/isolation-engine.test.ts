@@ -21,7 +21,8 @@ const oneContainer = async (id: string, installation: string) => {
   expect(containers, `containers of ${id}`).toHaveLength(1)
   return docker.getContainer(containers[0].Id).inspect()
 }
-const volumesOf = (info: {Mounts: Array<{Type?: string; Name?: string}>}) => info.Mounts.filter((m) => m.Type === 'volume').map((m) => m.Name!)
+const volumesOf = (info: {Mounts: Array<{Type?: string; Name?: string}>}) =>
+  info.Mounts.filter((m) => m.Type === 'volume').map((m) => m.Name!)
 
 /** Runs a command in a container; its exit code and output. */
 async function execIn(containerId: string, command: string[]): Promise<{exitCode: number; output: string}> {
@@ -44,7 +45,9 @@ const answer = (query: () => string) => {
 
 const adminGet = (t: TestSystem, path: string) =>
   fetch(new URL(`/admin/v1${path}`, t.system.url), {
-    headers: {authorization: `Basic ${Buffer.from(`${t.system.adminCredentials.username}:${t.system.adminCredentials.password}`).toString('base64')}`},
+    headers: {
+      authorization: `Basic ${Buffer.from(`${t.system.adminCredentials.username}:${t.system.adminCredentials.password}`).toString('base64')}`,
+    },
   })
 
 describe('instances on one engine stay apart', () => {
@@ -71,20 +74,30 @@ describe('instances on one engine stay apart', () => {
     expect(victimVolumes).toHaveLength(1)
     expect(volumesOf(attackerInfo).filter((v) => victimVolumes.includes(v))).toEqual([])
     expect(attackerInfo.Name).not.toBe(victimInfo.Name)
-    expect((await docker.getVolume(victimVolumes[0]).inspect()).Labels).toMatchObject({'dbroker.instance': victim, 'dbroker.installation': t.system.installationId})
+    expect((await docker.getVolume(victimVolumes[0]).inspect()).Labels).toMatchObject({
+      'dbroker.instance': victim,
+      'dbroker.installation': t.system.installationId,
+    })
 
     // An agent asked for a spec that names the victim's volume or container (as an old stored spec could) refuses, naming the owner.
     const agent = new DockerAgent(connectEngine(), {installation: t.system.installationId})
     const stored = (await t.system.store.getInstance(attacker))!.spec
     const stealVolume: ContainerSpec = {...stored, volumes: [{name: victimVolumes[0], path: '/data'}]}
-    await expect(agent.apply(stealVolume)).rejects.toThrow(`refusing to mount volume ${victimVolumes[0]} into instance ${attacker}: it belongs to instance ${victim}`)
+    await expect(agent.apply(stealVolume)).rejects.toThrow(
+      `refusing to mount volume ${victimVolumes[0]} into instance ${attacker}: it belongs to instance ${victim}`,
+    )
     const stealName: ContainerSpec = {...stored, name: victimInfo.Name.replace(/^\//, '')}
     await expect(agent.apply(stealName)).rejects.toThrow(`it belongs to instance ${victim}; it is left alone`)
     expect((await docker.getContainer(victimInfo.Id).inspect()).State.Running).toBe(true)
 
     // What the previous version left after the attack: a container of another instance with the victim's volume. It is stopped.
     const leftoverId = testId()
-    const leftoverSpec: ContainerSpec = {...stored, instanceId: leftoverId, name: `dbroker-test-leftover-${leftoverId}`, volumes: []}
+    const leftoverSpec: ContainerSpec = {
+      ...stored,
+      instanceId: leftoverId,
+      name: `dbroker-test-leftover-${leftoverId}`,
+      volumes: [],
+    }
     const leftover = await docker.createContainer({
       name: leftoverSpec.name,
       Image: attackerInfo.Config.Image,
@@ -94,7 +107,9 @@ describe('instances on one engine stay apart', () => {
     })
     try {
       await leftover.start()
-      await expect(agent.apply(leftoverSpec)).rejects.toThrow(`it belongs to instance ${victim}; its container ${leftoverSpec.name}, which had it mounted, is stopped`)
+      await expect(agent.apply(leftoverSpec)).rejects.toThrow(
+        `it belongs to instance ${victim}; its container ${leftoverSpec.name}, which had it mounted, is stopped`,
+      )
       expect((await leftover.inspect()).State.Running).toBe(false)
     } finally {
       await leftover.remove({force: true})
@@ -110,7 +125,9 @@ describe('instances on one engine stay apart', () => {
       HostConfig: {Mounts: [{Type: 'volume', Source: victimVolumes[0], Target: '/stolen'}]},
     })
     try {
-      await expect(agent.remove(intruder)).rejects.toThrow(`left alone volume ${victimVolumes[0]} (it belongs to instance ${victim})`)
+      await expect(agent.remove(intruder)).rejects.toThrow(
+        `left alone volume ${victimVolumes[0]} (it belongs to instance ${victim})`,
+      )
       expect((await labelled(intruder)).containers).toHaveLength(0)
     } finally {
       await removeLabelled([intruder], t.system.installationId)
@@ -126,7 +143,10 @@ describe('instances on one engine stay apart', () => {
   it('docker inspect shows every instance confined — and redis and postgresql still provision, bind and answer real clients', async () => {
     const cache = testId()
     const db = testId()
-    const [r, p] = await Promise.all([t.osb.provision(cache, {...REDIS, ...ORG}), t.osb.provision(db, {...POSTGRES, ...ORG})])
+    const [r, p] = await Promise.all([
+      t.osb.provision(cache, {...REDIS, ...ORG}),
+      t.osb.provision(db, {...POSTGRES, ...ORG}),
+    ])
     expect([r.status, p.status]).toEqual([201, 201])
     const cacheBinding = (await t.osb.bind(cache, testId('b'), {...REDIS})).body.credentials as Credentials
     const dbBinding = (await t.osb.bind(db, testId('b'), {...POSTGRES})).body.credentials as Credentials
@@ -154,7 +174,9 @@ describe('instances on one engine stay apart', () => {
       expect((await execIn(info.Id, ['touch', '/etc/dbroker-was-here'])).exitCode).not.toBe(0)
       expect((await execIn(info.Id, ['touch', '/tmp/scratch'])).exitCode).toBe(0)
 
-      const detail = (await (await adminGet(t, `/instances/${encodeURIComponent(id)}`)).json()) as {security: Record<string, unknown>}
+      const detail = (await (await adminGet(t, `/instances/${encodeURIComponent(id)}`)).json()) as {
+        security: Record<string, unknown>
+      }
       expect(detail.security).toMatchObject({
         privileged: false,
         capDrop: ['ALL'],
@@ -171,8 +193,12 @@ describe('instances on one engine stay apart', () => {
     // A restart (the entrypoints run again over existing data) works confined too.
     await docker.getContainer((await oneContainer(db, t.system.installationId)).Id).restart({t: 10})
     await docker.getContainer((await oneContainer(cache, t.system.installationId)).Id).restart({t: 10})
-    await expect.poll(() => answer(() => redis(cacheBinding.uri, 'GET', 'k')), {timeout: 60_000, interval: 250}).toBe('v')
-    await expect.poll(() => answer(() => psql(dbBinding.uri, 'SELECT v FROM t')), {timeout: 60_000, interval: 250}).toBe('x')
+    await expect
+      .poll(() => answer(() => redis(cacheBinding.uri, 'GET', 'k')), {timeout: 60_000, interval: 250})
+      .toBe('v')
+    await expect
+      .poll(() => answer(() => psql(dbBinding.uri, 'SELECT v FROM t')), {timeout: 60_000, interval: 250})
+      .toBe('x')
 
     expect((await t.osb.deprovision(cache, REDIS)).status).toBe(200)
     expect((await t.osb.deprovision(db, POSTGRES)).status).toBe(200)
@@ -182,13 +208,19 @@ describe('instances on one engine stay apart', () => {
     const [a, b] = [testId(), testId()]
     const results = await Promise.all([a, b].map((id) => t.osb.provision(id, {...REDIS, ...ORG})))
     expect(results.map((r) => r.status)).toEqual([201, 201])
-    const [infoA, infoB] = [await oneContainer(a, t.system.installationId), await oneContainer(b, t.system.installationId)]
+    const [infoA, infoB] = [
+      await oneContainer(a, t.system.installationId),
+      await oneContainer(b, t.system.installationId),
+    ]
     // Both on the installation's one network (parallel provisions never make it twice).
-    const named = (await docker.listNetworks({filters: {name: [`dbroker-${t.system.installationId}`]}})).filter((n) => n.Name === `dbroker-${t.system.installationId}`)
+    const named = (await docker.listNetworks({filters: {name: [`dbroker-${t.system.installationId}`]}})).filter(
+      (n) => n.Name === `dbroker-${t.system.installationId}`,
+    )
     expect(named).toHaveLength(1)
     expect(named[0].Options).toMatchObject({'com.docker.network.bridge.enable_icc': 'false'})
     const ipOf = (info: typeof infoA) => Object.values(info.NetworkSettings.Networks)[0].IPAddress
-    const connect = (from: string, ip: string) => execIn(from, ['timeout', '3', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/6379 && echo connected`])
+    const connect = (from: string, ip: string) =>
+      execIn(from, ['timeout', '3', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/6379 && echo connected`])
     // The probe works: a container reaches its own address.
     expect((await connect(infoB.Id, ipOf(infoB))).output).toContain('connected')
     const across = await connect(infoA.Id, ipOf(infoB))
@@ -225,7 +257,9 @@ describe('instances on one engine stay apart', () => {
       clearInterval(sampler)
     }
     const growthMb = (peak - before) / 1024 ** 2
-    console.log(`admin logs route: ${(bytes / 1024 ** 2).toFixed(1)} MB streamed, process RSS ${(before / 1024 ** 2).toFixed(0)} MB -> peak ${(peak / 1024 ** 2).toFixed(0)} MB (+${growthMb.toFixed(1)} MB)`)
+    console.log(
+      `admin logs route: ${(bytes / 1024 ** 2).toFixed(1)} MB streamed, process RSS ${(before / 1024 ** 2).toFixed(0)} MB -> peak ${(peak / 1024 ** 2).toFixed(0)} MB (+${growthMb.toFixed(1)} MB)`,
+    )
     expect(bytes).toBeGreaterThan(20_000_000)
     expect(growthMb).toBeLessThan(40)
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
@@ -237,7 +271,11 @@ async function redisWithData(t: TestSystem, id: string) {
   expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
   const binding = (await t.osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
   expect(redis(binding.uri, 'SET', 'kept', 'yes')).toBe('OK')
-  return {binding, made: await oneContainer(id, t.system.installationId), spec: (await t.system.store.getInstance(id))!.spec}
+  return {
+    binding,
+    made: await oneContainer(id, t.system.installationId),
+    spec: (await t.system.store.getInstance(id))!.spec,
+  }
 }
 
 /** Replaces an instance's container with what the previous version made of `spec`: no installation label, not confined. */
@@ -250,7 +288,10 @@ async function replaceWithLegacy(made: Awaited<ReturnType<typeof oneContainer>>,
     Cmd: spec.command,
     Env: made.Config.Env,
     Labels: {...oldLabels, 'dbroker.spec': specHash(spec)},
-    HostConfig: {PortBindings: made.HostConfig.PortBindings, Mounts: spec.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path}))},
+    HostConfig: {
+      PortBindings: made.HostConfig.PortBindings,
+      Mounts: spec.volumes.map((v) => ({Type: 'volume' as const, Source: v.name, Target: v.path})),
+    },
   })
   await legacy.start()
   return legacy
@@ -320,7 +361,11 @@ describe('two installations on one engine with equal instance ids', () => {
     a = await startTestSystem({dataDir: a.dataDir, portRange: [46850, 46874]})
     // A's converger makes it again with A's label, on A's network, with the same volume and data.
     await expect
-      .poll(async () => (await labelled(id, a.system.installationId)).containers.filter((c) => c.State === 'running').length, {timeout: 60_000, interval: 250})
+      .poll(
+        async () =>
+          (await labelled(id, a.system.installationId)).containers.filter((c) => c.State === 'running').length,
+        {timeout: 60_000, interval: 250},
+      )
       .toBe(1)
     const again = await oneContainer(id, a.system.installationId)
     expect(again.Id).not.toBe(legacy.id)
@@ -335,7 +380,11 @@ describe('two installations on one engine with equal instance ids', () => {
     // The previous version's state, as the new one finds it on start: an old stored spec whose command writes to the root
     // file system (no restart policy, so a confined container stays down at once), and the container made of it.
     await a.system.close()
-    const command = ['bash', '-c', 'touch /predates-read-only-root && exec /dbroker/entrypoint redis-server /etc/redis/dbroker.conf']
+    const command = [
+      'bash',
+      '-c',
+      'touch /predates-read-only-root && exec /dbroker/entrypoint redis-server /etc/redis/dbroker.conf',
+    ]
     const {security: _security, ...old} = {...stored, command, restart: 'no' as const}
     const store = await openStore(`sqlite:${path.join(a.dataDir, 'dbroker.db')}`)
     await store.updateInstance(id, {spec: old})

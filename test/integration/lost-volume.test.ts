@@ -20,7 +20,17 @@ async function loseContainerAndVolume(instanceId: string): Promise<string[]> {
     const {containers, volumes} = await labelled(instanceId)
     for (const c of containers) await docker.getContainer(c.Id).remove({force: true})
     gone.push(...containers.map((c) => c.Id))
-    const removed = await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().then(() => true, () => false)))
+    const removed = await Promise.all(
+      volumes.map((v) =>
+        docker
+          .getVolume(v.Name)
+          .remove()
+          .then(
+            () => true,
+            () => false,
+          ),
+      ),
+    )
     if (removed.every(Boolean)) return gone
   }
   throw new Error(`the volume of ${instanceId} stayed in use`)
@@ -51,9 +61,16 @@ describe('a container and its volume lost behind the broker’s back', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-lost-volume-'))
     t = await startTestSystem({dataDir, portRange: RANGE})
-    const [r, p] = await Promise.all([t.osb.provision(cache, {...REDIS, ...ORG}), t.osb.provision(db, {...POSTGRES, ...ORG})])
+    const [r, p] = await Promise.all([
+      t.osb.provision(cache, {...REDIS, ...ORG}),
+      t.osb.provision(db, {...POSTGRES, ...ORG}),
+    ])
     expect([r.status, p.status]).toEqual([201, 201])
-    cacheBindings = await Promise.all([testId('b'), testId('b')].map(async (id) => (await t!.osb.bind(cache, id, {...REDIS})).body.credentials as Credentials))
+    cacheBindings = await Promise.all(
+      [testId('b'), testId('b')].map(
+        async (id) => (await t!.osb.bind(cache, id, {...REDIS})).body.credentials as Credentials,
+      ),
+    )
     dbBinding = (await t.osb.bind(db, testId('b'), {...POSTGRES})).body.credentials as Credentials
     for (const c of cacheBindings) expect(redis(c.uri, 'SET', `was-${c.username}`, 'here')).toBe('OK')
     psql(dbBinding.uri, 'CREATE TABLE lost (v text)')
@@ -68,8 +85,12 @@ describe('a container and its volume lost behind the broker’s back', () => {
     const [lostCache, lostDb] = await Promise.all([loseContainerAndVolume(cache), loseContainerAndVolume(db)])
     expect(lostCache).toHaveLength(1)
     expect(lostDb).toHaveLength(1)
-    for (const c of cacheBindings) await until(`redis binding ${c.username} answering`, () => redis(c.uri, 'PING') === 'PONG')
-    await until(`postgresql binding ${dbBinding.username} answering`, () => psql(dbBinding.uri, 'SELECT session_user') === dbBinding.username)
+    for (const c of cacheBindings)
+      await until(`redis binding ${c.username} answering`, () => redis(c.uri, 'PING') === 'PONG')
+    await until(
+      `postgresql binding ${dbBinding.username} answering`,
+      () => psql(dbBinding.uri, 'SELECT session_user') === dbBinding.username,
+    )
     // The volume really is new: what was written before is gone, and the bindings write again.
     for (const c of cacheBindings) expect(redis(c.uri, 'EXISTS', `was-${c.username}`)).toBe('0')
     expect(psql(dbBinding.uri, "SELECT to_regclass('lost') IS NULL")).toBe('t')
@@ -90,7 +111,9 @@ describe('a container and its volume lost behind the broker’s back', () => {
 
   it('an unbound binding is not brought back', async () => {
     const [kept, removed] = cacheBindings
-    const bindingId = (await t!.system.store.listBindings(cache)).find((b) => b.credentials.username === removed.username)!.id
+    const bindingId = (await t!.system.store.listBindings(cache)).find(
+      (b) => b.credentials.username === removed.username,
+    )!.id
     expect((await t!.osb.unbind(cache, bindingId, REDIS)).status).toBe(200)
     await loseContainerAndVolume(cache)
     await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG')

@@ -58,7 +58,8 @@ describe('mariadb through the broker', () => {
     expect(bound.status).toBe(201)
     return {bindingId, credentials: bound.body.credentials as MariadbCredentials}
   }
-  const accounts = async (id: string) => mariadbRoot(await containerOf(id), "SELECT CONCAT(User, '@', Host) FROM mysql.global_priv ORDER BY 1")
+  const accounts = async (id: string) =>
+    mariadbRoot(await containerOf(id), "SELECT CONCAT(User, '@', Host) FROM mysql.global_priv ORDER BY 1")
 
   it('provision, bind, create and read a table, a second binding reads it, unbind ends the session and the login, deprovision leaves nothing', async () => {
     const id = testId()
@@ -71,19 +72,30 @@ describe('mariadb through the broker', () => {
     expect(mariadb(a.credentials, 'SELECT who FROM notes')).toBe('a')
     const b = await bind(id)
     mariadb(b.credentials, "INSERT INTO notes VALUES ('b')")
-    expect(mariadb(b.credentials, "SELECT GROUP_CONCAT(who ORDER BY who) FROM notes")).toBe('a,b')
+    expect(mariadb(b.credentials, 'SELECT GROUP_CONCAT(who ORDER BY who) FROM notes')).toBe('a,b')
 
     // A session that is busy when its binding goes away is ended, not left running.
     const session = mariadbSession(a.credentials, 'SELECT SLEEP(120)')
     const container = await containerOf(id)
     await vi.waitFor(
-      () => expect(mariadbRoot(container, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${a.credentials.username}'`)).toBe('1'),
+      () =>
+        expect(
+          mariadbRoot(
+            container,
+            `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${a.credentials.username}'`,
+          ),
+        ).toBe('1'),
       {timeout: 10_000, interval: 100},
     )
     expect((await t.osb.unbind(id, a.bindingId, MARIADB)).status).toBe(200)
-    const ended = await Promise.race([session.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))])
+    const ended = await Promise.race([
+      session.exited,
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000)),
+    ])
     session.child.kill()
-    expect(ended).toMatchObject({stderr: expect.stringMatching(/Lost connection|server has gone away|Connection was killed/)})
+    expect(ended).toMatchObject({
+      stderr: expect.stringMatching(/Lost connection|server has gone away|Connection was killed/),
+    })
     expect(mariadbError(a.credentials, 'SELECT 1')).toMatch(/Access denied/)
     expect(grantRowsOf(container, a.credentials.username)).toBe('')
     // What it made stays for the others.
@@ -120,13 +132,23 @@ describe('mariadb through the broker', () => {
     for (const [sql, pattern] of Object.entries(refused)) expect(outcomes[sql], sql).toMatch(pattern)
     // Server files read as NULL; the processlist shows only its own sessions.
     expect(mariadb(c, "SELECT LOAD_FILE('/proc/1/environ') IS NULL")).toBe('1')
-    expect(mariadb(c, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER <> SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")).toBe('0')
+    expect(
+      mariadb(
+        c,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER <> SUBSTRING_INDEX(CURRENT_USER(), '@', 1)",
+      ),
+    ).toBe('0')
     const grants = mariadb(c, 'SHOW GRANTS')
     expect(grants).not.toMatch(/GRANT OPTION|SUPER|FILE|PROCESS|CREATE USER|SHUTDOWN|RELOAD/)
     expect(grants.split('\n')).toHaveLength(2)
     expect(mariadb(c, 'SHOW DATABASES')).toBe(`${c.database}\ninformation_schema`)
     // The instance login still works with the password the broker holds.
-    expect(mariadb({...c, username: instance.credentials.username, password: instance.credentials.password}, 'SELECT COUNT(*) FROM t')).toBe('0')
+    expect(
+      mariadb(
+        {...c, username: instance.credentials.username, password: instance.credentials.password},
+        'SELECT COUNT(*) FROM t',
+      ),
+    ).toBe('0')
   })
 
   it("a binding reads neither another instance's database nor, in a shared container, a database whose name its grant's _ would match", async () => {
@@ -138,8 +160,12 @@ describe('mariadb through the broker', () => {
 
     // Two instances' databases in one container (a shared plan): a_b and aXb.
     const container = await containerOf(victim)
-    expect(JSON.parse(lifecycle(container, ['/dbroker/provision'], {instance_id: 'x', database: 'shared_1'}))).toEqual({database: 'shared_1'})
-    expect(JSON.parse(lifecycle(container, ['/dbroker/provision'], {instance_id: 'y', database: 'sharedX1'}))).toEqual({database: 'sharedX1'})
+    expect(JSON.parse(lifecycle(container, ['/dbroker/provision'], {instance_id: 'x', database: 'shared_1'}))).toEqual({
+      database: 'shared_1',
+    })
+    expect(JSON.parse(lifecycle(container, ['/dbroker/provision'], {instance_id: 'y', database: 'sharedX1'}))).toEqual({
+      database: 'sharedX1',
+    })
     // bind --json prints the port inside the container; the host port is the broker's.
     const bindJson = (database: string): MariadbCredentials => {
       const printed = JSON.parse(lifecycle(container, ['/dbroker/bind', '--json'], {binding_id: testId('j'), database}))
@@ -160,7 +186,9 @@ describe('mariadb through the broker', () => {
     expect(mariadb(x1, 'SELECT s FROM secret')).toBe('x1')
     lifecycle(container, ['/dbroker/deprovision'], {database: 'sharedX1'})
     expect(grantRowsOf(container, x1.username)).toBe('')
-    expect(mariadbRoot(container, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'shared%'")).toBe('0')
+    expect(
+      mariadbRoot(container, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'shared%'"),
+    ).toBe('0')
   })
 
   it('views, a function and a trigger planted for root run neither in bind (spare refill) nor in unbind', async () => {
@@ -178,16 +206,22 @@ describe('mariadb through the broker', () => {
     // Binds (each claims a spare; the broker refills with /dbroker/bind) and the attacker's unbind.
     const watcher = await bind(victim)
     await bind(victim)
-    await vi.waitFor(async () => expect(await t.system.store.spareUsers(victim)).toHaveLength(2), {timeout: 30_000, interval: 100})
+    await vi.waitFor(async () => expect(await t.system.store.spareUsers(victim)).toHaveLength(2), {
+      timeout: 30_000,
+      interval: 100,
+    })
     expect((await t.osb.unbind(victim, attacker.bindingId, MARIADB)).status).toBe(200)
 
     expect(mariadb(watcher.credentials, 'SELECT COUNT(*) FROM loot')).toBe('0')
     const after = (await accounts(victim)).split('\n')
     expect(after).not.toContain(`${c.username}@%`)
     expect(after.filter((a) => !before.split('\n').includes(a)).every((a) => /^b[a-z0-9]{12}@%$/.test(a))).toBe(true)
-    expect(mariadbRoot(container, "SELECT CONCAT(User, '@', Host) FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.access') <> '0' ORDER BY 1")).toBe(
-      'root@localhost',
-    )
+    expect(
+      mariadbRoot(
+        container,
+        "SELECT CONCAT(User, '@', Host) FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.access') <> '0' ORDER BY 1",
+      ),
+    ).toBe('root@localhost')
   })
 })
 
@@ -195,18 +229,55 @@ describe('the mariadb image under the hardened defaults', () => {
   const name = testId('c')
   const volume = `${name}-data`
   const port = 46930
-  const hardened = ['--read-only', '--tmpfs', '/run', '--tmpfs', '/tmp', '--cap-drop', 'ALL', ...['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE'].flatMap((c) => ['--cap-add', c]), '--security-opt', 'no-new-privileges']
-  const dockerCli = (...args: string[]) => execFileSync('docker', args, {encoding: 'utf8', stdio: 'pipe', timeout: 60_000}).trim()
+  const hardened = [
+    '--read-only',
+    '--tmpfs',
+    '/run',
+    '--tmpfs',
+    '/tmp',
+    '--cap-drop',
+    'ALL',
+    ...['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE'].flatMap((c) => ['--cap-add', c]),
+    '--security-opt',
+    'no-new-privileges',
+  ]
+  const dockerCli = (...args: string[]) =>
+    execFileSync('docker', args, {encoding: 'utf8', stdio: 'pipe', timeout: 60_000}).trim()
   /** Starts the container on the volume; the admin password comes in the env of `docker run`, not its argv. */
   const start = (password: string) => {
     execFileSync(
       'docker',
-      ['run', '-d', '--name', name, ...hardened, '-v', `${volume}:/var/lib/mysql`, '-p', `127.0.0.1:${port}:3306`, '-e', 'MARIADB_USER=app', '-e', 'MARIADB_PASSWORD', '-e', 'MARIADB_DATABASE=app_data', 'dbroker/mariadb:10.11'],
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        ...hardened,
+        '-v',
+        `${volume}:/var/lib/mysql`,
+        '-p',
+        `127.0.0.1:${port}:3306`,
+        '-e',
+        'MARIADB_USER=app',
+        '-e',
+        'MARIADB_PASSWORD',
+        '-e',
+        'MARIADB_DATABASE=app_data',
+        'dbroker/mariadb:10.11',
+      ],
       {stdio: 'pipe', env: {...process.env, MARIADB_PASSWORD: password}},
     )
   }
-  const healthy = () => vi.waitFor(() => dockerCli('exec', name, '/dbroker/healthcheck'), {timeout: 60_000, interval: 200})
-  const login = (username: string, password: string): MariadbCredentials => ({uri: '', host: '127.0.0.1', port, username, password, database: 'app_data'})
+  const healthy = () =>
+    vi.waitFor(() => dockerCli('exec', name, '/dbroker/healthcheck'), {timeout: 60_000, interval: 200})
+  const login = (username: string, password: string): MariadbCredentials => ({
+    uri: '',
+    host: '127.0.0.1',
+    port,
+    username,
+    password,
+    database: 'app_data',
+  })
 
   afterAll(() => {
     execFileSync('docker', ['rm', '-f', '-v', name], {stdio: 'ignore'})
@@ -220,8 +291,11 @@ describe('the mariadb image under the hardened defaults', () => {
     const uid = (status: string) => /^Uid:\s+(\d+)/m.exec(status)?.[1]
     expect(dockerCli('exec', name, 'cat', '/proc/1/comm')).toBe('mariadbd')
     expect(uid(dockerCli('exec', name, 'cat', '/proc/1/status'))).toBe(dockerCli('exec', name, 'id', '-u', 'mysql'))
-    execFileSync('docker', ['exec', '-e', 'BIND_USERNAME=bkeep', '-e', 'BIND_PASSWORD', name, '/dbroker/bind'], {stdio: 'pipe', env: {...process.env, BIND_PASSWORD: 'keep-me-1234'}})
-    mariadb(login('bkeep', 'keep-me-1234'), "CREATE TABLE kept (n INT); INSERT INTO kept VALUES (7)")
+    execFileSync('docker', ['exec', '-e', 'BIND_USERNAME=bkeep', '-e', 'BIND_PASSWORD', name, '/dbroker/bind'], {
+      stdio: 'pipe',
+      env: {...process.env, BIND_PASSWORD: 'keep-me-1234'},
+    })
+    mariadb(login('bkeep', 'keep-me-1234'), 'CREATE TABLE kept (n INT); INSERT INTO kept VALUES (7)')
     expect(mariadb(login('app', 'first-password'), 'SELECT n FROM kept')).toBe('7')
 
     dockerCli('rm', '-f', name)
@@ -236,7 +310,9 @@ describe('the mariadb image under the hardened defaults', () => {
     expect(grantRowsOf(name, 'bkeep')).toBe('')
     // Reserved and malformed names are refused with a reason.
     for (const bad of ['root', 'app', "x'y"]) {
-      expect(() => dockerCli('exec', '-e', `BIND_USERNAME=${bad}`, '-e', 'BIND_PASSWORD=whatever123', name, '/dbroker/bind')).toThrow(/reserved|must match/)
+      expect(() =>
+        dockerCli('exec', '-e', `BIND_USERNAME=${bad}`, '-e', 'BIND_PASSWORD=whatever123', name, '/dbroker/bind'),
+      ).toThrow(/reserved|must match/)
     }
   })
 

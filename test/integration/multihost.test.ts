@@ -15,7 +15,11 @@ import {ADMIN, type MultiHost, OSB, PORTS, startMultiHost, type TestHost} from '
 import {ORG, REDIS, testId} from '../helpers/system.js'
 
 const ping = (host: string, port: number, password: string, user = 'default') =>
-  execFileSync('redis-cli', ['-h', host, '-p', String(port), '--user', user, '--pass', password, '--no-auth-warning', 'PING'], {encoding: 'utf8', timeout: 5000, stdio: 'pipe'}).trim()
+  execFileSync(
+    'redis-cli',
+    ['-h', host, '-p', String(port), '--user', user, '--pass', password, '--no-auth-warning', 'PING'],
+    {encoding: 'utf8', timeout: 5000, stdio: 'pipe'},
+  ).trim()
 
 /** Whether redis answers PING with these credentials now. */
 const answers = (host: string, port: number, password: string, user = 'default') => {
@@ -37,7 +41,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 const containersOf = async (host: TestHost) =>
-  (await host.docker.listContainers({all: true, filters: {label: ['dbroker.instance']}})).map((c) => ({id: c.Id, instanceId: c.Labels['dbroker.instance'], state: c.State}))
+  (await host.docker.listContainers({all: true, filters: {label: ['dbroker.instance']}})).map((c) => ({
+    id: c.Id,
+    instanceId: c.Labels['dbroker.instance'],
+    state: c.State,
+  }))
 
 describe('many hosts and two brokers on PostgreSQL', () => {
   let m: MultiHost
@@ -59,10 +67,19 @@ describe('many hosts and two brokers on PostgreSQL', () => {
   // The rows as the brokers wrote them, their secret columns opened with the brokers' key (helpers/multihost.ts writes it to DIR/store.key).
   const stored = async (hostId?: string) => {
     const cipher = new SecretCipher(readStoreKeyFile(path.join(m.dir, 'store.key')))
-    return (await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(`select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`, hostId ? [hostId] : [])).rows.map((r) => ({
+    return (
+      await db.query<{id: string; host_id: string; state: string; credentials: string; spec: string}>(
+        `select id, host_id, state, credentials, spec from instances ${hostId ? 'where host_id = $1' : ''} order by id`,
+        hostId ? [hostId] : [],
+      )
+    ).rows.map((r) => ({
       ...r,
-      credentials: JSON.parse(sealedRow(cipher, 'instances', r.id).open('credentials', r.credentials)) as {username: string; password: string},
-      port: (JSON.parse(sealedRow(cipher, 'instances', r.id).open('spec', r.spec)) as {ports: Array<{host: number}>}).ports[0].host,
+      credentials: JSON.parse(sealedRow(cipher, 'instances', r.id).open('credentials', r.credentials)) as {
+        username: string
+        password: string
+      },
+      port: (JSON.parse(sealedRow(cipher, 'instances', r.id).open('spec', r.spec)) as {ports: Array<{host: number}>})
+        .ports[0].host,
     }))
   }
 
@@ -70,7 +87,8 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const ids = Array.from({length: 8}, () => testId())
     const started = await Promise.all(ids.map((id, i) => m.osb(i % 2).provision(id, {...REDIS, ...ORG}, true)))
     expect(started.map((r) => r.status)).toEqual(Array(8).fill(202))
-    for (const [i, id] of ids.entries()) expect((await m.osb((i + 1) % 2).waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
+    for (const [i, id] of ids.entries())
+      expect((await m.osb((i + 1) % 2).waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
     instances.push(...ids)
     const hosts = await m.adminHosts()
     expect(hosts.map((h) => [h.id, h.status, h.instances])).toEqual([
@@ -103,7 +121,11 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     expect(before).toHaveLength(4)
     const killedAt = Date.now()
     await m.stopAgent(host, 'SIGKILL')
-    await until('host-1 dead', async () => (await m.adminHosts(1)).find((h) => h.id === 'host-1')?.status === 'dead', 10_000)
+    await until(
+      'host-1 dead',
+      async () => (await m.adminHosts(1)).find((h) => h.id === 'host-1')?.status === 'dead',
+      10_000,
+    )
     // 3 missed 1 s heartbeats, plus the half-interval sweep and the poll.
     expect(Date.now() - killedAt).toBeLessThan(3000 + 1500 + 500)
     const listed = JSON.parse(cli(['hosts', '--json'])).result as Array<{id: string; status: string}>
@@ -118,18 +140,31 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     }
     const refused = await m.osb().bind(onHost1[0], testId('b'), {...REDIS})
     expect(refused.status).toBe(503)
-    expect(refused.body.description).toMatch(/host host-1 is dead for \d+ s \((agent -> broker|both ways): no heartbeat/)
+    expect(refused.body.description).toMatch(
+      /host host-1 is dead for \d+ s \((agent -> broker|both ways): no heartbeat/,
+    )
     // Async, the same request is taken and waits for the host.
     const waitingBinding = testId('b')
     const waiting = await m.osb().bind(onHost1[0], waitingBinding, {...REDIS}, true)
     expect(waiting.status).toBe(202)
     const pending = await m.osb(1).lastOperation(onHost1[0], {operation: waiting.body.operation}, waitingBinding)
-    expect(pending.body).toMatchObject({state: 'in progress', description: expect.stringMatching(/waiting for host host-1, dead for \d+ s/)})
+    expect(pending.body).toMatchObject({
+      state: 'in progress',
+      description: expect.stringMatching(/waiting for host host-1, dead for \d+ s/),
+    })
 
     await m.startAgent(host)
-    await until('host-1 alive', async () => (await m.adminHosts()).find((h) => h.id === 'host-1')?.status === 'alive', 10_000)
-    expect((await m.osb(1).waitFor(onHost1[0], waiting.body.operation, waitingBinding, 30_000)).body.state).toBe('succeeded')
-    const late = (await m.osb(1).request('GET', `/v2/service_instances/${onHost1[0]}/service_bindings/${waitingBinding}`)).body.credentials
+    await until(
+      'host-1 alive',
+      async () => (await m.adminHosts()).find((h) => h.id === 'host-1')?.status === 'alive',
+      10_000,
+    )
+    expect((await m.osb(1).waitFor(onHost1[0], waiting.body.operation, waitingBinding, 30_000)).body.state).toBe(
+      'succeeded',
+    )
+    const late = (
+      await m.osb(1).request('GET', `/v2/service_instances/${onHost1[0]}/service_bindings/${waitingBinding}`)
+    ).body.credentials
     expect(ping(late.host, late.port, late.password, late.username)).toBe('PONG')
     await sleep(2500)
     expect((await containersOf(host)).map((c) => c.id).sort()).toEqual(before.map((c) => c.id).sort())
@@ -150,7 +185,9 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const containers = (await Promise.all(m.hosts.map((h) => containersOf(h)))).flat()
     expect(containers.map((c) => c.instanceId).sort()).toEqual(rows.map((r) => r.id).sort())
     expect(containers.every((c) => c.state === 'running')).toBe(true)
-    const ports = await db.query<{host_id: string; port: number; instance_id: string}>('select host_id, port, instance_id from ports')
+    const ports = await db.query<{host_id: string; port: number; instance_id: string}>(
+      'select host_id, port, instance_id from ports',
+    )
     expect(ports.rows.map((p) => p.instance_id).sort()).toEqual(rows.map((r) => r.id).sort())
     expect((await db.query(`select id from operations where state = 'in progress'`)).rows).toEqual([])
     for (const row of rows.filter((r) => ids.includes(r.id))) {
@@ -166,12 +203,20 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     expect(rows.length).toBeGreaterThan(4)
     await m.wipeHost(host)
     expect(await containersOf(host)).toHaveLength(0)
-    await until('every instance of host-2 answering', async () => rows.every((r) => answers(host.address, r.port, r.credentials.password)), 90_000)
+    await until(
+      'every instance of host-2 answering',
+      async () => rows.every((r) => answers(host.address, r.port, r.credentials.password)),
+      90_000,
+    )
     expect((await containersOf(host)).map((c) => c.instanceId).sort()).toEqual(rows.map((r) => r.id).sort())
     // The binding users lived in the wiped volumes: the broker restores them from the store.
     const bound = rows.filter((r) => bindings.has(r.id)).map((r) => bindings.get(r.id)!)
     expect(bound.length).toBeGreaterThan(0)
-    await until('every binding of host-2 answering', async () => bound.every((c) => answers(c.host, c.port, c.password, c.username)), 30_000)
+    await until(
+      'every binding of host-2 answering',
+      async () => bound.every((c) => answers(c.host, c.port, c.password, c.username)),
+      30_000,
+    )
   })
 
   it("every broker's event stream sees the other broker's changes", async () => {
@@ -182,7 +227,8 @@ describe('many hosts and two brokers on PostgreSQL', () => {
       signal: abort.signal,
     })
     const reading = (async () => {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) seen.push(Buffer.from(chunk).toString())
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+        seen.push(Buffer.from(chunk).toString())
     })().catch(() => undefined)
     const id = testId()
     expect((await m.osb(0).provision(id, {...REDIS, ...ORG})).status).toBe(201)
@@ -196,8 +242,20 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const [h1, h2] = m.hosts
     // `dbroker hosts add --token-file` left each token readable by its owner only.
     for (const host of m.hosts) expect(statSync(host.tokenFile).mode & 0o777).toBe(0o600)
-    expect((await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: 'dbh_wrong-token-wrong-token', method: 'POST', body: {id: 'host-1'}})).status).toBe(401)
-    const asHost2 = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {token: m.tokenOf(h1), method: 'POST', body: {id: 'host-2', facts: null}})
+    expect(
+      (
+        await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {
+          token: 'dbh_wrong-token-wrong-token',
+          method: 'POST',
+          body: {id: 'host-1'},
+        })
+      ).status,
+    ).toBe(401)
+    const asHost2 = await requestJson(`${m.brokers[1].url}/agents/v1/heartbeat`, {
+      token: m.tokenOf(h1),
+      method: 'POST',
+      body: {id: 'host-2', facts: null},
+    })
     expect(asHost2.status).toBe(403)
     const password = (await stored('host-2'))[0].credentials.password
     expect(JSON.stringify(asHost2.body)).not.toContain(password)
@@ -205,35 +263,61 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     const hijack = await requestJson(`${m.brokers[0].url}/agents/v1/register`, {
       token: m.tokenOf(h1),
       method: 'POST',
-      body: {id: 'host-2', agentUrl: `http://${h1.address}:${PORTS.agent}`, serviceAddress: h1.address, bindAddress: h1.address, portRange: PORTS.hostRange, facts: null},
+      body: {
+        id: 'host-2',
+        agentUrl: `http://${h1.address}:${PORTS.agent}`,
+        serviceAddress: h1.address,
+        bindAddress: h1.address,
+        portRange: PORTS.hostRange,
+        facts: null,
+      },
     })
     expect(hijack.status).toBe(403)
-    expect((await m.adminHosts()).find((h) => h.id === 'host-2')).toMatchObject({serviceAddress: before!.serviceAddress, agentUrl: before!.agentUrl})
+    expect((await m.adminHosts()).find((h) => h.id === 'host-2')).toMatchObject({
+      serviceAddress: before!.serviceAddress,
+      agentUrl: before!.agentUrl,
+    })
     // Host-1's agent, from its own namespace's view of the world, holds only its token: host-2's agent refuses it, in both forms.
     const agent2 = `http://${h2.address}:${PORTS.agent}/v1/containers`
-    for (const token of [m.tokenOf(h1), brokerCredential(hostTokenHash(m.tokenOf(h1)))]) expect((await requestJson(agent2, {token})).status).toBe(401)
+    for (const token of [m.tokenOf(h1), brokerCredential(hostTokenHash(m.tokenOf(h1)))])
+      expect((await requestJson(agent2, {token})).status).toBe(401)
     expect((await requestJson(agent2, {token: brokerCredential(hostTokenHash(m.tokenOf(h2)))})).status).toBe(200)
   })
 
-  it("an agent restarted with another URL is refused and shown pending; the broker keeps calling the old one until `dbroker hosts approve`", async () => {
+  it('an agent restarted with another URL is refused and shown pending; the broker keeps calling the old one until `dbroker hosts approve`', async () => {
     const host = m.hosts[0]
     const oldUrl = `http://${host.address}:${PORTS.agent}`
     const newUrl = `http://${host.address}:${PORTS.agent + 1}`
     await m.stopAgent(host)
     await m.startAgent(host, {port: PORTS.agent + 1})
     const listed = await until('host-1 pending', async () => {
-      const hosts = JSON.parse(cli(['hosts', '--json'])).result as Array<{id: string; agentUrl: string; pending: {agentUrl: string} | null}>
+      const hosts = JSON.parse(cli(['hosts', '--json'])).result as Array<{
+        id: string
+        agentUrl: string
+        pending: {agentUrl: string} | null
+      }>
       return hosts.find((h) => h.id === 'host-1' && h.pending) && hosts
     })
     expect(listed.find((h) => h.id === 'host-1')).toMatchObject({agentUrl: oldUrl, pending: {agentUrl: newUrl}})
-    expect(cli(['hosts'])).toMatch(new RegExp(`host-1: PENDING agent URL ${oldUrl} -> ${newUrl}.*dbroker hosts approve host-1`))
-    expect(host.agent!.logTail(200)).toMatch(/the broker answered 409: host host-1 is registered with another agent URL/)
+    expect(cli(['hosts'])).toMatch(
+      new RegExp(`host-1: PENDING agent URL ${oldUrl} -> ${newUrl}.*dbroker hosts approve host-1`),
+    )
+    expect(host.agent!.logTail(200)).toMatch(
+      /the broker answered 409: host host-1 is registered with another agent URL/,
+    )
 
-    expect(JSON.parse(cli(['hosts', 'approve', 'host-1', '--json'])).result).toMatchObject({id: 'host-1', agentUrl: newUrl})
-    await until('host-1 alive at its new URL', async () => {
-      const h = (await m.adminHosts()).find((x) => x.id === 'host-1')
-      return h?.status === 'alive' && h.agentUrl === newUrl
-    }, 60_000)
+    expect(JSON.parse(cli(['hosts', 'approve', 'host-1', '--json'])).result).toMatchObject({
+      id: 'host-1',
+      agentUrl: newUrl,
+    })
+    await until(
+      'host-1 alive at its new URL',
+      async () => {
+        const h = (await m.adminHosts()).find((x) => x.id === 'host-1')
+        return h?.status === 'alive' && h.agentUrl === newUrl
+      },
+      60_000,
+    )
     // The broker reaches host-1 through its new URL: a provision there works.
     expect(JSON.parse(cli(['hosts', 'drain', 'host-2', '--json'])).result.drained).toBe(true)
     const id = testId()
@@ -248,14 +332,24 @@ describe('many hosts and two brokers on PostgreSQL', () => {
 })
 
 /** A JSON request over HTTPS trusting only `ca`, with basic auth (the OSB credentials unless told). */
-function httpsJson(url: string, ca: Buffer, method = 'GET', body?: unknown, credentials = OSB): Promise<{status: number; body: any}> {
+function httpsJson(
+  url: string,
+  ca: Buffer,
+  method = 'GET',
+  body?: unknown,
+  credentials = OSB,
+): Promise<{status: number; body: any}> {
   const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`
   return new Promise((resolve, reject) => {
-    const request = https.request(url, {method, ca, headers: {authorization: basic, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}}, (response) => {
-      let text = ''
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
-      response.on('end', () => resolve({status: response.statusCode ?? 0, body: text ? JSON.parse(text) : {}}))
-    })
+    const request = https.request(
+      url,
+      {method, ca, headers: {authorization: basic, 'x-broker-api-version': '2.17', 'content-type': 'application/json'}},
+      (response) => {
+        let text = ''
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()))
+        response.on('end', () => resolve({status: response.statusCode ?? 0, body: text ? JSON.parse(text) : {}}))
+      },
+    )
     request.on('error', reject)
     request.end(body === undefined ? undefined : JSON.stringify(body))
   })
@@ -288,7 +382,9 @@ describe('broker and agent over HTTPS with a test CA', () => {
     expect(hosts.body.map((h: {id: string; status: string}) => [h.id, h.status])).toEqual([['host-1', 'alive']])
     const id = testId()
     expect((await httpsJson(`${url}/v2/service_instances/${id}`, ca, 'PUT', {...REDIS, ...ORG})).status).toBe(201)
-    const bound = await httpsJson(`${url}/v2/service_instances/${id}/service_bindings/${testId('b')}`, ca, 'PUT', {...REDIS})
+    const bound = await httpsJson(`${url}/v2/service_instances/${id}/service_bindings/${testId('b')}`, ca, 'PUT', {
+      ...REDIS,
+    })
     expect(bound.status).toBe(201)
     const c = bound.body.credentials
     expect(ping(c.host, c.port, c.password, c.username)).toBe('PONG')

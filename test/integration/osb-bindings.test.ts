@@ -11,7 +11,10 @@ describe('bindings through the broker', () => {
     t = await startTestSystem({portRange: [46200, 46249]})
     cache = testId()
     db = testId()
-    const [r, p] = await Promise.all([t.osb.provision(cache, {...REDIS, ...ORG}), t.osb.provision(db, {...POSTGRES, ...ORG})])
+    const [r, p] = await Promise.all([
+      t.osb.provision(cache, {...REDIS, ...ORG}),
+      t.osb.provision(db, {...POSTGRES, ...ORG}),
+    ])
     expect([r.status, p.status]).toEqual([201, 201])
   })
   afterAll(async () => {
@@ -24,7 +27,10 @@ describe('bindings through the broker', () => {
     expect(first.status).toBe(201)
     const {credentials} = first.body
     expect(Object.keys(credentials).sort()).toEqual(['host', 'password', 'port', 'uri', 'username'])
-    expect(credentials).toMatchObject({host: '127.0.0.1', uri: `redis://${credentials.username}:${credentials.password}@127.0.0.1:${credentials.port}`})
+    expect(credentials).toMatchObject({
+      host: '127.0.0.1',
+      uri: `redis://${credentials.username}:${credentials.password}@127.0.0.1:${credentials.port}`,
+    })
     expect(credentials.password.length).toBeGreaterThanOrEqual(24)
     expect(redis(credentials.uri, 'PING')).toBe('PONG')
 
@@ -76,10 +82,12 @@ describe('bindings through the broker', () => {
     // Bindings act as the instance's owner: what one application creates, another can use.
     psql(ca.uri, "CREATE TABLE visits (who text); INSERT INTO visits VALUES ('a')")
     psql(cb.uri, "INSERT INTO visits VALUES ('b')")
-    expect(psql(ca.uri, 'SELECT string_agg(who, \',\' ORDER BY who) FROM visits')).toBe('a,b')
+    expect(psql(ca.uri, "SELECT string_agg(who, ',' ORDER BY who) FROM visits")).toBe('a,b')
     // ...but no binding is a superuser.
-    expect(psql(ca.uri, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).toBe('f')
-    expect(psqlError(cb.uri, "COPY (SELECT 1) TO PROGRAM 'id'")).toMatch(/permission denied|must be superuser|pg_execute_server_program/)
+    expect(psql(ca.uri, 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).toBe('f')
+    expect(psqlError(cb.uri, "COPY (SELECT 1) TO PROGRAM 'id'")).toMatch(
+      /permission denied|must be superuser|pg_execute_server_program/,
+    )
 
     expect((await t.osb.unbind(db, a, POSTGRES)).status).toBe(200)
     expect(psqlError(ca.uri, 'SELECT 1')).toMatch(/password authentication failed|does not exist/)
@@ -98,7 +106,9 @@ describe('bindings through the broker', () => {
 
     const fetched = await t.osb.request('GET', `/v2/service_instances/${cache}/service_bindings/${bindingId}`)
     expect(fetched.status).toBe(200)
-    expect(fetched.body.endpoints).toEqual([{host: '127.0.0.1', ports: [String(fetched.body.credentials.port)], protocol: 'tcp'}])
+    expect(fetched.body.endpoints).toEqual([
+      {host: '127.0.0.1', ports: [String(fetched.body.credentials.port)], protocol: 'tcp'},
+    ])
     expect(fetched.body.parameters).toEqual({})
     expect(redis(fetched.body.credentials.uri, 'PING')).toBe('PONG')
     // A binding is found only under its own instance.
@@ -108,7 +118,9 @@ describe('bindings through the broker', () => {
     const unbound = await t.osb.unbind(cache, bindingId, REDIS, true)
     expect([200, 202]).toContain(unbound.status)
     if (unbound.status === 202) await t.osb.waitFor(cache, unbound.body.operation, bindingId)
-    expect((await t.osb.request('GET', `/v2/service_instances/${cache}/service_bindings/${bindingId}`)).status).toBe(404)
+    expect((await t.osb.request('GET', `/v2/service_instances/${cache}/service_bindings/${bindingId}`)).status).toBe(
+      404,
+    )
     expect((await t.osb.unbind(cache, bindingId, REDIS)).status).toBe(410)
     expect(redis(fetched.body.credentials.uri, 'PING')).toMatch(/WRONGPASS|NOAUTH|invalid username-password/)
   })

@@ -82,7 +82,9 @@ describe('when provisioning and updating fail', () => {
     const catalogFile = path.join(dir, 'catalog.yml')
     writeFileSync(catalogFile, catalogYaml)
     // `up` makes sure every catalog image exists before it serves; the image goes away after that.
-    await docker.getImage('dbroker/redis:7').tag({repo: missingImage.slice(0, missingImage.lastIndexOf(':')), tag: missingImage.split(':').pop()})
+    await docker
+      .getImage('dbroker/redis:7')
+      .tag({repo: missingImage.slice(0, missingImage.lastIndexOf(':')), tag: missingImage.split(':').pop()})
     t = await startTestSystem({catalogFile, portRange: [46300, 46349]})
     await docker.getImage(missingImage).remove({noprune: true})
   })
@@ -149,7 +151,9 @@ describe('when provisioning and updating fail', () => {
     const last = await t.osb.waitFor(id, started.body.operation)
     expect(last.body).toMatchObject({state: 'failed', instance_usable: true, update_repeatable: true})
     // A 2.13 platform does not know those two fields.
-    const old = await new OsbClient(t.osb.url, t.osb.credentials, '2.13').lastOperation(id, {operation: started.body.operation})
+    const old = await new OsbClient(t.osb.url, t.osb.credentials, '2.13').lastOperation(id, {
+      operation: started.body.operation,
+    })
     expect(old.body.state).toBe('failed')
     expect(old.body.instance_usable).toBeUndefined()
     expect(old.body.update_repeatable).toBeUndefined()
@@ -170,7 +174,10 @@ describe('when provisioning and updating fail', () => {
 describe('starting with an image that cannot be had', () => {
   it('up refuses to serve, names the image and leaves no data dir behind', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
-    const testDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('dbroker-test-')).sort()
+    const testDirs = () =>
+      readdirSync(tmpdir())
+        .filter((name) => name.startsWith('dbroker-test-'))
+        .sort()
     try {
       const catalogFile = path.join(dir, 'catalog.yml')
       writeFileSync(catalogFile, catalogYaml)

@@ -2,7 +2,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
 import {docker, labelled} from '../helpers/docker.js'
-import {expectNothingLeft, ORG, POSTGRES, POSTGRES_MEDIUM, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {
+  expectNothingLeft,
+  ORG,
+  POSTGRES,
+  POSTGRES_MEDIUM,
+  REDIS,
+  startTestSystem,
+  testId,
+  type TestSystem,
+} from '../helpers/system.js'
 
 describe('service instances through the broker', () => {
   let t: TestSystem
@@ -31,7 +40,11 @@ describe('service instances through the broker', () => {
     expect((await t.osb.provision(id, {...body, space_guid: 'space-2'})).status).toBe(409)
     const fetched = await t.osb.request('GET', `/v2/service_instances/${id}`)
     expect(fetched.status).toBe(200)
-    expect(fetched.body).toMatchObject({...REDIS, parameters: {maxmemory_policy: 'allkeys-lru'}, maintenance_info: {version: '1.0.0'}})
+    expect(fetched.body).toMatchObject({
+      ...REDIS,
+      parameters: {maxmemory_policy: 'allkeys-lru'},
+      maintenance_info: {version: '1.0.0'},
+    })
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
     await nothingLeft(id)
   })
@@ -75,7 +88,10 @@ describe('service instances through the broker', () => {
     expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const before = await container(id)
     expect(await t.osb.update(id, {service_id: REDIS.service_id})).toMatchObject({status: 200, body: {}})
-    expect(await t.osb.update(id, {...REDIS, parameters: {}, previous_values: {}})).toMatchObject({status: 200, body: {}})
+    expect(await t.osb.update(id, {...REDIS, parameters: {}, previous_values: {}})).toMatchObject({
+      status: 200,
+      body: {},
+    })
     expect((await container(id)).Id).toBe(before.Id)
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
   })
@@ -88,7 +104,10 @@ describe('service instances through the broker', () => {
     expect(redis(uri, 'SET', 'greeting', 'hello')).toBe('OK')
     const before = await container(id)
 
-    const patched = await t.osb.update(id, {service_id: REDIS.service_id, parameters: {maxmemory_policy: 'allkeys-lru'}})
+    const patched = await t.osb.update(id, {
+      service_id: REDIS.service_id,
+      parameters: {maxmemory_policy: 'allkeys-lru'},
+    })
     expect(patched).toMatchObject({status: 200, body: {}})
 
     const after = await container(id)
@@ -96,7 +115,9 @@ describe('service instances through the broker', () => {
     expect(after.Config.Env).toContain('REDIS_MAXMEMORY_POLICY=allkeys-lru')
     expect(after.HostConfig.PortBindings?.['6379/tcp']?.[0].HostPort).toBe(String(port))
     expect(redis(uri, 'GET', 'greeting')).toBe('hello')
-    expect((await t.osb.request('GET', `/v2/service_instances/${id}`)).body.parameters).toEqual({maxmemory_policy: 'allkeys-lru'})
+    expect((await t.osb.request('GET', `/v2/service_instances/${id}`)).body.parameters).toEqual({
+      maxmemory_policy: 'allkeys-lru',
+    })
     // The instance's own request now is the updated one: a provision with the old attributes conflicts.
     expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(409)
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)

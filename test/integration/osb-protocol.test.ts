@@ -52,7 +52,9 @@ describe('the OSB protocol rules', () => {
     it('the request identity comes back on the response, on success and on error', async () => {
       const ok = await t.osb.request('GET', '/v2/catalog', {headers: {'x-broker-api-request-identity': 'req-123'}})
       expect(ok.headers.get('x-broker-api-request-identity')).toBe('req-123')
-      const refused = await t.osb.request('GET', '/v2/catalog', {headers: {'x-broker-api-request-identity': 'req-456', authorization: undefined}})
+      const refused = await t.osb.request('GET', '/v2/catalog', {
+        headers: {'x-broker-api-request-identity': 'req-456', authorization: undefined},
+      })
       expect(refused.status).toBe(401)
       expect(refused.headers.get('x-broker-api-request-identity')).toBe('req-456')
     })
@@ -63,7 +65,10 @@ describe('the OSB protocol rules', () => {
       const response = await t.osb.request('PUT', `/v2/service_instances/${id}`, {
         body: {...REDIS, ...ORG},
         query: {accepts_incomplete: true},
-        headers: {'x-broker-api-originating-identity': `cloudfoundry ${user}`, 'x-broker-api-request-identity': 'req-prov'},
+        headers: {
+          'x-broker-api-originating-identity': `cloudfoundry ${user}`,
+          'x-broker-api-request-identity': 'req-prov',
+        },
       })
       expect(response.status).toBe(202)
       const op = await t.system.store.getOperation(response.body.operation)
@@ -129,14 +134,23 @@ describe('the OSB protocol rules', () => {
 
     it('unknown fields are ignored', async () => {
       const id = testId()
-      expect((await t.osb.provision(id, {...REDIS, ...ORG, colour: 'blue', context: {platform: 'cloudfoundry', x: 1}})).status).toBe(201)
+      expect(
+        (await t.osb.provision(id, {...REDIS, ...ORG, colour: 'blue', context: {platform: 'cloudfoundry', x: 1}}))
+          .status,
+      ).toBe(201)
       expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
     })
 
     it('parameters are checked against the plan schema: a 400 names the field and the allowed values', async () => {
-      const wrongValue = await t.osb.provision(testId(), {...REDIS, ...ORG, parameters: {maxmemory_policy: 'sometimes'}})
+      const wrongValue = await t.osb.provision(testId(), {
+        ...REDIS,
+        ...ORG,
+        parameters: {maxmemory_policy: 'sometimes'},
+      })
       expect(wrongValue.status).toBe(400)
-      expect(wrongValue.body.description).toMatch(/\/maxmemory_policy must be equal to one of the allowed values: noeviction, allkeys-lru/)
+      expect(wrongValue.body.description).toMatch(
+        /\/maxmemory_policy must be equal to one of the allowed values: noeviction, allkeys-lru/,
+      )
       const unknownField = await t.osb.provision(testId(), {...REDIS, ...ORG, parameters: {maxmemory: '1gb'}})
       expect(unknownField.status).toBe(400)
       expect(unknownField.body.description).toMatch(/must NOT have additional properties \(maxmemory\)/)
@@ -165,7 +179,9 @@ describe('the OSB protocol rules', () => {
       expect(update.body.error).toBe('MaintenanceInfoConflict')
       expect(await rowCount()).toBe(1)
       // The current version is welcome and is no change at all.
-      expect((await t.osb.update(instance, {service_id: REDIS.service_id, maintenance_info: {version: '1.0.0'}})).status).toBe(200)
+      expect(
+        (await t.osb.update(instance, {service_id: REDIS.service_id, maintenance_info: {version: '1.0.0'}})).status,
+      ).toBe(200)
     })
   })
 
@@ -175,12 +191,20 @@ describe('the OSB protocol rules', () => {
       expect(first.status).toBe(200)
       const etag = first.headers.get('etag')!
       expect(etag).toMatch(/^".+"$/)
-      const again = await fetch(new URL('/v2/catalog', t.osb.url), {headers: {authorization: t.osb.authorization, 'x-broker-api-version': '2.17', 'if-none-match': etag}})
+      const again = await fetch(new URL('/v2/catalog', t.osb.url), {
+        headers: {authorization: t.osb.authorization, 'x-broker-api-version': '2.17', 'if-none-match': etag},
+      })
       expect(again.status).toBe(304)
       expect(await again.text()).toBe('')
       expect((await t.osb.request('GET', '/v2/catalog', {headers: {'if-none-match': '"stale"'}})).status).toBe(200)
       // A proxy that compressed the body hands the tag back weakened, or in a list.
-      const weak = await fetch(new URL('/v2/catalog', t.osb.url), {headers: {authorization: t.osb.authorization, 'x-broker-api-version': '2.17', 'if-none-match': `"stale", W/${etag}`}})
+      const weak = await fetch(new URL('/v2/catalog', t.osb.url), {
+        headers: {
+          authorization: t.osb.authorization,
+          'x-broker-api-version': '2.17',
+          'if-none-match': `"stale", W/${etag}`,
+        },
+      })
       expect(weak.status).toBe(304)
     })
   })
@@ -193,7 +217,10 @@ describe('the OSB protocol rules', () => {
       const old = await v213().request('GET', '/v2/catalog')
       const current = await v214().request('GET', '/v2/catalog')
       expect(old.body.services[0].plans[0].maintenance_info).toBeUndefined()
-      expect(current.body.services[0].plans[0].maintenance_info).toEqual({version: '1.0.0', description: 'Redis 7 on Debian bookworm'})
+      expect(current.body.services[0].plans[0].maintenance_info).toEqual({
+        version: '1.0.0',
+        description: 'Redis 7 on Debian bookworm',
+      })
       expect(old.headers.get('etag')).not.toBe(current.headers.get('etag'))
     })
 
@@ -204,8 +231,13 @@ describe('the OSB protocol rules', () => {
       expect(v214bind.body.endpoints).toBeUndefined()
       expect(v214bind.body.metadata).toBeUndefined()
       expect(v214bind.body.credentials.port).toBeGreaterThanOrEqual(46000)
-      const v215 = await new OsbClient(t.osb.url, t.osb.credentials, '2.15').request('GET', `/v2/service_instances/${instance}/service_bindings/${bindingId}`)
-      expect(v215.body.endpoints).toEqual([{host: '127.0.0.1', ports: [String(v214bind.body.credentials.port)], protocol: 'tcp'}])
+      const v215 = await new OsbClient(t.osb.url, t.osb.credentials, '2.15').request(
+        'GET',
+        `/v2/service_instances/${instance}/service_bindings/${bindingId}`,
+      )
+      expect(v215.body.endpoints).toEqual([
+        {host: '127.0.0.1', ports: [String(v214bind.body.credentials.port)], protocol: 'tcp'},
+      ])
       expect(v215.body.metadata).toBeUndefined()
       const v217 = await t.osb.request('GET', `/v2/service_instances/${instance}/service_bindings/${bindingId}`)
       expect(v217.body.metadata).toBeDefined()
@@ -214,7 +246,9 @@ describe('the OSB protocol rules', () => {
 
     it('GET instance has maintenance_info for 2.14 and not for 2.13', async () => {
       expect((await v213().request('GET', `/v2/service_instances/${instance}`)).body.maintenance_info).toBeUndefined()
-      expect((await v214().request('GET', `/v2/service_instances/${instance}`)).body.maintenance_info).toEqual({version: '1.0.0'})
+      expect((await v214().request('GET', `/v2/service_instances/${instance}`)).body.maintenance_info).toEqual({
+        version: '1.0.0',
+      })
     })
   })
 })

@@ -9,9 +9,11 @@ import {ORG, REDIS, testId} from '../helpers/system.js'
 
 const KEEPALIVE_MS = 1000
 
-const inNs = (host: TestHost, ...command: string[]) => execFileSync('nsenter', [`--net=/run/netns/${host.netns}`, ...command], {encoding: 'utf8', stdio: 'pipe'})
+const inNs = (host: TestHost, ...command: string[]) =>
+  execFileSync('nsenter', [`--net=/run/netns/${host.netns}`, ...command], {encoding: 'utf8', stdio: 'pipe'})
 /** The broker's calls to the agent's API are dropped inside the host; its heartbeats to the broker still flow. */
-const dropInbound = (host: TestHost, on: boolean) => inNs(host, 'iptables', on ? '-A' : '-D', 'INPUT', '-p', 'tcp', '--dport', String(PORTS.agent), '-j', 'DROP')
+const dropInbound = (host: TestHost, on: boolean) =>
+  inNs(host, 'iptables', on ? '-A' : '-D', 'INPUT', '-p', 'tcp', '--dport', String(PORTS.agent), '-j', 'DROP')
 const hostLink = (host: TestHost) => inNs(host, 'ip', '-o', 'link').match(/\d+: (edbmh[^:@]+)/)![1]
 /** The host's link down: nothing either way. Up again, it gets its default route back. */
 const cutLink = (host: TestHost, cut: boolean) => {
@@ -20,7 +22,12 @@ const cutLink = (host: TestHost, cut: boolean) => {
   if (!cut) inNs(host, 'ip', 'route', 'replace', 'default', 'via', host.gateway)
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe().catch(() => undefined)
@@ -40,15 +47,21 @@ describe('partitions between the broker and one host', () => {
   let m: MultiHost
   let db: pg.Pool
   const healers: Array<() => void> = []
-  const onHost = async (hostId: string) => (await db.query<{id: string}>('select id from instances where host_id = $1 order by id', [hostId])).rows.map((r) => r.id)
-  const statusOf = async (hostId: string) => (await m.adminHosts()).find((h) => h.id === hostId) as {status: string; reachability?: {direction: string; reason: string}} | undefined
+  const onHost = async (hostId: string) =>
+    (await db.query<{id: string}>('select id from instances where host_id = $1 order by id', [hostId])).rows.map(
+      (r) => r.id,
+    )
+  const statusOf = async (hostId: string) =>
+    (await m.adminHosts()).find((h) => h.id === hostId) as
+      {status: string; reachability?: {direction: string; reason: string}} | undefined
 
   beforeAll(async () => {
-    m = await startMultiHost({hosts: 2, brokers: 1, keepalive: "1s"})
+    m = await startMultiHost({hosts: 2, brokers: 1, keepalive: '1s'})
     db = new pg.Pool({connectionString: m.postgresUrl, max: 2})
     const ids = [testId(), testId(), testId(), testId()]
     const started = await Promise.all(ids.map((id) => m.osb().provision(id, {...REDIS, ...ORG}, true)))
-    for (const [i, id] of ids.entries()) expect((await m.osb().waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
+    for (const [i, id] of ids.entries())
+      expect((await m.osb().waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
     expect(await onHost('host-1')).toHaveLength(2)
   }, 240_000)
   afterAll(async () => {
@@ -98,7 +111,14 @@ describe('partitions between the broker and one host', () => {
     for (const id of fresh) expect((await m.osb().provision(id, {...REDIS, ...ORG})).status).toBe(201)
     expect(await onHost('host-2')).toEqual(expect.arrayContaining(fresh))
 
-    const listed = (await m.admin().request<Array<{id: string; hostId: string; container: {status: string} | null}>>('GET', '/admin/v1/instances?stats=false')).body
+    const listed = (
+      await m
+        .admin()
+        .request<Array<{id: string; hostId: string; container: {status: string} | null}>>(
+          'GET',
+          '/admin/v1/instances?stats=false',
+        )
+    ).body
     for (const view of listed.filter((i) => i.hostId === 'host-1')) expect(view.container?.status).toBe('unknown')
 
     const healedAt = Date.now()
@@ -146,16 +166,29 @@ describe('partitions between the broker and one host', () => {
     await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', 15_000, 50)
     measured['link down: detection by heartbeat loss'] = Date.now() - cutAt
     // Dead by heartbeats first, then the probe's failure adds the broker's direction.
-    await until('host-1 dead both ways', async () => (await statusOf('host-1'))?.reachability?.direction === 'both', 15_000)
+    await until(
+      'host-1 dead both ways',
+      async () => (await statusOf('host-1'))?.reachability?.direction === 'both',
+      15_000,
+    )
     const askedAt = Date.now()
     const refused = await m.osb().bind(instance, testId('b'), {...REDIS})
     measured['link down: longest sync wait'] = Date.now() - askedAt
     expect(refused.status).toBe(503)
-    expect(refused.body.description).toMatch(/host host-1 is dead for \d+ s \(both ways: no heartbeat for \d+ s; broker -> agent: /)
+    expect(refused.body.description).toMatch(
+      /host host-1 is dead for \d+ s \(both ways: no heartbeat for \d+ s; broker -> agent: /,
+    )
     const binding = testId('b')
     const waiting = await m.osb().bind(instance, binding, {...REDIS}, true)
     expect(waiting.status).toBe(202)
-    const ageOf = async () => Number(/waiting for host host-1, dead for (\d+) s/.exec(String((await m.osb().lastOperation(instance, {operation: waiting.body.operation}, binding)).body.description))?.[1])
+    const ageOf = async () =>
+      Number(
+        /waiting for host host-1, dead for (\d+) s/.exec(
+          String(
+            (await m.osb().lastOperation(instance, {operation: waiting.body.operation}, binding)).body.description,
+          ),
+        )?.[1],
+      )
     const first = await ageOf()
     // Long enough that a backoff capped at 30 s would have stretched far past the keepalive.
     await new Promise((r) => setTimeout(r, 20_000))

@@ -41,7 +41,10 @@ describe('the broker restarts on the same data dir', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-restart-'))
     const first = await start()
-    const [r, p] = await Promise.all([first.osb.provision(cache, {...REDIS, ...ORG}), first.osb.provision(db, {...POSTGRES, ...ORG})])
+    const [r, p] = await Promise.all([
+      first.osb.provision(cache, {...REDIS, ...ORG}),
+      first.osb.provision(db, {...POSTGRES, ...ORG}),
+    ])
     expect([r.status, p.status]).toEqual([201, 201])
     cacheCredentials = (await first.osb.bind(cache, cacheBinding, {...REDIS})).body.credentials
     dbCredentials = (await first.osb.bind(db, dbBinding, {...POSTGRES})).body.credentials
@@ -64,7 +67,9 @@ describe('the broker restarts on the same data dir', () => {
     expect(binding.body.credentials).toEqual(cacheCredentials)
     const dbBound = await again.osb.request('GET', `/v2/service_instances/${db}/service_bindings/${dbBinding}`)
     expect(dbBound.body.credentials).toEqual(dbCredentials)
-    expect(await again.system.store.portsOf(cache)).toEqual([{hostId: 'local', port: cacheCredentials.port, containerPort: 6379}])
+    expect(await again.system.store.portsOf(cache)).toEqual([
+      {hostId: 'local', port: cacheCredentials.port, containerPort: 6379},
+    ])
     expect(redis(cacheCredentials.uri, 'GET', 'survivor')).toBe('yes')
     expect(psql(dbCredentials.uri, 'SELECT v FROM kept')).toBe('yes')
     // A new instance does not take a port that survived.
@@ -156,7 +161,16 @@ describe('the broker restarts on the same data dir', () => {
           context: {},
           maintenanceInfo: {version: '1.0.0'},
           credentials,
-          spec: buildSpec({instanceId: halfMade, installationId: await store.installationId(), service, plan, host, ports, credentials, parameters: {}}),
+          spec: buildSpec({
+            instanceId: halfMade,
+            installationId: await store.installationId(),
+            service,
+            plan,
+            host,
+            ports,
+            credentials,
+            parameters: {},
+          }),
           dashboardUrl: null,
           name: null,
           createdAt: now,
@@ -189,7 +203,10 @@ describe('the broker restarts on the same data dir', () => {
     const bound = await again.osb.bind(halfMade, testId('b'), {...REDIS})
     expect(redis(bound.body.credentials.uri, 'PING')).toBe('PONG')
     // The instance takes changes again.
-    expect((await again.osb.update(cache, {service_id: REDIS.service_id, parameters: {maxmemory_policy: 'allkeys-lru'}})).status).toBe(200)
+    expect(
+      (await again.osb.update(cache, {service_id: REDIS.service_id, parameters: {maxmemory_policy: 'allkeys-lru'}}))
+        .status,
+    ).toBe(200)
   })
 
   it('in the end, deprovisioning leaves no container, volume or port', async () => {

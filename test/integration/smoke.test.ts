@@ -24,7 +24,9 @@ describe('redis through the broker', () => {
     expect(execFileSync('redis-cli', ['-u', uri, '--no-auth-warning', 'PING'], {encoding: 'utf8'}).trim()).toBe('PONG')
     expect((await t.osb.unbind(id, bindingId, REDIS)).status).toBe(200)
     // redis-cli exits 0 on a refused AUTH; what it prints tells.
-    expect(execFileSync('redis-cli', ['-u', uri, '--no-auth-warning', 'PING'], {encoding: 'utf8', stdio: 'pipe'})).toMatch(/NOAUTH/)
+    expect(
+      execFileSync('redis-cli', ['-u', uri, '--no-auth-warning', 'PING'], {encoding: 'utf8', stdio: 'pipe'}),
+    ).toMatch(/NOAUTH/)
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
     const left = await labelled(id)
     expect(left.containers).toHaveLength(0)

@@ -30,7 +30,19 @@ function silentServer(): Promise<{port: number; connections: () => number; close
   )
 }
 
-const SPEC = {instanceId: 'i1', name: 'i1', image: 'x', env: {}, ports: [], bindAddress: '127.0.0.1', volumes: [], restart: 'no', labels: {}, readiness: {probe: 'none', timeoutMs: 0}, hooks: {}} as ContainerSpec
+const SPEC = {
+  instanceId: 'i1',
+  name: 'i1',
+  image: 'x',
+  env: {},
+  ports: [],
+  bindAddress: '127.0.0.1',
+  volumes: [],
+  restart: 'no',
+  labels: {},
+  readiness: {probe: 'none', timeoutMs: 0},
+  hooks: {},
+} as ContainerSpec
 
 describe('broker -> agent calls against an agent that accepts and never answers', () => {
   let server: Awaited<ReturnType<typeof silentServer>>
@@ -38,7 +50,15 @@ describe('broker -> agent calls against an agent that accepts and never answers'
   const client = (scheme: 'http' | 'https', deadlines = {}) =>
     new HttpAgentClient('h1', `${scheme}://127.0.0.1:${server.port}`, {
       credential: async () => 'token',
-      deadlines: {connectMs: 300, actionMs: 600, lookMs: 400, applyMs: 900, probeMs: 300, streamStartMs: 500, ...deadlines},
+      deadlines: {
+        connectMs: 300,
+        actionMs: 600,
+        lookMs: 400,
+        applyMs: 900,
+        probeMs: 300,
+        streamStartMs: 500,
+        ...deadlines,
+      },
       reached: (id, failure) => outcomes.push([id, failure]),
     })
 
@@ -65,15 +85,20 @@ describe('broker -> agent calls against an agent that accepts and never answers'
     ['list', (c: HttpAgentClient) => c.list(), 400],
     ['apply', (c: HttpAgentClient) => c.apply(SPEC), 900],
     ['probe', (c: HttpAgentClient) => c.probe(), 300],
-  ] as const)('%s fails by its deadline as unreachable, and tells the host state why', async (_name, call, deadline) => {
-    outcomes.length = 0
-    const {error, ms} = await timed(() => call(client('http')))
-    expect(error).toBeInstanceOf(AgentUnreachableError)
-    expect((error as Error).message).toMatch(/^host h1 is unreachable from the broker \(broker -> agent\): no complete answer to http:\/\/127\.0\.0\.1:\d+ within \d+ ms/)
-    expect(ms).toBeGreaterThanOrEqual(deadline - 20)
-    expect(ms).toBeLessThan(deadline + 500)
-    expect(outcomes).toEqual([['h1', expect.stringMatching(/within/)]])
-  })
+  ] as const)(
+    '%s fails by its deadline as unreachable, and tells the host state why',
+    async (_name, call, deadline) => {
+      outcomes.length = 0
+      const {error, ms} = await timed(() => call(client('http')))
+      expect(error).toBeInstanceOf(AgentUnreachableError)
+      expect((error as Error).message).toMatch(
+        /^host h1 is unreachable from the broker \(broker -> agent\): no complete answer to http:\/\/127\.0\.0\.1:\d+ within \d+ ms/,
+      )
+      expect(ms).toBeGreaterThanOrEqual(deadline - 20)
+      expect(ms).toBeLessThan(deadline + 500)
+      expect(outcomes).toEqual([['h1', expect.stringMatching(/within/)]])
+    },
+  )
 
   it('a TLS handshake that never finishes counts against the connect timeout, not the long apply deadline', async () => {
     const {error, ms} = await timed(() => client('https', {applyMs: 60_000}).apply(SPEC))
@@ -91,7 +116,9 @@ describe('broker -> agent calls against an agent that accepts and never answers'
   it('every call opens its own connection: a socket that went silent is never reused', async () => {
     const before = server.connections()
     await Promise.allSettled([client('http').list(), client('http').list()])
-    await client('http').list().catch(() => undefined)
+    await client('http')
+      .list()
+      .catch(() => undefined)
     expect(server.connections() - before).toBe(3)
   })
 })

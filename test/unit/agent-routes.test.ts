@@ -18,7 +18,11 @@ import {FakeAgent, KV, kvCatalog, testRegistration} from '../helpers/fake-agent.
 const TOKEN = newHostToken()
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -40,20 +44,35 @@ describe("the agent's API answers only the brokers' credential for its own host"
   })
   afterEach(() => api.close())
 
-  const get = (url: string, authorization?: string) => api.inject({method: 'GET', url, headers: authorization === undefined ? {} : {authorization}})
+  const get = (url: string, authorization?: string) =>
+    api.inject({method: 'GET', url, headers: authorization === undefined ? {} : {authorization}})
 
   it('answers /healthz to anyone', async () => {
     expect((await get('/healthz')).statusCode).toBe(200)
   })
 
   it('refuses every other route without the credential, with a wrong one, or without the Bearer scheme', async () => {
-    for (const authorization of [undefined, 'Bearer wrong-token-0123456789abcdef', `Basic ${broker.slice(7)}`, broker.slice(7), 'Bearer ', `${broker}x`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong-token-0123456789abcdef',
+      `Basic ${broker.slice(7)}`,
+      broker.slice(7),
+      'Bearer ',
+      `${broker}x`,
+    ]) {
       const response = await get('/v1/facts', authorization)
       expect(response.statusCode, String(authorization)).toBe(401)
-      expect(response.json()).toEqual({error: 'Unauthorized', message: "the brokers' credential for this host is required"})
+      expect(response.json()).toEqual({
+        error: 'Unauthorized',
+        message: "the brokers' credential for this host is required",
+      })
     }
     const mark = agent.calls.length
-    const refused = await api.inject({method: 'DELETE', url: '/v1/containers/i1', headers: {authorization: 'Bearer nope'}})
+    const refused = await api.inject({
+      method: 'DELETE',
+      url: '/v1/containers/i1',
+      headers: {authorization: 'Bearer nope'},
+    })
     expect(refused.statusCode).toBe(401)
     expect(agent.since(mark)).toEqual([])
     expect(touched).toEqual([])
@@ -61,9 +80,18 @@ describe("the agent's API answers only the brokers' credential for its own host"
 
   it("another host's agent can't call it: neither with its own token nor with the credential of its own host; nor with this host's token", async () => {
     const mark = agent.calls.length
-    for (const authorization of [`Bearer ${otherHost}`, `Bearer ${brokerCredential(hostTokenHash(otherHost))}`, `Bearer ${TOKEN}`]) {
+    for (const authorization of [
+      `Bearer ${otherHost}`,
+      `Bearer ${brokerCredential(hostTokenHash(otherHost))}`,
+      `Bearer ${TOKEN}`,
+    ]) {
       expect((await get('/v1/containers', authorization)).statusCode).toBe(401)
-      const exec = await api.inject({method: 'POST', url: '/v1/containers/i1/exec', headers: {authorization}, payload: {command: ['sh', '-c', 'cat /proc/1/environ']}})
+      const exec = await api.inject({
+        method: 'POST',
+        url: '/v1/containers/i1/exec',
+        headers: {authorization},
+        payload: {command: ['sh', '-c', 'cat /proc/1/environ']},
+      })
       expect(exec.statusCode).toBe(401)
     }
     expect(agent.since(mark)).toEqual([])
@@ -80,7 +108,8 @@ describe("the agent's API answers only the brokers' credential for its own host"
 
 const OSB = {username: 'platform', password: 'osb-password-0123'}
 const ADMIN = {username: 'ops', password: 'admin-password-0123'}
-const basic = (c: {username: string; password: string}) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`
+const basic = (c: {username: string; password: string}) =>
+  `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`
 
 describe('each host speaks only for itself, and the operator approves a change of address', () => {
   let store: Store
@@ -97,14 +126,25 @@ describe('each host speaks only for itself, and the operator approves a change o
     changes = []
     events.on('change', (event) => changes.push(event))
     const agentFor = (host: {id: string}) => agents.get(host.id) ?? agents.set(host.id, new FakeAgent()).get(host.id)!
-    provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor, events, log, brokerId: 'b1', keepaliveMs: 60_000})
+    provisioner = new Provisioner({
+      store,
+      catalog: kvCatalog(),
+      agentFor,
+      events,
+      log,
+      brokerId: 'b1',
+      keepaliveMs: 60_000,
+    })
     app = buildBrokerApp({
       catalog: kvCatalog(),
       provisioner,
       credentials: OSB,
       log,
       health: async () => undefined,
-      plugins: [hostEnrollmentRoutes({store, events, credentials: ADMIN, log}), agentRoutes({store, provisioner, events, keepaliveMs: 60_000, log})],
+      plugins: [
+        hostEnrollmentRoutes({store, events, credentials: ADMIN, log}),
+        agentRoutes({store, provisioner, events, keepaliveMs: 60_000, log}),
+      ],
     })
     await app.ready()
   })
@@ -114,7 +154,11 @@ describe('each host speaks only for itself, and the operator approves a change o
   })
 
   const enroll = async (id: string): Promise<string> => {
-    const response = await app.inject({method: 'POST', url: `/admin/v1/hosts/${id}/enroll`, headers: {authorization: basic(ADMIN)}})
+    const response = await app.inject({
+      method: 'POST',
+      url: `/admin/v1/hosts/${id}/enroll`,
+      headers: {authorization: basic(ADMIN)},
+    })
     expect(response.statusCode).toBe(201)
     return response.json<{token: string}>().token
   }
@@ -140,7 +184,10 @@ describe('each host speaks only for itself, and the operator approves a change o
     const asB = await agentCall(a, 'heartbeat', {id: 'host-b', facts: null})
     expect(asB.statusCode).toBe(403)
     expect(asB.body).not.toContain(password)
-    expect(asB.json()).toEqual({error: 'Forbidden', description: "this token is host host-a's; it cannot speak for host host-b"})
+    expect(asB.json()).toEqual({
+      error: 'Forbidden',
+      description: "this token is host host-a's; it cannot speak for host host-b",
+    })
     const hijack = await agentCall(a, 'register', registration('host-b', 'https://evil.example:9997', 'evil.example'))
     expect(hijack.statusCode).toBe(403)
     expect(hijack.body).not.toContain(password)
@@ -163,10 +210,14 @@ describe('each host speaks only for itself, and the operator approves a change o
     await agentCall(a, 'register', registration('host-a'))
     const containerEvents = () => changes.filter((c) => c.action === 'container')
     for (const status of ['running', 'exited', 'running']) {
-      expect((await agentCall(a, 'heartbeat', {id: 'host-a', facts: null, containers: [{instanceId: 'i1', status}]})).statusCode).toBe(200)
+      expect(
+        (await agentCall(a, 'heartbeat', {id: 'host-a', facts: null, containers: [{instanceId: 'i1', status}]}))
+          .statusCode,
+      ).toBe(200)
     }
     expect(containerEvents()).toEqual([])
-    for (const status of ['running', 'exited']) await agentCall(b, 'heartbeat', {id: 'host-b', facts: null, containers: [{instanceId: 'i1', status}]})
+    for (const status of ['running', 'exited'])
+      await agentCall(b, 'heartbeat', {id: 'host-b', facts: null, containers: [{instanceId: 'i1', status}]})
     expect(containerEvents()).toMatchObject([{id: 'i1', state: 'exited'}])
   })
 
@@ -174,12 +225,24 @@ describe('each host speaks only for itself, and the operator approves a change o
     const a = await enroll('host-a')
     expect((await agentCall(newHostToken(), 'register', registration('host-a'))).statusCode).toBe(401)
     expect((await agentCall(a, 'register', registration('host-a'))).statusCode).toBe(200)
-    const rotated = await app.inject({method: 'POST', url: '/admin/v1/hosts/host-a/enroll?rotate=true', headers: {authorization: basic(ADMIN)}})
+    const rotated = await app.inject({
+      method: 'POST',
+      url: '/admin/v1/hosts/host-a/enroll?rotate=true',
+      headers: {authorization: basic(ADMIN)},
+    })
     expect(rotated.statusCode).toBe(200)
     expect((await agentCall(a, 'heartbeat', {id: 'host-a', facts: null})).statusCode).toBe(401)
     const fresh = rotated.json<{token: string}>().token
     expect((await agentCall(fresh, 'heartbeat', {id: 'host-a', facts: null})).statusCode).toBe(200)
-    expect((await app.inject({method: 'DELETE', url: '/admin/v1/hosts/host-a/enrollment', headers: {authorization: basic(ADMIN)}})).statusCode).toBe(200)
+    expect(
+      (
+        await app.inject({
+          method: 'DELETE',
+          url: '/admin/v1/hosts/host-a/enrollment',
+          headers: {authorization: basic(ADMIN)},
+        })
+      ).statusCode,
+    ).toBe(200)
     expect((await store.getHost('host-a'))!.status).toBe('dead')
     expect((await agentCall(fresh, 'heartbeat', {id: 'host-a', facts: null})).statusCode).toBe(401)
     // Enrolled again, its agent with the new token brings it back.
@@ -190,10 +253,19 @@ describe('each host speaks only for itself, and the operator approves a change o
 
   it('enrolling twice is refused without --rotate; the admin routes want the admin credentials, not the OSB ones', async () => {
     await enroll('host-a')
-    const again = await app.inject({method: 'POST', url: '/admin/v1/hosts/host-a/enroll', headers: {authorization: basic(ADMIN)}})
+    const again = await app.inject({
+      method: 'POST',
+      url: '/admin/v1/hosts/host-a/enroll',
+      headers: {authorization: basic(ADMIN)},
+    })
     expect(again.statusCode).toBe(409)
     expect(again.json().description).toMatch(/--rotate/)
-    for (const [method, url] of [['POST', '/admin/v1/hosts/host-c/enroll'], ['GET', '/admin/v1/enrollments'], ['POST', '/admin/v1/hosts/host-a/approve'], ['DELETE', '/admin/v1/hosts/host-a/enrollment']] as const) {
+    for (const [method, url] of [
+      ['POST', '/admin/v1/hosts/host-c/enroll'],
+      ['GET', '/admin/v1/enrollments'],
+      ['POST', '/admin/v1/hosts/host-a/approve'],
+      ['DELETE', '/admin/v1/hosts/host-a/enrollment'],
+    ] as const) {
       expect((await app.inject({method, url, headers: {authorization: basic(OSB)}})).statusCode, url).toBe(401)
     }
     expect((await hostIdentities.listHostIdentities(store)).map((h) => h.hostId)).toEqual(['host-a'])
@@ -205,22 +277,58 @@ describe('each host speaks only for itself, and the operator approves a change o
     const moved = registration('host-a', 'https://elsewhere.example:9997', 'elsewhere.example')
     const refused = await agentCall(a, 'register', moved)
     expect(refused.statusCode).toBe(409)
-    expect(refused.json()).toMatchObject({error: 'ChangePending', description: expect.stringMatching(/agent URL https:\/\/host-a\.example:9997 -> https:\/\/elsewhere\.example:9997.*dbroker hosts approve host-a/)})
-    expect((await store.getHost('host-a'))!).toMatchObject({agentUrl: 'https://host-a.example:9997', serviceAddress: 'host-a.example'})
+    expect(refused.json()).toMatchObject({
+      error: 'ChangePending',
+      description: expect.stringMatching(
+        /agent URL https:\/\/host-a\.example:9997 -> https:\/\/elsewhere\.example:9997.*dbroker hosts approve host-a/,
+      ),
+    })
+    expect((await store.getHost('host-a'))!).toMatchObject({
+      agentUrl: 'https://host-a.example:9997',
+      serviceAddress: 'host-a.example',
+    })
     // Asked again (the agent retries): still refused, and still one pending change.
     expect((await agentCall(a, 'register', moved)).statusCode).toBe(409)
-    const listed = await app.inject({method: 'GET', url: '/admin/v1/enrollments', headers: {authorization: basic(ADMIN)}})
+    const listed = await app.inject({
+      method: 'GET',
+      url: '/admin/v1/enrollments',
+      headers: {authorization: basic(ADMIN)},
+    })
     expect(listed.json()).toEqual([
-      {hostId: 'host-a', enrolledAt: expect.any(Number), pending: {agentUrl: 'https://elsewhere.example:9997', serviceAddress: 'elsewhere.example', bindAddress: '0.0.0.0', requestedAt: expect.any(Number)}},
+      {
+        hostId: 'host-a',
+        enrolledAt: expect.any(Number),
+        pending: {
+          agentUrl: 'https://elsewhere.example:9997',
+          serviceAddress: 'elsewhere.example',
+          bindAddress: '0.0.0.0',
+          requestedAt: expect.any(Number),
+        },
+      },
     ])
     expect(lines.join('').match(/host host-a asks to change/g)).toHaveLength(1)
 
-    const approved = await app.inject({method: 'POST', url: '/admin/v1/hosts/host-a/approve', headers: {authorization: basic(ADMIN)}})
+    const approved = await app.inject({
+      method: 'POST',
+      url: '/admin/v1/hosts/host-a/approve',
+      headers: {authorization: basic(ADMIN)},
+    })
     expect(approved.statusCode).toBe(200)
-    expect((await store.getHost('host-a'))!).toMatchObject({agentUrl: 'https://elsewhere.example:9997', serviceAddress: 'elsewhere.example'})
+    expect((await store.getHost('host-a'))!).toMatchObject({
+      agentUrl: 'https://elsewhere.example:9997',
+      serviceAddress: 'elsewhere.example',
+    })
     expect((await agentCall(a, 'register', moved)).statusCode).toBe(200)
     expect((await hostIdentities.listHostIdentities(store))[0].pending).toBeNull()
-    expect((await app.inject({method: 'POST', url: '/admin/v1/hosts/host-a/approve', headers: {authorization: basic(ADMIN)}})).statusCode).toBe(404)
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/admin/v1/hosts/host-a/approve',
+          headers: {authorization: basic(ADMIN)},
+        })
+      ).statusCode,
+    ).toBe(404)
   })
 
   it('an agent URL in plain http off loopback is refused unless the broker is --insecure; loopback http is fine', async () => {
@@ -229,7 +337,9 @@ describe('each host speaks only for itself, and the operator approves a change o
     expect(cleartext.statusCode).toBe(400)
     expect(cleartext.json().description).toMatch(/http:\/\/10\.0\.0\.5:9997 is plain http.*--insecure/)
     expect(await store.getHost('host-a')).toBeUndefined()
-    expect((await agentCall(a, 'register', registration('host-a', 'http://127.0.0.1:9997', '127.0.0.1'))).statusCode).toBe(200)
+    expect(
+      (await agentCall(a, 'register', registration('host-a', 'http://127.0.0.1:9997', '127.0.0.1'))).statusCode,
+    ).toBe(200)
   })
 
   it('a service address with control characters is refused', async () => {
@@ -253,7 +363,15 @@ describe('a host whose agent recreated containers gets its binding users back', 
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
-    provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor: () => host, events: new BrokerEvents(), log, brokerId: 'b1', keepaliveMs: 100})
+    provisioner = new Provisioner({
+      store,
+      catalog: kvCatalog(),
+      agentFor: () => host,
+      events: new BrokerEvents(),
+      log,
+      brokerId: 'b1',
+      keepaliveMs: 100,
+    })
     down = false
     host = new FakeAgent()
     broker = Fastify()
@@ -275,7 +393,12 @@ describe('a host whose agent recreated containers gets its binding users back', 
 
   it("refuses a register or heartbeat without the host's token", async () => {
     for (const path of ['register', 'heartbeat']) {
-      const response = await broker.inject({method: 'POST', url: `/agents/v1/${path}`, headers: {authorization: 'Bearer wrong-token-0123456789'}, payload: {id: 'h1'}})
+      const response = await broker.inject({
+        method: 'POST',
+        url: `/agents/v1/${path}`,
+        headers: {authorization: 'Bearer wrong-token-0123456789'},
+        payload: {id: 'h1'},
+      })
       expect(response.statusCode).toBe(401)
     }
     expect(await store.getHost('h1')).toBeUndefined()
@@ -286,12 +409,20 @@ describe('a host whose agent recreated containers gets its binding users back', 
     heartbeats = startHeartbeats({agent: host, registration, brokers: [url], token: TOKEN, log})
     await heartbeats.nextBeat()
     expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
-    const credentials = await Promise.all(['b1', 'b2'].map(async (id) => (await provisioner.bind('i1', id, {...KV}, sync)).body.credentials as {username: string; password: string}))
+    const credentials = await Promise.all(
+      ['b1', 'b2'].map(
+        async (id) =>
+          (await provisioner.bind('i1', id, {...KV}, sync)).body.credentials as {username: string; password: string},
+      ),
+    )
     await heartbeats.nextBeat()
     expect(host.calls.filter((c) => c.method === 'apply')).toHaveLength(1)
     await heartbeats.stop()
     const mark = host.calls.length
-    return {credentials, ofBindings: () => host.since(mark).filter((c) => credentials.some((b) => b.username === c.env?.BIND_USERNAME))}
+    return {
+      credentials,
+      ofBindings: () => host.since(mark).filter((c) => credentials.some((b) => b.username === c.env?.BIND_USERNAME)),
+    }
   }
 
   it('the agent converges a wiped host, reports what it re-made on its next beat, and the broker replays the bind hook of each binding there', async () => {
@@ -309,7 +440,9 @@ describe('a host whose agent recreated containers gets its binding users back', 
       ['i1', ['/dbroker/bind']],
     ])
     expect(replayed.map((c) => c.env).sort((a, b) => a!.BIND_USERNAME.localeCompare(b!.BIND_USERNAME))).toEqual(
-      credentials.map((c) => ({BIND_USERNAME: c.username, BIND_PASSWORD: c.password})).sort((a, b) => a.BIND_USERNAME.localeCompare(b.BIND_USERNAME)),
+      credentials
+        .map((c) => ({BIND_USERNAME: c.username, BIND_PASSWORD: c.password}))
+        .sort((a, b) => a.BIND_USERNAME.localeCompare(b.BIND_USERNAME)),
     )
     // Reported once: later beats, with nothing re-made, replay nothing more.
     await heartbeats.nextBeat()

@@ -55,7 +55,14 @@ describe("a broker's lease on its operations, on a fake clock", () => {
 
   const start = (store: ReturnType<typeof leaseStore>) => {
     const provisioner = {abandon: vi.fn(async (_reason: string) => 2), resume: vi.fn(async (_owners?: string[]) => 1)}
-    lease = startBrokerLease({store: store as unknown as Store, provisioner, brokerId: 'b1', url: null, leaseMs: LEASE, log})
+    lease = startBrokerLease({
+      store: store as unknown as Store,
+      provisioner,
+      brokerId: 'b1',
+      url: null,
+      leaseMs: LEASE,
+      log,
+    })
     return provisioner
   }
 
@@ -76,7 +83,9 @@ describe("a broker's lease on its operations, on a fake clock", () => {
     expect(provisioner.abandon).not.toHaveBeenCalled()
     await vi.advanceTimersByTimeAsync(LEASE) // 8.1 s: past 2.5 s, before the 3 s after which others take over
     expect(provisioner.abandon).toHaveBeenCalledOnce()
-    expect(provisioner.abandon.mock.calls[0][0]).toMatch(/broker b1 could not renew its lease for 3 s; another broker may own its operations now/)
+    expect(provisioner.abandon.mock.calls[0][0]).toMatch(
+      /broker b1 could not renew its lease for 3 s; another broker may own its operations now/,
+    )
     await vi.advanceTimersByTimeAsync(10 * LEASE)
     expect(provisioner.abandon).toHaveBeenCalledOnce()
     expect(provisioner.resume).not.toHaveBeenCalled()
@@ -109,7 +118,9 @@ class SlowAgent extends FakeAgent {
     if (!this.slow) return super.apply(spec)
     this.calls.push({method: 'apply', instanceId: spec.instanceId})
     this.applying++
-    return new Promise((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(options.signal!.reason as Error)))
+    return new Promise((_resolve, reject) =>
+      options.signal?.addEventListener('abort', () => reject(options.signal!.reason as Error)),
+    )
   }
 }
 
@@ -123,12 +134,31 @@ describe('a broker that lost its lease stops its operations without cleanup, and
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
-    await store.upsertHost({id: 'h1', serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: 'http://10.0.0.2:9997', portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+    await store.upsertHost({
+      id: 'h1',
+      serviceAddress: '10.0.0.2',
+      bindAddress: '10.0.0.2',
+      agentUrl: 'http://10.0.0.2:9997',
+      portMin: 40000,
+      portMax: 40010,
+      zone: null,
+      labels: {},
+      facts: null,
+    })
     agent = new SlowAgent()
     events = []
     const brokerEvents = new BrokerEvents()
     brokerEvents.on('change', (event) => events.push(event))
-    const provisioner = (brokerId: string) => new Provisioner({store, catalog: kvCatalog(), agentFor: () => agent, events: brokerEvents, log, brokerId, keepaliveMs: 60_000})
+    const provisioner = (brokerId: string) =>
+      new Provisioner({
+        store,
+        catalog: kvCatalog(),
+        agentFor: () => agent,
+        events: brokerEvents,
+        log,
+        brokerId,
+        keepaliveMs: 60_000,
+      })
     b1 = provisioner('b1')
     b2 = provisioner('b2')
   })
@@ -138,7 +168,8 @@ describe('a broker that lost its lease stops its operations without cleanup, and
     await store.close()
   })
 
-  const operationOf = async (instanceId: string) => (await store.operationsInProgress()).find((op) => op.instanceId === instanceId)
+  const operationOf = async (instanceId: string) =>
+    (await store.operationsInProgress()).find((op) => op.instanceId === instanceId)
 
   it('a provision: nothing removed, nothing recorded, the instance and its port kept; b2 finishes it', async () => {
     agent.slow = true

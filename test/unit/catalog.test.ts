@@ -47,7 +47,12 @@ describe('catalog loader', () => {
     const catalog = loadCatalog()
     expect(catalog.definition.services.map((s) => s.name)).toEqual(['redis', 'postgresql', 'mariadb'])
     expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium'])
-    expect(catalog.images().map((i) => i.image).sort()).toEqual(['dbroker/mariadb:10.11', 'dbroker/postgresql:15', 'dbroker/redis:7'])
+    expect(
+      catalog
+        .images()
+        .map((i) => i.image)
+        .sort(),
+    ).toEqual(['dbroker/mariadb:10.11', 'dbroker/postgresql:15', 'dbroker/redis:7'])
     // `build` is resolved against the catalog's own directory.
     for (const {build} of catalog.images()) expect(path.isAbsolute(build!.context)).toBe(true)
     // The medium plan inherits the small plan's container through a YAML merge key and overrides its size.
@@ -88,7 +93,10 @@ describe('catalog loader', () => {
   })
 
   it('refuses an id used twice and says where it was first used', () => {
-    const text = defaultText.replace('id: 202e25c1-be27-4019-ab5d-1216289c6e30', 'id: 007b1e94-65ac-4cc9-a4fa-6eecaf6c126a')
+    const text = defaultText.replace(
+      'id: 202e25c1-be27-4019-ab5d-1216289c6e30',
+      'id: 007b1e94-65ac-4cc9-a4fa-6eecaf6c126a',
+    )
     const error = loadError('duplicate-id.yml', text)
     expect(error.problems).toHaveLength(1)
     expect(error.problems[0].path).toBe('services[1].plans[1].id')
@@ -106,7 +114,10 @@ describe('catalog loader', () => {
   })
 
   it('accepts the minimal plan with a good uri', () => {
-    const catalog = parseCatalog(minimal('          uri: kv://{username}:{password}@{host}:{port}'), path.join(dir, 'ok.yml'))
+    const catalog = parseCatalog(
+      minimal('          uri: kv://{username}:{password}@{host}:{port}'),
+      path.join(dir, 'ok.yml'),
+    )
     expect(catalog.plan('22222222-2222-4222-8222-222222222222')!.plan.container.readiness.probe).toBe('none')
   })
 

@@ -6,7 +6,12 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {formatCredentials} from '../../src/cli/services/credentials.js'
 import {withoutFlags} from '../../src/cli/services/detached-up.js'
-import {deprovisionInstance, instanceByRef, removeAllInstances, waitForOperation} from '../../src/cli/services/instances.js'
+import {
+  deprovisionInstance,
+  instanceByRef,
+  removeAllInstances,
+  waitForOperation,
+} from '../../src/cli/services/instances.js'
 import {parseParameters} from '../../src/cli/services/parameters.js'
 import {UsageError} from '../../src/core/errors.js'
 import {FakeBroker} from '../helpers/fake-broker.js'

@@ -1,6 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {bindingCredentials, bindingUser, instanceCredentials, instanceSlug, randomSecret, renderUri} from '../../src/broker/credentials.js'
+import {
+  bindingCredentials,
+  bindingUser,
+  instanceCredentials,
+  instanceSlug,
+  randomSecret,
+  renderUri,
+} from '../../src/broker/credentials.js'
 import {loadCatalog} from '../../src/catalog/index.js'
 import type {ServiceInstance} from '../../src/core/types.js'
 
@@ -58,7 +65,12 @@ describe('generated credentials', () => {
 
   it('binding credentials carry host, port, user, password, uri and the database for postgresql', () => {
     const credentials = instanceCredentials(postgres)
-    const instance = {id: 'i', name: null, credentials, spec: {ports: [{container: 5432, host: 41007, protocol: 'tcp'}]}} as unknown as ServiceInstance
+    const instance = {
+      id: 'i',
+      name: null,
+      credentials,
+      spec: {ports: [{container: 5432, host: 41007, protocol: 'tcp'}]},
+    } as unknown as ServiceInstance
     const out = bindingCredentials(instance, postgres, {serviceAddress: '10.1.2.3'}, {username: 'bx', password: 'pw'})
     expect(out).toEqual({
       host: '10.1.2.3',

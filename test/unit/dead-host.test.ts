@@ -45,12 +45,32 @@ describe('requests for an instance whose host stopped heartbeating', () => {
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
-    await store.upsertHost({id: 'h1', serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: 'http://10.0.0.2:9997', portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+    await store.upsertHost({
+      id: 'h1',
+      serviceAddress: '10.0.0.2',
+      bindAddress: '10.0.0.2',
+      agentUrl: 'http://10.0.0.2:9997',
+      portMin: 40000,
+      portMax: 40010,
+      zone: null,
+      labels: {},
+      facts: null,
+    })
     alive = true
     beats = setInterval(() => void (alive && store.heartbeatHost('h1', null)), KEEPALIVE)
     agent = new FakeAgent()
-    provisioner = new Provisioner({store, catalog, agentFor: () => agent, events: new BrokerEvents(), log: createLogger('silent'), brokerId: 'b1', keepaliveMs: KEEPALIVE})
-    expect((await provisioner.provision('i1', {...ids, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
+    provisioner = new Provisioner({
+      store,
+      catalog,
+      agentFor: () => agent,
+      events: new BrokerEvents(),
+      log: createLogger('silent'),
+      brokerId: 'b1',
+      keepaliveMs: KEEPALIVE,
+    })
+    expect((await provisioner.provision('i1', {...ids, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(
+      201,
+    )
     // drain() waits for the spare users made in the background too: every test starts with a full stock.
     await provisioner.drain(5000)
     const bound = await provisioner.bind('i1', 'b1', {...ids}, sync)
@@ -67,7 +87,10 @@ describe('requests for an instance whose host stopped heartbeating', () => {
   it('a sync bind fails fast with 503 naming the host, and records nothing', async () => {
     await killHost()
     const mark = agent.calls.length
-    await expect(provisioner.bind('i1', 'b2', {...ids}, sync)).rejects.toMatchObject({status: 503, message: expect.stringMatching(/host h1 is dead/)})
+    await expect(provisioner.bind('i1', 'b2', {...ids}, sync)).rejects.toMatchObject({
+      status: 503,
+      message: expect.stringMatching(/host h1 is dead/),
+    })
     expect(await store.getBinding('b2')).toBeUndefined()
     expect(agent.since(mark)).toEqual([])
   })
@@ -80,13 +103,18 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     const operation = reply.body.operation as string
     await sleep(300)
     const waiting = await store.getOperation(operation)
-    expect(waiting).toMatchObject({state: 'in progress', description: expect.stringMatching(/bind waiting for host h1, dead for \d+ s/)})
+    expect(waiting).toMatchObject({
+      state: 'in progress',
+      description: expect.stringMatching(/bind waiting for host h1, dead for \d+ s/),
+    })
     expect(agent.since(mark)).toEqual([])
     await reviveHost()
     expect(await settled(operation)).toMatchObject({state: 'succeeded'})
     const made = (await store.getBinding('b2'))!
     expect(made.state).toBe('bound')
-    expect(agent.since(mark)).toMatchObject([{method: 'exec', instanceId: 'i1', command: ['/dbroker/bind'], env: {BIND_USERNAME: made.credentials.username}}])
+    expect(agent.since(mark)).toMatchObject([
+      {method: 'exec', instanceId: 'i1', command: ['/dbroker/bind'], env: {BIND_USERNAME: made.credentials.username}},
+    ])
   })
 
   it('a host that comes back wiped: a waiting bind runs its hook only once the agent re-made the container', async () => {
@@ -128,7 +156,12 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     await reviveHost()
     expect(await settled(deprovision.body.operation as string)).toMatchObject({state: 'succeeded'})
     // Besides the bind hooks the update replays, in case the host came back wiped.
-    expect(agent.since(mark).filter((c) => c.command?.[0] !== '/dbroker/bind').map((c) => [c.method, c.command?.[0]])).toEqual([
+    expect(
+      agent
+        .since(mark)
+        .filter((c) => c.command?.[0] !== '/dbroker/bind')
+        .map((c) => [c.method, c.command?.[0]]),
+    ).toEqual([
       ['apply', undefined],
       ['exec', '/dbroker/unbind'],
       ['remove', undefined],
@@ -145,7 +178,9 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     expect(await settled(update.body.operation as string)).toMatchObject({state: 'succeeded'})
     const after = agent.since(mark)
     expect(after[0]).toMatchObject({method: 'apply', instanceId: 'i1'})
-    expect(after.filter((c) => c.env?.BIND_USERNAME === binding.username)).toMatchObject([{method: 'exec', command: ['/dbroker/bind']}])
+    expect(after.filter((c) => c.env?.BIND_USERNAME === binding.username)).toMatchObject([
+      {method: 'exec', command: ['/dbroker/bind']},
+    ])
   })
 
   it("when the host does not come back within the plan's maximum_polling_duration, the operation fails naming the host and nothing changed", async () => {
@@ -159,27 +194,40 @@ describe('requests for an instance whose host stopped heartbeating', () => {
     ])
     const outcomes = await Promise.all([bind, unbind, update].map((r) => settled(r.body.operation as string)))
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
-    for (const op of outcomes) expect(op).toMatchObject({state: 'failed', description: expect.stringMatching(/host h1 did not come back within 1 s/)})
+    for (const op of outcomes)
+      expect(op).toMatchObject({
+        state: 'failed',
+        description: expect.stringMatching(/host h1 did not come back within 1 s/),
+      })
     expect(agent.since(mark)).toEqual([])
     expect(await store.getBinding('b2')).toBeUndefined()
     expect((await store.getBinding('b1'))?.state).toBe('bound')
     expect((await store.getInstance('i1'))?.state).toBe('ready')
     const deprovision = await provisioner.deprovision('i1', {...ids}, async)
-    expect(await settled(deprovision.body.operation as string)).toMatchObject({state: 'failed', description: expect.stringMatching(/host h1/)})
+    expect(await settled(deprovision.body.operation as string)).toMatchObject({
+      state: 'failed',
+      description: expect.stringMatching(/host h1/),
+    })
     expect((await store.getInstance('i1'))?.state).toBe('ready')
   })
 
   it('replaying bindings after a container was recreated runs the bind hook for each bound binding (and spare user) with its own credentials', async () => {
     await provisioner.bind('i1', 'b2', {...ids}, sync)
     await provisioner.drain(5000)
-    const users = [...(await store.listBindings('i1')).map((b) => b.credentials), ...(await store.spareUsers('i1'))].map((u) => ({BIND_USERNAME: u.username, BIND_PASSWORD: u.password}))
+    const users = [
+      ...(await store.listBindings('i1')).map((b) => b.credentials),
+      ...(await store.spareUsers('i1')),
+    ].map((u) => ({BIND_USERNAME: u.username, BIND_PASSWORD: u.password}))
     expect(users).toHaveLength(4)
     const mark = agent.calls.length
     expect(await provisioner.replayBindings('i1')).toBe(2)
     const replayed = agent.since(mark)
     expect(replayed.map((c) => [c.method, c.command])).toEqual(Array(4).fill(['exec', ['/dbroker/bind']]))
     expect(replayed.map((c) => c.env)).toEqual(expect.arrayContaining(users))
-    expect(replayed.map((c) => c.env)).toContainEqual({BIND_USERNAME: binding.username, BIND_PASSWORD: binding.password})
+    expect(replayed.map((c) => c.env)).toContainEqual({
+      BIND_USERNAME: binding.username,
+      BIND_PASSWORD: binding.password,
+    })
     // Another host's report about this instance, or an unknown instance, replays nothing.
     expect(await provisioner.replayBindings('i1', 'h2')).toBe(0)
     expect(await provisioner.replayBindings('nope')).toBe(0)
@@ -194,7 +242,12 @@ describe('requests for an instance whose host stopped heartbeating', () => {
       await store.transitionBinding('b1', ['bound'], 'unbinding')
     }
     expect(await provisioner.replayBindings('i1')).toBe(0)
-    expect(agent.since(mark).filter((c) => c.env?.BIND_USERNAME === binding.username).map((c) => [c.command, c.env?.BIND_USERNAME])).toEqual([
+    expect(
+      agent
+        .since(mark)
+        .filter((c) => c.env?.BIND_USERNAME === binding.username)
+        .map((c) => [c.command, c.env?.BIND_USERNAME]),
+    ).toEqual([
       [['/dbroker/bind'], binding.username],
       [['/dbroker/unbind'], binding.username],
     ])

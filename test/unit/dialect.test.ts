@@ -36,7 +36,13 @@ describe('answering in the dialect asked for', () => {
   })
 
   it('2.14 adds maintenance_info and the failed-update flags', () => {
-    expect(Object.keys(inDialect(body, 2.14)).sort()).toEqual(['description', 'instance_usable', 'maintenance_info', 'state', 'update_repeatable'])
+    expect(Object.keys(inDialect(body, 2.14)).sort()).toEqual([
+      'description',
+      'instance_usable',
+      'maintenance_info',
+      'state',
+      'update_repeatable',
+    ])
   })
 
   it('2.15 adds binding endpoints, 2.16 metadata, and 2.17 keeps everything', () => {

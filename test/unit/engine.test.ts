@@ -18,7 +18,9 @@ describe('no Docker engine', () => {
   })
 
   it('pinging an engine that is not there says where it looked and how to get one', async () => {
-    const error = (await pingEngine(connectEngine({host: `unix://${deadSocket}`})).catch((e: unknown) => e)) as Error & {hint?: string}
+    const error = (await pingEngine(connectEngine({host: `unix://${deadSocket}`})).catch(
+      (e: unknown) => e,
+    )) as Error & {hint?: string}
     expect(error.name).toBe('EngineError')
     expect(error.message).toBe(`the Docker engine at unix://${deadSocket} is not reachable (ENOENT)`)
     expect(error.hint).toMatch(/DOCKER_HOST/)

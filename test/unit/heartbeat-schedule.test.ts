@@ -28,8 +28,14 @@ async function fakeBroker(): Promise<{url: string; beats: Beat[]; close(): Promi
     let text = ''
     request.on('data', (chunk: Buffer) => (text += chunk.toString()))
     request.on('end', () => {
-      beats.push({path: request.url ?? '', at: Date.now(), facts: (JSON.parse(text) as {facts: HostFacts | null}).facts})
-      response.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({keepaliveMs: KEEPALIVE, installation: 'a1b2c3d4e5f6', specs: []}))
+      beats.push({
+        path: request.url ?? '',
+        at: Date.now(),
+        facts: (JSON.parse(text) as {facts: HostFacts | null}).facts,
+      })
+      response
+        .writeHead(200, {'content-type': 'application/json'})
+        .end(JSON.stringify({keepaliveMs: KEEPALIVE, installation: 'a1b2c3d4e5f6', specs: []}))
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -87,7 +93,13 @@ describe('the agent heartbeats on its own schedule, whatever the engine does', (
   const start = async (scripted: ScriptedEngine) => {
     engine = scripted
     broker = await fakeBroker()
-    heartbeats = startHeartbeats({agent: scripted, registration, brokers: [broker.url], token: 'unit-test-token-0123456789', log: createLogger('silent')})
+    heartbeats = startHeartbeats({
+      agent: scripted,
+      registration,
+      brokers: [broker.url],
+      token: 'unit-test-token-0123456789',
+      log: createLogger('silent'),
+    })
     return broker
   }
 
@@ -122,7 +134,14 @@ describe('the agent heartbeats on its own schedule, whatever the engine does', (
     const {beats} = await start(engine)
     await vi.waitFor(() => expect(beats.at(-1)?.facts?.engine?.status).toBe('ok'), {timeout: 5000, interval: 20})
     engine.mode = 'refuse'
-    await vi.waitFor(() => expect(beats.at(-1)?.facts?.engine).toMatchObject({status: 'down', error: expect.stringMatching(/does not answer: connect ENOENT/)}), {timeout: 5000, interval: 20})
+    await vi.waitFor(
+      () =>
+        expect(beats.at(-1)?.facts?.engine).toMatchObject({
+          status: 'down',
+          error: expect.stringMatching(/does not answer: connect ENOENT/),
+        }),
+      {timeout: 5000, interval: 20},
+    )
     const downAt = beats.length
     await vi.waitFor(() => expect(beats.length).toBeGreaterThanOrEqual(downAt + 5), {timeout: 5000, interval: 20})
     engine.mode = 'answer'
@@ -146,7 +165,17 @@ describe('a live host whose engine is down or slow', () => {
     const store = await openStore('sqlite::memory:')
     try {
       for (const [id, hostFacts] of hosts) {
-        await store.upsertHost({id, serviceAddress: '10.0.0.1', bindAddress: '10.0.0.1', agentUrl: null, portMin: 41000, portMax: 41009, zone: null, labels: {}, facts: hostFacts})
+        await store.upsertHost({
+          id,
+          serviceAddress: '10.0.0.1',
+          bindAddress: '10.0.0.1',
+          agentUrl: null,
+          portMin: 41000,
+          portMax: 41009,
+          zone: null,
+          labels: {},
+          facts: hostFacts,
+        })
       }
       return await store.listHosts()
     } finally {
@@ -154,7 +183,8 @@ describe('a live host whose engine is down or slow', () => {
     }
   }
   const redis = loadCatalog().plan('9224c565-e657-4b4e-8048-c400aea5257c')!.plan
-  const place = (hosts: Host[]) => placeInstance(hosts, new Map(), new Map(), redis, {strategy: 'spread', keepaliveMs: 1000})
+  const place = (hosts: Host[]) =>
+    placeInstance(hosts, new Map(), new Map(), redis, {strategy: 'spread', keepaliveMs: 1000})
 
   it('takes no new instance while its engine is down, and still takes them while it is slow', async () => {
     expect(place(await registered(['a', facts('down')], ['b', facts('slow')])).id).toBe('b')
@@ -177,7 +207,10 @@ describe('a live host whose engine is down or slow', () => {
       instances: 0,
       facts: hostFacts,
     })
-    const table = hostsTable([view('a', facts('ok')), view('b', facts('slow', 4200)), view('c', facts('down', 12_000))], {color: false})
+    const table = hostsTable(
+      [view('a', facts('ok')), view('b', facts('slow', 4200)), view('c', facts('down', 12_000))],
+      {color: false},
+    )
     const rows = table.trim().split('\n').slice(1)
     expect(rows[0]).toMatch(/^a .* 20\.10\.24 /)
     expect(rows[0]).not.toMatch(/slow|down/)

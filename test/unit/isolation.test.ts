@@ -43,13 +43,40 @@ const catalog = (security = '') =>
 ${security}`
 
 const host: Host = {
-  id: 'local', serviceAddress: '127.0.0.1', bindAddress: '127.0.0.1', agentUrl: null, portMin: 1, portMax: 2, status: 'alive', drained: false,
-  zone: null, labels: {}, facts: null, lastHeartbeat: 0, capacity: {maxContainers: null, memoryBytes: null}, keepaliveMs: null,
+  id: 'local',
+  serviceAddress: '127.0.0.1',
+  bindAddress: '127.0.0.1',
+  agentUrl: null,
+  portMin: 1,
+  portMax: 2,
+  status: 'alive',
+  drained: false,
+  zone: null,
+  labels: {},
+  facts: null,
+  lastHeartbeat: 0,
+  capacity: {maxContainers: null, memoryBytes: null},
+  keepaliveMs: null,
 }
 
-function specFor(instanceId: string, security = '', installationId = 'a1b2c3d4e5f6', previous?: ContainerSpec): ContainerSpec {
+function specFor(
+  instanceId: string,
+  security = '',
+  installationId = 'a1b2c3d4e5f6',
+  previous?: ContainerSpec,
+): ContainerSpec {
   const {service, plan} = parseCatalog(catalog(security), 'catalog.yml').plan('22222222-2222-4222-8222-222222222222')!
-  return buildSpec({instanceId, installationId, service, plan, host, ports: [{container: 6379, host: 40000, protocol: 'tcp'}], credentials: instanceCredentials(plan), parameters: {}, previous})
+  return buildSpec({
+    instanceId,
+    installationId,
+    service,
+    plan,
+    host,
+    ports: [{container: 6379, host: 40000, protocol: 'tcp'}],
+    credentials: instanceCredentials(plan),
+    parameters: {},
+    previous,
+  })
 }
 
 describe('names are one-to-one with instance ids', () => {
@@ -62,17 +89,38 @@ describe('names are one-to-one with instance ids', () => {
   })
 
   it('ids, services, indexes and installations that could run together as text still give distinct names', () => {
-    const ids = ['a', 'a-0', 'a-0-0', 'x-y', 'y', '_a', 'A', 'a.b', 'a b', 'a/b', 'x'.repeat(48), 'x'.repeat(49), '438378e27dfee1aa', 'sec pg victim']
+    const ids = [
+      'a',
+      'a-0',
+      'a-0-0',
+      'x-y',
+      'y',
+      '_a',
+      'A',
+      'a.b',
+      'a b',
+      'a/b',
+      'x'.repeat(48),
+      'x'.repeat(49),
+      '438378e27dfee1aa',
+      'sec pg victim',
+    ]
     const volumes = ids.flatMap((id) => [0, 1, 10].map((i) => volumeName('inst', id, i)))
     expect(new Set(volumes).size).toBe(volumes.length)
-    const containers = ids.flatMap((id) => ['redis', 'redis-x', 'x'].map((service) => containerName('inst', service, id)))
+    const containers = ids.flatMap((id) =>
+      ['redis', 'redis-x', 'x'].map((service) => containerName('inst', service, id)),
+    )
     expect(new Set(containers).size).toBe(containers.length)
     expect(volumeName('inst', 'a', 0)).not.toBe(volumeName('other', 'a', 0))
     for (const name of [...volumes, ...containers]) expect(name).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/)
   })
 
   it('an update keeps the names the instance has, also those of the previous scheme', () => {
-    const old = {...specFor('my-cache'), name: 'dbroker-kv-my-cache', volumes: [{name: 'dbroker-my-cache-0', path: '/data'}]}
+    const old = {
+      ...specFor('my-cache'),
+      name: 'dbroker-kv-my-cache',
+      volumes: [{name: 'dbroker-my-cache-0', path: '/data'}],
+    }
     const updated = specFor('my-cache', '', 'a1b2c3d4e5f6', old)
     expect(updated.name).toBe('dbroker-kv-my-cache')
     expect(updated.volumes).toEqual([{name: 'dbroker-my-cache-0', path: '/data'}])
@@ -97,25 +145,41 @@ describe('hardened containers', () => {
       LogConfig: {Type: 'json-file', Config: {'max-size': '10485760', 'max-file': '3'}},
     })
     expect(Object.keys(h.Tmpfs!)).toEqual(['/tmp', '/run'])
-    expect(createOptions(spec, 'a1b2c3d4e5f6').Labels).toMatchObject({'dbroker.instance': 't1', 'dbroker.installation': 'a1b2c3d4e5f6'})
+    expect(createOptions(spec, 'a1b2c3d4e5f6').Labels).toMatchObject({
+      'dbroker.instance': 't1',
+      'dbroker.installation': 'a1b2c3d4e5f6',
+    })
   })
 
   it('a spec stored before hardening keeps its hash (no recreate on upgrade) and is still created hardened', () => {
     const {security: _security, ...legacy} = specFor('t1')
     expect(specHash(legacy)).toBe(specHash(JSON.parse(JSON.stringify(legacy))))
-    expect(createOptions(legacy, 'i').HostConfig).toMatchObject({CapDrop: ['ALL'], ReadonlyRootfs: true, PidsLimit: 512})
+    expect(createOptions(legacy, 'i').HostConfig).toMatchObject({
+      CapDrop: ['ALL'],
+      ReadonlyRootfs: true,
+      PidsLimit: 512,
+    })
   })
 
   it('the detail shows the effective settings in one line', () => {
     const view = securityView(specFor('t1'), 'a1b2c3d4e5f6')
-    expect(view).toMatchObject({privileged: false, capDrop: ['ALL'], memoryBytes: 64 * 1024 ** 2, memorySwapBytes: 64 * 1024 ** 2, network: 'dbroker-a1b2c3d4e5f6'})
+    expect(view).toMatchObject({
+      privileged: false,
+      capDrop: ['ALL'],
+      memoryBytes: 64 * 1024 ** 2,
+      memorySwapBytes: 64 * 1024 ** 2,
+      network: 'dbroker-a1b2c3d4e5f6',
+    })
     expect(confinement(view)).toBe(
       'unprivileged, caps CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID, read-only root (tmpfs /tmp,/run), no-new-privileges, pids 512, no swap, logs json-file 10M×3, network dbroker-a1b2c3d4e5f6',
     )
   })
 
   it('a plan loosens only what it names', () => {
-    const spec = specFor('t1', '          security: {capabilities: [cap_net_bind_service, SETUID], read_only: false, tmpfs: {/var/cache/kv: 8m}, pids_limit: 2048, log: {driver: local}}')
+    const spec = specFor(
+      't1',
+      '          security: {capabilities: [cap_net_bind_service, SETUID], read_only: false, tmpfs: {/var/cache/kv: 8m}, pids_limit: 2048, log: {driver: local}}',
+    )
     expect(spec.security).toEqual({
       ...DEFAULT_SECURITY,
       capabilities: ['NET_BIND_SERVICE', 'SETUID'],
@@ -129,10 +193,18 @@ describe('hardened containers', () => {
 
   it('a bad security block is a catalog error with its path and line', () => {
     for (const [block, path, message] of [
-      ['          security: {capabilities: [CHOWN, ROOT_ME]}', 'services[0].plans[0].container.security.capabilities[1]', 'is not a Linux capability'],
+      [
+        '          security: {capabilities: [CHOWN, ROOT_ME]}',
+        'services[0].plans[0].container.security.capabilities[1]',
+        'is not a Linux capability',
+      ],
       ['          security: {privileged: true}', 'services[0].plans[0].container.security.privileged', ''],
       ['          security: {log: {driver: syslog}}', 'services[0].plans[0].container.security.log.driver', ''],
-      ['          security: {tmpfs: {relative: 1m}}', 'services[0].plans[0].container.security.tmpfs.relative', 'absolute path'],
+      [
+        '          security: {tmpfs: {relative: 1m}}',
+        'services[0].plans[0].container.security.tmpfs.relative',
+        'absolute path',
+      ],
     ] as const) {
       let error: unknown
       try {
@@ -143,7 +215,11 @@ describe('hardened containers', () => {
       expect(error, block).toBeInstanceOf(CatalogError)
       const problem = (error as CatalogError).problems[0]
       expect(problem.path, block).toBe(path)
-      expect(problem.line, block).toBe(catalog(block).split('\n').findIndex((l) => l.includes('security:')) + 1)
+      expect(problem.line, block).toBe(
+        catalog(block)
+          .split('\n')
+          .findIndex((l) => l.includes('security:')) + 1,
+      )
       expect(problem.message).toContain(message)
     }
   })
@@ -186,12 +262,28 @@ describe('convergence and containers from before installation labels', () => {
       exec: async () => ({exitCode: 0, output: ''}),
       restart: async () => undefined,
       list: async (options) => listed.filter((c) => options?.legacy || !c.legacy),
-      facts: async () => ({engineVersion: '20', cpus: 1, memoryBytes: 1, containersRunning: 0, registryMirrors: [], insecureRegistries: [], loggingDriver: 'json-file'}),
+      facts: async () => ({
+        engineVersion: '20',
+        cpus: 1,
+        memoryBytes: 1,
+        containersRunning: 0,
+        registryMirrors: [],
+        insecureRegistries: [],
+        loggingDriver: 'json-file',
+      }),
     }
     return {agent, applied}
   }
   const state = (spec: ContainerSpec, extra: Partial<ContainerState> = {}): ContainerState => ({
-    instanceId: spec.instanceId, containerId: `c-${spec.instanceId}`, name: spec.name, image: spec.image, status: 'running', health: 'none', restartCount: 0, specHash: specHash(spec), ...extra,
+    instanceId: spec.instanceId,
+    containerId: `c-${spec.instanceId}`,
+    name: spec.name,
+    image: spec.image,
+    status: 'running',
+    health: 'none',
+    restartCount: 0,
+    specHash: specHash(spec),
+    ...extra,
   })
 
   it('one whose name the stored spec gives is made again; one with another name is only reported', async () => {
@@ -228,14 +320,39 @@ describe('the installation id', () => {
       expect(await store.installationId()).toBe(installation)
       expect(await other.installationId()).not.toBe(installation)
       const log = createLogger('silent')
-      const provisioner = new Provisioner({store, catalog: kvCatalog(), agentFor: () => new FakeAgent(), events: new BrokerEvents(), log, brokerId: 'b1', keepaliveMs: 100})
+      const provisioner = new Provisioner({
+        store,
+        catalog: kvCatalog(),
+        agentFor: () => new FakeAgent(),
+        events: new BrokerEvents(),
+        log,
+        brokerId: 'b1',
+        keepaliveMs: 100,
+      })
       const token = newHostToken()
       await hostIdentities.enrollHost(store, 'h1', hostTokenHash(token), {replace: false})
       await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), keepaliveMs: 100, log}))
       const url = await broker.listen({host: '127.0.0.1', port: 0})
       const told: string[] = []
-      const registration = {id: 'h1', agentUrl: 'http://127.0.0.1:9', serviceAddress: '127.0.0.1', bindAddress: '127.0.0.1', portRange: [40000, 40010] as [number, number], zone: null, labels: {}, capacity: {maxContainers: null, memoryBytes: null}, keepaliveMs: 100}
-      heartbeats = startHeartbeats({agent: new FakeAgent(), registration, brokers: [url], token, log, onInstallation: (id) => told.push(id)})
+      const registration = {
+        id: 'h1',
+        agentUrl: 'http://127.0.0.1:9',
+        serviceAddress: '127.0.0.1',
+        bindAddress: '127.0.0.1',
+        portRange: [40000, 40010] as [number, number],
+        zone: null,
+        labels: {},
+        capacity: {maxContainers: null, memoryBytes: null},
+        keepaliveMs: 100,
+      }
+      heartbeats = startHeartbeats({
+        agent: new FakeAgent(),
+        registration,
+        brokers: [url],
+        token,
+        log,
+        onInstallation: (id) => told.push(id),
+      })
       await heartbeats.nextBeat()
       await heartbeats.nextBeat()
       expect(told).toEqual([installation])

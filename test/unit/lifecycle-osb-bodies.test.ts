@@ -158,7 +158,11 @@ describe('ids a platform may not use', () => {
     const t = await brokerApp()
     try {
       for (const id of ['deploy:redis', 'deploy:shop:h1:web']) {
-        const put = await osb(t.app, 'PUT', `/v2/service_instances/${encodeURIComponent(id)}`, '2.17', {...KV, organization_guid: 'o', space_guid: 's'})
+        const put = await osb(t.app, 'PUT', `/v2/service_instances/${encodeURIComponent(id)}`, '2.17', {
+          ...KV,
+          organization_guid: 'o',
+          space_guid: 's',
+        })
         expect(put.statusCode).toBe(400)
         expect(put.json().description).toMatch(/deploy:/)
         expect(await t.store.getInstance(id)).toBeUndefined()

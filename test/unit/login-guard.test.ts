@@ -36,7 +36,16 @@ describe('failed logins', () => {
       log,
       health: async () => undefined,
       plugins: [
-        adminRoutes({store, catalog, provisioner, events, agentFor: () => ({}) as never, credentials: ADMIN, keepaliveMs: 1000, log}),
+        adminRoutes({
+          store,
+          catalog,
+          provisioner,
+          events,
+          agentFor: () => ({}) as never,
+          credentials: ADMIN,
+          keepaliveMs: 1000,
+          log,
+        }),
         agentRoutes({store, provisioner, events, keepaliveMs: 1000, log}),
       ],
     })
@@ -48,7 +57,12 @@ describe('failed logins', () => {
   })
 
   const catalog = (ip: string, password: string) =>
-    app.inject({method: 'GET', url: '/v2/catalog', remoteAddress: ip, headers: {authorization: basic(OSB.username, password), 'x-broker-api-version': '2.17'}})
+    app.inject({
+      method: 'GET',
+      url: '/v2/catalog',
+      remoteAddress: ip,
+      headers: {authorization: basic(OSB.username, password), 'x-broker-api-version': '2.17'},
+    })
 
   it('a flood of guesses from one address gets at most 10 answers, then 429 even for the right password; others still get in; a few log lines', async () => {
     const guesses = await Promise.all(Array.from({length: 40}, (_, i) => catalog('10.0.0.1', `guess-${i}`)))
@@ -85,28 +99,81 @@ describe('failed logins', () => {
 
   it('the admin and agent realms count and log their failures the same way', async () => {
     const admin = await Promise.all(
-      Array.from({length: 15}, () => app.inject({method: 'GET', url: '/admin/v1/hosts', remoteAddress: '10.0.0.4', headers: {authorization: basic('admin', 'nope')}})),
+      Array.from({length: 15}, () =>
+        app.inject({
+          method: 'GET',
+          url: '/admin/v1/hosts',
+          remoteAddress: '10.0.0.4',
+          headers: {authorization: basic('admin', 'nope')},
+        }),
+      ),
     )
     expect(admin.filter((r) => r.statusCode === 429).length).toBeGreaterThanOrEqual(5)
-    expect((await app.inject({method: 'GET', url: '/admin/v1/hosts', remoteAddress: '10.0.0.4', headers: {authorization: basic(ADMIN.username, ADMIN.password)}})).statusCode).toBe(429)
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/admin/v1/hosts',
+          remoteAddress: '10.0.0.4',
+          headers: {authorization: basic(ADMIN.username, ADMIN.password)},
+        })
+      ).statusCode,
+    ).toBe(429)
 
-    const agent = await app.inject({method: 'POST', url: '/agents/v1/heartbeat', remoteAddress: '10.0.0.5', headers: {authorization: 'Bearer wrong-token'}, payload: {}})
+    const agent = await app.inject({
+      method: 'POST',
+      url: '/agents/v1/heartbeat',
+      remoteAddress: '10.0.0.5',
+      headers: {authorization: 'Bearer wrong-token'},
+      payload: {},
+    })
     expect(agent.statusCode).toBe(401)
     expect(lines.some((l) => /failed login to the admin API from 10\.0\.0\.4/.test(l))).toBe(true)
     expect(lines.some((l) => /failed login to the agent registration API from 10\.0\.0\.5/.test(l))).toBe(true)
     // Requests without credentials (clients that wait for the challenge) are not guesses: never slowed or refused.
-    const anonymous = await Promise.all(Array.from({length: 20}, () => app.inject({method: 'GET', url: '/v2/catalog', remoteAddress: '10.0.0.6', headers: {'x-broker-api-version': '2.17'}})))
+    const anonymous = await Promise.all(
+      Array.from({length: 20}, () =>
+        app.inject({
+          method: 'GET',
+          url: '/v2/catalog',
+          remoteAddress: '10.0.0.6',
+          headers: {'x-broker-api-version': '2.17'},
+        }),
+      ),
+    )
     expect(anonymous.map((r) => r.statusCode)).toEqual(Array(20).fill(401))
     // Health checks carry no credentials and are never refused.
     expect((await app.inject({method: 'GET', url: '/healthz', remoteAddress: '10.0.0.4'})).statusCode).toBe(200)
   })
 
   it("the agent's own API refuses a flood of wrong tokens the same way", async () => {
-    const api = buildAgentApi({agent: new FakeAgent(), hostToken: TOKEN, log: createLogger('info', (line) => lines.push(line))})
+    const api = buildAgentApi({
+      agent: new FakeAgent(),
+      hostToken: TOKEN,
+      log: createLogger('info', (line) => lines.push(line)),
+    })
     try {
-      const tries = await Promise.all(Array.from({length: 20}, () => api.inject({method: 'GET', url: '/v1/facts', remoteAddress: '10.0.0.7', headers: {authorization: 'Bearer wrong-token-0123456789'}})))
+      const tries = await Promise.all(
+        Array.from({length: 20}, () =>
+          api.inject({
+            method: 'GET',
+            url: '/v1/facts',
+            remoteAddress: '10.0.0.7',
+            headers: {authorization: 'Bearer wrong-token-0123456789'},
+          }),
+        ),
+      )
       expect(tries.filter((r) => r.statusCode === 401).length).toBeLessThanOrEqual(10)
-      expect((await api.inject({method: 'GET', url: '/v1/facts', remoteAddress: '10.0.0.7', headers: {authorization: `Bearer ${TOKEN}`}})).statusCode).toBe(429)
+      expect(
+        (
+          await api.inject({
+            method: 'GET',
+            url: '/v1/facts',
+            remoteAddress: '10.0.0.7',
+            headers: {authorization: `Bearer ${TOKEN}`},
+          })
+        ).statusCode,
+      ).toBe(429)
       expect(lines.some((l) => /failed login to the agent API from 10\.0\.0\.7/.test(l))).toBe(true)
     } finally {
       await api.close()

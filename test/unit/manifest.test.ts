@@ -13,7 +13,11 @@ function commandFiles(dir = commandsDir, prefix = ''): Array<{id: string; file: 
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) return commandFiles(path.join(dir, entry.name), rel)
     if (!/\.tsx?$/.test(entry.name) || entry.name.endsWith('.d.ts') || /\.test\.tsx?$/.test(entry.name)) return []
-    const id = rel.replace(/\.tsx?$/, '').replace(/\/index$/, '').split('/').join(':')
+    const id = rel
+      .replace(/\.tsx?$/, '')
+      .replace(/\/index$/, '')
+      .split('/')
+      .join(':')
     return [{id, file: path.join(commandsDir, rel)}]
   })
 }
@@ -25,7 +29,11 @@ const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'),
 
 describe('the committed oclif.manifest.json', () => {
   it('lists exactly the commands in src/commands (run `npm run build` to regenerate it)', () => {
-    expect(Object.keys(manifest.commands).sort()).toEqual(commandFiles().map((c) => c.id).sort())
+    expect(Object.keys(manifest.commands).sort()).toEqual(
+      commandFiles()
+        .map((c) => c.id)
+        .sort(),
+    )
   })
 
   it('has the version of package.json', () => {
@@ -41,9 +49,15 @@ describe('the committed oclif.manifest.json', () => {
         enableJsonFlag?: boolean
       }
       // oclif adds --json itself to a command that enables it.
-      const flags = Object.keys({...command.baseFlags, ...command.flags, ...(command.enableJsonFlag ? {json: true} : {})}).sort()
+      const flags = Object.keys({
+        ...command.baseFlags,
+        ...command.flags,
+        ...(command.enableJsonFlag ? {json: true} : {}),
+      }).sort()
       expect(Object.keys(manifest.commands[id]?.flags ?? {}).sort(), `flags of ${id}`).toEqual(flags)
-      expect(Object.keys(manifest.commands[id]?.args ?? {}).sort(), `args of ${id}`).toEqual(Object.keys(command.args ?? {}).sort())
+      expect(Object.keys(manifest.commands[id]?.args ?? {}).sort(), `args of ${id}`).toEqual(
+        Object.keys(command.args ?? {}).sort(),
+      )
     }
   }, 30_000)
 })

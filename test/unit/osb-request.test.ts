@@ -20,13 +20,17 @@ describe('X-Broker-API-Originating-Identity', () => {
     expect(originatingIdentity('')).toBeNull()
     expect(originatingIdentity('cloudfoundry')).toBe('cloudfoundry')
     expect(originatingIdentity('cloudfoundry %%%not-base64-json')).toBe('cloudfoundry %%%not-base64-json')
-    expect(originatingIdentity(`cloudfoundry ${Buffer.from('{"user_id":').toString('base64')}`)).toMatch(/^cloudfoundry /)
+    expect(originatingIdentity(`cloudfoundry ${Buffer.from('{"user_id":').toString('base64')}`)).toMatch(
+      /^cloudfoundry /,
+    )
   })
 })
 
 describe('canonical request keys', () => {
   it('two requests with the same keys in another order are identical', () => {
-    expect(canonical({b: 1, a: {d: [1, {z: 1, y: 2}], c: 'x'}})).toBe(canonical({a: {c: 'x', d: [1, {y: 2, z: 1}]}, b: 1}))
+    expect(canonical({b: 1, a: {d: [1, {z: 1, y: 2}], c: 'x'}})).toBe(
+      canonical({a: {c: 'x', d: [1, {y: 2, z: 1}]}, b: 1}),
+    )
     expect(canonical({b: 1, a: 2})).toBe('{"a":2,"b":1}')
   })
 
@@ -42,9 +46,11 @@ describe('canonical request keys', () => {
 describe('If-None-Match on the catalog', () => {
   const etag = '"abc"'
   it('matches the tag itself, a weak copy of it, one of a list, or *', () => {
-    for (const header of ['"abc"', 'W/"abc"', '"old", "abc"', '"old",W/"abc"', '*']) expect(etagMatches(header, etag), header).toBe(true)
+    for (const header of ['"abc"', 'W/"abc"', '"old", "abc"', '"old",W/"abc"', '*'])
+      expect(etagMatches(header, etag), header).toBe(true)
   })
   it('does not match another tag, a tag without quotes, or nothing', () => {
-    for (const header of [undefined, '', '"abcd"', 'abc', '"old"']) expect(etagMatches(header, etag), String(header)).toBe(false)
+    for (const header of [undefined, '', '"abcd"', 'abc', '"old"'])
+      expect(etagMatches(header, etag), String(header)).toBe(false)
   })
 })

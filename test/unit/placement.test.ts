@@ -27,8 +27,17 @@ const host = (id: string, extra: Partial<Host> = {}): Host => ({
   ...extra,
 })
 
-const place = (hosts: Host[], counts: Record<string, number>, strategy: 'spread' | 'binpack', used: Record<string, number> = {}) =>
-  placeInstance(hosts, new Map(Object.entries(counts)), new Map(Object.entries(used)), redis, {strategy, keepaliveMs: KEEPALIVE, now: NOW})
+const place = (
+  hosts: Host[],
+  counts: Record<string, number>,
+  strategy: 'spread' | 'binpack',
+  used: Record<string, number> = {},
+) =>
+  placeInstance(hosts, new Map(Object.entries(counts)), new Map(Object.entries(used)), redis, {
+    strategy,
+    keepaliveMs: KEEPALIVE,
+    now: NOW,
+  })
 
 function refusal(run: () => unknown): OsbError {
   try {
@@ -66,7 +75,9 @@ describe('placing a new instance', () => {
   })
 
   it('no host at all, or none eligible, is a 503 that says why', () => {
-    expect(refusal(() => place([], {}, 'spread')).message).toBe('no host can take this instance: no host has registered')
+    expect(refusal(() => place([], {}, 'spread')).message).toBe(
+      'no host can take this instance: no host has registered',
+    )
     const error = refusal(() => place([host('a', {drained: true}), host('b', {status: 'dead'})], {}, 'spread'))
     expect(error.status).toBe(503)
     expect(error.message).toMatch(/none of 2 hosts is alive/)

@@ -19,7 +19,11 @@ function harness() {
   const changes: ChangeEvent[] = []
   const events = new BrokerEvents()
   events.on('change', (e) => changes.push(e))
-  const reachability = new Reachability({events, log: createLogger('info', (l) => lines.push(l.replace(/^\S+ /, '').trim())), now: () => now})
+  const reachability = new Reachability({
+    events,
+    log: createLogger('info', (l) => lines.push(l.replace(/^\S+ /, '').trim())),
+    now: () => now,
+  })
   const host = (id: string, extra: Partial<Host> = {}): Host => ({
     id,
     serviceAddress: '10.0.0.1',
@@ -49,9 +53,17 @@ describe('the host state of both directions', () => {
     reachability.reached('h1', 'could not connect to http://10.0.0.1:9997 within 3000 ms')
     const seen = reachability.overlay(h1, KEEPALIVE)
     expect(seen.status).toBe('unreachable')
-    expect(seen.reachability).toMatchObject({direction: 'out', reason: 'could not connect to http://10.0.0.1:9997 within 3000 ms'})
+    expect(seen.reachability).toMatchObject({
+      direction: 'out',
+      reason: 'could not connect to http://10.0.0.1:9997 within 3000 ms',
+    })
     advance(42_000)
-    expect(describeUnreachable(reachability.overlay({...h1, lastHeartbeat: h1.lastHeartbeat + 42_000}, KEEPALIVE), h1.lastHeartbeat + 42_000)).toBe(
+    expect(
+      describeUnreachable(
+        reachability.overlay({...h1, lastHeartbeat: h1.lastHeartbeat + 42_000}, KEEPALIVE),
+        h1.lastHeartbeat + 42_000,
+      ),
+    ).toBe(
       'host h1 is unreachable for 42 s (broker -> agent: could not connect to http://10.0.0.1:9997 within 3000 ms)',
     )
     reachability.reached('h1')
@@ -70,16 +82,25 @@ describe('the host state of both directions', () => {
     const {reachability, host, advance} = harness()
     const h1 = host('h1')
     advance(3500)
-    expect(reachability.overlay(h1, KEEPALIVE)).toMatchObject({status: 'dead', reachability: {direction: 'in', reason: 'no heartbeat for 4 s'}})
+    expect(reachability.overlay(h1, KEEPALIVE)).toMatchObject({
+      status: 'dead',
+      reachability: {direction: 'in', reason: 'no heartbeat for 4 s'},
+    })
     reachability.reached('h1', 'connect ECONNREFUSED')
-    expect(reachability.overlay(h1, KEEPALIVE)).toMatchObject({status: 'dead', reachability: {direction: 'both', reason: 'no heartbeat for 4 s; broker -> agent: connect ECONNREFUSED'}})
+    expect(reachability.overlay(h1, KEEPALIVE)).toMatchObject({
+      status: 'dead',
+      reachability: {direction: 'both', reason: 'no heartbeat for 4 s; broker -> agent: connect ECONNREFUSED'},
+    })
   })
 
   it('placement skips a host unreachable in either direction and says why when none is left', () => {
     const {reachability, host, now} = harness()
     reachability.reached('h1', 'could not connect')
-    const hosts = [host('h1'), host('h2', {lastHeartbeat: 0}), host('h3')].map((h) => reachability.overlay(h, KEEPALIVE))
-    const place = (list: Host[]) => placeInstance(list, new Map(), new Map(), redis, {strategy: 'spread', keepaliveMs: KEEPALIVE, now: now()})
+    const hosts = [host('h1'), host('h2', {lastHeartbeat: 0}), host('h3')].map((h) =>
+      reachability.overlay(h, KEEPALIVE),
+    )
+    const place = (list: Host[]) =>
+      placeInstance(list, new Map(), new Map(), redis, {strategy: 'spread', keepaliveMs: KEEPALIVE, now: now()})
     expect(place(hosts).id).toBe('h3')
     expect(() => place(hosts.slice(0, 2))).toThrow(/h1: unreachable \(broker -> agent\), h2: dead/)
   })
@@ -89,16 +110,26 @@ describe('the host state of both directions', () => {
     reachability.reached('h1', 'could not connect')
     const hosts = [host('h1'), host('h2')]
     const tx = {listHosts: async () => hosts}
-    const raw = {getHost: async (id: string) => hosts.find((h) => h.id === id), listHosts: async () => hosts, transaction: async <T>(work: (t: typeof tx) => Promise<T>) => work(tx), other: () => 'kept'}
+    const raw = {
+      getHost: async (id: string) => hosts.find((h) => h.id === id),
+      listHosts: async () => hosts,
+      transaction: async <T>(work: (t: typeof tx) => Promise<T>) => work(tx),
+      other: () => 'kept',
+    }
     const store = reachableStore(raw as unknown as Store, reachability, KEEPALIVE)
     expect((await store.getHost('h1'))?.status).toBe('unreachable')
     expect((await store.listHosts()).map((h) => h.status)).toEqual(['unreachable', 'alive'])
-    expect(await store.transaction(async (t) => (await t.listHosts()).map((h) => h.status))).toEqual(['unreachable', 'alive'])
+    expect(await store.transaction(async (t) => (await t.listHosts()).map((h) => h.status))).toEqual([
+      'unreachable',
+      'alive',
+    ])
     expect((store as unknown as typeof raw).other()).toBe('kept')
   })
 
   it('a sync request failed by an unreachable agent is told apart from other failures', () => {
-    expect(isUnreachableFailure(`bind failed: ${new AgentUnreachableError('h1', 'could not connect').message}`)).toBe(true)
+    expect(isUnreachableFailure(`bind failed: ${new AgentUnreachableError('h1', 'could not connect').message}`)).toBe(
+      true,
+    )
     expect(isUnreachableFailure('bind failed: the hook exited 1')).toBe(false)
   })
 })

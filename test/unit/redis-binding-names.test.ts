@@ -18,6 +18,7 @@ describe('redis binding user names', () => {
   })
 
   it('neither default nor the admin user nor a made-up name passes for a binding user', () => {
-    for (const name of ['default', 'dbroker-admin', 'backdoor', 'b', 'bABCDEFGHIJKL', 'b0123456789ab-x']) expect(name).not.toMatch(pattern)
+    for (const name of ['default', 'dbroker-admin', 'backdoor', 'b', 'bABCDEFGHIJKL', 'b0123456789ab-x'])
+      expect(name).not.toMatch(pattern)
   })
 })

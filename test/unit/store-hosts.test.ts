@@ -4,7 +4,17 @@ import {openStore, type Store} from '../../src/store/index.js'
 
 const KEEPALIVE = 1000
 
-const registration = (id: string) => ({id, serviceAddress: '10.0.0.2', bindAddress: '10.0.0.2', agentUrl: `http://${id}:9997`, portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+const registration = (id: string) => ({
+  id,
+  serviceAddress: '10.0.0.2',
+  bindAddress: '10.0.0.2',
+  agentUrl: `http://${id}:9997`,
+  portMin: 40000,
+  portMax: 40010,
+  zone: null,
+  labels: {},
+  facts: null,
+})
 
 describe('host liveness in the store: the one heartbeat path', () => {
   let store: Store
@@ -34,7 +44,10 @@ describe('host liveness in the store: the one heartbeat path', () => {
     await store.upsertHost(registration('h1'), 0)
     expect((await store.markDeadHosts(KEEPALIVE, 3, 10 * KEEPALIVE)).map((h) => h.id)).toEqual(['h1'])
     expect((await store.getHost('h1'))?.status).toBe('dead')
-    const beats = await Promise.all([store.heartbeatHost('h1', null, 11 * KEEPALIVE), store.heartbeatHost('h1', null, 11 * KEEPALIVE)])
+    const beats = await Promise.all([
+      store.heartbeatHost('h1', null, 11 * KEEPALIVE),
+      store.heartbeatHost('h1', null, 11 * KEEPALIVE),
+    ])
     expect(beats.sort()).toEqual(['alive', 'revived'])
     expect((await store.getHost('h1'))?.status).toBe('alive')
   })

@@ -43,11 +43,16 @@ describe('who may finish an operation', () => {
 
   it('two brokers taking over the same stopped broker’s operation: only the first gets it', async () => {
     await store.insertOperation(operation('op-3'), 'broker-a')
-    const claims = await Promise.all([store.claimOperation('op-3', 'broker-a', 'broker-b'), store.claimOperation('op-3', 'broker-a', 'broker-c')])
+    const claims = await Promise.all([
+      store.claimOperation('op-3', 'broker-a', 'broker-b'),
+      store.claimOperation('op-3', 'broker-a', 'broker-c'),
+    ])
     expect(claims.sort()).toEqual([false, true])
     const owner = (await store.operationsInProgress()).find((op) => op.id === 'op-3')?.owner
     expect(['broker-b', 'broker-c']).toContain(owner)
-    expect(await store.finishOperation('op-3', 'succeeded', 'done', owner === 'broker-b' ? 'broker-c' : 'broker-b')).toBe(false)
+    expect(
+      await store.finishOperation('op-3', 'succeeded', 'done', owner === 'broker-b' ? 'broker-c' : 'broker-b'),
+    ).toBe(false)
   })
 
   it('an operation that ended cannot be claimed, and an unowned one only as unowned', async () => {
@@ -61,8 +66,15 @@ describe('who may finish an operation', () => {
   })
 
   it('the request key is sealed in the row and reads back as it was', async () => {
-    await store.insertOperation({...operation('op-6'), requestKey: '{"parameters":{"token":"RequestKeySecret42"}}'}, 'broker-a')
-    const row = await store.db.selectFrom('operations').select('request_key').where('id', '=', 'op-6').executeTakeFirstOrThrow()
+    await store.insertOperation(
+      {...operation('op-6'), requestKey: '{"parameters":{"token":"RequestKeySecret42"}}'},
+      'broker-a',
+    )
+    const row = await store.db
+      .selectFrom('operations')
+      .select('request_key')
+      .where('id', '=', 'op-6')
+      .executeTakeFirstOrThrow()
     expect(row.request_key).not.toContain('RequestKeySecret42')
     expect((await store.getOperation('op-6'))?.requestKey).toBe('{"parameters":{"token":"RequestKeySecret42"}}')
   })

@@ -43,7 +43,12 @@ describe('the port allocator in the store', () => {
   it('a port is unique per host: another host starts at the bottom of its own range', async () => {
     await store.allocatePorts(a, 'i1', [6379])
     expect((await store.allocatePorts(b, 'i2', [6379]))[0].host).toBe(41000)
-    expect(await store.usedPortsByHost()).toEqual(new Map([['a', 1], ['b', 1]]))
+    expect(await store.usedPortsByHost()).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 1],
+      ]),
+    )
   })
 
   it('a second claim on a taken port fails as a unique violation instead of double-booking', async () => {
@@ -57,7 +62,10 @@ describe('the port allocator in the store', () => {
   })
 
   it('two allocations racing outside a transaction never double-book: the loser fails on the primary key', async () => {
-    const outcomes = await Promise.allSettled([store.allocatePorts(a, 'i1', [6379]), store.allocatePorts(a, 'i2', [6379])])
+    const outcomes = await Promise.allSettled([
+      store.allocatePorts(a, 'i1', [6379]),
+      store.allocatePorts(a, 'i2', [6379]),
+    ])
     const lost = outcomes.filter((o) => o.status === 'rejected')
     expect(lost).toHaveLength(1)
     expect(isUniqueViolation((lost[0] as PromiseRejectedResult).reason)).toBe(true)
@@ -65,7 +73,9 @@ describe('the port allocator in the store', () => {
   })
 
   it('allocations in transactions take turns and get distinct ports', async () => {
-    const mapped = await Promise.all(['i1', 'i2', 'i3'].map((id) => store.transaction((tx) => tx.allocatePorts(a, id, [6379]))))
+    const mapped = await Promise.all(
+      ['i1', 'i2', 'i3'].map((id) => store.transaction((tx) => tx.allocatePorts(a, id, [6379]))),
+    )
     expect(mapped.map((m) => m[0].host).sort()).toEqual([41000, 41001, 41002])
   })
 

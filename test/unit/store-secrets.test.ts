@@ -11,7 +11,13 @@ import {openStore, type Store} from '../../src/store/index.js'
 import * as initial from '../../src/store/migrations/001_initial.js'
 import * as multihost from '../../src/store/migrations/002_multihost.js'
 import * as spareUsers from '../../src/store/migrations/003_spare_users.js'
-import {generateStoreKey, parseStoreKey, readStoreKeyFile, SecretCipher, StoreKeyError} from '../../src/store/secrets.js'
+import {
+  generateStoreKey,
+  parseStoreKey,
+  readStoreKeyFile,
+  SecretCipher,
+  StoreKeyError,
+} from '../../src/store/secrets.js'
 import {rotateStoreKey} from '../../src/system/store-key-rotation.js'
 
 const PASSWORD = 'Pw0rdInstanceSecret9f8e7d6c5b4a3210'
@@ -63,21 +69,40 @@ const binding = (id = 'b-1', instanceId = 'i-1'): Binding => ({
   bindResource: null,
   parameters: {},
   context: {},
-  credentials: {host: '127.0.0.1', port: 40000, username: 'b1', password: BINDING_PASSWORD, uri: `redis://b1:${BINDING_PASSWORD}@127.0.0.1:40000`},
+  credentials: {
+    host: '127.0.0.1',
+    port: 40000,
+    username: 'b1',
+    password: BINDING_PASSWORD,
+    uri: `redis://b1:${BINDING_PASSWORD}@127.0.0.1:40000`,
+  },
   createdAt: 2,
 })
 
 /** The bytes of the database and its WAL, as someone who copies the files reads them. */
-const onDisk = (file: string) => ['', '-wal'].map((suffix) => {
-  try {
-    return readFileSync(file + suffix).toString('latin1')
-  } catch {
-    return ''
-  }
-}).join('')
+const onDisk = (file: string) =>
+  ['', '-wal']
+    .map((suffix) => {
+      try {
+        return readFileSync(file + suffix).toString('latin1')
+      } catch {
+        return ''
+      }
+    })
+    .join('')
 
 async function fill(store: Store): Promise<void> {
-  await store.upsertHost({id: 'local', serviceAddress: '127.0.0.1', bindAddress: '127.0.0.1', agentUrl: null, portMin: 40000, portMax: 40010, zone: null, labels: {}, facts: null})
+  await store.upsertHost({
+    id: 'local',
+    serviceAddress: '127.0.0.1',
+    bindAddress: '127.0.0.1',
+    agentUrl: null,
+    portMin: 40000,
+    portMax: 40010,
+    zone: null,
+    labels: {},
+    facts: null,
+  })
   await store.insertInstance(instance(), `{"parameters":{"token":"${PARAMETER}"}}`)
   await store.insertBinding(binding(), 'bind-key')
   await store.addSpareUser('i-1', {username: 'spare1', password: SPARE_PASSWORD})
@@ -114,7 +139,8 @@ describe('the store cipher', () => {
     }
     expect(message).toContain(`sealed with store key ${right.id}`)
     expect(message).toContain(wrong.id)
-    for (const secret of [PASSWORD, right.bytes.toString('hex'), wrong.bytes.toString('hex')]) expect(message).not.toContain(secret)
+    for (const secret of [PASSWORD, right.bytes.toString('hex'), wrong.bytes.toString('hex')])
+      expect(message).not.toContain(secret)
     // With both keys (a rotation in progress) it opens.
     expect(new SecretCipher([wrong, right]).open(sealed, 'instances.credentials:i-1')).toBe(PASSWORD)
   })
@@ -158,8 +184,10 @@ describe('secrets in a SQLite store', () => {
 
     const bytes = onDisk(file())
     expect(bytes).toContain('dbx1.')
-    for (const secret of [PASSWORD, BINDING_PASSWORD, SPARE_PASSWORD, PARAMETER]) expect(bytes, secret).not.toContain(secret)
-    for (const suffix of ['', '-wal', '-shm']) expect(statSync(file() + suffix).mode & 0o777, `dbroker.db${suffix}`).toBe(0o600)
+    for (const secret of [PASSWORD, BINDING_PASSWORD, SPARE_PASSWORD, PARAMETER])
+      expect(bytes, secret).not.toContain(secret)
+    for (const suffix of ['', '-wal', '-shm'])
+      expect(statSync(file() + suffix).mode & 0o777, `dbroker.db${suffix}`).toBe(0o600)
     expect(statSync(path.join(dir, 'store.key')).mode & 0o777).toBe(0o600)
     expect(await store.claimSpareUser('i-1')).toEqual({username: 'spare1', password: SPARE_PASSWORD})
   })
@@ -168,16 +196,73 @@ describe('secrets in a SQLite store', () => {
     const raw = new SQLite(file())
     raw.pragma('journal_mode = WAL')
     const db = new Kysely<any>({dialect: new SqliteDialect({database: raw})})
-    const {error} = await new Migrator({db, provider: {getMigrations: async () => ({'001_initial': initial, '002_multihost': multihost, '003_spare_users': spareUsers})}}).migrateToLatest()
+    const {error} = await new Migrator({
+      db,
+      provider: {
+        getMigrations: async () => ({
+          '001_initial': initial,
+          '002_multihost': multihost,
+          '003_spare_users': spareUsers,
+        }),
+      },
+    }).migrateToLatest()
     expect(error).toBeUndefined()
-    await db.insertInto('hosts').values({id: 'local', service_address: 'a', bind_address: 'a', port_min: 1, port_max: 2, status: 'alive', drained: 0, labels: '{}', last_heartbeat: 0, created_at: 0}).execute()
+    await db
+      .insertInto('hosts')
+      .values({
+        id: 'local',
+        service_address: 'a',
+        bind_address: 'a',
+        port_min: 1,
+        port_max: 2,
+        status: 'alive',
+        drained: 0,
+        labels: '{}',
+        last_heartbeat: 0,
+        created_at: 0,
+      })
+      .execute()
     const i = instance()
     await db
       .insertInto('instances')
-      .values({id: i.id, service_id: 's', plan_id: 'p', host_id: 'local', state: 'ready', organization_guid: 'o', space_guid: 's', parameters: JSON.stringify(i.parameters), context: '{}', credentials: JSON.stringify(i.credentials), spec: JSON.stringify(i.spec), name: 'cache', request_key: 'k', created_at: 1, updated_at: 1})
+      .values({
+        id: i.id,
+        service_id: 's',
+        plan_id: 'p',
+        host_id: 'local',
+        state: 'ready',
+        organization_guid: 'o',
+        space_guid: 's',
+        parameters: JSON.stringify(i.parameters),
+        context: '{}',
+        credentials: JSON.stringify(i.credentials),
+        spec: JSON.stringify(i.spec),
+        name: 'cache',
+        request_key: 'k',
+        created_at: 1,
+        updated_at: 1,
+      })
       .execute()
-    await db.insertInto('bindings').values({id: 'b-1', instance_id: 'i-1', service_id: 's', plan_id: 'p', state: 'bound', parameters: '{}', context: '{}', credentials: JSON.stringify(binding().credentials), request_key: 'k', created_at: 2, updated_at: 2}).execute()
-    await db.insertInto('spare_users').values({username: 'spare1', instance_id: 'i-1', password: SPARE_PASSWORD, created_at: 3}).execute()
+    await db
+      .insertInto('bindings')
+      .values({
+        id: 'b-1',
+        instance_id: 'i-1',
+        service_id: 's',
+        plan_id: 'p',
+        state: 'bound',
+        parameters: '{}',
+        context: '{}',
+        credentials: JSON.stringify(binding().credentials),
+        request_key: 'k',
+        created_at: 2,
+        updated_at: 2,
+      })
+      .execute()
+    await db
+      .insertInto('spare_users')
+      .values({username: 'spare1', instance_id: 'i-1', password: SPARE_PASSWORD, created_at: 3})
+      .execute()
     await db.destroy()
     chmodSync(file(), 0o644)
     expect(onDisk(file())).toContain(PASSWORD)
@@ -187,14 +272,17 @@ describe('secrets in a SQLite store', () => {
     expect((await store.getBinding('b-1'))?.credentials.password).toBe(BINDING_PASSWORD)
     expect(await store.spareUsers('i-1')).toEqual([{username: 'spare1', password: SPARE_PASSWORD}])
     const bytes = onDisk(file())
-    for (const secret of [PASSWORD, BINDING_PASSWORD, SPARE_PASSWORD, PARAMETER]) expect(bytes, secret).not.toContain(secret)
+    for (const secret of [PASSWORD, BINDING_PASSWORD, SPARE_PASSWORD, PARAMETER])
+      expect(bytes, secret).not.toContain(secret)
     expect(statSync(file()).mode & 0o777).toBe(0o600)
   })
 
   it('an unbound binding leaves neither its password nor its sealed value in the database or the WAL', async () => {
     store = await openStore(`sqlite:${file()}`)
     await fill(store)
-    const sealed = (await store.db.selectFrom('bindings').select('credentials').where('id', '=', 'b-1').executeTakeFirstOrThrow()).credentials
+    const sealed = (
+      await store.db.selectFrom('bindings').select('credentials').where('id', '=', 'b-1').executeTakeFirstOrThrow()
+    ).credentials
     expect(onDisk(file())).toContain(sealed)
     await store.deleteBinding('b-1')
     expect(onDisk(file())).not.toContain(sealed)
@@ -207,7 +295,9 @@ describe('secrets in a SQLite store', () => {
     await store.close()
     store = undefined
     const other = generateStoreKey()
-    await expect(openStore(`sqlite:${file()}`, {keys: [other]})).rejects.toThrow(/sealed with store key [0-9a-f]{8}, but the key given is/)
+    await expect(openStore(`sqlite:${file()}`, {keys: [other]})).rejects.toThrow(
+      /sealed with store key [0-9a-f]{8}, but the key given is/,
+    )
   })
 
   it('secrets rotate re-encrypts every secret with a new key and the old key no longer reads the store', async () => {
@@ -237,7 +327,9 @@ describe('secrets in a SQLite store', () => {
   })
 
   it('a PostgreSQL store without a key is refused with how to make one', async () => {
-    await expect(openStore('postgres://nobody@127.0.0.1:1/none', {env: {}})).rejects.toThrow(/needs the key its secrets are encrypted with: set DBROKER_STORE_KEY or --store-key-file/)
+    await expect(openStore('postgres://nobody@127.0.0.1:1/none', {env: {}})).rejects.toThrow(
+      /needs the key its secrets are encrypted with: set DBROKER_STORE_KEY or --store-key-file/,
+    )
   })
 
   it('a key file with group or world bits is made 0600 again', async () => {

@@ -30,7 +30,11 @@ describe('claiming spare users: the delete is the claim', () => {
   it('claims racing for the same oldest row each get a different user: the losers of a delete take the next', async () => {
     for (const n of [1, 2, 3]) await store.addSpareUser('i1', spare(n), n)
     // The three claims read the same oldest row before any deletes it.
-    const claimed = await Promise.all([store.claimSpareUser('i1'), store.claimSpareUser('i1'), store.claimSpareUser('i1')])
+    const claimed = await Promise.all([
+      store.claimSpareUser('i1'),
+      store.claimSpareUser('i1'),
+      store.claimSpareUser('i1'),
+    ])
     expect(claimed.map((user) => user?.username).sort()).toEqual(['spare1', 'spare2', 'spare3'])
     expect(await store.spareUsers('i1')).toEqual([])
   })
@@ -42,7 +46,12 @@ describe('claiming spare users: the delete is the claim', () => {
     const second = await openStore(url)
     try {
       for (const n of [1, 2, 3, 4]) await first.addSpareUser('i1', spare(n), n)
-      const claimed = await Promise.all([first.claimSpareUser('i1'), second.claimSpareUser('i1'), first.claimSpareUser('i1'), second.claimSpareUser('i1')])
+      const claimed = await Promise.all([
+        first.claimSpareUser('i1'),
+        second.claimSpareUser('i1'),
+        first.claimSpareUser('i1'),
+        second.claimSpareUser('i1'),
+      ])
       const names = claimed.flatMap((user) => (user ? [user.username] : []))
       expect(new Set(names).size).toBe(names.length)
       expect(names.length + (await first.spareUsers('i1')).length).toBe(4)

@@ -29,7 +29,18 @@ describe('event streams per client', () => {
       credentials: {username: 'broker', password: 'broker-password'},
       log: silentLogger,
       health: async () => undefined,
-      plugins: [adminRoutes({store, catalog, provisioner, events: new BrokerEvents(), agentFor: () => ({}) as never, credentials: ADMIN, keepaliveMs: 60_000, log: silentLogger})],
+      plugins: [
+        adminRoutes({
+          store,
+          catalog,
+          provisioner,
+          events: new BrokerEvents(),
+          agentFor: () => ({}) as never,
+          credentials: ADMIN,
+          keepaliveMs: 60_000,
+          log: silentLogger,
+        }),
+      ],
     })
     url = await app.listen({host: '127.0.0.1', port: 0})
   })
@@ -42,14 +53,22 @@ describe('event streams per client', () => {
   /** Opens the event stream with node:http, so the test decides when its socket goes. */
   const events = () =>
     new Promise<{status: number; body: () => Promise<string>; close: () => void}>((resolve, reject) => {
-      const request = http.get(`${url}/admin/v1/events`, {agent: false, headers: {authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`}}, (response) => {
-        const body = () => new Promise<string>((done) => {
-          let text = ''
-          response.on('data', (chunk) => (text += chunk))
-          response.on('end', () => done(text))
-        })
-        resolve({status: response.statusCode ?? 0, body, close: () => request.destroy()})
-      })
+      const request = http.get(
+        `${url}/admin/v1/events`,
+        {
+          agent: false,
+          headers: {authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`},
+        },
+        (response) => {
+          const body = () =>
+            new Promise<string>((done) => {
+              let text = ''
+              response.on('data', (chunk) => (text += chunk))
+              response.on('end', () => done(text))
+            })
+          resolve({status: response.statusCode ?? 0, body, close: () => request.destroy()})
+        },
+      )
       request.on('error', reject)
       requests.push(request)
     })

@@ -36,7 +36,9 @@ describe('what the broker sends never steers the terminal', () => {
   })
 
   it("top's log panel expands tabs, drops colours and obeys no other escape (no clipboard write by OSC 52)", () => {
-    expect(parseLogLine('2026-12-01T22:00:00.000000000Z \u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007').text).toBe('red     tab \\x1b]52;c;cGF5bG9hZA==\\x07')
+    expect(
+      parseLogLine('2026-12-01T22:00:00.000000000Z \u001b[31mred\u001b[0m\ttab \u001b]52;c;cGF5bG9hZA==\u0007').text,
+    ).toBe('red     tab \\x1b]52;c;cGF5bG9hZA==\\x07')
   })
 })
 
@@ -46,6 +48,9 @@ describe('log lines', () => {
     const log = createLogger('info', (line) => lines.push(line))
     log.warn('unbind of binding b1\n2026-12-01T22:00:00.000Z info  admin logged in\u001b[2K failed')
     expect(lines).toHaveLength(1)
-    expect(lines[0].split('\n')).toEqual([expect.stringContaining('b1\\n2026-12-01T22:00:00.000Z info  admin logged in\\x1b[2K failed'), ''])
+    expect(lines[0].split('\n')).toEqual([
+      expect.stringContaining('b1\\n2026-12-01T22:00:00.000Z info  admin logged in\\x1b[2K failed'),
+      '',
+    ])
   })
 })

@@ -17,7 +17,8 @@ describe('sizes in the catalog', () => {
 
   it('refuses what is not a positive size', () => {
     for (const value of ['', 'abc', '1x', '-1m', 'm', '1 g b', '1p']) expect(parseBytes(value), value).toBeUndefined()
-    for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(parseBytes(value), String(value)).toBeUndefined()
+    for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(parseBytes(value), String(value)).toBeUndefined()
   })
 })
 

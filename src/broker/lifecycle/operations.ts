@@ -175,7 +175,8 @@ export class OperationRunner {
     const instance = this.holds(op.id) ? undefined : await this.ctx.store.getInstance(op.instanceId)
     const seconds = instance ? pollingSeconds(this.ctx.catalog, instance.planId) : DEFAULT_POLLING_SECONDS
     const settled = await this.settle(op.id, op.createdAt + seconds * 1000 + SETTLE_MARGIN_MS)
-    if (settled.state === 'failed') throw new OsbError(isUnreachableFailure(settled.description) ? 503 : 500, settled.description)
+    if (settled.state === 'failed')
+      throw new OsbError(isUnreachableFailure(settled.description) ? 503 : 500, settled.description)
     return ok()
   }
 

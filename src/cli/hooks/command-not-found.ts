@@ -7,7 +7,8 @@ export function editDistance(a: string, b: string): number {
   let row = Array.from({length: b.length + 1}, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     const next = [i]
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
     row = next
   }
   return row[b.length]
@@ -23,7 +24,11 @@ export function unknownCommand(words: string[], commands: string[]): {message: s
   }
   for (let n = words.length - 1; n > 0; n--) {
     const parent = words.slice(0, n).join(' ')
-    if (spaced.includes(parent)) return {message: `${parent} takes no argument ${words.slice(n).join(' ')}`, hint: `see \`dbroker ${parent} --help\``}
+    if (spaced.includes(parent))
+      return {
+        message: `${parent} takes no argument ${words.slice(n).join(' ')}`,
+        hint: `see \`dbroker ${parent} --help\``,
+      }
   }
   return {message: `there is no command ${typed}`, hint: 'list the commands with `dbroker --help`'}
 }
@@ -33,7 +38,8 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const words = options.id.split(':').map((w) => escapeControls(w))
   const aliases = options.config.commands.flatMap((c) => c.aliases)
   const {message, hint} = unknownCommand(words, [...options.config.commandIDs, ...aliases])
-  if ((options.argv ?? []).includes('--json')) process.stdout.write(`${JSON.stringify({status: 2, error: {name: 'UsageError', message}})}\n`)
+  if ((options.argv ?? []).includes('--json'))
+    process.stdout.write(`${JSON.stringify({status: 2, error: {name: 'UsageError', message}})}\n`)
   else process.stderr.write(`Error: ${message}\n  Try: ${hint}\n`)
   this.exit(2)
 }

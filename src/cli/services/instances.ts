@@ -54,7 +54,10 @@ export async function instanceByRef(client: CliBroker, ref: string): Promise<Ins
   if (instance) return instance
   const matches = ref ? (await client.instances({stats: false})).filter((i) => i.id.startsWith(ref)) : []
   if (matches.length > 1) {
-    throw new DbrokerError(`${ref} is the start of ${matches.length} instance ids: ${matches.map(labelOf).join(', ')}`, 'type more of the id, or use the name')
+    throw new DbrokerError(
+      `${ref} is the start of ${matches.length} instance ids: ${matches.map(labelOf).join(', ')}`,
+      'type more of the id, or use the name',
+    )
   }
   const only = matches.length === 1 ? await client.findInstance(matches[0].id) : undefined
   if (!only) throw new DbrokerError(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')

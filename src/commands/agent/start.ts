@@ -7,7 +7,8 @@ import {loadAgentConfig, startAgentProcess} from '../../system/agent.js'
 import {parseLabels} from '../../system/settings.js'
 
 export default class AgentStart extends BaseCommand {
-  static override summary = "Run the agent of one Docker host: register it with the brokers and run the host's containers"
+  static override summary =
+    "Run the agent of one Docker host: register it with the brokers and run the host's containers"
   static override description = `Registers the host with the broker(s) and heartbeats every --keepalive with the engine's facts and the state of its containers. Each answer carries the containers the host should run; the agent converges to them, so a container removed behind its back, a restarted engine or a wiped host come back with the same port, credentials and volume. While no broker answers it retries with backoff, and the containers keep running.
 
 The host's own token comes from \`dbroker hosts add HOST\` on the operator's side: give it in a file (--token-file, mode 0600) or DBROKER_AGENT_TOKEN. With it the agent registers and heartbeats as this host only, and its API (on 127.0.0.1 unless --listen says otherwise; HTTPS with --tls-cert/--tls-key) accepts only the brokers' credential for this host. Plain http brokers or agent API off 127.0.0.1, and a tcp:// engine without TLS, are refused unless --insecure.
@@ -22,26 +23,43 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
   static override flags = {
     config: Flags.string({char: 'c', description: 'YAML file with the settings below (flags win)'}),
     id: Flags.string({description: "the host's name in the broker [default: the machine's host name]"}),
-    'docker-host': Flags.string({description: 'the engine: unix:///var/run/docker.sock or tcp://HOST:2376 [default: DOCKER_HOST, else the local socket]'}),
+    'docker-host': Flags.string({
+      description:
+        'the engine: unix:///var/run/docker.sock or tcp://HOST:2376 [default: DOCKER_HOST, else the local socket]',
+    }),
     'docker-tls-ca': Flags.string({description: 'CA of a tcp engine'}),
     'docker-tls-cert': Flags.string({description: 'client certificate for a tcp engine'}),
     'docker-tls-key': Flags.string({description: 'client key for a tcp engine'}),
-    'service-address': Flags.string({description: 'address written into credentials, where applications reach the containers'}),
+    'service-address': Flags.string({
+      description: 'address written into credentials, where applications reach the containers',
+    }),
     'bind-address': Flags.string({description: 'address published ports bind to [default: the service address]'}),
     'port-range': Flags.string({description: 'host ports instances get, MIN-MAX [default: 40000-40999]'}),
     'max-containers': Flags.integer({min: 1, description: 'most instances this host takes'}),
     'max-memory': Flags.string({description: "most memory the host's instances may reserve in total (e.g. 8g)"}),
     zone: Flags.string({description: 'zone of the host, for plan placement rules'}),
-    label: Flags.string({multiple: true, description: 'KEY=VALUE label of the host, for plan placement rules (repeatable)'}),
+    label: Flags.string({
+      multiple: true,
+      description: 'KEY=VALUE label of the host, for plan placement rules (repeatable)',
+    }),
     broker: Flags.string({multiple: true, description: 'broker URL (repeatable: tried in turn)'}),
     'broker-ca': Flags.string({description: "CA of the brokers' TLS certificates"}),
-    token: Flags.string({env: 'DBROKER_AGENT_TOKEN', description: "this host's token from `dbroker hosts add` (prefer --token-file)"}),
+    token: Flags.string({
+      env: 'DBROKER_AGENT_TOKEN',
+      description: "this host's token from `dbroker hosts add` (prefer --token-file)",
+    }),
     'token-file': Flags.string({description: "file (0600) holding this host's token from `dbroker hosts add`"}),
     keepalive: Flags.string({description: 'heartbeat interval, e.g. 5s [default: 5s]'}),
-    'max-backoff': Flags.string({description: 'longest wait between heartbeat attempts while no broker answers [default: 2 x keepalive]'}),
+    'max-backoff': Flags.string({
+      description: 'longest wait between heartbeat attempts while no broker answers [default: 2 x keepalive]',
+    }),
     listen: Flags.string({description: "HOST:PORT of the agent's API [default: 127.0.0.1:9997]"}),
-    url: Flags.string({description: 'URL brokers reach the agent at [default: from --listen, the service address when that is 0.0.0.0]'}),
-    insecure: Flags.boolean({description: 'allow plain http off loopback (brokers, this API) and a tcp engine without TLS'}),
+    url: Flags.string({
+      description: 'URL brokers reach the agent at [default: from --listen, the service address when that is 0.0.0.0]',
+    }),
+    insecure: Flags.boolean({
+      description: 'allow plain http off loopback (brokers, this API) and a tcp engine without TLS',
+    }),
     'tls-cert': Flags.string({description: "certificate of the agent's API (HTTPS)"}),
     'tls-key': Flags.string({description: "key of the agent's API (HTTPS)"}),
   }
@@ -50,7 +68,10 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     const {flags} = await this.parse(AgentStart)
     const log = createLogger(flags['log-level'] as LogLevel)
     const tls = flags['tls-cert'] || flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined
-    const dockerTls = flags['docker-tls-cert'] || flags['docker-tls-key'] ? {ca: flags['docker-tls-ca'], cert: flags['docker-tls-cert'], key: flags['docker-tls-key']} : undefined
+    const dockerTls =
+      flags['docker-tls-cert'] || flags['docker-tls-key']
+        ? {ca: flags['docker-tls-ca'], cert: flags['docker-tls-cert'], key: flags['docker-tls-key']}
+        : undefined
     const config = loadAgentConfig(flags.config, {
       id: flags.id,
       docker: {host: flags['docker-host'] ?? process.env.DOCKER_HOST, tls: dockerTls},

@@ -6,7 +6,8 @@ import {createLogger, type LogLevel} from '../../core/log.js'
 import {loadBrokerConfig, startBrokerProcess} from '../../system/broker.js'
 
 export default class BrokerStart extends BaseCommand {
-  static override summary = 'Run a broker for remote hosts: OSB and admin APIs, agent registration, on SQLite or a shared PostgreSQL'
+  static override summary =
+    'Run a broker for remote hosts: OSB and admin APIs, agent registration, on SQLite or a shared PostgreSQL'
   static override description = `Serves the Open Service Broker API and the admin API, and the routes agents register and heartbeat on. Instances go to live, undrained hosts with room (--placement spread, binpack or random, and the plan's zone and label rules); a host that misses three heartbeats is marked dead.
 
 With a postgres:// store, run as many brokers as you like on one database: any of them serves any request, one finishes what another started if that one dies, and each one's event stream sees every change.
@@ -30,20 +31,33 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
     password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
     'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API user (required)'}),
-    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API password (required, not the OSB one)'}),
+    'admin-password': Flags.string({
+      env: 'DBROKER_ADMIN_PASSWORD',
+      description: 'admin API password (required, not the OSB one)',
+    }),
     insecure: Flags.boolean({description: "allow plain http off loopback: this broker's own API, and agents' URLs"}),
     'agent-ca': Flags.string({description: "CA of the agents' TLS certificates"}),
     store: Flags.string({env: 'DBROKER_STORE', description: 'sqlite:PATH or postgres://USER:PASS@HOST/DB'}),
-    'store-key-file': Flags.string({env: 'DBROKER_STORE_KEY_FILE', description: "file with the key of the store's secrets (64 hex digits; newest first when several) [default: DBROKER_STORE_KEY, or store.key beside a SQLite store]"}),
+    'store-key-file': Flags.string({
+      env: 'DBROKER_STORE_KEY_FILE',
+      description:
+        "file with the key of the store's secrets (64 hex digits; newest first when several) [default: DBROKER_STORE_KEY, or store.key beside a SQLite store]",
+    }),
     catalog: Flags.string({description: 'catalog YAML [default: the catalog that ships with dbroker]'}),
-    placement: Flags.string({options: ['spread', 'binpack', 'random'], description: 'how to pick a host [default: spread]'}),
-    keepalive: Flags.string({description: "agents' expected heartbeat interval, and the sweep and lease period [default: 5s]"}),
+    placement: Flags.string({
+      options: ['spread', 'binpack', 'random'],
+      description: 'how to pick a host [default: spread]',
+    }),
+    keepalive: Flags.string({
+      description: "agents' expected heartbeat interval, and the sweep and lease period [default: 5s]",
+    }),
   }
 
   async run(): Promise<{id: string; url: string}> {
     const {flags} = await this.parse(BrokerStart)
     const log = createLogger(flags['log-level'] as LogLevel)
-    const pair = (username?: string, password?: string) => (username !== undefined || password !== undefined ? {username, password} : undefined)
+    const pair = (username?: string, password?: string) =>
+      username !== undefined || password !== undefined ? {username, password} : undefined
     const config = loadBrokerConfig(flags.config, {
       id: flags.id,
       listen: flags.listen,
@@ -59,7 +73,10 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       placement: flags.placement,
       keepalive: flags.keepalive,
     })
-    if (process.env.DBROKER_AGENT_TOKEN) log.warn('DBROKER_AGENT_TOKEN is not used by the broker any more: each host has its own token, from `dbroker hosts add HOST`')
+    if (process.env.DBROKER_AGENT_TOKEN)
+      log.warn(
+        'DBROKER_AGENT_TOKEN is not used by the broker any more: each host has its own token, from `dbroker hosts add HOST`',
+      )
     const broker = await startBrokerProcess(config, log)
     const result = {id: config.id, url: broker.url}
     if (this.jsonEnabled()) process.stdout.write(JSON.stringify(result) + '\n')

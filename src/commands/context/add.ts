@@ -5,7 +5,8 @@ import {UsageError} from '../../core/errors.js'
 
 export default class ContextAdd extends BaseCommand {
   static override summary = 'Add or replace a broker context'
-  static override description = 'A context names a broker: its URL, OSB credentials and admin credentials. Contexts live in the config dir, readable only by you (mode 0600).'
+  static override description =
+    'A context names a broker: its URL, OSB credentials and admin credentials. Contexts live in the config dir, readable only by you (mode 0600).'
   static override examples = [
     '<%= config.bin %> context add prod --url https://broker.example.com --username broker --password s3cret --admin-username admin --admin-password t0p',
     '<%= config.bin %> context add staging --url http://10.0.0.5:9998 --use',
@@ -31,7 +32,10 @@ export default class ContextAdd extends BaseCommand {
     }
     // The broker speaks HTTP(S) only: anything else would fail later, on the first command that uses the context.
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
-      throw new UsageError(`--url ${flags.url} is not an http:// or https:// URL of a broker`, 'write it like http://127.0.0.1:9998')
+      throw new UsageError(
+        `--url ${flags.url} is not an http:// or https:// URL of a broker`,
+        'write it like http://127.0.0.1:9998',
+      )
     }
     const store = this.contexts()
     await store.set(

@@ -26,7 +26,10 @@ export default class ContextList extends BaseCommand {
       admin: c.adminUsername ?? null,
     }))
     if (!this.jsonEnabled()) {
-      if (rows.length === 0) process.stderr.write('no contexts yet: `dbroker up` writes one named local, `dbroker context add` adds others\n')
+      if (rows.length === 0)
+        process.stderr.write(
+          'no contexts yet: `dbroker up` writes one named local, `dbroker context add` adds others\n',
+        )
       else
         process.stdout.write(
           renderTable(rows, [

@@ -15,14 +15,22 @@ export default class HostsAdd extends BrokerCommand {
     rotate: Flags.boolean({description: 'replace the token of an enrolled host'}),
   }
 
-  static override examples = ['<%= config.bin %> hosts add host-1 --token-file host-1.token', '<%= config.bin %> hosts add host-1 --rotate --token-file host-1.token']
+  static override examples = [
+    '<%= config.bin %> hosts add host-1 --token-file host-1.token',
+    '<%= config.bin %> hosts add host-1 --rotate --token-file host-1.token',
+  ]
 
   async run(): Promise<{id: string; token?: string; tokenFile?: string}> {
     const {args, flags} = await this.parse(HostsAdd)
-    const result = await enrollHost(await this.client(flags.context), args.name, {rotate: flags.rotate, tokenFile: flags['token-file']})
+    const result = await enrollHost(await this.client(flags.context), args.name, {
+      rotate: flags.rotate,
+      tokenFile: flags['token-file'],
+    })
     if (!this.jsonEnabled()) {
       if (result.token) this.log(result.token)
-      this.note(`host ${result.id}: ${result.tokenFile ? `its token is in ${result.tokenFile}` : 'this is its token, shown only now'}; start its agent with \`dbroker agent start --id ${result.id} --token-file FILE\``)
+      this.note(
+        `host ${result.id}: ${result.tokenFile ? `its token is in ${result.tokenFile}` : 'this is its token, shown only now'}; start its agent with \`dbroker agent start --id ${result.id} --token-file FILE\``,
+      )
     }
     return result
   }

@@ -11,7 +11,10 @@ export default class HostsUndrain extends BrokerCommand {
   async run(): Promise<{id: string; drained: boolean}> {
     const {args, flags} = await this.parse(HostsUndrain)
     const result = await setDrained(await this.client(flags.context), args.name, false)
-    if (!this.jsonEnabled()) this.log(`host ${result.id} is ${result.drained ? 'drained: no new instances go there' : 'undrained: it takes new instances again'}`)
+    if (!this.jsonEnabled())
+      this.log(
+        `host ${result.id} is ${result.drained ? 'drained: no new instances go there' : 'undrained: it takes new instances again'}`,
+      )
     return result
   }
 }

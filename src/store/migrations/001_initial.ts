@@ -89,5 +89,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['ports', 'operations', 'bindings', 'instances', 'hosts']) await db.schema.dropTable(table).execute()
+  for (const table of ['ports', 'operations', 'bindings', 'instances', 'hosts'])
+    await db.schema.dropTable(table).execute()
 }

@@ -18,6 +18,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropIndex('operations_owner').execute()
-  for (const column of ['keepalive_ms', 'max_memory', 'max_containers']) await db.schema.alterTable('hosts').dropColumn(column).execute()
+  for (const column of ['keepalive_ms', 'max_memory', 'max_containers'])
+    await db.schema.alterTable('hosts').dropColumn(column).execute()
   await db.schema.dropTable('brokers').execute()
 }

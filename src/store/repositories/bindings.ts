@@ -38,7 +38,12 @@ export function toBinding(row: BindingRow, secrets: SecretCipher): Binding {
   }
 }
 
-export async function insertBinding(db: Db, secrets: SecretCipher, binding: Binding, requestKey: string): Promise<void> {
+export async function insertBinding(
+  db: Db,
+  secrets: SecretCipher,
+  binding: Binding,
+  requestKey: string,
+): Promise<void> {
   const sealed = sealedRow(secrets, 'bindings', binding.id)
   const row: NewBindingRow = {
     id: binding.id,
@@ -60,7 +65,12 @@ export async function insertBinding(db: Db, secrets: SecretCipher, binding: Bind
 
 export async function getBinding(db: Db, secrets: SecretCipher, id: string): Promise<StoredBinding | undefined> {
   const row = await db.selectFrom('bindings').selectAll().where('id', '=', id).executeTakeFirst()
-  return row && {...toBinding(row, secrets), requestKey: sealedRow(secrets, 'bindings', row.id).open('request_key', row.request_key)}
+  return (
+    row && {
+      ...toBinding(row, secrets),
+      requestKey: sealedRow(secrets, 'bindings', row.id).open('request_key', row.request_key),
+    }
+  )
 }
 
 export async function listBindings(db: Db, secrets: SecretCipher, instanceId?: string): Promise<Binding[]> {
@@ -69,8 +79,21 @@ export async function listBindings(db: Db, secrets: SecretCipher, instanceId?: s
   return (await query.execute()).map((row) => toBinding(row, secrets))
 }
 
-export async function transitionBinding(db: Db, id: string, from: BindingState[], to: BindingState, now: number): Promise<boolean> {
-  return touched(await db.updateTable('bindings').set({state: to, updated_at: now}).where('id', '=', id).where('state', 'in', from).executeTakeFirst())
+export async function transitionBinding(
+  db: Db,
+  id: string,
+  from: BindingState[],
+  to: BindingState,
+  now: number,
+): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('bindings')
+      .set({state: to, updated_at: now})
+      .where('id', '=', id)
+      .where('state', 'in', from)
+      .executeTakeFirst(),
+  )
 }
 
 export async function deleteBinding(db: Db, id: string): Promise<void> {
@@ -84,24 +107,44 @@ const toSpareUser = (row: Pick<SpareUserRow, 'username' | 'password'>, secrets: 
   password: sealedRow(secrets, 'spare_users', row.username).open('password', row.password),
 })
 
-export async function addSpareUser(db: Db, secrets: SecretCipher, instanceId: string, user: SpareUser, now: number): Promise<void> {
-  const row: NewSpareUserRow = {username: user.username, instance_id: instanceId, password: sealedRow(secrets, 'spare_users', user.username).seal('password', user.password), created_at: now}
+export async function addSpareUser(
+  db: Db,
+  secrets: SecretCipher,
+  instanceId: string,
+  user: SpareUser,
+  now: number,
+): Promise<void> {
+  const row: NewSpareUserRow = {
+    username: user.username,
+    instance_id: instanceId,
+    password: sealedRow(secrets, 'spare_users', user.username).seal('password', user.password),
+    created_at: now,
+  }
   await db.insertInto('spare_users').values(row).execute()
 }
 
 const oldestSpareUsers = (db: Db, instanceId: string) =>
-  db.selectFrom('spare_users').select(['username', 'password']).where('instance_id', '=', instanceId).orderBy('created_at')
+  db
+    .selectFrom('spare_users')
+    .select(['username', 'password'])
+    .where('instance_id', '=', instanceId)
+    .orderBy('created_at')
 
 export async function spareUsers(db: Db, secrets: SecretCipher, instanceId: string): Promise<SpareUser[]> {
   return (await oldestSpareUsers(db, instanceId).execute()).map((row) => toSpareUser(row, secrets))
 }
 
 /** Takes the oldest spare user of an instance; a delete that removed the row is the claim, so two brokers never hand out the same user. */
-export async function claimSpareUser(db: Db, secrets: SecretCipher, instanceId: string): Promise<SpareUser | undefined> {
+export async function claimSpareUser(
+  db: Db,
+  secrets: SecretCipher,
+  instanceId: string,
+): Promise<SpareUser | undefined> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const spare = await oldestSpareUsers(db, instanceId).limit(1).executeTakeFirst()
     if (!spare) return undefined
-    if (touched(await db.deleteFrom('spare_users').where('username', '=', spare.username).executeTakeFirst())) return toSpareUser(spare, secrets)
+    if (touched(await db.deleteFrom('spare_users').where('username', '=', spare.username).executeTakeFirst()))
+      return toSpareUser(spare, secrets)
   }
   return undefined
 }

@@ -14,7 +14,12 @@ export interface BrokerLease {
   heartbeatAt: number
 }
 
-export const toBrokerLease = (row: BrokerRow): BrokerLease => ({id: row.id, url: row.url, startedAt: Number(row.started_at), heartbeatAt: Number(row.heartbeat_at)})
+export const toBrokerLease = (row: BrokerRow): BrokerLease => ({
+  id: row.id,
+  url: row.url,
+  startedAt: Number(row.started_at),
+  heartbeatAt: Number(row.heartbeat_at),
+})
 
 /** Renews a broker's lease, taking it on the first beat. */
 export async function brokerHeartbeat(db: Db, id: string, url: string | null, now: number): Promise<void> {

@@ -7,19 +7,28 @@ import type {HostIdentitiesTable} from '../schema.js'
 export type HostIdentityRow = Selectable<HostIdentitiesTable>
 export type NewHostIdentityRow = Insertable<HostIdentitiesTable>
 
-export const toHostEnrollment = (row: Pick<HostIdentityRow, 'host_id' | 'enrolled_at' | 'pending'>): HostEnrollment => ({
+export const toHostEnrollment = (
+  row: Pick<HostIdentityRow, 'host_id' | 'enrolled_at' | 'pending'>,
+): HostEnrollment => ({
   hostId: row.host_id,
   enrolledAt: Number(row.enrolled_at),
   pending: readJson<PendingHostChange | null>(row.pending),
 })
 
-const sameChange = (a: PendingHostChange, b: PendingHostChange) => a.agentUrl === b.agentUrl && a.serviceAddress === b.serviceAddress && a.bindAddress === b.bindAddress
+const sameChange = (a: PendingHostChange, b: PendingHostChange) =>
+  a.agentUrl === b.agentUrl && a.serviceAddress === b.serviceAddress && a.bindAddress === b.bindAddress
 
 /**
  * Records a host's token hash. An enrolled host keeps its token unless
  * `replace` says otherwise; replacing revokes the old token at once.
  */
-export async function enrollHost(db: Db, hostId: string, tokenHash: string, options: {replace: boolean}, now = Date.now()): Promise<'enrolled' | 'replaced' | 'exists'> {
+export async function enrollHost(
+  db: Db,
+  hostId: string,
+  tokenHash: string,
+  options: {replace: boolean},
+  now = Date.now(),
+): Promise<'enrolled' | 'replaced' | 'exists'> {
   const inserted = await db
     .insertInto('host_identities')
     .values({host_id: hostId, token_hash: tokenHash, enrolled_at: now, pending: null} satisfies NewHostIdentityRow)
@@ -27,23 +36,39 @@ export async function enrollHost(db: Db, hostId: string, tokenHash: string, opti
     .executeTakeFirst()
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return 'enrolled'
   if (!options.replace) return 'exists'
-  await db.updateTable('host_identities').set({token_hash: tokenHash, enrolled_at: now, pending: null}).where('host_id', '=', hostId).execute()
+  await db
+    .updateTable('host_identities')
+    .set({token_hash: tokenHash, enrolled_at: now, pending: null})
+    .where('host_id', '=', hostId)
+    .execute()
   return 'replaced'
 }
 
 /** The host a token hash belongs to. */
 export async function hostOfToken(db: Db, tokenHash: string): Promise<string | undefined> {
-  const row = await db.selectFrom('host_identities').select('host_id').where('token_hash', '=', tokenHash).executeTakeFirst()
+  const row = await db
+    .selectFrom('host_identities')
+    .select('host_id')
+    .where('token_hash', '=', tokenHash)
+    .executeTakeFirst()
   return row?.host_id
 }
 
 export async function tokenHashOf(db: Db, hostId: string): Promise<string | undefined> {
-  const row = await db.selectFrom('host_identities').select('token_hash').where('host_id', '=', hostId).executeTakeFirst()
+  const row = await db
+    .selectFrom('host_identities')
+    .select('token_hash')
+    .where('host_id', '=', hostId)
+    .executeTakeFirst()
   return row?.token_hash
 }
 
 export async function listHostIdentities(db: Db): Promise<HostEnrollment[]> {
-  const rows = await db.selectFrom('host_identities').select(['host_id', 'enrolled_at', 'pending']).orderBy('host_id').execute()
+  const rows = await db
+    .selectFrom('host_identities')
+    .select(['host_id', 'enrolled_at', 'pending'])
+    .orderBy('host_id')
+    .execute()
   return rows.map(toHostEnrollment)
 }
 
@@ -52,14 +77,22 @@ export async function recordPendingChange(db: Db, hostId: string, change: Pendin
   const row = await db.selectFrom('host_identities').select('pending').where('host_id', '=', hostId).executeTakeFirst()
   const waiting = readJson<PendingHostChange | null>(row?.pending ?? null)
   if (waiting && sameChange(waiting, change)) return false
-  await db.updateTable('host_identities').set({pending: writeJson(change)}).where('host_id', '=', hostId).execute()
+  await db
+    .updateTable('host_identities')
+    .set({pending: writeJson(change)})
+    .where('host_id', '=', hostId)
+    .execute()
   return true
 }
 
 /** Applies the host's pending change to its registration; undefined when none waits. */
 export async function approvePendingChange(db: Db, hostId: string): Promise<PendingHostChange | undefined> {
   return inTransaction(db, async (trx) => {
-    const row = await trx.selectFrom('host_identities').select('pending').where('host_id', '=', hostId).executeTakeFirst()
+    const row = await trx
+      .selectFrom('host_identities')
+      .select('pending')
+      .where('host_id', '=', hostId)
+      .executeTakeFirst()
     if (!row?.pending) return undefined
     const change = readJson<PendingHostChange>(row.pending)
     await trx

@@ -70,8 +70,18 @@ export async function listHosts(db: Db): Promise<Host[]> {
 }
 
 /** Records a host's heartbeat; `revived` when the host had been marked dead (only one of two racing beats says so). */
-export async function heartbeatHost(db: Db, id: string, facts: Host['facts'], now: number): Promise<'unknown' | 'alive' | 'revived'> {
-  const revived = await db.updateTable('hosts').set({status: 'alive'}).where('id', '=', id).where('status', '=', 'dead').executeTakeFirst()
+export async function heartbeatHost(
+  db: Db,
+  id: string,
+  facts: Host['facts'],
+  now: number,
+): Promise<'unknown' | 'alive' | 'revived'> {
+  const revived = await db
+    .updateTable('hosts')
+    .set({status: 'alive'})
+    .where('id', '=', id)
+    .where('status', '=', 'dead')
+    .executeTakeFirst()
   const beat: HostRowUpdate = {last_heartbeat: now, status: 'alive', ...(facts ? {facts: writeJson(facts)} : {})}
   if (!touched(await db.updateTable('hosts').set(beat).where('id', '=', id).executeTakeFirst())) return 'unknown'
   return touched(revived) ? 'revived' : 'alive'
@@ -79,7 +89,9 @@ export async function heartbeatHost(db: Db, id: string, facts: Host['facts'], no
 
 /** Marks dead every alive host that missed `misses` heartbeats; returns the hosts this call marked (a beat in between wins). */
 export async function markDeadHosts(db: Db, defaultKeepaliveMs: number, misses: number, now: number): Promise<Host[]> {
-  const late = (await listHosts(db)).filter((h) => h.status === 'alive' && now - h.lastHeartbeat > (h.keepaliveMs ?? defaultKeepaliveMs) * misses)
+  const late = (await listHosts(db)).filter(
+    (h) => h.status === 'alive' && now - h.lastHeartbeat > (h.keepaliveMs ?? defaultKeepaliveMs) * misses,
+  )
   const marked: Host[] = []
   for (const host of late) {
     const result = await db
@@ -95,6 +107,10 @@ export async function markDeadHosts(db: Db, defaultKeepaliveMs: number, misses: 
 }
 
 export async function setHostDrained(db: Db, id: string, drained: boolean): Promise<Host | undefined> {
-  await db.updateTable('hosts').set({drained: drained ? 1 : 0}).where('id', '=', id).execute()
+  await db
+    .updateTable('hosts')
+    .set({drained: drained ? 1 : 0})
+    .where('id', '=', id)
+    .execute()
   return getHost(db, id)
 }

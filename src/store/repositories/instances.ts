@@ -15,7 +15,9 @@ export interface StoredInstance extends ServiceInstance {
   requestKey: string
 }
 
-export type InstancePatch = Partial<Pick<ServiceInstance, 'state' | 'planId' | 'parameters' | 'context' | 'maintenanceInfo' | 'spec'>> & {
+export type InstancePatch = Partial<
+  Pick<ServiceInstance, 'state' | 'planId' | 'parameters' | 'context' | 'maintenanceInfo' | 'spec'>
+> & {
   requestKey?: string
 }
 
@@ -41,7 +43,12 @@ export function toInstance(row: InstanceRow, secrets: SecretCipher): ServiceInst
   }
 }
 
-export async function insertInstance(db: Db, secrets: SecretCipher, instance: ServiceInstance, requestKey: string): Promise<void> {
+export async function insertInstance(
+  db: Db,
+  secrets: SecretCipher,
+  instance: ServiceInstance,
+  requestKey: string,
+): Promise<void> {
   const sealed = sealedRow(secrets, 'instances', instance.id)
   const row: NewInstanceRow = {
     id: instance.id,
@@ -65,13 +72,26 @@ export async function insertInstance(db: Db, secrets: SecretCipher, instance: Se
   await db.insertInto('instances').values(row).execute()
 }
 
-export async function getInstance(db: Db, secrets: SecretCipher, by: {id: string} | {name: string}): Promise<StoredInstance | undefined> {
+export async function getInstance(
+  db: Db,
+  secrets: SecretCipher,
+  by: {id: string} | {name: string},
+): Promise<StoredInstance | undefined> {
   const query = db.selectFrom('instances').selectAll()
   const row = await ('id' in by ? query.where('id', '=', by.id) : query.where('name', '=', by.name)).executeTakeFirst()
-  return row && {...toInstance(row, secrets), requestKey: sealedRow(secrets, 'instances', row.id).open('request_key', row.request_key)}
+  return (
+    row && {
+      ...toInstance(row, secrets),
+      requestKey: sealedRow(secrets, 'instances', row.id).open('request_key', row.request_key),
+    }
+  )
 }
 
-export async function listInstances(db: Db, secrets: SecretCipher, filter: {hostId?: string; state?: InstanceState}): Promise<ServiceInstance[]> {
+export async function listInstances(
+  db: Db,
+  secrets: SecretCipher,
+  filter: {hostId?: string; state?: InstanceState},
+): Promise<ServiceInstance[]> {
   let query = db.selectFrom('instances').selectAll().orderBy('created_at')
   if (filter.hostId) query = query.where('host_id', '=', filter.hostId)
   if (filter.state) query = query.where('state', '=', filter.state)
@@ -91,7 +111,13 @@ export async function memoryByHost(db: Db, secrets: SecretCipher): Promise<Map<s
   return sums
 }
 
-export async function updateInstance(db: Db, secrets: SecretCipher, id: string, patch: InstancePatch, now: number): Promise<void> {
+export async function updateInstance(
+  db: Db,
+  secrets: SecretCipher,
+  id: string,
+  patch: InstancePatch,
+  now: number,
+): Promise<void> {
   const sealed = sealedRow(secrets, 'instances', id)
   const set: InstanceRowUpdate = {
     updated_at: now,
@@ -99,7 +125,9 @@ export async function updateInstance(db: Db, secrets: SecretCipher, id: string, 
     ...(patch.planId === undefined ? {} : {plan_id: patch.planId}),
     ...(patch.parameters === undefined ? {} : {parameters: sealed.seal('parameters', writeJson(patch.parameters))}),
     ...(patch.context === undefined ? {} : {context: writeJson(patch.context)}),
-    ...(patch.maintenanceInfo === undefined ? {} : {maintenance_info: patch.maintenanceInfo ? writeJson(patch.maintenanceInfo) : null}),
+    ...(patch.maintenanceInfo === undefined
+      ? {}
+      : {maintenance_info: patch.maintenanceInfo ? writeJson(patch.maintenanceInfo) : null}),
     ...(patch.spec === undefined ? {} : {spec: sealed.seal('spec', writeJson(patch.spec))}),
     ...(patch.requestKey === undefined ? {} : {request_key: sealed.seal('request_key', patch.requestKey)}),
   }
@@ -107,8 +135,21 @@ export async function updateInstance(db: Db, secrets: SecretCipher, id: string, 
 }
 
 /** Moves an instance to `to` only from one of `from`; false when another request got there first. */
-export async function transitionInstance(db: Db, id: string, from: InstanceState[], to: InstanceState, now: number): Promise<boolean> {
-  return touched(await db.updateTable('instances').set({state: to, updated_at: now}).where('id', '=', id).where('state', 'in', from).executeTakeFirst())
+export async function transitionInstance(
+  db: Db,
+  id: string,
+  from: InstanceState[],
+  to: InstanceState,
+  now: number,
+): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('instances')
+      .set({state: to, updated_at: now})
+      .where('id', '=', id)
+      .where('state', 'in', from)
+      .executeTakeFirst(),
+  )
 }
 
 export async function setInstanceName(db: Db, id: string, name: string): Promise<void> {

@@ -28,7 +28,12 @@ export function toOperation(row: OperationRow, secrets: SecretCipher): Operation
   }
 }
 
-export async function insertOperation(db: Db, secrets: SecretCipher, op: Operation, owner: string | null): Promise<void> {
+export async function insertOperation(
+  db: Db,
+  secrets: SecretCipher,
+  op: Operation,
+  owner: string | null,
+): Promise<void> {
   const row: NewOperationRow = {
     id: op.id,
     kind: op.kind,
@@ -47,13 +52,37 @@ export async function insertOperation(db: Db, secrets: SecretCipher, op: Operati
 }
 
 /** Records how an operation ended, only while `owner` still holds it: false when another broker took it over. */
-export async function finishOperation(db: Db, id: string, state: OperationState, description: string, owner: string, now: number): Promise<boolean> {
-  return touched(await db.updateTable('operations').set({state, description, updated_at: now}).where('id', '=', id).where('owner', '=', owner).executeTakeFirst())
+export async function finishOperation(
+  db: Db,
+  id: string,
+  state: OperationState,
+  description: string,
+  owner: string,
+  now: number,
+): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('operations')
+      .set({state, description, updated_at: now})
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .executeTakeFirst(),
+  )
 }
 
 /** Hands an operation from a broker that stopped to `to`; false when another broker claimed it first, or it already ended. */
-export async function claimOperation(db: Db, id: string, from: string | null, to: string, now: number): Promise<boolean> {
-  let query = db.updateTable('operations').set({owner: to, updated_at: now}).where('id', '=', id).where('state', '=', 'in progress')
+export async function claimOperation(
+  db: Db,
+  id: string,
+  from: string | null,
+  to: string,
+  now: number,
+): Promise<boolean> {
+  let query = db
+    .updateTable('operations')
+    .set({owner: to, updated_at: now})
+    .where('id', '=', id)
+    .where('state', '=', 'in progress')
   query = from === null ? query.where('owner', 'is', null) : query.where('owner', '=', from)
   return touched(await query.executeTakeFirst())
 }
@@ -64,7 +93,12 @@ export async function getOperation(db: Db, secrets: SecretCipher, id: string): P
 }
 
 /** The newest operation on an instance (bindingId undefined) or on one binding. */
-export async function latestOperation(db: Db, secrets: SecretCipher, instanceId: string, bindingId?: string): Promise<Operation | undefined> {
+export async function latestOperation(
+  db: Db,
+  secrets: SecretCipher,
+  instanceId: string,
+  bindingId?: string,
+): Promise<Operation | undefined> {
   let query = db.selectFrom('operations').selectAll().where('instance_id', '=', instanceId)
   query = bindingId === undefined ? query.where('binding_id', 'is', null) : query.where('binding_id', '=', bindingId)
   const row = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
@@ -72,6 +106,11 @@ export async function latestOperation(db: Db, secrets: SecretCipher, instanceId:
 }
 
 export async function operationsInProgress(db: Db, secrets: SecretCipher): Promise<OwnedOperation[]> {
-  const rows = await db.selectFrom('operations').selectAll().where('state', '=', 'in progress').orderBy('created_at').execute()
+  const rows = await db
+    .selectFrom('operations')
+    .selectAll()
+    .where('state', '=', 'in progress')
+    .orderBy('created_at')
+    .execute()
   return rows.map((row) => ({...toOperation(row, secrets), owner: row.owner}))
 }

@@ -14,19 +14,32 @@ export interface PortOfInstance {
 }
 
 export class PortRangeFullError extends Error {
-  constructor(readonly hostId: string, readonly range: [number, number]) {
+  constructor(
+    readonly hostId: string,
+    readonly range: [number, number],
+  ) {
     super(`no free host port on host ${hostId}: the range ${range[0]}-${range[1]} is full`)
   }
 }
 
-export const toPortOfInstance = (row: PortRow): PortOfInstance => ({hostId: row.host_id, port: Number(row.port), containerPort: Number(row.container_port)})
+export const toPortOfInstance = (row: PortRow): PortOfInstance => ({
+  hostId: row.host_id,
+  port: Number(row.port),
+  containerPort: Number(row.container_port),
+})
 
 /**
  * Allocates one free host port per container port, lowest first, on the
  * host's range. Call inside a transaction; the (host, port) primary key makes
  * a lost race fail rather than double-book.
  */
-export async function allocatePorts(db: Db, host: Host, instanceId: string, containerPorts: number[], exclude: Iterable<number>): Promise<PortMapping[]> {
+export async function allocatePorts(
+  db: Db,
+  host: Host,
+  instanceId: string,
+  containerPorts: number[],
+  exclude: Iterable<number>,
+): Promise<PortMapping[]> {
   if (containerPorts.length === 0) return []
   const taken = await db.selectFrom('ports').select('port').where('host_id', '=', host.id).execute()
   const used = new Set([...exclude, ...taken.map((r) => Number(r.port))])
@@ -38,7 +51,12 @@ export async function allocatePorts(db: Db, host: Host, instanceId: string, cont
     mappings.push({container: containerPort, host: candidate, protocol: 'tcp'})
     used.add(candidate)
   }
-  const rows: NewPortRow[] = mappings.map((m) => ({host_id: host.id, port: m.host, instance_id: instanceId, container_port: m.container}))
+  const rows: NewPortRow[] = mappings.map((m) => ({
+    host_id: host.id,
+    port: m.host,
+    instance_id: instanceId,
+    container_port: m.container,
+  }))
   await db.insertInto('ports').values(rows).execute()
   return mappings
 }
@@ -50,5 +68,7 @@ export async function releasePorts(db: Db, hostId: string, ports: number[]): Pro
 }
 
 export async function portsOf(db: Db, instanceId: string): Promise<PortOfInstance[]> {
-  return (await db.selectFrom('ports').selectAll().where('instance_id', '=', instanceId).orderBy('port').execute()).map(toPortOfInstance)
+  return (await db.selectFrom('ports').selectAll().where('instance_id', '=', instanceId).orderBy('port').execute()).map(
+    toPortOfInstance,
+  )
 }

@@ -7,7 +7,14 @@ export interface TopClient {
   instance(ref: string, options?: {credentials?: boolean}): Promise<InstanceDetail>
   logs(
     ref: string,
-    options: {tail?: number; since?: string; follow?: boolean; timestamps?: boolean; signal?: AbortSignal; onOpen?: () => void},
+    options: {
+      tail?: number
+      since?: string
+      follow?: boolean
+      timestamps?: boolean
+      signal?: AbortSignal
+      onOpen?: () => void
+    },
   ): AsyncIterable<string>
   /** Change events until the signal aborts; `onOpen` once the stream is connected. */
   events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent>

@@ -71,7 +71,8 @@ export function InstancesPanel({
       {shown.map((i, n) => (
         <Text key={i.id} inverse={focused && offset + n === selected} wrap="truncate-end">
           {fit(i.name ?? i.id, 20)}
-          {fit(`${i.service}/${i.plan}`, 18)} {stale ? (
+          {fit(`${i.service}/${i.plan}`, 18)}{' '}
+          {stale ? (
             <Text color={tone('muted')}>{fit(`${instanceHealth(i)}?`, 10)}</Text>
           ) : (
             <Text color={tone(instanceTone(i))}>{fit(instanceHealth(i), 10)}</Text>

@@ -1,9 +1,11 @@
 import {escapeControls} from '../../core/control-chars.js'
 
 const TAB_STOP = 8
-// eslint-disable-next-line no-control-regex
 const SGR = /\u001B\[[0-9;]*m/g
-const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u
+const WIDE =
+  /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u
+// Combining marks on their own, by code point: their width is what is being measured.
+// eslint-disable-next-line no-misleading-character-class
 const ZERO = /[\u0300-\u036F\u200B-\u200D\uFE00-\uFE0F]/u
 
 /** Columns one character takes in a terminal: 2 for wide (CJK, emoji), 0 for combining marks. */

@@ -60,7 +60,11 @@ export function logRows(
     const stamp = timestamps && lines[i].time ? lines[i].time!.slice(0, 23) : null
     const lead = stamp && cols > STAMP_COLUMNS ? STAMP_COLUMNS : 0
     const pieces = wrap ? hardWrap(lines[i].text, cols - lead) : [lines[i].text]
-    const line = pieces.map((text, n) => ({key: `${i}.${n}`, time: n === 0 ? stamp : null, text: n > 0 && lead ? ' '.repeat(lead) + text : text}))
+    const line = pieces.map((text, n) => ({
+      key: `${i}.${n}`,
+      time: n === 0 ? stamp : null,
+      text: n > 0 && lead ? ' '.repeat(lead) + text : text,
+    }))
     // The newest rows of a line too long for the window: its end is what was just written.
     rows.unshift(...line.slice(Math.max(0, line.length - (height - rows.length))))
   }
@@ -78,8 +82,8 @@ export function LogsPanel({title, buffer, bottom, height, width, follow, wrap, t
       <Text bold wrap="truncate-end">
         {fit(`Logs: ${title}`, 30)}
         <Text dimColor>
-          {buffer.interrupted ? 'stream ended · reconnecting' : follow ? 'following' : 'paused'} · wrap {wrap ? 'on' : 'off'} · timestamps {timestamps ? 'on' : 'off'} ·{' '}
-          {buffer.lines.length} lines
+          {buffer.interrupted ? 'stream ended · reconnecting' : follow ? 'following' : 'paused'} · wrap{' '}
+          {wrap ? 'on' : 'off'} · timestamps {timestamps ? 'on' : 'off'} · {buffer.lines.length} lines
           {buffer.dropped ? ` (${buffer.dropped} older dropped)` : ''}
           {search ? ` · /${search}: ${matches} match${matches === 1 ? '' : 'es'}` : ''}
         </Text>

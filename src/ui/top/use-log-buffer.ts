@@ -67,7 +67,13 @@ export function useLogBuffer(
     const timer = setInterval(flush, FLUSH_MS)
     void (async () => {
       try {
-        for await (const event of followLogs(client, ref, {tail: options.tail ?? 500, timestamps: true, signal: abort.signal, retry: true, retryDelayMs: options.retryDelayMs})) {
+        for await (const event of followLogs(client, ref, {
+          tail: options.tail ?? 500,
+          timestamps: true,
+          signal: abort.signal,
+          retry: true,
+          retryDelayMs: options.retryDelayMs,
+        })) {
           if (event.kind === 'text') {
             const parts = (partial + event.text).split('\n')
             partial = parts.pop() ?? ''

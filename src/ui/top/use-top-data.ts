@@ -81,7 +81,13 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
               for (const i of merged) next.set(i.id, [...(prev.cpuHistory.get(i.id) ?? []), sample(i)].slice(-HISTORY))
               cpuHistory = next
             }
-            if (key === last.current.key && !prev.loading && prev.error === null && !prev.stale && cpuHistory === prev.cpuHistory)
+            if (
+              key === last.current.key &&
+              !prev.loading &&
+              prev.error === null &&
+              !prev.stale &&
+              cpuHistory === prev.cpuHistory
+            )
               return prev
             last.current.key = key
             return {...prev, hosts, instances: merged, cpuHistory, loading: false, error: null, stale: false}
@@ -91,7 +97,12 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
             setData((prev) =>
               prev.error === errorMessage(error) && prev.stale
                 ? prev
-                : {...prev, loading: false, error: errorMessage(error), stale: prev.instances.length > 0 || prev.hosts.length > 0},
+                : {
+                    ...prev,
+                    loading: false,
+                    error: errorMessage(error),
+                    stale: prev.instances.length > 0 || prev.hosts.length > 0,
+                  },
             )
         }
       })()
