@@ -8,6 +8,7 @@ import {clearUpState, writeUpState} from '../cli/detach.js'
 import {imageProgress} from '../cli/progress.js'
 import {detachedUp} from '../cli/services/detached-up.js'
 import {UsageError} from '../core/errors.js'
+import {isLoopback} from '../core/transport-security.js'
 import {createLogger, type LogLevel} from '../core/log.js'
 import {startLocal} from '../system/local.js'
 import {credentials as credentialsRule} from '../system/settings.js'
@@ -40,6 +41,10 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'port of the broker API (0 picks a free one)',
     }),
     bind: Flags.string({default: '127.0.0.1', description: 'address the broker API listens on'}),
+    insecure: Flags.boolean({
+      description:
+        'allow --bind off the loopback interface over plain http (passwords would cross the network unencrypted)',
+    }),
     'data-dir': Flags.string({
       description: 'where the store and generated credentials live [default: the user data dir]',
     }),
@@ -85,6 +90,14 @@ With --detach it starts in the background, waits until it is healthy, writes the
         throw new UsageError(
           `--${flag} (or DBROKER_${flag.toUpperCase().replace('-', '_')}): ${checked.error.issues[0].message}`,
         )
+    }
+    // up serves plain http: off loopback its OSB and admin passwords would cross the network in clear text.
+    if (!isLoopback(flags.bind)) {
+      if (!flags.insecure)
+        throw new UsageError(
+          `--bind ${flags.bind} is off the loopback interface and up serves plain http: passwords would cross the network unencrypted; pass --insecure to accept that, or run \`dbroker broker start\` with TLS`,
+        )
+      process.stderr.write(`INSECURE: the broker API listens on ${flags.bind} over plain http\n`)
     }
     const log = createLogger(flags['log-level'] as LogLevel)
     const progress = await imageProgress(this.jsonEnabled())

@@ -30,4 +30,21 @@ describe('dbroker up --password', () => {
       rmSync(home, {recursive: true, force: true})
     }
   })
+
+  it('--bind off loopback without --insecure is a usage error: up serves plain http', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'dbroker-bind-'))
+    try {
+      const dataDir = path.join(home, 'data')
+      const run = spawnSync(process.execPath, [RUN, 'up', '--port', '0', '--bind', '0.0.0.0', '--data-dir', dataDir], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {...process.env, XDG_CONFIG_HOME: path.join(home, 'config')},
+      })
+      expect(run.status, run.stderr).toBe(2)
+      expect(run.stderr).toMatch(/--bind 0\.0\.0\.0 is off the loopback interface.*--insecure/s)
+      expect(existsSync(dataDir)).toBe(false)
+    } finally {
+      rmSync(home, {recursive: true, force: true})
+    }
+  })
 })
