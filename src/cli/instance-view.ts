@@ -1,4 +1,5 @@
 import type {BindingView, InstanceDetail} from '../core/admin.js'
+import {confinement} from '../core/security.js'
 import {endpoint, formatBytes, formatDuration, formatPercent, instanceHealth, uptime} from '../core/format.js'
 import {type Column, renderTable} from './table.js'
 
@@ -20,6 +21,7 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ],
     ['limits', `memory ${formatBytes(i.memoryLimitBytes)}, cpu ${i.nanoCpus ? `${i.nanoCpus / 1e9}` : '-'}`],
     ['usage', i.stats ? `cpu ${formatPercent(i.stats.cpuPercent)}, memory ${formatBytes(i.stats.memoryBytes)}` : '-'],
+    ['security', i.security ? confinement(i.security) : '-'],
     ['volumes', i.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'],
     [
       'operation',

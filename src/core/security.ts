@@ -1,3 +1,5 @@
+import {formatBytes} from './format.js'
+
 /** How an instance's container is confined: the broker puts it in the spec, the agent applies it, the admin API shows it. */
 
 export interface ContainerSecurity {
@@ -101,4 +103,18 @@ export function securityView(
     memorySwapBytes: spec.memoryBytes ?? null,
     network: installationNetwork(installation),
   }
+}
+
+/** One line saying how a container is confined, for `dbroker show` and top's detail. */
+export function confinement(s: SecurityView): string {
+  return [
+    s.privileged ? 'PRIVILEGED' : 'unprivileged',
+    `caps ${s.capabilities.join(',') || 'none'}`,
+    s.readOnlyRootfs ? `read-only root (tmpfs ${Object.keys(s.tmpfs).join(',') || '-'})` : 'writable root',
+    s.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
+    `pids ${s.pidsLimit}`,
+    s.memoryBytes !== null && s.memorySwapBytes === s.memoryBytes ? 'no swap' : 'swap allowed',
+    `logs ${s.log.driver} ${formatBytes(s.log.maxSizeBytes)}×${s.log.maxFiles}`,
+    `network ${s.network}`,
+  ].join(', ')
 }

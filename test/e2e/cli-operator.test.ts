@@ -195,6 +195,10 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(show.code, show.stderr).toBe(0)
     expect(show.stdout).toMatch(/^name +redis$/m)
     expect(show.stdout).toMatch(/^image +dbroker\/redis:7$/m)
+    // The container's effective confinement, as the agent applied it.
+    expect(show.stdout).toMatch(
+      /^security +unprivileged, caps [A-Z_,]+, read-only root .*no-new-privileges, pids 512, no swap/m,
+    )
     expect(show.stdout).toMatch(/^endpoint +127\.0\.0\.1:423\d\d$/m)
     expect(show.stdout).not.toMatch(/redis:\/\/[^ ]*:[^ ]*@/)
     const secret = JSON.parse((await box.cli(['show', 'redis', '--credentials', '--json'])).stdout).result

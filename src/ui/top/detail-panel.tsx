@@ -2,7 +2,7 @@ import {Box, Text} from 'ink'
 
 import type {InstanceDetail} from '../../core/admin.js'
 import {escapeStrings} from '../../core/control-chars.js'
-import type {SecurityView} from '../../core/security.js'
+import {confinement} from '../../core/security.js'
 import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
 import {useTone} from './theme.js'
 
@@ -17,18 +17,6 @@ export interface DetailPanelProps {
 const MASK = '••••••••'
 
 /** One line: what the container may do, in the order `docker inspect` would be checked. */
-export function confinement(s: SecurityView): string {
-  return [
-    s.privileged ? 'PRIVILEGED' : 'unprivileged',
-    `caps ${s.capabilities.join(',') || 'none'}`,
-    s.readOnlyRootfs ? `read-only root (tmpfs ${Object.keys(s.tmpfs).join(',') || '-'})` : 'writable root',
-    s.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
-    `pids ${s.pidsLimit}`,
-    s.memoryBytes !== null && s.memorySwapBytes === s.memoryBytes ? 'no swap' : 'swap allowed',
-    `logs ${s.log.driver} ${formatBytes(s.log.maxSizeBytes)}×${s.log.maxFiles}`,
-    `network ${s.network}`,
-  ].join(', ')
-}
 
 function Field({name, children}: {name: string; children: React.ReactNode}) {
   return (
@@ -38,6 +26,8 @@ function Field({name, children}: {name: string; children: React.ReactNode}) {
     </Text>
   )
 }
+
+export {confinement}
 
 export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) {
   const tone = useTone()
