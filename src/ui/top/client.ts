@@ -1,21 +1,11 @@
+import type {LogSource} from '../../client/log-stream.js'
 import type {ChangeEvent, HostView, InstanceDetail, InstanceView} from '../../core/admin.js'
 
 /** What `dbroker top` needs from a broker; the HTTP client fits it, tests and benches fake it. */
-export interface TopClient {
+export interface TopClient extends LogSource {
   hosts(): Promise<HostView[]>
   instances(options?: {stats?: boolean}): Promise<InstanceView[]>
   instance(ref: string, options?: {credentials?: boolean}): Promise<InstanceDetail>
-  logs(
-    ref: string,
-    options: {
-      tail?: number
-      since?: string
-      follow?: boolean
-      timestamps?: boolean
-      signal?: AbortSignal
-      onOpen?: () => void
-    },
-  ): AsyncIterable<string>
   /** Change events until the signal aborts; `onOpen` once the stream is connected. */
   events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent>
   restart(ref: string): Promise<unknown>
