@@ -21,7 +21,7 @@ import {LogDemux} from '../../src/docker/logs.js'
 import {hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {hostIdentities, openStore} from '../../src/store/index.js'
 import {confinement} from '../../src/ui/top/detail-panel.js'
-import {FakeAgent, kvCatalog} from '../helpers/fake-agent.js'
+import {FakeAgent, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
 
 const catalog = (security = '') =>
   `services:
@@ -334,17 +334,7 @@ describe('the installation id', () => {
       await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), keepaliveMs: 100, log}))
       const url = await broker.listen({host: '127.0.0.1', port: 0})
       const told: string[] = []
-      const registration = {
-        id: 'h1',
-        agentUrl: 'http://127.0.0.1:9',
-        serviceAddress: '127.0.0.1',
-        bindAddress: '127.0.0.1',
-        portRange: [40000, 40010] as [number, number],
-        zone: null,
-        labels: {},
-        capacity: {maxContainers: null, memoryBytes: null},
-        keepaliveMs: 100,
-      }
+      const registration = testRegistration('h1', 100)
       heartbeats = startHeartbeats({
         agent: new FakeAgent(),
         registration,
