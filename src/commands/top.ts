@@ -19,6 +19,12 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
   static override flags = {
     readonly: Flags.boolean({description: 'disable restart and deprovision'}),
     interval: Flags.integer({default: 5, min: 1, description: 'seconds between CPU/memory samples'}),
+    mouse: Flags.boolean({
+      default: true,
+      allowNo: true,
+      description:
+        "clicks select rows and the wheel scrolls; --no-mouse leaves the mouse to the terminal's own selection",
+    }),
   }
 
   async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
@@ -45,6 +51,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       readonly: flags.readonly,
       color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
       statsIntervalMs: flags.interval * 1000,
+      mouse: flags.mouse,
       contexts: Object.entries(known).map(([name, c]) => ({name, url: c.url})),
       openContext: async (name) => {
         const next = await this.client(name)

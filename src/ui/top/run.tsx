@@ -17,6 +17,8 @@ export interface TopOptions extends TopSession {
   readonly: boolean
   color: boolean
   statsIntervalMs: number
+  /** Clicks select rows and the wheel scrolls (the terminal's own selection then needs shift). */
+  mouse?: boolean
   contexts?: ContextChoice[]
   /** A session for another context, once its broker accepted the credentials; throws the reason otherwise. */
   openContext?: (name: string) => Promise<TopSession>
@@ -44,5 +46,5 @@ export function TopApp({options}: {options: TopOptions}) {
 
 /** Draws `dbroker top` full screen until the user quits. */
 export async function runTop(options: TopOptions): Promise<void> {
-  await runFullScreen(<TopApp options={options} />)
+  await runFullScreen(<TopApp options={options} />, {mouse: options.mouse ?? true})
 }

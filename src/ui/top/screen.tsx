@@ -162,6 +162,12 @@ export function TopScreen({
     readonly,
     bindings: 0,
     contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
+    // Header, then each panel's border and column line before its rows (see the list view below).
+    layout: {
+      hostsTop: 4,
+      hostsShown: Math.min(hostRows, data.hosts.length),
+      listTop: 4 + hostRows + 3 + (filtering ? 1 : 0),
+    },
   }
 
   // Keep the selection on a row and in the window as the list changes.
