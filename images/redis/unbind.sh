@@ -24,13 +24,16 @@ check_binding_username
 
 # A binding's endless script makes redis answer BUSY to everything else: stop
 # it (scripts that wrote cannot be stopped, redis says UNKILLABLE) and retry.
+# Each call takes a second or more while redis is busy: no call more than needed.
+unkillable=
 for _ in 1 2 3; do
   out=$(admin_cli ACL DELUSER "$BIND_USERNAME" 2>&1) || true
   [[ $out == BUSY* ]] || break
-  admin_cli SCRIPT KILL >/dev/null 2>&1 || true
-  admin_cli FUNCTION KILL >/dev/null 2>&1 || true
+  killed=$(admin_cli SCRIPT KILL 2>&1) || true
+  [[ $killed == OK* || $killed == UNKILLABLE* ]] || killed=$(admin_cli FUNCTION KILL 2>&1) || true
+  if [[ $killed == UNKILLABLE* ]]; then unkillable=1; break; fi
 done
-if [[ $out == BUSY* ]]; then
+if [[ -n $unkillable || $out == BUSY* ]]; then
   # Only a restart ends that script. Redis can save nothing while it runs, so the
   # user leaves the ACL file here, and the start after the restart does not bring it back.
   ACL=/data/users.acl
