@@ -13,6 +13,8 @@ export const HOOK_EXIT_RESTART_TO_FINISH = 75
 const BINDING_USER_NAME = /^b[a-z0-9]{12}$/
 /** How long a bind or spare fill on another broker may take from its hook's end to its row, as far as a prune waits. */
 const ROW_AFTER_HOOK_MS = 1000
+/** How long a container restarted to finish an unbind gets to answer its hooks again. */
+const RESTART_ANSWERS_MS = 20_000
 
 export interface User {
   username: string
@@ -62,8 +64,23 @@ export class BindingUsers {
       // A tenant's script the server cannot stop holds it (redis' UNKILLABLE): only a restart of its own container ends it.
       this.ctx.log.warn(`restarting the container of instance ${instance.id} to finish the unbind of user ${username}`)
       await this.ctx.agentFor(host).restart(instance.id)
+      // Done once the service lists its users again without this one (the next hook then finds it up, too).
+      for (let waited = 0; waited < RESTART_ANSWERS_MS; waited += 250) {
+        const users = await this.listUsers(host, instance).catch(() => undefined)
+        if (users?.includes(username))
+          throw new Error(`user ${username} is still in instance ${instance.id} after its container restarted`)
+        if (users) break
+        await this.ctx.clock.sleep(250)
+      }
     }
     return true
+  }
+
+  /** The binding-named users the service holds, by its unbind hook's list mode; undefined when it does not answer one. */
+  private async listUsers(host: Host, instance: ServiceInstance): Promise<string[] | undefined> {
+    const listed = await this.ctx.agentFor(host).exec(instance.id, instance.spec.hooks.unbind!, {BIND_LIST_USERS: '1'})
+    if (listed.exitCode !== 0) return undefined
+    return listed.output.split('\n').filter((line) => BINDING_USER_NAME.test(line))
   }
 
   /**
@@ -82,15 +99,9 @@ export class BindingUsers {
         return []
       // A fill here lands its rows first; new fills wait for this prune (fillSpares checks `pruning`).
       await this.filling.get(instanceId)
-      const listed = await this.ctx
-        .agentFor(host)
-        .exec(instance.id, instance.spec.hooks.unbind!, {BIND_LIST_USERS: '1'})
-      if (listed.exitCode !== 0) {
-        log.debug(`instance ${instanceId}: its unbind hook lists no users (exit ${listed.exitCode}); not pruned`)
-        return []
-      }
-      const names = listed.output.split('\n').filter((line) => BINDING_USER_NAME.test(line))
-      if (names.length === 0) return []
+      const names = await this.listUsers(host, instance)
+      if (!names) log.debug(`instance ${instanceId}: its unbind hook lists no users; not pruned`)
+      if (!names?.length) return []
       await this.ctx.clock.sleep(ROW_AFTER_HOOK_MS)
       const known = new Set([
         ...(await store.listBindings(instanceId)).map((b) => b.credentials.username),
