@@ -18,8 +18,9 @@ die() { printf 'dbroker-postgresql bind: %s\n' "$*" >&2; exit 1; }
 [[ -n ${BIND_PASSWORD:-} ]] || die "BIND_PASSWORD is required"
 # shellcheck source=binding-user.sh
 source /dbroker/binding-user.sh
-out=$(psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -U postgres -d "$MAINT_DB" 2>&1 <<'SQL'
+out=$(psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v lockout="$LOCKOUT_SETTINGS" -U postgres -d "$MAINT_DB" 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
+\i /dbroker/tenant-database.sql
 \getenv u BIND_USERNAME
 \getenv pw BIND_PASSWORD
 SET log_min_error_statement = panic;

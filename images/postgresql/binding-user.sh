@@ -6,11 +6,14 @@
 # shellcheck source=superuser-session.sh
 source /dbroker/superuser-session.sh
 
-[[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
 [[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
-[[ $BIND_USERNAME =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "BIND_USERNAME must match [A-Za-z_][A-Za-z0-9_]{0,62}"
-[[ $BIND_USERNAME != "$POSTGRES_USER" && $BIND_USERNAME != "$DATA_OWNER" && $BIND_USERNAME != postgres && $BIND_USERNAME != pg_* ]] \
-  || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
+# The caller sets lists_users when it only lists the binding roles (unbind with BIND_LIST_USERS=1).
+if [[ -z ${lists_users:-} ]]; then
+  [[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
+  [[ $BIND_USERNAME =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "BIND_USERNAME must match [A-Za-z_][A-Za-z0-9_]{0,62}"
+  [[ $BIND_USERNAME != "$POSTGRES_USER" && $BIND_USERNAME != "$DATA_OWNER" && $BIND_USERNAME != postgres && $BIND_USERNAME != pg_* ]] \
+    || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
+fi
 
 if [[ $(id -u) -eq 0 ]]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"

@@ -162,6 +162,10 @@ hygiene_sql() {
   for db in postgres template1; do
     if [[ $db != "$POSTGRES_DB" ]]; then printf 'REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC;\n' "$db"; fi
   done
+  # What a binding (acting as the database's owner) may have set to lock every login out; the hooks do the same.
+  printf '%s\n' \
+    "ALTER DATABASE $(sql_ident "$POSTGRES_DB") WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false;" \
+    "DO \$dbroker\$ DECLARE r record; BEGIN FOR r IN SELECT DISTINCT pg_catalog.split_part(c.setting, '=', 1) AS name FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(setting) WHERE s.setrole = 0 AND s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = $(sql_literal "$POSTGRES_DB")) AND pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 1)) = ANY (pg_catalog.string_to_array($(sql_literal "$LOCKOUT_SETTINGS"), ',')) LOOP EXECUTE pg_catalog.format('ALTER DATABASE %I RESET %I', $(sql_literal "$POSTGRES_DB"), r.name); RAISE WARNING 'reset % on database %: it refuses or ends every session', r.name, $(sql_literal "$POSTGRES_DB"); END LOOP; END \$dbroker\$;"
 }
 
 # Migrations of data directories made by older images.

@@ -1,8 +1,12 @@
 #!/bin/bash
-# dbroker lifecycle: remove a per-binding role. Blocks new logins, terminates
-# its sessions, hands whatever it owns (in any database) to the data owner,
-# drops its privileges and the role. Succeeds when the role is already gone.
+# dbroker lifecycle: remove a per-binding role. Blocks new logins, takes its
+# membership, terminates its sessions, hands whatever it owns (in any database)
+# to the data owner, drops its privileges and the role. Succeeds when the role
+# is already gone; ends with a reason when another session holds locks on what
+# it owns for longer than the retries wait (its login is gone by then).
 #   env: BIND_USERNAME (+ POSTGRES_USER, POSTGRES_DB from the container)
+#   env: BIND_LIST_USERS=1 instead: print the roles named like dbroker's
+#        binding users (b + 12 lowercase letters or digits), one a line.
 # Role work runs in the maintenance database. A binding acts as the data
 # owner, so it usually owns nothing and the tenant's database is never
 # entered; where it does own objects or hold privileges (pg_shdepend, a shared
@@ -12,19 +16,34 @@ set -euo pipefail
 
 die() { printf 'dbroker-postgresql unbind: %s\n' "$*" >&2; exit 1; }
 
+lists_users=${BIND_LIST_USERS:-}
 # shellcheck source=binding-user.sh
 source /dbroker/binding-user.sh
 # As the superuser role postgres (peer auth on the unix socket).
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -U postgres "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v owner="$POSTGRES_USER" -v lockout="$LOCKOUT_SETTINGS" -U postgres "$@"; }
 
-# 1. If the role exists: no new logins, end its sessions; drop it at once when
-#    nothing depends on it, else name the databases to clean up (one a line).
+if [[ -n $lists_users ]]; then
+  q -d "$MAINT_DB" -At <<'SQL' || die "listing the binding roles failed"
+\i /dbroker/session-guard.sql
+SELECT rolname FROM pg_catalog.pg_roles
+  WHERE rolname ~ '^b[a-z0-9]{12}$' AND rolname NOT IN (:'owner', :'group') AND NOT rolsuper ORDER BY 1;
+SQL
+  exit 0
+fi
+
+# 1. Undo what locks every login out of the database (tenant-database.sql). If
+#    the role exists: no new logins, no membership, end its sessions; drop it at
+#    once when nothing depends on it, else name the databases to clean up.
 out=$(q -d "$MAINT_DB" -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
+\i /dbroker/tenant-database.sql
 \getenv u BIND_USERNAME
 SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'u') AS present \gset
 \if :present
-SELECT pg_catalog.format('ALTER ROLE %I NOLOGIN', :'u') \gexec
+SELECT pg_catalog.format('ALTER ROLE %I NOLOGIN PASSWORD NULL', :'u') \gexec
+SELECT pg_catalog.format('REVOKE %I FROM %I', g.rolname, :'u')
+  FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
+  WHERE a.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u') \gexec
 SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(pid)) AS ended FROM pg_catalog.pg_stat_activity WHERE usename = :'u' \gset
 CREATE TEMP VIEW depends_on_it AS
   SELECT s.dbid FROM pg_catalog.pg_shdepend s
@@ -52,17 +71,40 @@ case ${lines[0]} in
   *) die "unexpected psql output: $out" ;;
 esac
 
-# 2. Where it owns objects or holds privileges: reassign and drop them.
+# 2. Where it owns objects or holds privileges: reassign and drop them. Another
+#    session (another binding's) may hold locks on them: wait for each lock at
+#    most LOCK_WAIT, a few times, so the hook ends well within the broker's deadline.
+LOCK_WAIT=3s
+ATTEMPTS=4
 for db in "${lines[@]:1}"; do
   [[ -n $db ]] || continue
-  out=$(q -d "$db" 2>&1 <<'SQL'
+  for ((attempt = 1; ; attempt++)); do
+    out=$(q -d "$db" 2>&1 <<SQL
 SET search_path = pg_catalog, pg_temp;
 SET client_min_messages = warning;
+SET lock_timeout = '$LOCK_WAIT';
 \getenv u BIND_USERNAME
 SELECT pg_catalog.format('REASSIGN OWNED BY %I TO %I', :'u', :'group') \gexec
 SELECT pg_catalog.format('DROP OWNED BY %I', :'u') \gexec
 SQL
-  ) || die "cleaning up in database $db failed: $out"
+    ) && break
+    [[ $out == *'lock timeout'* ]] || die "cleaning up in database $db failed: $out"
+    if ((attempt == ATTEMPTS)); then
+      holders=$(q -d "$db" -At 2>&1 <<'SQL'
+SET search_path = pg_catalog, pg_temp;
+\getenv u BIND_USERNAME
+SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('pid %s (%s)', l.pid, a.usename), ', ')
+  FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+  WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+    AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+    AND l.relation IN (SELECT s.objid FROM pg_catalog.pg_shdepend s
+                       WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                         AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u'));
+SQL
+      ) || holders=unknown
+      die "what $BIND_USERNAME owns in database $db stays locked by another session (${holders:-gone meanwhile}) after $ATTEMPTS waits of $LOCK_WAIT; its login and sessions are gone: unbind again once that lock is released"
+    fi
+  done
 done
 
 # 3. Drop the role.

@@ -232,12 +232,19 @@ export async function removeContainer(
   }
 }
 
-/** Runs a command in a container and collects its combined output. */
+/**
+ * How long an exec (a lifecycle hook, a readiness probe) may run: under the broker's 30 s deadline for an agent's
+ * exec, so a hook a tenant made hang (a lock, a blocked server) fails the call with a reason instead of holding it.
+ */
+export const EXEC_DEADLINE_MS = 25_000
+
+/** Runs a command in a container and collects its combined output; fails once it runs longer than `deadlineMs`. */
 export async function execIn(
   engine: Engine,
   containerId: string,
   command: string[],
   env: Record<string, string> = {},
+  deadlineMs = EXEC_DEADLINE_MS,
 ): Promise<ExecResult> {
   const exec = await engine.getContainer(containerId).exec({
     Cmd: command,
@@ -250,11 +257,20 @@ export async function execIn(
   const sink = new PassThrough()
   sink.on('data', (chunk: Buffer) => chunks.push(chunk))
   engine.modem.demuxStream(stream, sink, sink)
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve)
-    stream.on('close', resolve)
-    stream.on('error', reject)
-  })
+  let timer: NodeJS.Timeout | undefined
+  const ended = await Promise.race([
+    new Promise<boolean>((resolve, reject) => {
+      stream.on('end', () => resolve(true))
+      stream.on('close', () => resolve(true))
+      stream.on('error', reject)
+    }),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs))),
+  ]).finally(() => clearTimeout(timer))
+  if (!ended) {
+    // The engine has no call to stop an exec: the command may run on in the container, unattended.
+    stream.destroy()
+    throw new EngineError(`${command[0]} did not finish within ${Math.round(deadlineMs / 1000)} s`)
+  }
   const {ExitCode} = await exec.inspect()
   return {exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8')}
 }

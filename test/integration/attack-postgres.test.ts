@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
@@ -186,6 +186,178 @@ describe('a postgresql binding attacks its own instance', () => {
     // The instance's own credentials still work.
     expect(psql(uriOf(credentials, owner, instance.credentials.password), 'SELECT session_user')).toBe(owner)
   })
+
+  /** A psql session that stays open (as an application's would), fed statements on stdin; `printed` is what it answered. */
+  const openSession = (uri: string) => {
+    const child = spawn('psql', [uri, '-X', '-q', '-t', '-A'], {stdio: ['pipe', 'pipe', 'pipe']})
+    const session = {child, printed: '', send: (sql: string) => child.stdin.write(`${sql}\n`)}
+    child.stdout.on('data', (chunk: Buffer) => (session.printed += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (session.printed += chunk.toString()))
+    return session
+  }
+  const restartContainer = async () => {
+    await docker.getContainer(await container()).restart()
+    await vi.waitFor(() => asSuperuser('SELECT 1'), {timeout: 60_000, interval: 250})
+  }
+
+  it("another binding's open lock on what a binding owns stalls its unbind neither forever nor with the login open: a clear error, then done once released", async () => {
+    const [owner, locker] = [await bind(), await bind()]
+    // What the unbind has to clean up in the database: a table the binding owns itself.
+    psql(
+      owner.credentials.uri,
+      'SET ROLE NONE; CREATE TABLE owned_by_binding (x int); GRANT ALL ON owned_by_binding TO dbroker_owner',
+    )
+    const session = openSession(locker.credentials.uri)
+    try {
+      session.send("BEGIN; LOCK TABLE owned_by_binding IN ACCESS EXCLUSIVE MODE; SELECT 'locked';")
+      await vi.waitFor(() => expect(session.printed).toContain('locked'), {timeout: 10_000, interval: 50})
+
+      const refused = await t.osb.unbind(id, owner.bindingId, POSTGRES)
+      expect({status: refused.status, body: refused.body}).toEqual({
+        status: 500,
+        body: expect.objectContaining({
+          description: expect.stringMatching(
+            /stays locked by another session \(pid \d+ \(b[a-z0-9]{12}\)\).*unbind again/,
+          ),
+        }),
+      })
+      // While it is refused, its credentials already let nobody in.
+      expect(psqlError(owner.credentials.uri, 'SELECT 1')).toMatch(
+        /not permitted to log in|password authentication failed/,
+      )
+      session.send("COMMIT; SELECT 'released';")
+      await vi.waitFor(() => expect(session.printed).toContain('released'), {timeout: 10_000, interval: 50})
+    } finally {
+      session.child.kill()
+    }
+    expect((await t.osb.unbind(id, owner.bindingId, POSTGRES)).status).toBe(200)
+    expect(await asSuperuser(`SELECT count(*) FROM pg_roles WHERE rolname = '${owner.credentials.username}'`)).toBe('0')
+    expect(
+      psql(
+        locker.credentials.uri,
+        "SELECT pg_get_userbyid(relowner) = current_user FROM pg_class WHERE relname = 'owned_by_binding'",
+      ),
+    ).toBe('t')
+    psql(locker.credentials.uri, 'DROP TABLE owned_by_binding')
+    expect((await t.osb.unbind(id, locker.bindingId, POSTGRES)).status).toBe(200)
+  }, 60_000)
+
+  it('a binding cannot lock the others out for longer than the next hook or start: CONNECTION LIMIT 0, settings that refuse every session', async () => {
+    const [attacker, victim, second, owning] = [await bind(), await bind(), await bind(), await bind()]
+    // What the last unbind has to clean up in the database: a table that binding owns itself.
+    psql(owning.credentials.uri, 'SET ROLE NONE; CREATE TABLE left_by_binding (x int)')
+    // The spare refills (bind hooks, which undo lock-outs too) are done before the attacks begin.
+    await vi.waitFor(async () => expect(await spareNames()).toHaveLength(2), {timeout: 30_000, interval: 100})
+    const database = attacker.credentials.database
+    psql(attacker.credentials.uri, `ALTER DATABASE "${database}" CONNECTION LIMIT 0`)
+    expect(psqlError(victim.credentials.uri, 'SELECT 1')).toMatch(/too many connections/)
+    // The hooks still work (they run as the superuser in the maintenance database), and undo it.
+    expect((await t.osb.unbind(id, attacker.bindingId, POSTGRES)).status).toBe(200)
+    expect(psql(victim.credentials.uri, 'SELECT session_user')).toBe(victim.credentials.username)
+
+    psql(
+      second.credentials.uri,
+      `ALTER DATABASE "${database}" SET local_preload_libraries = 'nosuch'; ALTER ROLE ALL IN DATABASE "${database}" SET idle_session_timeout = 1`,
+    )
+    expect(psqlError(victim.credentials.uri, 'SELECT 1')).toMatch(/could not access file/)
+    // An unbind that has to clean up in the locked database still gets in.
+    expect((await t.osb.unbind(id, owning.bindingId, POSTGRES)).status).toBe(200)
+    expect(psql(victim.credentials.uri, 'SELECT count(*) FROM left_by_binding')).toBe('0')
+
+    // And what is set between two hooks is gone at the next start.
+    psql(victim.credentials.uri, `ALTER DATABASE "${database}" SET local_preload_libraries = 'nosuch'`)
+    expect(psqlError(second.credentials.uri, 'SELECT 1')).toMatch(/could not access file/)
+    await restartContainer()
+    expect(await vi.waitFor(() => psql(second.credentials.uri, 'SELECT 1'), {timeout: 30_000, interval: 250})).toBe('1')
+    psql(victim.credentials.uri, 'DROP TABLE left_by_binding')
+    expect((await t.osb.unbind(id, second.bindingId, POSTGRES)).status).toBe(200)
+    expect((await t.osb.unbind(id, victim.bindingId, POSTGRES)).status).toBe(200)
+  }, 120_000)
+
+  it('a role a crash left between the bind hook and its row is dropped when the broker recovers', async () => {
+    const kept = await bind()
+    // What a crash right after the hook leaves: a login in the service, no binding or spare in the store.
+    execFileSync(
+      'docker',
+      ['exec', '-e', 'BIND_USERNAME=bstray0crash2', '-e', 'BIND_PASSWORD', await container(), '/dbroker/bind'],
+      {stdio: 'pipe', env: {...process.env, BIND_PASSWORD: 'stray-password-2'}},
+    )
+    const stray = uriOf(kept.credentials, 'bstray0crash2', 'stray-password-2')
+    expect(psql(stray, 'SELECT session_user')).toBe('bstray0crash2')
+    await t.system.broker.provisioner.resume()
+    await vi.waitFor(
+      async () => expect(await asSuperuser("SELECT count(*) FROM pg_roles WHERE rolname = 'bstray0crash2'")).toBe('0'),
+      {timeout: 30_000, interval: 200},
+    )
+    expect(psqlError(stray, 'SELECT 1')).toMatch(/password authentication failed/)
+    // Bindings and spares stay: every role named like a binding user is one the store holds.
+    const known = [
+      ...(await t.system.store.listBindings(id)).map((b) => b.credentials.username),
+      ...(await spareNames()),
+    ]
+    const left = (await asSuperuser("SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname ~ '^b[a-z0-9]{12}$'"))
+      .split(',')
+      .filter(Boolean)
+    expect(left.filter((name) => !known.includes(name))).toEqual([])
+    expect(psql(kept.credentials.uri, 'SELECT session_user')).toBe(kept.credentials.username)
+    expect((await t.osb.unbind(id, kept.bindingId, POSTGRES)).status).toBe(200)
+  }, 60_000)
+
+  it("a binding reads no other session's query text, runs no program, reads no server file, installs no untrusted extension, makes no event trigger", async () => {
+    const [attacker, other] = [await bind(), await bind()]
+    const busy = openSession(other.credentials.uri)
+    try {
+      busy.send("SELECT pg_sleep(30) /* another binding's secret-text */;")
+      await vi.waitFor(
+        async () =>
+          expect(
+            await asSuperuser(
+              "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%secret-text%' AND pid <> pg_backend_pid()",
+            ),
+          ).toBe('1'),
+        {timeout: 10_000, interval: 100},
+      )
+      expect(
+        psql(
+          attacker.credentials.uri,
+          `SELECT string_agg(coalesce(query, 'null'), ',') FROM pg_stat_activity WHERE usename = '${other.credentials.username}'`,
+        ),
+      ).toBe('<insufficient privilege>')
+      // Nor can it end the other's session.
+      expect(
+        psqlError(
+          attacker.credentials.uri,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${other.credentials.username}'`,
+        ),
+      ).toMatch(/permission denied|must be a member/)
+    } finally {
+      busy.child.kill()
+    }
+    const refused: Record<string, RegExp> = {
+      "COPY (SELECT 1) TO PROGRAM 'id'": /pg_execute_server_program|must be superuser/,
+      "COPY (SELECT 1) TO '/tmp/dbroker-copy'": /pg_write_server_files|must be superuser/,
+      "SELECT lo_import('/proc/1/environ')": /permission denied|must be superuser/,
+      "SELECT lo_export(lo_create(0), '/tmp/dbroker-lo')": /permission denied|must be superuser/,
+      "SELECT pg_ls_dir('/')": /permission denied/,
+      'CREATE EXTENSION dblink': /permission denied to create extension/,
+      'CREATE EXTENSION postgres_fdw': /permission denied to create extension/,
+      "CREATE FUNCTION f() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; CREATE EVENT TRIGGER t ON ddl_command_start EXECUTE FUNCTION f()":
+        /permission denied|must be superuser/,
+      "ALTER SYSTEM SET shared_preload_libraries = 'nosuch'": /permission denied|must be superuser/,
+      'SET session_replication_role = replica': /permission denied/,
+      "CREATE FUNCTION c() RETURNS int LANGUAGE c AS '/lib/x86_64-linux-gnu/libc.so.6', 'getpid'":
+        /permission denied|must be superuser/,
+      [`ALTER ROLE "${other.credentials.username}" SET search_path = evil`]: /permission denied/,
+      'ALTER ROLE ALL SET search_path = evil': /permission denied|must be superuser/,
+      'SET ROLE postgres': /permission denied/,
+    }
+    const outcomes = Object.fromEntries(
+      Object.keys(refused).map((sql) => [sql, psqlError(attacker.credentials.uri, sql)]),
+    )
+    for (const [sql, pattern] of Object.entries(refused)) expect(outcomes[sql], sql).toMatch(pattern)
+    expect((await t.osb.unbind(id, attacker.bindingId, POSTGRES)).status).toBe(200)
+    expect((await t.osb.unbind(id, other.bindingId, POSTGRES)).status).toBe(200)
+  }, 60_000)
 
   it("a role with superuser powers made behind dbroker's back is gone after a restart of the container", async () => {
     await asSuperuser('CREATE ROLE sneaky SUPERUSER LOGIN')

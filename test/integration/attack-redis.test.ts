@@ -7,6 +7,7 @@ import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
+import {execIn} from '../../src/docker/engine.js'
 import {docker, labelled} from '../helpers/docker.js'
 import {redisAclUsers, redisAdmin} from '../helpers/redis-admin.js'
 import {ORG, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
@@ -268,6 +269,101 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
     }
     expect(await neighbour.unbind()).toBe(200)
   }, 40_000)
+
+  it("a binding's script that wrote and never ends (UNKILLABLE) holds up its unbind only until its container restarts, without the user", async () => {
+    const victim = await provision()
+    const [tenant, neighbour] = [await bind(victim), await bind(victim)]
+    expect(await reply(neighbour.uri, 'SET', 'before', 'kept')).toBe('OK')
+    const script = spawn(
+      'redis-cli',
+      [
+        '-u',
+        tenant.uri,
+        '--no-auth-warning',
+        'EVAL',
+        "redis.call('set', KEYS[1], 'half') while true do end",
+        '1',
+        'during',
+      ],
+      {stdio: 'ignore'},
+    )
+    try {
+      // Past redis' busy threshold (5 s): a script that wrote cannot be killed.
+      await vi.waitFor(async () => expect(await reply(neighbour.uri, 'SCRIPT', 'KILL')).toMatch(/^UNKILLABLE/), {
+        timeout: 20_000,
+        interval: 200,
+      })
+      expect(await tenant.unbind()).toBe(200)
+      // The unbind answers once the restarted container lists its users again, without this one.
+      expect(await redisAclUsers(victim)).not.toContain(tenant.username)
+      await vi.waitFor(async () => expect(await reply(neighbour.uri, 'PING')).toBe('PONG'), {
+        timeout: 30_000,
+        interval: 200,
+      })
+      expect(await reply(tenant.uri, 'PING')).toMatch(NOT_LOGGED_IN)
+      // What was written before stays; the script's half-done write never happened.
+      expect(await reply(neighbour.uri, 'GET', 'before')).toBe('kept')
+      expect(await reply(neighbour.uri, 'EXISTS', 'during')).toBe('0')
+    } finally {
+      script.kill()
+    }
+    expect(await neighbour.unbind()).toBe(200)
+  }, 90_000)
+
+  it('an exec that does not end (a hook a tenant made hang) fails at its deadline with a reason', async () => {
+    const container = (await labelled(cache)).containers[0].Id
+    await expect(execIn(docker, container, ['sleep', '30'], {}, 500)).rejects.toThrow(/sleep did not finish within 1 s/)
+    expect(await execIn(docker, container, ['true'], {}, 10_000)).toEqual({exitCode: 0, output: ''})
+  })
+
+  it('a user a crash left between the bind hook and its row is dropped when the broker recovers', async () => {
+    const victim = await provision()
+    const kept = await bind(victim)
+    const container = (await labelled(victim)).containers[0].Id
+    // What a crash right after the hook leaves: a user in redis, no binding or spare in the store.
+    execFileSync(
+      'docker',
+      ['exec', '-e', 'BIND_USERNAME=bstray0crash1', '-e', 'BIND_PASSWORD', container, '/dbroker/bind'],
+      {stdio: 'pipe', env: {...process.env, BIND_PASSWORD: 'stray-password-1'}},
+    )
+    const stray = `redis://bstray0crash1:stray-password-1@127.0.0.1:${kept.port}`
+    expect(await reply(stray, 'PING')).toBe('PONG')
+    await t.system.broker.provisioner.resume()
+    await vi.waitFor(async () => expect(await redisAclUsers(victim)).not.toContain('bstray0crash1'), {
+      timeout: 30_000,
+      interval: 200,
+    })
+    expect(await reply(stray, 'PING')).toMatch(NOT_LOGGED_IN)
+    const store = t.system.store
+    expect(await redisAclUsers(victim)).toEqual(
+      [
+        'default',
+        'dbroker-admin',
+        ...(await store.listBindings(victim)).map((b) => b.credentials.username),
+        ...(await store.spareUsers(victim)).map((u) => u.username),
+      ].sort(),
+    )
+    expect(await reply(kept.uri, 'PING')).toBe('PONG')
+    expect(await kept.unbind()).toBe(200)
+  }, 60_000)
+
+  it("a binding sees no other client's commands or connections and stops no one else", async () => {
+    const victim = cache
+    const tenant = await bind(victim)
+    const attempts = [
+      ['SLOWLOG', 'GET'],
+      ['LATENCY', 'LATEST'],
+      ['CLIENT', 'UNBLOCK', '1'],
+      ['CLIENT', 'NO-EVICT', 'on'],
+      ['DEBUG', 'OBJECT', 'k'],
+      ['SAVE'],
+      ['BGREWRITEAOF'],
+      ['SWAPDB', '0', '1'],
+      ['LASTSAVE'],
+    ]
+    expect(await answers(tenant.uri, attempts)).toEqual(allRefused(attempts))
+    expect(await tenant.unbind()).toBe(200)
+  })
 
   it('at the next start a user written into users.acl on the volume is gone, and an old +@all binding user is tightened', async () => {
     const tenant = await bind(cache)

@@ -225,6 +225,100 @@ describe('mariadb through the broker', () => {
   })
 })
 
+describe('mariadb bindings against each other', () => {
+  let t: TestSystem
+  const id = testId()
+
+  beforeAll(async () => {
+    t = await startTestSystem({portRange: [46935, 46944]})
+    expect((await t.osb.provision(id, {...MARIADB, ...ORG})).status).toBe(201)
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  const bind = async () => {
+    const bindingId = testId('b')
+    const bound = await t.osb.bind(id, bindingId, MARIADB)
+    expect(bound.status).toBe(201)
+    return {bindingId, credentials: bound.body.credentials as MariadbCredentials}
+  }
+
+  it("a binding changes no other user's password or limits and grants nothing; another's lock stalls no unbind", async () => {
+    const [attacker, neighbour] = [await bind(), await bind()]
+    const [a, n] = [attacker.credentials, neighbour.credentials]
+    mariadb(a, 'CREATE TABLE t (line TEXT)')
+    const refused: Record<string, RegExp> = {
+      [`ALTER USER '${n.username}'@'%' WITH MAX_USER_CONNECTIONS 0`]: /denied/,
+      [`ALTER USER '${n.username}'@'%' ACCOUNT LOCK`]: /denied/,
+      'ALTER USER CURRENT_USER() WITH MAX_USER_CONNECTIONS 0': /denied/,
+      [`GRANT SELECT ON \`${a.database}\`.* TO '${n.username}'@'%' WITH MAX_USER_CONNECTIONS 1`]: /denied/,
+      [`GRANT USAGE ON *.* TO '${a.username}'@'%' WITH MAX_QUERIES_PER_HOUR 1`]: /denied/,
+      [`SET PASSWORD FOR '${n.username}'@'%' = PASSWORD('taken-over-1')`]: /denied/,
+      [`GRANT PROXY ON '${n.username}'@'%' TO '${a.username}'@'%'`]: /denied/,
+      'CREATE ROLE helper': /denied/,
+      [`SHOW GRANTS FOR '${n.username}'@'%'`]: /denied/,
+      [`CREATE DEFINER = '${n.username}'@'%' PROCEDURE p() SELECT 1`]: /denied|SUPER|SET USER/,
+      "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t": /local infile|not allowed/,
+      "CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (HOST '127.0.0.1')": /denied/,
+      'SET GLOBAL max_user_connections = 1': /denied|SUPER/,
+      'SET SESSION sql_log_off = 1': /denied|SUPER/,
+      'SHOW ENGINE INNODB STATUS': /denied|PROCESS/,
+    }
+    const outcomes = Object.fromEntries(Object.keys(refused).map((sql) => [sql, mariadbError(a, sql)]))
+    for (const [sql, pattern] of Object.entries(refused)) expect(outcomes[sql], sql).toMatch(pattern)
+    expect(mariadb(n, 'SELECT 1')).toBe('1')
+
+    // The neighbour holds a write lock on what the attacker made, in a session that stays open.
+    const held = mariadbSession(n, 'LOCK TABLES t WRITE; SELECT SLEEP(60)')
+    const container = (await labelled(id)).containers[0].Id
+    try {
+      await vi.waitFor(
+        () =>
+          expect(
+            mariadbRoot(
+              container,
+              `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${n.username}' AND STATE = 'User sleep'`,
+            ),
+          ).toBe('1'),
+        {timeout: 10_000, interval: 100},
+      )
+      expect((await t.osb.unbind(id, attacker.bindingId, MARIADB)).status).toBe(200)
+      expect(mariadbError(a, 'SELECT 1')).toMatch(/Access denied/)
+      expect(grantRowsOf(container, a.username)).toBe('')
+    } finally {
+      held.child.kill()
+    }
+    expect((await t.osb.unbind(id, neighbour.bindingId, MARIADB)).status).toBe(200)
+  }, 60_000)
+
+  it('a user a crash left between the bind hook and its row is dropped when the broker recovers', async () => {
+    const kept = await bind()
+    const container = (await labelled(id)).containers[0].Id
+    // What a crash right after the hook leaves: a login in the service, no binding or spare in the store.
+    execFileSync(
+      'docker',
+      ['exec', '-e', 'BIND_USERNAME=bstray0crash3', '-e', 'BIND_PASSWORD', container, '/dbroker/bind'],
+      {stdio: 'pipe', env: {...process.env, BIND_PASSWORD: 'stray-password-3'}},
+    )
+    const stray = {...kept.credentials, username: 'bstray0crash3', password: 'stray-password-3'}
+    expect(mariadb(stray, 'SELECT 1')).toBe('1')
+    await t.system.broker.provisioner.resume()
+    await vi.waitFor(() => expect(grantRowsOf(container, 'bstray0crash3')).toBe(''), {timeout: 30_000, interval: 200})
+    expect(mariadbError(stray, 'SELECT 1')).toMatch(/Access denied/)
+    const known = [
+      ...(await t.system.store.listBindings(id)).map((b) => b.credentials.username),
+      ...(await t.system.store.spareUsers(id)).map((u) => u.username),
+    ]
+    const left = mariadbRoot(container, "SELECT User FROM mysql.global_priv WHERE User REGEXP '^b[a-z0-9]{12}$'")
+      .split('\n')
+      .filter(Boolean)
+    expect(left.filter((name) => !known.includes(name))).toEqual([])
+    expect(mariadb(kept.credentials, 'SELECT 1')).toBe('1')
+    expect((await t.osb.unbind(id, kept.bindingId, MARIADB)).status).toBe(200)
+  }, 60_000)
+})
+
 describe('the mariadb image under the hardened defaults', () => {
   const name = testId('c')
   const volume = `${name}-data`

@@ -7,6 +7,15 @@ import {type LifecycleContext, planOf} from './context.js'
 /** Users kept ready in each per-binding instance, for fast binds. */
 const SPARE_USERS = 2
 
+/** An unbind hook's exit status for: the user is gone from the service's persisted state, restart the container to finish. */
+export const HOOK_EXIT_RESTART_TO_FINISH = 75
+/** The names dbroker gives binding and spare users (credentials.ts' randomIdentifier('b')): the only ones a prune drops. */
+const BINDING_USER_NAME = /^b[a-z0-9]{12}$/
+/** How long a bind or spare fill on another broker may take from its hook's end to its row, as far as a prune waits. */
+const ROW_AFTER_HOOK_MS = 1000
+/** How long a container restarted to finish an unbind gets to answer its hooks again. */
+const RESTART_ANSWERS_MS = 20_000
+
 export interface User {
   username: string
   password: string
@@ -19,6 +28,7 @@ export interface User {
  */
 export class BindingUsers {
   private readonly filling = new Map<string, Promise<void>>()
+  private readonly pruning = new Map<string, Promise<string[]>>()
 
   constructor(
     private readonly ctx: LifecycleContext,
@@ -47,8 +57,71 @@ export class BindingUsers {
   /** Drops a user and what it may still hold open; false when the plan has no per-binding users. */
   async revoke(host: Host, instance: ServiceInstance, username: string): Promise<boolean> {
     if (!this.perBinding(instance)) return false
-    await this.runHook(host, instance, instance.spec.hooks.unbind!, {BIND_USERNAME: username})
+    const exitCode = await this.runHook(host, instance, instance.spec.hooks.unbind!, {BIND_USERNAME: username}, [
+      HOOK_EXIT_RESTART_TO_FINISH,
+    ])
+    if (exitCode === HOOK_EXIT_RESTART_TO_FINISH) {
+      // A tenant's script the server cannot stop holds it (redis' UNKILLABLE): only a restart of its own container ends it.
+      this.ctx.log.warn(`restarting the container of instance ${instance.id} to finish the unbind of user ${username}`)
+      await this.ctx.agentFor(host).restart(instance.id)
+      // Done once the service lists its users again without this one (the next hook then finds it up, too).
+      for (let waited = 0; waited < RESTART_ANSWERS_MS; waited += 250) {
+        const users = await this.listUsers(host, instance).catch(() => undefined)
+        if (users?.includes(username))
+          throw new Error(`user ${username} is still in instance ${instance.id} after its container restarted`)
+        if (users) break
+        await this.ctx.clock.sleep(250)
+      }
+    }
     return true
+  }
+
+  /** The binding-named users the service holds, by its unbind hook's list mode; undefined when it does not answer one. */
+  private async listUsers(host: Host, instance: ServiceInstance): Promise<string[] | undefined> {
+    const listed = await this.ctx.agentFor(host).exec(instance.id, instance.spec.hooks.unbind!, {BIND_LIST_USERS: '1'})
+    if (listed.exitCode !== 0) return undefined
+    return listed.output.split('\n').filter((line) => BINDING_USER_NAME.test(line))
+  }
+
+  /**
+   * Drops the users an instance's service holds under dbroker's names that are neither a binding's nor a spare (a crash
+   * between a hook and its row leaves one), so no user outlives the broker's record. Needs an unbind hook that lists
+   * them (BIND_LIST_USERS=1); with one that does not, nothing is dropped. Never throws; returns the names dropped.
+   */
+  prune(instanceId: string): Promise<string[]> {
+    const running = this.pruning.get(instanceId)
+    if (running) return running
+    const {store, log} = this.ctx
+    const work = (async () => {
+      const instance = await store.getInstance(instanceId)
+      const host = instance && (await store.getHost(instance.hostId))
+      if (!instance || !host || instance.state !== 'ready' || !this.perBinding(instance) || !this.hosts.live(host))
+        return []
+      // A fill here lands its rows first; new fills wait for this prune (fillSpares checks `pruning`).
+      await this.filling.get(instanceId)
+      const names = await this.listUsers(host, instance)
+      if (!names) log.debug(`instance ${instanceId}: its unbind hook lists no users; not pruned`)
+      if (!names?.length) return []
+      await this.ctx.clock.sleep(ROW_AFTER_HOOK_MS)
+      const known = new Set([
+        ...(await store.listBindings(instanceId)).map((b) => b.credentials.username),
+        ...(await store.spareUsers(instanceId)).map((u) => u.username),
+      ])
+      const strays = names.filter((name) => !known.has(name))
+      for (const name of strays) await this.revoke(host, instance, name)
+      if (strays.length > 0)
+        log.info(
+          `instance ${instanceId}: dropped ${strays.length} user(s) no binding or spare holds: ${strays.join(', ')}`,
+        )
+      return strays
+    })()
+      .catch((error) => {
+        log.warn(`instance ${instanceId}: users no binding holds were not pruned: ${errorMessage(error)}`)
+        return []
+      })
+      .finally(() => this.pruning.delete(instanceId))
+    this.pruning.set(instanceId, work)
+    return work
   }
 
   /** A failed bind leaves no live user that nobody tracks: the service drops it (best effort, the hook is idempotent). */
@@ -86,7 +159,8 @@ export class BindingUsers {
     const work = (async () => {
       for (;;) {
         const instance = await store.getInstance(instanceId)
-        if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
+        if (!instance || instance.state !== 'ready' || !this.perBinding(instance) || this.pruning.has(instanceId))
+          return
         if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
         const host = await store.getHost(instance.hostId)
         if (!host || !this.hosts.live(host)) return
@@ -104,8 +178,8 @@ export class BindingUsers {
   }
 
   /** The fills running now, for a graceful stop. */
-  pending(): Promise<void>[] {
-    return [...this.filling.values()]
+  pending(): Promise<unknown>[] {
+    return [...this.filling.values(), ...this.pruning.values()]
   }
 
   /**
@@ -153,17 +227,20 @@ export class BindingUsers {
     }
   }
 
+  /** Runs a hook; an exit status other than 0 and `accepted` fails with the hook's last lines (secrets masked). */
   private async runHook(
     host: Host,
     instance: ServiceInstance,
     command: string[],
     env: Record<string, string>,
-  ): Promise<void> {
+    accepted: number[] = [],
+  ): Promise<number> {
     const result = await this.ctx.agentFor(host).exec(instance.id, command, env)
-    if (result.exitCode !== 0) {
+    if (result.exitCode !== 0 && !accepted.includes(result.exitCode)) {
       let output = result.output.trim().split('\n').slice(-3).join(' ')
       for (const secret of Object.values(env)) if (secret.length >= 8) output = output.split(secret).join('********')
       throw new Error(`${command.join(' ')} exited with ${result.exitCode}${output ? `: ${output}` : ''}`)
     }
+    return result.exitCode
   }
 }

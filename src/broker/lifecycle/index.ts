@@ -75,7 +75,13 @@ export class Provisioner {
   resume(owners: string[] = [this.ctx.brokerId]): Promise<number> {
     return resumeOperations(
       this.ctx,
-      {runner: this.runner, instances: this.instances, changes: this.changes, bindings: this.bindings},
+      {
+        runner: this.runner,
+        instances: this.instances,
+        changes: this.changes,
+        bindings: this.bindings,
+        users: this.users,
+      },
       owners,
     )
   }

@@ -1,4 +1,5 @@
 import type {LifecycleContext} from './context.js'
+import type {BindingUsers} from './binding-users.js'
 import type {Bindings} from './bindings.js'
 import type {InstanceChanges} from './instance-changes.js'
 import type {Instances} from './instances.js'
@@ -7,15 +8,23 @@ import type {OperationRunner} from './operations.js'
 /**
  * Takes over operations that `owners` (this broker after a restart, or brokers
  * whose lease ran out) left in progress: each one finishes or fails cleanly;
- * none stays in progress. Returns how many it took.
+ * none stays in progress. Returns how many it took. Then, in the background,
+ * drops the users those brokers' crashes may have left in services.
  */
 export async function resumeOperations(
   ctx: LifecycleContext,
-  parts: {runner: OperationRunner; instances: Instances; changes: InstanceChanges; bindings: Bindings},
+  parts: {
+    runner: OperationRunner
+    instances: Instances
+    changes: InstanceChanges
+    bindings: Bindings
+    users: BindingUsers
+  },
   owners: string[],
 ): Promise<number> {
   const {store, log, brokerId} = ctx
   const {runner, instances, changes, bindings} = parts
+  void pruneStrayUsers(ctx, parts.users)
   const pending = (await store.operationsInProgress()).filter(
     (op) => op.owner !== null && owners.includes(op.owner) && !runner.holds(op.id),
   )
@@ -61,4 +70,10 @@ export async function resumeOperations(
     }
   }
   return resumed
+}
+
+/** A crash between a bind or spare hook and its row leaves a user no binding holds: each ready instance drops its own, one at a time. */
+async function pruneStrayUsers(ctx: LifecycleContext, users: BindingUsers): Promise<void> {
+  const ready = await ctx.store.listInstances({state: 'ready'}).catch(() => [])
+  for (const instance of ready) await users.prune(instance.id)
 }
