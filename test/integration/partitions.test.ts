@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type MultiHost, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
+import {until} from '../helpers/until.js'
 
 const KEEPALIVE_MS = 1000
 
@@ -20,21 +21,6 @@ const cutLink = (host: TestHost, cut: boolean) => {
   const link = hostLink(host)
   inNs(host, 'ip', 'link', 'set', link, cut ? 'down' : 'up')
   if (!cut) inNs(host, 'ip', 'route', 'replace', 'default', 'via', host.gateway)
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
 }
 
 const containerIds = async (host: TestHost) =>
@@ -113,7 +99,10 @@ describe('partitions between the broker and one host', () => {
     await livesOn(syncId, 'host-2')
     dropInbound(host, false)
     healers.pop()
-    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', 10_000, 50)
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
 
     // The link down just before an async provision: host-1 still looks alive, fewest instances again.
     expect((await onHost('host-1')).length).toBeLessThan((await onHost('host-2')).length)
@@ -128,7 +117,10 @@ describe('partitions between the broker and one host', () => {
     )
     cutLink(host, false)
     healers.pop()
-    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', 10_000, 50)
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
     await livesOn(asyncId, 'host-2')
     expect((await db.query("select id from instances where state <> 'ready'")).rowCount).toBe(0)
     // Both answer with the credentials the broker gave.
@@ -174,7 +166,10 @@ describe('partitions between the broker and one host', () => {
         logs.stop()
         if (cutAt !== undefined) heal()
       }
-      await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', 15_000, 50)
+      await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+        timeoutMs: 15_000,
+        everyMs: 50,
+      })
     }
     expect(brokerLog()).toMatch(
       new RegExp(
@@ -230,7 +225,10 @@ describe('partitions between the broker and one host', () => {
     const healedAt = Date.now()
     dropInbound(host, false)
     healers.pop()
-    await until('host-1 reachable', async () => (await statusOf('host-1'))?.status === 'alive', 10_000, 50)
+    await until('host-1 reachable', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
     measured['inbound drop: rejoin after the heal'] = Date.now() - healedAt
     expect(Date.now() - healedAt).toBeLessThan(2 * KEEPALIVE_MS)
     // The refused binds left no row behind (the 201s did: they are bound).
@@ -276,7 +274,10 @@ describe('partitions between the broker and one host', () => {
     measured['link down: longest sync wait (detection window)'] = Date.now() - restartAt
     expect(restart.status).toBeGreaterThanOrEqual(500)
     expect(JSON.stringify(restart.body)).toMatch(/host host-1/)
-    await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', 15_000, 50)
+    await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', {
+      timeoutMs: 15_000,
+      everyMs: 50,
+    })
     measured['link down: detection by heartbeat loss'] = Date.now() - cutAt
     // Dead by heartbeats first, then the probe's failure adds the broker's direction.
     await until(
@@ -310,7 +311,10 @@ describe('partitions between the broker and one host', () => {
     const healedAt = Date.now()
     cutLink(host, false)
     healers.pop()
-    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', 20_000, 50)
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 20_000,
+      everyMs: 50,
+    })
     const rejoinMs = Date.now() - healedAt
     measured['link down 20 s: rejoin after the heal'] = rejoinMs
     expect(rejoinMs).toBeLessThan(2 * KEEPALIVE_MS)

@@ -13,13 +13,13 @@ const TAB = '\t'
 let cleanup: (() => void) | undefined
 afterEach(() => cleanup?.())
 
-function start(client: FakeClient, props: {readonly?: boolean} = {}) {
+function start(client: FakeClient, props: {readonly?: boolean; columns?: number; rows?: number} = {}) {
   const view = render(
     <TopScreen
       client={client}
       target="test http://broker"
-      columns={140}
-      rows={30}
+      columns={props.columns ?? 140}
+      rows={props.rows ?? 30}
       statsIntervalMs={60_000}
       color={false}
       {...props}
@@ -30,7 +30,7 @@ function start(client: FakeClient, props: {readonly?: boolean} = {}) {
 }
 
 /** The screen once the broker's data and event stream are in. */
-async function started(client: FakeClient, props: {readonly?: boolean} = {}) {
+async function started(client: FakeClient, props: {readonly?: boolean; columns?: number; rows?: number} = {}) {
   const view = start(client, props)
   await until(() => view.lastFrame()!.includes(client.instanceList.at(-1)!.name!) && view.lastFrame()!.includes('live'))
   return view
@@ -114,7 +114,43 @@ describe('top screen keys', () => {
     await until(() => view.lastFrame()!.includes('Instances (1/3)'))
     expect(view.lastFrame()).not.toContain('inst-0001')
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
-    expect(await sendInputAndWaitForChange(view, 's')).toContain('sort:service')
+    expect(await sendInputAndWaitForChange(view, 's')).toContain('SERVICE▲')
+  })
+
+  it('sorts by a column picked with its letter, reverses on the second press, and marks it in the header', async () => {
+    // cpu is n % 10: inst-0003 is the busiest, inst-0001 the idlest.
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(3), fakeInstance(2)])
+    const view = await started(client)
+    const order = (frame: string) => [...frame.matchAll(/inst-000(\d)/g)].map((m) => m[1]).join('')
+    expect(order(view.lastFrame()!)).toBe('123')
+    let frame = await sendInputAndWaitForChange(view, 'C')
+    expect(frame).toContain('CPU▼')
+    expect(order(frame)).toBe('321')
+    frame = await sendInputAndWaitForChange(view, 'C')
+    expect(frame).toContain('CPU▲')
+    expect(order(frame)).toBe('123')
+    frame = await sendInputAndWaitForChange(view, 'N')
+    expect(frame).toContain('Instances (3)▲')
+    expect(frame).not.toContain('CPU▲')
+  })
+
+  it('at 80x24 keeps NAME, HEALTH, ENDPOINT, RST, CPU and MEM, drops the rest, and the footer keeps help and quit', async () => {
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2)])
+    const view = await started(client, {columns: 80, rows: 24})
+    const lines = view.lastFrame()!.split('\n')
+    expect(lines.length).toBeLessThanOrEqual(24)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
+    const header = lines.find((l) => l.includes('Instances (2)'))!
+    for (const column of ['HEALTH', 'ENDPOINT', 'RST', 'CPU', 'MEM']) expect(header).toContain(column)
+    expect(header).not.toContain('SERVICE')
+    expect(header).not.toContain('CPU HISTORY')
+    const row = lines.find((l) => l.includes('inst-0001'))!
+    expect(row).toMatch(/inst-0001\s+healthy\s+127\.0\.0\.1:40001\s+1\s+1m\s+1\.0%\s+2\.0M/)
+    // The hosts header stays on one line: nothing of it wraps onto the next.
+    const hosts = lines.findIndex((l) => l.includes('Hosts (1)'))
+    expect(lines[hosts + 1]).toContain('local')
+    expect(lines.at(-1)).toContain('? help')
+    expect(lines.at(-1)).toContain('q quit')
   })
 
   it('restarts and deprovisions only after y in the confirmation', async () => {

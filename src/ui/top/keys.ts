@@ -1,7 +1,7 @@
 import type {Key} from 'ink'
 
 import type {HostView, InstanceView} from '../../core/admin.js'
-import {visibleInstances} from './model.js'
+import {type SortKey, visibleInstances} from './model.js'
 import {type PendingAction, type TopEvent, topReducer, type TopState} from './state.js'
 import type {LogLine} from './use-log-buffer.js'
 
@@ -29,7 +29,7 @@ export interface KeyBinding {
 
 /** The rows of the instances panel for this state. */
 export const visibleRows = (state: TopState, env: KeyEnv) =>
-  visibleInstances(env.instances, state.filter, state.sort, state.host)
+  visibleInstances(env.instances, state.filter, state.sort, state.host, state.sortReverse)
 
 const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
   const rows = visibleRows(state, env)
@@ -86,6 +86,18 @@ const hostsHint = (what: string): KeyOutcome => ({
   message: `${what} acts on an instance: tab to the instances panel`,
 })
 
+/** Shift and a column's letter sorts by it, as in k9s; the same again reverses. */
+export const SORT_BY_KEY: Record<string, SortKey> = {
+  N: 'name',
+  V: 'service',
+  O: 'host',
+  H: 'health',
+  C: 'cpu',
+  M: 'memory',
+  R: 'restarts',
+  A: 'uptime',
+}
+
 /** Every key of `dbroker top`, top to bottom: modal layers first, then the keys of the focused panel and view. */
 export const KEY_TABLE: KeyBinding[] = [
   {keys: ['ctrl-c'], action: () => ({effect: 'quit'})},
@@ -134,6 +146,11 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['enter'], condition: onList, action: (s, e) => open(s, e, 'detail')},
   {keys: ['l'], condition: (s) => !inLogs(s), action: (s, e) => open(s, e, 'logs')},
   {keys: ['s'], condition: onList, action: () => ({type: 'sort'})},
+  ...Object.entries(SORT_BY_KEY).map(([key, sort]): KeyBinding => ({
+    keys: [key],
+    condition: onList,
+    action: () => ({type: 'sort-by', key: sort}),
+  })),
   {
     keys: ['g'],
     condition: onList,

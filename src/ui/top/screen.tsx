@@ -82,12 +82,14 @@ export function TopScreen({
   }
 
   const list = useMemo(
-    () => visibleInstances(data.instances, state.filter, state.sort, state.host),
-    [data.instances, state.filter, state.sort, state.host],
+    () => visibleInstances(data.instances, state.filter, state.sort, state.host, state.sortReverse),
+    [data.instances, state.filter, state.sort, state.host, state.sortReverse],
   )
   const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
   const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
-  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4)
+  // A filter takes a line of its own under the column headers.
+  const filtering = Boolean(state.filter || state.host)
+  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4 - (filtering ? 1 : 0))
   const logHeight = Math.max(1, bodyHeight - 3)
   const env: KeyEnv = {
     instances: data.instances,
@@ -150,6 +152,7 @@ export function TopScreen({
           focused={state.focus === 'instances'}
           stale={data.stale}
           sort={state.sort}
+          sortReverse={state.sortReverse}
           filter={state.host ? `host:${state.host}${state.filter ? ` ${state.filter}` : ''}` : state.filter}
         />
       </>
@@ -183,6 +186,7 @@ export function TopScreen({
           view={state.view === 'list' && state.focus === 'hosts' ? 'hosts' : state.view}
           readonly={readonly}
           message={state.message}
+          width={size.columns}
         />
       </Box>
     </ColorContext.Provider>

@@ -24,6 +24,8 @@ export interface TopState {
   editing: null | 'filter' | 'search'
   draft: string
   sort: SortKey
+  /** The sort runs against its natural order (a second press on the same column). */
+  sortReverse: boolean
   help: boolean
   confirm: PendingAction | null
   message: string | null
@@ -51,6 +53,7 @@ export const initialTopState: TopState = {
   editing: null,
   draft: '',
   sort: 'name',
+  sortReverse: false,
   help: false,
   confirm: null,
   message: null,
@@ -78,6 +81,8 @@ export type TopEvent =
   | {type: 'open'; view: 'detail' | 'logs'; id: string}
   | {type: 'back'}
   | {type: 'sort'}
+  /** Sort by this column; the same column again reverses it. */
+  | {type: 'sort-by'; key: SortKey}
   | {type: 'edit'; mode: 'filter' | 'search'}
   | {type: 'edit-text'; text: string}
   | {type: 'edit-backspace'}
@@ -145,7 +150,11 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
       if (state.view === 'logs') return {...state, view: state.logsFrom}
       return {...state, view: 'list'}
     case 'sort':
-      return {...state, sort: nextSort(state.sort)}
+      return {...state, sort: nextSort(state.sort), sortReverse: false}
+    case 'sort-by':
+      return event.key === state.sort
+        ? {...state, sortReverse: !state.sortReverse}
+        : {...state, sort: event.key, sortReverse: false}
     case 'edit':
       return {
         ...state,

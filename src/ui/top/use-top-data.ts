@@ -114,7 +114,8 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
       }
     }
 
-    void refresh(true)
+    // Rows first, CPU/memory right after: a Docker stats sample takes a second or two, the list a few ms.
+    void refresh(false).then(() => refresh(true))
     const tick = setInterval(() => void refresh(true), options.statsIntervalMs)
 
     let dropped = false
