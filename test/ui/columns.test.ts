@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {footerKeys} from '../../src/ui/top/chrome.js'
+import {copyToClipboard} from '../../src/ui/top/clipboard.js'
 import {layoutColumns, sortMark} from '../../src/ui/top/columns.js'
 import {HOST_COLUMNS} from '../../src/ui/top/hosts-panel.js'
 import {INSTANCE_COLUMNS, innerWidth} from '../../src/ui/top/instances-panel.js'
@@ -63,5 +64,13 @@ describe("top's sort and footer", () => {
     expect(footerKeys('list', false, 20).map(([key]) => key)).toEqual(['?', 'q'])
     expect(footerKeys('list', false, 200).length).toBeGreaterThan(footerKeys('list', false, 80).length)
     expect(footerKeys('list', true, 200).map(([key]) => key)).not.toContain('d')
+  })
+})
+
+describe('the OSC 52 clipboard', () => {
+  it('sends the text base64-encoded in one OSC 52 sequence for the clipboard selection', () => {
+    const written: string[] = []
+    copyToClipboard({write: (data: string) => written.push(data)}, 'redis://u:p@h:1')
+    expect(written).toEqual([`\u001B]52;c;${Buffer.from('redis://u:p@h:1').toString('base64')}\u0007`])
   })
 })

@@ -13,21 +13,47 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['tab', 'panel'],
     ['/', 'filter'],
     ['s', 'sort'],
-    ['N/C/M…', 'sort by'],
     ['l', 'logs'],
     ['r', 'restart'],
     ['d', 'deprovision'],
+    ['e', 'events'],
+    [':', 'context'],
+    ['N/C/M…', 'sort by'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
   hosts: [
     ['↑↓/jk', 'move'],
-    ['enter', 'its instances'],
+    ['enter', 'host detail'],
+    ['D', 'drain/undrain'],
     ['tab', 'instances panel'],
+    ['e', 'events'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  host: [
+    ['enter', 'its instances'],
+    ['D', 'drain/undrain'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  contexts: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'switch'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  events: [
+    ['/', 'filter'],
+    ['esc', 'back'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
   detail: [
+    ['↑↓', 'binding'],
+    ['y', 'copy URI'],
     ['c', 'credentials'],
     ['l', 'logs'],
     ['r', 'restart'],
@@ -49,8 +75,8 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
   ],
 }
 
-/** Keys --readonly turns off: the changes, and revealing credentials. */
-const ACTIONS = new Set(['r', 'd', 'c'])
+/** Keys --readonly turns off: the changes, and revealing or copying credentials. */
+const ACTIONS = new Set(['r', 'd', 'c', 'D', 'y'])
 
 /** Keys the footer never drops, however narrow the terminal. */
 const PINNED = new Set(['?', 'q'])
@@ -139,7 +165,7 @@ export function Header({target, loading, live, stale = false, hosts, instances, 
 export function HelpOverlay({readonly}: {readonly: boolean}) {
   const rows: Array<[string, string]> = [
     ['↑↓ jk PgUp PgDn gG', 'move in the list or scroll the logs'],
-    ['enter', 'open the selected instance (on a host: show its instances)'],
+    ['enter', 'open the selected instance or host (in a host: its instances)'],
     ['tab', 'switch between hosts and instances'],
     ['/', 'filter instances (in logs: search and highlight)'],
     ['esc', 'clear the filter, close a view'],
@@ -149,6 +175,13 @@ export function HelpOverlay({readonly}: {readonly: boolean}) {
       'sort by name, service, host, health, cpu, memory, restarts, age; again reverses (▲▼ in the header)',
     ],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
+    ['e', "the broker's change events, newest first (/ filters)"],
+    [':', 'switch to another context (its broker; the current context stays as it is)'],
+    ['D', readonly ? 'drain a host (disabled: read-only)' : 'on a host: drain or undrain it (asks first)'],
+    [
+      'y',
+      readonly ? 'copy a URI (disabled: read-only)' : "in the detail view: copy the highlighted binding's URI (OSC 52)",
+    ],
     ['c', readonly ? 'reveal credentials (disabled: read-only)' : 'in the detail view: reveal binding credentials'],
     ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
     ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
