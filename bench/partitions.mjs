@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Partitions between the broker and one host, on real processes (the multi-host harness: network
 // namespaces, their own dockerds, `dbroker agent start` and `dbroker broker start`, 1 s keepalive):
-// detection time (a failed broker -> agent call; heartbeat loss), rejoin time after the heal, and the
-// longest a sync request waited during each kind of cut. It runs the stories of
+// detection time (a failed broker -> agent call; heartbeat loss), rejoin time after the heal, the
+// longest a sync request waited during each kind of cut (inbound dropped, link down, a cut during
+// placement, which the broker answers by placing again), and how soon a followed log stream from the
+// cut host ends. It runs the stories of
 // test/integration/partitions.test.ts, which time themselves, and prints their numbers as a table.
 // Needs root (netns, iptables), a built CLI (npm run build), PostgreSQL from Debian, dbroker/redis:7.
 // Usage: node bench/partitions.mjs [--runs 1]

@@ -73,6 +73,7 @@ export function startHostSweeper(options: {
  * While a host is unreachable or dead, the broker probes its agent's health
  * endpoint (short deadline) every half keepalive: the first answer brings the
  * outbound direction back at once, and tells the agent to heartbeat now.
+ * A host found dead has its calls in flight cancelled.
  */
 export function startReachabilityProbes(options: {
   store: Store
@@ -85,9 +86,9 @@ export function startReachabilityProbes(options: {
   return every(
     Math.max(200, Math.floor(options.keepaliveMs / 2)),
     async () => {
-      const hosts = (await store.listHosts()).filter(
-        (h) => h.agentUrl && (reachability.failingOut(h.id) || !isLive(h, options.keepaliveMs)),
-      )
+      const all = await store.listHosts()
+      for (const host of all) reachability.heard(host, options.keepaliveMs)
+      const hosts = all.filter((h) => h.agentUrl && (reachability.failingOut(h.id) || !isLive(h, options.keepaliveMs)))
       // The probe records its own outcome in `reachability`; a failure is the news, not an error.
       await Promise.all(hosts.map((h) => options.probe(h).catch(() => undefined)))
     },

@@ -1,10 +1,27 @@
+import {setMaxListeners} from 'node:events'
+
+import type {AgentClient} from '../core/agent.js'
+import {EngineError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {Host, HostReachability} from '../core/types.js'
 import type {Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
-import {HEARTBEAT_MISSES} from './placement.js'
+import {HEARTBEAT_MISSES, isLive} from './placement.js'
 
 const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`
+
+/** A call to a host's agent cut short because the broker gave up on the host (dead, or unreachable by another call). */
+export class HostLostError extends EngineError {
+  constructor(
+    readonly hostId: string,
+    why: string,
+  ) {
+    super(
+      `the call to host ${hostId}'s agent was cancelled: ${why}`,
+      'try again once `dbroker hosts` shows the host alive',
+    )
+  }
+}
 
 /**
  * What this broker knows of its own calls to each host's agent (the outbound
@@ -15,6 +32,10 @@ const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`
  */
 export class Reachability {
   private readonly failing = new Map<string, {since: number; reason: string}>()
+  /** Per host, what the calls in flight to its agent abort on; replaced once used, so later calls start afresh. */
+  private readonly calls = new Map<string, AbortController>()
+  /** Hosts silent for three heartbeats whose calls were cancelled already. */
+  private readonly silent = new Set<string>()
 
   constructor(private readonly options: {events: BrokerEvents; log: Logger; now?: () => number}) {}
 
@@ -42,6 +63,7 @@ export class Reachability {
     }
     if (was) return
     this.failing.set(hostId, {since: this.now(), reason: failure})
+    this.cancelCalls(hostId, `host ${hostId} is unreachable from the broker (broker -> agent): ${failure}`)
     this.options.log.warn(
       `host ${hostId} is unreachable from the broker (broker -> agent): ${failure}; no new instances go there and sync requests for it answer 503 until it answers`,
     )
@@ -52,6 +74,41 @@ export class Reachability {
       state: 'unreachable',
       description: `broker -> agent: ${failure}`,
     })
+  }
+
+  /** What a call to the host's agent starting now aborts on: the moment the broker gives up on the host. */
+  callSignal(hostId: string): AbortSignal {
+    let calls = this.calls.get(hostId)
+    if (!calls) {
+      calls = new AbortController()
+      // Every call in flight to the host listens on it: many at once are normal, not a leak.
+      setMaxListeners(0, calls.signal)
+      this.calls.set(hostId, calls)
+    }
+    return calls.signal
+  }
+
+  private cancelCalls(hostId: string, why: string): void {
+    const calls = this.calls.get(hostId)
+    this.calls.delete(hostId)
+    calls?.abort(new HostLostError(hostId, why))
+  }
+
+  /**
+   * The heartbeats (inbound) of a host as the store has them: once it is
+   * silent for three of them, the calls in flight to it are cancelled, once.
+   */
+  heard(host: Host, keepaliveMs: number): void {
+    if (isLive(host, keepaliveMs, this.now())) {
+      this.silent.delete(host.id)
+      return
+    }
+    if (this.silent.has(host.id)) return
+    this.silent.add(host.id)
+    this.cancelCalls(
+      host.id,
+      `host ${host.id} is dead (agent -> broker: no heartbeat for ${seconds(this.now() - host.lastHeartbeat)})`,
+    )
   }
 
   /** Whether the broker's last call to the host's agent failed. */
@@ -102,7 +159,62 @@ export function describeUnreachable(host: Host, now = Date.now()): string {
 
 /** Whether an operation failed because the broker could not reach its host's agent: a sync request answers 503 then. */
 export function isUnreachableFailure(description: string): boolean {
-  return / is unreachable from the broker \(broker -> agent\)/.test(description)
+  return / is unreachable from the broker \(broker -> agent\)|the call to host \S+'s agent was cancelled: /.test(
+    description,
+  )
+}
+
+/** The host whose agent could not be reached, when that is why `error` happened. */
+export function unreachableHost(error: unknown): string | undefined {
+  const hostId = (error as {hostId?: unknown} | undefined)?.hostId
+  return typeof hostId === 'string' && isUnreachableFailure(errorMessage(error)) ? hostId : undefined
+}
+
+/**
+ * The host's agent as the admin API streams from it: a followed log stream
+ * that stays quiet for `idleMs` has the agent probed, and one that does not
+ * answer marks the host unreachable, which ends the stream (its request
+ * listens on the host's call signal) with the reason instead of hanging.
+ */
+export function watchedAgent<Agent extends AgentClient & {probe(): Promise<void>}>(
+  agent: Agent,
+  options: {hostId: string; reachability: Reachability; idleMs: number; log: Logger},
+): Agent {
+  const {logs} = agent
+  if (!logs) return agent
+  const follow = async (instanceId: string, stream: AsyncIterable<string>, lost: AbortSignal) => {
+    let heard = Date.now()
+    const watch = setInterval(() => {
+      if (Date.now() - heard >= options.idleMs) void agent.probe().catch(() => undefined)
+    }, options.idleMs)
+    watch.unref()
+    async function* watched() {
+      try {
+        for await (const chunk of stream) {
+          heard = Date.now()
+          yield chunk
+        }
+      } catch (error) {
+        if (!lost.aborted) throw error
+        options.log.warn(`the followed log stream of instance ${instanceId} ended: ${errorMessage(lost.reason)}`)
+        throw lost.reason
+      } finally {
+        clearInterval(watch)
+      }
+    }
+    return watched()
+  }
+  return new Proxy(agent, {
+    get(target, property, receiver) {
+      if (property !== 'logs') return Reflect.get(target, property, receiver) as unknown
+      return async (instanceId: string, logOptions: Parameters<NonNullable<AgentClient['logs']>>[1]) => {
+        // Taken before the call, so it is the one that call's request listens on.
+        const lost = options.reachability.callSignal(options.hostId)
+        const stream = await logs.call(target, instanceId, logOptions)
+        return logOptions.follow ? follow(instanceId, stream, lost) : stream
+      }
+    },
+  })
 }
 
 /** What an operation waiting for the host says: `waiting for host h1, unreachable for 42 s (broker -> agent: ...)`. */

@@ -45,6 +45,8 @@ export interface AgentPeer extends Omit<PeerOptions, 'token'> {
   deadlines?: Partial<typeof AGENT_DEADLINES>
   /** Told the outcome of every call that went over the network: an answer (any status), or why none came. */
   reached?: (hostId: string, failure?: string) => void
+  /** Aborts the calls in flight when the broker gives up on the host; its reason is their error. */
+  cancelled?: (hostId: string) => AbortSignal
 }
 
 /**
@@ -74,6 +76,12 @@ export class HttpAgentClient implements AgentClient {
     }
   }
 
+  /** The call's own signal joined with the host's (`cancelled`): whichever aborts first ends the call. */
+  private signals(own?: AbortSignal): {signal?: AbortSignal; cancel?: AbortSignal} {
+    const cancel = this.peer.cancelled?.(this.hostId)
+    return {signal: cancel && own ? AbortSignal.any([own, cancel]) : (cancel ?? own), cancel}
+  }
+
   private unreachable(error: unknown): AgentUnreachableError {
     const reason = errorMessage(error)
     this.peer.reached?.(this.hostId, reason)
@@ -88,6 +96,7 @@ export class HttpAgentClient implements AgentClient {
   ): Promise<T> {
     const peer = await this.options()
     const deadlineMs = options.deadlineMs ?? this.deadlines.lookMs
+    const {signal, cancel} = this.signals(options.signal)
     let response
     try {
       response = await requestJson(`${this.base}${path}`, {
@@ -96,10 +105,11 @@ export class HttpAgentClient implements AgentClient {
         body,
         timeoutMs: deadlineMs,
         deadlineMs,
-        signal: options.signal,
+        signal,
       })
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error
+      if (cancel?.aborted) throw cancel.reason
       throw this.unreachable(error)
     }
     this.peer.reached?.(this.hostId)
@@ -180,12 +190,13 @@ export class HttpAgentClient implements AgentClient {
     const peer = await this.options()
     // A followed stream may be quiet for hours; one that is not followed ends soon, and silence means the agent went away.
     const idle = options.follow ? {} : {timeoutMs: this.deadlines.streamIdleMs}
+    const {signal, cancel} = this.signals(options.signal)
     try {
       const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {
         ...peer,
         ...idle,
         responseTimeoutMs: this.deadlines.streamStartMs,
-        signal: options.signal,
+        signal,
       })
       this.peer.reached?.(this.hostId)
       return stream
@@ -195,6 +206,7 @@ export class HttpAgentClient implements AgentClient {
       if (status === 501) throw new LogsUnavailableError(errorMessage(error))
       if (status !== undefined) throw new EngineError(errorMessage(error))
       if (options.signal?.aborted) throw options.signal.reason ?? error
+      if (cancel?.aborted) throw cancel.reason
       throw this.unreachable(error)
     }
   }

@@ -1,3 +1,5 @@
+import type {HostView} from '../core/admin.js'
+import {hostState} from '../core/format.js'
 import {BrokerRequestError} from './broker-client.js'
 
 export interface LogSource {
@@ -12,6 +14,23 @@ export interface LogSource {
       onOpen?: () => void
     },
   ): AsyncIterable<string>
+  /** With these two, a stream that ends says so when the instance's host is why (the broker's client has them). */
+  instance?(ref: string): Promise<{hostId: string}>
+  hosts?(): Promise<HostView[]>
+}
+
+/** `; host h1 is unreachable (out): could not connect ...` when the instance's host is not alive, else nothing. */
+async function hostTrouble(source: LogSource, ref: string): Promise<string> {
+  if (!source.instance || !source.hosts) return ''
+  try {
+    const {hostId} = await source.instance(ref)
+    const host = (await source.hosts()).find((h) => h.id === hostId)
+    if (!host || host.status === 'alive') return ''
+    return `; host ${host.id} is ${hostState(host)}${host.reachability ? `: ${host.reachability.reason}` : ''}`
+  } catch {
+    // The broker itself is out of reach: the stream's own reason says enough.
+    return ''
+  }
 }
 
 export type LogStreamEvent =
@@ -71,6 +90,7 @@ export async function* followLogs(
       reason = (error as Error).message
     }
     if (options.signal?.aborted) return
+    reason += await hostTrouble(source, ref)
     yield {kind: 'interrupted', reason}
     if (!options.retry) return
     interrupted = true

@@ -8,7 +8,7 @@ import {agentRoutes} from '../broker/agents.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
 import {BrokerEvents} from '../broker/events.js'
 import {startBrokerLease, startHostSweeper, startReachabilityProbes} from '../broker/liveness.js'
-import {Reachability, reachableStore} from '../broker/reachability.js'
+import {Reachability, reachableStore, watchedAgent} from '../broker/reachability.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {HttpAgentClient} from '../client/agent-http.js'
@@ -149,11 +149,16 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
           )
         return brokerCredential(hash)
       }
-      client = new HttpAgentClient(host.id, host.agentUrl, {
-        credential,
-        ca: agentCa,
-        reached: (id, failure) => reachability.reached(id, failure),
-      })
+      // A followed log stream quiet for two keepalives has the agent probed: one gone unreachable ends it.
+      client = watchedAgent(
+        new HttpAgentClient(host.id, host.agentUrl, {
+          credential,
+          ca: agentCa,
+          reached: (id, failure) => reachability.reached(id, failure),
+          cancelled: (id) => reachability.callSignal(id),
+        }),
+        {hostId: host.id, reachability, idleMs: 2 * config.keepalive, log},
+      )
       clients.set(key, client)
     }
     return client

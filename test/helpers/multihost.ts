@@ -163,6 +163,13 @@ export interface TestHost {
   agent?: Daemon
 }
 
+/** A CLI command left running (`logs -f`): what it printed so far, and how it ended. */
+export interface RunningCli {
+  output: {stdout: string; stderr: string}
+  exited: Promise<{code: number | null}>
+  stop(): void
+}
+
 export interface MultiHost {
   dir: string
   hosts: TestHost[]
@@ -174,6 +181,8 @@ export interface MultiHost {
   admin(broker?: number): OsbClient
   /** The dbroker CLI as the operator runs it, pointed at one broker by environment (and trusting the test CA). */
   cli(args: string[], broker?: number): string
+  /** The same, left running in the background. */
+  cliRunning(args: string[], broker?: number): RunningCli
   /** The host's own token. */
   tokenOf(host: TestHost): string
   /** Starts the host's agent; `port` moves its API (and so its URL) elsewhere. */
@@ -290,20 +299,25 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
   const brokerUrlsFor = (host: TestHost) =>
     brokers.map((_, i) => `${tls ? 'https' : 'http'}://${host.gateway}:${PORTS.broker + i}`)
 
+  const cliEnv = (broker: number) => ({
+    ...process.env,
+    DBROKER_URL: brokers[broker].url,
+    DBROKER_ADMIN_USERNAME: ADMIN.username,
+    DBROKER_ADMIN_PASSWORD: ADMIN.password,
+    XDG_CONFIG_HOME: dir,
+    HOME: dir,
+    ...(tls ? {NODE_EXTRA_CA_CERTS: tls.ca} : {}),
+  })
   const cli = (args: string[], broker = 0) =>
-    execFileSync(process.execPath, [RUN, ...args], {
-      encoding: 'utf8',
-      stdio: 'pipe',
-      env: {
-        ...process.env,
-        DBROKER_URL: brokers[broker].url,
-        DBROKER_ADMIN_USERNAME: ADMIN.username,
-        DBROKER_ADMIN_PASSWORD: ADMIN.password,
-        XDG_CONFIG_HOME: dir,
-        HOME: dir,
-        ...(tls ? {NODE_EXTRA_CA_CERTS: tls.ca} : {}),
-      },
-    })
+    execFileSync(process.execPath, [RUN, ...args], {encoding: 'utf8', stdio: 'pipe', env: cliEnv(broker)})
+  const cliRunning = (args: string[], broker = 0): RunningCli => {
+    const child = spawn(process.execPath, [RUN, ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv(broker)})
+    const output = {stdout: '', stderr: ''}
+    child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()))
+    const exited = new Promise<{code: number | null}>((resolve) => child.once('exit', (code) => resolve({code})))
+    return {output, exited, stop: () => void (child.exitCode === null && child.kill('SIGKILL'))}
+  }
 
   // The operator's way: `dbroker hosts add` writes the host's token to a file only root reads.
   const enroll = (host: TestHost) => cli(['hosts', 'add', host.id, '--token-file', host.tokenFile, '--json'])
@@ -455,6 +469,7 @@ export async function startMultiHost(options: MultiHostOptions): Promise<MultiHo
     brokers,
     postgresUrl,
     tls,
+    cliRunning,
     osb: (broker = 0) => new OsbClient(brokers[broker].url!, OSB),
     admin: (broker = 0) => new OsbClient(brokers[broker].url!, ADMIN),
     cli,

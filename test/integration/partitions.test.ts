@@ -2,7 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 
 import pg from 'pg'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {type MultiHost, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
@@ -25,6 +25,8 @@ const cutLink = (host: TestHost, cut: boolean) => {
 
 const containerIds = async (host: TestHost) =>
   (await host.docker.listContainers({all: true, filters: {label: ['dbroker.instance']}})).map((c) => c.Id).sort()
+const containersOf = async (host: TestHost, instanceId: string) =>
+  (await host.docker.listContainers({all: true, filters: {label: [`dbroker.instance=${instanceId}`]}})).map((c) => c.Id)
 
 /** What bench/partitions.mjs reads back: each story's timings, written when DBROKER_BENCH_OUT names a file. */
 const measured: Record<string, number> = {}
@@ -37,6 +39,21 @@ describe('partitions between the broker and one host', () => {
     (await db.query<{id: string}>('select id from instances where host_id = $1 order by id', [hostId])).rows.map(
       (r) => r.id,
     )
+  /** The instance's row, its ports and its containers all say it lives on `hostId`, and nothing of it is elsewhere. */
+  const livesOn = async (instanceId: string, hostId: string) => {
+    const row = (
+      await db.query<{host_id: string; state: string}>('select host_id, state from instances where id = $1', [
+        instanceId,
+      ])
+    ).rows
+    expect(row).toEqual([{host_id: hostId, state: 'ready'}])
+    const ports = (await db.query<{host_id: string}>('select host_id from ports where instance_id = $1', [instanceId]))
+      .rows
+    expect(ports.length).toBeGreaterThan(0)
+    expect(new Set(ports.map((p) => p.host_id))).toEqual(new Set([hostId]))
+    for (const host of m.hosts) expect(await containersOf(host, instanceId)).toHaveLength(host.id === hostId ? 1 : 0)
+  }
+  const brokerLog = () => m.brokers[0].logTail(100_000)
   const statusOf = async (hostId: string) =>
     (await m.adminHosts()).find((h) => h.id === hostId) as
       {status: string; reachability?: {direction: string; reason: string}} | undefined
@@ -50,7 +67,8 @@ describe('partitions between the broker and one host', () => {
       expect((await m.osb().waitFor(id, started[i].body.operation)).body.state).toBe('succeeded')
     expect(await onHost('host-1')).toHaveLength(2)
   }, 240_000)
-  afterAll(async () => {
+  // A story that failed mid-cut heals here, so the next one starts on a whole network.
+  afterEach(() => {
     for (const heal of healers.splice(0)) {
       try {
         heal()
@@ -58,10 +76,110 @@ describe('partitions between the broker and one host', () => {
         // already healed
       }
     }
+  })
+  afterAll(async () => {
     await db?.end()
     await m?.teardown()
     if (process.env.DBROKER_BENCH_OUT) writeFileSync(process.env.DBROKER_BENCH_OUT, JSON.stringify(measured))
   })
+
+  it('a cut during placement (the detection window): the provision lands on the other host in the same request, sync and async, and nothing is left on the cut one', async () => {
+    const host = m.hosts[0]
+    // Spread places on the host with fewest instances, host-1 on a tie: both hold 2.
+    expect(await onHost('host-1')).toHaveLength((await onHost('host-2')).length)
+
+    // Inbound dropped, heartbeats flowing: host-1 is alive and chosen, its apply can't connect.
+    dropInbound(host, true)
+    healers.push(() => dropInbound(host, false))
+    const syncId = testId()
+    const askedAt = Date.now()
+    const sync = await m.osb().provision(syncId, {...REDIS, ...ORG})
+    measured['cut during placement: longest sync wait'] = Date.now() - askedAt
+    expect(sync.status).toBe(201)
+    expect(brokerLog()).toMatch(
+      new RegExp(`instance ${syncId} could not be made on host host-1 .*: placed again on host host-2`),
+    )
+    await livesOn(syncId, 'host-2')
+    dropInbound(host, false)
+    healers.pop()
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
+
+    // The link down just before an async provision: host-1 still looks alive, fewest instances again.
+    expect((await onHost('host-1')).length).toBeLessThan((await onHost('host-2')).length)
+    cutLink(host, true)
+    healers.push(() => cutLink(host, false))
+    const asyncId = testId()
+    const started = await m.osb().provision(asyncId, {...REDIS, ...ORG}, true)
+    expect(started.status).toBe(202)
+    expect((await m.osb().waitFor(asyncId, started.body.operation, undefined, 60_000)).body.state).toBe('succeeded')
+    expect(brokerLog()).toMatch(
+      new RegExp(`instance ${asyncId} could not be made on host host-1 .*: placed again on host host-2`),
+    )
+    cutLink(host, false)
+    healers.pop()
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
+    await livesOn(asyncId, 'host-2')
+    expect((await db.query("select id from instances where state <> 'ready'")).rowCount).toBe(0)
+    // Both answer with the credentials the broker gave.
+    for (const id of [syncId, asyncId]) {
+      const bound = await m.osb().bind(id, testId('b'), {...REDIS})
+      expect(bound.status).toBe(201)
+      const {host: address, port, username, password} = bound.body.credentials as Record<string, string>
+      expect(address).toBe(m.hosts[1].address)
+      // The password through the environment, never in argv.
+      const pong = execFileSync('redis-cli', ['-h', address, '-p', String(port), '--user', username, 'PING'], {
+        encoding: 'utf8',
+        timeout: 5000,
+        env: {...process.env, REDISCLI_AUTH: password},
+      })
+      expect(pong.trim()).toBe('PONG')
+    }
+  }, 120_000)
+
+  it('a followed log stream from a host gone unreachable ends with the reason, and `logs -f` exits 1: inbound dropped (probe when quiet), link down (dead)', async () => {
+    const host = m.hosts[0]
+    const instance = (await onHost('host-1'))[0]
+    for (const [cut, heal, why, measure] of [
+      [
+        () => dropInbound(host, true),
+        () => dropInbound(host, false),
+        /host host-1 is unreachable \(out\)/,
+        'inbound drop',
+      ],
+      [() => cutLink(host, true), () => cutLink(host, false), /host host-1 is dead \((in|both)\)/, 'link down'],
+    ] as const) {
+      const logs = m.cliRunning(['logs', instance, '-f', '--tail', '5'])
+      let cutAt: number | undefined
+      try {
+        await until('the log stream open', async () => logs.output.stdout.includes('\n'), 20_000)
+        cutAt = Date.now()
+        cut()
+        const {code} = await logs.exited
+        measured[`followed logs, ${measure}: the stream ended after`] = Date.now() - cutAt
+        expect(code).toBe(1)
+        expect(logs.output.stderr).toMatch(/the log stream ended: .*host host-1/)
+        expect(logs.output.stderr).toMatch(why)
+      } finally {
+        logs.stop()
+        if (cutAt !== undefined) heal()
+      }
+      await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+        timeoutMs: 15_000,
+        everyMs: 50,
+      })
+    }
+    expect(brokerLog()).toMatch(
+      new RegExp(
+        `the followed log stream of instance ${instance} ended: the call to host host-1's agent was cancelled`,
+      ),
+    )
+  }, 120_000)
 
   it('inbound to the agent dropped, heartbeats flowing: sync binds answer 503 in < 10 s naming host and direction, new instances go elsewhere, nothing half made; healed, the probe brings it back', async () => {
     const host = m.hosts[0]
@@ -119,7 +237,7 @@ describe('partitions between the broker and one host', () => {
     // The refused binds left no row behind (the 201s did: they are bound).
     const bound = waits.length - 1
     expect((await db.query('select id from bindings')).rowCount).toBe((bindingsBefore ?? 0) + bound)
-    expect(m.logs()).toMatch(/host host-1 is unreachable from the broker \(broker -> agent\)/)
+    expect(brokerLog()).toMatch(/host host-1 is unreachable from the broker \(broker -> agent\)/)
   }, 120_000)
 
   it('a cut during an async provision: it completes after the heal, and no container is recreated', async () => {
@@ -149,9 +267,16 @@ describe('partitions between the broker and one host', () => {
     const host = m.hosts[0]
     const instance = (await onHost('host-1'))[0]
     const before = await containerIds(host)
+    const agentLogBefore = host.agent!.logTail(1e6).length
     const cutAt = Date.now()
     cutLink(host, true)
     healers.push(() => cutLink(host, false))
+    // Within the detection window the host still looks alive: a sync call to its agent fails by itself, in seconds.
+    const restartAt = Date.now()
+    const restart = await m.admin().request('POST', `/admin/v1/instances/${instance}/restart`)
+    measured['link down: longest sync wait (detection window)'] = Date.now() - restartAt
+    expect(restart.status).toBeGreaterThanOrEqual(500)
+    expect(JSON.stringify(restart.body)).toMatch(/host host-1/)
     await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', {
       timeoutMs: 15_000,
       everyMs: 50,
@@ -198,7 +323,7 @@ describe('partitions between the broker and one host', () => {
     expect(rejoinMs).toBeLessThan(2 * KEEPALIVE_MS)
     expect((await m.osb().waitFor(instance, waiting.body.operation, binding, 30_000)).body.state).toBe('succeeded')
     expect(await containerIds(host)).toEqual(before)
-    const agentLog = host.agent!.logTail(400)
+    const agentLog = host.agent!.logTail(1e6).slice(agentLogBefore)
     expect(agentLog).toMatch(/the broker answers again after \d+ failed heartbeat\(s\) over \d+ s/)
     // Each distinct reason once: far fewer warnings than attempts.
     expect(agentLog.match(/warn\s+heartbeat failed/g)?.length ?? 0).toBeLessThanOrEqual(4)

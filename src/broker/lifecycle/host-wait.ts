@@ -1,4 +1,4 @@
-import {OsbError} from '../../core/errors.js'
+import {errorMessage, OsbError} from '../../core/errors.js'
 import type {Host, Operation, ServiceInstance} from '../../core/types.js'
 import type {RequestMeta} from '../osb-schema.js'
 import {isLive} from '../placement.js'
@@ -87,12 +87,50 @@ export class HostWait {
     }
   }
 
-  private limit(instance: ServiceInstance, since: number): {seconds: number; deadline: number} {
+  /**
+   * What a provision may have left on a host the broker could not reach (it
+   * was placed again elsewhere, or failed) goes once the host is live again,
+   * unless the instance lives there by then. In the background, for as long
+   * as an operation may wait for a host.
+   */
+  removeLeftover(instance: ServiceInstance, hostId: string): void {
+    const {seconds, deadline} = this.limit(instance, this.ctx.clock.now())
+    const {store, log} = this.ctx
+    const sweep = async () => {
+      for (;;) {
+        await this.pause(deadline)
+        const host = await store.getHost(hostId)
+        if (!host || (await store.getInstance(instance.id))?.hostId === hostId) return
+        if (this.live(host)) {
+          try {
+            await this.ctx.agentFor(host).remove(instance.id)
+            log.info(`removed what instance ${instance.id} left on host ${hostId} while it was out of reach`)
+            return
+          } catch (error) {
+            log.debug(`instance ${instance.id} left a container on host ${hostId}: ${errorMessage(error)}`)
+          }
+        }
+        if (this.ctx.clock.now() >= deadline) {
+          log.warn(
+            `instance ${instance.id} may have left a container on host ${hostId}: the host did not answer within ${seconds} s; remove it with \`docker rm\` there`,
+          )
+          return
+        }
+      }
+    }
+    void sweep().catch((error) =>
+      log.warn(`instance ${instance.id} may have left a container on host ${hostId}: ${errorMessage(error)}`),
+    )
+  }
+
+  /** How long an operation on the instance may wait for hosts, from `since`. */
+  limit(instance: ServiceInstance, since: number): {seconds: number; deadline: number} {
     const seconds = pollingSeconds(this.ctx.catalog, instance.planId)
     return {seconds, deadline: since + seconds * 1000}
   }
 
-  private pause(deadline: number, signal?: AbortSignal): Promise<void> {
+  /** One wait between two looks at a host (at most a keepalive), not past `deadline`. */
+  pause(deadline: number, signal?: AbortSignal): Promise<void> {
     return this.ctx.clock.sleep(
       Math.max(10, Math.min(1000, this.ctx.keepaliveMs, deadline - this.ctx.clock.now())),
       signal,

@@ -15,10 +15,12 @@ import {leaseLost} from '../lease-fence.js'
 import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
 import {validateParameters} from '../parameters.js'
 import {placeInstance} from '../placement.js'
+import {unreachableHost} from '../reachability.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
 import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
+import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
 import {beginOperation, changes} from './transition.js'
 
@@ -159,23 +161,44 @@ export class Instances {
     ctx.log.info(
       `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
     )
-    this.runner.start(`i:${instanceId}`, op, (signal) => this.runProvision(instance, host, signal))
+    this.runner.start(`i:${instanceId}`, op, (signal) =>
+      this.runProvision(instance, host, signal, meta.acceptsIncomplete),
+    )
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
 
-  /** Makes the container; on failure leaves nothing half-made: no container, volume, port or row. */
-  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<Outcome> {
-    const agent = this.ctx.agentFor(host)
+  /**
+   * Makes the container; on failure leaves nothing half-made: no container,
+   * volume, port or row. A host that can't be reached gives the instance to
+   * another one; with none, an async provision (`wait`) waits for one.
+   */
+  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal, wait = true): Promise<Outcome> {
+    let agent = this.ctx.agentFor(host)
     const busy = new Set<number>()
+    const tried = new Set<string>()
     try {
       for (;;) {
         try {
           await agent.apply(instance.spec, {signal})
           break
         } catch (error) {
+          if (signal.aborted) throw error
+          if (unreachableHost(error) === host.id) {
+            tried.add(host.id)
+            ;({instance, host} = await placeAgain(this.ctx, this.hosts, {
+              instance,
+              from: host,
+              failure: error,
+              tried: wait ? undefined : tried,
+              signal,
+            }))
+            agent = this.ctx.agentFor(host)
+            busy.clear()
+            continue
+          }
           // Something outside dbroker holds the port (often an ephemeral client port): take the next free one.
           const port = busyPort(errorMessage(error))
-          if (port === undefined || busy.size >= 10 || signal.aborted) throw error
+          if (port === undefined || busy.size >= 10) throw error
           busy.add(port)
           instance = await this.movePort(instance, host, port, busy)
           this.ctx.log.info(
@@ -187,9 +210,16 @@ export class Instances {
     } catch (error) {
       // A broker that lost its lease leaves the cleanup to the one that owns the operation now.
       if (leaseLost(signal)) throw error
+      // A host out of reach can't remove what it may have made: that goes once it answers; the row and ports go now.
+      const leftBehind = () => {
+        this.hosts.removeLeftover(instance, host.id)
+        return new Undone(error, changes.instanceRemoved(instance.id, 'provision', 'failed'))
+      }
+      if (unreachableHost(error) === host.id) throw leftBehind()
       try {
         await agent.remove(instance.id)
       } catch (cleanup) {
+        if (unreachableHost(cleanup) === host.id) throw leftBehind()
         // Kept as failed so the platform's orphan-mitigation DELETE retries the removal instead of getting 410.
         this.ctx.log.error(
           `cleanup of ${instance.id} failed, kept as failed until a DELETE removes it: ${errorMessage(cleanup)}`,
