@@ -210,7 +210,11 @@ export class InstanceDisks {
         : {},
     })
     this.log?.info(
-      `disk of instance ${spec.instanceId}: ${report.fromBytes} -> ${report.toBytes} bytes, ${report.entries} entries verified, ${report.downtimeMs} ms down`,
+      `disk of instance ${spec.instanceId}: ${report.fromBytes} -> ${report.toBytes} bytes, ${report.entries} entries verified, ${report.downtimeMs} ms down (${Object.entries(
+        report.steps,
+      )
+        .map(([step, ms]) => `${step} ${ms}`)
+        .join(', ')} ms)`,
     )
     return report
   }
