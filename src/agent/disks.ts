@@ -105,6 +105,12 @@ export class LoopDisks {
     return next
   }
 
+  /** Whether the disk's image exists (also one an interrupted resize left as <id>.img.old). */
+  async has(id: string): Promise<boolean> {
+    const paths = await this.paths(id)
+    return (await exists(paths.image)) || (await exists(paths.old))
+  }
+
   /** The directory a container binds for this disk (mounted or not). */
   async mountPoint(id: string): Promise<string> {
     return (await this.paths(id)).mountPoint

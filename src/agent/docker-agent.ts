@@ -26,6 +26,7 @@ import {
   releaseNetwork,
   removeVolumes,
 } from '../docker/ownership.js'
+import {diskFor, type InstanceDisks} from './instance-disks.js'
 import {waitReady} from './readiness.js'
 
 export interface DockerAgentOptions {
@@ -33,6 +34,8 @@ export interface DockerAgentOptions {
   probeAddress?: string
   /** The installation whose containers this agent runs; a remote agent learns it from the broker's answer. */
   installation?: string
+  /** Where a spec's `disk` goes on this host; without it a spec with a disk is refused. */
+  disks?: InstanceDisks
 }
 
 /**
@@ -131,6 +134,7 @@ export class DockerAgent implements AgentClient {
         spec.instanceId,
         installation,
       )
+      const withDisk = await diskFor(this.options.disks, spec, installation, this.probeAddress(spec))
       let info = await inspectContainer(this.engine, spec.name)
       let predecessor: string | undefined
       if (info) {
@@ -161,7 +165,7 @@ export class DockerAgent implements AgentClient {
       try {
         if (!info) {
           const container = await this.engine
-            .createContainer(createOptions(spec, installation))
+            .createContainer(withDisk(createOptions(spec, installation)))
             .catch((error: Error) => {
               throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
             })
@@ -229,6 +233,7 @@ export class DockerAgent implements AgentClient {
       }
       this.keptAsTheyWere.delete(instanceId)
       if (options.keepData) return
+      await this.options.disks?.remove(installation, instanceId)
       const refused = await removeVolumes(this.engine, installation, instanceId, [...volumes])
       if (refused.length > 0)
         throw new EngineError(
@@ -280,8 +285,8 @@ export class DockerAgent implements AgentClient {
     return states.flatMap(({info, legacy}) => (info ? [legacy ? {...stateOf(info), legacy: true} : stateOf(info)] : []))
   }
 
-  facts(): Promise<HostFacts> {
-    return engineFacts(this.engine)
+  async facts(): Promise<HostFacts> {
+    return {...(await engineFacts(this.engine)), ...this.options.disks?.facts()}
   }
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {

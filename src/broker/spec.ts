@@ -2,6 +2,7 @@ import type {ContainerDef, PlanDef, ServiceDef} from '../catalog/index.js'
 import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
 import {instanceSlug} from './credentials.js'
+import {planDisk} from './disk-parameters.js'
 
 export interface SpecInput {
   instanceId: string
@@ -20,7 +21,7 @@ export interface SpecInput {
 // Service names have no "_" and the installation id no "-", so a name tells its installation, service and instance apart.
 export const containerName = (installationId: string, service: string, instanceId: string) =>
   `dbroker-${installationId}-${service}_${instanceSlug(instanceId)}`
-export const volumeName = (installationId: string, instanceId: string, index: number) =>
+export const volumeName = (installationId: string, instanceId: string, index: number | 'disk') =>
   `dbroker-${installationId}-${instanceSlug(instanceId)}-${index}`
 
 /** The hardened defaults with what the plan loosens. */
@@ -63,6 +64,7 @@ export function buildSpec({
     if (value !== undefined && value !== null) env[variable] = typeof value === 'string' ? value : JSON.stringify(value)
   }
   const r = c.readiness
+  const disk = planDisk(plan, parameters, volumeName(installationId, instanceId, 'disk'), previous?.disk)
   return {
     instanceId,
     name: previous?.name ?? containerName(installationId, service.name, instanceId),
@@ -73,10 +75,14 @@ export function buildSpec({
     env,
     ports,
     bindAddress: host.bindAddress,
-    volumes: c.volumes.map((volumePath, i) => ({
-      name: previous?.volumes[i]?.name ?? volumeName(installationId, instanceId, i),
-      path: volumePath,
-    })),
+    // The disk takes the place of the volume at its path; the others keep their names by position.
+    volumes: c.volumes
+      .filter((volumePath) => volumePath !== disk?.path)
+      .map((volumePath, i) => ({
+        name: previous?.volumes[i]?.name ?? volumeName(installationId, instanceId, i),
+        path: volumePath,
+      })),
+    ...(disk ? {disk} : {}),
     ...(c.memory ? {memoryBytes: c.memory} : {}),
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),
     restart: c.restart,

@@ -1,7 +1,7 @@
 import {z} from 'zod'
 
 import {CAPABILITIES} from '../core/security.js'
-import {parseBytes, parseDuration} from './units.js'
+import {MAX_DISK_BYTES, MIN_DISK_BYTES, parseBytes, parseDuration} from './units.js'
 
 const uuid = z
   .string()
@@ -20,6 +20,7 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return parsed ?? 0
 })
 const command = z.array(z.string()).min(1)
+const containerPath = z.string().startsWith('/', 'must be an absolute path in the container')
 
 const capability = z
   .string()
@@ -95,7 +96,15 @@ export const containerSchema = z.strictObject({
   entrypoint: command.optional(),
   env: z.record(envName, z.string()).default({}),
   ports: z.array(z.number().int().min(1).max(65535)).min(1),
-  volumes: z.array(z.string().startsWith('/', 'must be an absolute path in the container')).default([]),
+  volumes: z.array(containerPath).default([]),
+  /** A sized data disk at `path` (the first volume's path when absent): a loop image, or a Docker volume. */
+  disk: z
+    .strictObject({
+      size: bytes.refine((b) => b >= MIN_DISK_BYTES && b <= MAX_DISK_BYTES, 'a disk is between 16M and 16T (e.g. 1G)'),
+      driver: z.enum(['loop', 'volume']).optional(),
+      path: containerPath.optional(),
+    })
+    .optional(),
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
   restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']).default('unless-stopped'),
@@ -155,7 +164,10 @@ export const planSchema = z.strictObject({
       labels: z.record(z.string(), z.string()).default({}),
     })
     .optional(),
-  container: containerSchema,
+  container: containerSchema.superRefine((c, ctx) => {
+    if (c.disk && !c.disk.path && c.volumes.length === 0)
+      ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
+  }),
 })
 
 export const serviceSchema = z.strictObject({

@@ -16,3 +16,7 @@ export function parseDuration(value: string | number): number | undefined {
   if (!match) return undefined
   return Number(match[1]) * {ms: 1, s: 1000, m: 60_000, h: 3_600_000}[match[2] as 'ms' | 's' | 'm' | 'h']
 }
+
+/** The disk sizes an agent makes (mkfs.ext4 needs room for its journal); the agent's own check says the same. */
+export const MIN_DISK_BYTES = 16 * 1024 ** 2
+export const MAX_DISK_BYTES = 16 * 1024 ** 4

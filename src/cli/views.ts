@@ -45,6 +45,7 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'containers', value: (h) => String(h.facts?.containersRunning ?? '-'), align: 'right'},
     {header: 'instances', value: (h) => String(h.instances), align: 'right'},
     {header: 'logging', value: (h) => h.facts?.loggingDriver ?? '-'},
+    {header: 'disks', value: (h) => h.facts?.disks?.driver ?? '-'},
     {header: 'mirrors', value: (h) => h.facts?.registryMirrors.join(',') || '-'},
     {header: 'insecure', value: (h) => h.facts?.insecureRegistries.join(',') || '-'},
   ]

@@ -1,4 +1,4 @@
-import type {ChangeEvent, HostView, InstanceDetail, InstanceView, LogOptions} from '../core/admin.js'
+import type {ChangeEvent, DiskResizeResult, HostView, InstanceDetail, InstanceView, LogOptions} from '../core/admin.js'
 import {DbrokerError} from '../core/errors.js'
 
 /** Where a broker is and how to talk to it: one context, or the environment. */
@@ -253,6 +253,15 @@ export class BrokerClient {
 
   restart(ref: string): Promise<{id: string}> {
     return this.json('POST', `/admin/v1/instances/${encodeURIComponent(ref)}/restart`, {admin: true})
+  }
+
+  /** Resizes the instance's disk and resolves once the service runs on the new one; it can take a while. */
+  resizeDisk(ref: string, size: string): Promise<DiskResizeResult> {
+    return this.json('POST', `/admin/v1/instances/${encodeURIComponent(ref)}/disk`, {
+      admin: true,
+      body: {size},
+      timeout: false,
+    })
   }
 
   remove(ref: string): Promise<{id: string}> {

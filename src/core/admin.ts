@@ -99,3 +99,12 @@ export interface LogOptions {
   timestamps?: boolean
   signal?: AbortSignal
 }
+
+/** `POST /admin/v1/instances/:ref/disk`'s answer: the instance's disk now has `toBytes`. */
+export interface DiskResizeResult {
+  id: string
+  name: string | null
+  path: string
+  fromBytes: number
+  toBytes: number
+}

@@ -18,5 +18,7 @@ export function specHash(spec: ContainerSpec): string {
     supervision: _supervision,
     ...runtime
   } = spec
+  // A disk's size is the agent's to change (a resize keeps the container); where and how it is mounted is the engine's.
+  if (runtime.disk) runtime.disk = {...runtime.disk, sizeBytes: 0}
   return createHash('sha256').update(JSON.stringify(runtime)).digest('hex').slice(0, 16)
 }

@@ -107,6 +107,8 @@ export interface HostFacts {
   os?: string
   /** How the engine answered the agent's last looks; absent from agents that predate it. */
   engine?: EngineCondition
+  /** Where the host keeps a spec's `disk` when the spec names no driver, and why not `loop` when it can't. */
+  disks?: {driver: 'loop' | 'volume'; reason?: string}
 }
 
 /** A slow or stopped engine is a fact of a live host, not a dead host. */

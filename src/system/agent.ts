@@ -7,6 +7,7 @@ import {z} from 'zod'
 import {buildAgentApi} from '../agent/api.js'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {type Heartbeats, startHeartbeats} from '../agent/heartbeat.js'
+import {InstanceDisks} from '../agent/instance-disks.js'
 import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
 import {HOST_ID_PATTERN, isHostToken} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
@@ -59,6 +60,9 @@ export const agentConfigSchema = z.strictObject({
   tls: tlsFiles.optional(),
   /** Allow plain http off loopback (brokers, this agent's API) and a tcp:// engine without TLS. */
   insecure: z.boolean().default(false),
+  /** Where loop disks live (outside the engine's data root); `disk_driver` for specs that name none. */
+  disks_dir: z.string().startsWith('/', 'must be an absolute path').optional(),
+  disk_driver: z.enum(['loop', 'volume']).optional(),
 })
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & {token: string}
@@ -180,7 +184,14 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   })
   await pingEngine(engine)
   const bindAddress = config.bind_address ?? config.service_address
-  const agent = new DockerAgent(engine, bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress})
+  const disks = await InstanceDisks.forHost(engine, {
+    disksDir: config.disks_dir,
+    defaultDriver: config.disk_driver,
+    log,
+  })
+  // Before the first heartbeat brings convergence: a host whose engine was wiped finds its data again.
+  await disks.mountAll()
+  const agent = new DockerAgent(engine, {...(bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress}), disks})
   const https = config.tls && {cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key')}
 
   let heartbeats: Heartbeats | undefined

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
+import {InstanceDisks} from '../agent/instance-disks.js'
 import {watchEngine} from '../agent/engine-watch.js'
 import type {BasicCredentials} from '../broker/auth.js'
 import {randomSecret} from '../broker/credentials.js'
@@ -10,7 +11,7 @@ import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {DbrokerError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
-import {connectEngine, engineFacts, ensureImage, pingEngine} from '../docker/engine.js'
+import {connectEngine, ensureImage, pingEngine} from '../docker/engine.js'
 import {openStore, type Store} from '../store/index.js'
 import {adminPlugins} from './admin-plugins.js'
 
@@ -30,6 +31,8 @@ export interface LocalOptions {
   keepaliveMs: number
   log: Logger
   onImageProgress?: (image: string, line: string) => void
+  /** Where loop disks live; `<dataDir>/disks` by default. */
+  disksDir?: string
 }
 
 export interface LocalSystem {
@@ -94,7 +97,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
 
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
   const installationId = await store.installationId()
-  const agent = new DockerAgent(engine, {installation: installationId})
+  const disks = await InstanceDisks.forHost(engine, {
+    disksDir: options.disksDir ?? path.join(options.dataDir, 'disks'),
+    log,
+  })
+  await disks.mountAll()
+  const agent = new DockerAgent(engine, {installation: installationId, disks})
   const register = async () =>
     store.upsertHost({
       id: LOCAL_HOST_ID,
@@ -105,7 +113,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       portMax: options.portRange[1],
       zone: null,
       labels: {},
-      facts: await engineFacts(engine),
+      facts: await agent.facts(),
     })
   await register()
 

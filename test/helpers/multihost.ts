@@ -98,7 +98,7 @@ export function makeTls(dir: string, addresses: string[]): TlsFiles {
 }
 
 /** A child process that prints one JSON line on stdout when ready; its stderr goes to a log file. */
-class Daemon {
+export class Daemon {
   readonly ready: Promise<Record<string, string>>
   readonly exited: Promise<number | null>
 
@@ -138,7 +138,7 @@ class Daemon {
 }
 
 /** Secrets go in `env` (or files), never in argv, where every user of the machine can read them. */
-function spawnDaemon(name: string, command: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Daemon {
+export function spawnDaemon(name: string, command: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Daemon {
   const err = openSync(logFile, 'a')
   const child = spawn(command[0], command.slice(1), {
     stdio: ['ignore', 'pipe', err],

@@ -1,4 +1,4 @@
-import {link, mkdir, rename, rmdir, stat} from 'node:fs/promises'
+import {link, mkdir, rename, rm, rmdir, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {errorMessage} from '../../core/errors.js'
@@ -148,6 +148,9 @@ export async function resizeDisk(
     await makeImage(paths.fresh, toBytes)
     await mkdir(paths.staging, {recursive: true, mode: 0o700})
     await attach(paths.id, paths.fresh, paths.staging)
+    // The copy must match entry for entry: a disk whose lost+found was removed (initdb wants it empty) gets none.
+    if (!(await stat(path.join(paths.mountPoint, 'lost+found')).catch(() => undefined)))
+      await rm(path.join(paths.staging, 'lost+found'), {recursive: true, force: true})
     const room = await filesystemUsage(paths.staging)
     if (data.allocatedBytes > room.availableBytes) {
       throw new DiskError(

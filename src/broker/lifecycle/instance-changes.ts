@@ -3,6 +3,7 @@ import {asyncRequired, badRequest, concurrencyError, errorMessage, gone, notFoun
 import type {Host, ServiceInstance} from '../../core/types.js'
 import {leaseLost} from '../lease-fence.js'
 import type {DeleteQuery, Reply, RequestMeta, UpdateBody} from '../osb-schema.js'
+import {checkDiskChange, DISK_SIZE, parseDiskSizeParameter, withoutDiskSize} from '../disk-parameters.js'
 import {validateParameters} from '../parameters.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
@@ -36,7 +37,17 @@ export class InstanceChanges {
       throw new OsbError(422, `plan ${current.plan.name} of ${current.service.name} cannot be changed`)
     }
     checkMaintenance(target.plan, requestedMaintenance(body.maintenance_info))
-    const newParameters = isEmpty(body.parameters) ? undefined : body.parameters
+    const given = isEmpty(body.parameters) ? undefined : body.parameters
+    // disk_size is dbroker's: the plan's schema and the "parameters cannot be changed" rule are about the image's.
+    const newParameters = given && !isEmpty(withoutDiskSize(given)) ? withoutDiskSize(given) : undefined
+    const diskSize = given?.[DISK_SIZE]
+    if (diskSize !== undefined) {
+      if (!target.plan.container.disk)
+        throw badRequest(
+          `invalid parameters: ${DISK_SIZE}: plan ${target.plan.name} of ${target.service.name} has no disk`,
+        )
+      parseDiskSizeParameter(diskSize)
+    }
     if (newParameters) validateParameters(target.plan.schemas?.service_instance?.update?.parameters, newParameters)
     if (instance.state !== 'ready')
       throw concurrencyError(
@@ -45,7 +56,9 @@ export class InstanceChanges {
     if (newParameters && !catalog.planUpdateable(current.service, current.plan) && !planChanged) {
       throw new OsbError(422, `parameters of plan ${current.plan.name} of ${current.service.name} cannot be changed`)
     }
-    const parameters = {...instance.parameters, ...newParameters}
+    // A plan change takes the new plan's disk size unless this request sizes it.
+    const kept = planChanged ? withoutDiskSize(instance.parameters) : instance.parameters
+    const parameters = {...kept, ...newParameters, ...(diskSize !== undefined ? {[DISK_SIZE]: diskSize} : {})}
     const maintenanceInfo = target.plan.maintenance_info ? {version: target.plan.maintenance_info.version} : null
     const host = await this.hosts.hostOf(instance, meta)
     const ports = target.plan.container.ports.map((containerPort) =>
@@ -67,6 +80,7 @@ export class InstanceChanges {
       credentials: instance.credentials,
       parameters,
     })
+    checkDiskChange(instance.spec, spec, host)
     const requestKey = canonical({
       service_id: instance.serviceId,
       plan_id: target.plan.id,

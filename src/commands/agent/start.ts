@@ -62,6 +62,14 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     }),
     'tls-cert': Flags.string({description: "certificate of the agent's API (HTTPS)"}),
     'tls-key': Flags.string({description: "key of the agent's API (HTTPS)"}),
+    'disks-dir': Flags.string({
+      description: "where loop disks live, outside the engine's data root [default: /var/lib/dbroker/disks]",
+    }),
+    'disk-driver': Flags.string({
+      options: ['loop', 'volume'],
+      description:
+        'disks of specs that name no driver [default: loop where Linux, root and the kernel allow, else volume]',
+    }),
   }
 
   async run(): Promise<{id: string; url: string}> {
@@ -91,6 +99,8 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       listen: flags.listen,
       url: flags.url,
       tls,
+      disks_dir: flags['disks-dir'],
+      disk_driver: flags['disk-driver'],
     })
     const agent = await startAgentProcess(config, log)
     const result = {id: config.id, url: agent.url}

@@ -1,0 +1,246 @@
+import {execFileSync, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import Docker from 'dockerode'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
+
+import {psql, redis} from '../helpers/clients.js'
+import {diskCatalog, diskLeftovers, releaseDisks} from '../helpers/disks.js'
+import {type Daemon, spawnDaemon} from '../helpers/multihost.js'
+import {OsbClient} from '../helpers/osb.js'
+import {ORG, POSTGRES, REDIS, testId} from '../helpers/system.js'
+
+const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+const BROKER_PORT = 47280
+const AGENT_PORT = 47281
+const RANGE = '47230-47259'
+const OSB = {username: 'broker', password: randomBytes(12).toString('hex')}
+const ADMIN = {username: 'ops', password: randomBytes(12).toString('hex')}
+const IMAGES = ['dbroker/redis:7', 'dbroker/postgresql:15']
+
+type Credentials = {uri: string; port: number; password: string}
+
+/**
+ * A host of its own: a private dockerd (own data root, exec root, pidfile and socket in a temp dir; no
+ * bridge or iptables of its own, so the shared engine's are never touched), a broker process and a
+ * remote agent (`dbroker agent start`) with its disks dir outside that engine's data root.
+ */
+describe('a host whose engine data root is wiped gets its instances back with their data', () => {
+  let dir: string
+  let socket: string
+  let engine: Docker
+  let broker: Daemon | undefined
+  let agent: Daemon | undefined
+  let osb: OsbClient
+  const cache = testId()
+  const db = testId()
+
+  const dockerdPid = () => {
+    const file = path.join(dir, 'docker.pid')
+    return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined
+  }
+  const startDockerd = async () => {
+    for (const sub of ['data-root', 'exec']) mkdirSync(path.join(dir, sub), {recursive: true})
+    const log = openSync(path.join(dir, 'dockerd.log'), 'a')
+    // Ports are published by docker-proxy on 127.0.0.1; nothing of this engine goes into the host's iptables.
+    const child = spawn(
+      'dockerd',
+      [
+        '-H',
+        `unix://${socket}`,
+        '--data-root',
+        path.join(dir, 'data-root'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        path.join(dir, 'docker.pid'),
+        '--bridge',
+        'none',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--ip-masq=false',
+      ],
+      {stdio: ['ignore', log, log], detached: true},
+    )
+    child.unref()
+    await vi.waitFor(() => engine.ping(), {timeout: 60_000, interval: 200})
+  }
+  const stopDockerd = async () => {
+    const pid = dockerdPid()
+    if (!pid) return
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch {
+      return
+    }
+    await vi.waitFor(
+      () => {
+        try {
+          process.kill(pid, 0)
+        } catch {
+          return
+        }
+        throw new Error(`dockerd ${pid} still runs`)
+      },
+      {timeout: 30_000, interval: 200},
+    )
+  }
+  const loadImages = () =>
+    execFileSync('sh', ['-c', `docker save ${IMAGES.join(' ')} | docker -H unix://${socket} load >/dev/null`])
+  const cli = (args: string[]) =>
+    execFileSync(process.execPath, [RUN, ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        DBROKER_URL: `http://127.0.0.1:${BROKER_PORT}`,
+        DBROKER_ADMIN_USERNAME: ADMIN.username,
+        DBROKER_ADMIN_PASSWORD: ADMIN.password,
+        XDG_CONFIG_HOME: dir,
+        HOME: dir,
+      },
+    })
+  const startAgent = async () => {
+    agent = spawnDaemon(
+      'agent',
+      [
+        process.execPath,
+        RUN,
+        'agent',
+        'start',
+        '--json',
+        '--log-level',
+        'debug',
+        '--id',
+        'wiped',
+        '--docker-host',
+        `unix://${socket}`,
+        '--service-address',
+        '127.0.0.1',
+        '--port-range',
+        RANGE,
+        '--token-file',
+        path.join(dir, 'agent.token'),
+        '--keepalive',
+        '1s',
+        '--listen',
+        `127.0.0.1:${AGENT_PORT}`,
+        '--broker',
+        `http://127.0.0.1:${BROKER_PORT}`,
+        '--disks-dir',
+        path.join(dir, 'disks'),
+      ],
+      path.join(dir, 'agent.log'),
+    )
+    await agent.ready
+  }
+  const hostFacts = async () => {
+    const hosts = JSON.parse(cli(['hosts', '--json'])) as {
+      result: Array<{id: string; facts: {disks?: {driver: string}}}>
+    }
+    return hosts.result.find((h) => h.id === 'wiped')?.facts
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync('/tmp/dbdw-')
+    socket = path.join(dir, 'docker.sock')
+    engine = new Docker({socketPath: socket})
+    writeFileSync(path.join(dir, 'store.key'), `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
+    diskCatalog(path.join(dir, 'catalog.yml'), {redis: '64M', postgres: '256M'})
+    try {
+      await startDockerd()
+      loadImages()
+      broker = spawnDaemon(
+        'broker',
+        [
+          process.execPath,
+          RUN,
+          'broker',
+          'start',
+          '--json',
+          '--log-level',
+          'debug',
+          '--listen',
+          `127.0.0.1:${BROKER_PORT}`,
+          '--username',
+          OSB.username,
+          '--admin-username',
+          ADMIN.username,
+          '--store',
+          `sqlite:${path.join(dir, 'broker.db')}`,
+          '--store-key-file',
+          path.join(dir, 'store.key'),
+          '--catalog',
+          path.join(dir, 'catalog.yml'),
+          '--keepalive',
+          '1s',
+        ],
+        path.join(dir, 'broker.log'),
+        {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password},
+      )
+      await broker.ready
+      cli(['hosts', 'add', 'wiped', '--token-file', path.join(dir, 'agent.token'), '--json'])
+      await startAgent()
+      osb = new OsbClient(`http://127.0.0.1:${BROKER_PORT}`, OSB)
+      await vi.waitFor(async () => expect((await hostFacts())?.disks?.driver).toBe('loop'), {timeout: 30_000})
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${broker?.logTail() ?? ''}\n${agent?.logTail() ?? ''}`, {
+        cause: error,
+      })
+    }
+  })
+  afterAll(async () => {
+    await Promise.all([broker, agent].map((d) => d?.kill('SIGKILL')))
+    for (const container of await engine.listContainers({all: true}).catch(() => []))
+      await engine
+        .getContainer(container.Id)
+        .remove({force: true})
+        .catch(() => undefined)
+    await stopDockerd()
+    releaseDisks(dir)
+    execFileSync('sh', ['-c', `grep -o ' ${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l || true`])
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('a redis key and a postgres row written before are read back with the same credentials on the same port', async () => {
+    const [r, p] = await Promise.all([
+      osb.provision(cache, {...REDIS, ...ORG}),
+      osb.provision(db, {...POSTGRES, ...ORG}),
+    ])
+    expect([r.status, p.status], `${JSON.stringify([r.body, p.body])}\n${agent!.logTail()}`).toEqual([201, 201])
+    const cacheCredentials = (await osb.bind(cache, testId('b'), {...REDIS})).body.credentials as Credentials
+    const dbCredentials = (await osb.bind(db, testId('b'), {...POSTGRES})).body.credentials as Credentials
+    expect(redis(cacheCredentials.uri, 'SET', 'survivor', 'redis-data')).toBe('OK')
+    psql(dbCredentials.uri, "CREATE TABLE survivors (v text); INSERT INTO survivors VALUES ('postgres-row')")
+
+    // The VM is recreated: the agent and the engine stop, the disks are detached, the data root is wiped.
+    await agent!.kill('SIGTERM')
+    await stopDockerd()
+    releaseDisks(path.join(dir, 'disks'))
+    expect(diskLeftovers(path.join(dir, 'disks')).mounts).toEqual([])
+    rmSync(path.join(dir, 'data-root'), {recursive: true, force: true})
+    rmSync(path.join(dir, 'exec'), {recursive: true, force: true})
+    await startDockerd()
+    expect(await engine.listContainers({all: true})).toEqual([])
+    loadImages() // what a registry would give the new VM
+    await startAgent()
+
+    await vi.waitFor(() => expect(redis(cacheCredentials.uri, 'GET', 'survivor')).toBe('redis-data'), {
+      timeout: 120_000,
+      interval: 500,
+    })
+    await vi.waitFor(() => expect(psql(dbCredentials.uri, 'SELECT v FROM survivors')).toBe('postgres-row'), {
+      timeout: 120_000,
+      interval: 500,
+    })
+    const ports = (await engine.listContainers()).flatMap((c) => c.Ports.map((port) => port.PublicPort)).sort()
+    expect(ports).toEqual([cacheCredentials.port, dbCredentials.port].sort())
+
+    expect((await osb.deprovision(cache, REDIS)).status).toBe(200)
+    expect((await osb.deprovision(db, POSTGRES)).status).toBe(200)
+    expect(diskLeftovers(path.join(dir, 'disks'))).toEqual({mounts: [], loops: []})
+  })
+})
