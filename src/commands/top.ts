@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
+import {withDeployedContainers} from '../client/deployments-client.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 
 export default class Top extends BrokerCommand {
@@ -21,7 +22,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
 
   async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
     const {flags} = await this.parse(Top)
-    const client = await this.client(flags.context)
+    const client = withDeployedContainers(await this.client(flags.context))
     const interactive = process.stdout.isTTY && process.stdin.isTTY && !process.env.CI && !this.jsonEnabled()
     if (!interactive) {
       const [hosts, instances] = await Promise.all([client.hosts(), client.instances()])

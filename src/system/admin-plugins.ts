@@ -1,4 +1,5 @@
 import {adminRoutes, type AdminOptions} from '../broker/admin.js'
+import {deploymentRoutes} from '../broker/admin-deployments.js'
 import {drainRoutes} from '../broker/drain.js'
 import type {BrokerAppOptions} from '../broker/app.js'
 import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
@@ -9,5 +10,11 @@ import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
  */
 export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOptions['plugins']> {
   const scoped = {store: options.store, events: options.events, credentials: options.credentials, log: options.log}
-  return [adminRoutes(options), drainRoutes(scoped), hostEnrollmentRoutes(scoped)]
+  const {agentFor, keepaliveMs} = options
+  return [
+    adminRoutes(options),
+    drainRoutes(scoped),
+    hostEnrollmentRoutes(scoped),
+    deploymentRoutes({...scoped, agentFor, keepaliveMs}),
+  ]
 }
