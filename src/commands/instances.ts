@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
 import {listInstances} from '../cli/services/instances.js'
+import {deployedContainers} from '../client/deployments-client.js'
 import {instancesTable} from '../cli/views.js'
 import type {InstanceView} from '../core/admin.js'
 
@@ -25,7 +26,12 @@ export default class Instances extends BrokerCommand {
   async run(): Promise<InstanceView[]> {
     const {flags} = await this.parse(Instances)
     const client = await this.client(flags.context)
-    const instances = await listInstances(client, {service: flags.service, stats: flags.stats})
+    // Deployed containers (service "deploy") follow the service instances; --service names a catalog service, so not them.
+    const [listed, deployed] = await Promise.all([
+      listInstances(client, {service: flags.service, stats: flags.stats}),
+      flags.service === undefined ? deployedContainers(client) : [],
+    ])
+    const instances = [...listed, ...deployed]
     if (!this.jsonEnabled()) {
       if (instances.length === 0)
         process.stderr.write('no instances: create one with `dbroker provision SERVICE` or `dbroker bind SERVICE`\n')

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BrokerCommand} from '../cli/base-command.js'
 import {setDrained} from '../cli/drain.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
+import {withDeployedContainers} from '../client/deployments-client.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 import type {BrokerClient} from '../client/broker-client.js'
 
@@ -29,7 +30,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
 
   async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
     const {flags} = await this.parse(Top)
-    const client = await this.client(flags.context)
+    const client = withDeployedContainers(await this.client(flags.context))
     const interactive = process.stdout.isTTY && process.stdin.isTTY && !process.env.CI && !this.jsonEnabled()
     if (!interactive) {
       const [hosts, instances] = await Promise.all([client.hosts(), client.instances()])

@@ -103,6 +103,27 @@ export interface InstallationTable {
   created_at: number
 }
 
+export interface DeploymentsTable {
+  name: string
+  file: string
+  manifest: string
+  version: number
+  created_at: number
+  updated_at: number
+}
+
+export interface DeploymentContainersTable {
+  instance_id: string
+  deployment: string
+  host_id: string
+  name: string
+  spec: string
+  state: string
+  error: string | null
+  created_at: number
+  updated_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -113,4 +134,6 @@ export interface Database {
   spare_users: SpareUsersTable
   host_identities: HostIdentitiesTable
   installation: InstallationTable
+  deployments: DeploymentsTable
+  deployment_containers: DeploymentContainersTable
 }

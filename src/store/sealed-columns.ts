@@ -12,6 +12,8 @@ export const SEALED_COLUMNS = [
   {table: 'bindings', key: 'id', columns: ['credentials', 'parameters', 'request_key']},
   {table: 'spare_users', key: 'username', columns: ['password']},
   {table: 'operations', key: 'id', columns: ['request_key']},
+  {table: 'deployments', key: 'name', columns: ['manifest']},
+  {table: 'deployment_containers', key: 'instance_id', columns: ['spec']},
 ] as const
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table']
@@ -43,9 +45,13 @@ export interface ResealCount {
  * cipher's first: the encrypting migration and `dbroker secrets rotate`.
  * Run it inside one transaction, so a store is never half one key, half another.
  */
-export async function resealAll(db: Kysely<any>, cipher: SecretCipher): Promise<ResealCount[]> {
+export async function resealAll(
+  db: Kysely<any>,
+  cipher: SecretCipher,
+  tables: ReadonlyArray<(typeof SEALED_COLUMNS)[number]> = SEALED_COLUMNS,
+): Promise<ResealCount[]> {
   const counts: ResealCount[] = []
-  for (const {table, key, columns} of SEALED_COLUMNS) {
+  for (const {table, key, columns} of tables) {
     const rows = (await db
       .selectFrom(table)
       .select([key, ...columns])

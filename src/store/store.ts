@@ -17,8 +17,10 @@ import * as spareUsers from './migrations/003_spare_users.js'
 import * as installation from './migrations/004_installation.js'
 import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
+import * as deployments from './migrations/007_deployments.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
+import {deploymentRepository} from './repositories/deployments.js'
 import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
@@ -36,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '003_spare_users': spareUsers,
   '004_installation': installation,
   '005_host_identity': hostIdentity,
+  '007_deployments': deployments,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -82,6 +85,11 @@ export class Store {
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     return inTransaction(this.db, (trx) => work(trx === this.db ? this : new Store(trx, this.dialect, this.secrets)))
+  }
+
+  /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */
+  get deployments() {
+    return deploymentRepository(this.db, this.secrets)
   }
 
   async ping(): Promise<void> {

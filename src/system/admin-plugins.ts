@@ -1,4 +1,5 @@
 import {adminRoutes, type AdminOptions} from '../broker/admin.js'
+import {deploymentRoutes} from '../broker/admin-deployments.js'
 import {diskRoutes} from '../broker/admin-disks.js'
 import {drainRoutes} from '../broker/drain.js'
 import type {BrokerAppOptions} from '../broker/app.js'
@@ -10,10 +11,12 @@ import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
  */
 export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOptions['plugins']> {
   const scoped = {store: options.store, events: options.events, credentials: options.credentials, log: options.log}
+  const {agentFor, keepaliveMs} = options
   return [
     adminRoutes(options),
     drainRoutes(scoped),
     hostEnrollmentRoutes(scoped),
     diskRoutes({...scoped, provisioner: options.provisioner}),
+    deploymentRoutes({...scoped, agentFor, keepaliveMs}),
   ]
 }

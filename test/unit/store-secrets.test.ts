@@ -314,6 +314,8 @@ describe('secrets in a SQLite store', () => {
       {table: 'bindings', rows: 1},
       {table: 'spare_users', rows: 1},
       {table: 'operations', rows: 0},
+      {table: 'deployments', rows: 0},
+      {table: 'deployment_containers', rows: 0},
     ])
     const keys = readStoreKeyFile(path.join(dir, 'store.key'))
     expect(keys.map((k) => k.id)).toEqual([result.keyId])

@@ -1,8 +1,14 @@
 import type {ContainerSpec} from '../../core/types.js'
+import {startOrder} from '../../manifest/plan.js'
+import {isDeploymentKey} from '../../manifest/specs.js'
+import type {DeploymentContainerState} from '../../store/repositories/deployments.js'
 import type {LifecycleContext} from './context.js'
 import type {OperationRunner} from './operations.js'
 
-/** What convergence may make: the instances that are ready and that no operation of this broker is changing. */
+/** A deployment's containers convergence may make: pushed once (ready), or whose push failed; pending ones the deploy is making in order. */
+const CONVERGED: DeploymentContainerState[] = ['ready', 'failed']
+
+/** What convergence may make: the instances that are ready and that no operation of this broker is changing, and the deployed containers. */
 export class DesiredState {
   constructor(
     private readonly ctx: LifecycleContext,
@@ -11,13 +17,23 @@ export class DesiredState {
 
   /** Whether convergence may (re)make an instance's container now. */
   async wantsContainer(instanceId: string): Promise<boolean> {
+    if (isDeploymentKey(instanceId))
+      return CONVERGED.includes((await this.ctx.store.deployments.container(instanceId))?.state ?? 'removing')
     if (this.runner.running(`i:${instanceId}`)) return false
     return (await this.ctx.store.getInstance(instanceId))?.state === 'ready'
   }
 
-  /** The containers a host should run: every instance there that is not mid-change. */
+  /** The containers a host should run: every instance there that is not mid-change, then the deployed ones, each after what it depends on. */
   async specs(hostId: string): Promise<ContainerSpec[]> {
-    const instances = await this.ctx.store.listInstances({hostId})
-    return instances.filter((i) => i.state === 'ready' && !this.runner.running(`i:${i.id}`)).map((i) => i.spec)
+    const [instances, deployed] = await Promise.all([
+      this.ctx.store.listInstances({hostId}),
+      this.ctx.store.deployments.containers({hostId, states: CONVERGED}),
+    ])
+    const specs = new Map(deployed.map((c) => [c.instanceId, c.spec]))
+    const ordered = startOrder([...specs.values()].map((s) => ({name: s.instanceId, dependsOn: s.dependsOn ?? []})))
+    return [
+      ...instances.filter((i) => i.state === 'ready' && !this.runner.running(`i:${i.id}`)).map((i) => i.spec),
+      ...ordered.map((id) => specs.get(id)!),
+    ]
   }
 }
