@@ -2,6 +2,7 @@ import {adminRoutes, type AdminOptions} from '../broker/admin.js'
 import {drainRoutes} from '../broker/drain.js'
 import type {BrokerAppOptions} from '../broker/app.js'
 import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
+import {recentEventRoutes} from '../broker/recent-events.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:
@@ -9,5 +10,5 @@ import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
  */
 export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOptions['plugins']> {
   const scoped = {store: options.store, events: options.events, credentials: options.credentials, log: options.log}
-  return [adminRoutes(options), drainRoutes(scoped), hostEnrollmentRoutes(scoped)]
+  return [adminRoutes(options), drainRoutes(scoped), hostEnrollmentRoutes(scoped), recentEventRoutes(scoped)]
 }
