@@ -17,6 +17,7 @@ import * as spareUsers from './migrations/003_spare_users.js'
 import * as installation from './migrations/004_installation.js'
 import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
+import * as bindingExpiry from './migrations/008_binding_expiry.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import * as hosts from './repositories/hosts.js'
@@ -68,7 +69,13 @@ export class Store {
   async migrate(): Promise<void> {
     const migrator = new Migrator({
       db: this.db as Kysely<Database>,
-      provider: {getMigrations: async () => ({...migrations, '006_encrypt_secrets': encryptSecrets(this.secrets)})},
+      provider: {
+        getMigrations: async () => ({
+          ...migrations,
+          '006_encrypt_secrets': encryptSecrets(this.secrets),
+          '008_binding_expiry': bindingExpiry,
+        }),
+      },
     })
     const {error} = await migrator.migrateToLatest()
     if (error) throw error
@@ -236,6 +243,11 @@ export class Store {
 
   listBindings(instanceId?: string): Promise<Binding[]> {
     return bindings.listBindings(this.db, this.secrets, instanceId)
+  }
+
+  /** Bound bindings whose ttl ran out by `now`, soonest first. */
+  expiredBindings(now = Date.now(), limit = 100): Promise<Binding[]> {
+    return bindings.expiredBindings(this.db, this.secrets, now, limit)
   }
 
   transitionBinding(id: string, from: BindingState[], to: BindingState, now = Date.now()): Promise<boolean> {

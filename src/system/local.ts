@@ -5,6 +5,7 @@ import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {watchEngine} from '../agent/engine-watch.js'
 import type {BasicCredentials} from '../broker/auth.js'
+import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
@@ -140,6 +141,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     await store.close()
     throw new DbrokerError(`cannot serve on ${options.listen.host}:${options.listen.port}: ${errorMessage(error)}`)
   }
+  const expiry = startBindingExpiry({store, provisioner: broker.provisioner, log})
 
   // A container convergence (re)made may have a new volume: its binding users come back from the store.
   const convergeHost = async () => {
@@ -173,6 +175,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const first = await firstPass
     .catch((error: unknown) => {
       clearInterval(timer)
+      void expiry.stop()
       throw error
     })
     .finally(() => {
@@ -192,6 +195,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     async close() {
       stopped = true
       clearInterval(timer)
+      await expiry.stop()
       await broker.close()
       await watch.stop()
       await beat
