@@ -30,6 +30,14 @@ Lines are: time (UTC), kind, id, action, new state, description. With --json and
     }),
   }
 
+  private following = false
+
+  /** Following, stdout is NDJSON: the closing envelope is one line too. */
+  override logJson(json: unknown): void {
+    if (this.following) process.stdout.write(`${JSON.stringify(json)}\n`)
+    else super.logJson(json)
+  }
+
   async run(): Promise<{events: ChangeEvent[]} | {followed: number}> {
     const {flags} = await this.parse(Events)
     const client = await this.client(flags.context)
@@ -43,6 +51,7 @@ Lines are: time (UTC), kind, id, action, new state, description. With --json and
         this.note('no changes since the broker started (it keeps its last 1000 in memory; follow new ones with -f)')
       return {events}
     }
+    this.following = true
     const abort = new AbortController()
     const stop = () => abort.abort()
     process.once('SIGINT', stop)

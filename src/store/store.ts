@@ -250,6 +250,10 @@ export class Store {
     return bindings.expiredBindings(this.db, this.secrets, now, limit)
   }
 
+  claimExpiredBinding(id: string, expiresAt: number, until: number): Promise<boolean> {
+    return bindings.claimExpiredBinding(this.db, id, expiresAt, until)
+  }
+
   transitionBinding(id: string, from: BindingState[], to: BindingState, now = Date.now()): Promise<boolean> {
     return bindings.transitionBinding(this.db, id, from, to, now)
   }

@@ -127,7 +127,13 @@ export class FakeBroker implements CliBroker {
       context,
       expiresAt: typeof ttl === 'number' ? createdAt + ttl * 1000 : null,
     })
-    const credentials = {uri: `redis://x@fake/${id}/${bindingId}`}
+    const credentials = {
+      host: '127.0.0.1',
+      port: 6379,
+      username: `u-${bindingId.slice(0, 8)}`,
+      password: `pw-${bindingId}`,
+      uri: `redis://x@fake/${id}/${bindingId}`,
+    }
     this.secrets.set(bindingId, credentials)
     return {status: 201, body: {credentials}}
   }

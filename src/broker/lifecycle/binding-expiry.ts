@@ -6,20 +6,23 @@ import type {Provisioner} from './index.js'
 
 /** How often a broker looks for bindings whose ttl ran out. */
 export const BINDING_EXPIRY_SWEEP_MS = 1000
+/** How long a broker's claim on an expired binding holds before another broker may try it again. */
+export const BINDING_EXPIRY_RETRY_MS = 30_000
 
 /**
  * Unbinds each binding whose ttl ran out (its `expires_at` passed), through
  * the same unbind as a platform's DELETE, so its user is revoked in the
- * service. Several brokers may sweep one store: the unbind's compare-and-set
- * (bound -> unbinding) lets exactly one of them take each binding; the others
- * get a ConcurrencyError (or find it gone) and leave it. An unbind that fails
- * (host down) puts the binding back to bound, and a later sweep tries again.
+ * service. Several brokers may sweep one store: each first claims the binding
+ * by moving its expires_at on by `retryMs` (compare-and-set), so exactly one
+ * unbinds it. An unbind that fails (host down), or a broker that dies with
+ * the claim, leaves it bound: a sweep after `retryMs` tries again.
  */
 export function startBindingExpiry(options: {
   store: Store
   provisioner: Pick<Provisioner, 'unbind'>
   log: Logger
   everyMs?: number
+  retryMs?: number
   now?: () => number
 }): Liveness {
   const {store, provisioner, log} = options
@@ -29,7 +32,16 @@ export function startBindingExpiry(options: {
   return every(
     options.everyMs ?? BINDING_EXPIRY_SWEEP_MS,
     async () => {
-      for (const binding of await store.expiredBindings(now())) {
+      const at = now()
+      for (const binding of await store.expiredBindings(at)) {
+        if (
+          !(await store.claimExpiredBinding(
+            binding.id,
+            binding.expiresAt!,
+            at + (options.retryMs ?? BINDING_EXPIRY_RETRY_MS),
+          ))
+        )
+          continue
         try {
           await provisioner.unbind(
             binding.instanceId,

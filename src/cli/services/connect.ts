@@ -181,7 +181,6 @@ export async function connectInstance(
     release()
     throw error
   }
-  const command = clientCommand(program, bound.credentials)
   let exitCode = 128 + (SIGNAL_NUMBERS[stopped!] ?? 0)
   let failure: unknown
   if (!stopped) {
@@ -189,7 +188,7 @@ export async function connectInstance(
       `connecting to ${labelOf(instance)} with ${program} as ${String(bound.credentials.username)} (a binding for this session: ${bound.binding.id})`,
     )
     try {
-      child = (options.start ?? startOnTerminal)(command)
+      child = (options.start ?? startOnTerminal)(clientCommand(program, bound.credentials))
       exitCode = await new Promise<number>((resolve, reject) => {
         child!.once('error', reject)
         child!.once('exit', (code, signal) => resolve(code ?? 128 + (SIGNAL_NUMBERS[signal!] ?? 0)))

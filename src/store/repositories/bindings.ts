@@ -93,6 +93,23 @@ export async function expiredBindings(db: Db, secrets: SecretCipher, now: number
   return rows.map((row) => toBinding(row, secrets))
 }
 
+/**
+ * One broker's claim on unbinding an expired binding: its expires_at moves on
+ * to `until` only if it is still the `expiresAt` the broker read, so of brokers
+ * sweeping together exactly one wins; if that one dies, another retries after `until`.
+ */
+export async function claimExpiredBinding(db: Db, id: string, expiresAt: number, until: number): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('bindings')
+      .set({expires_at: until})
+      .where('id', '=', id)
+      .where('state', '=', 'bound')
+      .where('expires_at', '=', expiresAt)
+      .executeTakeFirst(),
+  )
+}
+
 export async function transitionBinding(
   db: Db,
   id: string,
