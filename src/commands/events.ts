@@ -8,7 +8,7 @@ export default class Events extends BrokerCommand {
   static override summary = "Print the broker's changes (instances, bindings, operations, hosts); -f follows them"
   static override description = `Without --follow, prints the last changes the broker saw since it started (it keeps the last 1000 in memory; a restarted broker starts empty) and exits. With --follow, prints them and then each change as it happens, until Ctrl-C; when the broker goes away it exits 1, or with --retry reconnects and goes on.
 
-Lines are: time (UTC), kind, id, action, new state, description. With --json and no --follow, one envelope with the events; with --json --follow, one event per line (NDJSON), and the envelope as the last line when it ends.`
+Lines are: time (UTC), kind, id, action, new state, description; a host's heartbeat that changes nothing is left out of them. With --json and no --follow, one envelope with the events; with --json --follow, one event per line (NDJSON), and the envelope as the last line when it ends.`
   static override examples = [
     '<%= config.bin %> events',
     '<%= config.bin %> events -f',
@@ -41,9 +41,12 @@ Lines are: time (UTC), kind, id, action, new state, description. With --json and
   async run(): Promise<{events: ChangeEvent[]} | {followed: number}> {
     const {flags} = await this.parse(Events)
     const client = await this.client(flags.context)
-    const {eventLine, followEvents} = await import('../cli/services/events.js')
-    const print = (event: ChangeEvent) =>
-      this.jsonEnabled() ? process.stdout.write(`${JSON.stringify(event)}\n`) : this.log(eventLine(event))
+    const {eventLine, followEvents, repeatedHostUpdates} = await import('../cli/services/events.js')
+    const repeated = repeatedHostUpdates()
+    const print = (event: ChangeEvent) => {
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(event)}\n`)
+      else if (!repeated(event)) this.log(eventLine(event))
+    }
     if (!flags.follow) {
       const events = await client.recentEvents(flags.limit)
       if (!this.jsonEnabled()) for (const event of events) print(event)

@@ -4,7 +4,13 @@ import {describe, expect, it, vi} from 'vitest'
 
 import {bindService, parseTtl, reusableBinding} from '../../src/cli/services/bind.js'
 import {clientCommand, clientOf, connectInstance, printedCommand} from '../../src/cli/services/connect.js'
-import {type EventSource, type EventStreamItem, followEvents} from '../../src/cli/services/events.js'
+import {
+  eventLine,
+  type EventSource,
+  type EventStreamItem,
+  followEvents,
+  repeatedHostUpdates,
+} from '../../src/cli/services/events.js'
 import {updateInstance} from '../../src/cli/services/update.js'
 import type {ChangeEvent} from '../../src/core/admin.js'
 import {DbrokerError, UsageError} from '../../src/core/errors.js'
@@ -182,6 +188,18 @@ describe('dbroker events -f', () => {
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id, i) => event(id, i + 1))
     const items = followEvents(source([[a], [a, b, c]], [[b], [d]]), {limit: 5, retry: true, retryDelayMs: 1})
     expect(await collect(items, 7)).toEqual(['a', 'b', 'interrupted', 'resumed', 'c', 'd', 'interrupted'])
+  })
+
+  it('reads as a line with short ids, and leaves out host heartbeats that change nothing', () => {
+    const id = '3f760b4d-034b-4c81-af2c-ab5d5ed46b65'
+    expect(
+      eventLine({kind: 'operation', id: `update-${id}`, instanceId: id, action: 'update', state: 'succeeded', at: 0}),
+    ).toBe('1970-01-01 00:00:00 operation update-3f760b4d (of 3f760b4d) update -> succeeded')
+    const repeated = repeatedHostUpdates()
+    const host = (action: string, state: string) => ({kind: 'host' as const, id: 'h1', action, state, at: 0})
+    expect(
+      [host('update', 'alive'), host('update', 'alive'), host('dead', 'dead'), host('update', 'alive')].map(repeated),
+    ).toEqual([false, true, false, false])
   })
 
   it('throws when the broker is never reached, rather than waiting', async () => {

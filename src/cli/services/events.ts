@@ -98,3 +98,17 @@ export function eventLine(event: ChangeEvent): string {
   const description = event.description ? `: ${event.description}` : ''
   return `${time(event.at)} ${event.kind.padEnd(9)} ${subject} ${event.action}${state}${description}`
 }
+
+/**
+ * For people: a host's `update` that says the state it already had (each
+ * heartbeat while someone watches) is noise; NDJSON keeps every event.
+ */
+export function repeatedHostUpdates(): (event: ChangeEvent) => boolean {
+  const lastState = new Map<string, string | undefined>()
+  return (event) => {
+    if (event.kind !== 'host') return false
+    const repeated = event.action === 'update' && lastState.has(event.id) && lastState.get(event.id) === event.state
+    lastState.set(event.id, event.state)
+    return repeated
+  }
+}
