@@ -15,12 +15,16 @@ export interface KeyEnv {
   readonly: boolean
   /** Bindings of the instance the detail view shows (0 until it has loaded). */
   bindings?: number
+  /** The contexts `:` offers, and which of them this screen shows. */
+  contexts?: {names: string[]; current: number}
 }
 
 /** What a key does outside the state. */
 export type KeyEffect =
   | {effect: 'quit'}
   | {effect: 'perform'; action: PendingAction}
+  /** Show the broker of this context instead. */
+  | {effect: 'switch-context'; name: string}
   /** Copy the highlighted binding's URI of the open instance to the terminal's clipboard. */
   | {effect: 'copy'; instanceId: string; binding: number}
 export type KeyOutcome = TopEvent | KeyEffect
@@ -47,11 +51,13 @@ const onHosts = (state: TopState) => state.view === 'list' && state.focus === 'h
 const inHost = (state: TopState) => state.view === 'host'
 const inEvents = (state: TopState) => state.view === 'events'
 const inDetail = (state: TopState) => state.view === 'detail'
+const inContexts = (state: TopState) => state.view === 'contexts'
 const inLogs = (state: TopState) => state.view === 'logs'
 const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
 
 function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined {
   if (inHost(state) || inEvents(state)) return undefined
+  if (inContexts(state)) return {type: 'move-context', delta, contexts: env.contexts?.names.length ?? 0}
   if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
   if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
@@ -148,6 +154,25 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['down', 'j'], action: (s, e) => move(s, e, 1)},
   {keys: ['pageup'], action: (s, e) => move(s, e, -page(s, e))},
   {keys: ['pagedown'], action: (s, e) => move(s, e, page(s, e))},
+
+  {
+    keys: [':'],
+    condition: (s) => !inContexts(s),
+    action: (_s, e) =>
+      e.contexts && e.contexts.names.length > 0
+        ? {type: 'open-contexts', current: e.contexts.current}
+        : {type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'},
+  },
+  {
+    keys: ['enter'],
+    condition: inContexts,
+    action: (s, e) => {
+      const name = e.contexts?.names[s.contextSelected]
+      return name ? [{type: 'back'}, {effect: 'switch-context', name}] : undefined
+    },
+  },
+  {keys: ['esc', 'backspace', 'left'], condition: inContexts, action: () => ({type: 'back'})},
+  {keys: ['*'], condition: inContexts, action: () => undefined},
 
   {keys: ['tab'], condition: onList, action: () => ({type: 'toggle-focus'})},
   // The hosts panel's keys act on the highlighted host, never on the instance hidden behind it.
