@@ -267,6 +267,7 @@ export function adminRoutes(options: AdminOptions) {
             return {
               ...instanceView(instance, host, running.get(instance.id), stats.get(instance.id), unread),
               image: instance.spec.image,
+              client: catalog.plan(instance.planId)?.plan.client ?? null,
               memoryLimitBytes: instance.spec.memoryBytes ?? null,
               nanoCpus: instance.spec.nanoCpus ?? null,
               parameters: instance.parameters,
@@ -278,6 +279,8 @@ export function adminRoutes(options: AdminOptions) {
                 state: b.state,
                 appGuid: b.appGuid,
                 createdAt: b.createdAt,
+                context: b.context,
+                expiresAt: b.expiresAt ?? null,
                 ...(withSecrets ? {credentials: b.credentials} : {}),
               })),
               lastOperation: op

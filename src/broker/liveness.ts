@@ -12,7 +12,7 @@ export interface Liveness {
 }
 
 /** Runs `beat` now and every `everyMs`, one at a time; a failed beat is logged and the next one tries again. */
-function every(everyMs: number, beat: () => Promise<void>, log: Logger, what: string): Liveness {
+export function every(everyMs: number, beat: () => Promise<void>, log: Logger, what: string): Liveness {
   let running: Promise<void> = Promise.resolve()
   let busy = false
   let stopped = false

@@ -157,6 +157,8 @@ export const planSchema = z.strictObject({
   /** Only async (accepts_incomplete=true) requests are accepted for this plan. */
   async_only: z.boolean().default(false),
   requires_app: z.boolean().default(false),
+  /** The service's own client `dbroker connect` opens with a temporary binding; a plan without one can't be connected to. */
+  client: z.enum(['redis-cli', 'psql', 'mariadb']).optional(),
   /** Only hosts in one of these zones and with all these labels take the plan's instances. */
   placement: z
     .strictObject({

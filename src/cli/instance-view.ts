@@ -46,6 +46,13 @@ export function bindingsTable(rows: BindingRow[]): string {
     {header: 'app', value: (b) => b.appGuid ?? '-'},
     {header: 'age', value: (b) => formatDuration(Date.now() - b.createdAt), align: 'right'},
   ]
+  // Only where some binding has a ttl: bindings made without one keep the table as it was.
+  if (rows.some((b) => b.expiresAt))
+    columns.push({
+      header: 'expires in',
+      value: (b) => (b.expiresAt ? formatDuration(Math.max(0, b.expiresAt - Date.now())) : '-'),
+      align: 'right',
+    })
   const withUri = rows.some((b) => b.credentials?.uri)
   if (withUri) columns.push({header: 'uri', value: (b) => String(b.credentials?.uri ?? '-')})
   return renderTable(rows, columns)

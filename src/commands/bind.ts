@@ -1,14 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
-import {bindService, type BindResult} from '../cli/services/bind.js'
+import {bindService, type BindResult, parseTtl} from '../cli/services/bind.js'
 import {CREDENTIALS_FORMATS, type CredentialsFormat, formatCredentials} from '../cli/services/credentials.js'
 
 export default class Bind extends BrokerCommand {
   static override summary = 'Bind to an instance and print its credentials; given a service name, provision it first'
   static override description = `Given a service name (redis), binds to the instance named --name (default: the service name), provisioning it first when it doesn't exist, so the next call reuses it. Given an instance name or id, binds to that instance. An instance still being provisioned is waited for (progress on stderr); with --plan, an existing instance must be on that plan.
 
-Each call creates a new binding with its own user and password. On failure nothing is printed on stdout and the exit code is not 0, so this is safe in CI:
+Each call creates a new binding with its own user and password, unless --reuse: then your own earlier binding of that instance (made by this OS user on this machine, still bound, not about to expire) is printed again, so a shell that runs this on every start doesn't pile bindings up. With --ttl the broker unbinds the new binding (and revokes its user) once the time is up, whether or not the CLI runs again. On failure nothing is printed on stdout and the exit code is not 0, so this is safe in CI:
 
   eval "$(dbroker bind redis --format env)"   # exports REDIS_URL, REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD`
   static override examples = [
@@ -16,6 +16,7 @@ Each call creates a new binding with its own user and password. On failure nothi
     '<%= config.bin %> bind postgresql --name orders-db --format dotenv --prefix DB >> .env',
     '<%= config.bin %> bind orders-db --format uri',
     '<%= config.bin %> bind redis --json',
+    'eval "$(<%= config.bin %> bind redis --reuse --ttl 8h --format env)"   # in ~/.bashrc',
   ]
   static override args = {target: Args.string({required: true, description: 'service name, or instance name or id'})}
   static override flags = {
@@ -32,13 +33,25 @@ Each call creates a new binding with its own user and password. On failure nothi
       description: 'how to print the credentials',
     }),
     prefix: Flags.string({description: 'variable prefix for env and dotenv [default: the service name]'}),
+    ttl: Flags.string({description: 'the broker unbinds the new binding after this long: 30s, 10m, 1h, 2d'}),
+    reuse: Flags.boolean({description: 'print your existing unexpired binding of the instance instead of making one'}),
   }
 
   async run(): Promise<BindResult> {
     const {args, flags} = await this.parse(Bind)
+    const ttlSeconds = flags.ttl === undefined ? undefined : parseTtl(flags.ttl)
     const client = await this.client(flags.context)
-    const result = await bindService(client, args.target, {plan: flags.plan, name: flags.name, progress: this.note})
-    this.note(`bound ${result.instance.name ?? result.instance.id} (binding ${result.binding.id})`)
+    const result = await bindService(client, args.target, {
+      plan: flags.plan,
+      name: flags.name,
+      ttlSeconds,
+      reuse: flags.reuse,
+      progress: this.note,
+    })
+    const expires = result.binding.expiresAt ? `, expires ${new Date(result.binding.expiresAt).toISOString()}` : ''
+    this.note(
+      `${result.binding.reused ? 'reused' : 'bound'} ${result.instance.name ?? result.instance.id} (binding ${result.binding.id}${expires})`,
+    )
     if (!this.jsonEnabled())
       process.stdout.write(
         formatCredentials(

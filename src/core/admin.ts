@@ -74,12 +74,18 @@ export interface BindingView {
   state: string
   appGuid: string | null
   createdAt: number
+  /** What the platform sent with the bind (the CLI's owner and ttl); absent from older brokers. */
+  context?: Record<string, unknown>
+  /** When the broker unbinds it; null: never. Absent from older brokers. */
+  expiresAt?: number | null
   /** Present only when asked for with `?credentials=true`. */
   credentials?: Record<string, unknown>
 }
 
 export interface InstanceDetail extends InstanceView {
   image: string
+  /** The client program `dbroker connect` opens (the plan's `client:`); null: the plan names none. Absent from older brokers. */
+  client?: string | null
   memoryLimitBytes: number | null
   nanoCpus: number | null
   parameters: Record<string, unknown>

@@ -208,6 +208,8 @@ export interface Binding {
   context: Record<string, unknown>
   credentials: BindingCredentials
   createdAt: number
+  /** When the broker unbinds it (ms since the epoch); null or absent: never. */
+  expiresAt?: number | null
 }
 
 export type OperationKind = 'provision' | 'update' | 'deprovision' | 'bind' | 'unbind'

@@ -59,6 +59,7 @@ export interface BindingsTable {
   request_key: string
   created_at: number
   updated_at: number
+  expires_at: number | null
 }
 
 export interface OperationsTable {

@@ -18,6 +18,7 @@ import * as installation from './migrations/004_installation.js'
 import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
+import * as bindingExpiry from './migrations/008_binding_expiry.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import {deploymentRepository} from './repositories/deployments.js'
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '004_installation': installation,
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
+  '008_binding_expiry': bindingExpiry,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -71,7 +73,12 @@ export class Store {
   async migrate(): Promise<void> {
     const migrator = new Migrator({
       db: this.db as Kysely<Database>,
-      provider: {getMigrations: async () => ({...migrations, '006_encrypt_secrets': encryptSecrets(this.secrets)})},
+      provider: {
+        getMigrations: async () => ({
+          ...migrations,
+          '006_encrypt_secrets': encryptSecrets(this.secrets),
+        }),
+      },
     })
     const {error} = await migrator.migrateToLatest()
     if (error) throw error
@@ -244,6 +251,15 @@ export class Store {
 
   listBindings(instanceId?: string): Promise<Binding[]> {
     return bindings.listBindings(this.db, this.secrets, instanceId)
+  }
+
+  /** Bound bindings whose ttl ran out by `now`, soonest first. */
+  expiredBindings(now = Date.now(), limit = 100): Promise<Binding[]> {
+    return bindings.expiredBindings(this.db, this.secrets, now, limit)
+  }
+
+  claimExpiredBinding(id: string, expiresAt: number, until: number): Promise<boolean> {
+    return bindings.claimExpiredBinding(this.db, id, expiresAt, until)
   }
 
   transitionBinding(id: string, from: BindingState[], to: BindingState, now = Date.now()): Promise<boolean> {

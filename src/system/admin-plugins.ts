@@ -4,6 +4,7 @@ import {diskRoutes} from '../broker/admin-disks.js'
 import {drainRoutes} from '../broker/drain.js'
 import type {BrokerAppOptions} from '../broker/app.js'
 import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
+import {recentEventRoutes} from '../broker/recent-events.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:
@@ -18,5 +19,6 @@ export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOption
     hostEnrollmentRoutes(scoped),
     diskRoutes({...scoped, provisioner: options.provisioner}),
     deploymentRoutes({...scoped, agentFor, keepaliveMs}),
+    recentEventRoutes(scoped),
   ]
 }

@@ -7,6 +7,7 @@ import {z} from 'zod'
 import {agentRoutes} from '../broker/agents.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
 import {BrokerEvents} from '../broker/events.js'
+import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import {startBrokerLease, startHostSweeper, startReachabilityProbes} from '../broker/liveness.js'
 import {Reachability, reachableStore, watchedAgent} from '../broker/reachability.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
@@ -203,6 +204,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
   const url = config.url ?? broker.url
   const unbridge = store.channel ? await bridgeEvents(broker.events, store.channel, config.id, log) : undefined
   const sweeper = startHostSweeper({store, events: broker.events, keepaliveMs: config.keepalive, log})
+  const expiry = startBindingExpiry({store, provisioner: broker.provisioner, log})
   const probes = startReachabilityProbes({
     store,
     reachability,
@@ -227,6 +229,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
     catalog,
     async close() {
       await sweeper.stop()
+      await expiry.stop()
       await probes.stop()
       await broker.close()
       await lease.stop()

@@ -6,6 +6,7 @@ import {DockerAgent} from '../agent/docker-agent.js'
 import {InstanceDisks} from '../agent/instance-disks.js'
 import {watchEngine} from '../agent/engine-watch.js'
 import type {BasicCredentials} from '../broker/auth.js'
+import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
@@ -148,6 +149,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     await store.close()
     throw new DbrokerError(`cannot serve on ${options.listen.host}:${options.listen.port}: ${errorMessage(error)}`)
   }
+  const expiry = startBindingExpiry({store, provisioner: broker.provisioner, log})
 
   // A container convergence (re)made may have a new volume: its binding users come back from the store.
   const convergeHost = async () => {
@@ -181,6 +183,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const first = await firstPass
     .catch((error: unknown) => {
       clearInterval(timer)
+      void expiry.stop()
       throw error
     })
     .finally(() => {
@@ -200,6 +203,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     async close() {
       stopped = true
       clearInterval(timer)
+      await expiry.stop()
       await broker.close()
       await watch.stop()
       await beat

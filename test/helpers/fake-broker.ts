@@ -92,7 +92,7 @@ export class FakeBroker implements CliBroker {
   async lastOperation(id: string): Promise<LastOperation> {
     const instance = this.instancesById.get(id)
     if (!instance) return {state: 'succeeded'}
-    if (instance.state !== 'provisioning' && instance.state !== 'deprovisioning') return {state: 'succeeded'}
+    if (!['provisioning', 'deprovisioning', 'updating'].includes(instance.state)) return {state: 'succeeded'}
     const polls = (this.polls.get(id) ?? 0) + 1
     this.polls.set(id, polls)
     if (polls < this.pollsUntilReady) return {state: 'in progress', description: `${instance.state} ${id}`}
@@ -110,10 +110,50 @@ export class FakeBroker implements CliBroker {
     return {status: 202, body: {operation: `op-d-${id}`}}
   }
 
-  async bind(id: string, bindingId: string): Promise<OsbReply> {
+  /** The clock bindings are stamped with, as the broker's. */
+  now = () => Date.now()
+  private readonly secrets = new Map<string, Record<string, unknown>>()
+
+  async bind(id: string, bindingId: string, body: {context?: Record<string, unknown>} = {}): Promise<OsbReply> {
     this.calls.push(`bind ${this.instancesById.get(id)?.name ?? id}`)
-    this.instancesById.get(id)!.bindings.push({id: bindingId, state: 'bound', appGuid: null, createdAt: 0})
-    return {status: 201, body: {credentials: {uri: `redis://x@fake/${id}`}}}
+    const context = body.context ?? {}
+    const ttl = context.dbroker_ttl_seconds
+    const createdAt = this.now()
+    this.instancesById.get(id)!.bindings.push({
+      id: bindingId,
+      state: 'bound',
+      appGuid: null,
+      createdAt,
+      context,
+      expiresAt: typeof ttl === 'number' ? createdAt + ttl * 1000 : null,
+    })
+    const credentials = {
+      host: '127.0.0.1',
+      port: 6379,
+      username: `u-${bindingId.slice(0, 8)}`,
+      password: `pw-${bindingId}`,
+      uri: `redis://x@fake/${id}/${bindingId}`,
+    }
+    this.secrets.set(bindingId, credentials)
+    return {status: 201, body: {credentials}}
+  }
+
+  async instance(ref: string, options: {credentials?: boolean} = {}): Promise<InstanceDetail> {
+    const found = await this.findInstance(ref)
+    if (!found) throw new Error(`no instance ${ref}`)
+    if (options.credentials) for (const b of found.bindings) b.credentials = this.secrets.get(b.id)
+    return found
+  }
+
+  /** PATCH: moves the plan at once; the `updating` state lasts `pollsUntilReady` polls. */
+  async update(id: string, body: {plan_id?: string; parameters?: Record<string, unknown>}): Promise<OsbReply> {
+    this.calls.push(`update ${id} ${body.plan_id ?? '-'} ${JSON.stringify(body.parameters ?? {})}`)
+    const instance = this.instancesById.get(id)!
+    if (body.plan_id) instance.planId = body.plan_id
+    Object.assign(instance.parameters, body.parameters)
+    instance.state = 'updating'
+    this.polls.delete(id)
+    return {status: 202, body: {operation: `op-u-${id}`}}
   }
 
   async unbind(id: string, bindingId: string): Promise<OsbReply> {

@@ -1,3 +1,4 @@
+import {bindingExpiresAt} from '../../core/binding-expiry.js'
 import {badRequest, concurrencyError, conflict, gone, notFound, OsbError} from '../../core/errors.js'
 import type {Binding, Host, ServiceInstance} from '../../core/types.js'
 import {isUniqueViolation} from '../../store/index.js'
@@ -35,6 +36,7 @@ export class Bindings {
       throw new OsbError(422, `plan ${plan.name} needs an application: send bind_resource.app_guid`, 'RequiresApp')
     const parameters = body.parameters ?? {}
     validateParameters(plan.schemas?.service_binding?.create?.parameters, parameters)
+    const expiresAt = bindingExpiresAt(body.context, this.ctx.clock.now())
     const requestKey = canonical({
       instance_id: instanceId,
       service_id: body.service_id,
@@ -75,6 +77,7 @@ export class Bindings {
         context: body.context ?? {},
         credentials: bindingCredentials(instance, plan, host, spare ?? bindingUser(instance, plan)),
         createdAt: this.ctx.clock.now(),
+        expiresAt,
       }
       const op = this.hosts.describe(this.runner.newOperation('bind', instanceId, bindingId, requestKey, meta), host)
       try {

@@ -1,7 +1,9 @@
 import {randomUUID} from 'node:crypto'
+import {hostname, userInfo} from 'node:os'
 
 import {BrokerRequestError, type CatalogService} from '../../client/broker-client.js'
-import type {InstanceDetail} from '../../core/admin.js'
+import type {BindingView, InstanceDetail} from '../../core/admin.js'
+import {BINDING_OWNER_KEY, BINDING_TTL_KEY} from '../../core/binding-expiry.js'
 import {DbrokerError, UsageError} from '../../core/errors.js'
 import {type CliBroker, canLookUp, type Progress} from './broker.js'
 import {catalogNames, findService, planByRef} from './catalog.js'
@@ -19,14 +21,41 @@ export interface BindOptions {
   plan?: string
   /** The instance to reuse or make [default: the service name]. */
   name?: string
+  /** The broker unbinds the new binding this many seconds after it made it. */
+  ttlSeconds?: number
+  /** Answer the caller's own unexpired binding of the instance instead of a new one, when there is one. */
+  reuse?: boolean
   progress?: Progress
   wait?: Omit<WaitOptions, 'progress'>
 }
 
 export interface BindResult {
   instance: {id: string; name: string | null; service: string; plan: string; provisioned: boolean}
-  binding: {id: string}
+  binding: {id: string; reused: boolean; expiresAt: number | null}
   credentials: Record<string, unknown>
+}
+
+/** Who made a binding, as the CLI records it in the binding's context: the OS user on this machine. */
+export const bindingOwner = (): string => `${userInfo().username}@${hostname()}`
+
+/** `30s`, `10m`, `1h`, `2d` -> seconds; anything else is a usage error naming the flag. */
+export function parseTtl(text: string, flag = '--ttl'): number {
+  const match = /^(\d+)([smhd])$/.exec(text.trim())
+  const seconds = match ? Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[match[2] as 's' | 'm' | 'h' | 'd'] : 0
+  if (!seconds)
+    throw new UsageError(`${flag} ${text} is not a duration`, 'give a number with s, m, h or d: 30s, 10m, 1h')
+  return seconds
+}
+
+/** A binding worth handing out again: the caller's, bound, and not about to expire (a minute left, or half its ttl). */
+export function reusableBinding(bindings: BindingView[], owner: string, now: number): BindingView | undefined {
+  const usable = bindings.filter((b) => {
+    if (b.state !== 'bound' || !b.credentials || b.context?.[BINDING_OWNER_KEY] !== owner) return false
+    if (b.expiresAt === null || b.expiresAt === undefined) return true
+    return b.expiresAt - now >= Math.min(60_000, (b.expiresAt - b.createdAt) / 2)
+  })
+  // The one that lives longest: never-expiring first.
+  return usable.sort((a, b) => (b.expiresAt ?? Infinity) - (a.expiresAt ?? Infinity))[0]
 }
 
 type Target = {id: string; name: string | null; serviceId: string; planId: string; provisioned: boolean}
@@ -40,14 +69,38 @@ export async function bindService(client: CliBroker, ref: string, options: BindO
   const services = await client.catalog()
   const target = await bindTarget(client, services, ref, options)
   const names = catalogNames(services, target.serviceId, target.planId)
+  const instance = {id: target.id, name: target.name, ...names, provisioned: target.provisioned}
+  const owner = bindingOwner()
+  if (options.reuse) {
+    if (!canLookUp(client))
+      throw new UsageError(
+        '--reuse finds your earlier binding through the admin API',
+        'add admin credentials to the context',
+      )
+    const detail = await client.instance(target.id, {credentials: true})
+    const found = reusableBinding(detail.bindings, owner, Date.now())
+    if (found) {
+      options.progress?.(`reusing binding ${found.id} of ${target.name ?? target.id}`)
+      return {
+        instance,
+        binding: {id: found.id, reused: true, expiresAt: found.expiresAt ?? null},
+        credentials: found.credentials!,
+      }
+    }
+  }
   const bindingId = randomUUID()
   options.progress?.(`binding ${target.name ?? target.id}`)
+  const started = Date.now()
   let reply
   try {
     reply = await client.bind(target.id, bindingId, {
       service_id: target.serviceId,
       plan_id: target.planId,
-      context: {platform: 'dbroker-cli'},
+      context: {
+        platform: 'dbroker-cli',
+        [BINDING_OWNER_KEY]: owner,
+        ...(options.ttlSeconds ? {[BINDING_TTL_KEY]: options.ttlSeconds} : {}),
+      },
     })
   } catch (error) {
     if (error instanceof BrokerRequestError && error.status === 422) {
@@ -59,8 +112,8 @@ export async function bindService(client: CliBroker, ref: string, options: BindO
     throw error
   }
   return {
-    instance: {id: target.id, name: target.name, ...names, provisioned: target.provisioned},
-    binding: {id: bindingId},
+    instance,
+    binding: {id: bindingId, reused: false, expiresAt: options.ttlSeconds ? started + options.ttlSeconds * 1000 : null},
     credentials: (reply.body.credentials ?? {}) as Record<string, unknown>,
   }
 }

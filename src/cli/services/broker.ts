@@ -6,11 +6,13 @@ export type CliBroker = Pick<
   | 'target'
   | 'catalog'
   | 'provision'
+  | 'update'
   | 'deprovision'
   | 'bind'
   | 'unbind'
   | 'lastOperation'
   | 'findInstance'
+  | 'instance'
   | 'instances'
   | 'remove'
 >

@@ -35,6 +35,7 @@ export function toBinding(row: BindingRow, secrets: SecretCipher): Binding {
     context: readJson(row.context) ?? {},
     credentials: readJson(sealed.open('credentials', row.credentials)),
     createdAt: Number(row.created_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at),
   }
 }
 
@@ -59,6 +60,7 @@ export async function insertBinding(
     request_key: sealed.seal('request_key', requestKey),
     created_at: binding.createdAt,
     updated_at: binding.createdAt,
+    expires_at: binding.expiresAt ?? null,
   }
   await db.insertInto('bindings').values(row).execute()
 }
@@ -77,6 +79,35 @@ export async function listBindings(db: Db, secrets: SecretCipher, instanceId?: s
   let query = db.selectFrom('bindings').selectAll().orderBy('created_at')
   if (instanceId) query = query.where('instance_id', '=', instanceId)
   return (await query.execute()).map((row) => toBinding(row, secrets))
+}
+
+export async function expiredBindings(db: Db, secrets: SecretCipher, now: number, limit: number): Promise<Binding[]> {
+  const rows = await db
+    .selectFrom('bindings')
+    .selectAll()
+    .where('state', '=', 'bound')
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute()
+  return rows.map((row) => toBinding(row, secrets))
+}
+
+/**
+ * One broker's claim on unbinding an expired binding: its expires_at moves on
+ * to `until` only if it is still the `expiresAt` the broker read, so of brokers
+ * sweeping together exactly one wins; if that one dies, another retries after `until`.
+ */
+export async function claimExpiredBinding(db: Db, id: string, expiresAt: number, until: number): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('bindings')
+      .set({expires_at: until})
+      .where('id', '=', id)
+      .where('state', '=', 'bound')
+      .where('expires_at', '=', expiresAt)
+      .executeTakeFirst(),
+  )
 }
 
 export async function transitionBinding(

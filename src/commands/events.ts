@@ -1,0 +1,82 @@
+import {Flags} from '@oclif/core'
+
+import {BrokerCommand} from '../cli/base-command.js'
+import type {ChangeEvent} from '../core/admin.js'
+import {DbrokerError} from '../core/errors.js'
+
+export default class Events extends BrokerCommand {
+  static override summary = "Print the broker's changes (instances, bindings, operations, hosts); -f follows them"
+  static override description = `Without --follow, prints the last changes the broker saw since it started (it keeps the last 1000 in memory; a restarted broker starts empty) and exits. With --follow, prints them and then each change as it happens, until Ctrl-C; when the broker goes away it exits 1, or with --retry reconnects and goes on.
+
+Lines are: time (UTC), kind, id, action, new state, description; a host's heartbeat that changes nothing is left out of them. With --json and no --follow, one envelope with the events; with --json --follow, one event per line (NDJSON), and the envelope as the last line when it ends.`
+  static override examples = [
+    '<%= config.bin %> events',
+    '<%= config.bin %> events -f',
+    '<%= config.bin %> events -f --json | jq -c \'select(.kind == "binding")\'',
+    '<%= config.bin %> events -f --retry --limit 0',
+  ]
+  static override flags = {
+    follow: Flags.boolean({char: 'f', description: 'keep printing changes as they happen, until Ctrl-C'}),
+    limit: Flags.integer({
+      char: 'n',
+      min: 0,
+      max: 1000,
+      default: 50,
+      description: 'how many past changes to print first',
+    }),
+    retry: Flags.boolean({
+      dependsOn: ['follow'],
+      description: 'with -f: when the stream ends (broker restarting), reconnect and follow on instead of exiting 1',
+    }),
+  }
+
+  private following = false
+
+  /** Following, stdout is NDJSON: the closing envelope is one line too. */
+  override logJson(json: unknown): void {
+    if (this.following) process.stdout.write(`${JSON.stringify(json)}\n`)
+    else super.logJson(json)
+  }
+
+  async run(): Promise<{events: ChangeEvent[]} | {followed: number}> {
+    const {flags} = await this.parse(Events)
+    const client = await this.client(flags.context)
+    const {eventLine, followEvents, repeatedHostUpdates} = await import('../cli/services/events.js')
+    const repeated = repeatedHostUpdates()
+    const print = (event: ChangeEvent) => {
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(event)}\n`)
+      else if (!repeated(event)) this.log(eventLine(event))
+    }
+    if (!flags.follow) {
+      const events = await client.recentEvents(flags.limit)
+      if (!this.jsonEnabled()) for (const event of events) print(event)
+      if (events.length === 0)
+        this.note('no changes since the broker started (it keeps its last 1000 in memory; follow new ones with -f)')
+      return {events}
+    }
+    this.following = true
+    const abort = new AbortController()
+    const stop = () => abort.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    let followed = 0
+    try {
+      for await (const item of followEvents(client, {limit: flags.limit, signal: abort.signal, retry: flags.retry})) {
+        if (item.kind === 'event') {
+          followed++
+          print(item.event)
+        } else if (item.kind === 'resumed') this.note('event stream resumed')
+        else if (!flags.retry)
+          throw new DbrokerError(
+            `the event stream ended: ${item.reason}`,
+            'follow on across broker restarts with `--retry`',
+          )
+        else this.note(`event stream ended: ${item.reason}; reconnecting`)
+      }
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+    return {followed}
+  }
+}
