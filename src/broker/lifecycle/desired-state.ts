@@ -9,12 +9,6 @@ export class DesiredState {
     private readonly runner: OperationRunner,
   ) {}
 
-  /** Whether convergence may (re)make an instance's container now. */
-  async wantsContainer(instanceId: string): Promise<boolean> {
-    if (this.runner.running(`i:${instanceId}`)) return false
-    return (await this.ctx.store.getInstance(instanceId))?.state === 'ready'
-  }
-
   /** The containers a host should run: every instance there that is not mid-change. */
   async specs(hostId: string): Promise<ContainerSpec[]> {
     const instances = await this.ctx.store.listInstances({hostId})
