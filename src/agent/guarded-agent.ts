@@ -10,6 +10,8 @@ const COMMAND_MEMORY_MS = 10 * 60_000
 /** What the supervisor knows of a container beyond what the engine says (restarts, last exit, failing). */
 export interface ContainerAnnotations {
   annotate(state: ContainerState): ContainerState
+  /** The broker applied the instance anew: what was known of its failures is over. */
+  applied(instanceId: string): void
 }
 
 /**
@@ -25,7 +27,7 @@ export class GuardedAgent implements AgentClient {
   private readonly commands = new Map<string, {generation: number; at: number}>()
   private readonly queue = new InstanceQueue()
   private annotations: ContainerAnnotations | undefined
-  /** Per instance: calls running now, and when the last one ended (ms epoch). */
+  /** Per instance: stops the agent makes on purpose (remove, restart) running now, and when the last one ended (ms epoch). */
   private readonly acting = new Map<string, {running: number; endedAt: number}>()
 
   constructor(readonly inner: AgentClient) {}
@@ -50,7 +52,7 @@ export class GuardedAgent implements AgentClient {
     this.commands.set(instanceId, {generation: ++this.generation, at: now})
   }
 
-  /** Whether the agent itself was working on the instance at `atMs`: a stop it made then is no failure. */
+  /** Whether the agent itself was stopping the instance's container at `atMs`: a death then is no failure. */
   actedOn(instanceId: string, atMs: number): boolean {
     const acting = this.acting.get(instanceId)
     return !!acting && (acting.running > 0 || acting.endedAt >= atMs)
@@ -61,7 +63,7 @@ export class GuardedAgent implements AgentClient {
     return this.queue.idle(instanceId)
   }
 
-  private run<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+  private stopping<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
     return this.queue.run(instanceId, async () => {
       const acting = this.acting.get(instanceId) ?? {running: 0, endedAt: 0}
       this.acting.set(instanceId, acting)
@@ -78,20 +80,22 @@ export class GuardedAgent implements AgentClient {
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
     const {asOf, ...rest} = options
     if (asOf === undefined) this.command(spec.instanceId)
-    return this.run(spec.instanceId, async () => {
+    return this.queue.run(spec.instanceId, async () => {
       // Checked when its turn comes, so a remove queued before it wins.
       if (asOf !== undefined && this.changedSince(spec.instanceId, asOf)) return untouched(spec)
-      return this.inner.apply(spec, rest)
+      const state = await this.inner.apply(spec, rest)
+      if (asOf === undefined) this.annotations?.applied(spec.instanceId)
+      return state
     })
   }
 
   remove(instanceId: string, options?: {keepData?: boolean}): Promise<void> {
     this.command(instanceId)
-    return this.run(instanceId, () => this.inner.remove(instanceId, options))
+    return this.stopping(instanceId, () => this.inner.remove(instanceId, options))
   }
 
   restart(instanceId: string): Promise<void> {
-    return this.run(instanceId, () => this.inner.restart(instanceId))
+    return this.stopping(instanceId, () => this.inner.restart(instanceId))
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {

@@ -89,6 +89,11 @@ export class Supervisor implements ContainerAnnotations {
     }
   }
 
+  applied(instanceId: string): void {
+    clearTimeout(this.records.get(instanceId)?.timer)
+    this.records.delete(instanceId)
+  }
+
   async stop(): Promise<void> {
     this.stopping.abort()
     ;(this.stream as unknown as {destroy?: () => void} | undefined)?.destroy?.()
@@ -205,15 +210,19 @@ export class Supervisor implements ContainerAnnotations {
     record.timer = setTimeout(() => void this.recover(instanceId), delayMs)
   }
 
-  /** A stopped container comes back through the loop; a running one (unhealthy) is restarted. */
+  /**
+   * A stopped container comes back through the agent's apply (the loop's path, guarded by the desired state's
+   * generation), at once for this one instance rather than in a whole pass; a running one (unhealthy) is restarted.
+   */
   private async recover(instanceId: string): Promise<void> {
     const spec = this.spec(instanceId)
+    const desired = this.options.loop.latest
     // Started meanwhile (the engine's restart policy, the broker): nothing to do.
-    if (this.stopping.signal.aborted || !spec || !this.records.get(instanceId)?.down) return
+    if (this.stopping.signal.aborted || !spec || !desired || !this.records.get(instanceId)?.down) return
     try {
       const info = await inspectContainer(this.options.engine, spec.name)
       if (info?.State.Running) await this.options.agent.restart(instanceId)
-      else this.options.loop.kick()
+      else await this.options.agent.apply(spec, {asOf: desired.asOf})
     } catch (error) {
       this.options.log.warn(`cannot restart instance ${instanceId}: ${errorMessage(error)}`)
       this.options.loop.kick()

@@ -130,3 +130,19 @@ export function guarded(engine: AgentClient): {agent: GuardedAgent; loop: Conver
   const agent = new GuardedAgent(engine)
   return {agent, loop: new ConvergenceLoop({agent, log: createLogger('silent')})}
 }
+
+/** A minimal container spec (no ports, no readiness probe); `extra` overrides. */
+export const containerSpec = (instanceId: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
+  instanceId,
+  name: instanceId,
+  image: 'x',
+  env: {},
+  ports: [],
+  bindAddress: '127.0.0.1',
+  volumes: [],
+  restart: 'no',
+  labels: {},
+  readiness: {probe: 'none', timeoutMs: 0},
+  hooks: {},
+  ...extra,
+})

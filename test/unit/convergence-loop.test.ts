@@ -8,26 +8,12 @@ import {GuardedAgent} from '../../src/agent/guarded-agent.js'
 import {type Heartbeats, startHeartbeats} from '../../src/agent/heartbeat.js'
 import {createLogger} from '../../src/core/log.js'
 import type {ContainerSpec, ContainerState} from '../../src/core/types.js'
-import {FakeAgent, testRegistration} from '../helpers/fake-agent.js'
+import {containerSpec, FakeAgent, testRegistration} from '../helpers/fake-agent.js'
 
 const log = createLogger('silent')
 const KEEPALIVE = 100
 
-const specOf = (instanceId: string, dependsOn?: string[]): ContainerSpec =>
-  ({
-    instanceId,
-    name: instanceId,
-    image: 'x',
-    env: {},
-    ports: [],
-    bindAddress: '127.0.0.1',
-    volumes: [],
-    restart: 'no',
-    labels: {},
-    readiness: {probe: 'none', timeoutMs: 0},
-    hooks: {},
-    ...(dependsOn ? {dependsOn} : {}),
-  }) as ContainerSpec
+const specOf = (instanceId: string, dependsOn?: string[]) => containerSpec(instanceId, dependsOn ? {dependsOn} : {})
 
 /** An engine at the agent boundary whose convergence listing (`legacy`) can be held, to stage a race inside a pass. */
 class HeldListAgent extends FakeAgent {
