@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
+import {setDrained} from '../cli/drain.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 
 export default class Top extends BrokerCommand {
   static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
-  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter, tab, / filter, esc, s sort, l logs (f follow, w wrap, t timestamps, / search), c credentials, r restart, d deprovision (both ask first), ? help, q quit.
+  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter (an instance's or a host's detail), tab, / filter, esc, s sort (N V O H C M R A by column, again reverses), l logs (f follow, w wrap, t timestamps, / search), e events, c credentials, y copy a binding's URI (OSC 52), r restart, d deprovision, D drain a host (each asks first), ? help, q quit.
 
 When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of the hosts and instances and exits 0.`
   static override examples = [
@@ -38,6 +39,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       readonly: flags.readonly,
       color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
       statsIntervalMs: flags.interval * 1000,
+      onDrain: (host, drained) => setDrained(client, host, drained),
     })
   }
 }

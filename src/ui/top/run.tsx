@@ -9,6 +9,7 @@ export async function runTop(options: {
   readonly: boolean
   color: boolean
   statsIntervalMs: number
+  onDrain?: (host: string, drained: boolean) => Promise<unknown>
 }): Promise<void> {
   await runFullScreen(
     <TopScreen
@@ -17,6 +18,7 @@ export async function runTop(options: {
       readonly={options.readonly}
       color={options.color}
       statsIntervalMs={options.statsIntervalMs}
+      onDrain={options.onDrain}
     />,
   )
 }
