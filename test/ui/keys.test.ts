@@ -127,6 +127,23 @@ describe('the key table', () => {
     expect(pressKey(detail, env({bindings: 0}), 'y').state.message).toBe('no binding to copy')
   })
 
+  it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {
+    expect(keyNames('[<64;10;5M', noKey)).toEqual(['wheel-up'])
+    expect(keyNames('[<65;10;5M', noKey)).toEqual(['wheel-down'])
+    expect(keyNames('[<0;10;12M', noKey)).toEqual(['click:12'])
+    expect(keyNames('[<0;10;12m', noKey)).toEqual([])
+    const layout = {hostsTop: 4, hostsShown: 2, listTop: 10}
+    const on = env({layout, listHeight: 8})
+    expect(pressKey(initialTopState, on, 'wheel-down').state.selected).toBe(3)
+    // Row 12 is the third instance row; row 5 is the second host.
+    expect(pressKey(initialTopState, on, 'click:12').state).toMatchObject({selected: 2, focus: 'instances'})
+    expect(pressKey(initialTopState, on, 'click:5').state).toMatchObject({hostSelected: 1, focus: 'hosts'})
+    // Below the last row, or on a border: nothing moves.
+    const few = env({layout, listHeight: 8, instances: [fakeInstance(1), fakeInstance(2)]})
+    expect(pressKey(initialTopState, few, 'click:15').state).toBe(initialTopState)
+    expect(pressKey(initialTopState, on, 'click:8').state).toBe(initialTopState)
+  })
+
   it('r and d ask first, y performs, n cancels; read-only refuses without asking', () => {
     const asked = press(['j', 'd']).state
     expect(asked.confirm).toEqual({kind: 'deprovision', id: 'id-0002', label: 'inst-0002'})

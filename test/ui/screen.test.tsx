@@ -168,6 +168,20 @@ describe('top screen keys', () => {
     expect(lines.at(-1)).toContain('q quit')
   })
 
+  it('a click on a row selects it and enter opens it; the wheel scrolls', async () => {
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2), fakeInstance(3)])
+    const view = await started(client)
+    const lines = view.lastFrame()!.split('\n')
+    const row = lines.findIndex((l) => l.includes('inst-0003')) + 1
+    type(view, `\u001B[<0;5;${row}M`)
+    type(view, ENTER)
+    await until(() => opened(client).includes('id-0003'))
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
+    type(view, '\u001B[<64;5;5M', ENTER)
+    await until(() => opened(client).length === 2)
+    expect(opened(client)).toEqual(['id-0003', 'id-0001'])
+  })
+
   it('e shows the change events newest first, filtered with /', async () => {
     const client = new FakeClient()
     const view = await started(client)

@@ -17,6 +17,7 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['r', 'restart'],
     ['d', 'deprovision'],
     ['e', 'events'],
+    [':', 'context'],
     ['N/C/M…', 'sort by'],
     ['?', 'help'],
     ['q', 'quit'],
@@ -33,6 +34,13 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
   host: [
     ['enter', 'its instances'],
     ['D', 'drain/undrain'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  contexts: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'switch'],
     ['esc', 'back'],
     ['?', 'help'],
     ['q', 'quit'],
@@ -168,6 +176,7 @@ export function HelpOverlay({readonly}: {readonly: boolean}) {
     ],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
     ['e', "the broker's change events, newest first (/ filters)"],
+    [':', 'switch to another context (its broker; the current context stays as it is)'],
     ['D', readonly ? 'drain a host (disabled: read-only)' : 'on a host: drain or undrain it (asks first)'],
     [
       'y',

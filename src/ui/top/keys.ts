@@ -15,12 +15,18 @@ export interface KeyEnv {
   readonly: boolean
   /** Bindings of the instance the detail view shows (0 until it has loaded). */
   bindings?: number
+  /** Terminal rows (1-based) of the first host and the first instance row drawn, for clicks. */
+  layout?: {hostsTop: number; hostsShown: number; listTop: number}
+  /** The contexts `:` offers, and which of them this screen shows. */
+  contexts?: {names: string[]; current: number}
 }
 
 /** What a key does outside the state. */
 export type KeyEffect =
   | {effect: 'quit'}
   | {effect: 'perform'; action: PendingAction}
+  /** Show the broker of this context instead. */
+  | {effect: 'switch-context'; name: string}
   /** Copy the highlighted binding's URI of the open instance to the terminal's clipboard. */
   | {effect: 'copy'; instanceId: string; binding: number}
 export type KeyOutcome = TopEvent | KeyEffect
@@ -47,11 +53,13 @@ const onHosts = (state: TopState) => state.view === 'list' && state.focus === 'h
 const inHost = (state: TopState) => state.view === 'host'
 const inEvents = (state: TopState) => state.view === 'events'
 const inDetail = (state: TopState) => state.view === 'detail'
+const inContexts = (state: TopState) => state.view === 'contexts'
 const inLogs = (state: TopState) => state.view === 'logs'
 const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
 
 function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined {
   if (inHost(state) || inEvents(state)) return undefined
+  if (inContexts(state)) return {type: 'move-context', delta, contexts: env.contexts?.names.length ?? 0}
   if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
   if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
@@ -106,6 +114,27 @@ const hostsHint = (what: string): KeyOutcome => ({
   message: `${what} acts on an instance: tab to the instances panel`,
 })
 
+/** What a click on terminal row `row` selects: a host or an instance row of the list view. */
+function click(state: TopState, env: KeyEnv, row: number): KeyOutcome | KeyOutcome[] | undefined {
+  if (state.view !== 'list' || !env.layout) return undefined
+  const {hostsTop, hostsShown, listTop} = env.layout
+  const hostOffset = Math.max(0, Math.min(state.hostSelected - hostsShown + 1, env.hosts.length - hostsShown))
+  if (row >= hostsTop && row < hostsTop + hostsShown && row - hostsTop + hostOffset < env.hosts.length) {
+    const target = row - hostsTop + hostOffset
+    return [
+      ...(state.focus === 'hosts' ? [] : [{type: 'toggle-focus'} as const]),
+      {type: 'move-host', delta: target - state.hostSelected, hosts: env.hosts.length},
+    ]
+  }
+  const rows = visibleRows(state, env).length
+  const index = state.offset + row - listTop
+  if (row < listTop || index >= rows || row - listTop >= env.listHeight) return undefined
+  return [
+    ...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]),
+    {type: 'move-to', index, rows, height: env.listHeight},
+  ]
+}
+
 /** Shift and a column's letter sorts by it, as in k9s; the same again reverses. */
 export const SORT_BY_KEY: Record<string, SortKey> = {
   N: 'name',
@@ -144,10 +173,32 @@ export const KEY_TABLE: KeyBinding[] = [
 
   {keys: ['q'], action: () => ({effect: 'quit'})},
   {keys: ['?'], action: () => ({type: 'help', open: true})},
+  {keys: ['click'], action: (s, e, key) => click(s, e, Number(key.slice('click:'.length)))},
+  {keys: ['wheel-up'], action: (s, e) => move(s, e, -3)},
+  {keys: ['wheel-down'], action: (s, e) => move(s, e, 3)},
   {keys: ['up', 'k'], action: (s, e) => move(s, e, -1)},
   {keys: ['down', 'j'], action: (s, e) => move(s, e, 1)},
   {keys: ['pageup'], action: (s, e) => move(s, e, -page(s, e))},
   {keys: ['pagedown'], action: (s, e) => move(s, e, page(s, e))},
+
+  {
+    keys: [':'],
+    condition: (s) => !inContexts(s),
+    action: (_s, e) =>
+      e.contexts && e.contexts.names.length > 0
+        ? {type: 'open-contexts', current: e.contexts.current}
+        : {type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'},
+  },
+  {
+    keys: ['enter'],
+    condition: inContexts,
+    action: (s, e) => {
+      const name = e.contexts?.names[s.contextSelected]
+      return name ? [{type: 'back'}, {effect: 'switch-context', name}] : undefined
+    },
+  },
+  {keys: ['esc', 'backspace', 'left'], condition: inContexts, action: () => ({type: 'back'})},
+  {keys: ['*'], condition: inContexts, action: () => undefined},
 
   {keys: ['tab'], condition: onList, action: () => ({type: 'toggle-focus'})},
   // The hosts panel's keys act on the highlighted host, never on the instance hidden behind it.
@@ -242,8 +293,10 @@ export function pressKey(
   key: string,
   table: KeyBinding[] = KEY_TABLE,
 ): {state: TopState; effects: KeyEffect[]} {
+  // A click carries its row: the table binds `click`, the action reads the row from the key.
+  const name = key.startsWith('click:') ? 'click' : key
   const binding = table.find(
-    (b) => (b.keys.includes(key) || b.keys.includes('*')) && (b.condition?.(state, env) ?? true),
+    (b) => (b.keys.includes(name) || b.keys.includes('*')) && (b.condition?.(state, env) ?? true),
   )
   // Any key outside a dialog dismisses the last message.
   let next =
@@ -265,6 +318,20 @@ const CHARACTER_KEYS: Record<string, string> = {
   '\b': 'backspace',
 }
 
+/** A mouse report as Ink hands it over (SGR form, without the ESC): button, column and row (1-based). */
+const MOUSE = /^\[<(\d+);(\d+);(\d+)([Mm])$/
+
+/** Wheel turns and left-button presses; the row a click lands on travels in the name (`click:ROW`). */
+function mouseKey(input: string): string[] | undefined {
+  const report = MOUSE.exec(input)
+  if (!report) return undefined
+  const [, button, , row, kind] = report
+  if (button === '64') return ['wheel-up']
+  if (button === '65') return ['wheel-down']
+  if (button === '0' && kind === 'M') return [`click:${row}`]
+  return []
+}
+
 /**
  * The key names in one input event. Ink hands over a chunk typed fast or
  * pasted (`jjjjj`, `/redis`) as one string: each of its characters is a key.
@@ -282,6 +349,8 @@ export function keyNames(input: string, key: Key): string[] {
   if (key.tab) return ['tab']
   if (key.backspace || key.delete) return ['backspace']
   if (key.ctrl) return []
+  const mouse = mouseKey(input)
+  if (mouse) return mouse
   return [...input].map((c) => CHARACTER_KEYS[c] ?? c)
 }
 

@@ -5,6 +5,7 @@ import {errorMessage} from '../../core/errors.js'
 import {ConfirmDialog, Footer, Header, HelpOverlay} from './chrome.js'
 import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
+import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
 import {DetailPanel} from './detail-panel.js'
 import {EventsPanel} from './events-panel.js'
 import {HostPanel} from './host-panel.js'
@@ -30,6 +31,10 @@ export interface TopScreenProps {
   statsIntervalMs?: number
   /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
   clipboard?: (text: string) => void
+  /** The contexts `:` offers, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
+  contexts?: ContextChoice[]
+  context?: string
+  onSwitchContext?: (name: string) => Promise<void>
   /** Drains or undrains a host (D); without it D says it can't. */
   onDrain?: (host: string, drained: boolean) => Promise<unknown>
   /** Fixed size for tests; the terminal's size otherwise. */
@@ -68,6 +73,9 @@ export function TopScreen({
   statsIntervalMs = 5000,
   onDrain,
   clipboard,
+  contexts = [],
+  context,
+  onSwitchContext,
   columns,
   rows,
 }: TopScreenProps) {
@@ -81,6 +89,7 @@ export function TopScreen({
     (effect: KeyEffect) => {
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
+      else if (effect.effect === 'switch-context') void switchTo(effect.name)
       else void perform(effect.action)
     },
   )
@@ -105,6 +114,17 @@ export function TopScreen({
       if (action.kind === 'deprovision') send({type: 'gone', id: action.id})
     } catch (error) {
       send({type: 'say', message: `${action.kind} of ${action.label} failed: ${errorMessage(error)}`})
+    }
+  }
+
+  const switchTo = async (name: string) => {
+    if (name === context) return
+    send({type: 'say', message: `connecting to context ${name}…`})
+    try {
+      if (!onSwitchContext) throw new Error('this screen cannot switch contexts')
+      await onSwitchContext(name)
+    } catch (error) {
+      send({type: 'say', message: `context ${name}: ${errorMessage(error)}`})
     }
   }
 
@@ -141,6 +161,13 @@ export function TopScreen({
     logHeight,
     readonly,
     bindings: 0,
+    contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
+    // Header, then each panel's border and column line before its rows (see the list view below).
+    layout: {
+      hostsTop: 4,
+      hostsShown: Math.min(hostRows, data.hosts.length),
+      listTop: 4 + hostRows + 3 + (filtering ? 1 : 0),
+    },
   }
 
   // Keep the selection on a row and in the window as the list changes.
@@ -174,6 +201,15 @@ export function TopScreen({
         instances={data.instances.filter((i) => i.hostId === state.hostId)}
         width={size.columns}
         height={bodyHeight}
+      />
+    )
+  else if (state.view === 'contexts')
+    body = (
+      <ContextsPanel
+        contexts={contexts}
+        current={contexts.findIndex((c) => c.name === context)}
+        selected={state.contextSelected}
+        width={size.columns}
       />
     )
   else if (state.view === 'events')

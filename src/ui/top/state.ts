@@ -1,6 +1,6 @@
 import {nextSort, scrollOffset, type SortKey} from './model.js'
 
-export type View = 'list' | 'detail' | 'logs' | 'host' | 'events'
+export type View = 'list' | 'detail' | 'logs' | 'host' | 'events' | 'contexts'
 export type Panel = 'hosts' | 'instances'
 
 /** A change the user asked for, waiting for y in the confirmation. */
@@ -38,6 +38,10 @@ export interface TopState {
   bindingSelected: number
   /** What the events view keeps: events whose line contains it. */
   eventsFilter: string
+  /** The highlighted row of the context list (`:`). */
+  contextSelected: number
+  /** Where esc in the context list goes back to. */
+  contextsFrom: View
   revealed: boolean
   /** Where esc in the logs goes back to. */
   logsFrom: 'list' | 'detail'
@@ -68,6 +72,8 @@ export const initialTopState: TopState = {
   hostId: null,
   bindingSelected: 0,
   eventsFilter: '',
+  contextSelected: 0,
+  contextsFrom: 'list',
   revealed: false,
   logsFrom: 'list',
   follow: true,
@@ -91,6 +97,8 @@ export type TopEvent =
   | {type: 'open'; view: 'detail' | 'logs'; id: string}
   | {type: 'open-host'; host: string}
   | {type: 'open-events'}
+  | {type: 'open-contexts'; current: number}
+  | {type: 'move-context'; delta: number; contexts: number}
   | {type: 'move-binding'; delta: number; bindings: number}
   | {type: 'back'}
   | {type: 'sort'}
@@ -161,6 +169,10 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
       return {...state, view: 'host', hostId: event.host}
     case 'open-events':
       return {...state, view: 'events'}
+    case 'open-contexts':
+      return {...state, view: 'contexts', contextSelected: Math.max(0, event.current), contextsFrom: state.view}
+    case 'move-context':
+      return {...state, contextSelected: clamp(state.contextSelected + event.delta, event.contexts - 1)}
     case 'move-binding':
       return {...state, bindingSelected: clamp(state.bindingSelected + event.delta, event.bindings - 1)}
     case 'open': {
@@ -178,6 +190,7 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     }
     case 'back':
       if (state.view === 'logs') return {...state, view: state.logsFrom}
+      if (state.view === 'contexts') return {...state, view: state.contextsFrom}
       return {...state, view: 'list'}
     case 'sort':
       return {...state, sort: nextSort(state.sort), sortReverse: false}
