@@ -14,6 +14,13 @@ export interface ConvergeResult {
 
 const settled = new Set(['running', 'restarting'])
 
+export interface ConvergeOptions {
+  /** The generation the specs were computed at: the agent's guard skips instances the broker changed since. */
+  asOf?: number
+  /** Instances left alone this pass (the supervisor's: backing off, or failing). */
+  held?: (instanceId: string) => boolean
+}
+
 /**
  * Brings a host to its desired containers. A lost container, a restarted
  * daemon and a wiped host all come back through here. A container from before
@@ -24,7 +31,7 @@ export async function converge(
   agent: AgentClient,
   specs: ContainerSpec[],
   log: Logger,
-  stillWanted?: (instanceId: string) => Promise<boolean>,
+  options: ConvergeOptions = {},
 ): Promise<ConvergeResult> {
   const listed = await agent.list({legacy: true})
   const named = new Map(specs.map((s) => [s.name, s.instanceId]))
@@ -38,26 +45,41 @@ export async function converge(
     if (state.legacy ? legacy.get(state.instanceId) !== state : !wanted.has(state.instanceId))
       result.unknown.push(state)
   }
-  await Promise.all(
-    specs.map(async (spec) => {
-      const state = actual.get(spec.instanceId)
-      if (state && settled.has(state.status) && state.specHash === specHash(spec)) return
-      const why = legacy.has(spec.instanceId)
-        ? 'its container predates installation labels'
-        : !state
-          ? 'its container is missing'
-          : state.specHash !== specHash(spec)
-            ? 'its spec changed'
-            : `its container is ${state.status}`
-      log.info(`converging instance ${spec.instanceId}: ${why}`)
-      try {
-        const state = await agent.apply(spec, stillWanted ? {stillWanted: () => stillWanted(spec.instanceId)} : {})
-        if (state.status !== 'missing') result.applied.push(spec.instanceId)
-      } catch (error) {
-        result.failed.push({instanceId: spec.instanceId, error: errorMessage(error)})
-        log.warn(`instance ${spec.instanceId} could not be brought back: ${errorMessage(error)}`)
-      }
-    }),
-  )
+  const bySpec = new Map(specs.map((s) => [s.instanceId, s]))
+  const passes = new Map<string, Promise<void>>()
+  // A dependent waits for its dependencies in the same pass; an edge that closes a cycle is ignored.
+  const pass = (spec: ContainerSpec, path: Set<string>): Promise<void> => {
+    let running = passes.get(spec.instanceId)
+    if (running) return running
+    const within = new Set(path).add(spec.instanceId)
+    const dependencies = (spec.dependsOn ?? []).flatMap((id) => {
+      const dependency = bySpec.get(id)
+      return dependency && !within.has(id) ? [pass(dependency, within)] : []
+    })
+    running = Promise.all(dependencies).then(() => bring(spec))
+    passes.set(spec.instanceId, running)
+    return running
+  }
+  const bring = async (spec: ContainerSpec): Promise<void> => {
+    const state = actual.get(spec.instanceId)
+    if (state && settled.has(state.status) && state.specHash === specHash(spec)) return
+    if (options.held?.(spec.instanceId)) return
+    const why = legacy.has(spec.instanceId)
+      ? 'its container predates installation labels'
+      : !state
+        ? 'its container is missing'
+        : state.specHash !== specHash(spec)
+          ? 'its spec changed'
+          : `its container is ${state.status}`
+    log.info(`converging instance ${spec.instanceId}: ${why}`)
+    try {
+      const state = await agent.apply(spec, options.asOf === undefined ? {} : {asOf: options.asOf})
+      if (state.status !== 'missing') result.applied.push(spec.instanceId)
+    } catch (error) {
+      result.failed.push({instanceId: spec.instanceId, error: errorMessage(error)})
+      log.warn(`instance ${spec.instanceId} could not be brought back: ${errorMessage(error)}`)
+    }
+  }
+  await Promise.all(specs.map((spec) => pass(spec, new Set())))
   return result
 }

@@ -3,7 +3,6 @@ import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
-  containerStats,
   createOptions,
   type Engine,
   engineFacts,
@@ -16,17 +15,11 @@ import {
   specHash,
   stateOf,
 } from '../docker/engine.js'
-import {containerLogs, containerLogsTail} from '../docker/logs.js'
-import {
-  checkVolumes,
-  ensureNetwork,
-  foreignOwner,
-  legacyContainers,
-  ownContainers,
-  releaseNetwork,
-  removeVolumes,
-} from '../docker/ownership.js'
+import {containerLogsTail} from '../docker/logs.js'
+import {checkVolumes, ensureNetwork, foreignOwner, releaseNetwork, removeVolumes} from '../docker/ownership.js'
+import {ContainerReads} from './container-reads.js'
 import {diskFor, type InstanceDisks} from './instance-disks.js'
+import {InstanceQueue} from './instance-queue.js'
 import {waitReady} from './readiness.js'
 
 export interface DockerAgentOptions {
@@ -44,11 +37,12 @@ export interface DockerAgentOptions {
  * It sees and touches only its installation's containers and volumes.
  */
 export class DockerAgent implements AgentClient {
-  private readonly queues = new Map<string, Promise<unknown>>()
+  private readonly queue = new InstanceQueue()
   private readonly images = new Map<string, Promise<unknown>>()
   private installation: string | undefined
   /** Containers from before installation labels that could not be made again confined, by instance: run on as they were, not tried again each beat. */
   private readonly keptAsTheyWere = new Map<string, string>()
+  private readonly reads: ContainerReads
   /** The network check in flight: parallel applies share it, so they never make the network twice. */
   private network: Promise<string> | undefined
 
@@ -57,6 +51,12 @@ export class DockerAgent implements AgentClient {
     private readonly options: DockerAgentOptions = {},
   ) {
     this.installation = options.installation
+    this.reads = new ContainerReads(
+      engine,
+      () => this.installation,
+      () => this.own(),
+      this.keptAsTheyWere,
+    )
   }
 
   /** The installation the broker says this host serves; undefined while no broker said. */
@@ -88,17 +88,6 @@ export class DockerAgent implements AgentClient {
     return this.installation
   }
 
-  private serial<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(instanceId) ?? Promise.resolve()
-    const next = previous.then(work, work)
-    const settled = next.catch(() => undefined)
-    this.queues.set(instanceId, settled)
-    void settled.then(() => {
-      if (this.queues.get(instanceId) === settled) this.queues.delete(instanceId)
-    })
-    return next
-  }
-
   private ensureImage(spec: ContainerSpec, onProgress?: (line: string) => void): Promise<unknown> {
     let pending = this.images.get(spec.image)
     if (!pending) {
@@ -111,18 +100,7 @@ export class DockerAgent implements AgentClient {
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
-    return this.serial(spec.instanceId, async () => {
-      if (options.stillWanted && !(await options.stillWanted())) {
-        return {
-          instanceId: spec.instanceId,
-          containerId: '',
-          name: spec.name,
-          image: spec.image,
-          status: 'missing',
-          health: 'none',
-          restartCount: 0,
-        }
-      }
+    return this.queue.run(spec.instanceId, async () => {
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
@@ -223,9 +201,9 @@ export class DockerAgent implements AgentClient {
   }
 
   remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
-    return this.serial(instanceId, async () => {
+    return this.queue.run(instanceId, async () => {
       const installation = this.own()
-      const containers = await this.instanceContainers(instanceId)
+      const containers = await this.reads.instanceContainers(instanceId)
       const volumes = new Set<string>()
       for (const c of containers) {
         for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name)
@@ -242,61 +220,29 @@ export class DockerAgent implements AgentClient {
     })
   }
 
-  /** This installation's containers of an instance, and the one from before kept as it was. */
-  private async instanceContainers(
-    instanceId: string,
-  ): Promise<Array<{Id: string; State: string; Mounts?: Array<{Type?: string; Name?: string}>}>> {
-    const own = await ownContainers(this.engine, this.own(), instanceId)
-    const kept = this.keptAsTheyWere.get(instanceId)
-    return kept ? [...own, ...(await legacyContainers(this.engine)).filter((c) => c.Id === kept)] : own
-  }
-
-  private async container(instanceId: string, running = false): Promise<string> {
-    const containers = await this.instanceContainers(instanceId)
-    const [container] = running ? containers.filter((c) => c.State === 'running') : containers
-    if (!container) throw new EngineError(`instance ${instanceId} has no ${running ? 'running ' : ''}container`)
-    return container.Id
-  }
-
   async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return execIn(this.engine, await this.container(instanceId, true), command, env)
+    return this.reads.exec(instanceId, command, env)
   }
 
   async restart(instanceId: string): Promise<void> {
-    await this.engine.getContainer(await this.container(instanceId)).restart({t: 10})
+    await this.engine.getContainer(await this.reads.container(instanceId)).restart({t: 10})
   }
 
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */
-  async list(options: {legacy?: boolean} = {}): Promise<ContainerState[]> {
-    if (!this.installation) return []
-    const [own, legacy] = await Promise.all([
-      ownContainers(this.engine, this.installation),
-      options.legacy || this.keptAsTheyWere.size > 0 ? legacyContainers(this.engine) : [],
-    ])
-    const kept = new Set(this.keptAsTheyWere.values())
-    // Those kept as they were count as this installation's; other old ones only when asked for, marked.
-    const listed = [
-      ...own.map((c) => ({id: c.Id, legacy: false})),
-      ...legacy.filter((c) => kept.has(c.Id) || options.legacy).map((c) => ({id: c.Id, legacy: !kept.has(c.Id)})),
-    ]
-    const states = await Promise.all(
-      listed.map(async (c) => ({info: await inspectContainer(this.engine, c.id), legacy: c.legacy})),
-    )
-    return states.flatMap(({info, legacy}) => (info ? [legacy ? {...stateOf(info), legacy: true} : stateOf(info)] : []))
+  list(options: {legacy?: boolean} = {}): Promise<ContainerState[]> {
+    return this.reads.list(options)
   }
 
   async facts(): Promise<HostFacts> {
     return {...(await engineFacts(this.engine)), ...this.options.disks?.facts()}
   }
 
-  async stats(instanceId: string): Promise<ContainerStats | undefined> {
-    if (!this.installation) return undefined
-    const [container] = (await this.instanceContainers(instanceId)).filter((c) => c.State === 'running')
-    return container && containerStats(this.engine, container.Id)
+  stats(instanceId: string): Promise<ContainerStats | undefined> {
+    return this.reads.stats(instanceId)
   }
 
-  async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
-    return containerLogs(this.engine, await this.container(instanceId), options)
+  logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
+    return this.reads.logs(instanceId, options)
   }
 }
 

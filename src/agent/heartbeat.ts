@@ -1,12 +1,12 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {AgentClient} from '../core/agent.js'
 import {errorMessage} from '../core/errors.js'
 import {requestJson} from '../core/http.js'
 import type {Logger} from '../core/log.js'
 import type {ContainerSpec, EngineCondition, HostCapacity} from '../core/types.js'
-import {converge} from './converger.js'
+import type {ConvergenceLoop} from './convergence-loop.js'
 import {watchEngine} from './engine-watch.js'
+import type {GuardedAgent} from './guarded-agent.js'
 
 export interface Registration {
   id: string
@@ -21,7 +21,9 @@ export interface Registration {
 }
 
 export interface HeartbeatOptions {
-  agent: AgentClient
+  agent: GuardedAgent
+  /** Each answer's desired containers go to it. */
+  loop: ConvergenceLoop
   registration: Registration
   /** Tried in turn: a broker that doesn't answer hands the beat to the next. */
   brokers: string[]
@@ -81,8 +83,6 @@ export class FailureLog {
 }
 
 export interface Heartbeats {
-  /** Marks an instance as changed by the broker just now: an answer older than this leaves it alone. */
-  touched(instanceId: string): void
   /** Resolves after the next beat that reached a broker (tests, startup). */
   nextBeat(): Promise<void>
   /** A broker looked for this agent: while beats fail, try the next one now instead of waiting out the backoff. */
@@ -105,7 +105,6 @@ interface Answer {
  */
 export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   const {agent, registration, log} = options
-  const touchedAt = new Map<string, number>()
   const maxBackoffMs = options.maxBackoffMs ?? BACKOFF_CAP_KEEPALIVES * registration.keepaliveMs
   const stop = new AbortController()
   const failureLog = new FailureLog(log)
@@ -115,11 +114,13 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   let registered = false
   let brokerIndex = 0
   let failures = 0
-  let converging: Promise<void> | undefined
   let engineStatus: string | undefined
   let installation: string | undefined
   // Instances a converge pass (re)made, told to the broker on the next beat so it restores their binding users.
   const reapplied = new Set<string>()
+  options.loop.afterPass((result) => {
+    for (const id of result.applied) reapplied.add(id)
+  })
 
   const post = async (path: string, body: unknown): Promise<{status: number; body: unknown}> => {
     const url = `${options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')}/agents/v1/${path}`
@@ -150,8 +151,9 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   }
 
   const beat = async (): Promise<void> => {
-    const sentAt = Date.now()
-    const {facts, containers} = engine.report(sentAt)
+    // The broker computes its answer after this: a command the agent gets from here on is newer than the answer.
+    const asOf = agent.currentGeneration()
+    const {facts, containers} = engine.report()
     if (facts?.engine) noteEngine(facts.engine)
     const state = (containers ?? []).map((c) => ({
       instanceId: c.instanceId,
@@ -159,6 +161,9 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       health: c.health,
       restartCount: c.restartCount,
       specHash: c.specHash,
+      ...(c.lastExitCode === undefined ? {} : {lastExitCode: c.lastExitCode}),
+      ...(c.oomKilled ? {oomKilled: true} : {}),
+      ...(c.failing ? {failing: true} : {}),
     }))
     const applied = [...reapplied]
     let response = registered
@@ -192,20 +197,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     }
     for (const w of waiters) w()
     waiters = []
-    // A change the broker made after this beat was sent is newer than the answer: leave it to the broker.
-    const specs = answer.specs.filter((s) => (touchedAt.get(s.instanceId) ?? 0) < sentAt)
-    // Converging may take long (images, readiness): it must not delay the next heartbeat, and one pass runs at a time.
-    // A stopped engine would fail the pass: converge again once it answers.
-    if (converging || facts?.engine?.status === 'down') return
-    converging = converge(agent, specs, log)
-      .then((result) => {
-        for (const id of result.applied) reapplied.add(id)
-        for (const f of result.failed) log.warn(`instance ${f.instanceId} stays down: ${f.error}`)
-      })
-      .catch((error) => log.warn(`converging failed: ${errorMessage(error)}`))
-      .finally(() => {
-        converging = undefined
-      })
+    // A stopped engine would fail the pass: the loop converges again once it answers.
+    if (facts?.engine?.status !== 'down') options.loop.want({specs: answer.specs, asOf})
   }
 
   const loop = (async () => {
@@ -231,7 +224,6 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
         waitMs = backoffMs(failures, registration.keepaliveMs, maxBackoffMs) - (Date.now() - startedAt)
         failureLog.failed(errorMessage(error), maxBackoffMs)
       }
-      for (const [id, at] of touchedAt) if (Date.now() - at > 10 * 60_000) touchedAt.delete(id)
       if (waitMs > 0) {
         pause = new AbortController()
         await sleep(waitMs, undefined, {signal: AbortSignal.any([stop.signal, pause.signal])}).catch(() => undefined)
@@ -241,9 +233,6 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   })()
 
   return {
-    touched(instanceId) {
-      touchedAt.set(instanceId, Date.now())
-    },
     nextBeat() {
       return new Promise((resolve) => waiters.push(resolve))
     },
@@ -257,7 +246,8 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       stop.abort()
       await loop
       await engine.stop()
-      await converging
+      // The loop is its owner's to stop; a pass this agent's answers started ends first.
+      await options.loop.settled()
     },
   }
 }

@@ -89,6 +89,12 @@ export function adminRoutes(options: AdminOptions) {
     facts: host.facts,
   })
 
+  const supervision = ({lastExitCode, oomKilled, failing}: ContainerState) => ({
+    ...(lastExitCode === undefined ? {} : {lastExitCode}),
+    ...(oomKilled ? {oomKilled} : {}),
+    ...(failing ? {failing} : {}),
+  })
+
   const instanceView = (
     instance: ServiceInstance,
     host: Host | undefined,
@@ -115,6 +121,7 @@ export function adminRoutes(options: AdminOptions) {
             health: container.health,
             restartCount: container.restartCount,
             startedAt: container.startedAt ?? null,
+            ...supervision(container),
           }
         : host
           ? {

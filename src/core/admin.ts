@@ -50,6 +50,10 @@ export interface ContainerView {
   health: Health
   restartCount: number
   startedAt: string | null
+  /** From the host's supervisor, when it has seen the container die. */
+  lastExitCode?: number
+  oomKilled?: boolean
+  failing?: boolean
 }
 
 export interface InstanceView {

@@ -10,11 +10,10 @@ export interface ApplyOptions {
   signal?: AbortSignal
   onProgress?: (line: string) => void
   /**
-   * Asked right before the agent touches the container, after any queued call for the
-   * instance ran: false makes apply do nothing and resolve with status 'missing'.
-   * Convergence uses it so a pass planned before a deprovision never re-makes the container.
+   * Set by convergence: the generation its desired state was computed at. The agent's guard
+   * (GuardedAgent) then leaves the instance alone if the broker applied or removed it since.
    */
-  stillWanted?: () => Promise<boolean>
+  asOf?: number
 }
 
 /**

@@ -93,6 +93,10 @@ export interface ContainerState {
   specHash?: string
   /** Made by a dbroker before installation labels: whose it is, only the instance's stored spec can tell. */
   legacy?: boolean
+  /** The supervisor's (absent from agents that predate it): how the container last died, and whether it keeps dying. */
+  lastExitCode?: number
+  oomKilled?: boolean
+  failing?: boolean
 }
 
 export interface HostFacts {

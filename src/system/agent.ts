@@ -8,6 +8,7 @@ import {buildAgentApi} from '../agent/api.js'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {type Heartbeats, startHeartbeats} from '../agent/heartbeat.js'
 import {InstanceDisks} from '../agent/instance-disks.js'
+import {superviseHost} from '../agent/supervised-host.js'
 import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
 import {HOST_ID_PATTERN, isHostToken} from '../core/host-identity.js'
 import type {Logger} from '../core/log.js'
@@ -191,7 +192,10 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   })
   // Before the first heartbeat brings convergence: a host whose engine was wiped finds its data again.
   await disks.mountAll()
-  const agent = new DockerAgent(engine, {...(bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress}), disks})
+  const docker = new DockerAgent(engine, {...(bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress}), disks})
+  // The broker's calls, convergence and the supervisor all go through the guard: none undoes a newer DELETE.
+  const host = superviseHost(docker, log)
+  const {agent, loop} = host
   const https = config.tls && {cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key')}
 
   let heartbeats: Heartbeats | undefined
@@ -200,7 +204,6 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     hostToken: config.token,
     log,
     https,
-    onTouched: (id) => heartbeats?.touched(id),
     onProbed: () => heartbeats?.wake(),
   })
   try {
@@ -216,6 +219,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
 
   heartbeats = startHeartbeats({
     agent,
+    loop,
     registration: {
       id: config.id,
       agentUrl: url,
@@ -229,7 +233,10 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     },
     brokers: config.brokers,
     token: config.token,
-    onInstallation: (id) => agent.useInstallation(id),
+    onInstallation: (id) => {
+      docker.useInstallation(id)
+      host.watch(id)
+    },
     ca: config.broker_ca ? readPem(config.broker_ca, 'broker_ca') : undefined,
     maxBackoffMs: config.max_backoff,
     log,
@@ -242,6 +249,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     heartbeats,
     async close() {
       await heartbeats.stop()
+      await host.stop()
       await api.close()
     },
   }

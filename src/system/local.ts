@@ -1,10 +1,10 @@
 import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {converge} from '../agent/converger.js'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {InstanceDisks} from '../agent/instance-disks.js'
 import {watchEngine} from '../agent/engine-watch.js'
+import {superviseHost} from '../agent/supervised-host.js'
 import type {BasicCredentials} from '../broker/auth.js'
 import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import {randomSecret} from '../broker/credentials.js'
@@ -103,7 +103,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     log,
   })
   await disks.mountAll()
-  const agent = new DockerAgent(engine, {installation: installationId, disks})
+  const docker = new DockerAgent(engine, {installation: installationId, disks})
+  // The broker's calls, convergence and the supervisor all go through the guard: none undoes a newer deprovision.
+  const host = superviseHost(docker, log)
+  const {agent, loop} = host
+  host.watch(installationId)
   const register = async () =>
     store.upsertHost({
       id: LOCAL_HOST_ID,
@@ -152,45 +156,40 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const expiry = startBindingExpiry({store, provisioner: broker.provisioner, log})
 
   // A container convergence (re)made may have a new volume: its binding users come back from the store.
-  const convergeHost = async () => {
-    const specs = await broker.provisioner.desiredSpecs(LOCAL_HOST_ID)
-    const result = await converge(agent, specs, log, (id) => broker.provisioner.wantsContainer(id))
+  loop.afterPass(async (result) => {
     await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
-    return result
+  })
+  let firstPass = true
+  loop.afterPass((result) => {
+    if (!firstPass) return
+    firstPass = false
+    for (const c of result.unknown)
+      log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
+  })
+  const desire = async () => {
+    const asOf = agent.currentGeneration()
+    loop.want({specs: await broker.provisioner.desiredSpecs(LOCAL_HOST_ID), asOf})
   }
   let stopped = false
   let beat: Promise<unknown> = Promise.resolve()
-  let converging: Promise<unknown> | undefined
   // The local host's heartbeat carries the engine's last known facts: a slow engine never makes the host look dead.
   const watch = watchEngine(agent, {everyMs: options.keepaliveMs})
   const timer = setInterval(() => {
     beat = (async () => {
       await store.heartbeatHost(LOCAL_HOST_ID, watch.report().facts)
-      // A pass that outlasts the interval (an image, a slow start) is not doubled by the next beat.
-      if (stopped || converging) return
-      converging = convergeHost().finally(() => {
-        converging = undefined
-      })
-      await converging
+      if (!stopped) await desire()
     })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))
   }, options.keepaliveMs)
   timer.unref()
 
   // Adopt what the last run left: recreate missing containers, report strangers. The beats go on meanwhile, so a
   // long first pass (containers from an older version made again) doesn't make the host look dead.
-  const firstPass = convergeHost()
-  converging = firstPass
-  const first = await firstPass
-    .catch((error: unknown) => {
-      clearInterval(timer)
-      void expiry.stop()
-      throw error
-    })
-    .finally(() => {
-      converging = undefined
-    })
-  for (const c of first.unknown)
-    log.warn(`container ${c.name} carries dbroker labels but no instance knows it; left alone`)
+  await desire().catch((error: unknown) => {
+    clearInterval(timer)
+    void expiry.stop()
+    throw error
+  })
+  await loop.settled()
 
   return {
     broker,
@@ -207,8 +206,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       await broker.close()
       await watch.stop()
       await beat
-      await converging?.catch(() => undefined)
-      await agent
+      await host.stop()
+      await docker
         .releaseNetwork()
         .catch((error) =>
           log.warn(`cannot remove the network of installation ${installationId}: ${errorMessage(error)}`),

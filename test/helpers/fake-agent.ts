@@ -1,6 +1,9 @@
+import {ConvergenceLoop} from '../../src/agent/convergence-loop.js'
+import {GuardedAgent} from '../../src/agent/guarded-agent.js'
 import type {Registration} from '../../src/agent/heartbeat.js'
 import type {AgentClient, ExecResult} from '../../src/core/agent.js'
 import {parseCatalog} from '../../src/catalog/index.js'
+import {createLogger} from '../../src/core/log.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../../src/core/types.js'
 import {specHash} from '../../src/docker/engine.js'
 
@@ -120,4 +123,26 @@ export const testRegistration = (id: string, keepaliveMs: number, agentUrl = 'ht
   labels: {},
   capacity: {maxContainers: null, memoryBytes: null},
   keepaliveMs,
+})
+
+/** What `startHeartbeats` wants for an engine-side agent: it behind the agent's guard, and a convergence loop over it. */
+export function guarded(engine: AgentClient): {agent: GuardedAgent; loop: ConvergenceLoop} {
+  const agent = new GuardedAgent(engine)
+  return {agent, loop: new ConvergenceLoop({agent, log: createLogger('silent')})}
+}
+
+/** A minimal container spec (no ports, no readiness probe); `extra` overrides. */
+export const containerSpec = (instanceId: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
+  instanceId,
+  name: instanceId,
+  image: 'x',
+  env: {},
+  ports: [],
+  bindAddress: '127.0.0.1',
+  volumes: [],
+  restart: 'no',
+  labels: {},
+  readiness: {probe: 'none', timeoutMs: 0},
+  hooks: {},
+  ...extra,
 })

@@ -13,7 +13,7 @@ import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js
 import {brokerCredential, hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {createLogger} from '../../src/core/log.js'
 import {hostIdentities, openStore, type Store} from '../../src/store/index.js'
-import {FakeAgent, KV, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
+import {FakeAgent, guarded, KV, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
 import {until} from '../helpers/until.js'
 
 const TOKEN = newHostToken()
@@ -393,7 +393,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
 
   /** The host registers, takes an instance and two bindings; its agent stops. The bind hooks since then, of those bindings. */
   const hostWithBindings = async () => {
-    heartbeats = startHeartbeats({agent: host, registration, brokers: [url], token: TOKEN, log})
+    heartbeats = startHeartbeats({...guarded(host), registration, brokers: [url], token: TOKEN, log})
     await heartbeats.nextBeat()
     expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
     const credentials = await Promise.all(
@@ -416,7 +416,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
     const {credentials, ofBindings} = await hostWithBindings()
     // The same host, wiped: its engine runs nothing, so the next converge pass re-makes i1.
     const wiped = new FakeAgent()
-    heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log})
+    heartbeats = startHeartbeats({...guarded(wiped), registration, brokers: [url], token: TOKEN, log})
     await until('i1 re-made on the wiped host', () => wiped.running.has('i1'), {everyMs: 20})
     const replayed = await until(
       'both bind hooks replayed',
@@ -453,7 +453,14 @@ describe('a host whose agent recreated containers gets its binding users back', 
       down = true
       return apply(spec)
     }
-    heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log, maxBackoffMs: 200})
+    heartbeats = startHeartbeats({
+      ...guarded(wiped),
+      registration,
+      brokers: [url],
+      token: TOKEN,
+      log,
+      maxBackoffMs: 200,
+    })
     await until('i1 re-made on the wiped host', () => wiped.running.has('i1'), {everyMs: 20})
     await sleep(500)
     expect(ofBindings()).toEqual([])

@@ -11,7 +11,7 @@ import type {HostView} from '../../src/core/admin.js'
 import {createLogger} from '../../src/core/log.js'
 import type {Host, HostFacts} from '../../src/core/types.js'
 import {openStore} from '../../src/store/index.js'
-import {FakeAgent, testRegistration} from '../helpers/fake-agent.js'
+import {FakeAgent, guarded, testRegistration} from '../helpers/fake-agent.js'
 
 const KEEPALIVE = 100
 
@@ -94,7 +94,7 @@ describe('the agent heartbeats on its own schedule, whatever the engine does', (
     engine = scripted
     broker = await fakeBroker()
     heartbeats = startHeartbeats({
-      agent: scripted,
+      ...guarded(scripted),
       registration,
       brokers: [broker.url],
       token: 'unit-test-token-0123456789',

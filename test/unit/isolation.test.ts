@@ -21,7 +21,7 @@ import {LogDemux} from '../../src/docker/logs.js'
 import {hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {hostIdentities, openStore} from '../../src/store/index.js'
 import {confinement} from '../../src/ui/top/detail-panel.js'
-import {FakeAgent, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
+import {FakeAgent, guarded, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
 
 const catalog = (security = '') =>
   `services:
@@ -336,7 +336,7 @@ describe('the installation id', () => {
       const told: string[] = []
       const registration = testRegistration('h1', 100)
       heartbeats = startHeartbeats({
-        agent: new FakeAgent(),
+        ...guarded(new FakeAgent()),
         registration,
         brokers: [url],
         token,

@@ -1,6 +1,5 @@
 import type {ContainerSpec} from '../../core/types.js'
 import {startOrder} from '../../manifest/plan.js'
-import {isDeploymentKey} from '../../manifest/specs.js'
 import type {DeploymentContainerState} from '../../store/repositories/deployments.js'
 import type {LifecycleContext} from './context.js'
 import type {OperationRunner} from './operations.js'
@@ -14,14 +13,6 @@ export class DesiredState {
     private readonly ctx: LifecycleContext,
     private readonly runner: OperationRunner,
   ) {}
-
-  /** Whether convergence may (re)make an instance's container now. */
-  async wantsContainer(instanceId: string): Promise<boolean> {
-    if (isDeploymentKey(instanceId))
-      return CONVERGED.includes((await this.ctx.store.deployments.container(instanceId))?.state ?? 'removing')
-    if (this.runner.running(`i:${instanceId}`)) return false
-    return (await this.ctx.store.getInstance(instanceId))?.state === 'ready'
-  }
 
   /** The containers a host should run: every instance there that is not mid-change, then the deployed ones, each after what it depends on. */
   async specs(hostId: string): Promise<ContainerSpec[]> {

@@ -101,10 +101,6 @@ export class Provisioner {
     return this.runner.drain(timeoutMs, this.users.pending())
   }
 
-  wantsContainer(instanceId: string): Promise<boolean> {
-    return this.desired.wantsContainer(instanceId)
-  }
-
   desiredSpecs(hostId: string): Promise<ContainerSpec[]> {
     return this.desired.specs(hostId)
   }

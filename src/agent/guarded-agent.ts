@@ -1,0 +1,136 @@
+import type {ContainerStats, LogOptions} from '../core/admin.js'
+import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
+import {LogsUnavailableError} from '../core/errors.js'
+import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
+import {InstanceQueue} from './instance-queue.js'
+
+/** How long a broker's command is remembered: no desired state is older than this when it is applied. */
+const COMMAND_MEMORY_MS = 10 * 60_000
+
+/** What the supervisor knows of a container beyond what the engine says (restarts, last exit, failing). */
+export interface ContainerAnnotations {
+  annotate(state: ContainerState): ContainerState
+  /** The broker applied the instance anew: what was known of its failures is over. */
+  applied(instanceId: string): void
+}
+
+/**
+ * The agent every caller uses: the broker's commands (in-process for `up`,
+ * through the agent API for a remote host) and convergence. Calls for one
+ * instance run one after another, and convergence never undoes a newer
+ * command: each broker apply or remove is stamped with a generation, and a
+ * convergence apply computed at an older generation (`asOf`) leaves that
+ * instance alone. A remove is a tombstone; the broker's next apply clears it.
+ */
+export class GuardedAgent implements AgentClient {
+  private generation = 0
+  private readonly commands = new Map<string, {generation: number; at: number}>()
+  private readonly queue = new InstanceQueue()
+  private annotations: ContainerAnnotations | undefined
+  /** Per instance: stops the agent makes on purpose (remove, restart) running now, and when the last one ended (ms epoch). */
+  private readonly acting = new Map<string, {running: number; endedAt: number}>()
+
+  constructor(readonly inner: AgentClient) {}
+
+  /** The generation a desired state computed from now on is at. */
+  currentGeneration(): number {
+    return this.generation
+  }
+
+  /** Whether the broker changed the instance after a desired state at `asOf` was computed. */
+  changedSince(instanceId: string, asOf: number): boolean {
+    return (this.commands.get(instanceId)?.generation ?? -1) > asOf
+  }
+
+  describeWith(annotations: ContainerAnnotations): void {
+    this.annotations = annotations
+  }
+
+  private command(instanceId: string): void {
+    const now = Date.now()
+    for (const [id, c] of this.commands) if (now - c.at > COMMAND_MEMORY_MS) this.commands.delete(id)
+    this.commands.set(instanceId, {generation: ++this.generation, at: now})
+  }
+
+  /** Whether the agent itself was stopping the instance's container at `atMs`: a death then is no failure. */
+  actedOn(instanceId: string, atMs: number): boolean {
+    const acting = this.acting.get(instanceId)
+    return !!acting && (acting.running > 0 || acting.endedAt >= atMs)
+  }
+
+  /** Resolves once the calls for the instance queued so far have ended. */
+  idle(instanceId: string): Promise<void> {
+    return this.queue.idle(instanceId)
+  }
+
+  private stopping<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(instanceId, async () => {
+      const acting = this.acting.get(instanceId) ?? {running: 0, endedAt: 0}
+      this.acting.set(instanceId, acting)
+      acting.running++
+      try {
+        return await work()
+      } finally {
+        acting.running--
+        acting.endedAt = Date.now()
+      }
+    })
+  }
+
+  apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
+    const {asOf, ...rest} = options
+    if (asOf === undefined) this.command(spec.instanceId)
+    return this.queue.run(spec.instanceId, async () => {
+      // Checked when its turn comes, so a remove queued before it wins.
+      if (asOf !== undefined && this.changedSince(spec.instanceId, asOf)) return untouched(spec)
+      const state = await this.inner.apply(spec, rest)
+      if (asOf === undefined) this.annotations?.applied(spec.instanceId)
+      return state
+    })
+  }
+
+  remove(instanceId: string, options?: {keepData?: boolean}): Promise<void> {
+    this.command(instanceId)
+    return this.stopping(instanceId, () => this.inner.remove(instanceId, options))
+  }
+
+  restart(instanceId: string): Promise<void> {
+    return this.stopping(instanceId, () => this.inner.restart(instanceId))
+  }
+
+  exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
+    return this.inner.exec(instanceId, command, env)
+  }
+
+  async list(options?: {legacy?: boolean}): Promise<ContainerState[]> {
+    const states = await this.inner.list(options)
+    const annotations = this.annotations
+    return annotations ? states.map((s) => annotations.annotate(s)) : states
+  }
+
+  facts(): Promise<HostFacts> {
+    return this.inner.facts()
+  }
+
+  async stats(instanceId: string): Promise<ContainerStats | undefined> {
+    return this.inner.stats?.(instanceId)
+  }
+
+  logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
+    if (!this.inner.logs) throw new LogsUnavailableError('this agent cannot read logs')
+    return this.inner.logs(instanceId, options)
+  }
+}
+
+/** What a convergence apply the guard refused answers: nothing was done. */
+function untouched(spec: ContainerSpec): ContainerState {
+  return {
+    instanceId: spec.instanceId,
+    containerId: '',
+    name: spec.name,
+    image: spec.image,
+    status: 'missing',
+    health: 'none',
+    restartCount: 0,
+  }
+}

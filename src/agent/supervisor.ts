@@ -1,0 +1,256 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {errorMessage} from '../core/errors.js'
+import type {Logger} from '../core/log.js'
+import type {ContainerSpec, ContainerState} from '../core/types.js'
+import {type Engine, inspectContainer, LABEL_INSTALLATION, LABEL_INSTANCE} from '../docker/engine.js'
+import type {ConvergenceLoop} from './convergence-loop.js'
+import type {ContainerAnnotations, GuardedAgent} from './guarded-agent.js'
+
+/** Failures allowed within the window before a container is `failing`, unless its spec says otherwise. */
+export const DEFAULT_SUPERVISION = {maxRestarts: 5, windowMs: 5 * 60_000}
+/** The first restart is at once; each further one in the window waits twice as long, up to the cap. */
+const BACKOFF_BASE_MS = 250
+const BACKOFF_CAP_MS = 30_000
+/** How soon a lost event stream is opened again. */
+const RECONNECT_MS = 500
+
+export interface SupervisorOptions {
+  engine: Engine
+  agent: GuardedAgent
+  loop: ConvergenceLoop
+  log: Logger
+}
+
+/** One engine event about a container, as the stream sends it. */
+interface ContainerEvent {
+  Type?: string
+  Action?: string
+  Actor?: {ID?: string; Attributes?: Record<string, string>}
+  timeNano?: number
+  time?: number
+}
+
+interface Record_ {
+  failures: number[]
+  restartCount: number
+  lastExitCode?: number
+  oomKilled?: boolean
+  /** A failure was seen and the container has not started since. */
+  down: boolean
+  failing: boolean
+  retryAt: number
+  timer?: NodeJS.Timeout
+}
+
+/**
+ * Follows the engine's events for this installation's containers. A container
+ * that dies or turns unhealthy (and that the agent did not stop itself) is
+ * brought back through the convergence loop, at once and then with backoff;
+ * past `maxRestarts` failures in `windowMs` it is `failing` and left alone
+ * until its failures age out. Whenever a container starts, whoever started it
+ * (the loop, the broker, the engine's own restart policy), its running
+ * dependents are restarted after it.
+ */
+export class Supervisor implements ContainerAnnotations {
+  private readonly records = new Map<string, Record_>()
+  private readonly stopping = new AbortController()
+  private watching: Promise<void> | undefined
+  private installation: string | undefined
+  private stream: NodeJS.ReadableStream | undefined
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  /** Follow this installation's containers (again, when a broker names another). */
+  watch(installation: string): void {
+    if (installation === this.installation) return
+    this.installation = installation
+    ;(this.stream as unknown as {destroy?: () => void} | undefined)?.destroy?.()
+    this.watching ??= this.follow()
+  }
+
+  /** Whether a convergence pass should leave the instance alone: it is backing off, or failing. */
+  held = (instanceId: string): boolean => {
+    const record = this.records.get(instanceId)
+    if (!record) return false
+    this.age(record, Date.now(), this.supervision(instanceId))
+    return record.failing || Date.now() < record.retryAt
+  }
+
+  annotate(state: ContainerState): ContainerState {
+    const record = this.records.get(state.instanceId)
+    if (!record) return state
+    return {
+      ...state,
+      restartCount: Math.max(state.restartCount, record.restartCount),
+      ...(record.lastExitCode === undefined ? {} : {lastExitCode: record.lastExitCode}),
+      ...(record.oomKilled ? {oomKilled: true} : {}),
+      ...(record.failing ? {failing: true} : {}),
+    }
+  }
+
+  applied(instanceId: string): void {
+    clearTimeout(this.records.get(instanceId)?.timer)
+    this.records.delete(instanceId)
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort()
+    ;(this.stream as unknown as {destroy?: () => void} | undefined)?.destroy?.()
+    for (const record of this.records.values()) clearTimeout(record.timer)
+    await this.watching
+  }
+
+  private async follow(): Promise<void> {
+    let lost = false
+    while (!this.stopping.signal.aborted) {
+      try {
+        const stream = await this.options.engine.getEvents({
+          filters: {type: ['container'], label: [`${LABEL_INSTALLATION}=${this.installation}`]},
+        })
+        this.stream = stream
+        // Events missed while the stream was down (a restarted engine): the loop looks at everything once.
+        if (lost) this.options.loop.kick()
+        lost = false
+        await this.read(stream)
+      } catch (error) {
+        if (!lost && !this.stopping.signal.aborted)
+          this.options.log.warn(`cannot follow the engine's events: ${errorMessage(error)}; trying again`)
+      }
+      lost = true
+      await sleep(RECONNECT_MS, undefined, {signal: this.stopping.signal}).catch(() => undefined)
+    }
+  }
+
+  private read(stream: NodeJS.ReadableStream): Promise<void> {
+    return new Promise((resolve) => {
+      let buffered = ''
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString()
+        let newline: number
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim()
+          buffered = buffered.slice(newline + 1)
+          if (!line) continue
+          try {
+            this.handle(JSON.parse(line) as ContainerEvent)
+          } catch (error) {
+            this.options.log.warn(`cannot read an engine event: ${errorMessage(error)}`)
+          }
+        }
+      })
+      stream.on('end', resolve)
+      stream.on('close', resolve)
+      stream.on('error', resolve)
+    })
+  }
+
+  private handle(event: ContainerEvent): void {
+    const attributes = event.Actor?.Attributes ?? {}
+    const instanceId = attributes[LABEL_INSTANCE]
+    if (event.Type !== 'container' || !instanceId || attributes[LABEL_INSTALLATION] !== this.installation) return
+    const at = event.timeNano ? event.timeNano / 1e6 : (event.time ?? 0) * 1000
+    const action = event.Action ?? ''
+    const record = this.record(instanceId)
+    if (action === 'oom') record.oomKilled = true
+    else if (action === 'die') {
+      if (attributes.exitCode !== undefined) record.lastExitCode = Number(attributes.exitCode)
+      if (!this.options.agent.actedOn(instanceId, at))
+        this.failed(instanceId, 'exited with code ' + attributes.exitCode)
+    } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'is unhealthy')
+    else if (action === 'start') this.started(instanceId, at)
+    else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
+  }
+
+  private record(instanceId: string): Record_ {
+    let record = this.records.get(instanceId)
+    if (!record) {
+      record = {failures: [], restartCount: 0, down: false, failing: false, retryAt: 0}
+      this.records.set(instanceId, record)
+    }
+    return record
+  }
+
+  private spec(instanceId: string): ContainerSpec | undefined {
+    return this.options.loop.latest?.specs.find((s) => s.instanceId === instanceId)
+  }
+
+  private supervision(instanceId: string): {maxRestarts: number; windowMs: number} {
+    return {...DEFAULT_SUPERVISION, ...this.spec(instanceId)?.supervision}
+  }
+
+  /** Failures older than the window no longer count; a failing container whose failures aged out is tried again. */
+  private age(record: Record_, now: number, supervision: {windowMs: number}): void {
+    record.failures = record.failures.filter((at) => now - at < supervision.windowMs)
+    if (record.failing && record.failures.length === 0) record.failing = false
+  }
+
+  private failed(instanceId: string, why: string): void {
+    const record = this.record(instanceId)
+    const now = Date.now()
+    const supervision = this.supervision(instanceId)
+    this.age(record, now, supervision)
+    record.failures.push(now)
+    record.down = true
+    if (record.failures.length > supervision.maxRestarts) {
+      if (!record.failing)
+        this.options.log.warn(
+          `instance ${instanceId} ${why}: failing, ${record.failures.length} failures within ${Math.round(supervision.windowMs / 1000)} s; not restarted until they age out`,
+        )
+      record.failing = true
+      return
+    }
+    const delayMs =
+      record.failures.length === 1 ? 0 : Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (record.failures.length - 2))
+    record.retryAt = now + delayMs
+    this.options.log.info(
+      `instance ${instanceId} ${why}: restarting it${delayMs ? ` in ${delayMs} ms (failure ${record.failures.length})` : ''}`,
+    )
+    clearTimeout(record.timer)
+    record.timer = setTimeout(() => void this.recover(instanceId), delayMs)
+  }
+
+  /**
+   * A stopped container comes back through the agent's apply (the loop's path, guarded by the desired state's
+   * generation), at once for this one instance rather than in a whole pass; a running one (unhealthy) is restarted.
+   */
+  private async recover(instanceId: string): Promise<void> {
+    const spec = this.spec(instanceId)
+    const desired = this.options.loop.latest
+    // Started meanwhile (the engine's restart policy, the broker): nothing to do.
+    if (this.stopping.signal.aborted || !spec || !desired || !this.records.get(instanceId)?.down) return
+    try {
+      const info = await inspectContainer(this.options.engine, spec.name)
+      if (info?.State.Running) await this.options.agent.restart(instanceId)
+      else await this.options.agent.apply(spec, {asOf: desired.asOf})
+    } catch (error) {
+      this.options.log.warn(`cannot restart instance ${instanceId}: ${errorMessage(error)}`)
+      this.options.loop.kick()
+    }
+  }
+
+  private started(instanceId: string, at: number): void {
+    const record = this.record(instanceId)
+    if (record.down) {
+      record.restartCount++
+      record.down = false
+    }
+    const dependents = (this.options.loop.latest?.specs ?? []).filter((s) => s.dependsOn?.includes(instanceId))
+    for (const dependent of dependents) void this.restartAfter(dependent, instanceId, at)
+  }
+
+  /** A dependent that runs since before its dependency started is restarted; one that doesn't run is the loop's. */
+  private async restartAfter(dependent: ContainerSpec, dependency: string, at: number): Promise<void> {
+    try {
+      // Started by the agent (an apply), the dependency is ready once the agent is done with it.
+      await this.options.agent.idle(dependency)
+      const info = await inspectContainer(this.options.engine, dependent.name)
+      if (!info?.State.Running) return this.options.loop.kick()
+      if (Date.parse(info.State.StartedAt) >= Math.floor(at)) return
+      this.options.log.info(`restarting instance ${dependent.instanceId}: ${dependency}, which it depends on, started`)
+      await this.options.agent.restart(dependent.instanceId)
+    } catch (error) {
+      this.options.log.warn(`cannot restart dependent ${dependent.instanceId}: ${errorMessage(error)}`)
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import {randomBytes} from 'node:crypto'
+
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
+
+import {DockerAgent} from '../../src/agent/docker-agent.js'
+import {type SupervisedHost, superviseHost} from '../../src/agent/supervised-host.js'
+import {createLogger} from '../../src/core/log.js'
+import type {ContainerSpec} from '../../src/core/types.js'
+import {connectEngine} from '../../src/docker/engine.js'
+import {redis} from '../helpers/clients.js'
+import {docker, removeInstallationNetwork, removeLabelled} from '../helpers/docker.js'
+import {containerSpec} from '../helpers/fake-agent.js'
+import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+
+/** Kills the container's main process from the host, as a crash or the OOM killer would. */
+async function killMainProcess(name: string): Promise<string> {
+  const info = await docker.getContainer(name).inspect()
+  process.kill(info.State.Pid, 'SIGKILL')
+  return info.State.StartedAt
+}
+
+const startedAt = async (name: string) => Date.parse((await docker.getContainer(name).inspect()).State.StartedAt)
+const running = async (name: string) => (await docker.getContainer(name).inspect()).State.Running
+
+describe('a service whose main process is killed', () => {
+  let t: TestSystem
+  beforeAll(async () => {
+    t = await startTestSystem({portRange: [47300, 47349]})
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  it('kill -9 of redis from the host: serving again with the binding credentials, restart count 1 in the admin API', async () => {
+    const id = testId()
+    expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
+    const bound = await t.osb.bind(id, testId('b'), {...REDIS})
+    expect(bound.status).toBe(201)
+    const {uri} = bound.body.credentials as {uri: string}
+    expect(redis(uri, 'SET', 'k', 'v')).toBe('OK')
+    const instance = await t.system.store.getInstance(id)
+
+    const before = await killMainProcess(instance!.spec.name)
+    await vi.waitFor(
+      async () => {
+        expect((await docker.getContainer(instance!.spec.name).inspect()).State.StartedAt).not.toBe(before)
+        expect(redis(uri, 'PING')).toBe('PONG')
+      },
+      {timeout: 15_000, interval: 50},
+    )
+
+    const admin = t.system.adminCredentials
+    const listed = (await (
+      await fetch(new URL('/admin/v1/instances?stats=false', t.system.url), {
+        headers: {authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`},
+      })
+    ).json()) as Array<{id: string; container: {restartCount: number; lastExitCode?: number; failing?: boolean}}>
+    const view = listed.find((i) => i.id === id)
+    expect(view?.container.restartCount).toBe(1)
+    expect(view?.container.lastExitCode).toBe(137)
+    expect(view?.container.failing).toBeUndefined()
+    expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
+  })
+})
+
+describe('supervision through the in-process agent', () => {
+  const installation = randomBytes(6).toString('hex')
+  const log = createLogger(process.env.DBROKER_TEST_LOG ? 'debug' : 'silent')
+  let host: SupervisedHost
+  const ids: string[] = []
+  const specOf = (command: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => {
+    const instanceId = testId()
+    ids.push(instanceId)
+    return containerSpec(instanceId, {
+      name: `dbroker-sup-${instanceId}`,
+      image: 'debian:bookworm-slim',
+      command: ['sh', '-c', command],
+      ...extra,
+    })
+  }
+  // Stops at once on the SIGTERM a restart sends.
+  const idle = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+
+  beforeAll(() => {
+    host = superviseHost(new DockerAgent(connectEngine(), {installation}), log)
+    host.watch(installation)
+  })
+  afterAll(async () => {
+    await host?.stop()
+    await removeLabelled(ids, installation)
+    await removeInstallationNetwork(installation)
+  })
+
+  it('dependents start after their dependency and are restarted after it when it is killed', async () => {
+    const db = specOf(idle)
+    const apps = [specOf(idle, {dependsOn: [db.instanceId]}), specOf(idle, {dependsOn: [db.instanceId]})]
+    host.loop.want({specs: [...apps, db], asOf: host.agent.currentGeneration()})
+    await host.loop.settled()
+    for (const app of apps) expect(await startedAt(app.name)).toBeGreaterThanOrEqual(await startedAt(db.name))
+
+    await killMainProcess(db.name)
+    await vi.waitFor(
+      async () => {
+        const dbStart = await startedAt(db.name)
+        expect(await running(db.name)).toBe(true)
+        for (const app of apps) {
+          expect(await running(app.name)).toBe(true)
+          expect(await startedAt(app.name)).toBeGreaterThanOrEqual(dbStart)
+        }
+      },
+      {timeout: 15_000, interval: 50},
+    )
+    const states = await host.agent.list()
+    expect(states.find((s) => s.instanceId === db.instanceId)).toMatchObject({restartCount: 1, lastExitCode: 137})
+  })
+
+  it('a dependent is restarted after its dependency also when the engine restarted it by its own policy', async () => {
+    const db = specOf(idle, {restart: 'always'})
+    const app = specOf(idle, {dependsOn: [db.instanceId]})
+    host.loop.want({specs: [...(host.loop.latest?.specs ?? []), db, app], asOf: host.agent.currentGeneration()})
+    await host.loop.settled()
+    const appBefore = await startedAt(app.name)
+
+    // Behind the agent's back, as the engine's restart policy does it: the agent did not start it.
+    await docker.getContainer(db.name).restart({t: 0})
+    await vi.waitFor(
+      async () => {
+        expect(await startedAt(app.name)).toBeGreaterThan(appBefore)
+        expect(await startedAt(app.name)).toBeGreaterThanOrEqual(await startedAt(db.name))
+      },
+      {timeout: 15_000, interval: 50},
+    )
+  })
+
+  it('a container that keeps dying is failing after maxRestarts, with its last exit code', async () => {
+    const crashing = specOf('exit 3', {supervision: {maxRestarts: 2, windowMs: 60_000}})
+    host.loop.want({specs: [...(host.loop.latest?.specs ?? []), crashing], asOf: host.agent.currentGeneration()})
+    await vi.waitFor(
+      async () => {
+        const state = (await host.agent.list()).find((s) => s.instanceId === crashing.instanceId)
+        expect(state).toMatchObject({failing: true, lastExitCode: 3, restartCount: 2})
+      },
+      {timeout: 20_000, interval: 100},
+    )
+    // Failing: the supervisor and the loop leave it alone.
+    expect(host.supervisor.held(crashing.instanceId)).toBe(true)
+  })
+})
