@@ -6,6 +6,8 @@ import {type LifecycleContext, planOf} from './context.js'
 
 /** Users kept ready in each per-binding instance, for fast binds. */
 const SPARE_USERS = 2
+/** Spare users made at once, over all instances: 20 instances ready together don't get 40 execs at the engine at once. */
+const FILLS_AT_ONCE = 4
 
 export interface User {
   username: string
@@ -19,6 +21,10 @@ export interface User {
  */
 export class BindingUsers {
   private readonly filling = new Map<string, Promise<void>>()
+  /** Containers being made now, by host: spare fills wait for them, so their execs never slow a start down. */
+  private readonly starts = new Map<string, {count: number; idle: Promise<void>; settle: () => void}>()
+  private fillsRunning = 0
+  private readonly fillsWaiting: Array<() => void> = []
 
   constructor(
     private readonly ctx: LifecycleContext,
@@ -74,24 +80,54 @@ export class BindingUsers {
     )
   }
 
+  /** Marks a container start on a host until the returned function is called (once or more). */
+  starting(hostId: string): () => void {
+    let entry = this.starts.get(hostId)
+    if (!entry) {
+      let settle = () => {}
+      const idle = new Promise<void>((resolve) => (settle = resolve))
+      entry = {count: 0, idle, settle}
+      this.starts.set(hostId, entry)
+    }
+    const started = entry
+    started.count++
+    let ended = false
+    return () => {
+      if (ended) return
+      ended = true
+      if (--started.count > 0) return
+      this.starts.delete(hostId)
+      started.settle()
+    }
+  }
+
   /**
    * Keeps SPARE_USERS users made ahead in a per-binding instance's service, so
    * a bind hands one out at store speed instead of waiting ~100 ms for an exec.
-   * One fill per instance at a time; failures only delay binds, never fail them.
+   * One fill per instance at a time, and none while a container starts on the
+   * same host; failures only delay binds, never fail them.
    */
   fillSpares(instanceId: string): Promise<void> {
     const running = this.filling.get(instanceId)
     if (running) return running
     const {store, log} = this.ctx
     const work = (async () => {
+      // After what asked for the fill has answered: its reply is written in the promise callbacks that run first.
+      await new Promise((resolve) => setImmediate(resolve))
       for (;;) {
         const instance = await store.getInstance(instanceId)
         if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
         if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
+        const busy = this.starts.get(instance.hostId)
+        if (busy) {
+          // Then everything is looked at again: the instance may have changed meanwhile.
+          await busy.idle
+          continue
+        }
         const host = await store.getHost(instance.hostId)
         if (!host || !this.hosts.live(host)) return
         const user = bindingUser(instance, planOf(this.ctx.catalog, instance).plan)
-        await this.create(host, instance, user)
+        await this.oneFillAtATime(() => this.create(host, instance, user))
         await store.addSpareUser(instanceId, user, this.ctx.clock.now())
         // A deprovision that finished meanwhile took the instance's spares; take this one too.
         if (!(await store.getInstance(instanceId))) await store.deleteInstance(instanceId)
@@ -101,6 +137,19 @@ export class BindingUsers {
       .finally(() => this.filling.delete(instanceId))
     this.filling.set(instanceId, work)
     return work
+  }
+
+  private async oneFillAtATime<T>(work: () => Promise<T>): Promise<T> {
+    if (this.fillsRunning >= FILLS_AT_ONCE) await new Promise<void>((resolve) => this.fillsWaiting.push(resolve))
+    else this.fillsRunning++
+    try {
+      return await work()
+    } finally {
+      // The slot passes straight to the next waiting fill, or is freed.
+      const next = this.fillsWaiting.shift()
+      if (next) next()
+      else this.fillsRunning--
+    }
   }
 
   /** The fills running now, for a graceful stop. */
