@@ -8,7 +8,8 @@
 // Needs a built CLI (npm run build), the images, wrk and hyperfine.
 // --before DIR: a built checkout of the code before (with these bench files copied in), measured
 // alternately with this one in the same run, so the table shows before and after under the same load.
-// Usage: node bench/all.mjs [--repeats 3] [--before DIR]
+// --quick: fewer samples per repeat (3 singles, 3 s of wrk, 5 CLI starts), for a loaded machine.
+// Usage: node bench/all.mjs [--repeats 3] [--before DIR] [--quick]
 import {execFileSync} from 'node:child_process'
 import {loadavg} from 'node:os'
 import path from 'node:path'
@@ -17,6 +18,7 @@ import {fileURLToPath} from 'node:url'
 const args = process.argv.slice(2)
 const opt = (name) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined)
 const REPEATS = Number(opt('repeats') ?? 3)
+const QUICK = args.includes('--quick')
 const trees = [
   ...(opt('before') ? [['before', path.join(path.resolve(opt('before')), 'bench')]] : []),
   ['after', path.dirname(fileURLToPath(import.meta.url))],
@@ -44,14 +46,16 @@ for (let k = 0; k < REPEATS; k++) {
   // One round each time, the trees one after the other: every tree sees the same spells of load.
   for (const [name, dir] of trees) {
     load.push(loadavg()[0])
-    const p = run(dir, 'provision.mjs', '--rounds', '1', '--instances', '0')
+    const p = run(dir, 'provision.mjs', '--rounds', '1', '--instances', '0', ...(QUICK ? ['--singles', '3'] : []))
     samples[name].single.push(p.singleRatio.median)
     samples[name].parallel.push(p.parallelRatio.median)
     samples[name].bind.push(p.bindP50Ms.median)
     samples[name].singleSame.push(p.singleSameOptionsRatio)
     samples[name].parallelSame.push(p.parallelSameOptionsRatio)
-    samples[name].catalog.push(median(run(dir, 'catalog.mjs', '--rounds', '1').ratios))
-    samples[name].cli.push(run(dir, 'cli-start.mjs', '--runs', '10').ratio)
+    samples[name].catalog.push(
+      median(run(dir, 'catalog.mjs', '--rounds', '1', ...(QUICK ? ['--duration', '3'] : [])).ratios),
+    )
+    samples[name].cli.push(run(dir, 'cli-start.mjs', '--runs', QUICK ? '5' : '10').ratio)
     console.error(`repeat ${k + 1}/${REPEATS} of ${name} done, load average ${loadavg()[0].toFixed(2)}`)
   }
 }

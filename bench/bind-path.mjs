@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The broker's own cost of a bind that hands out a spare user: the lifecycle over a real SQLite
-// store in a temp dir, with an agent that answers at once (no engine, no HTTP), timed per phase
-// of the request with --cpu-prof-able isolation. What is left of bench/provision.mjs's bind time
+// store in a temp dir, with an agent that answers at once (no engine, no HTTP)
+// (run it under node --cpu-prof to see where it goes). What is left of bench/provision.mjs's bind time
 // beyond this is HTTP and the machine's load. Needs a built tree (npm run build).
 // Usage: node bench/bind-path.mjs [--binds 200]
 import {mkdtempSync, rmSync} from 'node:fs'

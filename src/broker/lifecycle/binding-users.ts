@@ -22,7 +22,7 @@ export interface User {
 export class BindingUsers {
   private readonly filling = new Map<string, Promise<void>>()
   /** Containers being made now, by host: spare fills wait for them, so their execs never slow a start down. */
-  private readonly starts = new Map<string, {count: number; idle: Promise<void>; settle: () => void}>()
+  private readonly starts = new Map<string, Set<Promise<void>>>()
   private fillsRunning = 0
   private readonly fillsWaiting: Array<() => void> = []
 
@@ -82,30 +82,24 @@ export class BindingUsers {
 
   /** Marks a container start on a host until the returned function is called (once or more). */
   starting(hostId: string): () => void {
-    let entry = this.starts.get(hostId)
-    if (!entry) {
-      let settle = () => {}
-      const idle = new Promise<void>((resolve) => (settle = resolve))
-      entry = {count: 0, idle, settle}
-      this.starts.set(hostId, entry)
-    }
-    const started = entry
-    started.count++
-    let ended = false
+    const onHost = this.starts.get(hostId) ?? new Set()
+    this.starts.set(hostId, onHost)
+    let end = () => {}
+    const start = new Promise<void>((resolve) => (end = resolve))
+    onHost.add(start)
     return () => {
-      if (ended) return
-      ended = true
-      if (--started.count > 0) return
-      this.starts.delete(hostId)
-      started.settle()
+      onHost.delete(start)
+      if (onHost.size === 0 && this.starts.get(hostId) === onHost) this.starts.delete(hostId)
+      end()
     }
   }
 
   /**
    * Keeps SPARE_USERS users made ahead in a per-binding instance's service, so
    * a bind hands one out at store speed instead of waiting ~100 ms for an exec.
-   * One fill per instance at a time, and none while a container starts on the
-   * same host; failures only delay binds, never fail them.
+   * One fill per instance at a time, after the starts on the same host that
+   * were running when it began (not later ones: a busy host still gets its
+   * spares); failures only delay binds, never fail them.
    */
   fillSpares(instanceId: string): Promise<void> {
     const running = this.filling.get(instanceId)
@@ -114,14 +108,16 @@ export class BindingUsers {
     const work = (async () => {
       // After what asked for the fill has answered: its reply is written in the promise callbacks that run first.
       await new Promise((resolve) => setImmediate(resolve))
+      let waited = false
       for (;;) {
         const instance = await store.getInstance(instanceId)
         if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
         if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
         const busy = this.starts.get(instance.hostId)
-        if (busy) {
+        if (busy && !waited) {
+          waited = true
+          await Promise.all([...busy])
           // Then everything is looked at again: the instance may have changed meanwhile.
-          await busy.idle
           continue
         }
         const host = await store.getHost(instance.hostId)
