@@ -6,8 +6,6 @@ import {type LifecycleContext, planOf} from './context.js'
 
 /** Users kept ready in each per-binding instance, for fast binds. */
 const SPARE_USERS = 2
-/** Spare users made at once, over all instances: 20 instances ready together don't get 40 execs at the engine at once. */
-const FILLS_AT_ONCE = 4
 
 export interface User {
   username: string
@@ -21,10 +19,6 @@ export interface User {
  */
 export class BindingUsers {
   private readonly filling = new Map<string, Promise<void>>()
-  /** Containers being made now, by host: spare fills wait for them, so their execs never slow a start down. */
-  private readonly starts = new Map<string, Set<Promise<void>>>()
-  private fillsRunning = 0
-  private readonly fillsWaiting: Array<() => void> = []
 
   constructor(
     private readonly ctx: LifecycleContext,
@@ -80,26 +74,10 @@ export class BindingUsers {
     )
   }
 
-  /** Marks a container start on a host until the returned function is called (once or more). */
-  starting(hostId: string): () => void {
-    const onHost = this.starts.get(hostId) ?? new Set()
-    this.starts.set(hostId, onHost)
-    let end = () => {}
-    const start = new Promise<void>((resolve) => (end = resolve))
-    onHost.add(start)
-    return () => {
-      onHost.delete(start)
-      if (onHost.size === 0 && this.starts.get(hostId) === onHost) this.starts.delete(hostId)
-      end()
-    }
-  }
-
   /**
    * Keeps SPARE_USERS users made ahead in a per-binding instance's service, so
    * a bind hands one out at store speed instead of waiting ~100 ms for an exec.
-   * One fill per instance at a time, after the starts on the same host that
-   * were running when it began (not later ones: a busy host still gets its
-   * spares); failures only delay binds, never fail them.
+   * One fill per instance at a time; failures only delay binds, never fail them.
    */
   fillSpares(instanceId: string): Promise<void> {
     const running = this.filling.get(instanceId)
@@ -108,22 +86,14 @@ export class BindingUsers {
     const work = (async () => {
       // After what asked for the fill has answered: its reply is written in the promise callbacks that run first.
       await new Promise((resolve) => setImmediate(resolve))
-      let waited = false
       for (;;) {
         const instance = await store.getInstance(instanceId)
         if (!instance || instance.state !== 'ready' || !this.perBinding(instance)) return
         if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
-        const busy = this.starts.get(instance.hostId)
-        if (busy && !waited) {
-          waited = true
-          await Promise.all([...busy])
-          // Then everything is looked at again: the instance may have changed meanwhile.
-          continue
-        }
         const host = await store.getHost(instance.hostId)
         if (!host || !this.hosts.live(host)) return
         const user = bindingUser(instance, planOf(this.ctx.catalog, instance).plan)
-        await this.oneFillAtATime(() => this.create(host, instance, user))
+        await this.create(host, instance, user)
         await store.addSpareUser(instanceId, user, this.ctx.clock.now())
         // A deprovision that finished meanwhile took the instance's spares; take this one too.
         if (!(await store.getInstance(instanceId))) await store.deleteInstance(instanceId)
@@ -133,19 +103,6 @@ export class BindingUsers {
       .finally(() => this.filling.delete(instanceId))
     this.filling.set(instanceId, work)
     return work
-  }
-
-  private async oneFillAtATime<T>(work: () => Promise<T>): Promise<T> {
-    if (this.fillsRunning >= FILLS_AT_ONCE) await new Promise<void>((resolve) => this.fillsWaiting.push(resolve))
-    else this.fillsRunning++
-    try {
-      return await work()
-    } finally {
-      // The slot passes straight to the next waiting fill, or is freed.
-      const next = this.fillsWaiting.shift()
-      if (next) next()
-      else this.fillsRunning--
-    }
   }
 
   /** The fills running now, for a graceful stop. */

@@ -167,7 +167,6 @@ export class Instances {
   async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<Outcome> {
     const agent = this.ctx.agentFor(host)
     const busy = new Set<number>()
-    const started = this.users.starting(host.id)
     try {
       for (;;) {
         try {
@@ -198,8 +197,6 @@ export class Instances {
         throw new Undone(error, changes.instanceMoved(instance.id, 'provision', ['provisioning'], 'failed'))
       }
       throw new Undone(error, changes.instanceRemoved(instance.id, 'provision', 'failed'))
-    } finally {
-      started()
     }
     const id = instance.id
     return {
