@@ -42,6 +42,45 @@ const samples = Object.fromEntries(
   ]),
 )
 const load = []
+function printTable(done) {
+  const ratio = (x) => `${x.toFixed(2)} x`
+  const measures = [
+    ['single sync provision / dockerode create+start until PING', 'single', ratio, '<= 1.05 x', (x) => x <= 1.05],
+    ['20 sync provisions at once / dockerode x20', 'parallel', ratio, '<= 1.15 x', (x) => x <= 1.15],
+    [
+      "single sync provision / dockerode with the broker's options",
+      'singleSame',
+      ratio,
+      "(the broker's own cost)",
+      () => true,
+    ],
+    [
+      "20 at once / dockerode x20 with the broker's options",
+      'parallelSame',
+      ratio,
+      "(the broker's own cost)",
+      () => true,
+    ],
+    ['bind with a spare user ready, p50', 'bind', (x) => `${x.toFixed(1)} ms`, '< 10 ms', (x) => x < 10],
+    ['GET /v2/catalog req/s / bare fastify', 'catalog', ratio, '>= 0.80 x', (x) => x >= 0.8],
+    ['dbroker --help / bare oclif --help', 'cli', ratio, '<= 1.05 x', (x) => x <= 1.05],
+  ]
+  const head = ['measure', 'target', ...trees.flatMap(([name]) => [`${name} median`, `${name} each repeat`, 'met'])]
+  const rows = measures.map(([label, key, fmt, target, ok]) => [
+    label,
+    target,
+    ...trees.flatMap(([name]) => {
+      const xs = samples[name][key]
+      return [fmt(median(xs)), xs.map(fmt).join(', '), ok(median(xs)) ? 'yes' : 'no']
+    }),
+  ])
+  console.log(
+    `\nissue 8 speed targets, ${REPEATS} repeats, load average (1 min) ${load.map((l) => l.toFixed(2)).join(' → ')}\n`,
+  )
+  const widths = head.map((_, c) => Math.max(...[head, ...rows].map((r) => r[c].length)))
+  for (const r of [head, ...rows]) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
+}
+
 for (let k = 0; k < REPEATS; k++) {
   // One round each time, the trees one after the other: every tree sees the same spells of load.
   for (const [name, dir] of trees) {
@@ -58,42 +97,7 @@ for (let k = 0; k < REPEATS; k++) {
     samples[name].cli.push(run(dir, 'cli-start.mjs', '--runs', QUICK ? '5' : '10').ratio)
     console.error(`repeat ${k + 1}/${REPEATS} of ${name} done, load average ${loadavg()[0].toFixed(2)}`)
   }
+  // After every repeat, so a run cut short still leaves its numbers.
+  load.push(loadavg()[0])
+  printTable(k + 1)
 }
-load.push(loadavg()[0])
-
-const ratio = (x) => `${x.toFixed(2)} x`
-const measures = [
-  ['single sync provision / dockerode create+start until PING', 'single', ratio, '<= 1.05 x', (x) => x <= 1.05],
-  ['20 sync provisions at once / dockerode x20', 'parallel', ratio, '<= 1.15 x', (x) => x <= 1.15],
-  [
-    "single sync provision / dockerode with the broker's options",
-    'singleSame',
-    ratio,
-    "(the broker's own cost)",
-    () => true,
-  ],
-  [
-    "20 at once / dockerode x20 with the broker's options",
-    'parallelSame',
-    ratio,
-    "(the broker's own cost)",
-    () => true,
-  ],
-  ['bind with a spare user ready, p50', 'bind', (x) => `${x.toFixed(1)} ms`, '< 10 ms', (x) => x < 10],
-  ['GET /v2/catalog req/s / bare fastify', 'catalog', ratio, '>= 0.80 x', (x) => x >= 0.8],
-  ['dbroker --help / bare oclif --help', 'cli', ratio, '<= 1.05 x', (x) => x <= 1.05],
-]
-const head = ['measure', 'target', ...trees.flatMap(([name]) => [`${name} median`, `${name} each repeat`, 'met'])]
-const rows = measures.map(([label, key, fmt, target, ok]) => [
-  label,
-  target,
-  ...trees.flatMap(([name]) => {
-    const xs = samples[name][key]
-    return [fmt(median(xs)), xs.map(fmt).join(', '), ok(median(xs)) ? 'yes' : 'no']
-  }),
-])
-console.log(
-  `\nissue 8 speed targets, ${REPEATS} repeats, load average (1 min) ${load.map((l) => l.toFixed(2)).join(' → ')}\n`,
-)
-const widths = head.map((_, c) => Math.max(...[head, ...rows].map((r) => r[c].length)))
-for (const r of [head, ...rows]) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
