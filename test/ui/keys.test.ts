@@ -75,8 +75,10 @@ describe('the key table', () => {
       expect(after.state.view).toBe('list')
       expect(after.state.message).toContain('tab to the instances panel')
     }
+    const hostView = pressKey(onHosts, env(), 'enter').state
+    expect(hostView).toMatchObject({view: 'host', hostId: 'h2', openId: null})
     const shown = pressKey(
-      onHosts,
+      hostView,
       env({instances: [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})]}),
       'enter',
     ).state
@@ -87,6 +89,42 @@ describe('the key table', () => {
       ),
     ).toEqual(['id-0002'])
     expect(pressKey(shown, env(), 'esc').state.host).toBeNull()
+  })
+
+  it('D on a host asks to drain it, or to undrain a drained one; read-only refuses', () => {
+    const onH2 = press(['tab', 'j']).state
+    expect(pressKey(onH2, env(), 'D').state.confirm).toEqual({kind: 'drain', id: 'h2', label: 'h2'})
+    const drained = env({hosts: [fakeHost('h1'), fakeHost('h2', {drained: true})]})
+    const inHost = pressKey(onH2, drained, 'enter').state
+    expect(pressKey(inHost, drained, 'D').state.confirm).toEqual({kind: 'undrain', id: 'h2', label: 'h2'})
+    const refused = pressKey(onH2, env({readonly: true}), 'D').state
+    expect(refused.confirm).toBeNull()
+    expect(refused.message).toBe('read-only: drain is disabled')
+    expect(pressKey(inHost, drained, 'esc').state).toMatchObject({view: 'list', focus: 'hosts'})
+  })
+
+  it('e opens the events, / filters them, esc clears the filter and then goes back', () => {
+    const events = press(['e']).state
+    expect(events.view).toBe('events')
+    const filtered = press([...'/redis', 'enter'], events).state
+    expect(filtered).toMatchObject({eventsFilter: 'redis', editing: null, filter: ''})
+    const cleared = pressKey(filtered, env(), 'esc').state
+    expect(cleared).toMatchObject({view: 'events', eventsFilter: ''})
+    expect(pressKey(cleared, env(), 'esc').state.view).toBe('list')
+  })
+
+  it('in the detail view the arrows pick a binding and y copies it; read-only refuses', () => {
+    const detail = press(['enter']).state
+    const withTwo = env({bindings: 2})
+    const second = pressKey(detail, withTwo, 'j').state
+    expect(second).toMatchObject({view: 'detail', bindingSelected: 1, selected: 0})
+    expect(pressKey(second, withTwo, 'j').state.bindingSelected).toBe(1)
+    expect(pressKey(second, withTwo, 'y').effects).toEqual([{effect: 'copy', instanceId: 'id-0001', binding: 1}])
+    expect(pressKey(second, env({bindings: 2, readonly: true}), 'y')).toMatchObject({
+      effects: [],
+      state: {message: 'read-only: credentials stay hidden'},
+    })
+    expect(pressKey(detail, env({bindings: 0}), 'y').state.message).toBe('no binding to copy')
   })
 
   it('r and d ask first, y performs, n cancels; read-only refuses without asking', () => {
