@@ -75,7 +75,7 @@ function printTable(done) {
     }),
   ])
   console.log(
-    `\nissue 8 speed targets, ${REPEATS} repeats, load average (1 min) ${load.map((l) => l.toFixed(2)).join(' → ')}\n`,
+    `\nissue 8 speed targets, ${done} of ${REPEATS} repeats, load average (1 min) ${load.map((l) => l.toFixed(2)).join(' → ')}\n`,
   )
   const widths = head.map((_, c) => Math.max(...[head, ...rows].map((r) => r[c].length)))
   for (const r of [head, ...rows]) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
