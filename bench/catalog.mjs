@@ -2,7 +2,7 @@
 // GET /v2/catalog: the broker's real app (built by its factory over an SQLite store in a temp dir,
 // no engine needed) against a bare fastify serving the same JSON, with wrk -c32 -d5s, in one run.
 // Needs a built tree (npm run build) and wrk (apt-get install wrk).
-// Usage: node bench/catalog.mjs [--rounds 3] [--duration 5] [--version 2.17]
+// Usage: node bench/catalog.mjs [--rounds 3] [--duration 5] [--version 2.17] [--json]
 import {execFile, execFileSync} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -44,7 +44,11 @@ const auth = `Basic ${Buffer.from(`${credentials.username}:${credentials.passwor
 // this process spent per request: on a busy machine the rate swings with the neighbours, the CPU cost much less.
 async function wrk(url) {
   const cpu = process.cpuUsage()
-  const {stdout: out} = await promisify(execFile)('wrk', ['-t2', '-c32', `-d${DURATION}s`, '-H', `Authorization: ${auth}`, '-H', `X-Broker-API-Version: ${VERSION}`, url], {encoding: 'utf8'})
+  const {stdout: out} = await promisify(execFile)(
+    'wrk',
+    ['-t2', '-c32', `-d${DURATION}s`, '-H', `Authorization: ${auth}`, '-H', `X-Broker-API-Version: ${VERSION}`, url],
+    {encoding: 'utf8'},
+  )
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
   if (!rps) throw new Error(`wrk printed no rate:\n${out}`)
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses from ${url}:\n${out}`)
@@ -83,7 +87,9 @@ try {
   if (probe.status !== 200) throw new Error(`the broker answered ${probe.status}: ${await probe.text()}`)
   const body = await probe.text()
   const bare = Fastify({logger: false})
-  bare.get('/v2/catalog', (_request, reply) => reply.header('Content-Type', 'application/json; charset=utf-8').send(body))
+  bare.get('/v2/catalog', (_request, reply) =>
+    reply.header('Content-Type', 'application/json; charset=utf-8').send(body),
+  )
   await bare.listen({host: '127.0.0.1', port: 0})
   apps.push(bare)
 
@@ -94,23 +100,26 @@ try {
     rates.broker.push(await wrk(urlOf(broker)))
     rates.bare.push(await wrk(urlOf(bare)))
   }
-  const fmt = (x) => Math.round(x).toLocaleString('en-US')
   // Each round's two runs are back to back, under the same neighbours: their ratio is what the load swings least.
   const ratios = rates.broker.map((r, i) => r.rps / rates.bare[i].rps)
+  if (process.argv.includes('--json'))
+    console.log(JSON.stringify({ratios, broker: rates.broker.map((r) => r.rps), bare: rates.bare.map((r) => r.rps)}))
+  const print = process.argv.includes('--json') ? () => {} : console.log
+  const fmt = (x) => Math.round(x).toLocaleString('en-US')
   const cpuRatios = rates.broker.map((r, i) => r.cpuUs / rates.bare[i].cpuUs)
-  console.log(
+  print(
     `GET /v2/catalog (${body.length} bytes, X-Broker-API-Version ${VERSION}), wrk -t2 -c32 -d${DURATION}s, ${ROUNDS} rounds`,
   )
-  console.log('')
-  console.log('| round | dbroker app req/s | bare fastify req/s | ratio | CPU/request app | CPU/request bare |')
-  console.log('|---|---|---|---|---|---|')
+  print('')
+  print('| round | dbroker app req/s | bare fastify req/s | ratio | CPU/request app | CPU/request bare |')
+  print('|---|---|---|---|---|---|')
   rates.broker.forEach((r, i) => {
     const f = rates.bare[i]
-    console.log(
+    print(
       `| ${i + 1} | ${fmt(r.rps)} | ${fmt(f.rps)} | ${ratios[i].toFixed(2)} × | ${r.cpuUs.toFixed(1)} µs | ${f.cpuUs.toFixed(1)} µs |`,
     )
   })
-  console.log(
+  print(
     `| median | ${fmt(median(rates.broker.map((r) => r.rps)))} | ${fmt(median(rates.bare.map((r) => r.rps)))} | ${median(ratios).toFixed(2)} × | ${median(rates.broker.map((r) => r.cpuUs)).toFixed(1)} µs | ${median(rates.bare.map((r) => r.cpuUs)).toFixed(1)} µs (${median(cpuRatios).toFixed(2)} ×) |`,
   )
 } finally {

@@ -2,7 +2,7 @@
 // Cold start of `dbroker --help` against a bare oclif 4 CLI with one command
 // (bench/bare-oclif: the same @oclif/core and plugin-help), timed by hyperfine in
 // one run. Needs a built CLI (npm run build) and hyperfine (apt-get install hyperfine).
-// Usage: node bench/cli-start.mjs [--runs 20]
+// Usage: node bench/cli-start.mjs [--runs 20] [--json]
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -22,13 +22,29 @@ const commands = [
 const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-bench-cli-'))
 try {
   const out = path.join(dir, 'hyperfine.json')
-  execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(RUNS), '--export-json', out, ...commands.map(([, c]) => c)], {stdio: ['ignore', 'ignore', 'inherit']})
+  execFileSync(
+    'hyperfine',
+    ['-N', '--warmup', '3', '--runs', String(RUNS), '--export-json', out, ...commands.map(([, c]) => c)],
+    {stdio: ['ignore', 'ignore', 'inherit']},
+  )
   const results = JSON.parse(readFileSync(out, 'utf8')).results
   const base = results[0].mean
-  console.log(`\nCLI cold start, ${RUNS} runs each (hyperfine -N)\n`)
-  const rows = [['command', 'mean', 'min', 'vs bare'], ...results.map((r, k) => [commands[k][0], `${(r.mean * 1000).toFixed(0)} ms`, `${(r.min * 1000).toFixed(0)} ms`, `${(r.mean / base).toFixed(2)} x`])]
+  if (args.includes('--json')) {
+    console.log(JSON.stringify({bare: results[0].mean, dbroker: results[1].mean, ratio: results[1].mean / base}))
+  }
+  const print = process.argv.includes('--json') ? () => {} : console.log
+  print(`\nCLI cold start, ${RUNS} runs each (hyperfine -N)\n`)
+  const rows = [
+    ['command', 'mean', 'min', 'vs bare'],
+    ...results.map((r, k) => [
+      commands[k][0],
+      `${(r.mean * 1000).toFixed(0)} ms`,
+      `${(r.min * 1000).toFixed(0)} ms`,
+      `${(r.mean / base).toFixed(2)} x`,
+    ]),
+  ]
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)))
-  for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
+  for (const r of rows) print(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
 } finally {
   rmSync(dir, {recursive: true, force: true})
 }

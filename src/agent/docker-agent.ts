@@ -11,6 +11,7 @@ import {
   inspectContainer,
   LABEL_INSTALLATION,
   LABEL_SPEC,
+  missingOnEngine,
   removeContainer,
   specHash,
   stateOf,
@@ -45,6 +46,9 @@ export class DockerAgent implements AgentClient {
   private readonly reads: ContainerReads
   /** The network check in flight: parallel applies share it, so they never make the network twice. */
   private network: Promise<string> | undefined
+  /** Images and the network this agent saw in place: later applies skip looking (a create that misses one looks again). */
+  private readonly imagesSeen = new Set<string>()
+  private networkSeen = false
 
   constructor(
     readonly engine: Engine,
@@ -70,14 +74,17 @@ export class DockerAgent implements AgentClient {
 
   /** On shutdown: the installation's network goes once no container of it is left (`down --purge`). */
   async releaseNetwork(): Promise<void> {
+    this.networkSeen = false
     if (this.installation) await releaseNetwork(this.engine, this.installation)
   }
 
-  private ensureNetwork(installation: string): Promise<string> {
+  private async ensureNetwork(installation: string): Promise<void> {
+    if (this.networkSeen) return
     this.network ??= ensureNetwork(this.engine, installation).finally(() => {
       this.network = undefined
     })
-    return this.network
+    await this.network
+    this.networkSeen = true
   }
 
   private own(): string {
@@ -88,7 +95,8 @@ export class DockerAgent implements AgentClient {
     return this.installation
   }
 
-  private ensureImage(spec: ContainerSpec, onProgress?: (line: string) => void): Promise<unknown> {
+  private async ensureImage(spec: ContainerSpec, onProgress?: (line: string) => void): Promise<void> {
+    if (this.imagesSeen.has(spec.image)) return
     let pending = this.images.get(spec.image)
     if (!pending) {
       pending = ensureImage(this.engine, spec.image, spec.build, onProgress).finally(() =>
@@ -96,7 +104,30 @@ export class DockerAgent implements AgentClient {
       )
       this.images.set(spec.image, pending)
     }
-    return pending
+    await pending
+    this.imagesSeen.add(spec.image)
+  }
+
+  /** Runs a create or start; when the image or network it needs went since this agent saw them, makes them and runs it again. */
+  private async withPrerequisites<T>(
+    spec: ContainerSpec,
+    installation: string,
+    onProgress: ((line: string) => void) | undefined,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await call()
+    } catch (error) {
+      const missing = missingOnEngine(error)
+      if (missing === 'image') {
+        this.imagesSeen.delete(spec.image)
+        await this.ensureImage(spec, onProgress)
+      } else if (missing === 'network') {
+        this.networkSeen = false
+        await this.ensureNetwork(installation)
+      } else throw error
+      return call()
+    }
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
@@ -104,6 +135,7 @@ export class DockerAgent implements AgentClient {
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
+      let info = await inspectContainer(this.engine, spec.name)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
       await checkVolumes(
         this.engine,
@@ -111,9 +143,11 @@ export class DockerAgent implements AgentClient {
         spec.volumes.map((v) => v.name),
         spec.instanceId,
         installation,
+        info ?? null,
       )
       const withDisk = await diskFor(this.options.disks, spec, installation, this.probeAddress(spec))
-      let info = await inspectContainer(this.engine, spec.name)
+      // A disk resize stops and starts the container: look again at what it left.
+      if (spec.disk) info = await inspectContainer(this.engine, spec.name)
       let predecessor: string | undefined
       if (info) {
         const foreign = foreignOwner(info.Config.Labels, spec.instanceId, installation)
@@ -142,23 +176,21 @@ export class DockerAgent implements AgentClient {
       let created: string | undefined
       try {
         if (!info) {
-          const container = await this.engine
-            .createContainer(withDisk(createOptions(spec, installation)))
-            .catch((error: Error) => {
-              throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
-            })
-          info = await container.inspect()
-          created = info.Id
+          const container = await this.withPrerequisites(spec, installation, options.onProgress, () =>
+            this.engine.createContainer(withDisk(createOptions(spec, installation))),
+          ).catch((error: Error) => {
+            throw new EngineError(`cannot create container ${spec.name}: ${engineMessage(error)}`)
+          })
+          created = container.id
         }
-        const id = info.Id
-        if (!info.State.Running) {
-          await this.engine
-            .getContainer(id)
-            .start()
-            .catch((error: {statusCode?: number; message: string}) => {
-              if (error.statusCode !== 304)
-                throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
-            })
+        const id = info?.Id ?? created!
+        if (!info?.State.Running) {
+          await this.withPrerequisites(spec, installation, options.onProgress, () =>
+            this.engine.getContainer(id).start(),
+          ).catch((error: {statusCode?: number; message: string}) => {
+            if (error.statusCode !== 304)
+              throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
+          })
         }
         await waitReady({
           spec,
@@ -190,8 +222,7 @@ export class DockerAgent implements AgentClient {
       }
       if (predecessor) await removeContainer(this.engine, predecessor)
       if (created) this.keptAsTheyWere.delete(spec.instanceId)
-      const id = info.Id
-      return stateOf(await this.engine.getContainer(id).inspect())
+      return stateOf(await this.engine.getContainer(info?.Id ?? created!).inspect())
     })
   }
 

@@ -15,6 +15,8 @@ export interface ProbeContext {
 }
 
 const POLL_MS = 20
+/** How often a wait inspects the container to catch an exit: each inspect is engine work that competes with other starts. */
+const CHECK_EVERY_MS = 500
 
 /** Sends `send` and resolves true when the reply matches `expect` (any reply when absent). */
 export function tcpProbe(
@@ -53,12 +55,15 @@ export async function waitReady(ctx: ProbeContext): Promise<void> {
   const {readiness} = ctx.spec
   if (readiness.probe === 'none') return
   const deadline = Date.now() + readiness.timeoutMs
-  let rounds = 0
+  // The engine just started it: the first look for an exit can wait a round of checks.
+  let checkedAt = Date.now()
   for (;;) {
     ctx.signal?.throwIfAborted()
-    // Inspecting on every round is wasted work for a fast probe; every fifth is enough to catch an exit.
-    const state = rounds % 5 === 0 || readiness.probe === 'healthcheck' ? await ctx.check() : undefined
-    rounds++
+    let state: {health: string} | undefined
+    if (readiness.probe === 'healthcheck' || Date.now() - checkedAt >= CHECK_EVERY_MS) {
+      state = await ctx.check()
+      checkedAt = Date.now()
+    }
     let ready = false
     if (readiness.probe === 'tcp') {
       const mapping = ctx.spec.ports.find((p) => p.container === (readiness.port ?? ctx.spec.ports[0].container))!
@@ -74,10 +79,13 @@ export async function waitReady(ctx: ProbeContext): Promise<void> {
       ready = state?.health === 'healthy'
     }
     if (ready) return
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
+      // A container that exited meanwhile says so, rather than a timeout.
+      await ctx.check()
       throw new Error(
         `the service did not become ready within ${Math.round(readiness.timeoutMs / 1000)} s (${readiness.probe} probe)`,
       )
+    }
     await sleep(readiness.probe === 'tcp' ? POLL_MS : 100, undefined, {signal: ctx.signal})
   }
 }

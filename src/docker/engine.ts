@@ -177,6 +177,15 @@ export async function ensureImage(
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
 }
 
+/** What a create (the image) or start (the network) missed on the engine, by its 404; undefined for any other failure. */
+export function missingOnEngine(error: unknown): 'image' | 'network' | undefined {
+  const {statusCode, message} = error as {statusCode?: number; message?: string}
+  if (statusCode !== 404) return undefined
+  if (/no such image/i.test(message ?? '')) return 'image'
+  if (/network .* not found/i.test(message ?? '')) return 'network'
+  return undefined
+}
+
 const STATUSES = new Set<ContainerStatus>(['created', 'running', 'restarting', 'exited', 'paused', 'dead', 'removing'])
 
 export function stateOf(info: Docker.ContainerInspectInfo): ContainerState {

@@ -134,11 +134,16 @@ export async function checkVolumes(
   names: string[],
   instanceId: string,
   installation: string,
+  /** The container of that name as the caller just inspected it (null: none), so it is not inspected twice. */
+  inspected?: Docker.ContainerInspectInfo | null,
 ): Promise<void> {
-  const holder = (await engine
-    .getContainer(containerName)
-    .inspect()
-    .catch(() => undefined)) as Docker.ContainerInspectInfo | undefined
+  const holder =
+    inspected === undefined
+      ? ((await engine
+          .getContainer(containerName)
+          .inspect()
+          .catch(() => undefined)) as Docker.ContainerInspectInfo | undefined)
+      : (inspected ?? undefined)
   const ours = holder && !foreignOwner(holder.Config.Labels, instanceId, installation)
   const mounted = ours ? holder.Mounts.filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!) : []
   for (const name of new Set([...names, ...mounted])) {

@@ -157,6 +157,8 @@ export class BindingUsers {
     if (running) return running
     const {store, log} = this.ctx
     const work = (async () => {
+      // After what asked for the fill has answered: its reply is written in the promise callbacks that run first.
+      await new Promise((resolve) => setImmediate(resolve))
       for (;;) {
         const instance = await store.getInstance(instanceId)
         if (!instance || instance.state !== 'ready' || !this.perBinding(instance) || this.pruning.has(instanceId))
