@@ -1,7 +1,5 @@
-import {adminRoutes, type AdminOptions} from '../broker/admin.js'
-import {drainRoutes} from '../broker/drain.js'
+import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from '../broker/admin/index.js'
 import type {BrokerAppOptions} from '../broker/app.js'
-import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:

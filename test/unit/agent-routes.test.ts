@@ -8,7 +8,7 @@ import {type Heartbeats, startHeartbeats} from '../../src/agent/heartbeat.js'
 import {agentRoutes} from '../../src/broker/agents.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
 import {BrokerEvents, type ChangeEvent} from '../../src/broker/events.js'
-import {hostEnrollmentRoutes} from '../../src/broker/host-enrollment.js'
+import {hostEnrollmentRoutes} from '../../src/broker/admin/index.js'
 import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js'
 import {brokerCredential, hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {createLogger} from '../../src/core/log.js'
@@ -62,10 +62,8 @@ describe("the agent's API answers only the brokers' credential for its own host"
     ]) {
       const response = await get('/v1/facts', authorization)
       expect(response.statusCode, String(authorization)).toBe(401)
-      expect(response.json()).toEqual({
-        error: 'Unauthorized',
-        message: "the brokers' credential for this host is required",
-      })
+      expect(response.json()).toEqual({description: "the brokers' credential for this host is required"})
+      expect(response.headers['www-authenticate']).toBe('Bearer realm="dbroker agent"')
     }
     const mark = agent.calls.length
     const refused = await api.inject({
