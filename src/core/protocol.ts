@@ -219,8 +219,13 @@ export const registerBody = z.object({
   portRange: z.tuple([port, port]).refine(([a, b]) => a <= b, 'MIN must not exceed MAX'),
   zone: text(L.zone).min(1).nullable().default(null),
   labels: z
-    .record(text(L.labelKey), text(L.labelValue))
-    .refine((labels) => Object.keys(labels).length <= L.labels, `at most ${L.labels} labels`)
+    .record(z.string(), text(L.labelValue))
+    .superRefine((labels, ctx) => {
+      const keys = Object.keys(labels)
+      if (keys.length > L.labels) ctx.addIssue({code: 'custom', message: `at most ${L.labels} labels`})
+      for (const key of keys.filter((k) => k.length > L.labelKey))
+        ctx.addIssue({code: 'custom', path: [key], message: `a label name has at most ${L.labelKey} characters`})
+    })
     .default({}),
   capacity: hostCapacity.default({maxContainers: null, memoryBytes: null}),
   keepaliveMs: z.number().int().min(100).nullable().default(null),
