@@ -8,7 +8,6 @@ import type {
 } from 'fastify'
 import {serializerCompiler, validatorCompiler, type ZodTypeProvider} from 'fastify-type-provider-zod'
 
-import {OsbError} from './errors.js'
 import {describeIssues} from './protocol.js'
 
 /** A validation failure as one line naming each field, the way every dbroker API words it. */
@@ -29,11 +28,12 @@ function bodyIsNoObject(errors: FastifySchemaValidationError[], dataVar: string)
 /**
  * Route schemas from zod on this scope: requests are validated, answers
  * serialized by their schema, handlers typed by them. A field that fails is
- * `invalid(message naming each field)`: the broker's OSB 400 by default.
+ * `invalid(message naming each field)`: a 400 `{description}` by default.
  */
 export function withZod(
   app: FastifyInstance,
-  invalid: (message: string) => Error = (message) => new OsbError(400, message),
+  // A plain error: fastify sets its code (FST_ERR_VALIDATION), which must not become an OSB error code.
+  invalid: (message: string) => Error = (message) => Object.assign(new Error(message), {statusCode: 400}),
 ): ZodApp {
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)

@@ -93,6 +93,23 @@ describe('an error keeps its class from the agent, over HTTP, to the broker’s 
       const engine = await broker.inject({method: 'GET', url: '/admin/v1/engine'})
       expect(engine.statusCode).toBe(502)
       expect(engine.json()).toEqual({error: 'EngineError', description: 'the engine is gone', hint: 'start dockerd'})
+      // A body the route schema refuses is the OSB error body: a description, no error code.
+      for (const [payload, description] of [
+        ['[]', 'the request body must be a JSON object'],
+        ['{"service_id":"s","plan_id":"p","organization_guid":"o"}', 'space_guid: space_guid is required'],
+      ]) {
+        const refused = await broker.inject({
+          method: 'PUT',
+          url: '/v2/service_instances/i1',
+          headers: {
+            'content-type': 'application/json',
+            'x-broker-api-version': '2.17',
+            authorization: `Basic ${Buffer.from('u:p').toString('base64')}`,
+          },
+          payload,
+        })
+        expect([refused.statusCode, refused.json()]).toEqual([400, {description}])
+      }
       const bug = await broker.inject({method: 'GET', url: '/admin/v1/bug'})
       expect([bug.statusCode, bug.json()]).toEqual([500, {description: 'internal error: a bug'}])
     } finally {
