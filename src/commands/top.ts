@@ -1,12 +1,14 @@
 import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
+import {setDrained} from '../cli/drain.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
 import type {HostView, InstanceView} from '../core/admin.js'
+import type {BrokerClient} from '../client/broker-client.js'
 
 export default class Top extends BrokerCommand {
   static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
-  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter, tab, / filter, esc, s sort, l logs (f follow, w wrap, t timestamps, / search), c credentials, r restart, d deprovision (both ask first), ? help, q quit.
+  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter (an instance's or a host's detail), tab, / filter, esc, s sort (N V O H C M R A by column, again reverses), l logs (f follow, w wrap, t timestamps, / search), e events, : switch context, c credentials, y copy a binding's URI (OSC 52), r restart, d deprovision, D drain a host (each asks first), ? help, q quit.
 
 When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of the hosts and instances and exits 0.`
   static override examples = [
@@ -17,6 +19,12 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
   static override flags = {
     readonly: Flags.boolean({description: 'disable restart and deprovision'}),
     interval: Flags.integer({default: 5, min: 1, description: 'seconds between CPU/memory samples'}),
+    mouse: Flags.boolean({
+      default: true,
+      allowNo: true,
+      description:
+        "clicks select rows and the wheel scrolls; --no-mouse leaves the mouse to the terminal's own selection",
+    }),
   }
 
   async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
@@ -31,13 +39,25 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
     }
     // Wrong or missing admin credentials fail here with the broker's answer, not as a screen that keeps reconnecting.
     const [{runTop}] = await Promise.all([import('../ui/top/run.js'), client.hosts()])
-    const target = `${client.target.context ? `${client.target.context} ` : ''}${client.target.url}`
+    const session = (c: BrokerClient) => ({
+      client: c,
+      target: `${c.target.context ? `${c.target.context} ` : ''}${c.target.url}`,
+      context: c.target.context,
+      onDrain: (host: string, drained: boolean) => setDrained(c, host, drained),
+    })
+    const known = this.contexts().read().contexts
     await runTop({
-      client,
-      target,
+      ...session(client),
       readonly: flags.readonly,
       color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
       statsIntervalMs: flags.interval * 1000,
+      mouse: flags.mouse,
+      contexts: Object.entries(known).map(([name, c]) => ({name, url: c.url})),
+      openContext: async (name) => {
+        const next = await this.client(name)
+        await next.hosts()
+        return session(next)
+      },
     })
   }
 }

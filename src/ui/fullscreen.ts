@@ -2,21 +2,27 @@ import type {ReactElement} from 'react'
 
 const ENTER = '\u001B[?1049h\u001B[H'
 const LEAVE = '\u001B[?25h\u001B[?1049l'
+/** Button presses and the wheel, reported in SGR form (`ESC [ < b ; x ; y M`), which has no column limit. */
+const MOUSE_ON = '\u001B[?1000h\u001B[?1006h'
+const MOUSE_OFF = '\u001B[?1006l\u001B[?1000l'
 
 /**
  * Renders an Ink tree on the terminal's alternate screen and gives the
  * terminal back as it was on every way out: quit, SIGINT/SIGTERM/SIGHUP, a crash.
  */
-export async function runFullScreen(tree: ReactElement, options: {maxFps?: number} = {}): Promise<void> {
+export async function runFullScreen(
+  tree: ReactElement,
+  options: {maxFps?: number; mouse?: boolean} = {},
+): Promise<void> {
   const {render} = await import('ink')
   const stdout = process.stdout
   let restored = false
   const restore = () => {
     if (restored) return
     restored = true
-    stdout.write(LEAVE)
+    stdout.write(`${options.mouse ? MOUSE_OFF : ''}${LEAVE}`)
   }
-  stdout.write(ENTER)
+  stdout.write(`${ENTER}${options.mouse ? MOUSE_ON : ''}`)
   const app = render(tree, {exitOnCtrlC: false, patchConsole: true, maxFps: options.maxFps ?? 15})
   const stop = () => app.unmount()
   const crash = (error: unknown) => {

@@ -5,6 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {RUN} from '../helpers/cli.js'
 import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
+import {until} from '../helpers/until.js'
 
 const port = 42100 + Math.floor(Math.random() * 100)
 const session = `dbroker-top-${randomBytes(4).toString('hex')}`
@@ -17,13 +18,14 @@ const paneState = () =>
   tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag} #{pane_dead}').trim()
 
 async function waitForScreen(check: (text: string) => boolean, timeoutMs = 30_000, target = session): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const text = screen(target)
-    if (check(text)) return text
-    if (Date.now() > deadline) throw new Error(`the screen never showed what was expected; it shows:\n${text}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
+  let text = ''
+  const shown = () => {
+    text = screen(target)
+    return check(text) && text
   }
+  return until('the screen', shown, {timeoutMs, everyMs: 250}).catch(() => {
+    throw new Error(`the screen never showed what was expected; it shows:\n${text}`)
+  })
 }
 
 describe('dbroker top in a real terminal (tmux)', () => {

@@ -1,13 +1,13 @@
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
 import {docker, labelled, removeLabelled} from '../helpers/docker.js'
 import {ORG, POSTGRES, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {until} from '../helpers/until.js'
 
 const RANGE: [number, number] = [46600, 46649]
 
@@ -34,20 +34,6 @@ async function loseContainerAndVolume(instanceId: string): Promise<string[]> {
     if (removed.every(Boolean)) return gone
   }
   throw new Error(`the volume of ${instanceId} stayed in use`)
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const value = probe()
-      if (value) return value
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(250)
-  }
 }
 
 describe('a container and its volume lost behind the broker’s back', () => {
@@ -86,10 +72,14 @@ describe('a container and its volume lost behind the broker’s back', () => {
     expect(lostCache).toHaveLength(1)
     expect(lostDb).toHaveLength(1)
     for (const c of cacheBindings)
-      await until(`redis binding ${c.username} answering`, () => redis(c.uri, 'PING') === 'PONG')
+      await until(`redis binding ${c.username} answering`, () => redis(c.uri, 'PING') === 'PONG', {
+        timeoutMs: 90_000,
+        everyMs: 250,
+      })
     await until(
       `postgresql binding ${dbBinding.username} answering`,
       () => psql(dbBinding.uri, 'SELECT session_user') === dbBinding.username,
+      {timeoutMs: 90_000, everyMs: 250},
     )
     // The volume really is new: what was written before is gone, and the bindings write again.
     for (const c of cacheBindings) expect(redis(c.uri, 'EXISTS', `was-${c.username}`)).toBe('0')
@@ -116,7 +106,10 @@ describe('a container and its volume lost behind the broker’s back', () => {
     )!.id
     expect((await t!.osb.unbind(cache, bindingId, REDIS)).status).toBe(200)
     await loseContainerAndVolume(cache)
-    await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG')
+    await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG', {
+      timeoutMs: 90_000,
+      everyMs: 250,
+    })
     expect(redis(removed.uri, 'PING')).not.toBe('PONG')
   })
 })

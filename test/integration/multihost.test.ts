@@ -13,6 +13,7 @@ import {sealedRow} from '../../src/store/sealed-columns.js'
 import {readStoreKeyFile, SecretCipher} from '../../src/store/secrets.js'
 import {ADMIN, type MultiHost, OSB, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
+import {until} from '../helpers/until.js'
 
 const ping = (host: string, port: number, password: string, user = 'default') =>
   execFileSync(
@@ -27,16 +28,6 @@ const answers = (host: string, port: number, password: string, user = 'default')
     return ping(host, port, password, user) === 'PONG'
   } catch {
     return false
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
   }
 }
 

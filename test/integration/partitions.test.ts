@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type MultiHost, PORTS, startMultiHost, type TestHost} from '../helpers/multihost.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
+import {until} from '../helpers/until.js'
 
 const KEEPALIVE_MS = 1000
 
@@ -20,21 +21,6 @@ const cutLink = (host: TestHost, cut: boolean) => {
   const link = hostLink(host)
   inNs(host, 'ip', 'link', 'set', link, cut ? 'down' : 'up')
   if (!cut) inNs(host, 'ip', 'route', 'replace', 'default', 'via', host.gateway)
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
 }
 
 const containerIds = async (host: TestHost) =>
@@ -124,7 +110,10 @@ describe('partitions between the broker and one host', () => {
     const healedAt = Date.now()
     dropInbound(host, false)
     healers.pop()
-    await until('host-1 reachable', async () => (await statusOf('host-1'))?.status === 'alive', 10_000, 50)
+    await until('host-1 reachable', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
     measured['inbound drop: rejoin after the heal'] = Date.now() - healedAt
     expect(Date.now() - healedAt).toBeLessThan(2 * KEEPALIVE_MS)
     // The refused binds left no row behind (the 201s did: they are bound).
@@ -163,7 +152,10 @@ describe('partitions between the broker and one host', () => {
     const cutAt = Date.now()
     cutLink(host, true)
     healers.push(() => cutLink(host, false))
-    await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', 15_000, 50)
+    await until('host-1 dead', async () => (await statusOf('host-1'))?.status === 'dead', {
+      timeoutMs: 15_000,
+      everyMs: 50,
+    })
     measured['link down: detection by heartbeat loss'] = Date.now() - cutAt
     // Dead by heartbeats first, then the probe's failure adds the broker's direction.
     await until(
@@ -197,7 +189,10 @@ describe('partitions between the broker and one host', () => {
     const healedAt = Date.now()
     cutLink(host, false)
     healers.pop()
-    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', 20_000, 50)
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 20_000,
+      everyMs: 50,
+    })
     const rejoinMs = Date.now() - healedAt
     measured['link down 20 s: rejoin after the heal'] = rejoinMs
     expect(rejoinMs).toBeLessThan(2 * KEEPALIVE_MS)

@@ -5,19 +5,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {docker, labelled} from '../helpers/docker.js'
 import {redisAclUsers} from '../helpers/redis-admin.js'
 import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {until} from '../helpers/until.js'
 
 const redis = (uri: string, ...args: string[]) =>
   execFileSync('redis-cli', ['-u', uri, '--no-auth-warning', ...args], {encoding: 'utf8', stdio: 'pipe'}).trim()
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('spare users: per-binding credentials at store speed', () => {
   let t: TestSystem

@@ -1,5 +1,6 @@
 import type {ChangeEvent, HostView, InstanceDetail, InstanceView} from '../../src/core/admin.js'
 import type {TopClient} from '../../src/ui/top/client.js'
+import {until as waitUntil} from '../helpers/until.js'
 
 export function fakeHost(id = 'local', over: Partial<HostView> = {}): HostView {
   return {
@@ -187,12 +188,9 @@ export class FakeClient implements TopClient {
 
 export const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** The shared wait, at a screen's pace: a short deadline, a probe every 10 ms. */
 export async function until(check: () => boolean, timeoutMs = 2000) {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await tick(10)
-  }
+  await waitUntil('the screen condition', check, {timeoutMs, everyMs: 10})
 }
 
 interface Rendered {

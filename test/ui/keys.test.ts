@@ -75,8 +75,10 @@ describe('the key table', () => {
       expect(after.state.view).toBe('list')
       expect(after.state.message).toContain('tab to the instances panel')
     }
+    const hostView = pressKey(onHosts, env(), 'enter').state
+    expect(hostView).toMatchObject({view: 'host', hostId: 'h2', openId: null})
     const shown = pressKey(
-      onHosts,
+      hostView,
       env({instances: [fakeInstance(1, {hostId: 'h1'}), fakeInstance(2, {hostId: 'h2'})]}),
       'enter',
     ).state
@@ -87,6 +89,59 @@ describe('the key table', () => {
       ),
     ).toEqual(['id-0002'])
     expect(pressKey(shown, env(), 'esc').state.host).toBeNull()
+  })
+
+  it('D on a host asks to drain it, or to undrain a drained one; read-only refuses', () => {
+    const onH2 = press(['tab', 'j']).state
+    expect(pressKey(onH2, env(), 'D').state.confirm).toEqual({kind: 'drain', id: 'h2', label: 'h2'})
+    const drained = env({hosts: [fakeHost('h1'), fakeHost('h2', {drained: true})]})
+    const inHost = pressKey(onH2, drained, 'enter').state
+    expect(pressKey(inHost, drained, 'D').state.confirm).toEqual({kind: 'undrain', id: 'h2', label: 'h2'})
+    const refused = pressKey(onH2, env({readonly: true}), 'D').state
+    expect(refused.confirm).toBeNull()
+    expect(refused.message).toBe('read-only: drain is disabled')
+    expect(pressKey(inHost, drained, 'esc').state).toMatchObject({view: 'list', focus: 'hosts'})
+  })
+
+  it('e opens the events, / filters them, esc clears the filter and then goes back', () => {
+    const events = press(['e']).state
+    expect(events.view).toBe('events')
+    const filtered = press([...'/redis', 'enter'], events).state
+    expect(filtered).toMatchObject({eventsFilter: 'redis', editing: null, filter: ''})
+    const cleared = pressKey(filtered, env(), 'esc').state
+    expect(cleared).toMatchObject({view: 'events', eventsFilter: ''})
+    expect(pressKey(cleared, env(), 'esc').state.view).toBe('list')
+  })
+
+  it('in the detail view the arrows pick a binding and y copies it; read-only refuses', () => {
+    const detail = press(['enter']).state
+    const withTwo = env({bindings: 2})
+    const second = pressKey(detail, withTwo, 'j').state
+    expect(second).toMatchObject({view: 'detail', bindingSelected: 1, selected: 0})
+    expect(pressKey(second, withTwo, 'j').state.bindingSelected).toBe(1)
+    expect(pressKey(second, withTwo, 'y').effects).toEqual([{effect: 'copy', instanceId: 'id-0001', binding: 1}])
+    expect(pressKey(second, env({bindings: 2, readonly: true}), 'y')).toMatchObject({
+      effects: [],
+      state: {message: 'read-only: credentials stay hidden'},
+    })
+    expect(pressKey(detail, env({bindings: 0}), 'y').state.message).toBe('no binding to copy')
+  })
+
+  it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {
+    expect(keyNames('[<64;10;5M', noKey)).toEqual(['wheel-up'])
+    expect(keyNames('[<65;10;5M', noKey)).toEqual(['wheel-down'])
+    expect(keyNames('[<0;10;12M', noKey)).toEqual(['click:12'])
+    expect(keyNames('[<0;10;12m', noKey)).toEqual([])
+    const layout = {hostsTop: 4, hostsShown: 2, listTop: 10}
+    const on = env({layout, listHeight: 8})
+    expect(pressKey(initialTopState, on, 'wheel-down').state.selected).toBe(3)
+    // Row 12 is the third instance row; row 5 is the second host.
+    expect(pressKey(initialTopState, on, 'click:12').state).toMatchObject({selected: 2, focus: 'instances'})
+    expect(pressKey(initialTopState, on, 'click:5').state).toMatchObject({hostSelected: 1, focus: 'hosts'})
+    // Below the last row, or on a border: nothing moves.
+    const few = env({layout, listHeight: 8, instances: [fakeInstance(1), fakeInstance(2)]})
+    expect(pressKey(initialTopState, few, 'click:15').state).toBe(initialTopState)
+    expect(pressKey(initialTopState, on, 'click:8').state).toBe(initialTopState)
   })
 
   it('r and d ask first, y performs, n cancels; read-only refuses without asking', () => {

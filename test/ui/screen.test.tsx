@@ -13,16 +13,26 @@ const TAB = '\t'
 let cleanup: (() => void) | undefined
 afterEach(() => cleanup?.())
 
-function start(client: FakeClient, props: {readonly?: boolean} = {}) {
+interface StartProps {
+  readonly?: boolean
+  columns?: number
+  rows?: number
+  onDrain?: (host: string, drained: boolean) => Promise<unknown>
+  clipboard?: (text: string) => void
+}
+
+function start(client: FakeClient, props: StartProps = {}) {
   const view = render(
     <TopScreen
       client={client}
       target="test http://broker"
-      columns={140}
-      rows={30}
+      columns={props.columns ?? 140}
+      rows={props.rows ?? 30}
       statsIntervalMs={60_000}
       color={false}
-      {...props}
+      readonly={props.readonly}
+      onDrain={props.onDrain}
+      clipboard={props.clipboard}
     />,
   )
   cleanup = view.unmount
@@ -30,7 +40,7 @@ function start(client: FakeClient, props: {readonly?: boolean} = {}) {
 }
 
 /** The screen once the broker's data and event stream are in. */
-async function started(client: FakeClient, props: {readonly?: boolean} = {}) {
+async function started(client: FakeClient, props: StartProps = {}) {
   const view = start(client, props)
   await until(() => view.lastFrame()!.includes(client.instanceList.at(-1)!.name!) && view.lastFrame()!.includes('live'))
   return view
@@ -74,7 +84,7 @@ describe('top screen keys', () => {
     )
     const view = await started(client)
     const focused = await sendInputAndWaitForChange(view, TAB)
-    expect(focused).toContain('enter its instances')
+    expect(focused).toContain('enter host detail')
     expect(focused).not.toContain('d deprovision')
     type(view, 'd')
     await until(() => view.lastFrame()!.includes('tab to the instances panel'))
@@ -83,6 +93,11 @@ describe('top screen keys', () => {
     await tick(100)
     expect(view.lastFrame()).not.toContain('Restart the container of')
     type(view, 'j', ENTER)
+    await until(() => view.lastFrame()!.includes('Host h2'))
+    expect(view.lastFrame()).toContain('Docker 20.10.24')
+    expect(view.lastFrame()).toContain('http://mirror:5000')
+    expect(view.lastFrame()).toContain('json-file')
+    type(view, ENTER)
     await until(() => view.lastFrame()!.includes('instances on host h2'))
     expect(view.lastFrame()).toContain('Instances (1/2)')
     expect(view.lastFrame()).not.toContain('inst-0001')
@@ -114,7 +129,103 @@ describe('top screen keys', () => {
     await until(() => view.lastFrame()!.includes('Instances (1/3)'))
     expect(view.lastFrame()).not.toContain('inst-0001')
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
-    expect(await sendInputAndWaitForChange(view, 's')).toContain('sort:service')
+    expect(await sendInputAndWaitForChange(view, 's')).toContain('SERVICE▲')
+  })
+
+  it('sorts by a column picked with its letter, reverses on the second press, and marks it in the header', async () => {
+    // cpu is n % 10: inst-0003 is the busiest, inst-0001 the idlest.
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(3), fakeInstance(2)])
+    const view = await started(client)
+    const order = (frame: string) => [...frame.matchAll(/inst-000(\d)/g)].map((m) => m[1]).join('')
+    expect(order(view.lastFrame()!)).toBe('123')
+    let frame = await sendInputAndWaitForChange(view, 'C')
+    expect(frame).toContain('CPU▼')
+    expect(order(frame)).toBe('321')
+    frame = await sendInputAndWaitForChange(view, 'C')
+    expect(frame).toContain('CPU▲')
+    expect(order(frame)).toBe('123')
+    frame = await sendInputAndWaitForChange(view, 'N')
+    expect(frame).toContain('Instances (3)▲')
+    expect(frame).not.toContain('CPU▲')
+  })
+
+  it('at 80x24 keeps NAME, HEALTH, ENDPOINT, RST, CPU and MEM, drops the rest, and the footer keeps help and quit', async () => {
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2)])
+    const view = await started(client, {columns: 80, rows: 24})
+    const lines = view.lastFrame()!.split('\n')
+    expect(lines.length).toBeLessThanOrEqual(24)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
+    const header = lines.find((l) => l.includes('Instances (2)'))!
+    for (const column of ['HEALTH', 'ENDPOINT', 'RST', 'CPU', 'MEM']) expect(header).toContain(column)
+    expect(header).not.toContain('SERVICE')
+    expect(header).not.toContain('CPU HISTORY')
+    const row = lines.find((l) => l.includes('inst-0001'))!
+    expect(row).toMatch(/inst-0001\s+healthy\s+127\.0\.0\.1:40001\s+1\s+1m\s+1\.0%\s+2\.0M/)
+    // The hosts header stays on one line: nothing of it wraps onto the next.
+    const hosts = lines.findIndex((l) => l.includes('Hosts (1)'))
+    expect(lines[hosts + 1]).toContain('local')
+    expect(lines.at(-1)).toContain('? help')
+    expect(lines.at(-1)).toContain('q quit')
+  })
+
+  it('a click on a row selects it and enter opens it; the wheel scrolls', async () => {
+    const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2), fakeInstance(3)])
+    const view = await started(client)
+    const lines = view.lastFrame()!.split('\n')
+    const row = lines.findIndex((l) => l.includes('inst-0003')) + 1
+    type(view, `\u001B[<0;5;${row}M`)
+    type(view, ENTER)
+    await until(() => opened(client).includes('id-0003'))
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
+    type(view, '\u001B[<64;5;5M', ENTER)
+    await until(() => opened(client).length === 2)
+    expect(opened(client)).toEqual(['id-0003', 'id-0001'])
+  })
+
+  it('e shows the change events newest first, filtered with /', async () => {
+    const client = new FakeClient()
+    const view = await started(client)
+    client.emit({kind: 'instance', id: 'id-0001', action: 'provision', state: 'ready'})
+    client.emit({kind: 'host', id: 'local', action: 'heartbeat', state: 'dead'})
+    type(view, 'e')
+    await until(() => view.lastFrame()!.includes('Events (2)'))
+    const frame = view.lastFrame()!
+    expect(frame.indexOf('host local heartbeat -> dead')).toBeGreaterThan(0)
+    expect(frame.indexOf('host local')).toBeLessThan(frame.indexOf('instance id-0001 provision -> ready'))
+    type(view, '/', 'h', 'o', 's', 't', ENTER)
+    await until(() => view.lastFrame()!.includes('Events (1/2)'))
+    expect(view.lastFrame()).not.toContain('instance id-0001')
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (2)')
+  })
+
+  it('D on a host drains it after y, and the host view says what it will do', async () => {
+    const client = new FakeClient([fakeHost('h1'), fakeHost('h2', {drained: true})])
+    const drains: string[] = []
+    const view = await started(client, {onDrain: async (host, on) => drains.push(`${host} ${on}`)})
+    type(view, TAB, 'D')
+    await until(() => view.lastFrame()!.includes('Drain (no new instances on) host h1?'))
+    type(view, 'y')
+    await until(() => view.lastFrame()!.includes('h1: drained'))
+    type(view, 'j', ENTER)
+    await until(() => view.lastFrame()!.includes('Host h2'))
+    expect(view.lastFrame()).toContain('D undrains')
+    type(view, 'D')
+    await until(() => view.lastFrame()!.includes('Undrain (take new instances again on) host h2?'))
+    type(view, 'y')
+    await until(() => drains.length === 2)
+    expect(drains).toEqual(['h1 true', 'h2 false'])
+  })
+
+  it("y in the detail view puts the highlighted binding's URI on the clipboard, not on the screen", async () => {
+    const client = new FakeClient()
+    const copied: string[] = []
+    const view = await started(client, {clipboard: (text) => copied.push(text)})
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    type(view, 'y')
+    await until(() => view.lastFrame()!.includes('copied the URI of binding b-1'))
+    expect(copied).toEqual(['redis://bob:hunter2secret@127.0.0.1:40001'])
+    expect(view.lastFrame()).not.toContain('hunter2secret')
   })
 
   it('restarts and deprovisions only after y in the confirmation', async () => {

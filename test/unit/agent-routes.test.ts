@@ -14,23 +14,10 @@ import {brokerCredential, hostTokenHash, newHostToken} from '../../src/core/host
 import {createLogger} from '../../src/core/log.js'
 import {hostIdentities, openStore, type Store} from '../../src/store/index.js'
 import {FakeAgent, KV, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
+import {until} from '../helpers/until.js'
 
 const TOKEN = newHostToken()
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 describe("the agent's API answers only the brokers' credential for its own host", () => {
   let api: FastifyInstance
@@ -460,11 +447,15 @@ describe('a host whose agent recreated containers gets its binding users back', 
     // The same host, wiped: its engine runs nothing, so the next converge pass re-makes i1.
     const wiped = new FakeAgent()
     heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log})
-    await until('i1 re-made on the wiped host', () => wiped.running.has('i1'))
-    const replayed = await until('both bind hooks replayed', () => {
-      const execs = ofBindings()
-      return execs.length >= 2 && execs
-    })
+    await until('i1 re-made on the wiped host', () => wiped.running.has('i1'), {everyMs: 20})
+    const replayed = await until(
+      'both bind hooks replayed',
+      () => {
+        const execs = ofBindings()
+        return execs.length >= 2 && execs
+      },
+      {everyMs: 20},
+    )
     expect(replayed.map((c) => [c.instanceId, c.command])).toEqual([
       ['i1', ['/dbroker/bind']],
       ['i1', ['/dbroker/bind']],
@@ -493,10 +484,10 @@ describe('a host whose agent recreated containers gets its binding users back', 
       return apply(spec)
     }
     heartbeats = startHeartbeats({agent: wiped, registration, brokers: [url], token: TOKEN, log, maxBackoffMs: 200})
-    await until('i1 re-made on the wiped host', () => wiped.running.has('i1'))
+    await until('i1 re-made on the wiped host', () => wiped.running.has('i1'), {everyMs: 20})
     await sleep(500)
     expect(ofBindings()).toEqual([])
     down = false
-    await until('both bind hooks replayed', () => ofBindings().length === 2)
+    await until('both bind hooks replayed', () => ofBindings().length === 2, {everyMs: 20})
   })
 })

@@ -16,17 +16,44 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['l', 'logs'],
     ['r', 'restart'],
     ['d', 'deprovision'],
+    ['e', 'events'],
+    [':', 'context'],
+    ['N/C/M…', 'sort by'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
   hosts: [
     ['↑↓/jk', 'move'],
-    ['enter', 'its instances'],
+    ['enter', 'host detail'],
+    ['D', 'drain/undrain'],
     ['tab', 'instances panel'],
+    ['e', 'events'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  host: [
+    ['enter', 'its instances'],
+    ['D', 'drain/undrain'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  contexts: [
+    ['↑↓/jk', 'move'],
+    ['enter', 'switch'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  events: [
+    ['/', 'filter'],
+    ['esc', 'back'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
   detail: [
+    ['↑↓', 'binding'],
+    ['y', 'copy URI'],
     ['c', 'credentials'],
     ['l', 'logs'],
     ['r', 'restart'],
@@ -43,19 +70,54 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['↑↓', 'scroll'],
     ['g/G', 'top/end'],
     ['esc', 'back'],
+    ['?', 'help'],
     ['q', 'quit'],
   ],
 }
 
-/** Keys --readonly turns off: the changes, and revealing credentials. */
-const ACTIONS = new Set(['r', 'd', 'c'])
+/** Keys --readonly turns off: the changes, and revealing or copying credentials. */
+const ACTIONS = new Set(['r', 'd', 'c', 'D', 'y'])
 
-export function Footer({view, readonly, message}: {view: FooterKeys; readonly: boolean; message: string | null}) {
+/** Keys the footer never drops, however narrow the terminal. */
+const PINNED = new Set(['?', 'q'])
+
+/** The footer's keys that fit in `width`: the view's keys in order while they fit, then always help and quit. */
+export function footerKeys(view: FooterKeys, readonly: boolean, width: number): Array<[string, string]> {
+  const all = KEYS[view].filter(([key]) => !(readonly && ACTIONS.has(key)))
+  const length = (keys: Array<[string, string]>) =>
+    keys.reduce((sum, [key, what]) => sum + key.length + what.length + 3, 0)
+  const pinned = all.filter(([key]) => PINNED.has(key))
+  let room = width - length(pinned) - (readonly ? 'read-only'.length : 0)
+  const shown = new Set<string>()
+  for (const item of all) {
+    if (PINNED.has(item[0])) continue
+    if (length([item]) > room) break
+    shown.add(item[0])
+    room -= length([item])
+  }
+  return all.filter(([key]) => PINNED.has(key) || shown.has(key))
+}
+
+export function Footer({
+  view,
+  readonly,
+  message,
+  width = 200,
+}: {
+  view: FooterKeys
+  readonly: boolean
+  message: string | null
+  width?: number
+}) {
   const tone = useTone()
-  const keys = KEYS[view].filter(([key]) => !(readonly && ACTIONS.has(key)))
+  const keys = footerKeys(view, readonly, width)
   return (
     <Box flexDirection="column">
-      {message && <Text color={tone('warn')}>{message}</Text>}
+      {message && (
+        <Text color={tone('warn')} wrap="truncate-end">
+          {message}
+        </Text>
+      )}
       <Text wrap="truncate-end">
         {keys.map(([key, what]) => (
           <Text key={key}>
@@ -102,31 +164,49 @@ export function Header({target, loading, live, stale = false, hosts, instances, 
 
 export function HelpOverlay({readonly}: {readonly: boolean}) {
   const rows: Array<[string, string]> = [
-    ['↑ ↓ j k, PgUp PgDn, g G', 'move in the list or scroll the logs'],
-    ['enter', 'open the selected instance (on a host: show its instances)'],
+    ['↑↓ jk PgUp PgDn gG', 'move in the list or scroll the logs'],
+    ['enter', 'open the selected instance or host (in a host: its instances)'],
     ['tab', 'switch between hosts and instances'],
     ['/', 'filter instances (in logs: search and highlight)'],
     ['esc', 'clear the filter, close a view'],
     ['s', 'cycle the sort: name, service, host, health, cpu, memory, restarts, uptime'],
+    [
+      'N V O H C M R A',
+      'sort by name, service, host, health, cpu, memory, restarts, age; again reverses (▲▼ in the header)',
+    ],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
+    ['e', "the broker's change events, newest first (/ filters)"],
+    [':', 'switch to another context (its broker; the current context stays as it is)'],
+    ['D', readonly ? 'drain a host (disabled: read-only)' : 'on a host: drain or undrain it (asks first)'],
+    [
+      'y',
+      readonly ? 'copy a URI (disabled: read-only)' : "in the detail view: copy the highlighted binding's URI (OSC 52)",
+    ],
     ['c', readonly ? 'reveal credentials (disabled: read-only)' : 'in the detail view: reveal binding credentials'],
     ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
     ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
     ['q, ctrl-c', 'quit'],
   ]
+  // Two columns: a description wraps inside its own column instead of under the keys.
   return (
     <Box flexDirection="column" borderStyle="double" paddingX={2}>
       <Text bold>Keys</Text>
       {rows.map(([key, what]) => (
-        <Text key={key}>
-          <Text bold>{key.padEnd(26)}</Text>
-          {what}
-        </Text>
+        <Box key={key}>
+          <Box width={KEY_COLUMN} flexShrink={0}>
+            <Text bold>{key}</Text>
+          </Box>
+          <Box flexGrow={1}>
+            <Text>{what}</Text>
+          </Box>
+        </Box>
       ))}
       <Text dimColor>any key closes this help</Text>
     </Box>
   )
 }
+
+const KEY_COLUMN = 20
 
 export function ConfirmDialog({question}: {question: string}) {
   const tone = useTone()

@@ -12,6 +12,8 @@ export interface DetailPanelProps {
   /** Credentials were fetched (`c`): show them; masked otherwise. */
   revealed: boolean
   width: number
+  /** The highlighted binding: what y copies. */
+  selectedBinding?: number
 }
 
 const MASK = '••••••••'
@@ -29,7 +31,7 @@ function Field({name, children}: {name: string; children: React.ReactNode}) {
 
 export {confinement}
 
-export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) {
+export function DetailPanel({detail, error, revealed, width, selectedBinding = 0}: DetailPanelProps) {
   const tone = useTone()
   if (error) return <Text color={tone('bad')}>{error}</Text>
   if (!detail) return <Text dimColor>loading…</Text>
@@ -63,12 +65,13 @@ export function DetailPanel({detail, error, revealed, width}: DetailPanelProps) 
         {d.lastOperation ? `${d.lastOperation.kind} ${d.lastOperation.state}: ${d.lastOperation.description}` : '-'}
       </Field>
       <Text bold>
-        Bindings ({d.bindings.length}) <Text dimColor>{revealed ? '' : '— c reveals credentials'}</Text>
+        Bindings ({d.bindings.length}){' '}
+        <Text dimColor>{revealed ? '— ↑↓ pick, y copies the URI' : '— c reveals credentials, y copies the URI'}</Text>
       </Text>
-      {d.bindings.map((b) => {
+      {d.bindings.map((b, n) => {
         const c = b.credentials
         return (
-          <Text key={b.id} wrap="truncate-end">
+          <Text key={b.id} wrap="truncate-end" inverse={n === selectedBinding}>
             {b.id} <Text dimColor>{b.state}</Text>{' '}
             {revealed && c
               ? `${String(c.uri ?? '')}`

@@ -2,6 +2,7 @@ import {Text} from 'ink'
 
 import type {InstanceView} from '../../core/admin.js'
 import {endpoint, formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
+import {type Column, headerText, layoutColumns, type PlacedColumn, sortMark, cellText as cell} from './columns.js'
 import {fit, type SortKey, sparkline} from './model.js'
 import {PanelBox} from './chrome.js'
 import {useTone} from './theme.js'
@@ -20,13 +21,32 @@ export interface InstancesPanelProps {
   width: number
   focused: boolean
   sort: SortKey
+  sortReverse?: boolean
   filter: string
   /** The broker stopped answering: health is the last seen, shown as such. */
   stale?: boolean
   now?: number
 }
 
-const SPARK = 12
+/**
+ * The instances list's columns. At 80 columns NAME, HEALTH, ENDPOINT, RST, CPU and MEM
+ * stay; uptime, service, the CPU history and the host go first, in that order.
+ */
+export const INSTANCE_COLUMNS: Column[] = [
+  {id: 'name', header: 'NAME', width: 14, growTo: 28, priority: 0, sort: 'name'},
+  {id: 'service', header: 'SERVICE', width: 18, priority: 2, sort: 'service'},
+  {id: 'host', header: 'HOST', width: 10, growTo: 14, priority: 4, sort: 'host'},
+  {id: 'health', header: 'HEALTH', width: 10, priority: 0, sort: 'health'},
+  {id: 'endpoint', header: 'ENDPOINT', width: 21, growTo: 26, priority: 0},
+  {id: 'restarts', header: 'RST', width: 4, priority: 0, align: 'right', sort: 'restarts'},
+  {id: 'uptime', header: 'UP', width: 5, priority: 1, align: 'right', sort: 'uptime'},
+  {id: 'cpu', header: 'CPU', width: 6, priority: 0, align: 'right', sort: 'cpu'},
+  {id: 'history', header: 'CPU HISTORY', width: 12, priority: 3},
+  {id: 'memory', header: 'MEM', width: 6, priority: 0, align: 'right', sort: 'memory'},
+]
+
+/** Inside the rounded border and its padding. */
+export const innerWidth = (width: number) => Math.max(20, width - 4)
 
 export function InstancesPanel({
   rows,
@@ -39,26 +59,57 @@ export function InstancesPanel({
   width,
   focused,
   sort,
+  sortReverse = false,
   filter,
   stale = false,
   now = Date.now(),
 }: InstancesPanelProps) {
   const tone = useTone()
   const shown = rows.slice(offset, offset + height)
-  const title = `Instances (${rows.length === total ? total : `${rows.length}/${total}`})`
+  const columns = layoutColumns(INSTANCE_COLUMNS, innerWidth(width))
+  const count = rows.length === total ? `${total}` : `${rows.length}/${total}`
+  const render = (i: InstanceView, column: PlacedColumn) => {
+    switch (column.id) {
+      case 'name':
+        return cell(i.name ?? i.id, column)
+      case 'service':
+        return cell(`${i.service}/${i.plan}`, column)
+      case 'host':
+        return cell(i.hostId, column)
+      case 'health':
+        return stale ? (
+          <Text color={tone('muted')}>{cell(`${instanceHealth(i)}?`, column)}</Text>
+        ) : (
+          <Text color={tone(instanceTone(i))}>{cell(instanceHealth(i), column)}</Text>
+        )
+      case 'endpoint':
+        return cell(endpoint(i), column)
+      case 'restarts':
+        return cell(String(i.container?.restartCount ?? '-'), column)
+      case 'uptime':
+        return cell(uptime(i, now), column)
+      case 'cpu':
+        return cell(formatPercent(i.stats?.cpuPercent), column)
+      case 'history':
+        return <Text color={tone('good')}>{sparkline(cpuHistory.get(i.id) ?? [], column.width)}</Text>
+      case 'memory':
+        return cell(formatBytes(i.stats?.memoryBytes), column)
+    }
+    return cell('', column)
+  }
   return (
     <PanelBox focused={focused} width={width} grow>
       <Text bold wrap="truncate-end">
-        {fit(title, 20)}
-        <Text dimColor>
-          {fit('SERVICE', 18)} {fit('HEALTH', 10)} {fit('ENDPOINT', 22)} {fit('RST', 4)} {fit('UP', 5)} {fit('CPU', 6)}{' '}
-          {fit('CPU HISTORY', SPARK)} {fit('MEM', 6)}
-        </Text>
-        <Text dimColor>
-          {'  '}sort:{sort}
-          {filter ? ` filter:${filter}` : ''}
-        </Text>
+        {columns.map((column, n) => (
+          <Text key={column.id} dimColor={n > 0}>
+            {n > 0 ? ' ' : ''}
+            {n === 0
+              ? fit(`Instances (${count})${sortMark(column, sort, sortReverse)}`, column.width)
+              : cell(headerText(column, sort, sortReverse), column)}
+          </Text>
+        ))}
       </Text>
+      {filter ? <Text dimColor>filter: {filter} (esc clears)</Text> : null}
       {rows.length === 0 && (
         <Text dimColor>
           {loading
@@ -70,17 +121,12 @@ export function InstancesPanel({
       )}
       {shown.map((i, n) => (
         <Text key={i.id} inverse={focused && offset + n === selected} wrap="truncate-end">
-          {fit(i.name ?? i.id, 20)}
-          {fit(`${i.service}/${i.plan}`, 18)}{' '}
-          {stale ? (
-            <Text color={tone('muted')}>{fit(`${instanceHealth(i)}?`, 10)}</Text>
-          ) : (
-            <Text color={tone(instanceTone(i))}>{fit(instanceHealth(i), 10)}</Text>
-          )}{' '}
-          {fit(endpoint(i), 22)} {fit(String(i.container?.restartCount ?? '-'), 4)} {fit(uptime(i, now), 5)}{' '}
-          {fit(formatPercent(i.stats?.cpuPercent), 6)}{' '}
-          <Text color={tone('good')}>{sparkline(cpuHistory.get(i.id) ?? [], SPARK)}</Text>{' '}
-          {fit(formatBytes(i.stats?.memoryBytes), 6)}
+          {columns.map((column, k) => (
+            <Text key={column.id}>
+              {k > 0 ? ' ' : ''}
+              {render(i, column)}
+            </Text>
+          ))}
         </Text>
       ))}
       {rows.length > height && (

@@ -1,7 +1,7 @@
 import type {Key} from 'ink'
 
 import type {HostView, InstanceView} from '../../core/admin.js'
-import {visibleInstances} from './model.js'
+import {type SortKey, visibleInstances} from './model.js'
 import {type PendingAction, type TopEvent, topReducer, type TopState} from './state.js'
 import type {LogLine} from './use-log-buffer.js'
 
@@ -13,10 +13,22 @@ export interface KeyEnv {
   listHeight: number
   logHeight: number
   readonly: boolean
+  /** Bindings of the instance the detail view shows (0 until it has loaded). */
+  bindings?: number
+  /** Terminal rows (1-based) of the first host and the first instance row drawn, for clicks. */
+  layout?: {hostsTop: number; hostsShown: number; listTop: number}
+  /** The contexts `:` offers, and which of them this screen shows. */
+  contexts?: {names: string[]; current: number}
 }
 
 /** What a key does outside the state. */
-export type KeyEffect = {effect: 'quit'} | {effect: 'perform'; action: PendingAction}
+export type KeyEffect =
+  | {effect: 'quit'}
+  | {effect: 'perform'; action: PendingAction}
+  /** Show the broker of this context instead. */
+  | {effect: 'switch-context'; name: string}
+  /** Copy the highlighted binding's URI of the open instance to the terminal's clipboard. */
+  | {effect: 'copy'; instanceId: string; binding: number}
 export type KeyOutcome = TopEvent | KeyEffect
 
 /** One line of the key table: the first binding whose key matches and whose condition holds acts. */
@@ -29,7 +41,7 @@ export interface KeyBinding {
 
 /** The rows of the instances panel for this state. */
 export const visibleRows = (state: TopState, env: KeyEnv) =>
-  visibleInstances(env.instances, state.filter, state.sort, state.host)
+  visibleInstances(env.instances, state.filter, state.sort, state.host, state.sortReverse)
 
 const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
   const rows = visibleRows(state, env)
@@ -38,10 +50,17 @@ const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
 
 const onList = (state: TopState) => state.view === 'list'
 const onHosts = (state: TopState) => state.view === 'list' && state.focus === 'hosts'
+const inHost = (state: TopState) => state.view === 'host'
+const inEvents = (state: TopState) => state.view === 'events'
+const inDetail = (state: TopState) => state.view === 'detail'
+const inContexts = (state: TopState) => state.view === 'contexts'
 const inLogs = (state: TopState) => state.view === 'logs'
 const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
 
-function move(state: TopState, env: KeyEnv, delta: number): TopEvent {
+function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined {
+  if (inHost(state) || inEvents(state)) return undefined
+  if (inContexts(state)) return {type: 'move-context', delta, contexts: env.contexts?.names.length ?? 0}
+  if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
   if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
   return {type: 'move', delta, rows: visibleRows(state, env).length, height: env.listHeight}
@@ -57,6 +76,15 @@ function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): Key
   if (!id) return undefined
   const instance = env.instances.find((i) => i.id === id)
   return {type: 'confirm', action: {kind, id, label: instance?.name ?? id}}
+}
+
+/** Drain or undrain the host on screen (the host view) or highlighted (the hosts panel), after a confirmation. */
+function requestDrain(state: TopState, env: KeyEnv): KeyOutcome | undefined {
+  const host = inHost(state) ? env.hosts.find((h) => h.id === state.hostId) : env.hosts[state.hostSelected]
+  if (!host) return undefined
+  const kind = host.drained ? 'undrain' : 'drain'
+  if (env.readonly) return {type: 'say', message: `read-only: ${kind} is disabled`}
+  return {type: 'confirm', action: {kind, id: host.id, label: host.id}}
 }
 
 function open(state: TopState, env: KeyEnv, view: 'detail' | 'logs'): KeyOutcome | undefined {
@@ -86,6 +114,39 @@ const hostsHint = (what: string): KeyOutcome => ({
   message: `${what} acts on an instance: tab to the instances panel`,
 })
 
+/** What a click on terminal row `row` selects: a host or an instance row of the list view. */
+function click(state: TopState, env: KeyEnv, row: number): KeyOutcome | KeyOutcome[] | undefined {
+  if (state.view !== 'list' || !env.layout) return undefined
+  const {hostsTop, hostsShown, listTop} = env.layout
+  const hostOffset = Math.max(0, Math.min(state.hostSelected - hostsShown + 1, env.hosts.length - hostsShown))
+  if (row >= hostsTop && row < hostsTop + hostsShown && row - hostsTop + hostOffset < env.hosts.length) {
+    const target = row - hostsTop + hostOffset
+    return [
+      ...(state.focus === 'hosts' ? [] : [{type: 'toggle-focus'} as const]),
+      {type: 'move-host', delta: target - state.hostSelected, hosts: env.hosts.length},
+    ]
+  }
+  const rows = visibleRows(state, env).length
+  const index = state.offset + row - listTop
+  if (row < listTop || index >= rows || row - listTop >= env.listHeight) return undefined
+  return [
+    ...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]),
+    {type: 'move-to', index, rows, height: env.listHeight},
+  ]
+}
+
+/** Shift and a column's letter sorts by it, as in k9s; the same again reverses. */
+export const SORT_BY_KEY: Record<string, SortKey> = {
+  N: 'name',
+  V: 'service',
+  O: 'host',
+  H: 'health',
+  C: 'cpu',
+  M: 'memory',
+  R: 'restarts',
+  A: 'uptime',
+}
+
 /** Every key of `dbroker top`, top to bottom: modal layers first, then the keys of the focused panel and view. */
 export const KEY_TABLE: KeyBinding[] = [
   {keys: ['ctrl-c'], action: () => ({effect: 'quit'})},
@@ -112,18 +173,55 @@ export const KEY_TABLE: KeyBinding[] = [
 
   {keys: ['q'], action: () => ({effect: 'quit'})},
   {keys: ['?'], action: () => ({type: 'help', open: true})},
+  {keys: ['click'], action: (s, e, key) => click(s, e, Number(key.slice('click:'.length)))},
+  {keys: ['wheel-up'], action: (s, e) => move(s, e, -3)},
+  {keys: ['wheel-down'], action: (s, e) => move(s, e, 3)},
   {keys: ['up', 'k'], action: (s, e) => move(s, e, -1)},
   {keys: ['down', 'j'], action: (s, e) => move(s, e, 1)},
   {keys: ['pageup'], action: (s, e) => move(s, e, -page(s, e))},
   {keys: ['pagedown'], action: (s, e) => move(s, e, page(s, e))},
+
+  {
+    keys: [':'],
+    condition: (s) => !inContexts(s),
+    action: (_s, e) =>
+      e.contexts && e.contexts.names.length > 0
+        ? {type: 'open-contexts', current: e.contexts.current}
+        : {type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'},
+  },
+  {
+    keys: ['enter'],
+    condition: inContexts,
+    action: (s, e) => {
+      const name = e.contexts?.names[s.contextSelected]
+      return name ? [{type: 'back'}, {effect: 'switch-context', name}] : undefined
+    },
+  },
+  {keys: ['esc', 'backspace', 'left'], condition: inContexts, action: () => ({type: 'back'})},
+  {keys: ['*'], condition: inContexts, action: () => undefined},
 
   {keys: ['tab'], condition: onList, action: () => ({type: 'toggle-focus'})},
   // The hosts panel's keys act on the highlighted host, never on the instance hidden behind it.
   {
     keys: ['enter'],
     condition: onHosts,
-    action: (s, e) => (e.hosts[s.hostSelected] ? {type: 'show-host', host: e.hosts[s.hostSelected].id} : undefined),
+    action: (s, e) => (e.hosts[s.hostSelected] ? {type: 'open-host', host: e.hosts[s.hostSelected].id} : undefined),
   },
+  {keys: ['D'], condition: (s) => onHosts(s) || inHost(s), action: (s, e) => requestDrain(s, e)},
+  {
+    keys: ['enter', 'i'],
+    condition: inHost,
+    action: (s) => (s.hostId ? {type: 'show-host', host: s.hostId} : undefined),
+  },
+  {keys: ['esc', 'backspace', 'left'], condition: inHost, action: () => ({type: 'back'})},
+  {keys: ['/'], condition: inEvents, action: () => ({type: 'edit', mode: 'events'})},
+  {
+    keys: ['esc'],
+    condition: (s) => inEvents(s) && s.eventsFilter !== '',
+    action: () => ({type: 'clear-events-filter'}),
+  },
+  {keys: ['esc', 'backspace', 'left', 'e'], condition: inEvents, action: () => ({type: 'back'})},
+  {keys: ['e'], condition: (s) => s.view === 'list' || inDetail(s), action: () => ({type: 'open-events'})},
   {keys: ['r'], condition: onHosts, action: () => hostsHint('restart')},
   {keys: ['d'], condition: onHosts, action: () => hostsHint('deprovision')},
   {keys: ['l'], condition: onHosts, action: () => hostsHint('logs')},
@@ -134,6 +232,11 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['enter'], condition: onList, action: (s, e) => open(s, e, 'detail')},
   {keys: ['l'], condition: (s) => !inLogs(s), action: (s, e) => open(s, e, 'logs')},
   {keys: ['s'], condition: onList, action: () => ({type: 'sort'})},
+  ...Object.entries(SORT_BY_KEY).map(([key, sort]): KeyBinding => ({
+    keys: [key],
+    condition: onList,
+    action: () => ({type: 'sort-by', key: sort}),
+  })),
   {
     keys: ['g'],
     condition: onList,
@@ -152,6 +255,16 @@ export const KEY_TABLE: KeyBinding[] = [
     condition: (s) => s.view === 'detail',
     action: (_s, e) =>
       e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'},
+  },
+  {
+    keys: ['y'],
+    condition: inDetail,
+    action: (s, e) =>
+      e.readonly
+        ? {type: 'say', message: 'read-only: credentials stay hidden'}
+        : s.openId && (e.bindings ?? 0) > 0
+          ? {effect: 'copy', instanceId: s.openId, binding: s.bindingSelected}
+          : {type: 'say', message: 'no binding to copy'},
   },
   {keys: ['esc', 'backspace', 'left'], condition: (s) => s.view === 'detail', action: () => ({type: 'back'})},
 
@@ -180,8 +293,10 @@ export function pressKey(
   key: string,
   table: KeyBinding[] = KEY_TABLE,
 ): {state: TopState; effects: KeyEffect[]} {
+  // A click carries its row: the table binds `click`, the action reads the row from the key.
+  const name = key.startsWith('click:') ? 'click' : key
   const binding = table.find(
-    (b) => (b.keys.includes(key) || b.keys.includes('*')) && (b.condition?.(state, env) ?? true),
+    (b) => (b.keys.includes(name) || b.keys.includes('*')) && (b.condition?.(state, env) ?? true),
   )
   // Any key outside a dialog dismisses the last message.
   let next =
@@ -203,6 +318,20 @@ const CHARACTER_KEYS: Record<string, string> = {
   '\b': 'backspace',
 }
 
+/** A mouse report as Ink hands it over (SGR form, without the ESC): button, column and row (1-based). */
+const MOUSE = /^\[<(\d+);(\d+);(\d+)([Mm])$/
+
+/** Wheel turns and left-button presses; the row a click lands on travels in the name (`click:ROW`). */
+function mouseKey(input: string): string[] | undefined {
+  const report = MOUSE.exec(input)
+  if (!report) return undefined
+  const [, button, , row, kind] = report
+  if (button === '64') return ['wheel-up']
+  if (button === '65') return ['wheel-down']
+  if (button === '0' && kind === 'M') return [`click:${row}`]
+  return []
+}
+
 /**
  * The key names in one input event. Ink hands over a chunk typed fast or
  * pasted (`jjjjj`, `/redis`) as one string: each of its characters is a key.
@@ -220,6 +349,8 @@ export function keyNames(input: string, key: Key): string[] {
   if (key.tab) return ['tab']
   if (key.backspace || key.delete) return ['backspace']
   if (key.ctrl) return []
+  const mouse = mouseKey(input)
+  if (mouse) return mouse
   return [...input].map((c) => CHARACTER_KEYS[c] ?? c)
 }
 

@@ -6,6 +6,12 @@ export type SortKey = (typeof SORT_KEYS)[number]
 
 export const nextSort = (key: SortKey): SortKey => SORT_KEYS[(SORT_KEYS.indexOf(key) + 1) % SORT_KEYS.length]
 
+/** Sorts whose natural order is biggest first: the busiest, largest, most restarted, longest up. */
+const BIGGEST_FIRST: ReadonlySet<SortKey> = new Set(['cpu', 'memory', 'restarts', 'uptime'])
+
+/** Whether the rows run from the biggest value down, as the header's ▼ says. */
+export const isDescending = (key: SortKey, reverse: boolean) => BIGGEST_FIRST.has(key) !== reverse
+
 const label = (i: InstanceView) => i.name ?? i.id
 
 const compare: Record<SortKey, (a: InstanceView, b: InstanceView) => number> = {
@@ -29,6 +35,7 @@ export function visibleInstances(
   filter: string,
   sort: SortKey,
   host: string | null = null,
+  reverse = false,
 ): InstanceView[] {
   const needle = filter.trim().toLowerCase()
   const onHost = host === null ? instances : instances.filter((i) => i.hostId === host)
@@ -39,7 +46,8 @@ export function visibleInstances(
         ),
       )
     : onHost
-  return [...matching].sort(compare[sort])
+  const order = compare[sort]
+  return [...matching].sort(reverse ? (a, b) => order(b, a) : order)
 }
 
 /** The first row to draw so that `selected` stays inside a window of `height` rows. */

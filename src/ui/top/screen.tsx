@@ -4,7 +4,11 @@ import {useEffect, useMemo, useState} from 'react'
 import {errorMessage} from '../../core/errors.js'
 import {ConfirmDialog, Footer, Header, HelpOverlay} from './chrome.js'
 import type {TopClient} from './client.js'
+import {copyToClipboard} from './clipboard.js'
+import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
 import {DetailPanel} from './detail-panel.js'
+import {EventsPanel} from './events-panel.js'
+import {HostPanel} from './host-panel.js'
 import {HostsPanel} from './hosts-panel.js'
 import {InstancesPanel} from './instances-panel.js'
 import {LogsPanel} from './logs-panel.js'
@@ -25,6 +29,14 @@ export interface TopScreenProps {
   readonly?: boolean
   color?: boolean
   statsIntervalMs?: number
+  /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
+  clipboard?: (text: string) => void
+  /** The contexts `:` offers, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
+  contexts?: ContextChoice[]
+  context?: string
+  onSwitchContext?: (name: string) => Promise<void>
+  /** Drains or undrains a host (D); without it D says it can't. */
+  onDrain?: (host: string, drained: boolean) => Promise<unknown>
   /** Fixed size for tests; the terminal's size otherwise. */
   columns?: number
   rows?: number
@@ -45,6 +57,13 @@ function useTerminalSize(fixed: {columns?: number; rows?: number}): {columns: nu
   return size
 }
 
+const QUESTIONS: Record<PendingAction['kind'], string> = {
+  restart: 'Restart the container of',
+  deprovision: 'Deprovision (delete data of)',
+  drain: 'Drain (no new instances on) host',
+  undrain: 'Undrain (take new instances again on) host',
+}
+
 /** `dbroker top`: hosts and instances live, drill-down detail, logs; its keys are the table in keys.ts. */
 export function TopScreen({
   client,
@@ -52,10 +71,16 @@ export function TopScreen({
   readonly = false,
   color = true,
   statsIntervalMs = 5000,
+  onDrain,
+  clipboard,
+  contexts = [],
+  context,
+  onSwitchContext,
   columns,
   rows,
 }: TopScreenProps) {
   const {exit} = useApp()
+  const {stdout} = useStdout()
   const size = useTerminalSize({columns, rows})
   const data = useTopData(client, {statsIntervalMs})
   const {state, send} = useKeyStore(
@@ -63,31 +88,70 @@ export function TopScreen({
     () => env,
     (effect: KeyEffect) => {
       if (effect.effect === 'quit') exit()
+      else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
+      else if (effect.effect === 'switch-context') void switchTo(effect.name)
       else void perform(effect.action)
     },
   )
   const logs = useLogBuffer(client, state.view === 'logs' ? state.openId : null)
 
+  const DONE: Record<PendingAction['kind'], [string, string]> = {
+    restart: ['restarting', 'restarted'],
+    deprovision: ['deprovisioning', 'deprovisioned'],
+    drain: ['draining', 'drained: new instances go elsewhere'],
+    undrain: ['undraining', 'undrained'],
+  }
   const perform = async (action: PendingAction) => {
     if (readonly) return
-    send({type: 'say', message: `${action.kind === 'restart' ? 'restarting' : 'deprovisioning'} ${action.label}…`})
+    const [doing, done] = DONE[action.kind]
+    send({type: 'say', message: `${doing} ${action.label}…`})
     try {
       if (action.kind === 'restart') await client.restart(action.id)
-      else await client.remove(action.id)
-      send({type: 'say', message: `${action.label}: ${action.kind === 'restart' ? 'restarted' : 'deprovisioned'}`})
+      else if (action.kind === 'deprovision') await client.remove(action.id)
+      else if (onDrain) await onDrain(action.id, action.kind === 'drain')
+      else throw new Error('this screen has no admin client to drain with')
+      send({type: 'say', message: `${action.label}: ${done}`})
       if (action.kind === 'deprovision') send({type: 'gone', id: action.id})
     } catch (error) {
       send({type: 'say', message: `${action.kind} of ${action.label} failed: ${errorMessage(error)}`})
     }
   }
 
+  const switchTo = async (name: string) => {
+    if (name === context) return
+    send({type: 'say', message: `connecting to context ${name}…`})
+    try {
+      if (!onSwitchContext) throw new Error('this screen cannot switch contexts')
+      await onSwitchContext(name)
+    } catch (error) {
+      send({type: 'say', message: `context ${name}: ${errorMessage(error)}`})
+    }
+  }
+
+  /** The binding's URI goes to the terminal's clipboard (OSC 52): it works over SSH, and never reaches the screen. */
+  const copy = async (instanceId: string, index: number) => {
+    if (readonly) return
+    try {
+      const withCredentials = await client.instance(instanceId, {credentials: true})
+      const binding = withCredentials.bindings[index]
+      const uri = binding?.credentials?.uri
+      if (typeof uri !== 'string') throw new Error('the binding has no URI')
+      ;(clipboard ?? ((text: string) => copyToClipboard(stdout, text)))(uri)
+      send({type: 'say', message: `copied the URI of binding ${binding.id} (OSC 52: your terminal's clipboard)`})
+    } catch (error) {
+      send({type: 'say', message: `copy failed: ${errorMessage(error)}`})
+    }
+  }
+
   const list = useMemo(
-    () => visibleInstances(data.instances, state.filter, state.sort, state.host),
-    [data.instances, state.filter, state.sort, state.host],
+    () => visibleInstances(data.instances, state.filter, state.sort, state.host, state.sortReverse),
+    [data.instances, state.filter, state.sort, state.host, state.sortReverse],
   )
   const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
   const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
-  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4)
+  // A filter takes a line of its own under the column headers.
+  const filtering = Boolean(state.filter || state.host)
+  const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4 - (filtering ? 1 : 0))
   const logHeight = Math.max(1, bodyHeight - 3)
   const env: KeyEnv = {
     instances: data.instances,
@@ -96,6 +160,14 @@ export function TopScreen({
     listHeight,
     logHeight,
     readonly,
+    bindings: 0,
+    contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
+    // Header, then each panel's border and column line before its rows (see the list view below).
+    layout: {
+      hostsTop: 4,
+      hostsShown: Math.min(hostRows, data.hosts.length),
+      listTop: 4 + hostRows + 3 + (filtering ? 1 : 0),
+    },
   }
 
   // Keep the selection on a row and in the window as the list changes.
@@ -106,13 +178,42 @@ export function TopScreen({
     credentials: state.revealed,
     refresh: data.instances,
   })
+  env.bindings = detail?.id === state.openId ? detail.bindings.length : 0
 
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
   if (state.help) body = <HelpOverlay readonly={readonly} />
   else if (state.view === 'detail')
-    body = <DetailPanel detail={detail} error={detailError} revealed={state.revealed} width={size.columns} />
+    body = (
+      <DetailPanel
+        detail={detail}
+        error={detailError}
+        revealed={state.revealed}
+        width={size.columns}
+        selectedBinding={state.bindingSelected}
+      />
+    )
+  else if (state.view === 'host')
+    body = (
+      <HostPanel
+        host={data.hosts.find((h) => h.id === state.hostId)}
+        instances={data.instances.filter((i) => i.hostId === state.hostId)}
+        width={size.columns}
+        height={bodyHeight}
+      />
+    )
+  else if (state.view === 'contexts')
+    body = (
+      <ContextsPanel
+        contexts={contexts}
+        current={contexts.findIndex((c) => c.name === context)}
+        selected={state.contextSelected}
+        width={size.columns}
+      />
+    )
+  else if (state.view === 'events')
+    body = <EventsPanel events={data.events} filter={state.eventsFilter} width={size.columns} height={bodyHeight} />
   else if (state.view === 'logs')
     body = (
       <LogsPanel
@@ -150,6 +251,7 @@ export function TopScreen({
           focused={state.focus === 'instances'}
           stale={data.stale}
           sort={state.sort}
+          sortReverse={state.sortReverse}
           filter={state.host ? `host:${state.host}${state.filter ? ` ${state.filter}` : ''}` : state.filter}
         />
       </>
@@ -168,14 +270,10 @@ export function TopScreen({
           error={data.error}
         />
         {body}
-        {state.confirm && (
-          <ConfirmDialog
-            question={`${state.confirm.kind === 'restart' ? 'Restart the container of' : 'Deprovision (delete data of)'} ${state.confirm.label}?`}
-          />
-        )}
+        {state.confirm && <ConfirmDialog question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}?`} />}
         {state.editing && (
           <Text>
-            {state.editing === 'filter' ? 'filter' : 'search'}: {state.draft}
+            {state.editing === 'search' ? 'search' : 'filter'}: {state.draft}
             <Text inverse> </Text>
           </Text>
         )}
@@ -183,6 +281,7 @@ export function TopScreen({
           view={state.view === 'list' && state.focus === 'hosts' ? 'hosts' : state.view}
           readonly={readonly}
           message={state.message}
+          width={size.columns}
         />
       </Box>
     </ColorContext.Provider>

@@ -1,11 +1,12 @@
 import {nextSort, scrollOffset, type SortKey} from './model.js'
 
-export type View = 'list' | 'detail' | 'logs'
+export type View = 'list' | 'detail' | 'logs' | 'host' | 'events' | 'contexts'
 export type Panel = 'hosts' | 'instances'
 
 /** A change the user asked for, waiting for y in the confirmation. */
 export interface PendingAction {
-  kind: 'restart' | 'deprovision'
+  /** restart and deprovision act on an instance, drain and undrain on a host. */
+  kind: 'restart' | 'deprovision' | 'drain' | 'undrain'
   id: string
   label: string
 }
@@ -21,14 +22,26 @@ export interface TopState {
   filter: string
   /** Only the instances of this host (enter on a host). */
   host: string | null
-  editing: null | 'filter' | 'search'
+  editing: null | 'filter' | 'search' | 'events'
   draft: string
   sort: SortKey
+  /** The sort runs against its natural order (a second press on the same column). */
+  sortReverse: boolean
   help: boolean
   confirm: PendingAction | null
   message: string | null
   /** The instance the detail and logs views show. */
   openId: string | null
+  /** The host the host view shows. */
+  hostId: string | null
+  /** The highlighted binding in the detail view: what y copies. */
+  bindingSelected: number
+  /** What the events view keeps: events whose line contains it. */
+  eventsFilter: string
+  /** The highlighted row of the context list (`:`). */
+  contextSelected: number
+  /** Where esc in the context list goes back to. */
+  contextsFrom: View
   revealed: boolean
   /** Where esc in the logs goes back to. */
   logsFrom: 'list' | 'detail'
@@ -51,10 +64,16 @@ export const initialTopState: TopState = {
   editing: null,
   draft: '',
   sort: 'name',
+  sortReverse: false,
   help: false,
   confirm: null,
   message: null,
   openId: null,
+  hostId: null,
+  bindingSelected: 0,
+  eventsFilter: '',
+  contextSelected: 0,
+  contextsFrom: 'list',
   revealed: false,
   logsFrom: 'list',
   follow: true,
@@ -76,14 +95,22 @@ export type TopEvent =
   | {type: 'toggle-focus'}
   | {type: 'show-host'; host: string}
   | {type: 'open'; view: 'detail' | 'logs'; id: string}
+  | {type: 'open-host'; host: string}
+  | {type: 'open-events'}
+  | {type: 'open-contexts'; current: number}
+  | {type: 'move-context'; delta: number; contexts: number}
+  | {type: 'move-binding'; delta: number; bindings: number}
   | {type: 'back'}
   | {type: 'sort'}
-  | {type: 'edit'; mode: 'filter' | 'search'}
+  /** Sort by this column; the same column again reverses it. */
+  | {type: 'sort-by'; key: SortKey}
+  | {type: 'edit'; mode: 'filter' | 'search' | 'events'}
   | {type: 'edit-text'; text: string}
   | {type: 'edit-backspace'}
   | {type: 'edit-end'; cancel: boolean}
   | {type: 'clear-filter'}
   | {type: 'clear-search'}
+  | {type: 'clear-events-filter'}
   | {type: 'help'; open: boolean}
   | {type: 'confirm'; action: PendingAction | null}
   | {type: 'say'; message: string | null}
@@ -101,8 +128,11 @@ function select(state: TopState, index: number, rows: number, height: number): T
 /** Sets what the draft edits, as the user types: the filter and the search apply at once. */
 function applyDraft(state: TopState, draft: string): TopState {
   if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0}
+  if (state.editing === 'events') return {...state, draft, eventsFilter: draft}
   return {...state, draft, search: draft}
 }
+
+const DRAFTS = {filter: 'filter', search: 'search', events: 'eventsFilter'} as const
 
 /** The one place `dbroker top`'s state changes; pure, so every key's effect is testable without rendering. */
 export function topReducer(state: TopState, event: TopEvent): TopState {
@@ -128,29 +158,51 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'show-host':
       return {
         ...state,
+        view: 'list',
         host: event.host,
         focus: 'instances',
         selected: 0,
         offset: 0,
         message: `instances on host ${event.host} (esc shows all)`,
       }
+    case 'open-host':
+      return {...state, view: 'host', hostId: event.host}
+    case 'open-events':
+      return {...state, view: 'events'}
+    case 'open-contexts':
+      return {...state, view: 'contexts', contextSelected: Math.max(0, event.current), contextsFrom: state.view}
+    case 'move-context':
+      return {...state, contextSelected: clamp(state.contextSelected + event.delta, event.contexts - 1)}
+    case 'move-binding':
+      return {...state, bindingSelected: clamp(state.bindingSelected + event.delta, event.bindings - 1)}
     case 'open': {
       const fresh = event.id !== state.openId || state.view === 'list'
-      const next = {...state, view: event.view, openId: event.id, revealed: fresh ? false : state.revealed}
+      const next = {
+        ...state,
+        view: event.view,
+        openId: event.id,
+        revealed: fresh ? false : state.revealed,
+        bindingSelected: fresh ? 0 : state.bindingSelected,
+      }
       if (event.view === 'logs')
         return {...next, follow: true, search: '', logsFrom: state.view === 'detail' ? 'detail' : 'list'}
       return next
     }
     case 'back':
       if (state.view === 'logs') return {...state, view: state.logsFrom}
+      if (state.view === 'contexts') return {...state, view: state.contextsFrom}
       return {...state, view: 'list'}
     case 'sort':
-      return {...state, sort: nextSort(state.sort)}
+      return {...state, sort: nextSort(state.sort), sortReverse: false}
+    case 'sort-by':
+      return event.key === state.sort
+        ? {...state, sortReverse: !state.sortReverse}
+        : {...state, sort: event.key, sortReverse: false}
     case 'edit':
       return {
         ...state,
         editing: event.mode,
-        draft: event.mode === 'filter' ? state.filter : state.search,
+        draft: state[DRAFTS[event.mode]],
         focus: event.mode === 'filter' ? 'instances' : state.focus,
       }
     case 'edit-text':
@@ -158,12 +210,14 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'edit-backspace':
       return applyDraft(state, state.draft.slice(0, -1))
     case 'edit-end':
-      if (!event.cancel) return {...state, editing: null}
-      return state.editing === 'filter' ? {...state, editing: null, filter: ''} : {...state, editing: null, search: ''}
+      if (!event.cancel || state.editing === null) return {...state, editing: null}
+      return {...state, editing: null, [DRAFTS[state.editing]]: ''}
     case 'clear-filter':
       return {...state, filter: '', host: null}
     case 'clear-search':
       return {...state, search: ''}
+    case 'clear-events-filter':
+      return {...state, eventsFilter: ''}
     case 'help':
       return {...state, help: event.open}
     case 'confirm':

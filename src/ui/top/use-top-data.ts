@@ -1,10 +1,12 @@
 import {useEffect, useRef, useState} from 'react'
 
-import type {HostView, InstanceView} from '../../core/admin.js'
+import type {ChangeEvent, HostView, InstanceView} from '../../core/admin.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
 
 export const HISTORY = 24
+/** Change events the events view keeps, newest first. */
+export const EVENTS_KEPT = 500
 
 export interface TopData {
   hosts: HostView[]
@@ -17,6 +19,8 @@ export interface TopData {
   live: boolean
   /** The rows are the last ones seen, not what runs now: the broker stopped answering. */
   stale: boolean
+  /** The broker's change events since the screen started, newest first. */
+  events: ChangeEvent[]
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -42,6 +46,7 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
     error: null,
     live: false,
     stale: false,
+    events: [],
   })
   const last = useRef<{key: string}>({key: ''})
 
@@ -114,10 +119,12 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
       }
     }
 
-    void refresh(true)
+    // Rows first, CPU/memory right after: a Docker stats sample takes a second or two, the list a few ms.
+    void refresh(false).then(() => refresh(true))
     const tick = setInterval(() => void refresh(true), options.statsIntervalMs)
 
     let dropped = false
+    const arrived: ChangeEvent[] = []
     void (async () => {
       while (!abort.signal.aborted) {
         try {
@@ -127,10 +134,16 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
             connected()
             if (dropped) void refresh(false)
           }
-          for await (const _event of client.events(abort.signal, reconnected)) {
+          for await (const event of client.events(abort.signal, reconnected)) {
             connected()
+            arrived.unshift(event)
             clearTimeout(debounce)
-            debounce = setTimeout(() => void refresh(false), options.debounceMs ?? 150)
+            debounce = setTimeout(() => {
+              // One frame for a burst of events: they join the list when the refetch they caused does.
+              const batch = arrived.splice(0)
+              setData((prev) => ({...prev, events: [...batch, ...prev.events].slice(0, EVENTS_KEPT)}))
+              void refresh(false)
+            }, options.debounceMs ?? 150)
           }
         } catch {
           // The stream dropped (broker restarting): poll until it is back.
