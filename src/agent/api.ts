@@ -1,16 +1,26 @@
 import {Readable} from 'node:stream'
 
-import Fastify, {type FastifyInstance} from 'fastify'
-import {z} from 'zod'
+import Fastify, {type FastifyInstance, type FastifyRequest} from 'fastify'
 
 import type {AgentClient} from '../core/agent.js'
-import {DbrokerError, EngineError, errorMessage, LogsUnavailableError} from '../core/errors.js'
-import {brokerCredentialChecker} from '../core/host-identity.js'
+import {type ErrorBody, errorStatus, ownStatus} from '../core/error-status.js'
+import {DbrokerError, errorMessage, LogsUnavailableError, UsageError} from '../core/errors.js'
+import {requireBrokerCredential} from '../core/http-auth.js'
 import type {Logger} from '../core/log.js'
 import {guardLogins} from '../core/login-guard.js'
+import {
+  AGENT_API_PREFIX,
+  AGENT_API_ROUTES as ROUTES,
+  containerParams as params,
+  containerSpec,
+  execBody,
+  logsQuery,
+  removeQuery,
+} from '../core/protocol.js'
 import type {ContainerSpec} from '../core/types.js'
+import {withZod} from '../core/zod-routes.js'
 
-export const AGENT_API_PREFIX = '/v1'
+export {AGENT_API_PREFIX}
 
 export interface AgentApiOptions {
   agent: AgentClient
@@ -22,29 +32,6 @@ export interface AgentApiOptions {
   onTouched?: (instanceId: string) => void
   /** A broker probed /healthz: it looks for this agent, so failing heartbeats should try again now. */
   onProbed?: () => void
-}
-
-// The broker built the spec; this checks its shape so a wrong client fails clearly, not deep in Docker.
-const specSchema = z.looseObject({
-  instanceId: z.string().min(1),
-  name: z.string().min(1),
-  image: z.string().min(1),
-  env: z.record(z.string(), z.string()),
-  ports: z.array(z.object({container: z.number().int(), host: z.number().int(), protocol: z.enum(['tcp', 'udp'])})),
-  bindAddress: z.string(),
-  volumes: z.array(z.object({name: z.string(), path: z.string()})),
-  restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']),
-  labels: z.record(z.string(), z.string()),
-  readiness: z.looseObject({probe: z.enum(['tcp', 'exec', 'healthcheck', 'none']), timeoutMs: z.number()}),
-  hooks: z.looseObject({}),
-})
-const execSchema = z.object({command: z.array(z.string()).min(1), env: z.record(z.string(), z.string()).default({})})
-
-function statusOf(error: unknown): number {
-  if (error instanceof LogsUnavailableError) return 501
-  if (error instanceof EngineError) return 502
-  if (error instanceof DbrokerError) return 400
-  return (error as {statusCode?: number}).statusCode ?? 500
 }
 
 /**
@@ -60,14 +47,15 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     ...(options.https ? {https: options.https} : {}),
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance
-  const authorized = brokerCredentialChecker(options.hostToken)
   const touched = (id: string) => options.onTouched?.(id)
 
-  app.setErrorHandler((error: Error & {statusCode?: number}, request, reply) => {
-    const status = statusOf(error)
+  app.setErrorHandler((error: Error, request, reply) => {
+    const status = errorStatus(error)?.status ?? ownStatus(error) ?? 500
     if (status >= 500) options.log.warn(`${request.method} ${request.url} -> ${status}: ${errorMessage(error)}`)
-    const hint = error instanceof DbrokerError ? (error as DbrokerError).hint : undefined
-    return reply.code(status).send({error: error.name, message: errorMessage(error), ...(hint ? {hint} : {})})
+    const hint = error instanceof DbrokerError ? error.hint : undefined
+    return reply
+      .code(status)
+      .send({error: error.name, description: errorMessage(error), ...(hint ? {hint} : {})} satisfies ErrorBody)
   })
   app.get('/healthz', async () => {
     options.onProbed?.()
@@ -76,58 +64,48 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   guardLogins(app, {log: options.log})
 
   void app.register(
-    async (scope) => {
-      scope.addHook('onRequest', async (request, reply) => {
-        if (!authorized(request.headers.authorization))
-          return reply
-            .code(401)
-            .send({error: 'Unauthorized', message: "the brokers' credential for this host is required"})
-      })
-      scope.get('/facts', () => agent.facts())
-      scope.get('/containers', () => agent.list())
-      scope.put<{Params: {id: string}}>('/containers/:id', async (request, reply) => {
-        const parsed = specSchema.safeParse(request.body)
-        if (!parsed.success)
-          throw new DbrokerError(
-            `invalid container spec: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-          )
-        // The body as sent, not zod's output: that reorders keys, and the spec hash depends on their order.
-        const spec = request.body as ContainerSpec
-        if (spec.instanceId !== request.params.id)
-          throw new DbrokerError(`the spec is for instance ${spec.instanceId}, not ${request.params.id}`)
-        touched(spec.instanceId)
-        const abort = new AbortController()
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableEnded) abort.abort(new Error('the broker hung up'))
-        })
-        return agent.apply(spec, {signal: abort.signal})
-      })
-      scope.delete<{Params: {id: string}; Querystring: {keepData?: string}}>(
-        '/containers/:id',
+    async (plain) => {
+      requireBrokerCredential(plain, options.hostToken)
+      // The broker built the spec; a wrong one fails here, naming the field, not deep in Docker.
+      const scope = withZod(plain, (message) => new UsageError(message))
+      scope.get(ROUTES.facts, () => agent.facts())
+      scope.get(ROUTES.containers, () => agent.list())
+      // The spec as sent, not zod's output: a container made before the canonical spec hash is known by the hash of its key order.
+      const sent = new WeakMap<object, ContainerSpec>()
+      const keepSent = async (request: FastifyRequest) => void sent.set(request, request.body as ContainerSpec)
+      scope.put(
+        ROUTES.container,
+        {schema: {params, body: containerSpec}, preValidation: keepSent},
         async (request, reply) => {
-          touched(request.params.id)
-          await agent.remove(request.params.id, {keepData: request.query.keepData === 'true'})
-          return reply.code(204).send()
+          const spec = sent.get(request) ?? request.body
+          if (spec.instanceId !== request.params.id)
+            throw new UsageError(`the spec is for instance ${spec.instanceId}, not ${request.params.id}`)
+          touched(spec.instanceId)
+          const abort = new AbortController()
+          reply.raw.on('close', () => {
+            if (!reply.raw.writableEnded) abort.abort(new Error('the broker hung up'))
+          })
+          return agent.apply(spec, {signal: abort.signal})
         },
       )
-      scope.post<{Params: {id: string}}>('/containers/:id/exec', async (request) => {
-        const parsed = execSchema.safeParse(request.body)
-        if (!parsed.success) throw new DbrokerError('exec wants {"command": [...], "env": {...}}')
-        return agent.exec(request.params.id, parsed.data.command, parsed.data.env)
+      scope.delete(ROUTES.container, {schema: {params, querystring: removeQuery}}, async (request, reply) => {
+        touched(request.params.id)
+        await agent.remove(request.params.id, {keepData: request.query.keepData === 'true'})
+        return reply.code(204).send()
       })
-      scope.post<{Params: {id: string}}>('/containers/:id/restart', async (request, reply) => {
+      scope.post(ROUTES.exec, {schema: {params, body: execBody}}, async (request) =>
+        agent.exec(request.params.id, request.body.command, request.body.env),
+      )
+      scope.post(ROUTES.restart, {schema: {params}}, async (request, reply) => {
         touched(request.params.id)
         await agent.restart(request.params.id)
         return reply.code(204).send()
       })
-      scope.get<{Params: {id: string}}>('/containers/:id/stats', async (request) => {
+      scope.get(ROUTES.stats, {schema: {params}}, async (request) => {
         if (!agent.stats) throw new DbrokerError('this agent cannot read stats')
         return {stats: (await agent.stats(request.params.id)) ?? null}
       })
-      scope.get<{
-        Params: {id: string}
-        Querystring: {tail?: string; since?: string; follow?: string; timestamps?: string}
-      }>('/containers/:id/logs', async (request, reply) => {
+      scope.get(ROUTES.logs, {schema: {params, querystring: logsQuery}}, async (request, reply) => {
         if (!agent.logs) throw new LogsUnavailableError('this agent cannot read logs')
         const q = request.query
         const abort = new AbortController()

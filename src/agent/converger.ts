@@ -2,7 +2,7 @@ import type {AgentClient} from '../core/agent.js'
 import {errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {ContainerSpec, ContainerState} from '../core/types.js'
-import {specHash} from '../docker/engine.js'
+import {madeFrom} from '../docker/engine.js'
 
 export interface ConvergeResult {
   /** Instances whose container was missing, stopped or out of date, and was (re)made. */
@@ -62,13 +62,13 @@ export async function converge(
   }
   const bring = async (spec: ContainerSpec): Promise<void> => {
     const state = actual.get(spec.instanceId)
-    if (state && settled.has(state.status) && state.specHash === specHash(spec)) return
+    if (state && settled.has(state.status) && madeFrom(spec, state.specHash)) return
     if (options.held?.(spec.instanceId)) return
     const why = legacy.has(spec.instanceId)
       ? 'its container predates installation labels'
       : !state
         ? 'its container is missing'
-        : state.specHash !== specHash(spec)
+        : !madeFrom(spec, state.specHash)
           ? 'its spec changed'
           : `its container is ${state.status}`
     log.info(`converging instance ${spec.instanceId}: ${why}`)

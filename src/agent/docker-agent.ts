@@ -11,9 +11,9 @@ import {
   inspectContainer,
   LABEL_INSTALLATION,
   LABEL_SPEC,
+  madeFrom,
   missingOnEngine,
   removeContainer,
-  specHash,
   stateOf,
 } from '../docker/engine.js'
 import {containerLogsTail} from '../docker/logs.js'
@@ -153,7 +153,7 @@ export class DockerAgent implements AgentClient {
         const foreign = foreignOwner(info.Config.Labels, spec.instanceId, installation)
         if (foreign) throw new EngineError(`a container named ${spec.name} exists and ${foreign}; it is left alone`)
         const kept =
-          this.keptAsTheyWere.get(spec.instanceId) === info.Id && info.Config.Labels?.[LABEL_SPEC] === specHash(spec)
+          this.keptAsTheyWere.get(spec.instanceId) === info.Id && madeFrom(spec, info.Config.Labels?.[LABEL_SPEC])
         if (!info.Config.Labels?.[LABEL_INSTALLATION] && !kept) {
           // One from before installation labels is this instance's (its stored spec names it): made again, labelled and
           // confined; it waits aside, stopped, until the new one is ready, and comes back if that one fails.
@@ -167,7 +167,7 @@ export class DockerAgent implements AgentClient {
             })
           await this.engine.getContainer(info.Id).rename({name: `${spec.name}-predecessor`})
           info = undefined
-        } else if (info.Config.Labels[LABEL_SPEC] !== specHash(spec)) {
+        } else if (!madeFrom(spec, info.Config.Labels[LABEL_SPEC])) {
           options.onProgress?.(`recreating ${spec.name}: its spec changed`)
           await removeContainer(this.engine, info.Id, 10)
           info = undefined

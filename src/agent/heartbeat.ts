@@ -3,7 +3,15 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {errorMessage} from '../core/errors.js'
 import {requestJson} from '../core/http.js'
 import type {Logger} from '../core/log.js'
-import type {ContainerSpec, EngineCondition, HostCapacity} from '../core/types.js'
+import {
+  agentAnswer,
+  AGENTS_PREFIX,
+  AGENTS_ROUTES,
+  describeIssues,
+  type HeartbeatRequest,
+  type RegisterRequest,
+} from '../core/protocol.js'
+import type {EngineCondition, HostCapacity} from '../core/types.js'
 import type {ConvergenceLoop} from './convergence-loop.js'
 import {watchEngine} from './engine-watch.js'
 import type {GuardedAgent} from './guarded-agent.js'
@@ -90,13 +98,6 @@ export interface Heartbeats {
   stop(): Promise<void>
 }
 
-interface Answer {
-  keepaliveMs?: number
-  /** The broker's installation: the agent acts only on containers labelled with it. */
-  installation?: string
-  specs: ContainerSpec[]
-}
-
 /**
  * Registers the host and heartbeats every keepalive with its facts and the
  * actual state of its containers; each answer carries the desired containers,
@@ -122,8 +123,12 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
     for (const id of result.applied) reapplied.add(id)
   })
 
-  const post = async (path: string, body: unknown): Promise<{status: number; body: unknown}> => {
-    const url = `${options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')}/agents/v1/${path}`
+  const post = async (
+    route: keyof typeof AGENTS_ROUTES,
+    body: RegisterRequest | HeartbeatRequest,
+  ): Promise<{status: number; body: unknown}> => {
+    const broker = options.brokers[brokerIndex % options.brokers.length].replace(/\/+$/, '')
+    const url = `${broker}${AGENTS_PREFIX}${AGENTS_ROUTES[route]}`
     // While beats fail, an attempt gives up by the cap, so the next one starts on time.
     const timeoutMs = failures > 0 ? Math.max(1000, maxBackoffMs) : Math.max(2000, registration.keepaliveMs * 2)
     return requestJson(url, {
@@ -182,7 +187,11 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
       throw new Error(`the broker answered ${response.status}${description ? `: ${description}` : ''}`)
     }
     for (const id of applied) reapplied.delete(id)
-    const answer = response.body as Answer
+    const checked = agentAnswer.safeParse(response.body)
+    if (!checked.success)
+      throw new Error(`the broker's answer is not what this agent understands: ${describeIssues(checked.error.issues)}`)
+    // The specs as sent, not zod's output: a container made before the canonical spec hash is known by the hash of its key order.
+    const answer = {...checked.data, specs: (response.body as typeof checked.data).specs}
     if (answer.installation && answer.installation !== installation) {
       if (installation)
         log.warn(

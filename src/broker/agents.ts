@@ -1,15 +1,24 @@
-import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
-import {z} from 'zod'
+import type {FastifyInstance, FastifyReply} from 'fastify'
 
-import {bearerToken, HOST_ID_PATTERN, hostTokenHash} from '../core/host-identity.js'
+import {hostTokenHash} from '../core/host-identity.js'
+import {requireHostToken} from '../core/http-auth.js'
 import type {Logger} from '../core/log.js'
+import {
+  AGENTS_PREFIX,
+  AGENTS_ROUTES,
+  type AgentAnswer,
+  heartbeatBody,
+  registerBody,
+  type RegisterBody,
+} from '../core/protocol.js'
 import {cleartextProblem} from '../core/transport-security.js'
-import type {Host, HostFacts} from '../core/types.js'
+import type {Host} from '../core/types.js'
+import {withZod} from '../core/zod-routes.js'
 import {hostIdentities, type Store} from '../store/index.js'
 import type {BrokerEvents} from './events.js'
 import type {Provisioner} from './lifecycle/index.js'
 
-export const AGENTS_PREFIX = '/agents/v1'
+export {AGENTS_PREFIX}
 
 export interface AgentRoutesOptions {
   store: Store
@@ -22,49 +31,6 @@ export interface AgentRoutesOptions {
   log: Logger
 }
 
-const id = z.string().regex(HOST_ID_PATTERN, 'use letters, digits, ".", "_" and "-" (at most 63)')
-const facts = z
-  .looseObject({engineVersion: z.string(), cpus: z.number(), memoryBytes: z.number(), containersRunning: z.number()})
-  .nullable()
-const containers = z.array(z.looseObject({instanceId: z.string(), status: z.string()})).default([])
-/** Instances whose container the agent (re)made since its last beat. */
-const applied = z.array(z.string()).default([])
-
-/** A host name or an IP address: it goes into credentials, Docker port bindings and the operator's terminal. */
-const address = z.string().regex(/^[A-Za-z0-9._:[\]-]{1,253}$/, 'use a host name or an IP address')
-
-const registerBody = z.object({
-  id,
-  agentUrl: z.url({protocol: /^https?$/}),
-  serviceAddress: address,
-  bindAddress: address,
-  portRange: z
-    .tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)])
-    .refine(([a, b]) => a <= b, 'MIN must not exceed MAX'),
-  zone: z.string().min(1).nullable().default(null),
-  labels: z.record(z.string(), z.string()).default({}),
-  capacity: z
-    .object({maxContainers: z.number().int().positive().nullable(), memoryBytes: z.number().positive().nullable()})
-    .default({maxContainers: null, memoryBytes: null}),
-  keepaliveMs: z.number().int().min(100).nullable().default(null),
-  facts,
-  containers,
-  applied,
-})
-
-const heartbeatBody = z.object({id, facts, containers, applied})
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {})
-  if (!result.success) {
-    const message = result.error.issues
-      .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-      .join('; ')
-    throw Object.assign(new Error(message), {statusCode: 400})
-  }
-  return result.data
-}
-
 /** What of a host's registration redirects traffic: a change waits for the operator. */
 const ADDRESSES = [
   ['agentUrl', 'agent URL'],
@@ -72,10 +38,7 @@ const ADDRESSES = [
   ['bindAddress', 'bind address'],
 ] as const
 
-function addressChanges(
-  before: Host,
-  asked: {agentUrl: string; serviceAddress: string; bindAddress: string},
-): string[] {
+function addressChanges(before: Host, asked: RegisterBody): string[] {
   return ADDRESSES.filter(([key]) => before[key] !== asked[key]).map(
     ([key, name]) => `${name} ${before[key] ?? '(none)'} -> ${asked[key]}`,
   )
@@ -89,11 +52,8 @@ function addressChanges(
  */
 export function agentRoutes(options: AgentRoutesOptions) {
   const {store, provisioner, events} = options
-  const hostOf = new WeakMap<FastifyRequest, string>()
-
   /** Refuses a body that names another host than the token's. */
-  const sameHost = (request: FastifyRequest, reply: FastifyReply, bodyId: string): boolean => {
-    const hostId = hostOf.get(request)!
+  const sameHost = (hostId: string, reply: FastifyReply, bodyId: string): boolean => {
     if (bodyId === hostId) return true
     options.log.warn(`the agent of host ${hostId} tried to speak for host ${bodyId}: refused`)
     void reply
@@ -133,7 +93,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
   }
 
   // The installation tells the agent which of the engine's dbroker containers are this broker's.
-  const answer = async (hostId: string) => ({
+  const answer = async (hostId: string): Promise<AgentAnswer> => ({
     keepaliveMs: options.keepaliveMs,
     installation: await store.installationId(),
     specs: await provisioner.desiredSpecs(hostId),
@@ -142,20 +102,12 @@ export function agentRoutes(options: AgentRoutesOptions) {
   return async (app: FastifyInstance) => {
     await app.register(
       async (scope) => {
-        scope.addHook('onRequest', async (request, reply) => {
-          const token = bearerToken(request.headers.authorization)
-          const hostId = token && (await hostIdentities.hostOfToken(store, hostTokenHash(token)))
-          if (!hostId)
-            return reply.code(401).send({
-              error: 'Unauthorized',
-              description: "a host's token is required: the operator makes one with `dbroker hosts add HOST`",
-            })
-          hostOf.set(request, hostId)
-        })
+        const hostOf = requireHostToken(scope, (token) => hostIdentities.hostOfToken(store, hostTokenHash(token)))
+        const routes = withZod(scope)
 
-        scope.post('/register', async (request, reply) => {
-          const body = parse(registerBody, request.body)
-          if (!sameHost(request, reply, body.id)) return reply
+        routes.post(AGENTS_ROUTES.register, {schema: {body: registerBody}}, async (request, reply) => {
+          const {body} = request
+          if (!sameHost(hostOf(request), reply, body.id)) return reply
           const cleartext = cleartextProblem(body.agentUrl)
           if (cleartext && !options.insecure) {
             return reply.code(400).send({
@@ -198,7 +150,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
             portMax: body.portRange[1],
             zone: body.zone,
             labels: body.labels,
-            facts: body.facts as HostFacts | null,
+            facts: body.facts,
             capacity: body.capacity,
             keepaliveMs: body.keepaliveMs,
           })
@@ -213,10 +165,10 @@ export function agentRoutes(options: AgentRoutesOptions) {
           return answer(body.id)
         })
 
-        scope.post('/heartbeat', async (request, reply) => {
-          const body = parse(heartbeatBody, request.body)
-          if (!sameHost(request, reply, body.id)) return reply
-          const result = await store.heartbeatHost(body.id, body.facts as HostFacts | null)
+        routes.post(AGENTS_ROUTES.heartbeat, {schema: {body: heartbeatBody}}, async (request, reply) => {
+          const {body} = request
+          if (!sameHost(hostOf(request), reply, body.id)) return reply
+          const result = await store.heartbeatHost(body.id, body.facts)
           if (result === 'unknown')
             return reply
               .code(404)

@@ -1,9 +1,10 @@
 import Fastify, {type FastifyInstance} from 'fastify'
 
 import type {Catalog} from '../catalog/index.js'
-import {errorMessage, OsbError} from '../core/errors.js'
+import {type ErrorBody, errorStatus, ownStatus} from '../core/error-status.js'
+import {type DbrokerError, errorMessage, OsbError} from '../core/errors.js'
+import type {BasicCredentials} from '../core/http-auth.js'
 import type {Logger} from '../core/log.js'
-import type {BasicCredentials} from './auth.js'
 import {capStreams} from './limits.js'
 import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
@@ -48,20 +49,28 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     done(new OsbError(400, 'the request body must be JSON (Content-Type: application/json)'), undefined)
   })
 
-  app.setErrorHandler((error: Error & {statusCode?: number; code?: string}, request, reply) => {
+  app.setErrorHandler((error: Error & {code?: string}, request, reply) => {
     if (error instanceof OsbError) {
       if (error.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${error.status}: ${error.message}`)
       return reply
         .code(error.status)
         .send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
     }
-    const status = error.statusCode ?? 500
-    if (status >= 400 && status < 500) {
+    const own = ownStatus(error)
+    if (own !== undefined) {
       const description =
         error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? 'the request body must be JSON (Content-Type: application/json)'
           : error.message
-      return reply.code(status === 415 ? 400 : status).send({description})
+      return reply.code(own === 415 ? 400 : own).send({description})
+    }
+    const known = errorStatus(error)
+    if (known) {
+      const hint = (error as DbrokerError).hint
+      if (known.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${known.status}: ${error.message}`)
+      return reply
+        .code(known.status)
+        .send({error: known.name, description: error.message, ...(hint ? {hint} : {})} satisfies ErrorBody)
     }
     options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)
     return reply.code(500).send({description: `internal error: ${errorMessage(error)}`})

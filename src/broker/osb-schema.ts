@@ -43,6 +43,9 @@ export const bindBody = z.object({
 /** DELETE's query: both ids are required by the spec, checked by the lifecycle so the error names them. */
 export const deleteQuery = z.object({service_id: z.string().optional(), plan_id: z.string().optional()})
 
+export const instanceParams = z.object({instance_id: z.string()})
+export const bindingParams = z.object({instance_id: z.string(), binding_id: z.string()})
+
 /** Every query parameter an OSB route reads. */
 export const osbQuery = deleteQuery.extend({
   accepts_incomplete: z.string().optional(),

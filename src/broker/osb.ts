@@ -1,18 +1,21 @@
 import {createHash} from 'node:crypto'
 
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
-import {z} from 'zod'
 
 import type {Catalog} from '../catalog/index.js'
 import {badRequest, OsbError} from '../core/errors.js'
-import {basicAuthChecker, type BasicCredentials} from './auth.js'
+import {type BasicCredentials, REALMS, requireBasicAuth} from '../core/http-auth.js'
+import {withZod} from '../core/zod-routes.js'
 import {catalogInDialect, inDialect, parseVersion, VERSIONS} from './dialect.js'
 import type {Provisioner} from './lifecycle/index.js'
 import {checkId, checkRecordedHeaders} from './limits.js'
 import {isDeploymentKey} from '../manifest/specs.js'
 import {
   bindBody,
-  deleteQuery,
+  bindingParams,
+  type DeleteQuery,
+  instanceParams,
+  osbQuery,
   provisionBody,
   type OsbQuery,
   type Reply,
@@ -20,27 +23,13 @@ import {
   updateBody,
 } from './osb-schema.js'
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
-    throw badRequest('the request body must be a JSON object')
-  return parseWith(schema, body)
-}
-
-/** A zod parse whose failure is a 400 naming each field. */
-function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value)
-  if (!result.success) {
-    throw badRequest(
-      result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '),
-    )
-  }
-  return result.data
-}
-
 interface Params {
   instance_id: string
   binding_id?: string
 }
+
+/** The ids a DELETE names, and nothing else of its query: they make the request's identity. */
+const deleteIds = (query: OsbQuery): DeleteQuery => ({service_id: query.service_id, plan_id: query.plan_id})
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,25 +70,8 @@ function versionOf(header: string | string[] | undefined): number | undefined {
   return version
 }
 
-/**
- * A platform sends the same Authorization header on every request: one that
- * passed the constant-time check once is let through on a map lookup, saving a
- * hash per request. Only accepted headers are kept (a handful); any other
- * header, right or wrong, takes the full check.
- */
-function rememberAccepted(check: (header: string | undefined) => boolean): (header: string | undefined) => boolean {
-  const accepted = new Set<string>()
-  return (header) => {
-    if (header !== undefined && accepted.has(header)) return true
-    const ok = check(header)
-    if (ok && header !== undefined && accepted.size < 8) accepted.add(header)
-    return ok
-  }
-}
-
 /** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
 export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
-  const authorized = rememberAccepted(basicAuthChecker(options.credentials))
   const {provisioner, catalog} = options
   // Each dialect's catalog, serialized and tagged once: the answer costs no work per request.
   const catalogReplies = new Map(
@@ -109,7 +81,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     }),
   )
 
-  const meta = (request: FastifyRequest<{Querystring: OsbQuery}>): RequestMeta => ({
+  const meta = (request: {query: OsbQuery; headers: FastifyRequest['headers']}): RequestMeta => ({
     acceptsIncomplete: request.query.accepts_incomplete === 'true',
     originatingIdentity: originatingIdentity(
       request.headers['x-broker-api-originating-identity'] as string | undefined,
@@ -136,14 +108,14 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
   return async function osb(app: FastifyInstance): Promise<void> {
     app.decorateRequest('osbVersion', 0)
 
-    // A callback hook, not an async one: every OSB request passes here, and the catalog's answer is otherwise free.
+    // Callback hooks, not async ones: every OSB request passes here, and the catalog's answer is otherwise free.
     app.addHook('onRequest', (request, reply, done) => {
       const rid = request.headers['x-broker-api-request-identity']
       if (typeof rid === 'string') void reply.header('X-Broker-API-Request-Identity', rid)
-      if (!authorized(request.headers.authorization)) {
-        void reply.header('WWW-Authenticate', 'Basic realm="dbroker"')
-        return done(new OsbError(401, 'missing or wrong credentials'))
-      }
+      done()
+    })
+    requireBasicAuth(app, REALMS.osb, options.credentials)
+    app.addHook('onRequest', (request, _reply, done) => {
       const given = request.headers['x-broker-api-version']
       const version = versionOf(given)
       if (version === undefined) {
@@ -177,87 +149,81 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
   }
 
   async function instanceRoutes(app: FastifyInstance): Promise<void> {
-    // Every route with ids checks them before its handler: "", an overlong id or one with control characters is a 400 that changes nothing.
-    app.addHook('preHandler', async (request) => {
+    // Every route with ids checks them before its body: "", an overlong id or one with control characters is a 400 that changes nothing.
+    app.addHook('preValidation', async (request) => {
       const params = request.params as Partial<Params> | undefined
       if (params && typeof params.instance_id === 'string') checkIds(params as Params)
     })
+    const routes = withZod(app)
+    const instance = {params: instanceParams, querystring: osbQuery}
+    const binding = {params: bindingParams, querystring: osbQuery}
 
-    type Req = {Params: Params; Querystring: OsbQuery}
+    routes.put(
+      '/v2/service_instances/:instance_id',
+      {schema: {...instance, body: provisionBody}},
+      async (request, reply) =>
+        send(request, reply, await provisioner.provision(request.params.instance_id, request.body, meta(request))),
+    )
 
-    app.put<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      const body = parseBody(provisionBody, request.body)
-      return send(request, reply, await provisioner.provision(request.params.instance_id, body, meta(request)))
-    })
+    routes.get('/v2/service_instances/:instance_id', {schema: instance}, async (request, reply) =>
+      send(request, reply, await provisioner.fetchInstance(request.params.instance_id)),
+    )
 
-    app.get<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      return send(request, reply, await provisioner.fetchInstance(request.params.instance_id))
-    })
+    routes.patch(
+      '/v2/service_instances/:instance_id',
+      {schema: {...instance, body: updateBody}},
+      async (request, reply) =>
+        send(request, reply, await provisioner.update(request.params.instance_id, request.body, meta(request))),
+    )
 
-    app.patch<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      const body = parseBody(updateBody, request.body)
-      return send(request, reply, await provisioner.update(request.params.instance_id, body, meta(request)))
-    })
-
-    app.delete<Req>('/v2/service_instances/:instance_id', async (request, reply) => {
-      return send(
+    routes.delete('/v2/service_instances/:instance_id', {schema: instance}, async (request, reply) =>
+      send(
         request,
         reply,
-        await provisioner.deprovision(request.params.instance_id, parseWith(deleteQuery, request.query), meta(request)),
-      )
-    })
+        await provisioner.deprovision(request.params.instance_id, deleteIds(request.query), meta(request)),
+      ),
+    )
 
-    app.get<Req>('/v2/service_instances/:instance_id/last_operation', async (request, reply) => {
-      return send(
+    routes.get('/v2/service_instances/:instance_id/last_operation', {schema: instance}, async (request, reply) =>
+      send(
         request,
         reply,
         await provisioner.lastOperation(request.params.instance_id, undefined, request.query.operation),
-      )
-    })
+      ),
+    )
 
-    app.put<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      const body = parseBody(bindBody, request.body)
-      return send(
+    const bindingPath = '/v2/service_instances/:instance_id/service_bindings/:binding_id'
+    routes.put(bindingPath, {schema: {...binding, body: bindBody}}, async (request, reply) =>
+      send(
         request,
         reply,
-        await provisioner.bind(request.params.instance_id, request.params.binding_id!, body, meta(request)),
-      )
-    })
+        await provisioner.bind(request.params.instance_id, request.params.binding_id, request.body, meta(request)),
+      ),
+    )
 
-    app.get<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(
-        request,
-        reply,
-        await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id!),
-      )
-    })
+    routes.get(bindingPath, {schema: binding}, async (request, reply) =>
+      send(request, reply, await provisioner.fetchBinding(request.params.instance_id, request.params.binding_id)),
+    )
 
-    app.delete<Req>('/v2/service_instances/:instance_id/service_bindings/:binding_id', async (request, reply) => {
-      return send(
+    routes.delete(bindingPath, {schema: binding}, async (request, reply) =>
+      send(
         request,
         reply,
         await provisioner.unbind(
           request.params.instance_id,
-          request.params.binding_id!,
-          parseWith(deleteQuery, request.query),
+          request.params.binding_id,
+          deleteIds(request.query),
           meta(request),
         ),
-      )
-    })
+      ),
+    )
 
-    app.get<Req>(
-      '/v2/service_instances/:instance_id/service_bindings/:binding_id/last_operation',
-      async (request, reply) => {
-        return send(
-          request,
-          reply,
-          await provisioner.lastOperation(
-            request.params.instance_id,
-            request.params.binding_id,
-            request.query.operation,
-          ),
-        )
-      },
+    routes.get(`${bindingPath}/last_operation`, {schema: binding}, async (request, reply) =>
+      send(
+        request,
+        reply,
+        await provisioner.lastOperation(request.params.instance_id, request.params.binding_id, request.query.operation),
+      ),
     )
   }
 }

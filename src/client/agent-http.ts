@@ -1,8 +1,23 @@
+import type {z} from 'zod'
+
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
-import {DbrokerError, EngineError, errorMessage, LogsUnavailableError} from '../core/errors.js'
-import {type PeerOptions, requestJson, requestStream} from '../core/http.js'
+import {errorFromAnswer} from '../core/error-status.js'
+import {DbrokerError, EngineError, errorMessage} from '../core/errors.js'
+import {PeerError, type PeerOptions, requestJson, requestStream} from '../core/http.js'
+import {
+  AGENT_API_PREFIX,
+  AGENT_API_ROUTES,
+  containerPath,
+  containerState,
+  describeIssues,
+  execResult,
+  hostFacts,
+  statsAnswer,
+} from '../core/protocol.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
+
+const containerStates = containerState.array()
 
 /**
  * Deadlines of the broker's calls to an agent. Every call connects afresh
@@ -63,7 +78,7 @@ export class HttpAgentClient implements AgentClient {
     agentUrl: string,
     private readonly peer: AgentPeer,
   ) {
-    this.base = agentUrl.replace(/\/+$/, '') + '/v1'
+    this.base = agentUrl.replace(/\/+$/, '') + AGENT_API_PREFIX
     this.deadlines = {...AGENT_DEADLINES, ...peer.deadlines}
   }
 
@@ -88,9 +103,11 @@ export class HttpAgentClient implements AgentClient {
     return new AgentUnreachableError(this.hostId, reason)
   }
 
+  /** One call; an answer is checked against `answer` (the protocol's schema), an error answer made back into its class. */
   private async call<T>(
     method: string,
     path: string,
+    answer: z.ZodType<T> | undefined,
     body?: unknown,
     options: {deadlineMs?: number; signal?: AbortSignal} = {},
   ): Promise<T> {
@@ -113,55 +130,68 @@ export class HttpAgentClient implements AgentClient {
       throw this.unreachable(error)
     }
     this.peer.reached?.(this.hostId)
-    if (response.status < 400) return response.body as T
-    const answer = (response.body ?? {}) as {error?: string; message?: string; hint?: string}
-    const message = answer.message ?? `the agent of host ${this.hostId} answered ${response.status}`
+    if (response.status < 400) {
+      if (!answer) return undefined as T
+      const parsed = answer.safeParse(response.body)
+      if (!parsed.success)
+        throw new EngineError(
+          `the agent of host ${this.hostId} answered ${method} ${path} with something else than the protocol says: ${describeIssues(parsed.error.issues)}`,
+        )
+      return parsed.data
+    }
     if (response.status === 401)
       throw new DbrokerError(
         `the agent of host ${this.hostId} refused the broker's credential`,
         `if its token was rotated, restart the agent with the new one (\`dbroker hosts add ${this.hostId} --rotate\`)`,
       )
-    if (answer.error === 'LogsUnavailableError') throw new LogsUnavailableError(message, answer.hint)
-    if (answer.error === 'EngineError' || response.status === 502) throw new EngineError(message, answer.hint)
-    throw new DbrokerError(message, answer.hint)
-  }
-
-  private path(instanceId: string, rest = ''): string {
-    return `/containers/${encodeURIComponent(instanceId)}${rest}`
+    throw errorFromAnswer(
+      response.status,
+      response.body,
+      `the agent of host ${this.hostId} answered ${response.status}`,
+    )
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
-    return this.call('PUT', this.path(spec.instanceId), spec, {
+    return this.call('PUT', containerPath(spec.instanceId), containerState, spec, {
       deadlineMs: this.deadlines.applyMs,
       signal: options.signal,
     })
   }
 
   async remove(instanceId: string, options: {keepData?: boolean} = {}): Promise<void> {
-    await this.call('DELETE', this.path(instanceId, options.keepData ? '?keepData=true' : ''), undefined, {
+    const query = options.keepData ? '?keepData=true' : ''
+    await this.call('DELETE', containerPath(instanceId) + query, undefined, undefined, {
       deadlineMs: this.deadlines.actionMs,
     })
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.call('POST', this.path(instanceId, '/exec'), {command, env}, {deadlineMs: this.deadlines.actionMs})
+    return this.call(
+      'POST',
+      containerPath(instanceId, 'exec'),
+      execResult,
+      {command, env},
+      {
+        deadlineMs: this.deadlines.actionMs,
+      },
+    )
   }
 
   async restart(instanceId: string): Promise<void> {
-    await this.call('POST', this.path(instanceId, '/restart'), {}, {deadlineMs: this.deadlines.actionMs})
+    await this.call('POST', containerPath(instanceId, 'restart'), undefined, {}, {deadlineMs: this.deadlines.actionMs})
   }
 
   list(): Promise<ContainerState[]> {
-    return this.call('GET', '/containers')
+    return this.call('GET', AGENT_API_ROUTES.containers, containerStates)
   }
 
   facts(): Promise<HostFacts> {
-    return this.call('GET', '/facts')
+    return this.call('GET', AGENT_API_ROUTES.facts, hostFacts)
   }
 
   /** Whether the agent's process answers at all (its unauthenticated /healthz), within a short deadline. */
   async probe(): Promise<void> {
-    const url = `${this.base.replace(/\/v1$/, '')}/healthz`
+    const url = `${this.base.slice(0, -AGENT_API_PREFIX.length)}/healthz`
     let response
     try {
       response = await requestJson(url, {
@@ -180,7 +210,7 @@ export class HttpAgentClient implements AgentClient {
   }
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
-    return (await this.call<{stats: ContainerStats | null}>('GET', this.path(instanceId, '/stats'))).stats ?? undefined
+    return (await this.call('GET', containerPath(instanceId, 'stats'), statsAnswer)).stats ?? undefined
   }
 
   async logs(instanceId: string, options: LogOptions): Promise<AsyncIterable<string>> {
@@ -192,7 +222,7 @@ export class HttpAgentClient implements AgentClient {
     const idle = options.follow ? {} : {timeoutMs: this.deadlines.streamIdleMs}
     const {signal, cancel} = this.signals(options.signal)
     try {
-      const stream = await requestStream(`${this.base}${this.path(instanceId, '/logs')}?${query}`, {
+      const stream = await requestStream(`${this.base}${containerPath(instanceId, 'logs')}?${query}`, {
         ...peer,
         ...idle,
         responseTimeoutMs: this.deadlines.streamStartMs,
@@ -201,10 +231,10 @@ export class HttpAgentClient implements AgentClient {
       this.peer.reached?.(this.hostId)
       return stream
     } catch (error) {
-      const status = (error as {status?: number}).status
-      if (status !== undefined) this.peer.reached?.(this.hostId)
-      if (status === 501) throw new LogsUnavailableError(errorMessage(error))
-      if (status !== undefined) throw new EngineError(errorMessage(error))
+      if (error instanceof PeerError) {
+        this.peer.reached?.(this.hostId)
+        throw errorFromAnswer(error.status, error.body, errorMessage(error))
+      }
       if (options.signal?.aborted) throw options.signal.reason ?? error
       if (cancel?.aborted) throw cancel.reason
       throw this.unreachable(error)

@@ -2,7 +2,7 @@ import type {InstanceView} from '../core/admin.js'
 import type {DeleteDeploymentResult, DeployedContainerView, DeploymentView, DeployResult} from '../core/deployments.js'
 import {type BrokerClient, BrokerRequestError} from './broker-client.js'
 
-/** The admin API's manifest deploys (src/broker/admin-deployments.ts), over a broker client's connection and credentials. */
+/** The admin API's manifest deploys (src/broker/admin/deployments.ts), over a broker client's connection and credentials. */
 export class DeploymentsClient {
   constructor(private readonly broker: Pick<BrokerClient, 'fetch' | 'target'>) {}
 

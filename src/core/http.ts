@@ -1,4 +1,3 @@
-import {createHash, timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import {TLSSocket} from 'node:tls'
@@ -152,7 +151,9 @@ export function requestStream(
 
 function messageOf(text: string): string | undefined {
   try {
-    return (JSON.parse(text) as {message?: string}).message
+    // `message`: agents from before the shared error body.
+    const body = JSON.parse(text) as {description?: string; message?: string}
+    return body.description ?? body.message
   } catch {
     return undefined
   }
@@ -171,12 +172,4 @@ function agentFor(secure: boolean, ca?: string | Buffer, fresh = false): http.Ag
     agents.set(key, agent)
   }
   return agent
-}
-
-const digest = (value: string) => createHash('sha256').update(value).digest()
-
-/** Checks `Authorization: Bearer TOKEN` in constant time: both sides are hashed to one length first. */
-export function bearerChecker(token: string): (header: string | undefined) => boolean {
-  const want = digest(token)
-  return (header) => !!header && header.startsWith('Bearer ') && timingSafeEqual(digest(header.slice(7).trim()), want)
 }

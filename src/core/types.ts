@@ -1,127 +1,25 @@
-/** Shared domain types: what the broker stores and what an agent runs. */
-import type {ContainerSecurity} from './security.js'
+/** Shared domain types: what the broker stores and what an agent runs (the protocol's from its zod schemas). */
+import type {z} from 'zod'
 
-export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure'
+import type * as protocol from './protocol.js'
 
-export interface PortMapping {
-  container: number
-  host: number
-  protocol: 'tcp' | 'udp'
-}
-
-export interface VolumeMount {
-  /** Docker volume name; stable for the life of the instance. */
-  name: string
-  path: string
-}
-
-export type Readiness =
-  | {probe: 'tcp'; port: number; send?: string; expect?: string; timeoutMs: number}
-  | {probe: 'exec'; command: string[]; timeoutMs: number}
-  | {probe: 'healthcheck'; timeoutMs: number}
-  | {probe: 'none'; timeoutMs: number}
-
-export interface BuildSource {
-  /** Absolute path of the build context on the agent's machine; '' for an inline Dockerfile, built without one. */
-  context: string
-  /** The Dockerfile's text (a manifest's `dockerfile:`), used instead of a file in the context. */
-  inline?: string
-  dockerfile?: string
-  args?: Record<string, string>
-}
-
+export type RestartPolicy = z.infer<typeof protocol.restartPolicy>
+export type PortMapping = z.infer<typeof protocol.portMapping>
+export type VolumeMount = z.infer<typeof protocol.volumeMount>
+export type Readiness = z.infer<typeof protocol.readiness>
+export type BuildSource = z.infer<typeof protocol.buildSource>
 /** Everything an agent needs to run one service instance's container. */
-export interface ContainerSpec {
-  instanceId: string
-  name: string
-  image: string
-  build?: BuildSource
-  command?: string[]
-  entrypoint?: string[]
-  env: Record<string, string>
-  ports: PortMapping[]
-  /** Address on the host that published ports bind to. */
-  bindAddress: string
-  volumes: VolumeMount[]
-  memoryBytes?: number
-  nanoCpus?: number
-  restart: RestartPolicy
-  labels: Record<string, string>
-  readiness: Readiness
-  hooks: {bind?: string[]; unbind?: string[]}
-  /** The rest is what a manifest container can ask for (issue 9); absent in a service instance's spec. */
-  restartRetries?: number
-  binds?: HostBind[]
-  disk?: DiskSpec
-  logging?: {driver: string; options: Record<string, string>}
-  /** Instance ids of containers on the same host that run before this one and whose restarts restart it. */
-  dependsOn?: string[]
-  supervision?: {maxRestarts: number; windowMs: number}
-  /** Absent in specs stored before hardening: the agent then applies the defaults. */
-  security?: ContainerSecurity
-}
-
+export type ContainerSpec = z.infer<typeof protocol.containerSpec>
 /** A host directory bound into a container. */
-export interface HostBind {
-  source: string
-  path: string
-  readOnly: boolean
-}
-
-/** A sized data disk mounted at `path`: a loop image or a Docker volume, the host's default when `driver` is absent. */
-export interface DiskSpec {
-  name: string
-  path: string
-  sizeBytes: number
-  driver?: 'loop' | 'volume'
-}
-
-export type ContainerStatus =
-  'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'missing' | 'unknown'
-export type Health = 'healthy' | 'unhealthy' | 'starting' | 'none'
-
+export type HostBind = z.infer<typeof protocol.hostBind>
+export type DiskSpec = z.infer<typeof protocol.diskSpec>
+export type ContainerStatus = z.infer<typeof protocol.containerStatus>
+export type Health = z.infer<typeof protocol.health>
 /** What an agent reports about one container it runs for an instance. */
-export interface ContainerState {
-  instanceId: string
-  containerId: string
-  name: string
-  image: string
-  status: ContainerStatus
-  health: Health
-  restartCount: number
-  startedAt?: string
-  specHash?: string
-  /** Made by a dbroker before installation labels: whose it is, only the instance's stored spec can tell. */
-  legacy?: boolean
-  /** The supervisor's (absent from agents that predate it): how the container last died, and whether it keeps dying. */
-  lastExitCode?: number
-  oomKilled?: boolean
-  failing?: boolean
-}
-
-export interface HostFacts {
-  engineVersion: string
-  apiVersion?: string
-  cpus: number
-  memoryBytes: number
-  containersRunning: number
-  registryMirrors: string[]
-  insecureRegistries: string[]
-  loggingDriver: string
-  os?: string
-  /** How the engine answered the agent's last looks; absent from agents that predate it. */
-  engine?: EngineCondition
-  /** Where the host keeps a spec's `disk` when the spec names no driver, and why not `loop` when it can't. */
-  disks?: {driver: 'loop' | 'volume'; reason?: string}
-}
-
+export type ContainerState = z.infer<typeof protocol.containerState>
+export type HostFacts = z.infer<typeof protocol.hostFacts>
 /** A slow or stopped engine is a fact of a live host, not a dead host. */
-export interface EngineCondition {
-  status: 'ok' | 'slow' | 'down'
-  /** Age of the facts and container states sent with it, when the agent sent them. */
-  ageMs: number
-  error?: string
-}
+export type EngineCondition = z.infer<typeof protocol.engineCondition>
 
 /** `unreachable`: heartbeats come, but the broker's calls to the agent fail (never stored: each broker's own view). */
 export type HostStatus = 'alive' | 'dead' | 'unreachable'
@@ -156,10 +54,7 @@ export interface Host {
   reachability?: HostReachability
 }
 
-export interface HostCapacity {
-  maxContainers: number | null
-  memoryBytes: number | null
-}
+export type HostCapacity = z.infer<typeof protocol.hostCapacity>
 
 export type InstanceState = 'provisioning' | 'ready' | 'updating' | 'deprovisioning' | 'failed'
 

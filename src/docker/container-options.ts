@@ -1,7 +1,7 @@
 import type Docker from 'dockerode'
 
 import {effectiveSecurity, installationNetwork} from '../core/security.js'
-import {specHash} from '../core/spec-hash.js'
+import {madeFrom, specHash} from '../core/spec-hash.js'
 import type {ContainerSpec} from '../core/types.js'
 
 export const LABEL_INSTANCE = 'dbroker.instance'
@@ -10,7 +10,7 @@ export const LABEL_SPEC = 'dbroker.spec'
 
 export const networkName = installationNetwork
 
-export {specHash}
+export {madeFrom, specHash}
 
 /** The engine's create call for a spec: its labels name the instance and the installation, and it runs confined. */
 export function createOptions(spec: ContainerSpec, installation: string): Docker.ContainerCreateOptions {

@@ -13,7 +13,7 @@ import {LABEL_INSTANCE, LABEL_SPEC} from './container-options.js'
 export type Engine = Docker
 export type {ContainerInspectInfo} from 'dockerode'
 
-export {createOptions, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_SPEC, specHash} from './container-options.js'
+export {createOptions, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_SPEC, madeFrom, specHash} from './container-options.js'
 
 export interface EngineOptions {
   /** unix:///path, tcp://host:port or a bare socket path; DOCKER_HOST when absent. */

@@ -1,10 +1,8 @@
-import {adminRoutes, type AdminOptions} from '../broker/admin.js'
-import {deploymentRoutes} from '../broker/admin-deployments.js'
-import {diskRoutes} from '../broker/admin-disks.js'
-import {drainRoutes} from '../broker/drain.js'
+import {deploymentRoutes} from '../broker/admin/deployments.js'
+import {diskRoutes} from '../broker/admin/disks.js'
+import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from '../broker/admin/index.js'
 import type {BrokerAppOptions} from '../broker/app.js'
-import {hostEnrollmentRoutes} from '../broker/host-enrollment.js'
-import {recentEventRoutes} from '../broker/recent-events.js'
+import {recentEventRoutes} from '../broker/admin/recent-events.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:

@@ -8,7 +8,7 @@ import {type Heartbeats, startHeartbeats} from '../../src/agent/heartbeat.js'
 import {agentRoutes} from '../../src/broker/agents.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
 import {BrokerEvents, type ChangeEvent} from '../../src/broker/events.js'
-import {hostEnrollmentRoutes} from '../../src/broker/host-enrollment.js'
+import {hostEnrollmentRoutes} from '../../src/broker/admin/index.js'
 import {Provisioner, type RequestMeta} from '../../src/broker/lifecycle/index.js'
 import {brokerCredential, hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {createLogger} from '../../src/core/log.js'
@@ -49,10 +49,8 @@ describe("the agent's API answers only the brokers' credential for its own host"
     ]) {
       const response = await get('/v1/facts', authorization)
       expect(response.statusCode, String(authorization)).toBe(401)
-      expect(response.json()).toEqual({
-        error: 'Unauthorized',
-        message: "the brokers' credential for this host is required",
-      })
+      expect(response.json()).toEqual({description: "the brokers' credential for this host is required"})
+      expect(response.headers['www-authenticate']).toBe('Bearer realm="dbroker agent"')
     }
     const mark = agent.calls.length
     const refused = await api.inject({
@@ -95,6 +93,15 @@ describe("the agent's API answers only the brokers' credential for its own host"
 
 const OSB = {username: 'platform', password: 'osb-password-0123'}
 const ADMIN = {username: 'ops', password: 'admin-password-0123'}
+const FACTS = {
+  engineVersion: '20.10',
+  cpus: 2,
+  memoryBytes: 1024 ** 3,
+  containersRunning: 0,
+  registryMirrors: [],
+  insecureRegistries: [],
+  loggingDriver: 'json-file',
+}
 const basic = (c: {username: string; password: string}) =>
   `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`
 
@@ -187,6 +194,29 @@ describe('each host speaks only for itself, and the operator approves a change o
     expect(asA.body).not.toContain(password)
     expect((await agentCall(b, 'heartbeat', {id: 'host-b', facts: null})).body).toContain(password)
     expect(lines.join('')).toMatch(/the agent of host host-a tried to speak for host host-b: refused/)
+  })
+
+  it('an agent holding a token cannot store megabytes: a 1 MB label, too many labels or an endless zone is a 400 naming the field, and nothing is stored', async () => {
+    const a = await enroll('host-a')
+    const refused = [
+      [{labels: {disk: 'x'.repeat(1_000_000)}}, /labels\.disk: Too big/],
+      [{labels: Object.fromEntries(Array.from({length: 33}, (_, i) => [`l${i}`, 'v']))}, /labels: at most 32 labels/],
+      [{zone: 'z'.repeat(64)}, /zone: Too big/],
+      [{facts: {...FACTS, engineVersion: 'v'.repeat(100_000)}}, /facts\.engineVersion: Too big/],
+      [
+        {containers: Array.from({length: 4097}, (_, i) => ({instanceId: `i${i}`, status: 'running'}))},
+        /containers: Too big/,
+      ],
+    ] as const
+    for (const [extra, field] of refused) {
+      const response = await agentCall(a, 'register', {...registration('host-a'), ...extra})
+      expect(response.statusCode, String(field)).toBe(400)
+      expect(response.json<{description: string}>().description).toMatch(field)
+    }
+    expect(await store.getHost('host-a')).toBeUndefined()
+    const big = await agentCall(a, 'heartbeat', {id: 'host-a', facts: {...FACTS, os: 'o'.repeat(300)}})
+    expect(big.statusCode).toBe(400)
+    expect(big.json<{description: string}>().description).toMatch(/facts\.os: Too big/)
   })
 
   it("host A's reports about B's instance change nothing anyone sees; B's own do", async () => {

@@ -2,7 +2,7 @@ import {spawnSync} from 'node:child_process'
 
 import {describe, expect, it} from 'vitest'
 
-import {basicAuthChecker} from '../../src/broker/auth.js'
+import {basicAuthChecker} from '../../src/core/http-auth.js'
 import {createLogger} from '../../src/core/log.js'
 import {loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
 import {RUN} from '../helpers/cli.js'

@@ -2,7 +2,7 @@ import type {FastifyInstance} from 'fastify'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {buildAgentApi} from '../../src/agent/api.js'
-import {adminRoutes} from '../../src/broker/admin.js'
+import {adminRoutes} from '../../src/broker/admin/index.js'
 import {agentRoutes} from '../../src/broker/agents.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
 import {BrokerEvents} from '../../src/broker/events.js'

@@ -3,7 +3,7 @@ import http from 'node:http'
 import type {FastifyInstance} from 'fastify'
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
-import {adminRoutes} from '../../src/broker/admin.js'
+import {adminRoutes} from '../../src/broker/admin/index.js'
 import {buildBrokerApp} from '../../src/broker/app.js'
 import {BrokerEvents} from '../../src/broker/events.js'
 import type {Provisioner} from '../../src/broker/lifecycle/index.js'

@@ -51,18 +51,7 @@ export function lifecycleContext(options: LifecycleOptions): LifecycleContext {
 /** How long an async request waits for a dead host when its plan sets no maximum_polling_duration. */
 export const DEFAULT_POLLING_SECONDS = 3600
 
-/** Stable JSON with sorted keys: two requests are identical when their keys are equal. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`
-  }
-  return JSON.stringify(value ?? null)
-}
+export {canonical} from '../../core/canonical-json.js'
 
 export const isEmpty = (value: object | undefined) => !value || Object.keys(value).length === 0
 

@@ -1,12 +1,12 @@
 import type {FastifyInstance} from 'fastify'
 
-import type {DiskResizeResult} from '../core/admin.js'
-import {badRequest, OsbError} from '../core/errors.js'
-import type {Logger} from '../core/log.js'
-import type {Store} from '../store/index.js'
-import {basicAuthChecker, type BasicCredentials} from './auth.js'
-import {DISK_SIZE, parseDiskSizeParameter} from './disk-parameters.js'
-import type {Provisioner} from './lifecycle/index.js'
+import type {DiskResizeResult} from '../../core/admin.js'
+import {badRequest, OsbError} from '../../core/errors.js'
+import type {Logger} from '../../core/log.js'
+import type {Store} from '../../store/index.js'
+import {type BasicCredentials, REALMS, requireBasicAuth} from '../../core/http-auth.js'
+import {DISK_SIZE, parseDiskSizeParameter} from '../disk-parameters.js'
+import type {Provisioner} from '../lifecycle/index.js'
 
 /**
  * `POST /admin/v1/instances/:ref/disk {"size": "2G"}`: `dbroker disk resize`. The same update an OSB
@@ -18,13 +18,10 @@ export function diskRoutes(options: {
   credentials: BasicCredentials
   log: Logger
 }) {
-  const authorized = basicAuthChecker(options.credentials)
   return async (app: FastifyInstance) => {
     await app.register(
       async (scope) => {
-        scope.addHook('onRequest', async (request) => {
-          if (!authorized(request.headers.authorization)) throw new OsbError(401, 'admin credentials are required')
-        })
+        requireBasicAuth(scope, REALMS.admin, options.credentials)
         scope.post<{Params: {ref: string}; Body: {size?: unknown}}>('/instances/:ref/disk', async (request) => {
           const {ref} = request.params
           const size = request.body?.size

@@ -1,9 +1,9 @@
 import type {FastifyInstance} from 'fastify'
 
-import type {ChangeEvent} from '../core/admin.js'
-import {badRequest, OsbError} from '../core/errors.js'
-import {basicAuthChecker, type BasicCredentials} from './auth.js'
-import type {BrokerEvents} from './events.js'
+import type {ChangeEvent} from '../../core/admin.js'
+import {badRequest} from '../../core/errors.js'
+import {type BasicCredentials, REALMS, requireBasicAuth} from '../../core/http-auth.js'
+import type {BrokerEvents} from '../events.js'
 
 /** How many changes a broker remembers for `GET /admin/v1/events/recent`; older ones fall off. */
 export const RECENT_EVENTS = 1000
@@ -14,7 +14,6 @@ export const RECENT_EVENTS = 1000
  * oldest first. Kept in memory only: a restarted broker starts empty.
  */
 export function recentEventRoutes(options: {events: BrokerEvents; credentials: BasicCredentials; capacity?: number}) {
-  const authorized = basicAuthChecker(options.credentials)
   const capacity = options.capacity ?? RECENT_EVENTS
   const ring: ChangeEvent[] = []
   options.events.on('change', (event) => {
@@ -24,9 +23,7 @@ export function recentEventRoutes(options: {events: BrokerEvents; credentials: B
   return async (app: FastifyInstance) => {
     await app.register(
       async (scope) => {
-        scope.addHook('onRequest', async (request) => {
-          if (!authorized(request.headers.authorization)) throw new OsbError(401, 'admin credentials are required')
-        })
+        requireBasicAuth(scope, REALMS.admin, options.credentials)
         scope.get<{Querystring: {limit?: string}}>('/events/recent', async (request) => {
           const given = request.query.limit
           const limit = given === undefined ? capacity : Number(given)

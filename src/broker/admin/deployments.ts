@@ -1,9 +1,9 @@
 import type {FastifyInstance} from 'fastify'
 import {z} from 'zod'
 
-import {badRequest, errorMessage, OsbError} from '../core/errors.js'
-import {basicAuthChecker, type BasicCredentials} from './auth.js'
-import {Deployments, type DeploymentsOptions} from './deployments.js'
+import {badRequest, errorMessage} from '../../core/errors.js'
+import {type BasicCredentials, REALMS, requireBasicAuth} from '../../core/http-auth.js'
+import {Deployments, type DeploymentsOptions} from '../deployments.js'
 
 export interface DeploymentRoutesOptions extends DeploymentsOptions {
   credentials: BasicCredentials
@@ -33,18 +33,12 @@ function bodyOf(body: unknown): z.infer<typeof deployBody> {
  * lists the containers in the instances' shape. Admin credentials, as the rest of /admin.
  */
 export function deploymentRoutes(options: DeploymentRoutesOptions) {
-  const authorized = basicAuthChecker(options.credentials)
   const deployments = new Deployments(options)
   const settleEveryMs = options.settleEveryMs ?? options.keepaliveMs * 5
   return async (app: FastifyInstance) => {
     await app.register(
       async (scope) => {
-        scope.addHook('onRequest', async (request, reply) => {
-          if (!authorized(request.headers.authorization)) {
-            void reply.header('WWW-Authenticate', 'Basic realm="dbroker admin"')
-            throw new OsbError(401, 'missing or wrong admin credentials')
-          }
-        })
+        requireBasicAuth(scope, REALMS.admin, options.credentials)
         const settle = () =>
           deployments.settle().catch((error) => options.log.warn(`settling deployments: ${errorMessage(error)}`))
         const timer = setInterval(() => void settle(), settleEveryMs)
