@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: the one place that speaks to dockerode (images, containers, exec, facts), kept together.
 import {readdirSync} from 'node:fs'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
