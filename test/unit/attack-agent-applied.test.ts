@@ -81,9 +81,7 @@ describe("a host's heartbeat cannot make the broker replay one instance's hooks 
       facts: null,
     }
     expect((await call('register', registration)).statusCode).toBe(200)
-    expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(
-      201,
-    )
+    expect((await provisioner.provision('i1', {...KV, organization_guid: 'o', space_guid: 's'}, sync)).status).toBe(201)
     for (const id of ['b1', 'b2', 'b3']) expect((await provisioner.bind('i1', id, KV, sync)).status).toBe(201)
     await provisioner.drain(5_000)
     const execs = () => agent.calls.filter((c) => c.method === 'exec').length
