@@ -22,4 +22,12 @@ say "checking the reference images"
 log=$(mktemp)
 if ! "$ROOT/scripts/images.sh" >"$log" 2>&1; then tail -n 30 "$log" >&2; rm -f "$log"; exit 1; fi
 rm -f "$log"
+# The README's commands say `dbroker`: put this checkout on PATH once (npm link), unless another dbroker is there.
+if ! command -v dbroker >/dev/null 2>&1; then
+  if npm link --silent --no-audit --no-fund >/dev/null 2>&1 && command -v dbroker >/dev/null 2>&1; then
+    say "linked: dbroker is on PATH ($(command -v dbroker))"
+  else
+    say "could not put dbroker on PATH (npm link); use: alias dbroker='node $ROOT/bin/run.js'"
+  fi
+fi
 exec node "$ROOT/bin/run.js" up "$@"

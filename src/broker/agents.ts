@@ -87,9 +87,30 @@ export function agentRoutes(options: AgentRoutesOptions) {
     }
   }
 
-  // In the background: restoring users runs hooks in containers, and must not hold up the heartbeat.
+  // In the background: restoring users runs hooks in containers, and must not hold up the heartbeat. A host
+  // decides what `applied` says: each instance is replayed once however often it is named, and a beat that names
+  // one while its replay runs asks for one more pass after it, never a pile of them.
+  const replaying = new Map<string, {again: boolean}>()
   const restoreBindings = (hostId: string, instanceIds: string[]) => {
-    for (const instanceId of instanceIds) void provisioner.replayBindings(instanceId, hostId)
+    for (const instanceId of new Set(instanceIds)) {
+      const running = replaying.get(instanceId)
+      if (running) {
+        running.again = true
+        continue
+      }
+      const entry = {again: false}
+      replaying.set(instanceId, entry)
+      void (async () => {
+        try {
+          do {
+            entry.again = false
+            await provisioner.replayBindings(instanceId, hostId).catch(() => 0)
+          } while (entry.again)
+        } finally {
+          replaying.delete(instanceId)
+        }
+      })()
+    }
   }
 
   // The installation tells the agent which of the engine's dbroker containers are this broker's.

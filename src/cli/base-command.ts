@@ -54,12 +54,16 @@ export abstract class BaseCommand extends Command {
     }
     if (error instanceof DbrokerError) {
       const {hint} = error as DbrokerError
-      process.stderr.write(`Error: ${escapeControls(error.message)}\n${hint ? `  Try: ${escapeControls(hint)}\n` : ''}`)
+      // Usage errors are this process's own words about local input; anything else may carry a broker's text.
+      const local = {keepLineBreaks: error instanceof UsageError}
+      process.stderr.write(
+        `Error: ${escapeControls(error.message, local)}\n${hint ? `  Try: ${escapeControls(hint, local)}\n` : ''}`,
+      )
       this.exit(exitCode)
     }
     if (exitCode === 2) {
       process.stderr.write(
-        `Error: ${escapeControls(errorMessage(error))}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`,
+        `Error: ${escapeControls(errorMessage(error), {keepLineBreaks: true})}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`,
       )
       this.exit(2)
     }

@@ -9,7 +9,7 @@ import type {BrokerClient} from '../client/broker-client.js'
 
 export default class Top extends BrokerCommand {
   static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
-  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter (an instance's or a host's detail), tab, / filter, esc, s sort (N V O H C M R A by column, again reverses), l logs (f follow, w wrap, t timestamps, / search), e events, : switch context, c credentials, y copy a binding's URI (OSC 52), r restart, d deprovision, D drain a host (each asks first), ? help, q quit.
+  static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter (an instance's or a host's detail), tab, / filter, esc, s sort (N V O H C M R A by column, again reverses), l logs (f follow, w wrap, t timestamps, / search), e events, x connect (the service's client, back to top when it exits), : switch context, c credentials, y copy a binding's URI (OSC 52), r restart, d deprovision, D drain a host (each asks first), ? help, q quit.
 
 When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of the hosts and instances and exits 0.`
   static override examples = [
@@ -45,6 +45,11 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       target: `${c.target.context ? `${c.target.context} ` : ''}${c.target.url}`,
       context: c.target.context,
       onDrain: (host: string, drained: boolean) => setDrained(c, host, drained),
+      connect: async (instanceId: string) => {
+        const {connectInstance} = await import('../cli/services/connect.js')
+        process.stderr.write(`connecting to ${instanceId}: the client's exit brings top back\n`)
+        await connectInstance(c, await c.instance(instanceId), {progress: (line) => process.stderr.write(`${line}\n`)})
+      },
     })
     const known = this.contexts().read().contexts
     await runTop({

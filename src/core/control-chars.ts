@@ -35,10 +35,15 @@ function escapeOne(char: string): string {
  * newline as `\n`), so what came from the broker can't move the cursor, set
  * a title, or start a new log line. `keepColors` lets SGR sequences through.
  */
-export function escapeControls(text: string, options: {keepColors?: boolean; keepTabs?: boolean} = {}): string {
+export function escapeControls(
+  text: string,
+  options: {keepColors?: boolean; keepTabs?: boolean; keepLineBreaks?: boolean} = {},
+): string {
   if (!new RegExp(CONTROL.source).test(text)) return text
   return text.replace(CONTROL, (char, offset: number) => {
     if (options.keepTabs && char === '\t') return char
+    // A message this process wrote itself (a flag it could not parse, a line of the operator's own file) may span lines.
+    if (options.keepLineBreaks && (char === '\n' || char === '\t')) return char
     if (options.keepColors && char === '\u001B' && SGR.test(text.slice(offset))) return char
     return escapeOne(char)
   })

@@ -127,6 +127,14 @@ describe('the key table', () => {
     expect(pressKey(detail, env({bindings: 0}), 'y').state.message).toBe('no binding to copy')
   })
 
+  it('x leaves for the client of the highlighted instance or the open one; read-only refuses', () => {
+    expect(press(['j', 'x']).effects).toEqual([{effect: 'connect', instanceId: 'id-0002'}])
+    expect(press(['enter', 'x']).effects).toEqual([{effect: 'connect', instanceId: 'id-0001'}])
+    const refused = press(['x'], initialTopState, env({readonly: true}))
+    expect(refused.effects).toEqual([])
+    expect(refused.state.message).toContain('read-only: connect is disabled')
+  })
+
   it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {
     expect(keyNames('[<64;10;5M', noKey)).toEqual(['wheel-up'])
     expect(keyNames('[<65;10;5M', noKey)).toEqual(['wheel-down'])

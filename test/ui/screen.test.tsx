@@ -175,7 +175,7 @@ describe('top screen keys', () => {
     const row = lines.findIndex((l) => l.includes('inst-0003')) + 1
     type(view, `\u001B[<0;5;${row}M`)
     type(view, ENTER)
-    await until(() => opened(client).includes('id-0003'))
+    await until(() => opened(client).includes('id-0003') && view.lastFrame()!.includes('Bindings (1)'))
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (3)')
     type(view, '\u001B[<64;5;5M', ENTER)
     // The detail refetches as data arrives: what counts is which instance each open showed.

@@ -54,3 +54,14 @@ describe('log lines', () => {
     ])
   })
 })
+
+describe("the CLI's own multi-line messages", () => {
+  it('keep their line breaks and tabs, and still escape what could steer the terminal', async () => {
+    const {escapeControls} = await import('../../src/core/control-chars.js')
+    const parse = 'Parsing --interval \n\tExpected an integer but received: 0\u001B]0;owned\u0007'
+    expect(escapeControls(parse, {keepLineBreaks: true})).toBe(
+      'Parsing --interval \n\tExpected an integer but received: 0\\x1b]0;owned\\x07',
+    )
+    expect(escapeControls(parse)).toContain('\\n\\t')
+  })
+})

@@ -22,7 +22,9 @@ export function eventRoutes(scope: AdminScope, options: AdminOptions, views: Adm
       const now = Date.now()
       for (const host of await store.listHosts()) {
         const view = views.hostView(host, 0, now)
-        const key = `${view.status} ${JSON.stringify(view.facts)}`
+        // The facts' age changes with every beat: a host whose facts only grew older did not change.
+        const engine = view.facts?.engine && {status: view.facts.engine.status, error: view.facts.engine.error}
+        const key = `${view.status} ${view.drained} ${JSON.stringify(view.facts && {...view.facts, engine})}`
         const before = seen.get(host.id)
         seen.set(host.id, key)
         if (before !== undefined && before !== key)

@@ -14,6 +14,7 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['/', 'filter'],
     ['s', 'sort'],
     ['l', 'logs'],
+    ['x', 'connect'],
     ['r', 'restart'],
     ['d', 'deprovision'],
     ['e', 'events'],
@@ -54,6 +55,7 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
   detail: [
     ['↑↓', 'binding'],
     ['y', 'copy URI'],
+    ['x', 'connect'],
     ['c', 'credentials'],
     ['l', 'logs'],
     ['r', 'restart'],
@@ -76,7 +78,7 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
 }
 
 /** Keys --readonly turns off: the changes, and revealing or copying credentials. */
-const ACTIONS = new Set(['r', 'd', 'c', 'D', 'y'])
+const ACTIONS = new Set(['r', 'd', 'c', 'D', 'y', 'x'])
 
 /** Keys the footer never drops, however narrow the terminal. */
 const PINNED = new Set(['?', 'q'])
@@ -175,6 +177,12 @@ export function HelpOverlay({readonly}: {readonly: boolean}) {
       'sort by name, service, host, health, cpu, memory, restarts, age; again reverses (▲▼ in the header)',
     ],
     ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
+    [
+      'x',
+      readonly
+        ? 'connect (disabled: read-only)'
+        : "the service's own client (redis-cli, psql) with a temporary binding; back here when it exits",
+    ],
     ['e', "the broker's change events, newest first (/ filters)"],
     [':', 'switch to another context (its broker; the current context stays as it is)'],
     ['D', readonly ? 'drain a host (disabled: read-only)' : 'on a host: drain or undrain it (asks first)'],

@@ -26,6 +26,8 @@ export type KeyEffect =
   | {effect: 'perform'; action: PendingAction}
   /** Show the broker of this context instead. */
   | {effect: 'switch-context'; name: string}
+  /** Leave the screen for the service's own client on this instance, and come back when it exits. */
+  | {effect: 'connect'; instanceId: string}
   /** Copy the highlighted binding's URI of the open instance to the terminal's clipboard. */
   | {effect: 'copy'; instanceId: string; binding: number}
 export type KeyOutcome = TopEvent | KeyEffect
@@ -225,6 +227,15 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['d'], condition: onHosts, action: () => hostsHint('deprovision')},
   {keys: ['l'], condition: onHosts, action: () => hostsHint('logs')},
 
+  {
+    keys: ['x'],
+    condition: (s) => s.view === 'list' || inDetail(s),
+    action: (s, e) => {
+      if (e.readonly) return {type: 'say', message: 'read-only: connect is disabled (it makes a binding)'}
+      const id = s.view === 'list' ? currentRow(s, e)?.id : s.openId
+      return id ? {effect: 'connect', instanceId: id} : undefined
+    },
+  },
   {keys: ['r'], action: (s, e) => request(s, e, 'restart')},
   {keys: ['d'], action: (s, e) => request(s, e, 'deprovision')},
 

@@ -4,6 +4,7 @@ import {runFullScreen} from '../fullscreen.js'
 import type {TopClient} from './client.js'
 import type {ContextChoice} from './contexts-panel.js'
 import {TopScreen} from './screen.js'
+import type {TopState} from './state.js'
 
 /** One broker as the screen shows it: the context switch replaces the whole session. */
 export interface TopSession {
@@ -11,6 +12,8 @@ export interface TopSession {
   target: string
   context?: string
   onDrain?: (host: string, drained: boolean) => Promise<unknown>
+  /** `x`: the service's own client on this terminal with a temporary binding; resolves once it exited and unbound. */
+  connect?: (instanceId: string) => Promise<void>
 }
 
 export interface TopOptions extends TopSession {
@@ -24,8 +27,23 @@ export interface TopOptions extends TopSession {
   openContext?: (name: string) => Promise<TopSession>
 }
 
-export function TopApp({options}: {options: TopOptions}) {
-  const [session, setSession] = useState<TopSession>(options)
+/** What the screen left to do off screen: a client session, and where to come back to. */
+interface Away {
+  instanceId: string
+  state: TopState
+  session: TopSession
+}
+
+export function TopApp({
+  options,
+  resume,
+  onAway,
+}: {
+  options: TopOptions
+  resume?: {state: TopState; session: TopSession}
+  onAway?: (away: Away) => void
+}) {
+  const [session, setSession] = useState<TopSession>(resume?.session ?? options)
   const {openContext} = options
   return (
     <TopScreen
@@ -35,6 +53,8 @@ export function TopApp({options}: {options: TopOptions}) {
       target={session.target}
       context={session.context}
       onDrain={session.onDrain}
+      initialState={resume?.state}
+      onConnect={session.connect && onAway ? (instanceId, state) => onAway({instanceId, state, session}) : undefined}
       readonly={options.readonly}
       color={options.color}
       statsIntervalMs={options.statsIntervalMs}
@@ -44,7 +64,28 @@ export function TopApp({options}: {options: TopOptions}) {
   )
 }
 
-/** Draws `dbroker top` full screen until the user quits. */
+/**
+ * Draws `dbroker top` full screen until the user quits. `x` leaves the screen for
+ * the service's client on the same terminal and comes back to where it was once
+ * the client exits (its outcome in the footer).
+ */
 export async function runTop(options: TopOptions): Promise<void> {
-  await runFullScreen(<TopApp options={options} />, {mouse: options.mouse ?? true})
+  let resume: {state: TopState; session: TopSession} | undefined
+  for (;;) {
+    let away: Away | undefined
+    await runFullScreen(<TopApp options={options} resume={resume} onAway={(a) => (away = a)} />, {
+      mouse: options.mouse ?? true,
+    })
+    // The screen set it before it exited: TypeScript can't see through the callback.
+    const left = away as Away | undefined
+    if (!left) return
+    let message: string
+    try {
+      await left.session.connect!(left.instanceId)
+      message = 'back from the client: its temporary binding is gone'
+    } catch (error) {
+      message = `connect failed: ${error instanceof Error ? error.message : String(error)}`
+    }
+    resume = {state: {...left.state, message}, session: left.session}
+  }
 }

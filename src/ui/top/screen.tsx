@@ -14,7 +14,7 @@ import {InstancesPanel} from './instances-panel.js'
 import {LogsPanel} from './logs-panel.js'
 import type {KeyEffect, KeyEnv} from './keys.js'
 import {visibleInstances} from './model.js'
-import {initialTopState, type PendingAction} from './state.js'
+import {initialTopState, type PendingAction, type TopState} from './state.js'
 import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
 import {useKeyStore} from './use-key-store.js'
@@ -29,6 +29,10 @@ export interface TopScreenProps {
   readonly?: boolean
   color?: boolean
   statsIntervalMs?: number
+  /** `x`: the screen's state, to come back to after the client exits; without it x says it can't. */
+  onConnect?: (instanceId: string, state: TopState) => void
+  /** Where the screen starts: the state it left for a client session. */
+  initialState?: TopState
   /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
   clipboard?: (text: string) => void
   /** The contexts `:` offers, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
@@ -72,6 +76,8 @@ export function TopScreen({
   color = true,
   statsIntervalMs = 5000,
   onDrain,
+  onConnect,
+  initialState,
   clipboard,
   contexts = [],
   context,
@@ -84,13 +90,19 @@ export function TopScreen({
   const size = useTerminalSize({columns, rows})
   const data = useTopData(client, {statsIntervalMs})
   const {state, send} = useKeyStore(
-    initialTopState,
+    initialState ?? initialTopState,
     () => env,
     (effect: KeyEffect) => {
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
       else if (effect.effect === 'switch-context') void switchTo(effect.name)
-      else void perform(effect.action)
+      else if (effect.effect === 'connect') {
+        if (!onConnect) send({type: 'say', message: 'this screen cannot open a client'})
+        else {
+          onConnect(effect.instanceId, state)
+          exit()
+        }
+      } else void perform(effect.action)
     },
   )
   const logs = useLogBuffer(client, state.view === 'logs' ? state.openId : null)
