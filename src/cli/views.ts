@@ -31,7 +31,11 @@ export function instancesTable(instances: InstanceView[], options: {color?: bool
 export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): string {
   const columns: Array<Column<HostView>> = [
     {header: 'host', value: (h) => h.id},
-    {header: 'status', value: hostState, tone: (h) => (h.status === 'alive' ? 'good' : 'bad')},
+    {
+      header: 'status',
+      value: (h) => `${hostState(h)}${h.drained ? ', drained' : ''}`,
+      tone: (h) => (h.status === 'alive' ? 'good' : 'bad'),
+    },
     {header: 'why', value: (h) => h.reachability?.reason ?? '-'},
     {header: 'heartbeat', value: (h) => `${formatDuration(h.heartbeatAgeMs)} ago`, align: 'right'},
     {header: 'address', value: (h) => h.serviceAddress},
@@ -44,8 +48,8 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'memory', value: (h) => formatBytes(h.facts?.memoryBytes), align: 'right'},
     {header: 'containers', value: (h) => String(h.facts?.containersRunning ?? '-'), align: 'right'},
     {header: 'instances', value: (h) => String(h.instances), align: 'right'},
-    {header: 'logging', value: (h) => h.facts?.loggingDriver ?? '-'},
     {header: 'disks', value: (h) => h.facts?.disks?.driver ?? '-'},
+    {header: 'logging', value: (h) => h.facts?.loggingDriver ?? '-'},
     {header: 'mirrors', value: (h) => h.facts?.registryMirrors.join(',') || '-'},
     {header: 'insecure', value: (h) => h.facts?.insecureRegistries.join(',') || '-'},
   ]
