@@ -35,9 +35,9 @@ export interface InstancesPanelProps {
 export const INSTANCE_COLUMNS: Column[] = [
   {id: 'name', header: 'NAME', width: 14, growTo: 28, priority: 0, sort: 'name'},
   {id: 'service', header: 'SERVICE', width: 18, priority: 2, sort: 'service'},
-  {id: 'host', header: 'HOST', width: 10, growTo: 14, priority: 4, sort: 'host'},
   {id: 'health', header: 'HEALTH', width: 10, priority: 0, sort: 'health'},
   {id: 'endpoint', header: 'ENDPOINT', width: 21, growTo: 26, priority: 0},
+  {id: 'host', header: 'HOST', width: 10, growTo: 14, priority: 4, sort: 'host'},
   {id: 'restarts', header: 'RST', width: 4, priority: 0, align: 'right', sort: 'restarts'},
   {id: 'uptime', header: 'UP', width: 5, priority: 1, align: 'right', sort: 'uptime'},
   {id: 'cpu', header: 'CPU', width: 6, priority: 0, align: 'right', sort: 'cpu'},
