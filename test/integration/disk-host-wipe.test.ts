@@ -37,6 +37,8 @@ describe('a host whose engine data root is wiped gets its instances back with th
   let osb: OsbClient
   const cache = testId()
   const db = testId()
+  /** The private engine's bridge (at most 15 characters), removed with it. */
+  const bridge = `dbdw${process.pid.toString(36)}`
 
   const dockerdPid = () => {
     const file = path.join(dir, 'docker.pid')
@@ -57,8 +59,9 @@ describe('a host whose engine data root is wiped gets its instances back with th
         path.join(dir, 'exec'),
         '--pidfile',
         path.join(dir, 'docker.pid'),
+        // A bridge of its own: `--bridge none` makes dockerd delete the host's docker0, which the shared engine uses.
         '--bridge',
-        'none',
+        bridge,
         '--iptables=false',
         '--ip6tables=false',
         '--ip-masq=false',
@@ -146,6 +149,9 @@ describe('a host whose engine data root is wiped gets its instances back with th
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/dbdw-')
+    execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge'])
+    execFileSync('ip', ['addr', 'add', '10.93.0.1/24', 'dev', bridge])
+    execFileSync('ip', ['link', 'set', bridge, 'up'])
     socket = path.join(dir, 'docker.sock')
     engine = new Docker({socketPath: socket})
     writeFileSync(path.join(dir, 'store.key'), `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
@@ -203,6 +209,7 @@ describe('a host whose engine data root is wiped gets its instances back with th
     releaseDisks(dir)
     execFileSync('sh', ['-c', `grep -o ' ${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l || true`])
     rmSync(dir, {recursive: true, force: true})
+    execFileSync('ip', ['link', 'del', bridge], {stdio: 'ignore'})
   })
 
   it('a redis key and a postgres row written before are read back with the same credentials on the same port', async () => {
