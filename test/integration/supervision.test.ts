@@ -98,10 +98,13 @@ describe('supervision through the in-process agent', () => {
     await host.loop.settled()
     for (const app of apps) expect(await startedAt(app.name)).toBeGreaterThanOrEqual(await startedAt(db.name))
 
+    const dbBefore = await startedAt(db.name)
     await killMainProcess(db.name)
     await vi.waitFor(
       async () => {
         const dbStart = await startedAt(db.name)
+        // Right after the kill the old start still reads as running, and its dependents as started after it.
+        expect(dbStart).toBeGreaterThan(dbBefore)
         expect(await running(db.name)).toBe(true)
         for (const app of apps) {
           expect(await running(app.name)).toBe(true)
