@@ -16,6 +16,7 @@ import {
 import {DiskError, diskIdsIn, diskPaths, type DiskPaths} from './disks/layout.js'
 import {resizeDisk, type ResizeOptions, type ResizeReport} from './disks/resize.js'
 import {parseDiskSize} from './disks/size.js'
+import {InstanceQueue} from './instance-queue.js'
 
 export {DiskError} from './disks/layout.js'
 export {loopSupported, type LoopSupport} from './disks/support.js'
@@ -65,7 +66,8 @@ export interface MountAllResult {
  * Calls for the same disk run one after another.
  */
 export class LoopDisks {
-  private readonly queues = new Map<string, Promise<unknown>>()
+  /** One disk's work runs one call after another, as an instance's container work does. */
+  private readonly queue = new InstanceQueue()
   private root?: Promise<string>
 
   constructor(private readonly options: LoopDisksOptions = {}) {}
@@ -94,17 +96,6 @@ export class LoopDisks {
     return diskPaths(await this.disksDir(), id)
   }
 
-  private serial<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(id) ?? Promise.resolve()
-    const next = previous.then(work, work)
-    const settled = next.catch(() => undefined)
-    this.queues.set(id, settled)
-    void settled.then(() => {
-      if (this.queues.get(id) === settled) this.queues.delete(id)
-    })
-    return next
-  }
-
   /** Whether the disk's image exists (also one an interrupted resize left as <id>.img.old). */
   async has(id: string): Promise<boolean> {
     const paths = await this.paths(id)
@@ -123,7 +114,7 @@ export class LoopDisks {
   async create(id: string, size: string | number, options: {owner?: {uid: number; gid: number}} = {}): Promise<Disk> {
     const sizeBytes = parseDiskSize(size)
     const paths = await this.paths(id)
-    return this.serial(id, async () => {
+    return this.queue.run(id, async () => {
       await this.recover(paths)
       let created = false
       if (!(await exists(paths.image))) {
@@ -152,7 +143,7 @@ export class LoopDisks {
     for (const id of ids) {
       try {
         const paths = diskPaths(dir, id)
-        const mounted = await this.serial(id, async () => {
+        const mounted = await this.queue.run(id, async () => {
           await this.recover(paths)
           return attach(id, paths.image, paths.mountPoint)
         })
@@ -171,7 +162,7 @@ export class LoopDisks {
     const unmounted: string[] = []
     for (const id of diskIdsIn(await readdir(dir))) {
       const paths = diskPaths(dir, id)
-      await this.serial(id, async () => {
+      await this.queue.run(id, async () => {
         if ((await mountedImage(paths.mountPoint)) !== paths.image) return
         await release(id, paths.image, paths.mountPoint)
         unmounted.push(id)
@@ -182,7 +173,7 @@ export class LoopDisks {
 
   usage(id: string): Promise<DiskUsage> {
     return this.paths(id).then((paths) =>
-      this.serial(id, async () => {
+      this.queue.run(id, async () => {
         // statfs of an unmounted mount point would describe the host's filesystem instead.
         if ((await mountedImage(paths.mountPoint)) !== paths.image) throw new DiskError(`disk ${id} is not mounted`)
         const image = await stat(paths.image)
@@ -195,7 +186,7 @@ export class LoopDisks {
   async resize(id: string, size: string | number, options: ResizeOptions = {}): Promise<ResizeReport> {
     const toBytes = parseDiskSize(size)
     const paths = await this.paths(id)
-    return this.serial(id, async () => {
+    return this.queue.run(id, async () => {
       await this.recover(paths)
       const report = await resizeDisk(paths, toBytes, options)
       if (report.changed)
@@ -209,7 +200,7 @@ export class LoopDisks {
   /** Unmounts the disk, frees its loop device and deletes its image: its data is gone. */
   remove(id: string): Promise<void> {
     return this.paths(id).then((paths) =>
-      this.serial(id, async () => {
+      this.queue.run(id, async () => {
         await release(id, paths.image, paths.mountPoint, {removeMountPoint: true})
         for (const file of [paths.fresh, paths.old]) {
           for (const device of await loopDevicesOf(file)) await detachLoop(device)

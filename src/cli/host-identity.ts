@@ -37,6 +37,15 @@ async function answer<T>(response: Response): Promise<T> {
 
 const hostPath = (id: string, rest: string) => `/admin/v1/hosts/${encodeURIComponent(id)}/${rest}`
 
+/** Drains or undrains one host through the admin API; the broker's description on failure. */
+export function setDrained(
+  client: BrokerClient,
+  host: string,
+  drained: boolean,
+): Promise<{id: string; drained: boolean}> {
+  return admin(client, 'POST', hostPath(host, drained ? 'drain' : 'undrain'))
+}
+
 /** The registered hosts with their identity, and the enrolled hosts that have not registered yet. */
 export async function listHosts(client: BrokerClient): Promise<{hosts: HostListing[]; waiting: HostEnrollment[]}> {
   const enrollments = async () => {

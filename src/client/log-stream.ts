@@ -1,6 +1,7 @@
 import type {HostView} from '../core/admin.js'
 import {hostState} from '../core/format.js'
 import {BrokerRequestError} from './broker-client.js'
+import {pause} from '../core/pause.js'
 
 export interface LogSource {
   logs(
@@ -38,15 +39,6 @@ export type LogStreamEvent =
   /** The stream ended or broke without being asked to (broker restarting or gone, container stopped). */
   | {kind: 'interrupted'; reason: string}
   | {kind: 'resumed'}
-
-const pause = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
 
 /**
  * Follows an instance's logs and says so when the stream ends on its own;

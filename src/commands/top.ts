@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
-import {setDrained} from '../cli/drain.js'
+import {setDrained} from '../cli/host-identity.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
 import {withDeployedContainers} from '../client/deployments-client.js'
 import type {HostView, InstanceView} from '../core/admin.js'

@@ -20,7 +20,7 @@ import {createOptions, specHash} from '../../src/docker/engine.js'
 import {LogDemux} from '../../src/docker/logs.js'
 import {hostTokenHash, newHostToken} from '../../src/core/host-identity.js'
 import {hostIdentities, openStore} from '../../src/store/index.js'
-import {confinement} from '../../src/ui/top/detail-panel.js'
+import {confinement} from '../../src/core/security.js'
 import {FakeAgent, guarded, kvCatalog, testRegistration} from '../helpers/fake-agent.js'
 
 const catalog = (security = '') =>

@@ -2,30 +2,13 @@ import {describe, expect, it} from 'vitest'
 
 import {placeInstance} from '../../src/broker/placement.js'
 import {loadCatalog} from '../../src/catalog/index.js'
-import {OsbError} from '../../src/core/errors.js'
 import type {Host} from '../../src/core/types.js'
+import {NOW, placementHost, refusal} from '../helpers/placement.js'
 
-const NOW = 1_000_000
 const KEEPALIVE = 1000
 const redis = loadCatalog().plan('9224c565-e657-4b4e-8048-c400aea5257c')!.plan
 
-const host = (id: string, extra: Partial<Host> = {}): Host => ({
-  id,
-  serviceAddress: '10.0.0.1',
-  bindAddress: '10.0.0.1',
-  agentUrl: null,
-  portMin: 41000,
-  portMax: 41009,
-  status: 'alive',
-  drained: false,
-  zone: null,
-  labels: {},
-  facts: null,
-  lastHeartbeat: NOW,
-  capacity: {maxContainers: null, memoryBytes: null},
-  keepaliveMs: null,
-  ...extra,
-})
+const host = placementHost
 
 const place = (
   hosts: Host[],
@@ -38,16 +21,6 @@ const place = (
     keepaliveMs: KEEPALIVE,
     now: NOW,
   })
-
-function refusal(run: () => unknown): OsbError {
-  try {
-    run()
-  } catch (error) {
-    expect(error).toBeInstanceOf(OsbError)
-    return error as OsbError
-  }
-  throw new Error('placement succeeded')
-}
 
 describe('placing a new instance', () => {
   const hosts = [host('a'), host('b'), host('c')]

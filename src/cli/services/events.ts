@@ -1,5 +1,6 @@
 import {BrokerRequestError} from '../../client/broker-client.js'
 import type {ChangeEvent} from '../../core/admin.js'
+import {pause} from '../../core/pause.js'
 
 /** What `dbroker events` reads of a broker: its recent changes and its live stream. */
 export interface EventSource {
@@ -12,15 +13,6 @@ export type EventStreamItem =
   /** The stream ended or broke without being asked to (broker restarting or gone). */
   | {kind: 'interrupted'; reason: string}
   | {kind: 'resumed'}
-
-const pause = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
 
 const keyOf = (event: ChangeEvent) => JSON.stringify(event)
 

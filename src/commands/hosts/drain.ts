@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BrokerCommand} from '../../cli/base-command.js'
-import {setDrained} from '../../cli/drain.js'
+import {setDrained} from '../../cli/host-identity.js'
 
 export default class HostsDrain extends BrokerCommand {
   static override summary = 'Stop placing new instances on a host; its instances keep running'

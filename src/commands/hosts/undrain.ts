@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BrokerCommand} from '../../cli/base-command.js'
-import {setDrained} from '../../cli/drain.js'
+import {setDrained} from '../../cli/host-identity.js'
 
 export default class HostsUndrain extends BrokerCommand {
   static override summary = 'Let a drained host take new instances again'

@@ -18,9 +18,8 @@ export interface DetailPanelProps {
 
 const MASK = '••••••••'
 
-/** One line: what the container may do, in the order `docker inspect` would be checked. */
-
-function Field({name, children}: {name: string; children: React.ReactNode}) {
+/** One labelled line of a detail view, cut at the panel's edge. */
+export function Field({name, children}: {name: string; children: React.ReactNode}) {
   return (
     <Text wrap="truncate-end">
       <Text dimColor>{name.padEnd(12)}</Text>
@@ -28,8 +27,6 @@ function Field({name, children}: {name: string; children: React.ReactNode}) {
     </Text>
   )
 }
-
-export {confinement}
 
 export function DetailPanel({detail, error, revealed, width, selectedBinding = 0}: DetailPanelProps) {
   const tone = useTone()

@@ -3,6 +3,7 @@ import {Box, Text} from 'ink'
 import type {HostView, InstanceView} from '../../core/admin.js'
 import {escapeStrings} from '../../core/control-chars.js'
 import {formatBytes, formatDuration, hostState, instanceHealth, instanceTone} from '../../core/format.js'
+import {Field} from './detail-panel.js'
 import {fit} from './model.js'
 import {useTone} from './theme.js'
 
@@ -13,15 +14,6 @@ export interface HostPanelProps {
   width: number
   /** Rows the panel may use. */
   height: number
-}
-
-function Field({name, children}: {name: string; children: React.ReactNode}) {
-  return (
-    <Text wrap="truncate-end">
-      <Text dimColor>{name.padEnd(12)}</Text>
-      {children}
-    </Text>
-  )
 }
 
 /** One host: its engine's facts, mirrors and logging driver, how it is reached, and its instances. */

@@ -165,6 +165,11 @@ export function TopScreen({
   const filtering = Boolean(state.filter || state.host)
   const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4 - (filtering ? 1 : 0))
   const logHeight = Math.max(1, bodyHeight - 3)
+  const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
+    active: state.view === 'detail',
+    credentials: state.revealed,
+    refresh: data.instances,
+  })
   const env: KeyEnv = {
     instances: data.instances,
     hosts: data.hosts,
@@ -172,7 +177,7 @@ export function TopScreen({
     listHeight,
     logHeight,
     readonly,
-    bindings: 0,
+    bindings: detail?.id === state.openId ? detail.bindings.length : 0,
     contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
     // Header, then each panel's border and column line before its rows (see the list view below).
     layout: {
@@ -184,13 +189,6 @@ export function TopScreen({
 
   // Keep the selection on a row and in the window as the list changes.
   useEffect(() => send({type: 'fit', rows: list.length, height: listHeight}), [list.length, listHeight, send])
-
-  const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
-    active: state.view === 'detail',
-    credentials: state.revealed,
-    refresh: data.instances,
-  })
-  env.bindings = detail?.id === state.openId ? detail.bindings.length : 0
 
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom

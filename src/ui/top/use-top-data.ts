@@ -3,6 +3,7 @@ import {useEffect, useRef, useState} from 'react'
 import type {ChangeEvent, HostView, InstanceView} from '../../core/admin.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
+import {pause} from '../../core/pause.js'
 
 export const HISTORY = 24
 /** Change events the events view keeps, newest first. */
@@ -22,15 +23,6 @@ export interface TopData {
   /** The broker's change events since the screen started, newest first. */
   events: ChangeEvent[]
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
 
 /**
  * Hosts and instances, refetched when the broker's event stream reports a
@@ -153,7 +145,7 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
         // What is shown may already be untrue: say so until a refresh succeeds.
         setData((prev) => (prev.live || !prev.stale ? {...prev, live: false, stale: !prev.loading} : prev))
         void refresh(false)
-        await sleep(2000, abort.signal)
+        await pause(2000, abort.signal)
       }
     })()
 
