@@ -16,6 +16,7 @@ import {
   execBody,
   logsQuery,
   removeQuery,
+  restartBody,
 } from '../core/protocol.js'
 import type {ContainerSpec} from '../core/types.js'
 import {withZod} from '../core/zod-routes.js'
@@ -96,9 +97,9 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
       scope.post(ROUTES.exec, {schema: {params, body: execBody}}, async (request) =>
         agent.exec(request.params.id, request.body.command, request.body.env),
       )
-      scope.post(ROUTES.restart, {schema: {params}}, async (request, reply) => {
+      scope.post(ROUTES.restart, {schema: {params, body: restartBody}}, async (request, reply) => {
         touched(request.params.id)
-        await agent.restart(request.params.id)
+        await agent.restart(request.params.id, request.body)
         return reply.code(204).send()
       })
       scope.get(ROUTES.stats, {schema: {params}}, async (request) => {

@@ -1,5 +1,5 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {LogsUnavailableError} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {InstanceQueue} from './instance-queue.js'
@@ -94,8 +94,8 @@ export class GuardedAgent implements AgentClient {
     return this.stopping(instanceId, () => this.inner.remove(instanceId, options))
   }
 
-  restart(instanceId: string): Promise<void> {
-    return this.stopping(instanceId, () => this.inner.restart(instanceId))
+  restart(instanceId: string, options?: RestartOptions): Promise<void> {
+    return this.stopping(instanceId, () => this.inner.restart(instanceId, options))
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {

@@ -248,7 +248,8 @@ export class Supervisor implements ContainerAnnotations {
       if (!info?.State.Running) return this.options.loop.kick()
       if (Date.parse(info.State.StartedAt) >= Math.floor(at)) return
       this.options.log.info(`restarting instance ${dependent.instanceId}: ${dependency}, which it depends on, started`)
-      await this.options.agent.restart(dependent.instanceId)
+      // Conditional, in the instance's queue: a deploy restarting it after the same start makes it one restart.
+      await this.options.agent.restart(dependent.instanceId, {after: [dependency]})
     } catch (error) {
       this.options.log.warn(`cannot restart dependent ${dependent.instanceId}: ${errorMessage(error)}`)
     }

@@ -99,7 +99,7 @@ async function pushHost(
         try {
           if (!agent) throw new Error(down)
           if (!ready.every(Boolean)) throw new Error('a container it depends on did not start')
-          if (action === 'restart' && row.state === 'ready') await agent.restart(id)
+          if (action === 'restart' && row.state === 'ready') await agent.restart(id, {after: row.spec.dependsOn ?? []})
           else if (action === 'create' || action === 'recreate' || row.state !== 'ready') {
             const state = await agent.apply(row.spec)
             if (state.status === 'missing') throw new Error('the agent did not make its container')

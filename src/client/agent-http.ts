@@ -1,7 +1,7 @@
 import type {z} from 'zod'
 
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {errorFromAnswer} from '../core/error-status.js'
 import {DbrokerError, EngineError, errorMessage} from '../core/errors.js'
 import {PeerError, type PeerOptions, requestJson, requestStream} from '../core/http.js'
@@ -177,8 +177,9 @@ export class HttpAgentClient implements AgentClient {
     )
   }
 
-  async restart(instanceId: string): Promise<void> {
-    await this.call('POST', containerPath(instanceId, 'restart'), undefined, {}, {deadlineMs: this.deadlines.actionMs})
+  async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
+    const body = options.after?.length ? {after: [...options.after]} : {}
+    await this.call('POST', containerPath(instanceId, 'restart'), undefined, body, {deadlineMs: this.deadlines.actionMs})
   }
 
   list(): Promise<ContainerState[]> {

@@ -20,6 +20,11 @@ export interface ApplyOptions {
  * How the broker drives one host. `up` wires an in-process agent; a remote
  * host is reached over HTTP. Every method is idempotent.
  */
+export interface RestartOptions {
+  /** Instance ids of what the container depends on. */
+  after?: readonly string[]
+}
+
 export interface AgentClient {
   /** Converge the host to this spec and resolve once the service accepts connections. */
   apply(spec: ContainerSpec, options?: ApplyOptions): Promise<ContainerState>
@@ -27,8 +32,11 @@ export interface AgentClient {
   remove(instanceId: string, options?: {keepData?: boolean}): Promise<void>
   /** Run a command in the instance's running container. */
   exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult>
-  /** Restart the instance's container. */
-  restart(instanceId: string): Promise<void>
+  /**
+   * Restart the instance's container; with `after`, only when it has not started since every one of those
+   * instances' containers started, so two callers restarting a dependent after its dependency restart it once.
+   */
+  restart(instanceId: string, options?: RestartOptions): Promise<void>
   /** The containers of this installation on the host; `legacy` adds those from before installation labels (anyone's), marked. */
   list(options?: {legacy?: boolean}): Promise<ContainerState[]>
   facts(): Promise<HostFacts>

@@ -267,6 +267,7 @@ const flag = z.enum(['true', 'false']).optional()
 const count = z.string().regex(/^\d+$/, 'use a whole number').optional()
 export const containerParams = z.object({id: z.string().min(1)})
 export const removeQuery = z.object({keepData: flag})
+export const restartBody = z.object({after: z.array(z.string().min(1)).optional()}).default({})
 export const logsQuery = z.object({tail: count, since: count, follow: flag, timestamps: flag})
 
 export type RegisterBody = z.infer<typeof registerBody>
