@@ -1,0 +1,211 @@
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {parseCatalog} from '../../src/catalog/index.js'
+import {createLogger} from '../../src/core/log.js'
+import type {ServiceInstance} from '../../src/core/types.js'
+import {type BrokerProcess, loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
+import {CACHE, cacheServiceYaml} from '../helpers/runtime-catalog.js'
+import {REDIS} from '../helpers/system.js'
+
+const OSB = {username: 'broker', password: 'osb-password-0123'}
+const ADMIN = {username: 'ops', password: 'admin-password-0123'}
+const basic = ({username, password}: typeof OSB) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+
+/** The cache service of the fixture, as the API takes it (the file's shape, one service). */
+const cacheService = (yaml = cacheServiceYaml()) =>
+  parseCatalog(yaml, 'cache.yml').definition.services[0] as unknown as Record<string, unknown>
+
+describe('the catalog in the store, changed through /admin/v1/catalog/services (SQLite)', () => {
+  let dir: string
+  let catalogFile: string
+  let broker: BrokerProcess
+  const logged: string[] = []
+
+  const start = () =>
+    startBrokerProcess(
+      loadBrokerConfig(undefined, {
+        osb: OSB,
+        admin: ADMIN,
+        store: `sqlite:${path.join(dir, 'dbroker.db')}`,
+        listen: '127.0.0.1:0',
+        catalog: catalogFile,
+      }),
+      createLogger('info', (line) => logged.push(line)),
+    )
+  const admin = async (method: string, route: string, body?: unknown) => {
+    const response = await fetch(`${broker.url}/admin/v1/catalog/services${route}`, {
+      method,
+      headers: {
+        authorization: basic(ADMIN),
+        ...(body === undefined ? {} : {'content-type': 'application/json'}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    return {status: response.status, body: (await response.json()) as Record<string, any>}
+  }
+  const osbCatalog = async () => {
+    const response = await fetch(`${broker.url}/v2/catalog`, {
+      headers: {authorization: basic(OSB), 'x-broker-api-version': '2.17'},
+    })
+    const body = (await response.json()) as {services: Array<{name: string; plans: Array<{name: string}>}>}
+    return {etag: response.headers.get('etag'), names: body.services.map((s) => s.name), body}
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
+    // The default catalog's redis only, so a changed copy is easy to make.
+    const full = readFileSync(path.resolve('images/catalog.yml'), 'utf8')
+    catalogFile = path.join(dir, 'catalog.yml')
+    writeFileSync(catalogFile, full.slice(0, full.indexOf('  - id: a43935f6')).replaceAll('build: redis', 'build: /x'))
+    broker = await start()
+  })
+  afterAll(async () => {
+    await broker?.close()
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('the file seeds the empty store: generation 1, its services at version 1', async () => {
+    const {status, body} = await admin('GET', '')
+    expect(status).toBe(200)
+    expect(body.generation).toBe(1)
+    expect(body.services.map((s: {name: string; version: number}) => [s.name, s.version])).toEqual([['redis', 1]])
+    expect(logged.join('\n')).toMatch(/catalog was seeded from .*catalog\.yml/)
+  })
+
+  it('a service added is in GET /v2/catalog at once, with a new ETag', async () => {
+    const before = await osbCatalog()
+    const added = await admin('POST', '', {service: cacheService()})
+    expect(added.status).toBe(201)
+    expect(added.body).toMatchObject({generation: 2, changed: true, service: {name: 'cache', version: 1}})
+    const after = await osbCatalog()
+    expect(after.names).toEqual(['redis', 'cache'])
+    expect(after.etag).not.toBe(before.etag)
+    // dbroker's own plan fields stay out of the OSB catalog, as for the file's services.
+    expect(JSON.stringify(after.body)).not.toContain('"container"')
+    expect((await admin('POST', '', {service: cacheService()})).status).toBe(409)
+  })
+
+  it('a bad service is a 400 naming the field; nothing is stored and the generation stays', async () => {
+    const bad = {...cacheService(), name: 'other', id: 'not-a-uuid'}
+    const refused = await admin('POST', '', {service: bad})
+    expect(refused.status).toBe(400)
+    expect(refused.body.problems).toEqual([{path: 'service.id', message: 'must be a UUID'}])
+    expect(refused.body.description).toMatch(/service\.id: must be a UUID/)
+    const clash = cacheService()
+    ;(clash as {id: string}).id = '0d1c0a3e-8f0b-4c57-9a57-1f4d2c6b7e09'
+    clash.name = 'clash'
+    ;(clash.plans as Array<{id: string}>)[0].id = REDIS.plan_id
+    const clashed = await admin('POST', '', {service: clash})
+    expect(clashed.status).toBe(400)
+    expect(clashed.body.problems).toEqual([
+      {
+        path: 'service.plans[0].id',
+        message: `id ${REDIS.plan_id} is already used at service "redis" plans[0].id`,
+      },
+    ])
+    const relative: Record<string, unknown> = {
+      ...cacheService(),
+      name: 'rel',
+      id: '1d1c0a3e-8f0b-4c57-9a57-1f4d2c6b7e09',
+    }
+    ;(relative.plans as Array<{id: string; container: {build: unknown}}>)[0].container.build = 'redis'
+    expect((await admin('POST', '', {service: relative})).body.problems[0].path).toBe(
+      'service.plans[0].container.build',
+    )
+    const list = await admin('GET', '')
+    expect(list.body.generation).toBe(2)
+    expect(list.body.services.map((s: {name: string}) => s.name)).toEqual(['redis', 'cache'])
+  })
+
+  it('PUT replaces a service at its version; a stale version is a 409 that changes nothing', async () => {
+    const changed = cacheService(cacheServiceYaml({plans: 2, description: 'Two sizes'}))
+    const ok = await admin('PUT', '/cache', {version: 1, service: changed})
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatchObject({generation: 3, changed: true, service: {version: 2}})
+    const stale = await admin('PUT', '/cache', {version: 1, service: cacheService()})
+    expect(stale.status).toBe(409)
+    expect(stale.body.description).toMatch(/service cache is at version 2, not 1/)
+    const same = await admin('PUT', `/${CACHE.service_id}`, {version: 2, service: changed})
+    expect(same.body).toMatchObject({generation: 3, changed: false, service: {version: 2}})
+    expect((await osbCatalog()).body.services[1].plans.map((p) => p.name)).toEqual(['small', 'large'])
+    expect((await admin('PUT', '/nope', {version: 1, service: changed})).status).toBe(404)
+    expect((await admin('PUT', '/cache', {service: changed})).status).toBe(400)
+  })
+
+  it('a plan with an instance is neither dropped nor removed: 409 naming the instance', async () => {
+    const instance: ServiceInstance = {
+      id: 'i-cache-1',
+      serviceId: CACHE.service_id,
+      planId: CACHE.second_plan_id,
+      hostId: 'h1',
+      state: 'ready',
+      organizationGuid: 'o',
+      spaceGuid: 's',
+      parameters: {},
+      context: {},
+      maintenanceInfo: null,
+      credentials: {username: 'default', password: 'x'.repeat(32)},
+      spec: {
+        instanceId: 'i-cache-1',
+        name: 'dbroker-cache-i-cache-1',
+        image: 'dbroker/redis:7',
+        env: {},
+        ports: [],
+        bindAddress: '127.0.0.1',
+        volumes: [],
+        restart: 'always',
+        labels: {},
+        readiness: {probe: 'none', timeoutMs: 1000},
+        hooks: {},
+      },
+      dashboardUrl: null,
+      name: 'sessions',
+      createdAt: 1,
+      updatedAt: 1,
+    }
+    await broker.store.upsertHost({
+      id: 'h1',
+      serviceAddress: '127.0.0.1',
+      bindAddress: '127.0.0.1',
+      agentUrl: null,
+      portMin: 40000,
+      portMax: 40010,
+      zone: null,
+      labels: {},
+      facts: null,
+    })
+    await broker.store.insertInstance(instance, 'key')
+    const dropped = await admin('PUT', '/cache', {version: 2, service: cacheService()})
+    expect(dropped.status).toBe(409)
+    expect(dropped.body.description).toMatch(/plan large of cache has instances: sessions \(i-cache-1\)/)
+    expect(dropped.body.instances).toEqual([{id: 'i-cache-1', name: 'sessions', planId: CACHE.second_plan_id}])
+    const removed = await admin('DELETE', '/cache')
+    expect(removed.status).toBe(409)
+    expect(removed.body.description).toMatch(/cache cannot be removed: plan large of cache has instances: sessions/)
+    await broker.store.deleteInstance('i-cache-1')
+    expect((await admin('DELETE', '/cache?version=1')).status).toBe(409)
+    const gone = await admin('DELETE', '/cache?version=2')
+    expect(gone.status).toBe(200)
+    expect((await osbCatalog()).names).toEqual(['redis'])
+    const last = await admin('DELETE', '/redis')
+    expect(last.status).toBe(409)
+    expect(last.body.description).toMatch(/last: a catalog needs at least one service/)
+  })
+
+  it('after a restart the store wins over a changed file, which is a warning naming the service and how to apply it', async () => {
+    expect((await admin('POST', '', {service: cacheService()})).status).toBe(201)
+    await broker.close()
+    writeFileSync(catalogFile, readFileSync(catalogFile, 'utf8').replace('Redis key-value store', 'Changed text'))
+    logged.length = 0
+    broker = await start()
+    expect((await osbCatalog()).names).toEqual(['redis', 'cache'])
+    expect(JSON.stringify((await osbCatalog()).body)).not.toContain('Changed text')
+    expect(logged.join('\n')).toMatch(
+      /catalog file .*catalog\.yml differs from the store's catalog.*: redis changed in the file; apply the file with `dbroker services update .*catalog\.yml`/,
+    )
+  })
+})
