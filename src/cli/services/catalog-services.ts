@@ -32,7 +32,8 @@ function inFile(error: unknown, file: ServicesFile, index: number): unknown {
   const problems = error.problems.map((p) => {
     const where = `services[${index}]${p.path.replace(/^service/, '')}`
     const segments = where.match(/[^.[\]]+/g)!.map((s) => (/^\d+$/.test(s) ? Number(s) : s))
-    return {path: where, line: file.lineOf(segments), message: p.message}
+    // The broker's words, one problem per line: a line break in them can't make another.
+    return {path: where, line: file.lineOf(segments), message: String(p.message).replace(/[\r\n]+/g, ' ')}
   })
   return new CatalogError(file.file, problems)
 }
