@@ -1,4 +1,5 @@
 import type {CatalogChange, CatalogList, CatalogProblem} from '../core/catalog-admin.js'
+import {adminRequest} from './admin-request.js'
 import {type BrokerClient, BrokerRequestError} from './broker-client.js'
 
 /** A 400 of the catalog routes: what is wrong with the service sent, by its path in the body. */
@@ -15,27 +16,14 @@ export class InvalidServiceError extends BrokerRequestError {
 export class CatalogServicesClient {
   constructor(private readonly broker: Pick<BrokerClient, 'fetch' | 'target'>) {}
 
-  private async json<T>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> {
-    const response = await this.broker.fetch(method, path, {admin: true, body, query})
-    const text = await response.text()
-    let parsed: {description?: string; problems?: CatalogProblem[]}
-    try {
-      parsed = text ? JSON.parse(text) : {}
-    } catch {
-      parsed = {description: text.slice(0, 200)}
-    }
-    if (response.status === 401)
-      throw new BrokerRequestError(
-        401,
-        `the broker at ${this.broker.target.url} refused the admin credentials`,
-        'check them with `dbroker context list`; `dbroker up` prints the local ones',
-      )
-    if (response.status === 400 && Array.isArray(parsed.problems))
-      throw new InvalidServiceError(parsed.description ?? 'invalid service', parsed.problems)
-    if (response.status === 404 && parsed.description?.startsWith('no route for'))
-      throw new BrokerRequestError(404, `the broker at ${this.broker.target.url} has no runtime catalog (too old)`)
-    if (!response.ok) throw new BrokerRequestError(response.status, parsed.description ?? `HTTP ${response.status}`)
-    return parsed as T
+  private json<T>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> {
+    return adminRequest(this.broker, method, path, {body, query}, (status, answer) => {
+      if (status === 400 && Array.isArray(answer.problems))
+        return new InvalidServiceError(answer.description ?? 'invalid service', answer.problems as CatalogProblem[])
+      if (status === 404 && answer.description?.startsWith('no route for'))
+        return new BrokerRequestError(404, `the broker at ${this.broker.target.url} has no runtime catalog (too old)`)
+      return undefined
+    })
   }
 
   list(): Promise<CatalogList> {

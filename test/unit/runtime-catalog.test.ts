@@ -4,7 +4,9 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {checkInstancesKept} from '../../src/broker/catalog-checks.js'
 import {parseCatalog} from '../../src/catalog/index.js'
+import type {OsbError} from '../../src/core/errors.js'
 import {createLogger} from '../../src/core/log.js'
 import type {ServiceInstance} from '../../src/core/types.js'
 import {type BrokerProcess, loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
@@ -136,57 +138,7 @@ describe('the catalog in the store, changed through /admin/v1/catalog/services (
     expect((await admin('PUT', '/cache', {service: changed})).status).toBe(400)
   })
 
-  it('a plan with an instance is neither dropped nor removed: 409 naming the instance', async () => {
-    const instance: ServiceInstance = {
-      id: 'i-cache-1',
-      serviceId: CACHE.service_id,
-      planId: CACHE.second_plan_id,
-      hostId: 'h1',
-      state: 'ready',
-      organizationGuid: 'o',
-      spaceGuid: 's',
-      parameters: {},
-      context: {},
-      maintenanceInfo: null,
-      credentials: {username: 'default', password: 'x'.repeat(32)},
-      spec: {
-        instanceId: 'i-cache-1',
-        name: 'dbroker-cache-i-cache-1',
-        image: 'dbroker/redis:7',
-        env: {},
-        ports: [],
-        bindAddress: '127.0.0.1',
-        volumes: [],
-        restart: 'always',
-        labels: {},
-        readiness: {probe: 'none', timeoutMs: 1000},
-        hooks: {},
-      },
-      dashboardUrl: null,
-      name: 'sessions',
-      createdAt: 1,
-      updatedAt: 1,
-    }
-    await broker.store.upsertHost({
-      id: 'h1',
-      serviceAddress: '127.0.0.1',
-      bindAddress: '127.0.0.1',
-      agentUrl: null,
-      portMin: 40000,
-      portMax: 40010,
-      zone: null,
-      labels: {},
-      facts: null,
-    })
-    await broker.store.insertInstance(instance, 'key')
-    const dropped = await admin('PUT', '/cache', {version: 2, service: cacheService()})
-    expect(dropped.status).toBe(409)
-    expect(dropped.body.description).toMatch(/plan large of cache has instances: sessions \(i-cache-1\)/)
-    expect(dropped.body.instances).toEqual([{id: 'i-cache-1', name: 'sessions', planId: CACHE.second_plan_id}])
-    const removed = await admin('DELETE', '/cache')
-    expect(removed.status).toBe(409)
-    expect(removed.body.description).toMatch(/cache cannot be removed: plan large of cache has instances: sessions/)
-    await broker.store.deleteInstance('i-cache-1')
+  it('DELETE at a stale version is a 409; at the current one the service goes; the last one stays', async () => {
     expect((await admin('DELETE', '/cache?version=1')).status).toBe(409)
     const gone = await admin('DELETE', '/cache?version=2')
     expect(gone.status).toBe(200)
@@ -207,5 +159,47 @@ describe('the catalog in the store, changed through /admin/v1/catalog/services (
     expect(logged.join('\n')).toMatch(
       /catalog file .*catalog\.yml differs from the store's catalog.*: redis changed in the file; apply the file with `dbroker services update .*catalog\.yml`/,
     )
+  })
+})
+
+describe('what a catalog change may do to plans with instances', () => {
+  const service = {
+    id: CACHE.service_id,
+    name: 'cache',
+    plans: [
+      {id: CACHE.plan_id, name: 'small'},
+      {id: CACHE.second_plan_id, name: 'large'},
+    ],
+  }
+  const instances = [
+    {id: 'i-1', name: 'sessions', serviceId: CACHE.service_id, planId: CACHE.second_plan_id},
+    {id: 'i-2', name: null, serviceId: REDIS.service_id, planId: REDIS.plan_id},
+  ] as ServiceInstance[]
+  const refusal = (run: () => void) => {
+    try {
+      run()
+    } catch (error) {
+      return error as OsbError
+    }
+    throw new Error('not refused')
+  }
+
+  it('keeps every plan an instance has: dropping it, changing its id or the service id, or removing the service is a 409 naming it', () => {
+    const small = {...service, plans: [service.plans[0]]}
+    const dropped = refusal(() => checkInstancesKept(instances, service, small))
+    expect(dropped.status).toBe(409)
+    expect(dropped.message).toBe(
+      'service cache cannot drop a plan: plan large of cache has instances: sessions (i-1); deprovision them first',
+    )
+    expect(dropped.extra).toEqual({instances: [{id: 'i-1', name: 'sessions', planId: CACHE.second_plan_id}]})
+    expect(refusal(() => checkInstancesKept(instances, service, undefined)).message).toMatch(/cache cannot be removed/)
+    const moved = {...service, id: '0d1c0a3e-8f0b-4c57-9a57-1f4d2c6b7e09'}
+    expect(refusal(() => checkInstancesKept(instances, service, moved)).message).toMatch(/cannot change its id/)
+  })
+
+  it('lets a change through that keeps those plans (the other plan may go, the texts may change)', () => {
+    const renamed = {...service, name: 'sessions-cache', plans: [{...service.plans[1], name: 'big'}]}
+    expect(() => checkInstancesKept(instances, service, renamed)).not.toThrow()
+    expect(() => checkInstancesKept([], service, undefined)).not.toThrow()
   })
 })
