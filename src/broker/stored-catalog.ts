@@ -153,13 +153,25 @@ export class StoredCatalog {
       | {unchanged: true; name: string}
     >,
   ): Promise<CatalogChange> {
-    const done = await this.store.transaction(async (tx) => {
-      await tx.lockPlacement()
-      return work(tx, await tx.catalog.list())
-    })
+    const previous = this.catalog.definition
+    let swapped = false
+    const done = await this.store
+      .transaction(async (tx) => {
+        await tx.lockPlacement()
+        const result = await work(tx, await tx.catalog.list())
+        // Swapped before the commit, under placement's lock: a provision placed after it sees a removed plan gone.
+        if (!('unchanged' in result)) {
+          this.catalog.replace({services: result.definition})
+          swapped = true
+        }
+        return result
+      })
+      .catch((error: unknown) => {
+        if (swapped) this.catalog.replace(previous)
+        throw error
+      })
     if ('unchanged' in done) return {...(await this.get(done.name)), changed: false}
     this.generation = Math.max(this.generation, done.generation)
-    this.catalog.replace({services: done.definition})
     this.events?.emitChange({
       kind: 'catalog',
       id: done.name,

@@ -2,7 +2,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {checkInstancesKept} from '../../src/broker/catalog-checks.js'
 import {parseCatalog} from '../../src/catalog/index.js'
@@ -10,6 +10,8 @@ import type {OsbError} from '../../src/core/errors.js'
 import {createLogger} from '../../src/core/log.js'
 import type {ServiceInstance} from '../../src/core/types.js'
 import {type BrokerProcess, loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
+import {FakeAgent, KV} from '../helpers/fake-agent.js'
+import {fakeLifecycle} from '../helpers/lifecycle.js'
 import {CACHE, cacheServiceYaml} from '../helpers/runtime-catalog.js'
 import {REDIS} from '../helpers/system.js'
 
@@ -201,5 +203,46 @@ describe('what a catalog change may do to plans with instances', () => {
     const renamed = {...service, name: 'sessions-cache', plans: [{...service.plans[1], name: 'big'}]}
     expect(() => checkInstancesKept(instances, service, renamed)).not.toThrow()
     expect(() => checkInstancesKept([], service, undefined)).not.toThrow()
+  })
+})
+
+describe('a catalog swapped while provisions run', () => {
+  const body = {...KV, organization_guid: 'o', space_guid: 's'}
+  const meta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
+
+  it('a provision whose plan went before it was placed is refused and leaves no row', async () => {
+    const {store, provisioner, catalog} = await fakeLifecycle(new FakeAgent())
+    const other = parseCatalog(cacheServiceYaml(), 'cache.yml').definition
+    const provisioning = provisioner.provision('i-late', body, meta)
+    // What a removal does under placement's lock, before the provision's transaction takes it.
+    catalog.replace(other)
+    await expect(provisioning).rejects.toThrow(`plan ${KV.plan_id} was removed from the catalog meanwhile`)
+    expect(await store.getInstance('i-late')).toBeUndefined()
+    await store.close()
+  })
+
+  it('a provision already placed goes on with the plan it started with', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const agent = new (class extends FakeAgent {
+      override async apply(spec: Parameters<FakeAgent['apply']>[0]) {
+        await gate
+        return super.apply(spec)
+      }
+    })()
+    const {store, provisioner, catalog} = await fakeLifecycle(agent)
+    const provisioning = provisioner.provision('i-early', body, meta)
+    await vi.waitFor(async () => expect((await store.getInstance('i-early'))?.state).toBe('provisioning'))
+    const before = (await store.getInstance('i-early'))!.spec.image
+    const changed = structuredClone(catalog.definition)
+    changed.services[0].plans[0].container.image = 'other/image:1'
+    catalog.replace(changed)
+    release()
+    expect((await provisioning).status).toBe(201)
+    const instance = (await store.getInstance('i-early'))!
+    expect(instance.state).toBe('ready')
+    expect(instance.spec.image).toBe(before)
+    expect(catalog.plan(KV.plan_id)?.plan.container.image).toBe('other/image:1')
+    await store.close()
   })
 })

@@ -112,6 +112,8 @@ export class Instances {
     let placed: {instance: ServiceInstance; host: Host} | undefined
     const created = changes.instanceCreated(instanceId, async (tx) => {
       await tx.lockPlacement()
+      // A catalog change takes this lock too and swaps the catalog before it commits: a plan removed meanwhile is seen here.
+      if (!ctx.catalog.plan(plan.id)) throw badRequest(`plan ${plan.id} was removed from the catalog meanwhile`)
       const host = placeInstance(
         await tx.listHosts(),
         await tx.countInstancesByHost(),
