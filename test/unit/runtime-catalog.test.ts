@@ -80,6 +80,23 @@ describe('the catalog in the store, changed through /admin/v1/catalog/services (
     expect(logged.join('\n')).toMatch(/catalog was seeded from .*catalog\.yml/)
   })
 
+  it("the platform's OSB credentials change nothing: 401 on every catalog route", async () => {
+    for (const [method, route] of [
+      ['GET', ''],
+      ['POST', ''],
+      ['PUT', '/redis'],
+      ['DELETE', '/redis'],
+    ]) {
+      const response = await fetch(`${broker.url}/admin/v1/catalog/services${route}`, {
+        method,
+        headers: {authorization: basic(OSB), 'content-type': 'application/json'},
+        body: method === 'POST' || method === 'PUT' ? JSON.stringify({version: 1, service: cacheService()}) : undefined,
+      })
+      expect(response.status, `${method} ${route}`).toBe(401)
+    }
+    expect((await admin('GET', '')).body.generation).toBe(1)
+  })
+
   it('a service added is in GET /v2/catalog at once, with a new ETag', async () => {
     const before = await osbCatalog()
     const added = await admin('POST', '', {service: cacheService()})
