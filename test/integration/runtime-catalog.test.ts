@@ -7,8 +7,10 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {createLogger} from '../../src/core/log.js'
+import {loadAgentConfig, type RunningAgent, startAgentProcess} from '../../src/system/agent.js'
 import {type BrokerProcess, loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
 import {RUN} from '../helpers/cli.js'
+import {removeInstallationNetwork, removeLabelled} from '../helpers/docker.js'
 import type {CliResult} from '../helpers/operator.js'
 import {OsbClient} from '../helpers/osb.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
@@ -177,8 +179,13 @@ describe('two brokers on one PostgreSQL store: a catalog change on one is served
   const brokers: BrokerProcess[] = []
   const OSB = {username: 'broker', password: 'osb-password-0123'}
   const ADMIN = {username: 'ops', password: 'admin-password-0123'}
+  const adminAuth = `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`
   const target = (b: BrokerProcess): BrokerTarget => ({url: b.url, credentials: OSB, adminCredentials: ADMIN})
   const osb = (b: BrokerProcess) => new OsbClient(b.url, OSB)
+  let agent: RunningAgent | undefined
+  const id = testId()
+  const bindingId = testId('b')
+  const cache = {service_id: CACHE.service_id, plan_id: CACHE.plan_id}
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/dbcatalog-')
@@ -201,14 +208,43 @@ describe('two brokers on one PostgreSQL store: a catalog change on one is served
           createLogger('silent'),
         ),
       )
+    // One host, this machine's engine, whose agent heartbeats to broker B.
+    const enrolled = await fetch(`${brokers[0].url}/admin/v1/hosts/catalog-h1/enroll`, {
+      method: 'POST',
+      headers: {authorization: adminAuth},
+    })
+    const {token} = (await enrolled.json()) as {token: string}
+    mkdirSync(path.join(dir, 'disks'))
+    agent = await startAgentProcess(
+      loadAgentConfig(undefined, {
+        id: 'catalog-h1',
+        token,
+        brokers: [brokers[1].url],
+        service_address: '127.0.0.1',
+        port_range: '44470-44479',
+        listen: '127.0.0.1:0',
+        keepalive: 1000,
+        disks_dir: path.join(dir, 'disks'),
+      }),
+      createLogger('silent'),
+    )
+    await vi.waitFor(async () => expect((await brokers[1].store.getHost('catalog-h1'))?.status).toBe('alive'), {
+      timeout: 20_000,
+    })
   })
   afterAll(async () => {
+    const installation = brokers[0] && (await brokers[0].store.installationId())
+    await agent?.close()
+    if (installation) {
+      await removeLabelled([id], installation)
+      await removeInstallationNetwork(installation)
+    }
     for (const b of brokers) await b.close()
     postgres?.stop()
     rmSync(dir, {recursive: true, force: true})
   })
 
-  it('add on A: B serves it with a new ETag; update on B: A serves that; a stale version is a 409; remove on A: gone from B', async () => {
+  it('add on A: B serves it with a new ETag, provisions it and binds (redis-cli works), A refuses to remove it; update on B: A serves that; a stale version is a 409; remove on A: gone from B', async () => {
     const [a, b] = brokers
     const config = path.join(dir, 'config')
     const before = await catalogNames(osb(b))
@@ -216,6 +252,18 @@ describe('two brokers on one PostgreSQL store: a catalog change on one is served
     expect(added.code, added.stderr).toBe(0)
     await vi.waitFor(async () => expect((await catalogNames(osb(b))).names).toContain('cache'), {timeout: 10_000})
     expect((await catalogNames(osb(b))).etag).not.toBe(before.etag)
+
+    // B places an instance of it on the host, and the credentials work; A won't remove the service under it.
+    expect((await osb(b).provision(id, {...cache, ...ORG})).status).toBe(201)
+    const bound = await osb(b).bind(id, bindingId, cache)
+    expect(bound.status).toBe(201)
+    expect(await redisCli(bound.body.credentials, 'SET', 'k', 'pg')).toBe('OK')
+    expect(await redisCli(bound.body.credentials, 'GET', 'k')).toBe('pg')
+    const refused = await cli(target(a), config, ['services', 'remove', 'cache', '--yes'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`plan small of cache has instances: ${id}`)
+    expect((await osb(b).unbind(id, bindingId, cache)).status).toBe(200)
+    expect((await osb(b).deprovision(id, cache)).status).toBe(200)
 
     const read = JSON.parse((await cli(target(a), config, ['services', 'list', '--json'])).stdout).result
     const updated = await cli(target(b), config, ['services', 'update', writeCacheService(dir, 'two.yml', {plans: 2})])
@@ -233,7 +281,7 @@ describe('two brokers on one PostgreSQL store: a catalog change on one is served
     const stale = await fetch(`${a.url}/admin/v1/catalog/services/cache`, {
       method: 'PUT',
       headers: {
-        authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
+        authorization: adminAuth,
         'content-type': 'application/json',
       },
       body: JSON.stringify({version: cacheRead.version, service: cacheRead.definition}),
