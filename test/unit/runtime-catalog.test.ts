@@ -5,10 +5,13 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {checkInstancesKept} from '../../src/broker/catalog-checks.js'
+import {BrokerEvents} from '../../src/broker/events.js'
+import {StoredCatalog} from '../../src/broker/stored-catalog.js'
 import {parseCatalog} from '../../src/catalog/index.js'
 import type {OsbError} from '../../src/core/errors.js'
 import {createLogger} from '../../src/core/log.js'
 import type {ServiceInstance} from '../../src/core/types.js'
+import {openStore} from '../../src/store/index.js'
 import {type BrokerProcess, loadBrokerConfig, startBrokerProcess} from '../../src/system/broker.js'
 import {FakeAgent, KV} from '../helpers/fake-agent.js'
 import {fakeLifecycle} from '../helpers/lifecycle.js'
@@ -260,6 +263,29 @@ describe('a catalog swapped while provisions run', () => {
     expect(instance.state).toBe('ready')
     expect(instance.spec.image).toBe(before)
     expect(catalog.plan(KV.plan_id)?.plan.container.image).toBe('other/image:1')
+    await store.close()
+  })
+})
+
+describe("another broker's change, heard or missed", () => {
+  it('a catalog event or a resync has the broker read the newer catalog from the store; an older or equal one is left', async () => {
+    const store = await openStore('sqlite::memory:')
+    const log = createLogger('silent')
+    const file = () => parseCatalog(readFileSync(path.resolve('images/catalog.yml'), 'utf8'), 'catalog.yml')
+    const a = await StoredCatalog.open(store, file(), log)
+    const b = await StoredCatalog.open(store, file(), log)
+    const [eventsA, eventsB] = [new BrokerEvents(), new BrokerEvents()]
+    a.follow(eventsA)
+    b.follow(eventsB)
+    await a.add(cacheService())
+    expect(b.catalog.serviceByName('cache')).toBeUndefined()
+    // The notice was lost (the channel reconnected): the bridge's resync is enough.
+    eventsB.emitChange({kind: 'resync', id: 'broker-b', action: 'resync'})
+    await vi.waitFor(() => expect(b.catalog.serviceByName('cache')?.plans[0].id).toBe(CACHE.plan_id))
+    const revision = b.catalog.revision
+    eventsB.emitChange({kind: 'catalog', id: 'cache', action: 'added'})
+    await b.reload()
+    expect(b.catalog.revision).toBe(revision)
     await store.close()
   })
 })
