@@ -115,6 +115,21 @@ describe('a shared redis: two instances, A and B, in one container', () => {
       `${b.key_prefix}*`,
     ) + admin('ACL', 'GETUSER', b.username)
 
+  /** B's keys, as they are before every attack (one that got through must not spoil the next). */
+  const seedB = async () => {
+    const p = b.key_prefix
+    admin('DEL', ...['secret', 'hash', 'list', 'set', 'zset', 'stream'].map((k) => `${p}${k}`))
+    for (const args of [
+      ['SET', `${p}secret`, 'b-secret'],
+      ['HSET', `${p}hash`, 'f', 'v'],
+      ['RPUSH', `${p}list`, '3', '1', '2'],
+      ['SADD', `${p}set`, 'm'],
+      ['ZADD', `${p}zset`, '1', 'm'],
+      ['XADD', `${p}stream`, '1-1', 'f', 'v'],
+    ])
+      expect(await as(b, ...args)).not.toMatch(/ERR|NOPERM/)
+  }
+
   beforeAll(async () => {
     c = await startContainer({
       name: testId('c'),
@@ -129,16 +144,7 @@ describe('a shared redis: two instances, A and B, in one container', () => {
     c.ok(['/dbroker/provision'], {instance_id: instanceB})
     a = JSON.parse(c.ok(['/dbroker/bind', '--json'], {instance_id: instanceA, binding_id: testId('ba')}))
     b = JSON.parse(c.ok(['/dbroker/bind', '--json'], {instance_id: instanceB, binding_id: testId('bb')}))
-    const p = b.key_prefix
-    for (const args of [
-      ['SET', `${p}secret`, 'b-secret'],
-      ['HSET', `${p}hash`, 'f', 'v'],
-      ['RPUSH', `${p}list`, '3', '1', '2'],
-      ['SADD', `${p}set`, 'm'],
-      ['ZADD', `${p}zset`, '1', 'm'],
-      ['XADD', `${p}stream`, '*', 'f', 'v'],
-    ])
-      expect(await as(b, ...args)).not.toMatch(/ERR|NOPERM/)
+    await seedB()
     expect(await as(a, 'RPUSH', `${a.key_prefix}list`, '3', '1', '2')).toBe('3')
   })
   afterAll(() => c?.remove())
@@ -232,6 +238,7 @@ describe('a shared redis: two instances, A and B, in one container', () => {
     ['shut the server down', () => ['SHUTDOWN', 'NOSAVE']],
   ]
   it.each(attacks)("A's binding cannot %s", async (_, command) => {
+    await seedB()
     const before = bState()
     expect(await as(a, ...command(b.key_prefix, a.key_prefix))).toMatch(REFUSED)
     expect(bState()).toBe(before)
