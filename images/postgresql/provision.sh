@@ -15,17 +15,7 @@ set -euo pipefail
 die() { local m="$*"; printf 'dbroker-postgresql provision: %s\n' "${m//$'\n'/; }" >&2; exit 1; }
 # shellcheck source=superuser-session.sh
 source /dbroker/superuser-session.sh
-(($# == 0)) || die "takes no arguments (a JSON document on stdin)"
-become_postgres "$@"
-# shellcheck source=hook-input.sh
-source /dbroker/hook-input.sh
-read_document
-[[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
-database=$(doc_database)
-[[ -n $database ]] || die "the JSON document needs \"database\" or \"instance_id\""
-check_instance_database "$database"
-role=$(instance_role "$database")
-export PGHOST=/var/run/postgresql PGPORT=5432 PGOPTIONS=$SUPERUSER_PGOPTIONS
+read_instance_document "$@"
 
 out=$(psql -X -q -v ON_ERROR_STOP=1 -v db="$database" -v role="$role" -v own="$POSTGRES_DB" -v lockout="$LOCKOUT_SETTINGS" \
   -U postgres -d "$MAINT_DB" 2>&1 <<'SQL'

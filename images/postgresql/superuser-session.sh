@@ -48,3 +48,20 @@ doc_database() {
   fi
   printf '%s' "$d"
 }
+
+# For provision and deprovision: as postgres, the document on stdin names an
+# instance's database; sets `database` and `role` (its owner) and the socket's
+# connection settings. Expects `die` and the caller's "$@".
+read_instance_document() {
+  (($# == 0)) || die "takes no arguments (a JSON document on stdin)"
+  become_postgres "$@"
+  # shellcheck source=hook-input.sh
+  source /dbroker/hook-input.sh
+  read_document
+  [[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
+  database=$(doc_database)
+  [[ -n $database ]] || die "the JSON document needs \"database\" or \"instance_id\""
+  check_instance_database "$database"
+  role=$(instance_role "$database")
+  export PGHOST=/var/run/postgresql PGPORT=5432 PGOPTIONS=$SUPERUSER_PGOPTIONS
+}

@@ -128,3 +128,11 @@ doc_key_prefix() {
   fi
   printf '%s' "$p"
 }
+
+# For provision and deprovision: the document on stdin must name an instance; sets KEY_PREFIX to its prefix.
+read_instance_document() {
+  (($# == 0)) || die "takes no arguments (a JSON document on stdin)"
+  read_document
+  KEY_PREFIX=$(doc_key_prefix)
+  [[ -n $KEY_PREFIX ]] || die "the JSON document needs \"key_prefix\" or \"instance_id\""
+}

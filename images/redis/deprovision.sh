@@ -11,10 +11,8 @@ source /dbroker/acl.sh
 # shellcheck source=hook-input.sh
 source /dbroker/hook-input.sh
 
-(($# == 0)) || die "takes no arguments (a JSON document on stdin)"
-read_document
-prefix=$(doc_key_prefix)
-[[ -n $prefix ]] || die "the JSON document needs \"key_prefix\" or \"instance_id\""
+read_instance_document "$@"
+prefix=$KEY_PREFIX
 
 # Users first, so no binding writes while its keys go.
 list=$(admin_cli ACL LIST 2>&1) || die "ACL LIST failed: $list"

@@ -12,10 +12,8 @@ source /dbroker/acl.sh
 # shellcheck source=hook-input.sh
 source /dbroker/hook-input.sh
 
-(($# == 0)) || die "takes no arguments (a JSON document on stdin)"
-read_document
-prefix=$(doc_key_prefix)
-[[ -n $prefix ]] || die "the JSON document needs \"key_prefix\" or \"instance_id\""
+read_instance_document "$@"
+prefix=$KEY_PREFIX
 out=$(admin_cli PING 2>&1) || die "redis does not answer: $out"
 [[ $out == PONG ]] || die "redis does not answer: $out"
 BIND_KEY_PREFIX=$prefix jq -n '{key_prefix: $ENV.BIND_KEY_PREFIX}'

@@ -1,7 +1,10 @@
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+
+import {expect} from 'vitest'
 
 import {until} from '../helpers/until.js'
 
@@ -107,4 +110,78 @@ const readable = (file: string) => {
   } catch {
     return undefined
   }
+}
+
+/** The lifecycle executables of the JSON form, as the broker runs them. */
+export const JSON_FORM = [
+  ['/dbroker/provision'],
+  ['/dbroker/deprovision'],
+  ['/dbroker/bind', '--json'],
+  ['/dbroker/unbind', '--json'],
+]
+
+/** A document an executable must refuse: the reason its stderr gives, and (when not all) which executables read it. */
+export interface BadDocument {
+  what: string
+  input: string | Record<string, unknown>
+  reason: RegExp
+  only?: string[]
+}
+
+/** What every image refuses alike: not a JSON object, a field of the wrong type or with a control character, too big. */
+export const badDocuments = (instanceId: string): BadDocument[] => [
+  {what: 'not JSON', input: 'instance_id=A', reason: /not a JSON object/},
+  {what: 'a JSON array', input: '[]', reason: /not a JSON object/},
+  {
+    what: 'a number for a string field',
+    input: {instance_id: 5, binding_id: 'x'},
+    reason: /"instance_id" .* must be a string/,
+  },
+  {
+    what: 'an object for a string field',
+    input: {instance_id: instanceId, binding_id: {}},
+    reason: /"binding_id" .* must be a string/,
+  },
+  {
+    what: 'a string for context',
+    input: {instance_id: instanceId, binding_id: 'x', context: 'c'},
+    reason: /"context" .* must be an object/,
+  },
+  {
+    what: 'a line break in a field',
+    input: {instance_id: instanceId, binding_id: 'x', password: 'a\nb'},
+    reason: /"password" .* control characters/,
+  },
+  {
+    what: 'more than 64 KiB',
+    input: JSON.stringify({instance_id: instanceId, binding_id: 'x', pad: 'p'.repeat(70_000)}),
+    reason: /larger than 64 KiB/,
+  },
+]
+
+/** Every JSON-form executable given each bad document exits 1 with nothing on stdout and one line on stderr naming why. */
+export function expectEachRefused(c: TestContainer, image: string, bad: BadDocument[]): void {
+  for (const command of JSON_FORM)
+    for (const {what, input, reason, only} of bad) {
+      if (only && !only.includes(command[0])) continue
+      const run = c.hook(command, input)
+      const seen = {what, command: command.join(' '), status: run.status, stdout: run.stdout}
+      expect(seen).toEqual({...seen, status: 1, stdout: ''})
+      expect(run.stderr).toMatch(new RegExp(`^dbroker-${image} [a-z]+: [^\\n]+\\n$`))
+      expect(run.stderr).toMatch(reason)
+    }
+}
+
+/** Binds in both forms with a known password while strace watches: it is on no argv, and the trace did see `client` run. */
+export async function expectNoPasswordOnArgv(c: TestContainer, instanceId: string, client: RegExp): Promise<void> {
+  const password = `argv-check-${randomBytes(12).toString('hex')}`
+  const traced = await execvesDuring(c, () => {
+    c.ok(['/dbroker/bind', '--json'], {instance_id: instanceId, binding_id: 'argv', password})
+    c.ok(['/dbroker/bind'], undefined, {BIND_USERNAME: 'bargvcheck000', BIND_PASSWORD: password})
+  })
+  expect(traced).toMatch(/execve\("\/dbroker\/bind", \["\/dbroker\/bind", "--json"\]/)
+  expect(traced).toMatch(client)
+  expect(traced).not.toContain(password)
+  c.ok(['/dbroker/unbind', '--json'], {binding_id: 'argv'})
+  c.ok(['/dbroker/unbind'], undefined, {BIND_USERNAME: 'bargvcheck000'})
 }
