@@ -167,7 +167,7 @@ describe('instances on one engine stay apart', () => {
       expect(h.MemorySwap).toBe(h.Memory)
       expect(h.ReadonlyRootfs).toBe(true)
       expect(Object.keys(h.Tmpfs ?? {}).sort()).toEqual(['/run', '/tmp'])
-      expect(h.LogConfig).toEqual({Type: 'json-file', Config: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}})
+      expect(h.LogConfig).toEqual({Type: 'local', Config: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}})
       expect(h.NetworkMode).toBe(`dbroker-${t.system.installationId}`)
       expect(info.Config.Labels['dbroker.installation']).toBe(t.system.installationId)
       // The root file system really is read-only, /tmp is not.
@@ -186,7 +186,7 @@ describe('instances on one engine stay apart', () => {
         pidsLimit: 512,
         memoryBytes: h.Memory,
         memorySwapBytes: h.Memory,
-        log: {driver: 'json-file', maxSizeBytes: 10 * 1024 ** 2, maxFiles: 3},
+        logging: {driver: 'local', options: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}},
         network: h.NetworkMode,
       })
     }
