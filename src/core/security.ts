@@ -1,4 +1,11 @@
-import {describeLogging, effectiveLogging, type ContainerLogging, type LegacyLog} from './logging.js'
+import {
+  type ContainerLogging,
+  DEFAULT_LOGGING,
+  describeLogging,
+  effectiveLogging,
+  fromLegacyLog,
+  type LegacyLog,
+} from './logging.js'
 
 /** How an instance's container is confined: the broker puts it in the spec, the agent applies it, the admin API shows it. */
 
@@ -82,9 +89,9 @@ export function effectiveSecurity(spec: {security?: ContainerSecurity}): Contain
 export const installationNetwork = (installation: string) => `dbroker-${installation}`
 
 /** Everything about a container's confinement, as the agent creates it: what the admin API shows. */
-export interface SecurityView extends Omit<ContainerSecurity, 'log'> {
+export interface SecurityView extends ContainerSecurity {
   privileged: boolean
-  /** Where the container's output goes, bounded on the host (see core/logging.ts). */
+  /** Where the container's output goes (see core/logging.ts); older brokers sent `log` instead. */
   logging: ContainerLogging
   capDrop: string[]
   memoryBytes: number | null
@@ -118,7 +125,7 @@ export function confinement(s: SecurityView): string {
     s.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
     `pids ${s.pidsLimit}`,
     s.memoryBytes !== null && s.memorySwapBytes === s.memoryBytes ? 'no swap' : 'swap allowed',
-    `logs ${describeLogging(s.logging)}`,
+    `logs ${describeLogging(s.logging ?? (s.log ? fromLegacyLog(s.log) : DEFAULT_LOGGING))}`,
     `network ${s.network}`,
   ].join(', ')
 }

@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {buildSpec, planLogging} from '../../src/broker/spec.js'
 import {CatalogError, parseCatalog} from '../../src/catalog/index.js'
 import {DEFAULT_LOGGING, describeLogging} from '../../src/core/logging.js'
+import {confinement, type SecurityView, securityView} from '../../src/core/security.js'
 import type {ContainerSpec, Host} from '../../src/core/types.js'
 import {createOptions, specHash} from '../../src/docker/engine.js'
 import {ManifestError, parseManifest} from '../../src/manifest/index.js'
@@ -141,6 +142,18 @@ describe('a plan says where its containers log', () => {
       'syslog to udp://10.0.0.5:514',
     )
     expect(describeLogging({driver: 'journald', options: {}})).toBe('journald')
+  })
+
+  it("the detail's security line says how the container logs, also from a broker that sent the old `log`", () => {
+    const view = securityView(
+      specFor('          logging: {driver: syslog, options: {syslog-address: "udp://10.0.0.5:514"}}'),
+      'i',
+    )
+    expect(view.logging).toEqual({driver: 'syslog', options: {'syslog-address': 'udp://10.0.0.5:514'}})
+    expect(confinement(view)).toContain('logs syslog to udp://10.0.0.5:514')
+    const {logging: _logging, ...older} = view
+    const fromOlderBroker = {...older, log: {driver: 'json-file', maxSizeBytes: 10 * 1024 ** 2, maxFiles: 3}}
+    expect(confinement(fromOlderBroker as unknown as SecurityView)).toContain('logs json-file 10M×3')
   })
 })
 
