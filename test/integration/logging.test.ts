@@ -63,6 +63,7 @@ const catalogYaml = (collectorPort: number) => `services:
     name: app
     description: an app that logs
     bindable: true
+    plan_updateable: true
     plans:${redisPlan('json', '{driver: json-file, options: {max-size: 1m}}')}${redisPlan('local', '')}${redisPlan(
       'syslog',
       `{driver: syslog, options: {syslog-address: "tcp://127.0.0.1:${collectorPort}", syslog-format: rfc5424, tag: "{{.Name}}", mode: non-blocking}}`,
@@ -207,7 +208,7 @@ describe('logs through Docker logging drivers, with a syslog collector (real eng
     expect(result.stderr).toContain(`tcp://127.0.0.1:${range[0]}`)
   })
 
-  it('json-file and local (the default) are capped and read back', async () => {
+  it('json-file and local (the default) are capped and read back, and another plan’s logging makes the container again', async () => {
     const json = testId('json')
     const local = testId('local')
     expect((await provision(json, app('json'))).status).toBe(201)
@@ -225,6 +226,14 @@ describe('logs through Docker logging drivers, with a syslog collector (real eng
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toMatch(/Ready to accept connections/)
     }
+
+    // Another plan's logging is another container: an update makes it again, logging the new way.
+    const before = (await containerOf(local)).Id
+    const update = await t.osb.update(local, {service_id: APP_SERVICE, plan_id: PLANS.json})
+    expect(update.status, JSON.stringify(update.body)).toBe(200)
+    const after = await containerOf(local)
+    expect(after.Id).not.toBe(before)
+    expect(after.HostConfig.LogConfig?.Type).toBe('json-file')
   })
 
   it('journald: read back where the engine has a journal, else a provision that fails saying so and leaves nothing', async () => {
