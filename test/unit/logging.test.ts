@@ -7,6 +7,7 @@ import {confinement, type SecurityView, securityView} from '../../src/core/secur
 import type {ContainerSpec, Host} from '../../src/core/types.js'
 import {createOptions, specHash} from '../../src/docker/engine.js'
 import {ManifestError, parseManifest} from '../../src/manifest/index.js'
+import {toSpecs} from '../../src/manifest/specs.js'
 
 const catalog = (lines = '') =>
   `services:
@@ -220,6 +221,18 @@ describe('a manifest container logs the same way', () => {
       driver: 'json-file',
       options: {'max-file': '3', 'max-size': String(5 * 1024 ** 2)},
     })
+  })
+
+  it('reaches the container: the spec carries it into LogConfig, and a container without one logs to local, capped', async () => {
+    const text = `${manifest('        logging: {driver: syslog, options: {syslog-address: "udp://10.0.0.5:514"}}')}\n      - name: quiet\n        image: example/quiet:1\n`
+    const specs = await toSpecs(parseManifest(text, 'm.yml'), {
+      hosts: new Map([['h1', {...host, id: 'h1', portMin: 41000, portMax: 41099} as Host]]),
+      allocate: async () => [],
+    })
+    const [web, quiet] = specs.hosts.h1
+    expect(logConfig(web)).toEqual({Type: 'syslog', Config: {'syslog-address': 'udp://10.0.0.5:514'}})
+    expect(quiet.logging).toBeUndefined()
+    expect(logConfig(quiet)).toEqual({Type: 'local', Config: DEFAULT_LOGGING.options})
   })
 
   it('names the field and the line of a bad one', () => {
