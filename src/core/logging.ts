@@ -6,10 +6,6 @@ export interface ContainerLogging {
   options: Record<string, string>
 }
 
-/** The drivers a catalog plan or a manifest container may name. */
-export const LOGGING_DRIVERS = ['json-file', 'local', 'syslog', 'journald', 'gelf', 'fluentd'] as const
-export type LoggingDriver = (typeof LOGGING_DRIVERS)[number]
-
 /** The drivers that keep the logs on the host themselves: they get a size cap unless they name one. */
 export const ROTATED_DRIVERS: readonly string[] = ['json-file', 'local']
 
