@@ -12,7 +12,19 @@ const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
     ctx.addIssue({code: 'custom', message: `"${value}" is not a size of at least 4k (e.g. 10m)`})
   return String(parsed ?? 0)
 })
-const count = z.number().int().min(1).max(100).transform(String)
+/** A whole number, also as the string this schema writes: the store keeps parsed catalogs and reads them again. */
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .union([
+      z.number(),
+      z
+        .string()
+        .regex(/^-?\d+$/, 'must be a whole number')
+        .transform(Number),
+    ])
+    .pipe(z.number().int().min(min).max(max))
+    .transform(String)
+const count = integer(1, 100)
 const compiles = (re: string) => {
   try {
     return new RegExp(re)
@@ -94,9 +106,9 @@ const drivers = [
     driver: z.literal('gelf'),
     options: options({
       'gelf-compression-type': z.enum(['gzip', 'zlib', 'none']),
-      'gelf-compression-level': z.number().int().min(-1).max(9).transform(String),
-      'gelf-tcp-max-reconnect': z.number().int().min(0).max(1000).transform(String),
-      'gelf-tcp-reconnect-delay': z.number().int().min(1).max(3600).transform(String),
+      'gelf-compression-level': integer(-1, 9),
+      'gelf-tcp-max-reconnect': integer(0, 1000),
+      'gelf-tcp-reconnect-delay': integer(1, 3600),
       ...metadata,
       ...delivery,
       ...readBack,
@@ -112,9 +124,9 @@ const drivers = [
         'tcp://10.0.0.5:24224 or unix:///var/run/fluentd.sock',
       ),
       'fluentd-async': flag,
-      'fluentd-buffer-limit': z.number().int().min(1).transform(String),
+      'fluentd-buffer-limit': integer(1),
       'fluentd-retry-wait': text,
-      'fluentd-max-retries': z.number().int().min(0).transform(String),
+      'fluentd-max-retries': integer(0),
       'fluentd-sub-second-precision': flag,
       ...metadata,
       ...delivery,

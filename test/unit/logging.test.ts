@@ -158,6 +158,21 @@ describe('a plan says where its containers log', () => {
   })
 })
 
+describe('the store keeps the parsed catalog and reads it again', () => {
+  it.each([
+    'json-file, options: {max-size: 1m, max-file: 2, compress: true, tag: "{{.Name}}"}',
+    'local',
+    'syslog, options: {syslog-address: "udp://10.0.0.5:514", syslog-facility: local3, cache-max-file: 2, cache-max-size: 1m}',
+    'journald, options: {labels: a, mode: non-blocking, max-buffer-size: 4m}',
+    'gelf, options: {gelf-address: "tcp://10.0.0.5:12201", gelf-compression-level: -1, gelf-tcp-max-reconnect: 3}',
+    'fluentd, options: {fluentd-address: "10.0.0.5:24224", fluentd-buffer-limit: 1000, fluentd-max-retries: 0}',
+  ])('logging: {driver: %s} reads the same', (logging) => {
+    const first = parseCatalog(catalog(`          logging: {driver: ${logging}}`), 'catalog.yml').definition
+    const again = parseCatalog(JSON.stringify(first), 'the stored catalog').definition
+    expect(again).toEqual(first)
+  })
+})
+
 describe('a bad logging block is a catalog error naming the field and its line', () => {
   const at = 'services[0].plans[0].container.logging'
   it.each([
