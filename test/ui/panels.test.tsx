@@ -56,6 +56,52 @@ describe('instances panel', () => {
     expect(frame).toContain('▂▅█')
   })
 
+  it("scales the CPU history to the instance's CPU limit, bars memory against its limit, and shows the supervisor's findings", () => {
+    const limited = fakeInstance(1, {
+      limits: {cpus: 0.2, memoryBytes: 128 * 1024 ** 2},
+      stats: {cpuPercent: 10, memoryBytes: 64 * 1024 ** 2, memoryLimitBytes: 128 * 1024 ** 2},
+      container: {
+        status: 'running',
+        health: 'none',
+        restartCount: 4,
+        startedAt: null,
+        failing: true,
+        lastExitCode: 137,
+        oomKilled: true,
+      },
+    })
+    // No limit: the history is scaled to the host's two cores.
+    const unlimited = fakeInstance(2, {limits: {cpus: null, memoryBytes: null}})
+    const {lastFrame} = render(
+      <InstancesPanel
+        rows={[limited, unlimited]}
+        total={2}
+        cpuHistory={
+          new Map([
+            ['id-0001', [10, 10, 20]],
+            ['id-0002', [200, 100]],
+          ])
+        }
+        hostCpus={new Map([['local', 2]])}
+        selected={0}
+        offset={0}
+        height={5}
+        width={160}
+        focused={false}
+        sort="name"
+        filter=""
+      />,
+    )
+    const frame = lastFrame()!
+    const row = (name: string) => frame.split('\n').find((l) => l.includes(name))!
+    // 10 % of one core is half of a 0.2-core limit; 20 % is all of it.
+    expect(row('inst-0001')).toMatch(/▅▅█ +0\.2c/)
+    expect(row('inst-0001')).toMatch(/███░░░ +128M/)
+    expect(row('inst-0001')).toMatch(/failing .* 4 137 OOM/)
+    expect(row('inst-0002')).toMatch(/█▅ +none/)
+    expect(frame).toContain('MEM/LIMIT')
+  })
+
   it('filters on name, service or host and says when nothing matches', () => {
     const all = [fakeInstance(1), fakeInstance(2), fakeInstance(3)]
     expect(visibleInstances(all, 'postgres', 'name').map((i) => i.name)).toEqual(['inst-0001', 'inst-0003'])

@@ -159,6 +159,7 @@ export function TopScreen({
     () => visibleInstances(data.instances, state.filter, state.sort, state.host, state.sortReverse),
     [data.instances, state.filter, state.sort, state.host, state.sortReverse],
   )
+  const hostCpus = useMemo(() => new Map(data.hosts.map((h) => [h.id, h.facts?.cpus ?? 0])), [data.hosts])
   const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
   const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
   // A filter takes a line of its own under the column headers.
@@ -254,6 +255,7 @@ export function TopScreen({
           total={data.instances.length}
           loading={data.loading}
           cpuHistory={data.cpuHistory}
+          hostCpus={hostCpus}
           selected={state.selected}
           offset={state.offset}
           height={listHeight}
