@@ -1,6 +1,7 @@
 import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
+import {Header} from '../../src/ui/top/chrome.js'
 import {DetailPanel} from '../../src/ui/top/detail-panel.js'
 import {HostsPanel} from '../../src/ui/top/hosts-panel.js'
 import {InstancesPanel} from '../../src/ui/top/instances-panel.js'
@@ -201,5 +202,33 @@ describe('logs panel', () => {
       />,
     )
     expect(lastFrame()).toContain('syslog logging driver')
+  })
+})
+
+describe('header', () => {
+  it('keeps the STALE marker whole at 80 columns: the target gives way, then the explanation', () => {
+    const header = (width: number, target = 'production-eu-west http://broker.prod.example.com:9998') =>
+      render(
+        <Header
+          target={target}
+          loading={false}
+          live={false}
+          stale
+          hosts={3}
+          instances={120}
+          error={null}
+          width={width}
+        />,
+      ).lastFrame()!
+    const narrow = header(80)
+    expect(narrow).toMatch(/· STALE$/)
+    expect(narrow).toContain('3 hosts · 120 instances · reconnecting')
+    expect(narrow).toContain('dbroker top production-eu')
+    expect(narrow.length).toBeLessThanOrEqual(80)
+    // Where there is room (the test renderer is 100 columns wide), the whole of both.
+    expect(header(100, 'prod')).toBe(
+      'dbroker top prod · 3 hosts · 120 instances · reconnecting · STALE: rows show the last state seen',
+    )
+    expect(header(60)).toMatch(/^dbroker top +3 hosts · 120 instances · reconnecting · STALE$/)
   })
 })

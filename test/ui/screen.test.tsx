@@ -168,6 +168,28 @@ describe('top screen keys', () => {
     expect(lines.at(-1)).toContain('q quit')
   })
 
+  it('the help fits 80x24 whole, and scrolls with j/k where the terminal is shorter', async () => {
+    const view = await started(new FakeClient(), {columns: 80, rows: 24})
+    const help = (await sendInputAndWaitForChange(view, '?')).split('\n')
+    expect(help.length).toBeLessThanOrEqual(24)
+    for (const line of help) expect(line.length).toBeLessThanOrEqual(80)
+    for (const key of ['enter', 'N V O H C M R A', 'q, ctrl-c']) expect(help.some((l) => l.includes(key))).toBe(true)
+    expect(help.join('\n')).toContain('any key closes this help')
+    expect(help.filter(Boolean).at(-1)).toContain('q quit')
+    cleanup?.()
+
+    const short = await started(new FakeClient(), {columns: 80, rows: 14})
+    const top = await sendInputAndWaitForChange(short, '?')
+    expect(top.split('\n').length).toBeLessThanOrEqual(14)
+    expect(top).toContain('↑↓ jk')
+    expect(top).not.toContain('q, ctrl-c')
+    expect(top).toMatch(/lines 1-\d+ of 17 · j\/k scroll/)
+    type(short, ...'jjjjjjjjjj')
+    await until(() => short.lastFrame()!.includes('q, ctrl-c'))
+    expect(short.lastFrame()).not.toContain('↑↓ jk')
+    expect(await sendInputAndWaitForChange(short, 'x')).not.toContain('j/k scroll')
+  })
+
   it('a click on a row selects it and enter opens it; the wheel scrolls', async () => {
     const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2), fakeInstance(3)])
     const view = await started(client)

@@ -22,7 +22,8 @@ export interface TopOptions extends TopSession {
   statsIntervalMs: number
   /** Clicks select rows and the wheel scrolls (the terminal's own selection then needs shift). */
   mouse?: boolean
-  contexts?: ContextChoice[]
+  /** Read each time `:` opens the list. */
+  contexts?: () => ContextChoice[]
   /** A session for another context, once its broker accepted the credentials; throws the reason otherwise. */
   openContext?: (name: string) => Promise<TopSession>
 }

@@ -2,7 +2,7 @@ import {Box, Text, useApp, useStdout} from 'ink'
 import {useEffect, useMemo, useState} from 'react'
 
 import {errorMessage} from '../../core/errors.js'
-import {ConfirmDialog, Footer, Header, HelpOverlay} from './chrome.js'
+import {ConfirmDialog, Footer, Header, HelpOverlay, helpWindow} from './chrome.js'
 import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
 import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
@@ -35,8 +35,8 @@ export interface TopScreenProps {
   initialState?: TopState
   /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
   clipboard?: (text: string) => void
-  /** The contexts `:` offers, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
-  contexts?: ContextChoice[]
+  /** The contexts `:` offers, read each time it opens, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
+  contexts?: () => ContextChoice[]
   context?: string
   onSwitchContext?: (name: string) => Promise<void>
   /** Drains or undrains a host (D); without it D says it can't. */
@@ -79,7 +79,7 @@ export function TopScreen({
   onConnect,
   initialState,
   clipboard,
-  contexts = [],
+  contexts: readContexts = () => [],
   context,
   onSwitchContext,
   columns,
@@ -96,6 +96,7 @@ export function TopScreen({
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
       else if (effect.effect === 'switch-context') void switchTo(effect.name)
+      else if (effect.effect === 'list-contexts') listContexts()
       else if (effect.effect === 'connect') {
         if (!onConnect) send({type: 'say', message: 'this screen cannot open a client'})
         else {
@@ -127,6 +128,15 @@ export function TopScreen({
     } catch (error) {
       send({type: 'say', message: `${action.kind} of ${action.label} failed: ${errorMessage(error)}`})
     }
+  }
+
+  const [contexts, setContexts] = useState<ContextChoice[]>([])
+  const listContexts = () => {
+    const choices = readContexts()
+    setContexts(choices)
+    if (choices.length === 0)
+      send({type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'})
+    else send({type: 'open-contexts', current: choices.findIndex((c) => c.name === context)})
   }
 
   const switchTo = async (name: string) => {
@@ -179,6 +189,7 @@ export function TopScreen({
     logHeight,
     readonly,
     bindings: detail?.id === state.openId ? detail.bindings.length : 0,
+    helpScroll: helpWindow(readonly, size.columns, bodyHeight).maxOffset,
     contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
     // Header, then each panel's border and column line before its rows (see the list view below).
     layout: {
@@ -194,7 +205,8 @@ export function TopScreen({
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
-  if (state.help) body = <HelpOverlay readonly={readonly} />
+  if (state.help)
+    body = <HelpOverlay readonly={readonly} width={size.columns} height={bodyHeight} offset={state.helpOffset} />
   else if (state.view === 'detail')
     body = (
       <DetailPanel
@@ -280,6 +292,7 @@ export function TopScreen({
           hosts={data.hosts.length}
           instances={data.instances.length}
           error={data.error}
+          width={size.columns}
         />
         {body}
         {state.confirm && <ConfirmDialog question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}?`} />}
