@@ -205,20 +205,24 @@ describe('top screen keys', () => {
     expect([...new Set(opened(client))]).toEqual(['id-0003', 'id-0001'])
   })
 
-  it('e shows the change events newest first, filtered with /', async () => {
+  it('e shows the change events newest first, by instance name, filtered with /', async () => {
     const client = new FakeClient()
     const view = await started(client)
     client.emit({kind: 'instance', id: 'id-0001', action: 'provision', state: 'ready'})
+    client.emit({kind: 'binding', id: 'b-1', instanceId: 'id-0002', action: 'bind', state: 'bound'})
     client.emit({kind: 'host', id: 'local', action: 'heartbeat', state: 'dead'})
     type(view, 'e')
-    await until(() => view.lastFrame()!.includes('Events (2)'))
+    await until(() => view.lastFrame()!.includes('Events (3)'))
     const frame = view.lastFrame()!
-    expect(frame.indexOf('host local heartbeat -> dead')).toBeGreaterThan(0)
-    expect(frame.indexOf('host local')).toBeLessThan(frame.indexOf('instance id-0001 provision -> ready'))
+    const at = (pattern: RegExp) => frame.search(pattern)
+    expect(at(/host +local heartbeat -> dead/)).toBeGreaterThan(0)
+    expect(at(/binding +b-1 \(of inst-0002\) bind -> bound/)).toBeGreaterThan(at(/host +local/))
+    expect(at(/instance +inst-0001 provision -> ready/)).toBeGreaterThan(at(/binding +b-1/))
+    expect(frame).not.toContain('id-000')
     type(view, '/', 'h', 'o', 's', 't', ENTER)
-    await until(() => view.lastFrame()!.includes('Events (1/2)'))
-    expect(view.lastFrame()).not.toContain('instance id-0001')
-    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (2)')
+    await until(() => view.lastFrame()!.includes('Events (1/3)'))
+    expect(view.lastFrame()).not.toContain('inst-0001')
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (3)')
   })
 
   it('D on a host drains it after y, and the host view says what it will do', async () => {

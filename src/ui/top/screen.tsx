@@ -169,6 +169,7 @@ export function TopScreen({
     () => visibleInstances(data.instances, state.filter, state.sort, state.host, state.sortReverse),
     [data.instances, state.filter, state.sort, state.host, state.sortReverse],
   )
+  const instanceNames = useMemo(() => new Map(data.instances.map((i) => [i.id, i.name])), [data.instances])
   const hostCpus = useMemo(() => new Map(data.hosts.map((h) => [h.id, h.facts?.cpus ?? 0])), [data.hosts])
   const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
   const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
@@ -236,7 +237,15 @@ export function TopScreen({
       />
     )
   else if (state.view === 'events')
-    body = <EventsPanel events={data.events} filter={state.eventsFilter} width={size.columns} height={bodyHeight} />
+    body = (
+      <EventsPanel
+        events={data.events}
+        filter={state.eventsFilter}
+        nameOf={(id) => instanceNames.get(id)}
+        width={size.columns}
+        height={bodyHeight}
+      />
+    )
   else if (state.view === 'logs')
     body = (
       <LogsPanel
