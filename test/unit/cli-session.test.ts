@@ -76,6 +76,31 @@ describe('bind --ttl and --reuse', () => {
     expect(broker.instancesById.get('r-1')!.bindings).toHaveLength(2)
   })
 
+  it('--reuse --ttl hands out only a binding with half that ttl left, and says why it makes a new one', async () => {
+    vi.useFakeTimers({toFake: ['Date']})
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small')
+    const said: string[] = []
+    const progress = (line: string) => said.push(line)
+    const forever = await bindService(broker, 'cache', {...fast})
+    // A binding that never expires is not what --ttl asks for: the broker must unbind what this prints.
+    const timed = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 3600, progress, ...fast})
+    expect(timed.binding).toMatchObject({reused: false})
+    expect(timed.binding.expiresAt).not.toBeNull()
+    expect(said.join('\n')).toContain(
+      `your binding ${forever.binding.id} of cache never expires, not what --ttl 1h asks`,
+    )
+    vi.setSystemTime(Date.now() + 20 * 60_000) // 40 minutes left of 1 h: more than half
+    const kept = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 3600, progress, ...fast})
+    expect(kept.binding).toMatchObject({id: timed.binding.id, reused: true})
+    expect(said.at(-1)).toContain(`reusing binding ${timed.binding.id} of cache (expires in 40m)`)
+    // --ttl 2h asks for at least an hour: 40 minutes is not enough.
+    const longer = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 7200, progress, ...fast})
+    vi.useRealTimers()
+    expect(longer.binding.reused).toBe(false)
+    expect(said.join('\n')).toContain('expires in 40m, not what --ttl 2h asks: making a new one')
+  })
+
   it("never reuses another user's binding, or one that is not bound", () => {
     const view = (id: string, owner: string, state = 'bound') => ({
       id,
