@@ -98,7 +98,7 @@ describe('instances panel', () => {
     // 10 % of one core is half of a 0.2-core limit; 20 % is all of it.
     expect(row('inst-0001')).toMatch(/▅▅█ +0\.2c/)
     expect(row('inst-0001')).toMatch(/███░░░ +128M/)
-    expect(row('inst-0001')).toMatch(/failing .* 4 137 OOM/)
+    expect(row('inst-0001')).toMatch(/failing .* 4 137 \(oom\)/)
     expect(row('inst-0002')).toMatch(/█▅ +none/)
     expect(frame).toContain('MEM/LIMIT')
   })

@@ -45,7 +45,7 @@ export const INSTANCE_COLUMNS: Column[] = [
   {id: 'endpoint', header: 'ENDPOINT', width: 21, growTo: 26, priority: 0},
   {id: 'host', header: 'HOST', width: 10, growTo: 14, priority: 5, sort: 'host'},
   {id: 'restarts', header: 'RST', width: 4, priority: 0, align: 'right', sort: 'restarts'},
-  {id: 'exit', header: 'EXIT', width: 7, priority: 3},
+  {id: 'exit', header: 'EXIT', width: 9, priority: 3},
   {id: 'uptime', header: 'UP', width: 5, priority: 1, align: 'right', sort: 'uptime'},
   {id: 'cpu', header: 'CPU', width: 6, priority: 0, align: 'right', sort: 'cpu'},
   {id: 'history', header: 'CPU HISTORY', width: HISTORY_BLOCKS + 1 + LIMIT_LABEL, priority: 2},
@@ -53,11 +53,11 @@ export const INSTANCE_COLUMNS: Column[] = [
   {id: 'membar', header: 'MEM/LIMIT', width: 7 + LIMIT_LABEL, priority: 2},
 ]
 
-/** The container's last exit as the supervisor saw it: its code, and OOM when the kernel killed it. */
+/** The container's last exit as the supervisor saw it, as `dbroker instances` shows it: `3`, `137 (oom)`, `-`. */
 const lastExit = (i: InstanceView) => {
   const c = i.container
-  if (!c || c.lastExitCode === undefined) return c?.oomKilled ? 'OOM' : '-'
-  return `${c.lastExitCode}${c.oomKilled ? ' OOM' : ''}`
+  if (!c || c.lastExitCode === undefined) return c?.oomKilled ? 'oom' : '-'
+  return `${c.lastExitCode}${c.oomKilled ? ' (oom)' : ''}`
 }
 
 /** Inside the rounded border and its padding. */
@@ -92,16 +92,12 @@ export function InstancesPanel({
         return cell(`${i.service}/${i.plan}`, column)
       case 'host':
         return cell(i.hostId, column)
-      case 'health': {
-        // The supervisor gave up restarting it: that, not the container's last status, is its health.
-        const failing = Boolean(i.container?.failing)
-        const health = failing ? 'failing' : instanceHealth(i)
+      case 'health':
         return stale ? (
-          <Text color={tone('muted')}>{cell(`${health}?`, column)}</Text>
+          <Text color={tone('muted')}>{cell(`${instanceHealth(i)}?`, column)}</Text>
         ) : (
-          <Text color={tone(failing ? 'bad' : instanceTone(i))}>{cell(health, column)}</Text>
+          <Text color={tone(instanceTone(i))}>{cell(instanceHealth(i), column)}</Text>
         )
-      }
       case 'endpoint':
         return cell(endpoint(i), column)
       case 'restarts': {
