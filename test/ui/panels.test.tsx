@@ -229,6 +229,21 @@ describe('header', () => {
     expect(header(100, 'prod')).toBe(
       'dbroker top prod · 3 hosts · 120 instances · reconnecting · STALE: rows show the last state seen',
     )
+    // With the broker's error after it, STALE still shows whole; the error's tail is what is cut.
+    const failing = render(
+      <Header
+        target="local http://127.0.0.1:9771"
+        loading={false}
+        live={false}
+        stale
+        hosts={1}
+        instances={2}
+        error="cannot reach the broker at http://127.0.0.1:9771: connect ECONNREFUSED"
+        width={80}
+      />,
+    ).lastFrame()!
+    // The screen's box cuts the line at its width; the test renderer is wider.
+    expect(failing.slice(0, 80)).toContain('· reconnecting · STALE · cannot reach')
     expect(header(60)).toMatch(/^dbroker top +3 hosts · 120 instances · reconnecting · STALE$/)
   })
 })

@@ -154,14 +154,17 @@ const STALE_SHORT = ' · STALE'
 
 /**
  * The header's parts at `width`: the target (context and URL) gives way first, then the
- * STALE marker's explanation, so the counts, the connection and STALE itself always show.
+ * STALE marker's explanation, so the counts, the connection and STALE itself always show
+ * (and the start of the error, when there is one).
  */
 export function headerParts(props: HeaderProps): {target: string; status: string; stale: string} {
   const {width = 200, loading, hosts, instances, live, stale = false} = props
   const status = loading
     ? 'loading…'
     : `${hosts} host${hosts === 1 ? '' : 's'} · ${instances} instance${instances === 1 ? '' : 's'} · ${live ? 'live' : 'reconnecting'}`
-  const room = (marker: string) => width - TITLE.length - ' · '.length - status.length - marker.length
+  // The error after them gets some room too: what is cut at the end of the line is the error's tail, not STALE.
+  const errorRoom = props.error ? Math.min(props.error.length + ' · '.length, 24) : 0
+  const room = (marker: string) => width - TITLE.length - ' · '.length - status.length - marker.length - errorRoom
   const target = escapeControls(props.target)
   let marker = stale ? STALE_LONG : ''
   if (stale && room(marker) < Math.min(target.length, 16)) marker = STALE_SHORT
