@@ -4,7 +4,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {UsageError} from '../../core/errors.js'
 
 export default class ContextAdd extends BaseCommand {
-  static override summary = 'Add or replace a broker context'
+  static override summary = 'Add a broker context (--force replaces one that exists)'
   static override description =
     'A context names a broker: its URL, OSB credentials and admin credentials. Contexts live in the config dir, readable only by you (mode 0600).'
   static override examples = [
@@ -20,6 +20,7 @@ export default class ContextAdd extends BaseCommand {
     'admin-username': Flags.string({description: 'admin API user'}),
     'admin-password': Flags.string({description: 'admin API password'}),
     use: Flags.boolean({description: 'make it the current context'}),
+    force: Flags.boolean({description: 'replace the context of that name if there is one'}),
   }
 
   async run(): Promise<{name: string; url: string; current: boolean}> {
@@ -47,7 +48,7 @@ export default class ContextAdd extends BaseCommand {
         adminUsername: flags['admin-username'],
         adminPassword: flags['admin-password'],
       },
-      {use: flags.use},
+      {use: flags.use, replace: flags.force === true},
     )
     const current = store.read().current === args.name
     this.log(`context ${args.name} -> ${flags.url}${current ? ' (current)' : ''}`)
