@@ -70,6 +70,8 @@ export interface InstanceView {
   state: InstanceState
   container: ContainerView | null
   stats: ContainerStats | null
+  /** What its spec allows: cpus in cores, memory in bytes; null: no limit. Absent from older brokers. */
+  limits?: {cpus: number | null; memoryBytes: number | null}
   createdAt: number
 }
 

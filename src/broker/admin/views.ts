@@ -113,6 +113,10 @@ export function adminViews(options: AdminOptions) {
             }
           : null,
       stats: stats ?? null,
+      limits: {
+        cpus: instance.spec.nanoCpus ? instance.spec.nanoCpus / 1e9 : null,
+        memoryBytes: instance.spec.memoryBytes ?? null,
+      },
       createdAt: instance.createdAt,
     }
   }
