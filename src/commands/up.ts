@@ -52,9 +52,15 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]',
     }),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
-    password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    password: Flags.string({
+      env: 'DBROKER_PASSWORD',
+      description: 'OSB basic-auth password: set DBROKER_PASSWORD (as an argument it is refused)',
+    }),
     'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API basic-auth user'}),
-    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API basic-auth password'}),
+    'admin-password': Flags.string({
+      env: 'DBROKER_ADMIN_PASSWORD',
+      description: 'admin API basic-auth password: set DBROKER_ADMIN_PASSWORD (as an argument it is refused)',
+    }),
     detach: Flags.boolean({char: 'd', description: 'run in the background; exit 0 once healthy'}),
     'detach-timeout': Flags.integer({
       default: 600,
@@ -78,6 +84,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
     | {url: string; pid: number; context: string}
   > {
     const {flags} = await this.parse(Up)
+    this.refuseSecretArguments({password: 'DBROKER_PASSWORD', 'admin-password': 'DBROKER_ADMIN_PASSWORD'})
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
       throw new UsageError(`--port-range ${flags['port-range']} is not MIN-MAX within 1-65535`)
