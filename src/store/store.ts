@@ -20,6 +20,7 @@ import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
+import * as registries from './migrations/009_registries.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import {deploymentRepository} from './repositories/deployments.js'
@@ -27,6 +28,7 @@ import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
 import * as ports from './repositories/ports.js'
+import {registryRepository} from './repositories/registries.js'
 import type {Database} from './schema.js'
 import type {SecretCipher} from './secrets.js'
 
@@ -42,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
+  '009_registries': registries,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -98,6 +101,11 @@ export class Store {
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */
   get deployments() {
     return deploymentRepository(this.db, this.secrets)
+  }
+
+  /** Registry settings per host and private registry logins (repositories/registries.ts). */
+  get registries() {
+    return registryRepository(this.db, this.secrets)
   }
 
   async ping(): Promise<void> {

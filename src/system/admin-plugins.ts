@@ -3,6 +3,7 @@ import {diskRoutes} from '../broker/admin/disks.js'
 import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from '../broker/admin/index.js'
 import type {BrokerAppOptions} from '../broker/app.js'
 import {recentEventRoutes} from '../broker/admin/recent-events.js'
+import {registryRoutes} from '../broker/admin/registries.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:
@@ -18,5 +19,6 @@ export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOption
     diskRoutes({...scoped, provisioner: options.provisioner}),
     deploymentRoutes({...scoped, agentFor, keepaliveMs}),
     recentEventRoutes(scoped),
+    registryRoutes(scoped),
   ]
 }

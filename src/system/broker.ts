@@ -5,6 +5,7 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {agentRoutes} from '../broker/agents.js'
+import {registryAuthRoutes} from '../broker/registries.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
 import {BrokerEvents} from '../broker/events.js'
 import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
@@ -195,6 +196,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
           log,
         }),
         agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
+        registryAuthRoutes({store, log}),
       ],
     })
   } catch (error) {
