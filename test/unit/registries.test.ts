@@ -97,8 +97,10 @@ describe('desired against in force', () => {
   })
 
   it('the CLI names the flag of a bad value before anything is sent', () => {
-    expect(() => registryRequest({mirror: ['ftp://m']})).toThrow('--mirror 0')
-    expect(() => registryRequest({insecure: ['a b']})).toThrow('--insecure 0')
+    expect(() => registryRequest({mirror: ['http://m', 'ftp://m']})).toThrow(
+      '--mirror "ftp://m": a mirror is an http(s) URL',
+    )
+    expect(() => registryRequest({insecure: ['a b']})).toThrow('--insecure "a b"')
     expect(() => registryRequest({mirror: ['http://m'], clear: true})).toThrow('--clear')
     expect(registryRequest({clear: true})).toEqual({mirrors: [], insecure: []})
   })

@@ -2,7 +2,6 @@ import type {BrokerClient} from '../../client/broker-client.js'
 import type {HostRegistryView} from '../../core/admin.js'
 import {UsageError} from '../../core/errors.js'
 import {EVERY_HOST, registryKey, type RegistrySettings, registrySettings} from '../../core/registries.js'
-import {describeIssues} from '../../core/protocol.js'
 import {type Column, renderTable} from '../table.js'
 
 export interface HostRegistryRow extends HostRegistryView {
@@ -17,9 +16,16 @@ export function registryRequest(flags: {mirror?: string[]; insecure?: string[]; 
   const checked = registrySettings.safeParse(settings)
   if (!checked.success)
     throw new UsageError(
-      describeIssues(checked.error.issues)
-        .replace(/^mirrors\.(\d+)/, '--mirror $1')
-        .replace(/^insecure\.(\d+)/, '--insecure $1'),
+      checked.error.issues
+        .map((issue) => {
+          const [field, index] = issue.path as [keyof RegistrySettings, number | undefined]
+          const flag = field === 'mirrors' ? '--mirror' : '--insecure'
+          return index === undefined
+            ? `${flag}: ${issue.message}`
+            : `${flag} ${JSON.stringify(settings[field][index])}: ${issue.message}`
+        })
+        .join('; '),
+      'the HOST goes before the flags: --mirror and --insecure take every value after them',
     )
   return checked.data
 }

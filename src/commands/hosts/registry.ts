@@ -42,8 +42,13 @@ export default class HostsRegistry extends BrokerCommand {
     const client = await this.client(flags.context)
     let rows: HostRegistryRow[]
     if (setting) {
-      if (!args.host && !flags.all) throw new UsageError('name the HOST to set, or --all for every host')
-      rows = await setHostRegistry(client, args.host ?? EVERY_HOST, registryRequest(flags))
+      const settings = registryRequest(flags)
+      if (!args.host && !flags.all)
+        throw new UsageError(
+          'name the HOST before the flags (--mirror and --insecure take every value after them), or give --all',
+          'dbroker hosts registry HOST --mirror URL [URL...]',
+        )
+      rows = await setHostRegistry(client, args.host ?? EVERY_HOST, settings)
     } else rows = await hostRegistries(client, args.host)
     if (!this.jsonEnabled()) process.stdout.write(hostRegistryTable(rows))
     return rows
