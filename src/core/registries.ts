@@ -5,6 +5,7 @@
  */
 import {z} from 'zod'
 
+import type {HostRegistryView} from './admin.js'
 import {DbrokerError} from './errors.js'
 
 /** What `dbroker hosts registry` sets on a host: its engine's registry-mirrors and insecure-registries. */
@@ -89,6 +90,15 @@ export function registryDifferences(
     ...[...wantedInsecure].filter((i) => !insecure.has(i)).map((i) => `insecure ${i} missing`),
     ...[...insecure].filter((i) => !wantedInsecure.has(i)).map((i) => `insecure ${i} not wanted`),
   ]
+}
+
+/** A host's registry settings on one line, for `top`'s host detail: `in force: mirrors m`, `not applied: why`. */
+export function describeHostRegistry(view: HostRegistryView | undefined): string {
+  if (!view || view.state === 'not set') return '-'
+  const wanted = view.desired
+    ? `mirrors ${view.desired.mirrors.join(', ') || 'none'}, insecure ${view.desired.insecure.join(', ') || 'none'}`
+    : ''
+  return `${view.state}${view.why ? ` (${view.why})` : ''}: ${wanted}`
 }
 
 /** One registry login as the broker lists it: never its password. */

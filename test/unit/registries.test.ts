@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {mergeDaemonJson, registryFlagsIn} from '../../src/agent/daemon-config.js'
 import {hostRegistryView} from '../../src/broker/registries.js'
 import {registryRequest} from '../../src/cli/services/registries.js'
-import {registryDifferences, registryKey, registryOfImage} from '../../src/core/registries.js'
+import {describeHostRegistry, registryDifferences, registryKey, registryOfImage} from '../../src/core/registries.js'
 import type {HostFacts} from '../../src/core/types.js'
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
@@ -94,6 +94,18 @@ describe('desired against in force', () => {
     expect(hostRegistryView(null, facts()).state).toBe('not set')
     expect(hostRegistryView({mirrors: [], insecure: []}, facts()).state).toBe('in force')
     expect(hostRegistryView({mirrors: [], insecure: []}, null).state).toBe('unknown')
+  })
+
+  it("top's host detail says the state, why, and what is wanted in one line", () => {
+    expect(describeHostRegistry(undefined)).toBe('-')
+    expect(
+      describeHostRegistry({
+        desired: {mirrors: ['http://m'], insecure: []},
+        actual: null,
+        state: 'not applied',
+        why: 'x',
+      }),
+    ).toBe('not applied (x): mirrors http://m, insecure none')
   })
 
   it('the CLI names the flag of a bad value before anything is sent', () => {
