@@ -1,15 +1,15 @@
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import Docker from 'dockerode'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 import YAML from 'yaml'
 
 import {redis} from '../helpers/clients.js'
 import {type Daemon, spawnDaemon} from '../helpers/multihost.js'
+import {type PrivateEngine, privateEngine} from '../helpers/private-engine.js'
 import {OsbClient} from '../helpers/osb.js'
 import {freePort, pushImage, startRegistry, type TestRegistry} from '../helpers/registry.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
@@ -52,8 +52,7 @@ function catalogWithPrivateImage(file: string, image: string): void {
  */
 describe('an agent that manages its engine: dockerd killed and started again, registry mirrors, private registries', () => {
   let dir: string
-  let socket: string
-  let engine: Docker
+  let docker: PrivateEngine
   let broker: Daemon | undefined
   let agent: Daemon | undefined
   let osb: OsbClient
@@ -62,50 +61,6 @@ describe('an agent that manages its engine: dockerd killed and started again, re
   let ports: {broker: number; agent: number; manifest: number}
   let mirrorImage: string
   let privateImage: string
-  const bridge = `dbme${process.pid.toString(36)}`
-  const dockerdArgs = () => [
-    '-H',
-    `unix://${socket}`,
-    '--data-root',
-    path.join(dir, 'data-root'),
-    '--exec-root',
-    path.join(dir, 'exec'),
-    '--pidfile',
-    path.join(dir, 'docker.pid'),
-    '--config-file',
-    path.join(dir, 'daemon.json'),
-    // A bridge of its own: `--bridge none` makes dockerd delete the host's docker0, which the shared engine uses.
-    '--bridge',
-    bridge,
-    '--iptables=false',
-    '--ip6tables=false',
-    '--ip-masq=false',
-  ]
-  const dockerdPid = () => {
-    const file = path.join(dir, 'docker.pid')
-    return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined
-  }
-  const alive = (pid: number | undefined) => {
-    if (!pid) return false
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('dockerd')
-    } catch {
-      return false
-    }
-  }
-  const startDockerd = async () => {
-    for (const sub of ['data-root', 'exec']) mkdirSync(path.join(dir, sub), {recursive: true})
-    const log = openSync(path.join(dir, 'dockerd.log'), 'a')
-    const child = spawn('dockerd', dockerdArgs(), {stdio: ['ignore', log, log], detached: true})
-    child.unref()
-    await vi.waitFor(() => engine.ping(), {timeout: 60_000, interval: 200})
-  }
-  const stopDockerd = async () => {
-    const pid = dockerdPid()
-    if (!alive(pid)) return
-    process.kill(pid!, 'SIGTERM')
-    await until('dockerd to stop', () => !alive(pid), 30_000)
-  }
   const cli = (args: string[], input?: string) =>
     execFileSync(process.execPath, [RUN, ...args], {
       encoding: 'utf8',
@@ -136,7 +91,7 @@ describe('an agent that manages its engine: dockerd killed and started again, re
         '--id',
         HOST,
         '--docker-host',
-        `unix://${socket}`,
+        `unix://${docker.socket}`,
         '--service-address',
         '127.0.0.1',
         '--port-range',
@@ -170,12 +125,12 @@ describe('an agent that manages its engine: dockerd killed and started again, re
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/dbme-')
-    socket = path.join(dir, 'docker.sock')
-    engine = new Docker({socketPath: socket})
     ports = {broker: await freePort(), agent: await freePort(), manifest: await freePort()}
-    execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge'])
-    execFileSync('ip', ['addr', 'add', '10.94.0.1/24', 'dev', bridge])
-    execFileSync('ip', ['link', 'set', bridge, 'up'])
+    docker = privateEngine(dir, {
+      bridge: `dbme${process.pid.toString(36)}`,
+      subnet: '10.94.0.1/24',
+      extraArgs: ['--config-file', path.join(dir, 'daemon.json')],
+    })
     // A setting of the operator's own, which the agent's registry settings must leave alone.
     writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify({'max-concurrent-downloads': 2}, null, 2) + '\n')
     writeFileSync(path.join(dir, 'store.key'), `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
@@ -193,8 +148,8 @@ describe('an agent that manages its engine: dockerd killed and started again, re
         ...LOGIN,
       })
       catalogWithPrivateImage(path.join(dir, 'catalog.yml'), privateImage)
-      await startDockerd()
-      execFileSync('sh', ['-c', `docker save dbroker/redis:7 | docker -H unix://${socket} load >/dev/null`])
+      await docker.start()
+      execFileSync('sh', ['-c', `docker save dbroker/redis:7 | docker -H unix://${docker.socket} load >/dev/null`])
       broker = spawnDaemon(
         'broker',
         [
@@ -237,18 +192,9 @@ describe('an agent that manages its engine: dockerd killed and started again, re
 
   afterAll(async () => {
     await Promise.all([broker, agent].map((d) => d?.kill('SIGKILL')))
-    // Whatever a failed story left: a dockerd that runs, so its containers go the normal way.
-    if (!alive(dockerdPid())) await startDockerd().catch(() => undefined)
-    for (const container of await engine.listContainers({all: true}).catch(() => []))
-      await engine
-        .getContainer(container.Id)
-        .remove({force: true})
-        .catch(() => undefined)
-    await stopDockerd()
+    await docker?.destroy()
     await Promise.all([mirror?.stop(), privateRegistry?.stop()])
-    execFileSync('sh', ['-c', `grep -o ' ${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l || true`])
     rmSync(dir, {recursive: true, force: true})
-    execFileSync('ip', ['link', 'del', bridge], {stdio: 'ignore'})
   }, 120_000)
 
   it('a mirror set with `hosts registry` goes into daemon.json (the rest kept), is in force after SIGHUP, and a pull goes through it', async () => {
@@ -269,9 +215,9 @@ describe('an agent that manages its engine: dockerd killed and started again, re
       'registry-mirrors': [mirror!.url],
       'insecure-registries': ['dbroker-test.invalid:5000'],
     })
-    const info = await engine.info()
+    const info = await docker.engine.info()
     expect(info.RegistryConfig.IndexConfigs['dbroker-test.invalid:5000']?.Secure).toBe(false)
-    expect(alive(dockerdPid()), 'SIGHUP reloads; dockerd keeps running').toBe(true)
+    expect(docker.pid(), 'SIGHUP reloads; dockerd keeps running').toBeDefined()
 
     const manifest = path.join(dir, 'shop.yml')
     writeFileSync(
@@ -338,7 +284,7 @@ describe('an agent that manages its engine: dockerd killed and started again, re
     expect((await osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const credentials = (await osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
     expect(redis(credentials.uri, 'PING')).toBe('PONG')
-    const before = dockerdPid()!
+    const before = docker.pid()!
 
     process.kill(before, 'SIGKILL')
 
@@ -347,7 +293,7 @@ describe('an agent that manages its engine: dockerd killed and started again, re
       () => agentLog().includes(`dockerd (pid ${before}) is gone`),
       30_000,
     )
-    await until('a new dockerd', () => alive(dockerdPid()) && dockerdPid() !== before, 60_000)
+    await until('a new dockerd', () => docker.pid() !== undefined && docker.pid() !== before, 60_000)
     expect(agentLog()).toContain(`the Docker engine is down: dockerd (pid ${before}) is gone`)
     // The broker hears it with the next heartbeat: the host's engine was started again once.
     await until('the restart in the host facts', () => host()?.facts?.engineControl?.restarts === 1, 30_000)
@@ -373,15 +319,15 @@ describe('an agent that manages its engine: dockerd killed and started again, re
     const id = testId()
     expect((await osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const credentials = (await osb.bind(id, testId('b'), {...REDIS})).body.credentials as Credentials
-    const before = dockerdPid()!
+    const before = docker.pid()!
     process.kill(before, 'SIGKILL')
     await until('the host to show its engine down', () => host()?.facts?.engine?.status === 'down', 30_000)
     // A fixed wait only to show that nothing starts dockerd: three heartbeats later it is still down.
     await new Promise((resolve) => setTimeout(resolve, 3000))
-    expect(alive(dockerdPid())).toBe(false)
+    expect(docker.pid()).toBeUndefined()
     expect(host()?.facts?.engine?.status).toBe('down')
 
-    await startDockerd()
+    await docker.start()
     await vi.waitFor(() => expect(redis(credentials.uri, 'PING')).toBe('PONG'), {timeout: 120_000, interval: 500})
     await vi.waitFor(() => expect(manifestPing()).toBe('PONG'), {timeout: 120_000, interval: 500})
     await until('the host answering again', () => host()?.facts?.engine?.status === 'ok', 30_000)
