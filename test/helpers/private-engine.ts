@@ -1,9 +1,12 @@
 import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, openSync, readFileSync} from 'node:fs'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import Docker from 'dockerode'
 
+import type {BasicCredentials} from '../../src/core/http-auth.js'
+import {type Daemon, spawnDaemon} from './multihost.js'
 import {until} from './until.js'
 
 export interface PrivateEngine {
@@ -99,4 +102,81 @@ export function privateEngine(
       }
     },
   }
+}
+
+const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+/** `dbroker broker start` on a SQLite store under dir (its key in dir/store.key), 1 s keepalive; secrets by env. */
+export function spawnBroker(
+  dir: string,
+  options: {port: number; catalog: string; osb: BasicCredentials; admin: BasicCredentials},
+): Daemon {
+  return spawnDaemon(
+    'broker',
+    [
+      process.execPath,
+      RUN,
+      'broker',
+      'start',
+      '--json',
+      '--log-level',
+      'debug',
+      '--listen',
+      `127.0.0.1:${options.port}`,
+      '--username',
+      options.osb.username,
+      '--admin-username',
+      options.admin.username,
+      '--store',
+      `sqlite:${path.join(dir, 'broker.db')}`,
+      '--store-key-file',
+      path.join(dir, 'store.key'),
+      '--catalog',
+      options.catalog,
+      '--keepalive',
+      '1s',
+    ],
+    path.join(dir, 'broker.log'),
+    {DBROKER_PASSWORD: options.osb.password, DBROKER_ADMIN_PASSWORD: options.admin.password},
+  )
+}
+
+/** `dbroker agent start` for one host on the private engine, its token in dir/agent.token, disks under dir/disks. */
+export function spawnAgent(
+  dir: string,
+  engine: PrivateEngine,
+  options: {id: string; port: number; brokerPort: number; range: string; extraArgs?: string[]},
+): Daemon {
+  return spawnDaemon(
+    'agent',
+    [
+      process.execPath,
+      RUN,
+      'agent',
+      'start',
+      '--json',
+      '--log-level',
+      'debug',
+      '--id',
+      options.id,
+      '--docker-host',
+      `unix://${engine.socket}`,
+      '--service-address',
+      '127.0.0.1',
+      '--port-range',
+      options.range,
+      '--token-file',
+      path.join(dir, 'agent.token'),
+      '--keepalive',
+      '1s',
+      '--listen',
+      `127.0.0.1:${options.port}`,
+      '--broker',
+      `http://127.0.0.1:${options.brokerPort}`,
+      '--disks-dir',
+      path.join(dir, 'disks'),
+      ...(options.extraArgs ?? []),
+    ],
+    path.join(dir, 'agent.log'),
+  )
 }

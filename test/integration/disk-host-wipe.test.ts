@@ -8,8 +8,8 @@ import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
 import {diskCatalog, diskLeftovers, releaseDisks} from '../helpers/disks.js'
-import {type Daemon, spawnDaemon} from '../helpers/multihost.js'
-import {type PrivateEngine, privateEngine} from '../helpers/private-engine.js'
+import type {Daemon} from '../helpers/multihost.js'
+import {type PrivateEngine, privateEngine, spawnAgent, spawnBroker} from '../helpers/private-engine.js'
 import {OsbClient} from '../helpers/osb.js'
 import {ORG, POSTGRES, REDIS, testId} from '../helpers/system.js'
 
@@ -52,37 +52,7 @@ describe('a host whose engine data root is wiped gets its instances back with th
       },
     })
   const startAgent = async () => {
-    agent = spawnDaemon(
-      'agent',
-      [
-        process.execPath,
-        RUN,
-        'agent',
-        'start',
-        '--json',
-        '--log-level',
-        'debug',
-        '--id',
-        'wiped',
-        '--docker-host',
-        `unix://${docker.socket}`,
-        '--service-address',
-        '127.0.0.1',
-        '--port-range',
-        RANGE,
-        '--token-file',
-        path.join(dir, 'agent.token'),
-        '--keepalive',
-        '1s',
-        '--listen',
-        `127.0.0.1:${AGENT_PORT}`,
-        '--broker',
-        `http://127.0.0.1:${BROKER_PORT}`,
-        '--disks-dir',
-        path.join(dir, 'disks'),
-      ],
-      path.join(dir, 'agent.log'),
-    )
+    agent = spawnAgent(dir, docker, {id: 'wiped', port: AGENT_PORT, brokerPort: BROKER_PORT, range: RANGE})
     await agent.ready
   }
   const hostFacts = async () => {
@@ -101,34 +71,7 @@ describe('a host whose engine data root is wiped gets its instances back with th
     try {
       await docker.start()
       loadImages()
-      broker = spawnDaemon(
-        'broker',
-        [
-          process.execPath,
-          RUN,
-          'broker',
-          'start',
-          '--json',
-          '--log-level',
-          'debug',
-          '--listen',
-          `127.0.0.1:${BROKER_PORT}`,
-          '--username',
-          OSB.username,
-          '--admin-username',
-          ADMIN.username,
-          '--store',
-          `sqlite:${path.join(dir, 'broker.db')}`,
-          '--store-key-file',
-          path.join(dir, 'store.key'),
-          '--catalog',
-          path.join(dir, 'catalog.yml'),
-          '--keepalive',
-          '1s',
-        ],
-        path.join(dir, 'broker.log'),
-        {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password},
-      )
+      broker = spawnBroker(dir, {port: BROKER_PORT, catalog: path.join(dir, 'catalog.yml'), osb: OSB, admin: ADMIN})
       await broker.ready
       cli(['hosts', 'add', 'wiped', '--token-file', path.join(dir, 'agent.token'), '--json'])
       await startAgent()

@@ -8,8 +8,8 @@ import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 import YAML from 'yaml'
 
 import {redis} from '../helpers/clients.js'
-import {type Daemon, spawnDaemon} from '../helpers/multihost.js'
-import {type PrivateEngine, privateEngine} from '../helpers/private-engine.js'
+import type {Daemon} from '../helpers/multihost.js'
+import {type PrivateEngine, privateEngine, spawnAgent, spawnBroker} from '../helpers/private-engine.js'
 import {OsbClient} from '../helpers/osb.js'
 import {freePort, pushImage, startRegistry, type TestRegistry} from '../helpers/registry.js'
 import {ORG, REDIS, testId} from '../helpers/system.js'
@@ -78,38 +78,13 @@ describe('an agent that manages its engine: dockerd killed and started again, re
   const json = <T>(args: string[], input?: string) =>
     (JSON.parse(cli([...args, '--json'], input)) as {result: T}).result
   const startAgent = async (manage: boolean) => {
-    agent = spawnDaemon(
-      'agent',
-      [
-        process.execPath,
-        RUN,
-        'agent',
-        'start',
-        '--json',
-        '--log-level',
-        'debug',
-        '--id',
-        HOST,
-        '--docker-host',
-        `unix://${docker.socket}`,
-        '--service-address',
-        '127.0.0.1',
-        '--port-range',
-        RANGE,
-        '--token-file',
-        path.join(dir, 'agent.token'),
-        '--keepalive',
-        '1s',
-        '--listen',
-        `127.0.0.1:${ports.agent}`,
-        '--broker',
-        `http://127.0.0.1:${ports.broker}`,
-        '--disks-dir',
-        path.join(dir, 'disks'),
-        ...(manage ? ['--manage-engine', '--engine-pidfile', path.join(dir, 'docker.pid')] : []),
-      ],
-      path.join(dir, `agent.log`),
-    )
+    agent = spawnAgent(dir, docker, {
+      id: HOST,
+      port: ports.agent,
+      brokerPort: ports.broker,
+      range: RANGE,
+      extraArgs: manage ? ['--manage-engine', '--engine-pidfile', path.join(dir, 'docker.pid')] : [],
+    })
     await agent.ready
   }
   type HostJson = {id: string; facts: {engine?: {status: string}; engineControl?: {restarts?: number}} | null}
@@ -150,34 +125,7 @@ describe('an agent that manages its engine: dockerd killed and started again, re
       catalogWithPrivateImage(path.join(dir, 'catalog.yml'), privateImage)
       await docker.start()
       execFileSync('sh', ['-c', `docker save dbroker/redis:7 | docker -H unix://${docker.socket} load >/dev/null`])
-      broker = spawnDaemon(
-        'broker',
-        [
-          process.execPath,
-          RUN,
-          'broker',
-          'start',
-          '--json',
-          '--log-level',
-          'debug',
-          '--listen',
-          `127.0.0.1:${ports.broker}`,
-          '--username',
-          OSB.username,
-          '--admin-username',
-          ADMIN.username,
-          '--store',
-          `sqlite:${path.join(dir, 'broker.db')}`,
-          '--store-key-file',
-          path.join(dir, 'store.key'),
-          '--catalog',
-          path.join(dir, 'catalog.yml'),
-          '--keepalive',
-          '1s',
-        ],
-        path.join(dir, 'broker.log'),
-        {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password},
-      )
+      broker = spawnBroker(dir, {port: ports.broker, catalog: path.join(dir, 'catalog.yml'), osb: OSB, admin: ADMIN})
       await broker.ready
       cli(['hosts', 'add', HOST, '--token-file', path.join(dir, 'agent.token'), '--json'])
       await startAgent(true)
