@@ -140,6 +140,23 @@ export interface RegistryLoginsTable {
   updated_at: number
 }
 
+export interface CatalogServicesTable {
+  id: string
+  name: string
+  position: number
+  definition: string
+  version: number
+  created_at: number
+  updated_at: number
+}
+
+export interface CatalogStateTable {
+  id: number
+  generation: number
+  seeded_from: string
+  updated_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -154,4 +171,6 @@ export interface Database {
   deployment_containers: DeploymentContainersTable
   host_registry_settings: HostRegistrySettingsTable
   registry_logins: RegistryLoginsTable
+  catalog_services: CatalogServicesTable
+  catalog_state: CatalogStateTable
 }

@@ -21,8 +21,10 @@ import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
 import * as registries from './migrations/009_registries.js'
+import * as storedCatalog from './migrations/010_catalog.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
+import {catalogRepository} from './repositories/catalog.js'
 import {deploymentRepository} from './repositories/deployments.js'
 import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
@@ -45,6 +47,7 @@ const migrations: Record<string, Migration> = {
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
   '009_registries': registries,
+  '010_catalog': storedCatalog,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -106,6 +109,11 @@ export class Store {
   /** Registry settings per host and private registry logins (repositories/registries.ts). */
   get registries() {
     return registryRepository(this.db, this.secrets)
+  }
+
+  /** The stored catalog (repositories/catalog.ts): services, their versions, the catalog's generation. */
+  get catalog() {
+    return catalogRepository(this.db, this.secrets)
   }
 
   async ping(): Promise<void> {

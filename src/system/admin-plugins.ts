@@ -2,6 +2,7 @@ import {deploymentRoutes} from '../broker/admin/deployments.js'
 import {diskRoutes} from '../broker/admin/disks.js'
 import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from '../broker/admin/index.js'
 import type {BrokerAppOptions} from '../broker/app.js'
+import {catalogRoutes} from '../broker/admin/catalog.js'
 import {recentEventRoutes} from '../broker/admin/recent-events.js'
 import {registryRoutes} from '../broker/admin/registries.js'
 
@@ -20,5 +21,6 @@ export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOption
     deploymentRoutes({...scoped, agentFor, keepaliveMs}),
     recentEventRoutes(scoped),
     registryRoutes(scoped),
+    ...(options.storedCatalog ? [catalogRoutes({...scoped, catalog: options.storedCatalog})] : []),
   ]
 }

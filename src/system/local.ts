@@ -11,6 +11,7 @@ import type {BasicCredentials} from '../core/http-auth.js'
 import {randomSecret} from '../broker/credentials.js'
 import {registryLoginFor} from '../broker/registries.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
+import {StoredCatalog} from '../broker/stored-catalog.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {DbrokerError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
@@ -96,9 +97,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   )
 
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
-  // The store first: an image of a private registry is pulled with its stored login.
+  // The file seeds an empty store; after that the store's catalog is the one served (and `catalog` becomes it).
+  // An image of a private registry is pulled with its stored login.
   const registryLogin = (image: string) => registryLoginFor(store, image)
+  let storedCatalog: StoredCatalog
   try {
+    storedCatalog = await StoredCatalog.open(store, catalog, log)
     for (const {image, build} of catalog.images()) {
       const how = await ensureImage(
         engine,
@@ -166,6 +170,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
         adminPlugins({
           store,
           catalog,
+          storedCatalog,
           provisioner,
           events,
           agentFor: () => agent,
