@@ -72,6 +72,11 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'address containers publish their ports on and credentials name',
     }),
     'port-range': Flags.string({default: '40000-40999', description: 'host ports instances get, as MIN-MAX'}),
+    'manage-engine': Flags.boolean({
+      description:
+        'start dockerd again when it stops, as it ran (read from --engine-pidfile), and apply registry settings to its daemon.json',
+    }),
+    'engine-pidfile': Flags.string({default: '/var/run/docker.pid', description: "dockerd's pidfile"}),
     keepalive: Flags.integer({
       default: 5,
       min: 1,
@@ -126,6 +131,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
       keepaliveMs: flags.keepalive * 1000,
       log,
       onImageProgress: progress.update,
+      manageEngine: flags['manage-engine'] ? {pidfile: path.resolve(flags['engine-pidfile'])} : undefined,
     }).finally(progress.stop)
 
     // The context first: `up --detach` takes the state file as the sign that all is written.

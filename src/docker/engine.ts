@@ -9,7 +9,9 @@ import type {ExecResult} from '../core/agent.js'
 import type {ContainerStats} from '../core/admin.js'
 import {EngineError} from '../core/errors.js'
 import type {BuildSource, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import type {RegistryAuth} from '../core/registries.js'
 import {LABEL_INSTANCE, LABEL_SPEC} from './container-options.js'
+import {type RegistryLoginLookup, throwIfRefused} from './registry-pull.js'
 
 export type Engine = Docker
 export type {ContainerInspectInfo} from 'dockerode'
@@ -141,8 +143,13 @@ export async function buildImage(
   await followStream(engine, stream, onProgress)
 }
 
-export async function pullImage(engine: Engine, image: string, onProgress?: (line: string) => void): Promise<void> {
-  const stream = await engine.pull(image)
+export async function pullImage(
+  engine: Engine,
+  image: string,
+  onProgress?: (line: string) => void,
+  auth?: RegistryAuth,
+): Promise<void> {
+  const stream = await engine.pull(image, auth ? {authconfig: auth} : {})
   await followStream(engine, stream, onProgress)
 }
 
@@ -156,6 +163,7 @@ export async function ensureImage(
   image: string,
   build?: BuildSource,
   onProgress?: (line: string) => void,
+  loginFor?: RegistryLoginLookup,
 ): Promise<'present' | 'built' | 'pulled'> {
   if (await imageExists(engine, image)) return 'present'
   const tried: string[] = []
@@ -169,10 +177,12 @@ export async function ensureImage(
     }
   }
   onProgress?.(`pulling ${image}`)
+  const auth = await loginFor?.(image)
   try {
-    await pullImage(engine, image, onProgress)
+    await pullImage(engine, image, onProgress, auth)
     return 'pulled'
   } catch (error) {
+    throwIfRefused(error, image, auth)
     tried.push(`pull: ${(error as Error).message.trim().split('\n')[0]}`)
   }
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)

@@ -14,6 +14,7 @@ export const SEALED_COLUMNS = [
   {table: 'operations', key: 'id', columns: ['request_key']},
   {table: 'deployments', key: 'name', columns: ['manifest']},
   {table: 'deployment_containers', key: 'instance_id', columns: ['spec']},
+  {table: 'registry_logins', key: 'registry', columns: ['password']},
   {table: 'catalog_services', key: 'id', columns: ['definition']},
 ] as const
 

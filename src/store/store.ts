@@ -20,6 +20,7 @@ import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
+import * as registries from './migrations/009_registries.js'
 import * as storedCatalog from './migrations/010_catalog.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
@@ -29,6 +30,7 @@ import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
 import * as ports from './repositories/ports.js'
+import {registryRepository} from './repositories/registries.js'
 import type {Database} from './schema.js'
 import type {SecretCipher} from './secrets.js'
 
@@ -44,6 +46,7 @@ const migrations: Record<string, Migration> = {
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
+  '009_registries': registries,
   '010_catalog': storedCatalog,
 }
 
@@ -101,6 +104,11 @@ export class Store {
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */
   get deployments() {
     return deploymentRepository(this.db, this.secrets)
+  }
+
+  /** Registry settings per host and private registry logins (repositories/registries.ts). */
+  get registries() {
+    return registryRepository(this.db, this.secrets)
   }
 
   /** The stored catalog (repositories/catalog.ts): services, their versions, the catalog's generation. */

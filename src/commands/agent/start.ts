@@ -66,6 +66,11 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     'disks-dir': Flags.string({
       description: "where loop disks live, outside the engine's data root [default: /var/lib/dbroker/disks]",
     }),
+    'manage-engine': Flags.boolean({
+      description:
+        "start dockerd again when it stops, as it ran (read from --engine-pidfile), and apply the broker's registry settings to its daemon.json",
+    }),
+    'engine-pidfile': Flags.string({description: "dockerd's pidfile [default: /var/run/docker.pid]"}),
     'disk-driver': Flags.string({
       options: ['loop', 'volume'],
       description:
@@ -103,6 +108,8 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       tls,
       disks_dir: flags['disks-dir'],
       disk_driver: flags['disk-driver'],
+      manage_engine: flags['manage-engine'] || undefined,
+      engine_pidfile: flags['engine-pidfile'],
     })
     const agent = await startAgentProcess(config, log)
     const result = {id: config.id, url: agent.url}
