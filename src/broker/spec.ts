@@ -1,4 +1,4 @@
-import type {ContainerDef, PlanDef, ServiceDef} from '../catalog/index.js'
+import {type ContainerDef, type PlanDef, planContainer, type ServiceDef} from '../catalog/index.js'
 import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
 import {instanceSlug} from './credentials.js'
@@ -54,7 +54,7 @@ export function buildSpec({
   parameters,
   previous,
 }: SpecInput): ContainerSpec {
-  const c = plan.container
+  const c = planContainer(plan)
   const env: Record<string, string> = {...c.env}
   if (c.credentials.env.username) env[c.credentials.env.username] = credentials.username
   env[c.credentials.env.password] = credentials.password

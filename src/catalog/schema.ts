@@ -137,6 +137,46 @@ const jsonSchema = z
 
 const schemaPair = z.strictObject({parameters: jsonSchema.optional()})
 
+const port = z.number().int().min(1).max(65535)
+/** Credentials an operator gives (static plans, adopted containers): handed to every binding as they are. */
+const givenCredentials = z.strictObject({
+  host: z.string().min(1),
+  port,
+  username: z.string().min(1),
+  password: z.string().min(1),
+  database: z.string().min(1).optional(),
+  uri: z.string().min(1),
+})
+/** What an instance of a plan is (README "Plan kinds"): its own container, given credentials, a database in a shared or an adopted container. */
+const planKind = z
+  .union([
+    z.enum(['dedicated', 'shared']),
+    z.strictObject({static: z.strictObject({credentials: givenCredentials})}),
+    z.strictObject({shared: z.strictObject({container: name.optional()})}),
+    z.strictObject({
+      existing: z.strictObject({
+        host: z.string().min(1),
+        container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker container name'),
+        /** The host port the container publishes its service on. */
+        port,
+        uri: z.string().min(1).optional(),
+        credentials: givenCredentials.optional(),
+      }),
+    }),
+  ])
+  .transform((k): PlanKind => {
+    if (k === 'dedicated' || k === 'shared') return {type: k}
+    if ('static' in k) return {type: 'static', credentials: k.static.credentials}
+    if ('shared' in k) return {type: 'shared', container: k.shared.container}
+    return {type: 'existing', ...k.existing}
+  })
+export type GivenCredentials = z.infer<typeof givenCredentials>
+export type PlanKind =
+  | {type: 'dedicated'}
+  | {type: 'static'; credentials: GivenCredentials}
+  | {type: 'shared'; container?: string}
+  | {type: 'existing'; host: string; container: string; port: number; uri?: string; credentials?: GivenCredentials}
+
 export const planSchema = z.strictObject({
   id: uuid,
   name,
@@ -166,10 +206,14 @@ export const planSchema = z.strictObject({
       labels: z.record(z.string(), z.string()).default({}),
     })
     .optional(),
-  container: containerSchema.superRefine((c, ctx) => {
-    if (c.disk && !c.disk.path && c.volumes.length === 0)
-      ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
-  }),
+  kind: planKind.default({type: 'dedicated'}),
+  /** How the plan's containers run; a static or existing plan has none of its own. */
+  container: containerSchema
+    .superRefine((c, ctx) => {
+      if (c.disk && !c.disk.path && c.volumes.length === 0)
+        ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
+    })
+    .optional(),
 })
 
 export const serviceSchema = z.strictObject({

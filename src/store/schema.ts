@@ -125,6 +125,17 @@ export interface DeploymentContainersTable {
   updated_at: number
 }
 
+export interface SharedContainersTable {
+  id: string
+  host_id: string
+  name: string
+  plan_id: string
+  state: string
+  spec: string
+  created_at: number
+  updated_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -137,4 +148,5 @@ export interface Database {
   installation: InstallationTable
   deployments: DeploymentsTable
   deployment_containers: DeploymentContainersTable
+  shared_containers: SharedContainersTable
 }

@@ -20,6 +20,7 @@ import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
+import * as planKinds from './migrations/011_plan_kinds.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import {deploymentRepository} from './repositories/deployments.js'
@@ -27,6 +28,7 @@ import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
 import * as ports from './repositories/ports.js'
+import {sharedContainerRepository} from './repositories/shared-containers.js'
 import type {Database} from './schema.js'
 import type {SecretCipher} from './secrets.js'
 
@@ -42,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
+  '011_plan_kinds': planKinds,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -93,6 +96,11 @@ export class Store {
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     return inTransaction(this.db, (trx) => work(trx === this.db ? this : new Store(trx, this.dialect, this.secrets)))
+  }
+
+  /** Shared plans' containers (repositories/shared-containers.ts), on this store's database or transaction. */
+  get sharedContainers() {
+    return sharedContainerRepository(this.db, this.secrets)
   }
 
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */

@@ -1,4 +1,4 @@
-import type {PlanDef, ServiceDef} from '../../catalog/index.js'
+import {type PlanDef, planContainer, type ServiceDef} from '../../catalog/index.js'
 import {
   asyncRequired,
   badRequest,
@@ -9,7 +9,7 @@ import {
   OsbError,
 } from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
-import {isUniqueViolation, PortRangeFullError, type StoredInstance} from '../../store/index.js'
+import {isUniqueViolation, PortRangeFullError, type Store, type StoredInstance} from '../../store/index.js'
 import {instanceCredentials} from '../credentials.js'
 import {leaseLost} from '../lease-fence.js'
 import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
@@ -20,6 +20,9 @@ import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
 import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
+import type {KindLifecycle} from './kind-lifecycle.js'
+import {kindOf} from './plan-kinds.js'
+import {SharedContainerBusy} from './shared-containers.js'
 import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
 import {beginOperation, changes} from './transition.js'
@@ -30,6 +33,9 @@ export function busyPort(message: string): number | undefined {
   const match = /:(\d+)(?::\s*bind| failed)/.exec(message)
   return match ? Number(match[1]) : undefined
 }
+
+/** How often a provision looks again for a shared container its last instance's deprovision is removing (250 ms apart). */
+const SHARED_BUSY_TRIES = 120
 
 /** A maintenance_info that names a version; `{}` names none. */
 export const requestedMaintenance = (info: {version?: string} | undefined) =>
@@ -42,6 +48,7 @@ export class Instances {
     private readonly runner: OperationRunner,
     private readonly hosts: HostWait,
     private readonly users: BindingUsers,
+    private readonly kinds: KindLifecycle,
   ) {}
 
   async provision(instanceId: string, body: ProvisionBody, meta: RequestMeta): Promise<Reply> {
@@ -66,6 +73,11 @@ export class Instances {
       } catch (error) {
         // A concurrent request inserted the same instance or took the same port: look again.
         if (isUniqueViolation(error) && attempt < 5) continue
+        // The shared container is going with its last instance: once it is gone, this one makes a new one.
+        if (error instanceof SharedContainerBusy && attempt < SHARED_BUSY_TRIES) {
+          await this.ctx.clock.sleep(250)
+          continue
+        }
         throw error
       }
     }
@@ -103,6 +115,14 @@ export class Instances {
     const op = this.runner.newOperation('provision', instanceId, null, requestKey, meta)
     let placed: {instance: ServiceInstance; host: Host} | undefined
     const created = changes.instanceCreated(instanceId, async (tx) => {
+      if (plan.kind.type !== 'dedicated') {
+        const {host, spec, credentials} = await this.kinds.place(tx, service, plan, instanceId)
+        const instance = this.newInstance(instanceId, service, plan, body, parameters, host, spec, credentials)
+        instance.name = await this.freeName(tx, body)
+        await tx.insertInstance(instance, requestKey)
+        placed = {instance, host}
+        return
+      }
       await tx.lockPlacement()
       const host = placeInstance(
         await tx.listHosts(),
@@ -117,42 +137,24 @@ export class Instances {
       )
       let ports
       try {
-        ports = await tx.allocatePorts(host, instanceId, plan.container.ports)
+        ports = await tx.allocatePorts(host, instanceId, planContainer(plan).ports)
       } catch (error) {
         if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
         throw error
       }
       const credentials = instanceCredentials(plan)
-      const now = ctx.clock.now()
-      const requestedName = typeof body.context?.instance_name === 'string' ? body.context.instance_name : null
-      const name = requestedName && !(await tx.getInstanceByName(requestedName)) ? requestedName : null
-      const instance: ServiceInstance = {
-        id: instanceId,
-        serviceId: service.id,
-        planId: plan.id,
-        hostId: host.id,
-        state: 'provisioning',
-        organizationGuid: body.organization_guid,
-        spaceGuid: body.space_guid,
-        parameters,
-        context: body.context ?? {},
-        maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
+      const spec = buildSpec({
+        instanceId,
+        installationId: await tx.installationId(),
+        service,
+        plan,
+        host,
+        ports,
         credentials,
-        spec: buildSpec({
-          instanceId,
-          installationId: await tx.installationId(),
-          service,
-          plan,
-          host,
-          ports,
-          credentials,
-          parameters,
-        }),
-        dashboardUrl: null,
-        name,
-        createdAt: now,
-        updatedAt: now,
-      }
+        parameters,
+      })
+      const instance = this.newInstance(instanceId, service, plan, body, parameters, host, spec, credentials)
+      instance.name = await this.freeName(tx, body)
       await tx.insertInstance(instance, requestKey)
       placed = {instance, host}
     })
@@ -167,12 +169,53 @@ export class Instances {
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
 
+  private newInstance(
+    id: string,
+    service: ServiceDef,
+    plan: PlanDef,
+    body: ProvisionBody,
+    parameters: Record<string, unknown>,
+    host: Host,
+    spec: ServiceInstance['spec'],
+    credentials: ServiceInstance['credentials'],
+  ): ServiceInstance {
+    const now = this.ctx.clock.now()
+    return {
+      id,
+      serviceId: service.id,
+      planId: plan.id,
+      hostId: host.id,
+      state: 'provisioning',
+      organizationGuid: body.organization_guid,
+      spaceGuid: body.space_guid,
+      parameters,
+      context: body.context ?? {},
+      maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
+      credentials,
+      spec,
+      dashboardUrl: null,
+      name: null,
+      createdAt: now,
+      updatedAt: now,
+    }
+  }
+
+  /** The name the platform asked for (context.instance_name), unless another instance has it. */
+  private async freeName(tx: Store, body: ProvisionBody): Promise<string | null> {
+    const requested = typeof body.context?.instance_name === 'string' ? body.context.instance_name : null
+    return requested && !(await tx.getInstanceByName(requested)) ? requested : null
+  }
+
   /**
    * Makes the container; on failure leaves nothing half-made: no container,
    * volume, port or row. A host that can't be reached gives the instance to
    * another one; with none, an async provision (`wait`) waits for one.
    */
   async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal, wait = true): Promise<Outcome> {
+    if (kindOf(this.ctx.catalog, instance).type !== 'dedicated') {
+      const outcome = await this.kinds.runProvision(instance, host, signal)
+      return {...outcome, afterwards: () => void this.users.fillSpares(instance.id)}
+    }
     let agent = this.ctx.agentFor(host)
     const busy = new Set<number>()
     const tried = new Set<string>()

@@ -1,3 +1,4 @@
+import {planContainer} from '../../catalog/index.js'
 import {errorMessage, OsbError} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
 import {PortRangeFullError} from '../../store/index.js'
@@ -88,7 +89,7 @@ async function moveInstance(
     await tx.deleteInstance(instance.id)
     let ports
     try {
-      ports = await tx.allocatePorts(host, instance.id, plan.container.ports)
+      ports = await tx.allocatePorts(host, instance.id, planContainer(plan).ports)
     } catch (error) {
       if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
       throw error
