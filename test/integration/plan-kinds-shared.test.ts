@@ -99,4 +99,18 @@ describe('a shared mariadb plan: many instances in one container', () => {
     expect((await t.system.store.portsOf(`shared.mariadb-shared.local`)).length).toBe(0)
     expect(mariadbError(cb, 'SELECT 1')).toMatch(/Can't connect|Lost connection/)
   })
+
+  it('a new provision racing the last deprovision gets a container that serves it, and nothing is left after', async () => {
+    for (let round = 0; round < 3; round++) {
+      const [x, y] = [testId(), testId()]
+      await provision(x)
+      await Promise.all([deprovision(x), provision(y)])
+      const cy = await bind(y)
+      expect(mariadb(cy, 'SELECT 1')).toBe('1')
+      expect(await sharedContainers()).toHaveLength(1)
+      await deprovision(y)
+      expect(await sharedContainers()).toHaveLength(0)
+      expect(await t.system.store.sharedContainers.list()).toEqual([])
+    }
+  })
 })

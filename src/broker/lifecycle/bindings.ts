@@ -106,7 +106,11 @@ export class Bindings {
   ): BindingCredentials {
     const given = givenCredentials(plan.kind)
     if (given) return givenBindingCredentials(given)
-    return bindingCredentials(instance, plan, host, spare ?? bindingUser(instance, plan))
+    // A binding in a container of many also learns its instance's namespace there (redis: key_prefix).
+    return {
+      ...bindingCredentials(instance, plan, host, spare ?? bindingUser(instance, plan)),
+      ...instance.credentials.namespace,
+    }
   }
 
   async runBind(

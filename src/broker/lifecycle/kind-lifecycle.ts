@@ -19,6 +19,20 @@ import {
 import {SharedContainers} from './shared-containers.js'
 import {changes} from './transition.js'
 
+/** What a binding's credentials say themselves: a provision's answer can't replace them. */
+const BINDING_FIELDS = ['host', 'port', 'username', 'password', 'uri', 'database']
+
+/** What provision answered besides the database it was asked to make: the instance's namespace (redis: key_prefix). */
+function provisionedNamespace(answer: Record<string, unknown>, instance: ServiceInstance) {
+  const {database, ...rest} = answer
+  if (database !== undefined && database !== instance.credentials.database)
+    throw new Error('/dbroker/provision answered another database than the broker asked for')
+  const namespace = Object.entries(rest).filter(
+    (e): e is [string, string] => typeof e[1] === 'string' && !BINDING_FIELDS.includes(e[0]),
+  )
+  return namespace.length > 0 ? Object.fromEntries(namespace) : undefined
+}
+
 /** Where a new instance of a static, shared or existing plan lives, and what its row keeps. */
 export interface KindPlacement {
   host: Host
@@ -83,8 +97,9 @@ export class KindLifecycle {
       const agent = this.ctx.agentFor(live)
       provisioned = true
       const {answer} = await runExecutable(agent, execTarget(instance, kind), 'provision', lifecycleDocument(instance))
-      if (answer.database !== undefined && answer.database !== instance.credentials.database)
-        throw new Error('/dbroker/provision answered another database than the broker asked for')
+      const namespace = provisionedNamespace(answer, instance)
+      if (namespace)
+        await this.ctx.store.updateInstance(instance.id, {credentials: {...instance.credentials, namespace}})
     } catch (error) {
       if (leaseLost(signal)) throw error
       // Nothing of the instance stays: what provision may have made, then its container if it was the only one there.

@@ -87,6 +87,7 @@ export function lifecycleDocument(
     parameters: instance.parameters,
     context: instance.context,
     database: instance.credentials.database ?? instanceDatabase(instance.id),
+    ...instance.credentials.namespace,
     ...more,
   }
 }
