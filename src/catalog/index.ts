@@ -152,7 +152,7 @@ export function parseCatalog(text: string, file: string): Catalog {
       if (kindProblem)
         problems.push({
           path: formatPath([...at, kindProblem.field]),
-          line: lineOf([...at, 'kind']) ?? lineOf(at),
+          line: lineOf([...at, kindProblem.field]) ?? lineOf(at),
           message: kindProblem.message,
         })
       const uris: Array<[string, PropertyKey[]]> = []
