@@ -46,7 +46,7 @@ describe('catalog loader', () => {
   it('loads the catalog that ships with dbroker: redis, postgresql and mariadb, their plans and images', () => {
     const catalog = loadCatalog()
     expect(catalog.definition.services.map((s) => s.name)).toEqual(['redis', 'postgresql', 'mariadb'])
-    expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium'])
+    expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium', 'shared'])
     expect(
       catalog
         .images()

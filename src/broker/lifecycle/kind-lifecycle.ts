@@ -60,7 +60,9 @@ export class KindLifecycle {
   /** In the provision's transaction. */
   async place(tx: Store, service: ServiceDef, plan: PlanDef, instanceId: string): Promise<KindPlacement> {
     const {kind} = plan
-    const database = usesExecutables(kind) ? {database: instanceDatabase(instanceId)} : {}
+    // A database per instance, unless the service has none (redis: provision answers a key prefix instead).
+    const hasDatabase = usesExecutables(kind) && (plan.container?.credentials.database ?? true)
+    const database = hasDatabase ? {database: instanceDatabase(instanceId)} : {}
     const credentials = {username: '', password: '', ...database}
     if (kind.type === 'shared') {
       const {host, container} = await this.shared.place(tx, service, plan)

@@ -86,7 +86,7 @@ export function lifecycleDocument(
     plan_id: instance.planId,
     parameters: instance.parameters,
     context: instance.context,
-    database: instance.credentials.database ?? instanceDatabase(instance.id),
+    ...(instance.credentials.database ? {database: instance.credentials.database} : {}),
     ...instance.credentials.namespace,
     ...more,
   }
