@@ -10,7 +10,7 @@ import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
 import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
-import type {KindLifecycle} from './kind-lifecycle.js'
+import {deprovisioned, type KindLifecycle} from './kind-lifecycle.js'
 import {kindOf} from './plan-kinds.js'
 import {requestedMaintenance} from './instances.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
@@ -225,10 +225,6 @@ export class InstanceChanges {
     } catch (error) {
       throw new Undone(error, changes.instanceMoved(instance.id, 'deprovision', ['deprovisioning'], previous))
     }
-    return {
-      description: 'the instance and its data are gone',
-      change: changes.instanceRemoved(instance.id, 'deprovision'),
-      afterwards: () => this.ctx.log.info(`deprovisioned instance ${instance.id}`),
-    }
+    return deprovisioned(this.ctx, instance.id)
   }
 }

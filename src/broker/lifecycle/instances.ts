@@ -1,15 +1,7 @@
 import {type PlanDef, planContainer, type ServiceDef} from '../../catalog/index.js'
-import {
-  asyncRequired,
-  badRequest,
-  concurrencyError,
-  conflict,
-  errorMessage,
-  notFound,
-  OsbError,
-} from '../../core/errors.js'
+import {asyncRequired, badRequest, concurrencyError, conflict, errorMessage, notFound} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
-import {isUniqueViolation, PortRangeFullError, type Store, type StoredInstance} from '../../store/index.js'
+import {isUniqueViolation, type StoredInstance} from '../../store/index.js'
 import {instanceCredentials} from '../credentials.js'
 import {leaseLost} from '../lease-fence.js'
 import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
@@ -18,10 +10,11 @@ import {placeInstance} from '../placement.js'
 import {unreachableHost} from '../reachability.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
-import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
+import {bookPorts, canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
 import type {KindLifecycle} from './kind-lifecycle.js'
 import {kindOf} from './plan-kinds.js'
+import {newInstance} from './new-instance.js'
 import {SharedContainerBusy} from './shared-containers.js'
 import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
@@ -114,11 +107,11 @@ export class Instances {
     const {ctx} = this
     const op = this.runner.newOperation('provision', instanceId, null, requestKey, meta)
     let placed: {instance: ServiceInstance; host: Host} | undefined
+    const request = {id: instanceId, service, plan, body, parameters, now: ctx.clock.now()}
     const created = changes.instanceCreated(instanceId, async (tx) => {
       if (plan.kind.type !== 'dedicated') {
         const {host, spec, credentials} = await this.kinds.place(tx, service, plan, instanceId)
-        const instance = this.newInstance(instanceId, service, plan, body, parameters, host, spec, credentials)
-        instance.name = await this.freeName(tx, body)
+        const instance = await newInstance(tx, request, {host, spec, credentials})
         await tx.insertInstance(instance, requestKey)
         placed = {instance, host}
         return
@@ -135,13 +128,7 @@ export class Instances {
           memory: await tx.memoryByHost(),
         },
       )
-      let ports
-      try {
-        ports = await tx.allocatePorts(host, instanceId, planContainer(plan).ports)
-      } catch (error) {
-        if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
-        throw error
-      }
+      const ports = await bookPorts(tx, host, instanceId, planContainer(plan).ports)
       const credentials = instanceCredentials(plan)
       const spec = buildSpec({
         instanceId,
@@ -153,8 +140,7 @@ export class Instances {
         credentials,
         parameters,
       })
-      const instance = this.newInstance(instanceId, service, plan, body, parameters, host, spec, credentials)
-      instance.name = await this.freeName(tx, body)
+      const instance = await newInstance(tx, request, {host, spec, credentials})
       await tx.insertInstance(instance, requestKey)
       placed = {instance, host}
     })
@@ -167,43 +153,6 @@ export class Instances {
       this.runProvision(instance, host, signal, meta.acceptsIncomplete),
     )
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
-  }
-
-  private newInstance(
-    id: string,
-    service: ServiceDef,
-    plan: PlanDef,
-    body: ProvisionBody,
-    parameters: Record<string, unknown>,
-    host: Host,
-    spec: ServiceInstance['spec'],
-    credentials: ServiceInstance['credentials'],
-  ): ServiceInstance {
-    const now = this.ctx.clock.now()
-    return {
-      id,
-      serviceId: service.id,
-      planId: plan.id,
-      hostId: host.id,
-      state: 'provisioning',
-      organizationGuid: body.organization_guid,
-      spaceGuid: body.space_guid,
-      parameters,
-      context: body.context ?? {},
-      maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
-      credentials,
-      spec,
-      dashboardUrl: null,
-      name: null,
-      createdAt: now,
-      updatedAt: now,
-    }
-  }
-
-  /** The name the platform asked for (context.instance_name), unless another instance has it. */
-  private async freeName(tx: Store, body: ProvisionBody): Promise<string | null> {
-    const requested = typeof body.context?.instance_name === 'string' ? body.context.instance_name : null
-    return requested && !(await tx.getInstanceByName(requested)) ? requested : null
   }
 
   /**

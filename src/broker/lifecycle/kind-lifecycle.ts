@@ -19,6 +19,13 @@ import {
 import {SharedContainers} from './shared-containers.js'
 import {changes} from './transition.js'
 
+/** A deprovision that worked, of any kind: the row, its bindings and spares go. */
+export const deprovisioned = (ctx: LifecycleContext, instanceId: string): Outcome => ({
+  description: 'the instance and its data are gone',
+  change: changes.instanceRemoved(instanceId, 'deprovision'),
+  afterwards: () => ctx.log.info(`deprovisioned instance ${instanceId}`),
+})
+
 /** What a binding's credentials say themselves: a provision's answer can't replace them. */
 const BINDING_FIELDS = ['host', 'port', 'username', 'password', 'uri', 'database']
 
@@ -140,11 +147,7 @@ export class KindLifecycle {
     } catch (error) {
       throw new Undone(error, changes.instanceMoved(instance.id, 'deprovision', ['deprovisioning'], previous))
     }
-    return {
-      description: 'the instance and its data are gone',
-      change: changes.instanceRemoved(instance.id, 'deprovision'),
-      afterwards: () => this.ctx.log.info(`deprovisioned instance ${instance.id}`),
-    }
+    return deprovisioned(this.ctx, instance.id)
   }
 
   /** Best effort after a failed provision: the executable is idempotent and succeeds on what is already gone. */

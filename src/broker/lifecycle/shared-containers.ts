@@ -1,13 +1,13 @@
 import type {PlanDef, ServiceDef} from '../../catalog/index.js'
 import {planContainer} from '../../catalog/index.js'
-import {errorMessage, OsbError} from '../../core/errors.js'
+import {errorMessage} from '../../core/errors.js'
 import type {ContainerSpec, Host, ServiceInstance} from '../../core/types.js'
-import {PortRangeFullError, type Store} from '../../store/index.js'
+import type {Store} from '../../store/index.js'
 import type {SharedContainer} from '../../store/repositories/shared-containers.js'
 import {instanceCredentials} from '../credentials.js'
 import {placeInstance} from '../placement.js'
 import {buildSpec} from '../spec.js'
-import type {LifecycleContext} from './context.js'
+import {bookPorts, type LifecycleContext} from './context.js'
 
 /** The container a shared plan's instances live in on each host: the kind's name, else the service's and plan's. */
 export const sharedContainerName = (service: ServiceDef, plan: PlanDef): string =>
@@ -69,13 +69,7 @@ export class SharedContainers {
       throw new SharedContainerBusy(`shared container ${name} on host ${host.id} is being removed`)
     if (found) return {host, container: found}
     const id = sharedContainerId(name, host.id)
-    let ports
-    try {
-      ports = await tx.allocatePorts(host, id, planContainer(plan).ports)
-    } catch (error) {
-      if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
-      throw error
-    }
+    const ports = await bookPorts(tx, host, id, planContainer(plan).ports)
     const spec = buildSpec({
       instanceId: id,
       installationId: await tx.installationId(),
