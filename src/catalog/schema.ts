@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {CAPABILITIES} from '../core/security.js'
+import {DRAIN_URL_MESSAGE, isDrainUrl, leaksCredential, loggingSchema} from './logging.js'
 import {MAX_DISK_BYTES, MIN_DISK_BYTES, parseBytes, parseDuration} from './units.js'
 
 const uuid = z
@@ -46,6 +47,7 @@ const security = z.strictObject({
     .optional(),
   no_new_privileges: z.boolean().optional(),
   pids_limit: z.number().int().min(16).max(1_000_000).optional(),
+  /** The old spelling of the container's `logging` (json-file or local with a size cap), still read. */
   log: z
     .strictObject({
       driver: z.enum(['json-file', 'local']).optional(),
@@ -122,6 +124,8 @@ export const containerSchema = z.strictObject({
   uri: z.string().min(1),
   readiness: readiness.default({probe: 'none', timeout: 0}),
   security: security.optional(),
+  /** Where the container's output goes: a Docker logging driver and its options (default: local, 3 × 10 MiB). */
+  logging: loggingSchema.optional(),
 })
 
 const maintenanceInfo = z.strictObject({
@@ -147,25 +151,33 @@ const givenCredentials = z.strictObject({
   database: z.string().min(1).optional(),
   uri: z.string().min(1),
 })
+const existingContainer = {
+  host: z.string().min(1),
+  container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker container name'),
+  /** The host port the container publishes its service on. */
+  port,
+  uri: z.string().min(1).optional(),
+  credentials: givenCredentials.optional(),
+}
+/** The shape `kind` is read into, also accepted as written (a catalog stored by the broker is read again). */
+const readKind = z.discriminatedUnion('type', [
+  z.strictObject({type: z.literal('dedicated')}),
+  z.strictObject({type: z.literal('static'), credentials: givenCredentials}),
+  z.strictObject({type: z.literal('shared'), container: name.optional()}),
+  z.strictObject({type: z.literal('existing'), ...existingContainer}),
+])
 /** What an instance of a plan is (README "Plan kinds"): its own container, given credentials, a database in a shared or an adopted container. */
 const planKind = z
   .union([
     z.enum(['dedicated', 'shared']),
+    readKind,
     z.strictObject({static: z.strictObject({credentials: givenCredentials})}),
     z.strictObject({shared: z.strictObject({container: name.optional()})}),
-    z.strictObject({
-      existing: z.strictObject({
-        host: z.string().min(1),
-        container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker container name'),
-        /** The host port the container publishes its service on. */
-        port,
-        uri: z.string().min(1).optional(),
-        credentials: givenCredentials.optional(),
-      }),
-    }),
+    z.strictObject({existing: z.strictObject(existingContainer)}),
   ])
   .transform((k): PlanKind => {
     if (k === 'dedicated' || k === 'shared') return {type: k}
+    if ('type' in k) return k
     if ('static' in k) return {type: 'static', credentials: k.static.credentials}
     if ('shared' in k) return {type: 'shared', container: k.shared.container}
     return {type: 'existing', ...k.existing}
@@ -212,9 +224,25 @@ export const planSchema = z.strictObject({
     .superRefine((c, ctx) => {
       if (c.disk && !c.disk.path && c.volumes.length === 0)
         ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
+      if (c.logging && c.security?.log)
+        ctx.addIssue({code: 'custom', path: ['security', 'log'], message: 'is the old spelling of logging: give one'})
+      const leak = c.logging && leaksCredential(c.logging, Object.values(c.credentials.env))
+      if (leak) ctx.addIssue({code: 'custom', path: ['logging', 'options'], message: leak})
     })
     .optional(),
 })
+
+/** A binding's syslog_drain_url is its uri: a service that says it is a drain gives one the platform can drain to. */
+function drainsHaveDrainUris(
+  service: {requires?: string[]; plans: Array<{container?: {uri: string}}>},
+  ctx: z.RefinementCtx,
+) {
+  if (service.requires?.includes('syslog_drain'))
+    service.plans.forEach((plan, i) => {
+      if (plan.container && !isDrainUrl(plan.container.uri))
+        ctx.addIssue({code: 'custom', path: ['plans', i, 'container', 'uri'], message: DRAIN_URL_MESSAGE})
+    })
+}
 
 export const serviceSchema = z.strictObject({
   id: uuid,
@@ -232,7 +260,7 @@ export const serviceSchema = z.strictObject({
   plans: z.array(planSchema).min(1),
 })
 
-export const catalogSchema = z.strictObject({services: z.array(serviceSchema).min(1)})
+export const catalogSchema = z.strictObject({services: z.array(serviceSchema.superRefine(drainsHaveDrainUris)).min(1)})
 
 export type CatalogFile = z.infer<typeof catalogSchema>
 export type ServiceDef = z.infer<typeof serviceSchema>

@@ -136,6 +136,23 @@ export interface SharedContainersTable {
   updated_at: number
 }
 
+export interface CatalogServicesTable {
+  id: string
+  name: string
+  position: number
+  definition: string
+  version: number
+  created_at: number
+  updated_at: number
+}
+
+export interface CatalogStateTable {
+  id: number
+  generation: number
+  seeded_from: string
+  updated_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -149,4 +166,6 @@ export interface Database {
   deployments: DeploymentsTable
   deployment_containers: DeploymentContainersTable
   shared_containers: SharedContainersTable
+  catalog_services: CatalogServicesTable
+  catalog_state: CatalogStateTable
 }

@@ -71,7 +71,12 @@ export async function startContainer(options: {
     stdio: 'pipe',
     env: {...process.env, ...options.secretEnv},
   })
-  await until(`${name} to be ready`, () => options.ready(container), {timeoutMs: 90_000, everyMs: 200})
+  try {
+    await until(`${name} to be ready`, () => options.ready(container), {timeoutMs: 90_000, everyMs: 200})
+  } catch (error) {
+    container.remove()
+    throw error
+  }
   return container
 }
 

@@ -10,7 +10,16 @@ import {placeInstance} from '../placement.js'
 import {unreachableHost} from '../reachability.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
-import {bookPorts, canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
+import {
+  bookPorts,
+  canonical,
+  checkMaintenance,
+  isEmpty,
+  type LifecycleContext,
+  planOf,
+  resolvePlan,
+  type ServicePlan,
+} from './context.js'
 import type {HostWait} from './host-wait.js'
 import type {KindLifecycle} from './kind-lifecycle.js'
 import {kindOf} from './plan-kinds.js'
@@ -117,6 +126,8 @@ export class Instances {
         return
       }
       await tx.lockPlacement()
+      // A catalog change takes this lock too and swaps the catalog before it commits: a plan removed meanwhile is seen here.
+      if (!ctx.catalog.plan(plan.id)) throw badRequest(`plan ${plan.id} was removed from the catalog meanwhile`)
       const host = placeInstance(
         await tx.listHosts(),
         await tx.countInstancesByHost(),
@@ -150,7 +161,7 @@ export class Instances {
       `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
     )
     this.runner.start(`i:${instanceId}`, op, (signal) =>
-      this.runProvision(instance, host, signal, meta.acceptsIncomplete),
+      this.runProvision(instance, host, signal, meta.acceptsIncomplete, {service, plan}),
     )
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
@@ -160,7 +171,13 @@ export class Instances {
    * volume, port or row. A host that can't be reached gives the instance to
    * another one; with none, an async provision (`wait`) waits for one.
    */
-  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal, wait = true): Promise<Outcome> {
+  async runProvision(
+    instance: ServiceInstance,
+    host: Host,
+    signal: AbortSignal,
+    wait = true,
+    started?: ServicePlan,
+  ): Promise<Outcome> {
     if (kindOf(this.ctx.catalog, instance).type !== 'dedicated') {
       const outcome = await this.kinds.runProvision(instance, host, signal)
       return {...outcome, afterwards: () => void this.users.fillSpares(instance.id)}
@@ -183,6 +200,7 @@ export class Instances {
               failure: error,
               tried: wait ? undefined : tried,
               signal,
+              plan: started,
             }))
             agent = this.ctx.agentFor(host)
             busy.clear()
