@@ -1,5 +1,5 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
@@ -257,8 +257,13 @@ export class DockerAgent implements AgentClient {
     })
   }
 
-  async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.reads.exec(instanceId, command, env)
+  async exec(
+    instanceId: string,
+    command: string[],
+    env: Record<string, string>,
+    options?: ExecOptions,
+  ): Promise<ExecResult> {
+    return this.reads.exec(instanceId, command, env, options)
   }
 
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {

@@ -271,8 +271,22 @@ export const agentAnswer = z.object({
 export const registryAuthBody = z.object({id: hostId, image: z.string().min(1).max(1024)})
 export const registryAuthAnswer = z.object({auth: registryAuth.nullable()})
 
-export const execBody = z.object({command: z.array(z.string()).min(1), env: strings.default({})})
-export const execResult = z.object({exitCode: z.number().int(), output: z.string()})
+export const execBody = z.object({
+  command: z.array(z.string()).min(1),
+  env: strings.default({}),
+  /** A JSON-form lifecycle executable's document (at most 64 KiB, as images/README.md says). */
+  stdin: z.string().max(65_536).optional(),
+  containerName: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/)
+    .optional(),
+})
+export const execResult = z.object({
+  exitCode: z.number().int(),
+  output: z.string(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+})
 
 export const containerStats = z.object({
   /** Percent of one CPU (100 = one core busy). */

@@ -265,18 +265,27 @@ export async function execIn(
   command: string[],
   env: Record<string, string> = {},
   deadlineMs = EXEC_DEADLINE_MS,
+  /** A document for the command's stdin, closed after it. */
+  stdin?: string,
 ): Promise<ExecResult> {
   const exec = await engine.getContainer(containerId).exec({
     Cmd: command,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    AttachStdin: stdin !== undefined,
     AttachStdout: true,
     AttachStderr: true,
   })
-  const stream = await exec.start({hijack: true, stdin: false})
+  const stream = await exec.start({hijack: true, stdin: stdin !== undefined})
   const chunks: Buffer[] = []
-  const sink = new PassThrough()
-  sink.on('data', (chunk: Buffer) => chunks.push(chunk))
-  engine.modem.demuxStream(stream, sink, sink)
+  const streams = {stdout: [] as Buffer[], stderr: [] as Buffer[]}
+  const sinkOf = (name: keyof typeof streams) => {
+    const sink = new PassThrough()
+    sink.on('data', (chunk: Buffer) => (chunks.push(chunk), streams[name].push(chunk)))
+    return sink
+  }
+  engine.modem.demuxStream(stream, sinkOf('stdout'), sinkOf('stderr'))
+  // The document, then end of input: the executable reads stdin to its end.
+  if (stdin !== undefined) stream.end(stdin)
   let timer: NodeJS.Timeout | undefined
   const ended = await Promise.race([
     new Promise<boolean>((resolve, reject) => {
@@ -292,7 +301,12 @@ export async function execIn(
     throw new EngineError(`${command[0]} did not finish within ${Math.round(deadlineMs / 1000)} s`)
   }
   const {ExitCode} = await exec.inspect()
-  return {exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8')}
+  return {
+    exitCode: ExitCode ?? -1,
+    output: Buffer.concat(chunks).toString('utf8'),
+    stdout: Buffer.concat(streams.stdout).toString('utf8'),
+    stderr: Buffer.concat(streams.stderr).toString('utf8'),
+  }
 }
 
 interface StatsSample {

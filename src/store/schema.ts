@@ -140,6 +140,17 @@ export interface RegistryLoginsTable {
   updated_at: number
 }
 
+export interface SharedContainersTable {
+  id: string
+  host_id: string
+  name: string
+  plan_id: string
+  state: string
+  spec: string
+  created_at: number
+  updated_at: number
+}
+
 export interface CatalogServicesTable {
   id: string
   name: string
@@ -171,6 +182,7 @@ export interface Database {
   deployment_containers: DeploymentContainersTable
   host_registry_settings: HostRegistrySettingsTable
   registry_logins: RegistryLoginsTable
+  shared_containers: SharedContainersTable
   catalog_services: CatalogServicesTable
   catalog_state: CatalogStateTable
 }

@@ -22,6 +22,7 @@ import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
 import * as registries from './migrations/009_registries.js'
 import * as storedCatalog from './migrations/010_catalog.js'
+import * as planKinds from './migrations/011_plan_kinds.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import {catalogRepository} from './repositories/catalog.js'
@@ -31,6 +32,7 @@ import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
 import * as ports from './repositories/ports.js'
 import {registryRepository} from './repositories/registries.js'
+import {sharedContainerRepository} from './repositories/shared-containers.js'
 import type {Database} from './schema.js'
 import type {SecretCipher} from './secrets.js'
 
@@ -48,6 +50,7 @@ const migrations: Record<string, Migration> = {
   '008_binding_expiry': bindingExpiry,
   '009_registries': registries,
   '010_catalog': storedCatalog,
+  '011_plan_kinds': planKinds,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -99,6 +102,11 @@ export class Store {
 
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     return inTransaction(this.db, (trx) => work(trx === this.db ? this : new Store(trx, this.dialect, this.secrets)))
+  }
+
+  /** Shared plans' containers (repositories/shared-containers.ts), on this store's database or transaction. */
+  get sharedContainers() {
+    return sharedContainerRepository(this.db, this.secrets)
   }
 
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */

@@ -319,6 +319,7 @@ describe('secrets in a SQLite store', () => {
       {table: 'deployments', rows: 0},
       {table: 'deployment_containers', rows: 0},
       {table: 'registry_logins', rows: 1},
+      {table: 'shared_containers', rows: 0},
       {table: 'catalog_services', rows: 0},
     ])
     const keys = readStoreKeyFile(path.join(dir, 'store.key'))
