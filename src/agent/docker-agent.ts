@@ -192,6 +192,8 @@ export class DockerAgent implements AgentClient {
               throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
           })
         }
+        const stopped = (ran: {State: {ExitCode: number}; RestartCount?: number}, what: string) =>
+          this.stoppedError(id, spec, `${what} with code ${ran.State.ExitCode}`)
         await waitReady({
           spec,
           address: this.probeAddress(spec),
@@ -199,13 +201,13 @@ export class DockerAgent implements AgentClient {
           exec: (command) => execIn(this.engine, id, command),
           check: async () => {
             const now = await this.engine.getContainer(id).inspect()
-            if (!now.State.Running && !now.State.Restarting) {
-              const tail = redact(await containerLogsTail(this.engine, id, 5).catch(() => ''), spec)
-              throw new EngineError(
-                `container ${spec.name} exited with code ${now.State.ExitCode} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`,
-              )
-            }
-            return {health: now.State.Health?.Status ?? 'none'}
+            const ended = !now.State.Running && !now.State.Restarting
+            if (ended && spec.restart === 'no' && now.State.ExitCode === 0 && now.State.FinishedAt)
+              return {health: 'none', done: true}
+            if (ended) throw await stopped(now, 'exited')
+            if (options.failing?.())
+              throw await stopped(now, `keeps failing (${now.RestartCount} restarts); it last exited`)
+            return {health: now.State.Health?.Status ?? 'none', startedAt: Date.parse(now.State.StartedAt)}
           },
         })
       } catch (error) {
@@ -224,6 +226,14 @@ export class DockerAgent implements AgentClient {
       if (created) this.keptAsTheyWere.delete(spec.instanceId)
       return stateOf(await this.engine.getContainer(info?.Id ?? created!).inspect())
     })
+  }
+
+  /** Why a container is not ready: how it ended, with its last log lines, the spec's secrets blanked. */
+  private async stoppedError(id: string, spec: ContainerSpec, how: string): Promise<EngineError> {
+    const tail = redact(await containerLogsTail(this.engine, id, 5).catch(() => ''), spec)
+    return new EngineError(
+      `container ${spec.name} ${how} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`,
+    )
   }
 
   private probeAddress(spec: ContainerSpec): string {

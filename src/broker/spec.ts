@@ -100,5 +100,6 @@ export function buildSpec({
           : {probe: r.probe, timeoutMs: r.timeout},
     hooks: {...(c.hooks.bind ? {bind: c.hooks.bind} : {}), ...(c.hooks.unbind ? {unbind: c.hooks.unbind} : {})},
     security: planSecurity(c.security),
+    ...(c.supervision ? {supervision: {maxRestarts: c.supervision.max_restarts, windowMs: c.supervision.window}} : {}),
   }
 }

@@ -55,6 +55,9 @@ const security = z.strictObject({
     .optional(),
 })
 
+/** After more than `max_restarts` failures within `window` the host's supervisor calls a container failing. */
+const supervision = z.strictObject({max_restarts: z.number().int().min(0), window: duration})
+
 const readiness = z.discriminatedUnion('probe', [
   z.strictObject({
     probe: z.literal('tcp'),
@@ -122,6 +125,7 @@ export const containerSchema = z.strictObject({
   uri: z.string().min(1),
   readiness: readiness.default({probe: 'none', timeout: 0}),
   security: security.optional(),
+  supervision: supervision.optional(),
 })
 
 const maintenanceInfo = z.strictObject({
@@ -196,4 +200,4 @@ export type PlanDef = z.infer<typeof planSchema>
 export type ContainerDef = z.infer<typeof containerSchema>
 
 // Shared with deployment manifests (src/manifest), which take sizes, durations and probes the same way.
-export {bytes, duration, readiness}
+export {bytes, duration, readiness, supervision}

@@ -47,6 +47,7 @@ export function instanceTone(instance: Pick<InstanceView, 'state' | 'container'>
   if (instance.state !== 'ready') return 'warn'
   const c = instance.container
   if (!c) return 'muted'
+  if (c.failing) return 'bad'
   if (c.status === 'restarting' || c.health === 'starting') return 'warn'
   if (c.status !== 'running' || c.health === 'unhealthy') return 'bad'
   return 'good'
@@ -57,6 +58,8 @@ export function instanceHealth(instance: Pick<InstanceView, 'state' | 'container
   if (instance.state !== 'ready') return instance.state
   const c = instance.container
   if (!c) return 'unknown'
+  // The host's supervisor gave up on it: more telling than the engine's restarting/exited.
+  if (c.failing) return 'failing'
   if (c.status !== 'running') return c.status
   return c.health === 'none' ? 'running' : c.health
 }
