@@ -62,8 +62,8 @@ export async function converge(
   }
   const bring = async (spec: ContainerSpec): Promise<void> => {
     const state = actual.get(spec.instanceId)
-    // A one-shot container (`restart: no`) that ended with code 0 is done: running it again is the operator's call.
-    const ran = state?.status === 'exited' && spec.restart === 'no' && state.lastExitCode === 0
+    // A one-shot container (`restart: no`) that ended is done: running it again is the supervisor's or the operator's call.
+    const ran = state?.status === 'exited' && spec.restart === 'no'
     if (state && (settled.has(state.status) || ran) && madeFrom(spec, state.specHash)) return
     if (options.held?.(spec.instanceId)) return
     const why = legacy.has(spec.instanceId)

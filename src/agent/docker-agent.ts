@@ -1,3 +1,4 @@
+// Over 300 lines: apply (image, networks, disk, create, start, readiness, predecessor) is one guarded sequence per instance.
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
@@ -16,8 +17,17 @@ import {
   removeContainer,
   stateOf,
 } from '../docker/engine.js'
+import {networkName} from '../docker/container-options.js'
 import {containerLogsTail} from '../docker/logs.js'
-import {checkVolumes, ensureNetwork, foreignOwner, releaseNetwork, removeVolumes} from '../docker/ownership.js'
+import {
+  checkVolumes,
+  ensureGroupNetwork,
+  ensureNetwork,
+  foreignOwner,
+  releaseGroupNetwork,
+  releaseNetwork,
+  removeVolumes,
+} from '../docker/ownership.js'
 import {ContainerReads} from './container-reads.js'
 import {diskFor, type InstanceDisks} from './instance-disks.js'
 import {InstanceQueue} from './instance-queue.js'
@@ -49,6 +59,9 @@ export class DockerAgent implements AgentClient {
   /** Images and the network this agent saw in place: later applies skip looking (a create that misses one looks again). */
   private readonly imagesSeen = new Set<string>()
   private networkSeen = false
+  /** Groups' networks (a deployment's on this host) this agent saw in place. */
+  private readonly groupNetworksSeen = new Set<string>()
+  private readonly groupNetworks = new Map<string, Promise<string>>()
 
   constructor(
     readonly engine: Engine,
@@ -85,6 +98,19 @@ export class DockerAgent implements AgentClient {
     })
     await this.network
     this.networkSeen = true
+  }
+
+  private async ensureGroupNetwork(installation: string, spec: ContainerSpec): Promise<void> {
+    const group = spec.network?.name
+    if (!group || this.groupNetworksSeen.has(group)) return
+    // Shared by parallel applies: the engine's duplicate check is not atomic, and two of one name are ambiguous.
+    let pending = this.groupNetworks.get(group)
+    if (!pending) {
+      pending = ensureGroupNetwork(this.engine, installation, group).finally(() => this.groupNetworks.delete(group))
+      this.groupNetworks.set(group, pending)
+    }
+    await pending
+    this.groupNetworksSeen.add(group)
   }
 
   private own(): string {
@@ -124,7 +150,9 @@ export class DockerAgent implements AgentClient {
         await this.ensureImage(spec, onProgress)
       } else if (missing === 'network') {
         this.networkSeen = false
+        if (spec.network) this.groupNetworksSeen.delete(spec.network.name)
         await this.ensureNetwork(installation)
+        await this.ensureGroupNetwork(installation, spec)
       } else throw error
       return call()
     }
@@ -135,6 +163,7 @@ export class DockerAgent implements AgentClient {
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
+      await this.ensureGroupNetwork(installation, spec)
       let info = await inspectContainer(this.engine, spec.name)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
       await checkVolumes(
@@ -207,7 +236,11 @@ export class DockerAgent implements AgentClient {
             if (ended) throw await stopped(now, 'exited')
             if (options.failing?.())
               throw await stopped(now, `keeps failing (${now.RestartCount} restarts); it last exited`)
-            return {health: now.State.Health?.Status ?? 'none', startedAt: Date.parse(now.State.StartedAt)}
+            return {
+              health: now.State.Health?.Status ?? 'none',
+              startedAt: Date.parse(now.State.StartedAt),
+              running: now.State.Running && !now.State.Restarting,
+            }
           },
         })
       } catch (error) {
@@ -246,9 +279,18 @@ export class DockerAgent implements AgentClient {
       const installation = this.own()
       const containers = await this.reads.instanceContainers(instanceId)
       const volumes = new Set<string>()
+      const groups = new Set<string>()
       for (const c of containers) {
         for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name)
+        for (const network of Object.keys(c.NetworkSettings?.Networks ?? {}))
+          if (network.startsWith(`${networkName(installation)}.`))
+            groups.add(network.slice(networkName(installation).length + 1))
         await removeContainer(this.engine, c.Id, undefined, !options.keepData)
+      }
+      // A group's network goes with its last container (the engine refuses while others use it).
+      for (const group of groups) {
+        this.groupNetworksSeen.delete(group)
+        await releaseGroupNetwork(this.engine, installation, group)
       }
       this.keptAsTheyWere.delete(instanceId)
       if (options.keepData) return

@@ -20,6 +20,8 @@ export interface ProbeContext {
 export interface ContainerCheck {
   health: string
   startedAt?: number
+  /** False while the engine waits to restart it (its last start then says nothing). */
+  running?: boolean
   done?: boolean
 }
 
@@ -113,7 +115,7 @@ async function settle(ctx: ProbeContext): Promise<void> {
     ctx.signal?.throwIfAborted()
     const state = await ctx.check()
     if (state.done) return
-    const ranFor = Date.now() - (state.startedAt ?? since)
+    const ranFor = state.running === false ? 0 : Date.now() - (state.startedAt ?? since)
     if (ranFor >= SETTLE_MS) return
     if (Date.now() - since > timeoutMs)
       throw new Error(`the container did not keep running for ${SETTLE_MS} ms within ${Math.round(timeoutMs / 1000)} s`)

@@ -229,8 +229,8 @@ export class Supervisor implements ContainerAnnotations {
   /**
    * A stopped container comes back through the agent's apply (the loop's path, guarded by the desired state's
    * generation), at once for this one instance rather than in a whole pass; one still unhealthy is restarted.
-   * One the engine started again (or is about to, by its restart policy) is left to it: restarting that
-   * too would be a second outage.
+   * One the engine started again by its restart policy is left as it is: restarting that too would be a
+   * second outage.
    */
   private async recover(instanceId: string): Promise<void> {
     const spec = this.spec(instanceId)
@@ -240,12 +240,12 @@ export class Supervisor implements ContainerAnnotations {
     if (this.stopping.signal.aborted || !spec || !desired || !record?.down) return
     try {
       const info = await inspectContainer(this.options.engine, spec.name)
-      if (info?.State.Running || info?.State.Restarting) {
+      // Waiting out the engine's own delay (it doubles while a container keeps dying): a restart starts it now.
+      if (info?.State.Restarting) await this.options.agent.restart(instanceId)
+      else if (info?.State.Running) {
         if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
           await this.options.agent.restart(instanceId)
-        return
-      }
-      await this.options.agent.apply(spec, {asOf: desired.asOf})
+      } else await this.options.agent.apply(spec, {asOf: desired.asOf})
     } catch (error) {
       this.options.log.warn(`cannot restart instance ${instanceId}: ${errorMessage(error)}`)
       this.options.loop.kick()
