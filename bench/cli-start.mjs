@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Cold start of `dbroker --help` against a bare oclif 4 CLI with one command
-// (bench/bare-oclif: the same @oclif/core and plugin-help), timed by hyperfine in
-// one run. Needs a built CLI (npm run build) and hyperfine (apt-get install hyperfine).
+// (bench/bare-oclif: the same @oclif/core; the plugin-help it names is not found from its
+// folder, so it loads no plugin, as dbroker, whose `help` is a command of its own, does not),
+// timed by hyperfine in one run, with the load average beside the numbers. Needs a built CLI (npm run build) and hyperfine (apt-get install hyperfine).
 // Usage: node bench/cli-start.mjs [--runs 20] [--json]
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -33,7 +34,7 @@ try {
     console.log(JSON.stringify({bare: results[0].mean, dbroker: results[1].mean, ratio: results[1].mean / base}))
   }
   const print = process.argv.includes('--json') ? () => {} : console.log
-  print(`\nCLI cold start, ${RUNS} runs each (hyperfine -N)\n`)
+  print(`\nCLI cold start, ${RUNS} runs each (hyperfine -N), load ${loadavg()[0].toFixed(1)}\n`)
   const rows = [
     ['command', 'mean', 'min', 'vs bare'],
     ...results.map((r, k) => [

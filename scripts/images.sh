@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build dbroker's reference service images.
 #
-#   scripts/images.sh              # all: redis postgresql mariadb
+#   scripts/images.sh              # all: redis postgresql mariadb log-collector
 #   scripts/images.sh redis        # only some (names of directories in images/)
 #
 # Works from any directory. Makes sure the base image exists first
@@ -25,8 +25,9 @@ declare -A TAGS=(
   [redis]=dbroker/redis:7
   [postgresql]=dbroker/postgresql:15
   [mariadb]=dbroker/mariadb:10.11
+  [log-collector]=dbroker/log-collector:1
 )
-ORDER=(redis postgresql mariadb)
+ORDER=(redis postgresql mariadb log-collector)
 
 if (($#)); then
   wanted=("$@")

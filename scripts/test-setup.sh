@@ -26,7 +26,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 declare -A wanted=(
   [redis-cli]=redis-tools [psql]=postgresql-client [mariadb]=mariadb-client [tmux]=tmux [ip]=iproute2 [nsenter]=util-linux
   [openssl]=openssl [debootstrap]=debootstrap [/usr/lib/postgresql/15/bin/initdb]=postgresql-15 [jq]=jq
-  [iptables]=iptables [dockerd]=docker.io
+  [iptables]=iptables [dockerd]=docker.io [strace]=strace
 )
 missing=() tools=()
 for tool in "${!wanted[@]}"; do

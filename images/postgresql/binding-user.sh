@@ -1,4 +1,4 @@
-# Sourced by /dbroker/bind and /dbroker/unbind: the checks both make on
+# Sourced by /dbroker/bind, unbind and deprovision: the checks they make on
 # BIND_USERNAME, then the switch to the postgres OS user (peer auth on the
 # local socket) and the connection settings of its sessions. Expects `die` and
 # the caller's "$@".
@@ -11,12 +11,9 @@ source /dbroker/superuser-session.sh
 if [[ -z ${lists_users:-} ]]; then
   [[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
   [[ $BIND_USERNAME =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "BIND_USERNAME must match [A-Za-z_][A-Za-z0-9_]{0,62}"
-  [[ $BIND_USERNAME != "$POSTGRES_USER" && $BIND_USERNAME != "$DATA_OWNER" && $BIND_USERNAME != postgres && $BIND_USERNAME != pg_* ]] \
-    || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
+  ! reserved_role "$BIND_USERNAME" || die "BIND_USERNAME '$BIND_USERNAME' is reserved"
 fi
 
-if [[ $(id -u) -eq 0 ]]; then
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
-fi
+become_postgres "$@"
 
 export PGHOST=/var/run/postgresql PGPORT=5432 PGOPTIONS=$SUPERUSER_PGOPTIONS

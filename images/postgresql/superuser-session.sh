@@ -1,4 +1,4 @@
-# Sourced by /dbroker/entrypoint, /dbroker/bind and /dbroker/unbind: where and
+# Sourced by /dbroker/entrypoint and the lifecycle executables: where and
 # how their superuser sessions connect, so that nothing a tenant can set
 # (ALTER DATABASE ... SET, objects in its schemas) steers them.
 
@@ -12,3 +12,56 @@ SUPERUSER_PGOPTIONS='-c search_path=pg_catalog,pg_temp -c role=none -c local_pre
 # Settings a database's owner (every binding acts as it) may set that refuse or end every session in it:
 # the hooks (tenant-database.sql) and every start reset them, with CONNECTION LIMIT and ALLOW_CONNECTIONS.
 LOCKOUT_SETTINGS=local_preload_libraries,idle_session_timeout,idle_in_transaction_session_timeout
+
+# Runs the calling executable again as the OS user postgres (peer auth on the
+# socket), stdin and all; a no-op when it already is.
+become_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+  fi
+}
+
+# Role names dbroker keeps for itself: no binding may take one.
+reserved_role() { [[ $1 == postgres || $1 == pg_* || $1 == dbroker_* || $1 == "${POSTGRES_USER:-}" ]]; }
+
+# On a shared container each instance has a database ("database", else db + 12
+# hex digits of SHA-256(instance_id)) owned by a NOLOGIN role of its own, which
+# its bindings are members of and act as.
+INSTANCE_ROLE_PATTERN='^dbroker_owner_[0-9a-f]{12}$'
+instance_role() { printf 'dbroker_owner_%s' "$(printf '%s' "$1" | sha256sum | cut -c1-12)"; }
+
+# A database provision may make: a name like POSTGRES_DB's, neither a maintenance nor the container's own.
+check_instance_database() {
+  [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$ ]] || die "database name '$1' must match [A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
+  [[ $1 != postgres && $1 != template0 && $1 != template1 ]] || die "database name '$1' is reserved"
+  [[ $1 != "${POSTGRES_DB:-}" ]] || die "database $1 is the container's own (POSTGRES_DB), not an instance's"
+}
+
+# The instance database a JSON document names: "database", else db + 12 hex digits
+# of SHA-256("instance_id"); '' when it names neither. Expects hook-input.sh.
+doc_database() {
+  local d id
+  d=$(doc_string database)
+  if [[ -z $d ]]; then
+    id=$(doc_string instance_id)
+    [[ -z $id ]] || d="db$(printf '%s' "$id" | sha256sum | cut -c1-12)"
+  fi
+  printf '%s' "$d"
+}
+
+# For provision and deprovision: as postgres, the document on stdin names an
+# instance's database; sets `database` and `role` (its owner) and the socket's
+# connection settings. Expects `die` and the caller's "$@".
+read_instance_document() {
+  (($# == 0)) || die "takes no arguments (a JSON document on stdin)"
+  become_postgres "$@"
+  # shellcheck source=hook-input.sh
+  source /dbroker/hook-input.sh
+  read_document
+  [[ -n ${POSTGRES_USER:-} && -n ${POSTGRES_DB:-} ]] || die "POSTGRES_USER/POSTGRES_DB are not set in the container"
+  database=$(doc_database)
+  [[ -n $database ]] || die "the JSON document needs \"database\" or \"instance_id\""
+  check_instance_database "$database"
+  role=$(instance_role "$database")
+  export PGHOST=/var/run/postgresql PGPORT=5432 PGOPTIONS=$SUPERUSER_PGOPTIONS
+}

@@ -5,18 +5,35 @@
 # is already gone; ends with a reason when another session holds locks on what
 # it owns for longer than the retries wait (its login is gone by then).
 #   env: BIND_USERNAME (+ POSTGRES_USER, POSTGRES_DB from the container)
+#   `unbind --json`: a JSON document on stdin ("username", or the name bind
+#        derived from "binding_id"); prints nothing on stdout.
 #   env: BIND_LIST_USERS=1 instead: print the roles named like dbroker's
 #        binding users (b + 12 lowercase letters or digits), one a line.
 # Role work runs in the maintenance database. A binding acts as the data
-# owner, so it usually owns nothing and the tenant's database is never
+# owner (dbroker_owner, or its instance's dbroker_owner_<hex> on a shared
+# container: what it owns goes there), so it usually owns nothing and the tenant's database is never
 # entered; where it does own objects or hold privileges (pg_shdepend, a shared
 # catalog, says where), only REASSIGN/DROP OWNED run there, with pg_catalog-only
 # name lookup fixed at connect time (see superuser-session.sh).
 set -euo pipefail
 
-die() { printf 'dbroker-postgresql unbind: %s\n' "$*" >&2; exit 1; }
+# One line: psql's own errors may span several.
+die() { local m="$*"; printf 'dbroker-postgresql unbind: %s\n' "${m//$'\n'/; }" >&2; exit 1; }
 
 lists_users=${BIND_LIST_USERS:-}
+# shellcheck source=superuser-session.sh
+source /dbroker/superuser-session.sh
+if [[ -z $lists_users && ${1:-} == --json ]]; then
+  # Before stdin is read: the switch to the postgres user runs this script again.
+  become_postgres "$@"
+  # shellcheck source=hook-input.sh
+  source /dbroker/hook-input.sh
+  read_document
+  BIND_USERNAME=$(doc_username)
+  export BIND_USERNAME
+elif (($#)); then
+  die "unknown argument '$1' (only --json)"
+fi
 # shellcheck source=binding-user.sh
 source /dbroker/binding-user.sh
 # As the superuser role postgres (peer auth on the unix socket).
@@ -31,8 +48,8 @@ SQL
   exit 0
 fi
 
-# 1. Undo what locks every login out of the database (tenant-database.sql). If
-#    the role exists: no new logins, no membership, end its sessions; drop it at
+# 1. Undo what locks every login out of the database (tenant-database.sql; its
+#    instance's database too on a shared container). If the role exists: no new logins, no membership, end its sessions; drop it at
 #    once when nothing depends on it, else name the databases to clean up.
 out=$(q -d "$MAINT_DB" -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
@@ -40,6 +57,13 @@ out=$(q -d "$MAINT_DB" -At 2>&1 <<'SQL'
 \getenv u BIND_USERNAME
 SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'u') AS present \gset
 \if :present
+-- What it owns goes to the owner it acted as: its instance's on a shared container.
+SELECT COALESCE((SELECT g.rolname FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
+                 WHERE a.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u')
+                   AND g.rolname ~ '^dbroker_owner_[0-9a-f]{12}$' LIMIT 1), :'group') AS heir \gset
+SELECT COALESCE((SELECT d.datname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+                 WHERE r.rolname = :'heir' AND r.rolname <> :'group' LIMIT 1), :'db') AS db \gset
+\i /dbroker/tenant-database.sql
 SELECT pg_catalog.format('ALTER ROLE %I NOLOGIN PASSWORD NULL', :'u') \gexec
 SELECT pg_catalog.format('REVOKE %I FROM %I', g.rolname, :'u')
   FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
@@ -54,7 +78,7 @@ SELECT NOT EXISTS (SELECT FROM pg_temp.depends_on_it) AS clean \gset
 SELECT pg_catalog.format('DROP ROLE %I', :'u') \gexec
 \echo dropped
 \else
-\echo present
+\echo present :heir
 -- Shared objects (dbid 0) are cleaned up from here.
 SELECT DISTINCT COALESCE(d.datname, pg_catalog.current_database())
   FROM pg_temp.depends_on_it x LEFT JOIN pg_catalog.pg_database d ON d.oid = x.dbid;
@@ -67,7 +91,7 @@ SQL
 mapfile -t lines <<<"$out"
 case ${lines[0]} in
   absent | dropped) exit 0 ;;
-  present) ;;
+  'present '*) heir=${lines[0]#present } ;;
   *) die "unexpected psql output: $out" ;;
 esac
 
@@ -79,12 +103,12 @@ ATTEMPTS=4
 for db in "${lines[@]:1}"; do
   [[ -n $db ]] || continue
   for ((attempt = 1; ; attempt++)); do
-    out=$(q -d "$db" 2>&1 <<SQL
+    out=$(q -d "$db" -v heir="$heir" 2>&1 <<SQL
 SET search_path = pg_catalog, pg_temp;
 SET client_min_messages = warning;
 SET lock_timeout = '$LOCK_WAIT';
 \getenv u BIND_USERNAME
-SELECT pg_catalog.format('REASSIGN OWNED BY %I TO %I', :'u', :'group') \gexec
+SELECT pg_catalog.format('REASSIGN OWNED BY %I TO %I', :'u', :'heir') \gexec
 SELECT pg_catalog.format('DROP OWNED BY %I', :'u') \gexec
 SQL
     ) && break

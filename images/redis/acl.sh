@@ -35,6 +35,38 @@ DBROKER_DATA_RULES=(
   '-function|load' '-function|restore' '-function|delete' '-function|flush'
 )
 
+# On a shared container (one redis, many instances) each instance's keys and
+# channels start with its own prefix: i + 12 hex digits of SHA-256(instance_id) + ':'.
+# Fixed length, so no instance's prefix starts another's.
+DBROKER_KEY_PREFIX_PATTERN='^i[0-9a-f]{12}:$'
+
+# What a binding of one instance on a shared container may do: its own keys and
+# channels (redis checks every key and channel argument, SORT's BY/GET included),
+# and no command that reaches past them. Redis does not filter keyless commands by
+# the patterns, so those that list, count or change every tenant's keys, reach other
+# databases or other clients, or tell about the server are denied. Sets DBROKER_TENANT_RULES.
+tenant_rules() {
+  [[ $1 =~ $DBROKER_KEY_PREFIX_PATTERN ]] || die "invalid key prefix '$1'"
+  DBROKER_TENANT_RULES=(
+    "~$1*" "&$1*"
+    '+@all' '-@admin' '-@dangerous' '+sort' '+sort_ro'
+    # They return or count every tenant's key names, or delete every tenant's keys.
+    '-keys' '-scan' '-randomkey' '-dbsize' '-flushdb' '-flushall'
+    # Other databases: no tenant's keys live there and deprovision does not look there.
+    '-select' '-swapdb' '-move' '-copy'
+    # Server-wide: keyspace counts and clients (INFO), every channel's name and
+    # subscribers (PUBSUB), memory of all (MEMORY but USAGE, which checks its key).
+    '-info' '-pubsub' '-memory' '+memory|usage' '-cluster' '-acl' '-config' '-module'
+    # CLIENT TRACKING BCAST pushes every key name any client changes, REDIRECT
+    # sends them to another client: only the CLIENT subcommands about oneself.
+    '-client' '+client|id' '+client|info' '+client|setname' '+client|getname' '+client|reply'
+    # No Lua: an endless script stops every tenant (and SCRIPT KILL would stop
+    # another's), SCRIPT FLUSH drops theirs, FUNCTION STATS shows what they run,
+    # and a sandbox escape in the interpreter would reach every tenant's data.
+    '-@scripting'
+  )
+}
+
 # redis-cli as the admin user; its password reaches redis-cli in the env, never argv.
 admin_cli() {
   [[ -r $DBROKER_ADMIN_PASSWORD_FILE ]] || die "$DBROKER_ADMIN_PASSWORD_FILE is missing (the entrypoint writes it at start)"
@@ -46,4 +78,61 @@ check_binding_username() {
   [[ -n ${BIND_USERNAME:-} ]] || die "BIND_USERNAME is required"
   [[ $BIND_USERNAME =~ $DBROKER_BINDING_USER_PATTERN ]] \
     || die "invalid BIND_USERNAME (dbroker's binding users are 'b' and 12 lowercase letters or digits)"
+}
+
+# Deletes a binding or tenant user (redis closes its connections) and saves the
+# ACL file; returns when it is already gone. A binding's endless script makes
+# redis answer BUSY to everything else: stop it and retry. A script that wrote
+# cannot be stopped (UNKILLABLE): the user leaves /data/users.acl here and this
+# exits 75, so the restart the broker makes ends the script without bringing it back.
+delete_acl_user() {
+  local u=$1 out killed unkillable='' _
+  # Each call takes a second or more while redis is busy: no call more than needed.
+  for _ in 1 2 3; do
+    out=$(admin_cli ACL DELUSER "$u" 2>&1) || true
+    [[ $out == BUSY* ]] || break
+    killed=$(admin_cli SCRIPT KILL 2>&1) || true
+    [[ $killed == OK* || $killed == UNKILLABLE* ]] || killed=$(admin_cli FUNCTION KILL 2>&1) || true
+    if [[ $killed == UNKILLABLE* ]]; then unkillable=1; break; fi
+  done
+  if [[ -n $unkillable || $out == BUSY* ]]; then
+    # Redis can save nothing while that script runs, so the user leaves the file here.
+    local acl=/data/users.acl tmp
+    [[ -f $acl ]] || die "ACL DELUSER failed ($out) and $acl is missing"
+    exec 9>"${DBROKER_ADMIN_PASSWORD_FILE%/*}/users.acl.lock"
+    flock 9
+    tmp=$(mktemp /data/.users.acl.XXXXXX)
+    awk -v u="$u" '!($1 == "user" && $2 == u)' "$acl" >"$tmp"
+    chmod 0600 "$tmp"
+    [[ $(id -u) -ne 0 ]] || chown redis:redis "$tmp"
+    mv -f "$tmp" "$acl"
+    printf 'dbroker-redis: %s is removed from %s, but redis is stuck in a script that wrote (UNKILLABLE): restart the container to finish\n' \
+      "$u" "$acl" >&2
+    exit 75
+  fi
+  [[ $out =~ ^[01]$ ]] || die "ACL DELUSER failed: $out"
+  out=$(admin_cli ACL SAVE 2>&1) || die "ACL SAVE failed: $out"
+  [[ $out == OK ]] || die "ACL SAVE failed: $out"
+}
+
+# The instance's key prefix a JSON document names: "key_prefix" (in the derived
+# form), else derived from "instance_id"; '' when it names neither. Expects hook-input.sh.
+doc_key_prefix() {
+  local p id
+  p=$(doc_string key_prefix)
+  if [[ -n $p ]]; then
+    [[ $p =~ $DBROKER_KEY_PREFIX_PATTERN ]] || die "\"key_prefix\" must be i, 12 lowercase hex digits and ':'"
+  else
+    id=$(doc_string instance_id)
+    [[ -z $id ]] || p="$(derived_name i "$id"):"
+  fi
+  printf '%s' "$p"
+}
+
+# For provision and deprovision: the document on stdin must name an instance; sets KEY_PREFIX to its prefix.
+read_instance_document() {
+  (($# == 0)) || die "takes no arguments (a JSON document on stdin)"
+  read_document
+  KEY_PREFIX=$(doc_key_prefix)
+  [[ -n $KEY_PREFIX ]] || die "the JSON document needs \"key_prefix\" or \"instance_id\""
 }

@@ -76,7 +76,7 @@ mv -f "$DBROKER_ADMIN_PASSWORD_FILE.new" "$DBROKER_ADMIN_PASSWORD_FILE"
 # The ACL file holds only SHA-256 digests (redis accepts "#<hex>"). printf is a
 # shell builtin: no password ever appears on a command line.
 # A binding user keeps only its first password (the one bind set; ">" appends
-# later ones) and gets today's rules, so users an older image made +@all, or a
+# later ones) and gets today's rules (a tenant's, for its prefix, when it has one), so users an older image made +@all, or a
 # tenant gave a second password, are tightened; any other user is dropped.
 tmp=$(mktemp /data/.users.acl.XXXXXX)
 removed=()
@@ -89,13 +89,20 @@ removed=()
     while read -r -a words; do
       ((${#words[@]})) || continue
       name=${words[1]:-}
-      digest=
+      digest= prefix=
       for word in "${words[@]:2}"; do
-        if [[ $word =~ ^#[0-9a-f]{64}$ ]]; then digest=$word; break; fi
+        if [[ -z $digest && $word =~ ^#[0-9a-f]{64}$ ]]; then digest=$word; fi
+        if [[ $word =~ ^~(i[0-9a-f]{12}:)\*$ ]]; then prefix=${BASH_REMATCH[1]}; fi
       done
       if [[ ${words[0]} == user && $name =~ $DBROKER_BINDING_USER_PATTERN && -n $digest && -z ${kept[$name]:-} ]]; then
         kept[$name]=1
-        printf 'user %s on %s %s\n' "$name" "$digest" "${DBROKER_DATA_RULES[*]}"
+        # A tenant of a shared container stays confined to its instance's prefix.
+        if [[ -n $prefix ]]; then
+          tenant_rules "$prefix"
+          printf 'user %s on %s %s\n' "$name" "$digest" "${DBROKER_TENANT_RULES[*]}"
+        else
+          printf 'user %s on %s %s\n' "$name" "$digest" "${DBROKER_DATA_RULES[*]}"
+        fi
       elif [[ $name != default && $name != "$DBROKER_ADMIN_USER" ]]; then
         removed+=("${name//[^A-Za-z0-9_.-]/?}")
       fi

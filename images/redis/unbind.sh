@@ -3,6 +3,8 @@
 # by redis) and persist the ACL file. Succeeds when the user is already gone.
 # Runs as the admin user, which no binding can change.
 #   env: BIND_USERNAME
+#   `unbind --json`: a JSON document on stdin ("username", or the name bind
+#        derived from "binding_id"); prints nothing on stdout.
 #   env: BIND_LIST_USERS=1 instead: print the binding and spare users redis
 #        knows (dbroker's names only), one a line, and change nothing.
 # Exit 75: the user is out of the ACL file but redis is stuck in a script that
@@ -12,6 +14,8 @@ set -euo pipefail
 die() { printf 'dbroker-redis unbind: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=acl.sh
 source /dbroker/acl.sh
+# shellcheck source=hook-input.sh
+source /dbroker/hook-input.sh
 
 if [[ -n ${BIND_LIST_USERS:-} ]]; then
   out=$(admin_cli ACL USERS 2>&1) || die "ACL USERS failed: $out"
@@ -19,36 +23,14 @@ if [[ -n ${BIND_LIST_USERS:-} ]]; then
   grep -E "$DBROKER_BINDING_USER_PATTERN" <<<"$out" || true
   exit 0
 fi
+if [[ ${1:-} == --json ]]; then
+  read_document
+  BIND_USERNAME=$(doc_username)
+  # The namespace plays no part here; a malformed one is still an error.
+  doc_key_prefix >/dev/null
+elif (($#)); then
+  die "unknown argument '$1' (only --json)"
+fi
 
 check_binding_username
-
-# A binding's endless script makes redis answer BUSY to everything else: stop
-# it (scripts that wrote cannot be stopped, redis says UNKILLABLE) and retry.
-# Each call takes a second or more while redis is busy: no call more than needed.
-unkillable=
-for _ in 1 2 3; do
-  out=$(admin_cli ACL DELUSER "$BIND_USERNAME" 2>&1) || true
-  [[ $out == BUSY* ]] || break
-  killed=$(admin_cli SCRIPT KILL 2>&1) || true
-  [[ $killed == OK* || $killed == UNKILLABLE* ]] || killed=$(admin_cli FUNCTION KILL 2>&1) || true
-  if [[ $killed == UNKILLABLE* ]]; then unkillable=1; break; fi
-done
-if [[ -n $unkillable || $out == BUSY* ]]; then
-  # Only a restart ends that script. Redis can save nothing while it runs, so the
-  # user leaves the ACL file here, and the start after the restart does not bring it back.
-  ACL=/data/users.acl
-  [[ -f $ACL ]] || die "ACL DELUSER failed ($out) and $ACL is missing"
-  exec 9>"${DBROKER_ADMIN_PASSWORD_FILE%/*}/users.acl.lock"
-  flock 9
-  tmp=$(mktemp /data/.users.acl.XXXXXX)
-  awk -v u="$BIND_USERNAME" '!($1 == "user" && $2 == u)' "$ACL" >"$tmp"
-  chmod 0600 "$tmp"
-  [[ $(id -u) -ne 0 ]] || chown redis:redis "$tmp"
-  mv -f "$tmp" "$ACL"
-  printf 'dbroker-redis unbind: %s is removed from %s, but redis is stuck in a script that wrote (UNKILLABLE): restart the container to finish\n' \
-    "$BIND_USERNAME" "$ACL" >&2
-  exit 75
-fi
-[[ $out =~ ^[01]$ ]] || die "ACL DELUSER failed: $out"
-out=$(admin_cli ACL SAVE 2>&1) || die "ACL SAVE failed: $out"
-[[ $out == OK ]] || die "ACL SAVE failed: $out"
+delete_acl_user "$BIND_USERNAME"

@@ -43,6 +43,22 @@ export class ContainerReads {
     return container.Id
   }
 
+  /** Whether the container runs since after every one of these instances' containers last started. */
+  async startedSinceAll(id: string, dependencies: readonly string[]): Promise<boolean> {
+    const startedAt = async (nameOrId: string) => {
+      const info = await inspectContainer(this.engine, nameOrId)
+      return info?.State.Running ? Date.parse(info.State.StartedAt) : undefined
+    }
+    const own = await startedAt(id)
+    if (own === undefined) return false
+    for (const dependency of dependencies) {
+      const containers = await this.instanceContainers(dependency).catch(() => [])
+      const theirs = containers[0] ? await startedAt(containers[0].Id) : undefined
+      if (theirs === undefined || theirs >= own) return false
+    }
+    return true
+  }
+
   async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
     return execIn(this.engine, await this.container(instanceId, true), command, env)
   }

@@ -309,24 +309,8 @@ export class DockerAgent implements AgentClient {
 
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
     const id = await this.reads.container(instanceId)
-    if (options.after?.length && (await this.startedSinceAll(id, options.after))) return
+    if (options.after?.length && (await this.reads.startedSinceAll(id, options.after))) return
     await this.engine.getContainer(id).restart({t: 10})
-  }
-
-  /** Whether the container runs since after every one of these instances' containers last started. */
-  private async startedSinceAll(id: string, dependencies: readonly string[]): Promise<boolean> {
-    const startedAt = async (nameOrId: string) => {
-      const info = await inspectContainer(this.engine, nameOrId)
-      return info?.State.Running ? Date.parse(info.State.StartedAt) : undefined
-    }
-    const own = await startedAt(id)
-    if (own === undefined) return false
-    for (const dependency of dependencies) {
-      const containers = await this.reads.instanceContainers(dependency).catch(() => [])
-      const theirs = containers[0] ? await startedAt(containers[0].Id) : undefined
-      if (theirs === undefined || theirs >= own) return false
-    }
-    return true
   }
 
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */

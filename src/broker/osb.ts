@@ -73,13 +73,23 @@ function versionOf(header: string | string[] | undefined): number | undefined {
 /** The OSB v2 routes: version check, basic auth, and one handler per endpoint. */
 export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; credentials: BasicCredentials}) {
   const {provisioner, catalog} = options
-  // Each dialect's catalog, serialized and tagged once: the answer costs no work per request.
-  const catalogReplies = new Map(
-    VERSIONS.map((version) => {
-      const body = Buffer.from(JSON.stringify(catalogInDialect(catalog.definition, version)))
-      return [version, {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}]
-    }),
-  )
+  // Each dialect's catalog, serialized and tagged once per catalog change: the answer costs no work per request.
+  const repliesOf = () =>
+    new Map(
+      VERSIONS.map((version) => {
+        const body = Buffer.from(JSON.stringify(catalogInDialect(catalog.definition, version)))
+        return [version, {body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`}]
+      }),
+    )
+  let catalogReplies = repliesOf()
+  let repliesRevision = catalog.revision
+  const catalogReply = (version: number) => {
+    if (repliesRevision !== catalog.revision) {
+      repliesRevision = catalog.revision
+      catalogReplies = repliesOf()
+    }
+    return catalogReplies.get(version)!
+  }
 
   const meta = (request: {query: OsbQuery; headers: FastifyRequest['headers']}): RequestMeta => ({
     acceptsIncomplete: request.query.accepts_incomplete === 'true',
@@ -139,7 +149,7 @@ export function osbRoutes(options: {catalog: Catalog; provisioner: Provisioner; 
     })
 
     app.get('/v2/catalog', (request, reply) => {
-      const {body, etag} = catalogReplies.get(request.osbVersion)!
+      const {body, etag} = catalogReply(request.osbVersion)
       void reply.header('ETag', etag).header('Content-Type', 'application/json; charset=utf-8')
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       return reply.send(body)

@@ -1,4 +1,5 @@
 import type {ContainerDef, PlanDef, ServiceDef} from '../catalog/index.js'
+import {type ContainerLogging, DEFAULT_LOGGING, DEFAULT_ROTATION} from '../core/logging.js'
 import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
 import {instanceSlug} from './credentials.js'
@@ -34,10 +35,19 @@ export function planSecurity(overrides: ContainerDef['security']): ContainerSecu
     tmpfs: {...d.tmpfs, ...overrides.tmpfs},
     noNewPrivileges: overrides.no_new_privileges ?? d.noNewPrivileges,
     pidsLimit: overrides.pids_limit ?? d.pidsLimit,
-    log: {
-      driver: overrides.log?.driver ?? d.log.driver,
-      maxSizeBytes: overrides.log?.max_size ?? d.log.maxSizeBytes,
-      maxFiles: overrides.log?.max_files ?? d.log.maxFiles,
+  }
+}
+
+/** Where the plan's containers log: its `logging`, else its `security.log` (the old spelling), else the default. */
+export function planLogging(c: Pick<ContainerDef, 'logging' | 'security'>): ContainerLogging {
+  if (c.logging) return c.logging
+  const legacy = c.security?.log
+  if (!legacy) return DEFAULT_LOGGING
+  return {
+    driver: legacy.driver ?? DEFAULT_LOGGING.driver,
+    options: {
+      'max-file': String(legacy.max_files ?? DEFAULT_ROTATION['max-file']),
+      'max-size': String(legacy.max_size ?? DEFAULT_ROTATION['max-size']),
     },
   }
 }
@@ -100,6 +110,7 @@ export function buildSpec({
           : {probe: r.probe, timeoutMs: r.timeout},
     hooks: {...(c.hooks.bind ? {bind: c.hooks.bind} : {}), ...(c.hooks.unbind ? {unbind: c.hooks.unbind} : {})},
     security: planSecurity(c.security),
+    logging: planLogging(c),
     ...(c.supervision ? {supervision: {maxRestarts: c.supervision.max_restarts, windowMs: c.supervision.window}} : {}),
   }
 }

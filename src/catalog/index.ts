@@ -6,7 +6,7 @@ import {DbrokerError} from '../core/errors.js'
 import {catalogSchema, type CatalogFile, type PlanDef, type ServiceDef} from './schema.js'
 import {formatPath, readYaml, schemaProblems} from './yaml-document.js'
 
-export type {ContainerDef, PlanDef, ServiceDef} from './schema.js'
+export type {CatalogFile, ContainerDef, PlanDef, ServiceDef} from './schema.js'
 
 /** The catalog that ships with dbroker: Redis and PostgreSQL from images/. */
 export const defaultCatalogPath = fileURLToPath(new URL('../../images/catalog.yml', import.meta.url))
@@ -26,18 +26,55 @@ export class CatalogError extends DbrokerError {
 
 const URI_FIELDS = new Set(['username', 'password', 'host', 'port', 'database', 'name'])
 
+/** The definition with its lookups, built once and swapped as a whole. */
+interface CatalogSnapshot {
+  definition: CatalogFile
+  plans: Map<string, {service: ServiceDef; plan: PlanDef}>
+  services: Map<string, ServiceDef>
+}
+
+function snapshotOf(definition: CatalogFile): CatalogSnapshot {
+  const plans = new Map<string, {service: ServiceDef; plan: PlanDef}>()
+  const services = new Map<string, ServiceDef>()
+  for (const service of definition.services) {
+    services.set(service.id, service)
+    for (const plan of service.plans) plans.set(plan.id, {service, plan})
+  }
+  return {definition, plans, services}
+}
+
+/**
+ * The catalog the broker serves. `replace` swaps the whole definition at once
+ * (the stored catalog changed); what a caller looked up before keeps its
+ * objects, so an operation in flight goes on with the plan it started with.
+ */
 export class Catalog {
-  private readonly plans = new Map<string, {service: ServiceDef; plan: PlanDef}>()
-  private readonly services = new Map<string, ServiceDef>()
+  private snapshot: CatalogSnapshot
+  /** One more with every `replace`: what caches of the catalog's answers compare. */
+  revision = 0
 
   constructor(
     readonly file: string,
-    readonly definition: CatalogFile,
+    definition: CatalogFile,
   ) {
-    for (const service of definition.services) {
-      this.services.set(service.id, service)
-      for (const plan of service.plans) this.plans.set(plan.id, {service, plan})
-    }
+    this.snapshot = snapshotOf(definition)
+  }
+
+  get definition(): CatalogFile {
+    return this.snapshot.definition
+  }
+
+  replace(definition: CatalogFile): void {
+    this.snapshot = snapshotOf(definition)
+    this.revision++
+  }
+
+  private get plans() {
+    return this.snapshot.plans
+  }
+
+  private get services() {
+    return this.snapshot.services
   }
 
   service(id: string): ServiceDef | undefined {

@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {CAPABILITIES} from '../core/security.js'
+import {DRAIN_URL_MESSAGE, isDrainUrl, leaksCredential, loggingSchema} from './logging.js'
 import {MAX_DISK_BYTES, MIN_DISK_BYTES, parseBytes, parseDuration} from './units.js'
 
 const uuid = z
@@ -46,6 +47,7 @@ const security = z.strictObject({
     .optional(),
   no_new_privileges: z.boolean().optional(),
   pids_limit: z.number().int().min(16).max(1_000_000).optional(),
+  /** The old spelling of the container's `logging` (json-file or local with a size cap), still read. */
   log: z
     .strictObject({
       driver: z.enum(['json-file', 'local']).optional(),
@@ -125,6 +127,8 @@ export const containerSchema = z.strictObject({
   uri: z.string().min(1),
   readiness: readiness.default({probe: 'none', timeout: 0}),
   security: security.optional(),
+  /** Where the container's output goes: a Docker logging driver and its options (default: local, 3 × 10 MiB). */
+  logging: loggingSchema.optional(),
   supervision: supervision.optional(),
 })
 
@@ -173,8 +177,24 @@ export const planSchema = z.strictObject({
   container: containerSchema.superRefine((c, ctx) => {
     if (c.disk && !c.disk.path && c.volumes.length === 0)
       ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
+    if (c.logging && c.security?.log)
+      ctx.addIssue({code: 'custom', path: ['security', 'log'], message: 'is the old spelling of logging: give one'})
+    const leak = c.logging && leaksCredential(c.logging, Object.values(c.credentials.env))
+    if (leak) ctx.addIssue({code: 'custom', path: ['logging', 'options'], message: leak})
   }),
 })
+
+/** A binding's syslog_drain_url is its uri: a service that says it is a drain gives one the platform can drain to. */
+function drainsHaveDrainUris(
+  service: {requires?: string[]; plans: Array<{container: {uri: string}}>},
+  ctx: z.RefinementCtx,
+) {
+  if (service.requires?.includes('syslog_drain'))
+    service.plans.forEach((plan, i) => {
+      if (!isDrainUrl(plan.container.uri))
+        ctx.addIssue({code: 'custom', path: ['plans', i, 'container', 'uri'], message: DRAIN_URL_MESSAGE})
+    })
+}
 
 export const serviceSchema = z.strictObject({
   id: uuid,
@@ -192,7 +212,7 @@ export const serviceSchema = z.strictObject({
   plans: z.array(planSchema).min(1),
 })
 
-export const catalogSchema = z.strictObject({services: z.array(serviceSchema).min(1)})
+export const catalogSchema = z.strictObject({services: z.array(serviceSchema.superRefine(drainsHaveDrainUris)).min(1)})
 
 export type CatalogFile = z.infer<typeof catalogSchema>
 export type ServiceDef = z.infer<typeof serviceSchema>

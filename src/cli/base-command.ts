@@ -54,8 +54,10 @@ export abstract class BaseCommand extends Command {
     }
     if (error instanceof DbrokerError) {
       const {hint} = error as DbrokerError
-      // Usage errors are this process's own words about local input; anything else may carry a broker's text.
-      const local = {keepLineBreaks: error instanceof UsageError}
+      // Usage errors and a file's problems (one per line) are this process's own words about local input; anything else may carry a broker's text.
+      const local = {
+        keepLineBreaks: error instanceof UsageError || Array.isArray((error as {problems?: unknown}).problems),
+      }
       process.stderr.write(
         `Error: ${escapeControls(error.message, local)}\n${hint ? `  Try: ${escapeControls(hint, local)}\n` : ''}`,
       )

@@ -79,8 +79,15 @@ export class ContextStore {
     return data
   }
 
-  async set(name: string, context: BrokerContext, options: {use?: boolean} = {}): Promise<void> {
+  /** Adds or replaces a context; with `replace: false` one that exists is an error naming its URL. */
+  async set(name: string, context: BrokerContext, options: {use?: boolean; replace?: boolean} = {}): Promise<void> {
     await this.update((data) => {
+      const existing = data.contexts[name]
+      if (existing && options.replace === false)
+        throw new DbrokerError(
+          `context ${name} exists (${existing.url}); nothing changed`,
+          `replace it with --force, or pick another name (\`dbroker context list\`)`,
+        )
       data.contexts[name] = context
       if (options.use || !data.current) data.current = name
     })

@@ -179,7 +179,9 @@ export class HttpAgentClient implements AgentClient {
 
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
     const body = options.after?.length ? {after: [...options.after]} : {}
-    await this.call('POST', containerPath(instanceId, 'restart'), undefined, body, {deadlineMs: this.deadlines.actionMs})
+    await this.call('POST', containerPath(instanceId, 'restart'), undefined, body, {
+      deadlineMs: this.deadlines.actionMs,
+    })
   }
 
   list(): Promise<ContainerState[]> {

@@ -1,28 +1,14 @@
 import type {InstanceView} from '../core/admin.js'
 import type {DeleteDeploymentResult, DeployedContainerView, DeploymentView, DeployResult} from '../core/deployments.js'
+import {adminRequest} from './admin-request.js'
 import {type BrokerClient, BrokerRequestError} from './broker-client.js'
 
 /** The admin API's manifest deploys (src/broker/admin/deployments.ts), over a broker client's connection and credentials. */
 export class DeploymentsClient {
   constructor(private readonly broker: Pick<BrokerClient, 'fetch' | 'target'>) {}
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.broker.fetch(method, path, {admin: true, body})
-    const text = await response.text()
-    let parsed: {description?: string}
-    try {
-      parsed = text ? JSON.parse(text) : {}
-    } catch {
-      parsed = {description: text.slice(0, 200)}
-    }
-    if (response.status === 401)
-      throw new BrokerRequestError(
-        401,
-        `the broker at ${this.broker.target.url} refused the admin credentials`,
-        'check them with `dbroker context list`; `dbroker up` prints the local ones',
-      )
-    if (!response.ok) throw new BrokerRequestError(response.status, parsed?.description ?? `HTTP ${response.status}`)
-    return parsed as T
+  private json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return adminRequest(this.broker, method, path, {body})
   }
 
   /** Stores the manifest and waits until its hosts' agents made it so; `dryRun` answers the diff only. */

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
+import {confirm, yesFlag} from '../cli/confirm.js'
 import {resolveTarget} from '../cli/contexts.js'
 import {clearUpState, readUpState, stopProcess} from '../cli/detach.js'
 import {removeAllInstances} from '../cli/services/instances.js'
@@ -10,10 +11,11 @@ import {DbrokerError} from '../core/errors.js'
 
 export default class Down extends BrokerCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
-  static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted). Exits 1 when no \`up\` runs there.`
+  static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted): it asks in a terminal, scripts and CI pass --yes. Exits 1 when no \`up\` runs there.`
   static override examples = [
     '<%= config.bin %> down',
     '<%= config.bin %> down --purge',
+    '<%= config.bin %> down --purge --yes',
     '<%= config.bin %> down --data-dir ./data --json',
   ]
   static override flags = {
@@ -21,7 +23,8 @@ export default class Down extends BrokerCommand {
       description:
         "data dir of the `up` to stop [default: the one the context's `up` recorded, else the user data dir]",
     }),
-    purge: Flags.boolean({description: 'deprovision every instance first'}),
+    purge: Flags.boolean({description: 'deprovision every instance first (asks, unless --yes)'}),
+    yes: yesFlag(),
     timeout: Flags.integer({default: 60, min: 1, description: 'seconds to wait for a clean stop before SIGKILL'}),
   }
 
@@ -36,6 +39,11 @@ export default class Down extends BrokerCommand {
       )
     const purged: string[] = []
     if (flags.purge) {
+      if (!flags.yes)
+        await confirm(
+          `Deprovision every instance of the broker at ${state.url} (their data is deleted), then stop it?`,
+          'pass --yes to purge without asking',
+        )
       const {BrokerClient} = await import('../client/broker-client.js')
       const target = {...resolveTarget(this.contexts(), flags.context ?? state.context), url: state.url}
       const client = new BrokerClient(target)

@@ -8,7 +8,7 @@ export default class Events extends BrokerCommand {
   static override summary = "Print the broker's changes (instances, bindings, operations, hosts); -f follows them"
   static override description = `Without --follow, prints the last changes the broker saw since it started (it keeps the last 1000 in memory; a restarted broker starts empty) and exits. With --follow, prints them and then each change as it happens, until Ctrl-C; when the broker goes away it exits 1, or with --retry reconnects and goes on.
 
-Lines are: time (UTC), kind, id, action, new state, description; a host's heartbeat that changes nothing is left out of them. With --json and no --follow, one envelope with the events; with --json --follow, one event per line (NDJSON), and the envelope as the last line when it ends.`
+Lines are: time (UTC), kind, the instance's name (else its short id; a binding or operation says which instance it is of), action, new state, description; a host's heartbeat that changes nothing is left out of them, and -n counts the lines printed. With --json and no --follow, one envelope with the events; with --json --follow, one event per line (NDJSON), and the envelope as the last line when it ends.`
   static override examples = [
     '<%= config.bin %> events',
     '<%= config.bin %> events -f',
@@ -22,7 +22,7 @@ Lines are: time (UTC), kind, id, action, new state, description; a host's heartb
       min: 0,
       max: 1000,
       default: 50,
-      description: 'how many past changes to print first',
+      description: 'how many past changes to print first (lines, after heartbeats that change nothing are left out)',
     }),
     retry: Flags.boolean({
       dependsOn: ['follow'],
@@ -41,15 +41,21 @@ Lines are: time (UTC), kind, id, action, new state, description; a host's heartb
   async run(): Promise<{events: ChangeEvent[]} | {followed: number}> {
     const {flags} = await this.parse(Events)
     const client = await this.client(flags.context)
-    const {eventLine, followEvents, repeatedHostUpdates} = await import('../cli/services/events.js')
+    const {followEvents, instanceNames, recentShown, repeatedHostUpdates} = await import('../cli/services/events.js')
+    const {eventLine} = await import('../cli/event-line.js')
+    const json = this.jsonEnabled()
+    // NDJSON keeps every change; lines for people leave out heartbeats that change nothing.
     const repeated = repeatedHostUpdates()
-    const print = (event: ChangeEvent) => {
-      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(event)}\n`)
-      else if (!repeated(event)) this.log(eventLine(event))
+    const shown = json ? undefined : (event: ChangeEvent) => !repeated(event)
+    const names = json ? undefined : await instanceNames(client)
+    const print = async (event: ChangeEvent) => {
+      if (!names) return process.stdout.write(`${JSON.stringify(event)}\n`)
+      await names.learn(event)
+      this.log(eventLine(event, names.nameOf))
     }
     if (!flags.follow) {
-      const events = await client.recentEvents(flags.limit)
-      if (!this.jsonEnabled()) for (const event of events) print(event)
+      const events = await recentShown(client, flags.limit, shown)
+      if (!json) for (const event of events) await print(event)
       if (events.length === 0)
         this.note('no changes since the broker started (it keeps its last 1000 in memory; follow new ones with -f)')
       return {events}
@@ -61,10 +67,11 @@ Lines are: time (UTC), kind, id, action, new state, description; a host's heartb
     process.once('SIGTERM', stop)
     let followed = 0
     try {
-      for await (const item of followEvents(client, {limit: flags.limit, signal: abort.signal, retry: flags.retry})) {
+      const stream = followEvents(client, {limit: flags.limit, signal: abort.signal, retry: flags.retry, shown})
+      for await (const item of stream) {
         if (item.kind === 'event') {
           followed++
-          print(item.event)
+          await print(item.event)
         } else if (item.kind === 'resumed') this.note('event stream resumed')
         else if (!flags.retry)
           throw new DbrokerError(

@@ -10,7 +10,7 @@ const DEFAULT_TAIL = 200
 export default class Logs extends BrokerCommand {
   static override summary = "Print an instance's container logs"
   static override description =
-    "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back (json-file, local, journald): the last 200 lines unless --tail says otherwise (--tail all for everything). With --json, one envelope with the lines once they end (not with --follow)."
+    "Reads the logs through the broker from the Docker engine's logs API, for any logging driver the engine can read back: json-file, local and journald directly, syslog, gelf and fluentd through Engine 20.10's read-back cache (dual logging; an error naming the driver when that is off). For a log-collector instance these are the lines drained to it, each prefixed with its sender. The last 200 lines unless --tail says otherwise (--tail all for everything). With --json, one envelope with the lines once they end (not with --follow)."
   static override examples = [
     '<%= config.bin %> logs redis --tail 100',
     '<%= config.bin %> logs redis --tail all > redis.log',

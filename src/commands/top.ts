@@ -30,7 +30,9 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
 
   async run(): Promise<{hosts: HostView[]; instances: InstanceView[]} | void> {
     const {flags} = await this.parse(Top)
-    const client = withDeployedContainers(await this.client(flags.context))
+    // Every broker this screen shows, the first and each one `:` switches to, lists its deployed containers too.
+    const brokerOf = async (context?: string) => withDeployedContainers(await this.client(context))
+    const client = await brokerOf(flags.context)
     const interactive = process.stdout.isTTY && process.stdin.isTTY && !process.env.CI && !this.jsonEnabled()
     if (!interactive) {
       const [hosts, instances] = await Promise.all([client.hosts(), client.instances()])
@@ -51,16 +53,15 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
         await connectInstance(c, await c.instance(instanceId), {progress: (line) => process.stderr.write(`${line}\n`)})
       },
     })
-    const known = this.contexts().read().contexts
     await runTop({
       ...session(client),
       readonly: flags.readonly,
       color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
       statsIntervalMs: flags.interval * 1000,
       mouse: flags.mouse,
-      contexts: Object.entries(known).map(([name, c]) => ({name, url: c.url})),
+      contexts: () => Object.entries(this.contexts().read().contexts).map(([name, c]) => ({name, url: c.url})),
       openContext: async (name) => {
-        const next = await this.client(name)
+        const next = await brokerOf(name)
         await next.hosts()
         return session(next)
       },

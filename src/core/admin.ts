@@ -11,8 +11,8 @@ import type {
 } from './types.js'
 
 export interface ChangeEvent {
-  /** `resync`: changes may have been missed (the brokers' channel reconnected); refetch what is shown. */
-  kind: 'host' | 'instance' | 'binding' | 'operation' | 'resync'
+  /** `resync`: changes may have been missed (the brokers' channel reconnected); refetch what is shown. `catalog`: a service was added, updated or removed. */
+  kind: 'host' | 'instance' | 'binding' | 'operation' | 'resync' | 'catalog'
   id: string
   action: string
   instanceId?: string
@@ -70,6 +70,8 @@ export interface InstanceView {
   state: InstanceState
   container: ContainerView | null
   stats: ContainerStats | null
+  /** What its spec allows: cpus in cores, memory in bytes; null: no limit. Absent from older brokers. */
+  limits?: {cpus: number | null; memoryBytes: number | null}
   createdAt: number
 }
 

@@ -95,11 +95,13 @@ export const containerSecurity: z.ZodType<ContainerSecurity> = z.object({
   tmpfs: z.record(z.string(), z.number().int().nonnegative()),
   noNewPrivileges: z.boolean(),
   pidsLimit: z.number().int().positive(),
-  log: z.object({
-    driver: z.enum(['json-file', 'local']),
-    maxSizeBytes: z.number().int().positive(),
-    maxFiles: z.number().int().positive(),
-  }),
+  log: z
+    .object({
+      driver: z.enum(['json-file', 'local']),
+      maxSizeBytes: z.number().int().positive(),
+      maxFiles: z.number().int().positive(),
+    })
+    .optional(),
 })
 
 export const restartPolicy = z.enum(['no', 'always', 'unless-stopped', 'on-failure'])
@@ -127,6 +129,7 @@ export const containerSpec = z.object({
   restartRetries: z.number().int().nonnegative().optional(),
   binds: z.array(hostBind).optional(),
   disk: diskSpec.optional(),
+  /** The container's logging driver and its options; absent: the spec's legacy `security.log`, else the default. */
   logging: z.object({driver: z.string().min(1), options: strings}).optional(),
   /** Instance ids of containers on the same host that run before this one and whose restarts restart it. */
   dependsOn: z.array(z.string()).optional(),

@@ -1,4 +1,11 @@
-import {formatBytes} from './format.js'
+import {
+  type ContainerLogging,
+  DEFAULT_LOGGING,
+  describeLogging,
+  effectiveLogging,
+  fromLegacyLog,
+  type LegacyLog,
+} from './logging.js'
 
 /** How an instance's container is confined: the broker puts it in the spec, the agent applies it, the admin API shows it. */
 
@@ -10,7 +17,8 @@ export interface ContainerSecurity {
   tmpfs: Record<string, number>
   noNewPrivileges: boolean
   pidsLimit: number
-  log: {driver: 'json-file' | 'local'; maxSizeBytes: number; maxFiles: number}
+  /** Only in specs stored before the spec's own `logging`: how their containers log. */
+  log?: LegacyLog
 }
 
 /**
@@ -25,7 +33,6 @@ export const DEFAULT_SECURITY: ContainerSecurity = {
   tmpfs: {'/tmp': 64 * 1024 ** 2, '/run': 16 * 1024 ** 2},
   noNewPrivileges: true,
   pidsLimit: 512,
-  log: {driver: 'json-file', maxSizeBytes: 10 * 1024 ** 2, maxFiles: 3},
 }
 
 /** Linux capabilities by their Docker names (without CAP_). */
@@ -84,6 +91,8 @@ export const installationNetwork = (installation: string) => `dbroker-${installa
 /** Everything about a container's confinement, as the agent creates it: what the admin API shows. */
 export interface SecurityView extends ContainerSecurity {
   privileged: boolean
+  /** Where the container's output goes (see core/logging.ts); older brokers sent `log` instead. */
+  logging: ContainerLogging
   capDrop: string[]
   memoryBytes: number | null
   /** Memory plus swap: equal to the memory limit, so no swap. */
@@ -92,11 +101,13 @@ export interface SecurityView extends ContainerSecurity {
 }
 
 export function securityView(
-  spec: {security?: ContainerSecurity; memoryBytes?: number},
+  spec: {security?: ContainerSecurity; memoryBytes?: number; logging?: ContainerLogging},
   installation: string,
 ): SecurityView {
+  const {log: _legacy, ...security} = effectiveSecurity(spec)
   return {
-    ...effectiveSecurity(spec),
+    ...security,
+    logging: effectiveLogging(spec),
     privileged: false,
     capDrop: ['ALL'],
     memoryBytes: spec.memoryBytes ?? null,
@@ -114,7 +125,7 @@ export function confinement(s: SecurityView): string {
     s.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
     `pids ${s.pidsLimit}`,
     s.memoryBytes !== null && s.memorySwapBytes === s.memoryBytes ? 'no swap' : 'swap allowed',
-    `logs ${s.log.driver} ${formatBytes(s.log.maxSizeBytes)}×${s.log.maxFiles}`,
+    `logs ${describeLogging(s.logging ?? (s.log ? fromLegacyLog(s.log) : DEFAULT_LOGGING))}`,
     `network ${s.network}`,
   ].join(', ')
 }

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode'
 
+import {effectiveLogging} from '../core/logging.js'
 import {effectiveSecurity, installationNetwork} from '../core/security.js'
 import {madeFrom, specHash} from '../core/spec-hash.js'
 import type {ContainerSpec} from '../core/types.js'
@@ -26,6 +27,7 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
   const owner = {[LABEL_INSTANCE]: spec.instanceId, [LABEL_INSTALLATION]: installation}
   const security = effectiveSecurity(spec)
   const network = spec.network ? groupNetworkName(installation, spec.network.name) : networkName(installation)
+  const logging = effectiveLogging(spec)
   return {
     name: spec.name,
     Image: spec.image,
@@ -62,11 +64,7 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
       Tmpfs: Object.fromEntries(
         Object.entries(security.tmpfs).map(([at, size]) => [at, `rw,nosuid,nodev,size=${size}`]),
       ),
-      // Sizes in bytes: the engine reads "10m" in decimal units.
-      LogConfig: {
-        Type: security.log.driver,
-        Config: {'max-size': String(security.log.maxSizeBytes), 'max-file': String(security.log.maxFiles)},
-      },
+      LogConfig: {Type: logging.driver, Config: logging.options},
     },
     ...(spec.network ? {NetworkingConfig: {EndpointsConfig: {[network]: {Aliases: spec.network.aliases}}}} : {}),
   }

@@ -82,8 +82,9 @@ function openLogStream(engine: Engine, id: string, options: Record<string, unkno
 
 /**
  * A container's output from the engine's logs API as text chunks, streamed as
- * it is read. Drivers the engine can't read back (syslog, fluentd, none, ...)
- * fail with LogsUnavailableError.
+ * it is read: json-file, local and journald directly, syslog, gelf, fluentd and
+ * the others from Engine 20.10's read-back cache (dual logging). Where neither
+ * works (the cache turned off, the none driver) it fails with LogsUnavailableError.
  */
 export async function containerLogs(engine: Engine, id: string, options: LogOptions): Promise<AsyncIterable<string>> {
   const query = {
@@ -101,10 +102,18 @@ export async function containerLogs(engine: Engine, id: string, options: LogOpti
   }): Promise<never> => {
     const message = error.json?.message ?? error.message
     if (/does not support reading|logging driver/i.test(message) || error.statusCode === 501) {
-      const driver = (await inspectContainer(engine, id))?.HostConfig?.LogConfig?.Type ?? 'its'
+      const config = (await inspectContainer(engine, id))?.HostConfig?.LogConfig
+      const driver = config?.Type ?? 'its'
+      const sentTo = config?.Config?.['syslog-address'] ?? config?.Config?.['gelf-address']
+      // Engine 20.10 reads syslog, gelf, fluentd... back from its own cache unless the container or daemon turned it off.
+      const cache = ['json-file', 'local', 'journald'].includes(driver)
+        ? ''
+        : config?.Config?.['cache-disabled'] === 'true'
+          ? ' and its read-back cache (dual logging) is off for this container (cache-disabled)'
+          : ' and the engine keeps no read-back cache for it (dual logging is off: "cache-disabled" in its daemon.json log-opts, or an engine before 20.10)'
       throw new LogsUnavailableError(
-        `the engine cannot read back logs written with the ${driver} logging driver`,
-        `read them where the ${driver} driver sends them, or use the json-file, local or journald driver`,
+        `the engine cannot read back logs written with the ${driver} logging driver${cache}`,
+        `read them where the ${driver} driver sends them${sentTo ? ` (${sentTo})` : ''}, or log with json-file or local, or leave dual logging on`,
       )
     }
     throw new EngineError(`cannot read the logs of container ${id.slice(0, 12)}: ${message}`)

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {z} from 'zod'
 
+import {loggingSchema} from '../catalog/logging.js'
 import {bytes, readiness, supervision} from '../catalog/schema.js'
 
 // Image tags are made of these names, and a tag's parts may not end in "-".
@@ -154,12 +155,7 @@ export const manifestContainerSchema = z.strictObject({
   restart: restart.default({policy: 'unless-stopped'}),
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
-  logging: z
-    .strictObject({
-      driver: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'is not a logging driver name'),
-      options: z.record(z.string(), scalar).default({}),
-    })
-    .optional(),
+  logging: loggingSchema.optional(),
   readiness: readiness.default({probe: 'none', timeout: 0}),
   supervision: supervision.optional(),
 })

@@ -125,6 +125,23 @@ export interface DeploymentContainersTable {
   updated_at: number
 }
 
+export interface CatalogServicesTable {
+  id: string
+  name: string
+  position: number
+  definition: string
+  version: number
+  created_at: number
+  updated_at: number
+}
+
+export interface CatalogStateTable {
+  id: number
+  generation: number
+  seeded_from: string
+  updated_at: number
+}
+
 export interface Database {
   hosts: HostsTable
   instances: InstancesTable
@@ -137,4 +154,6 @@ export interface Database {
   installation: InstallationTable
   deployments: DeploymentsTable
   deployment_containers: DeploymentContainersTable
+  catalog_services: CatalogServicesTable
+  catalog_state: CatalogStateTable
 }

@@ -14,6 +14,7 @@ export const SEALED_COLUMNS = [
   {table: 'operations', key: 'id', columns: ['request_key']},
   {table: 'deployments', key: 'name', columns: ['manifest']},
   {table: 'deployment_containers', key: 'instance_id', columns: ['spec']},
+  {table: 'catalog_services', key: 'id', columns: ['definition']},
 ] as const
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table']

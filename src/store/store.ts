@@ -20,8 +20,10 @@ import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
+import * as storedCatalog from './migrations/010_catalog.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
+import {catalogRepository} from './repositories/catalog.js'
 import {deploymentRepository} from './repositories/deployments.js'
 import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
@@ -42,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
+  '010_catalog': storedCatalog,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -98,6 +101,11 @@ export class Store {
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */
   get deployments() {
     return deploymentRepository(this.db, this.secrets)
+  }
+
+  /** The stored catalog (repositories/catalog.ts): services, their versions, the catalog's generation. */
+  get catalog() {
+    return catalogRepository(this.db, this.secrets)
   }
 
   async ping(): Promise<void> {

@@ -2,6 +2,7 @@ import {deploymentRoutes} from '../broker/admin/deployments.js'
 import {diskRoutes} from '../broker/admin/disks.js'
 import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from '../broker/admin/index.js'
 import type {BrokerAppOptions} from '../broker/app.js'
+import {catalogRoutes} from '../broker/admin/catalog.js'
 import {recentEventRoutes} from '../broker/admin/recent-events.js'
 
 /**
@@ -18,5 +19,6 @@ export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOption
     diskRoutes({...scoped, provisioner: options.provisioner}),
     deploymentRoutes({...scoped, agentFor, keepaliveMs}),
     recentEventRoutes(scoped),
+    ...(options.storedCatalog ? [catalogRoutes({...scoped, catalog: options.storedCatalog})] : []),
   ]
 }

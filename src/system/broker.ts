@@ -11,6 +11,7 @@ import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import {startBrokerLease, startHostSweeper, startReachabilityProbes} from '../broker/liveness.js'
 import {Reachability, reachableStore, watchedAgent} from '../broker/reachability.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
+import {StoredCatalog} from '../broker/stored-catalog.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {HttpAgentClient} from '../client/agent-http.js'
 import type {AgentClient} from '../core/agent.js'
@@ -131,6 +132,11 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
       `cannot open the store ${config.store.replace(/\/\/[^@/]*@/, '//***@')}: ${errorMessage(error)}`,
     )
   }
+  // The file seeds an empty store; after that the store's catalog is the one served (and `catalog` becomes it).
+  const storedCatalog = await StoredCatalog.open(store, catalog, log).catch(async (error: unknown) => {
+    await store.close()
+    throw error
+  })
 
   const events = new BrokerEvents()
   const reachability = new Reachability({events, log})
@@ -187,6 +193,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
         ...adminPlugins({
           store: seen,
           catalog,
+          storedCatalog,
           provisioner,
           events,
           agentFor,

@@ -10,6 +10,7 @@ import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import type {BasicCredentials} from '../core/http-auth.js'
 import {randomSecret} from '../broker/credentials.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
+import {StoredCatalog} from '../broker/stored-catalog.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
 import {DbrokerError, errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
@@ -92,12 +93,19 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     'admin',
   )
 
-  for (const {image, build} of catalog.images()) {
-    const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
-    if (how !== 'present') log.info(`image ${image} ${how}`)
-  }
-
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
+  // The file seeds an empty store; after that the store's catalog is the one served (and `catalog` becomes it).
+  let storedCatalog: StoredCatalog
+  try {
+    storedCatalog = await StoredCatalog.open(store, catalog, log)
+    for (const {image, build} of catalog.images()) {
+      const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
+      if (how !== 'present') log.info(`image ${image} ${how}`)
+    }
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   const installationId = await store.installationId()
   const disks = await InstanceDisks.forHost(engine, {
     disksDir: options.disksDir ?? path.join(options.dataDir, 'disks'),
@@ -138,6 +146,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
         adminPlugins({
           store,
           catalog,
+          storedCatalog,
           provisioner,
           events,
           agentFor: () => agent,

@@ -49,3 +49,27 @@ export async function runFullScreen(
     process.off('exit', restore)
   }
 }
+
+/** What node's TTY stream has under it: `pause()` leaves libuv reading, so this is the one way to stop it. */
+interface ReadHandle {
+  reading?: boolean
+  readStop?: () => number
+  readStart?: () => number
+}
+
+/**
+ * Stops this process reading the terminal, for a child that gets it (`x`'s client):
+ * once Ink has read stdin, node keeps reading it even paused, and takes keys meant for
+ * the child. Returns what starts reading again, for the screen that comes back.
+ */
+export function releaseTerminalInput(stdin: NodeJS.ReadStream = process.stdin): () => void {
+  stdin.pause()
+  const handle = (stdin as unknown as {_handle?: ReadHandle})._handle
+  if (!handle?.reading || !handle.readStop || !handle.readStart) return () => {}
+  handle.readStop()
+  handle.reading = false
+  return () => {
+    handle.readStart!()
+    handle.reading = true
+  }
+}

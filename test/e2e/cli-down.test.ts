@@ -35,7 +35,12 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
     // A follower must not end silently with 0 when the broker goes away.
     const following = box.cli(['logs', 'to-purge', '-f'])
     await new Promise((resolve) => setTimeout(resolve, 1500))
-    const down = await box.cli(['down', '--purge', '--json'])
+    // Purging deletes data: without a terminal to ask in, it needs --yes, and does nothing.
+    const unasked = await box.cli(['down', '--purge'])
+    expect(unasked.code).toBe(2)
+    expect(unasked.stderr).toContain('pass --yes to purge without asking')
+    expect((await box.cli(['show', 'to-purge'])).code).toBe(0)
+    const down = await box.cli(['down', '--purge', '--yes', '--json'])
     expect(down.code, down.stderr).toBe(0)
     const {result} = JSON.parse(down.stdout)
     expect(result).toMatchObject({running: true, stopped: 'stopped'})

@@ -93,7 +93,13 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     })
     const noTty = await box.cli(['deprovision', 'redis'])
     expect(noTty.code).toBe(2)
-    expect(noTty.stderr).toContain('--force')
+    expect(noTty.stderr).toContain('pass --yes to deprovision without asking')
+    const badSize = await box.cli(['disk', 'resize', 'redis', 'lots', '--json'])
+    expect(badSize.code).toBe(2)
+    expect(JSON.parse(badSize.stdout).error).toEqual({
+      name: 'UsageError',
+      message: 'SIZE lots is not a size: give bytes or a number with K, M, G or T (512M, 2G)',
+    })
     const unreachable = await box.cli(['hosts', '--json'], {env: {DBROKER_URL: 'http://127.0.0.1:1'}})
     expect(unreachable.code).toBe(1)
     expect(JSON.parse(unreachable.stdout).error.message).toContain('cannot reach the broker at http://127.0.0.1:1')
@@ -103,8 +109,15 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(wrongAdmin.stderr).not.toContain('wrong')
   })
 
-  it('contexts: add, use, --context, remove', async () => {
+  it('contexts: add, use, --context, remove; add does not replace one that exists unless --force', async () => {
     expect((await box.cli(['context', 'add', 'other', '--url', 'http://127.0.0.1:1'])).code).toBe(0)
+    const taken = await box.cli(['context', 'add', 'other', '--url', 'http://127.0.0.1:2'])
+    expect(taken.code).toBe(1)
+    expect(taken.stderr).toContain('context other exists (http://127.0.0.1:1)')
+    expect(taken.stderr).toContain('--force')
+    expect((await box.cli(['context', 'list'])).stdout).toContain('http://127.0.0.1:1')
+    expect((await box.cli(['context', 'add', 'other', '--url', 'http://127.0.0.1:2', '--force'])).code).toBe(0)
+    expect((await box.cli(['context', 'list'])).stdout).toContain('http://127.0.0.1:2')
     expect((await box.cli(['hosts', '--context', 'other'])).code).toBe(1)
     expect((await box.cli(['context', 'use', 'other'])).code).toBe(0)
     expect((await box.cli(['hosts', '--context', 'local'])).code).toBe(0)
@@ -114,7 +127,7 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(statSync(path.join(box.configDir, 'contexts.json')).mode & 0o777).toBe(0o600)
   })
 
-  it('provision --name, unbind, deprovision --force', async () => {
+  it('provision --name, unbind, deprovision --yes', async () => {
     const made = JSON.parse((await box.cli(['provision', 'redis', '--name', 'cache2', '--json'])).stdout)
     expect(made).toMatchObject({
       status: 0,
@@ -124,7 +137,7 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(bound.result.instance.provisioned).toBe(false)
     const unbound = JSON.parse((await box.cli(['unbind', 'cache2', '--json'])).stdout)
     expect(unbound.result.unbound).toEqual([bound.result.binding.id])
-    const gone = await box.cli(['deprovision', 'cache2', '--force'])
+    const gone = await box.cli(['deprovision', 'cache2', '--yes'])
     expect(gone.code).toBe(0)
     expect((await box.cli(['logs', 'cache2'])).code).toBe(1)
   })
@@ -176,6 +189,7 @@ describe('the operator CLI against a real dbroker up --detach', () => {
     expect(bound.stderr).toContain('slow-db is still provisioning; waiting')
     expect(bound.stdout.trim()).toBe('1')
     expect(bound.code).toBe(0)
+    // --force, the old spelling of --yes here, still works.
     expect((await box.cli(['deprovision', 'slow-db', '--force'])).code).toBe(0)
   })
 

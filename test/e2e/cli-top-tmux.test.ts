@@ -84,6 +84,31 @@ describe('dbroker top in a real terminal (tmux)', () => {
     expect(cursor).toBe('1')
   })
 
+  it('x opens redis-cli on a temporary binding, every key reaches it, and its exit brings top back with keys working', async () => {
+    const connect = `${session}-x`
+    tmux('new-session', '-d', '-s', connect, '-x', '80', '-y', '24', topCommand)
+    try {
+      await waitForScreen((t) => t.includes('from-elsewhere') && t.includes('live'), 30_000, connect)
+      tmux('send-keys', '-t', connect, '/', ...'from-elsewhere', 'Enter')
+      await waitForScreen((t) => t.includes('filter: from-elsewhere'), 10_000, connect)
+      tmux('send-keys', '-t', connect, 'x')
+      await waitForScreen((t) => /127\.0\.0\.1:\d+>\s*$/m.test(t), 30_000, connect)
+      // The screen read the terminal before: typed now, every key must go to the client, none to top.
+      tmux('send-keys', '-t', connect, 'ECHO keys-all-here', 'Enter')
+      await waitForScreen((t) => t.includes('"keys-all-here"'), 10_000, connect)
+      tmux('send-keys', '-t', connect, 'quit', 'Enter')
+      await waitForScreen((t) => t.includes('back from the client: its temporary binding is gone'), 30_000, connect)
+      const bindings = JSON.parse((await box.cli(['bindings', 'from-elsewhere', '--json'])).stdout).result
+      expect(bindings).toEqual([])
+      tmux('send-keys', '-t', connect, 'j')
+      await waitForScreen((t) => !t.includes('back from the client'), 10_000, connect)
+      tmux('send-keys', '-t', connect, 'q')
+      await waitForScreen((t) => t.includes('top exited with 0'), 10_000, connect)
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', connect])
+    }
+  })
+
   it('at 80x24, PostgreSQL failed-login lines (tabs) keep the log view in its frame, wrapped lines whole', async () => {
     const made = await box.cli(['provision', 'postgresql', '--name', 'pg-tabs'])
     expect(made.code, made.stderr).toBe(0)

@@ -36,7 +36,12 @@ describe('dbroker up, as a user runs it', () => {
 
     const catalog = await osb.request('GET', '/v2/catalog')
     expect(catalog.status).toBe(200)
-    expect(catalog.body.services.map((s: {name: string}) => s.name)).toEqual(['redis', 'postgresql', 'mariadb'])
+    expect(catalog.body.services.map((s: {name: string}) => s.name)).toEqual([
+      'redis',
+      'postgresql',
+      'mariadb',
+      'log-collector',
+    ])
 
     const redis = testId()
     const pg = testId()

@@ -13,7 +13,12 @@ export async function setup(): Promise<void> {
   } catch {
     throw new Error('no Docker engine answers at /var/run/docker.sock: run `sudo scripts/docker-engine.sh` first')
   }
-  for (const image of ['dbroker/redis:7', 'dbroker/postgresql:15', 'dbroker/mariadb:10.11']) {
+  for (const image of [
+    'dbroker/redis:7',
+    'dbroker/postgresql:15',
+    'dbroker/mariadb:10.11',
+    'dbroker/log-collector:1',
+  ]) {
     try {
       await docker.getImage(image).inspect()
     } catch {

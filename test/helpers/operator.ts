@@ -93,7 +93,7 @@ export async function startSandbox(options: {
     } catch {
       // the broker may be gone already
     }
-    await cli(['down', '--purge', '--data-dir', dataDir, '--timeout', '20'])
+    await cli(['down', '--purge', '--yes', '--data-dir', dataDir, '--timeout', '20'])
     try {
       process.kill(JSON.parse(readFileSync(stateFile, 'utf8')).pid, 'SIGKILL')
     } catch {

@@ -167,7 +167,7 @@ describe('instances on one engine stay apart', () => {
       expect(h.MemorySwap).toBe(h.Memory)
       expect(h.ReadonlyRootfs).toBe(true)
       expect(Object.keys(h.Tmpfs ?? {}).sort()).toEqual(['/run', '/tmp'])
-      expect(h.LogConfig).toEqual({Type: 'json-file', Config: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}})
+      expect(h.LogConfig).toEqual({Type: 'local', Config: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}})
       expect(h.NetworkMode).toBe(`dbroker-${t.system.installationId}`)
       expect(info.Config.Labels['dbroker.installation']).toBe(t.system.installationId)
       // The root file system really is read-only, /tmp is not.
@@ -186,7 +186,7 @@ describe('instances on one engine stay apart', () => {
         pidsLimit: 512,
         memoryBytes: h.Memory,
         memorySwapBytes: h.Memory,
-        log: {driver: 'json-file', maxSizeBytes: 10 * 1024 ** 2, maxFiles: 3},
+        logging: {driver: 'local', options: {'max-size': String(10 * 1024 ** 2), 'max-file': '3'}},
         network: h.NetworkMode,
       })
     }
@@ -236,9 +236,13 @@ describe('instances on one engine stay apart', () => {
     const id = testId()
     expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const info = await oneContainer(id, t.system.installationId)
-    // 20,000 lines of 1,000 bytes as a chatty server's stdout, appended where the json-file driver keeps them.
-    const line = JSON.stringify({log: `${'x'.repeat(999)}\n`, stream: 'stdout', time: new Date().toISOString()})
-    appendFileSync(info.LogPath, `${line}\n`.repeat(20_000))
+    // 20,000 lines of 1,000 bytes as a chatty server's stdout, appended where the local driver (the default) keeps them.
+    const root = ((await docker.info()) as {DockerRootDir: string}).DockerRootDir
+    const entry = localLogEntry('x'.repeat(999))
+    appendFileSync(
+      path.join(root, 'containers', info.Id, 'local-logs', 'container.log'),
+      Buffer.concat(Array(20_000).fill(entry)),
+    )
 
     const before = process.memoryUsage().rss
     let peak = before
@@ -265,6 +269,32 @@ describe('instances on one engine stay apart', () => {
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
   })
 })
+
+/** One stdout line as the engine's local driver frames it: a LogEntry protobuf (source, time_nano, line) between two lengths. */
+function localLogEntry(text: string): Buffer {
+  const varint = (n: bigint) => {
+    const bytes: number[] = []
+    do {
+      bytes.push(Number(n & 0x7fn) | (n > 0x7fn ? 0x80 : 0))
+      n >>= 7n
+    } while (n > 0n)
+    return Buffer.from(bytes)
+  }
+  const line = Buffer.from(text)
+  const source = Buffer.from('stdout')
+  const proto = Buffer.concat([
+    Buffer.from([0x0a, source.length]),
+    source,
+    Buffer.from([0x10]),
+    varint(BigInt(Date.now()) * 1_000_000n),
+    Buffer.from([0x1a]),
+    varint(BigInt(line.length)),
+    line,
+  ])
+  const size = Buffer.alloc(4)
+  size.writeUInt32BE(proto.length)
+  return Buffer.concat([size, proto, size])
+}
 
 /** A redis instance of `t` with a key written through a binding: its credentials, container and stored spec. */
 async function redisWithData(t: TestSystem, id: string) {

@@ -17,6 +17,7 @@ describe("top's columns", () => {
   it('at 80 columns keep the essentials and drop service, history and host first', () => {
     expect(ids(80)).toEqual(['name', 'health', 'endpoint', 'restarts', 'uptime', 'cpu', 'memory'])
     expect(ids(60)).toEqual(['name', 'health', 'endpoint', 'restarts', 'cpu', 'memory'])
+    expect(ids(120)).toEqual(expect.arrayContaining(['history', 'membar', 'exit']))
     expect(ids(160)).toEqual(INSTANCE_COLUMNS.map((c) => c.id))
   })
 

@@ -12,8 +12,16 @@ const ESC = '\u001B'
 let cleanup: (() => void) | undefined
 afterEach(() => cleanup?.())
 
-/** `top` on prod with a second context, `other`, that `openContext` opens. */
-function startOnProd(client: FakeClient, other: string, openContext: TopOptions['openContext']) {
+/** `top` on prod with a second context, `other`, that `openContext` opens; `known` is what the contexts file holds. */
+function startOnProd(
+  client: FakeClient,
+  other: string,
+  openContext: TopOptions['openContext'],
+  known = [
+    {name: 'prod', url: 'http://prod:9998'},
+    {name: other, url: `http://${other}:9998`},
+  ],
+) {
   const view = render(
     <TopApp
       options={{
@@ -23,10 +31,7 @@ function startOnProd(client: FakeClient, other: string, openContext: TopOptions[
         readonly: false,
         color: false,
         statsIntervalMs: 60_000,
-        contexts: [
-          {name: 'prod', url: 'http://prod:9998'},
-          {name: other, url: `http://${other}:9998`},
-        ],
+        contexts: () => known,
         openContext,
       }}
     />,
@@ -72,8 +77,32 @@ describe("top's context switch (:)", () => {
     await until(() => !view.lastFrame()!.includes('Contexts (2)'))
   })
 
-  it('without contexts, : says how to add one', () => {
-    const env = {instances: [], hosts: [], logLines: [], listHeight: 5, logHeight: 5, readonly: false}
-    expect(pressKey(initialTopState, env, ':').state.message).toContain('dbroker context add')
+  it('reads the contexts each time : opens, so one added meanwhile is offered', async () => {
+    const prod = new FakeClient()
+    const known = [{name: 'prod', url: 'http://prod:9998'}]
+    const view = startOnProd(prod, 'unused', async () => Promise.reject(new Error('not asked')), known)
+    await until(() => view.lastFrame()!.includes('inst-0002'), 5000)
+    type(view, ':')
+    await until(() => view.lastFrame()!.includes('Contexts (1)'))
+    type(view, ESC)
+    await until(() => !view.lastFrame()!.includes('Contexts (1)'))
+    known.push({name: 'added-later', url: 'http://later:9998'})
+    type(view, ':')
+    await until(() => view.lastFrame()!.includes('Contexts (2)'))
+    expect(view.lastFrame()).toMatch(/added-later\s+http:\/\/later:9998/)
+  })
+
+  it('without contexts, : says how to add one', async () => {
+    expect(
+      pressKey(
+        initialTopState,
+        {instances: [], hosts: [], logLines: [], listHeight: 5, logHeight: 5, readonly: false},
+        ':',
+      ).effects,
+    ).toEqual([{effect: 'list-contexts'}])
+    const view = startOnProd(new FakeClient(), 'unused', undefined, [])
+    await until(() => view.lastFrame()!.includes('inst-0002'), 5000)
+    type(view, ':')
+    await until(() => view.lastFrame()!.includes('dbroker context add'))
   })
 })

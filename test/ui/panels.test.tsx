@@ -1,6 +1,7 @@
 import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
+import {Header} from '../../src/ui/top/chrome.js'
 import {DetailPanel} from '../../src/ui/top/detail-panel.js'
 import {HostsPanel} from '../../src/ui/top/hosts-panel.js'
 import {InstancesPanel} from '../../src/ui/top/instances-panel.js'
@@ -54,6 +55,52 @@ describe('instances panel', () => {
     expect(frame).toContain('rows 101-110 of 500')
     expect(frame).toMatch(/inst-0100.*redis\/small.*healthy.*127\.0\.0\.1:40100/)
     expect(frame).toContain('▂▅█')
+  })
+
+  it("scales the CPU history to the instance's CPU limit, bars memory against its limit, and shows the supervisor's findings", () => {
+    const limited = fakeInstance(1, {
+      limits: {cpus: 0.2, memoryBytes: 128 * 1024 ** 2},
+      stats: {cpuPercent: 10, memoryBytes: 64 * 1024 ** 2, memoryLimitBytes: 128 * 1024 ** 2},
+      container: {
+        status: 'running',
+        health: 'none',
+        restartCount: 4,
+        startedAt: null,
+        failing: true,
+        lastExitCode: 137,
+        oomKilled: true,
+      },
+    })
+    // No limit: the history is scaled to the host's two cores.
+    const unlimited = fakeInstance(2, {limits: {cpus: null, memoryBytes: null}})
+    const {lastFrame} = render(
+      <InstancesPanel
+        rows={[limited, unlimited]}
+        total={2}
+        cpuHistory={
+          new Map([
+            ['id-0001', [10, 10, 20]],
+            ['id-0002', [200, 100]],
+          ])
+        }
+        hostCpus={new Map([['local', 2]])}
+        selected={0}
+        offset={0}
+        height={5}
+        width={160}
+        focused={false}
+        sort="name"
+        filter=""
+      />,
+    )
+    const frame = lastFrame()!
+    const row = (name: string) => frame.split('\n').find((l) => l.includes(name))!
+    // 10 % of one core is half of a 0.2-core limit; 20 % is all of it.
+    expect(row('inst-0001')).toMatch(/▅▅█ +0\.2c/)
+    expect(row('inst-0001')).toMatch(/███░░░ +128M/)
+    expect(row('inst-0001')).toMatch(/failing .* 4 137 \(oom\)/)
+    expect(row('inst-0002')).toMatch(/█▅ +none/)
+    expect(frame).toContain('MEM/LIMIT')
   })
 
   it('filters on name, service or host and says when nothing matches', () => {
@@ -155,5 +202,48 @@ describe('logs panel', () => {
       />,
     )
     expect(lastFrame()).toContain('syslog logging driver')
+  })
+})
+
+describe('header', () => {
+  it('keeps the STALE marker whole at 80 columns: the target gives way, then the explanation', () => {
+    const header = (width: number, target = 'production-eu-west http://broker.prod.example.com:9998') =>
+      render(
+        <Header
+          target={target}
+          loading={false}
+          live={false}
+          stale
+          hosts={3}
+          instances={120}
+          error={null}
+          width={width}
+        />,
+      ).lastFrame()!
+    const narrow = header(80)
+    expect(narrow).toMatch(/· STALE$/)
+    expect(narrow).toContain('3 hosts · 120 instances · reconnecting')
+    expect(narrow).toContain('dbroker top production-eu')
+    expect(narrow.length).toBeLessThanOrEqual(80)
+    // Where there is room (the test renderer is 100 columns wide), the whole of both.
+    expect(header(100, 'prod')).toBe(
+      'dbroker top prod · 3 hosts · 120 instances · reconnecting · STALE: rows show the last state seen',
+    )
+    // With the broker's error after it, STALE still shows whole; the error's tail is what is cut.
+    const failing = render(
+      <Header
+        target="local http://127.0.0.1:9771"
+        loading={false}
+        live={false}
+        stale
+        hosts={1}
+        instances={2}
+        error="cannot reach the broker at http://127.0.0.1:9771: connect ECONNREFUSED"
+        width={80}
+      />,
+    ).lastFrame()!
+    // The screen's box cuts the line at its width; the test renderer is wider.
+    expect(failing.slice(0, 80)).toContain('· reconnecting · STALE · cannot reach')
+    expect(header(60)).toMatch(/^dbroker top +3 hosts · 120 instances · reconnecting · STALE$/)
   })
 })

@@ -168,6 +168,28 @@ describe('top screen keys', () => {
     expect(lines.at(-1)).toContain('q quit')
   })
 
+  it('the help fits 80x24 whole, and scrolls with j/k where the terminal is shorter', async () => {
+    const view = await started(new FakeClient(), {columns: 80, rows: 24})
+    const help = (await sendInputAndWaitForChange(view, '?')).split('\n')
+    expect(help.length).toBeLessThanOrEqual(24)
+    for (const line of help) expect(line.length).toBeLessThanOrEqual(80)
+    for (const key of ['enter', 'N V O H C M R A', 'q, ctrl-c']) expect(help.some((l) => l.includes(key))).toBe(true)
+    expect(help.join('\n')).toContain('any key closes this help')
+    expect(help.filter(Boolean).at(-1)).toContain('q quit')
+    cleanup?.()
+
+    const short = await started(new FakeClient(), {columns: 80, rows: 14})
+    const top = await sendInputAndWaitForChange(short, '?')
+    expect(top.split('\n').length).toBeLessThanOrEqual(14)
+    expect(top).toContain('↑↓ jk')
+    expect(top).not.toContain('q, ctrl-c')
+    expect(top).toMatch(/lines 1-\d+ of 17 · j\/k scroll/)
+    type(short, ...'jjjjjjjjjj')
+    await until(() => short.lastFrame()!.includes('q, ctrl-c'))
+    expect(short.lastFrame()).not.toContain('↑↓ jk')
+    expect(await sendInputAndWaitForChange(short, 'x')).not.toContain('j/k scroll')
+  })
+
   it('a click on a row selects it and enter opens it; the wheel scrolls', async () => {
     const client = new FakeClient(undefined, [fakeInstance(1), fakeInstance(2), fakeInstance(3)])
     const view = await started(client)
@@ -183,20 +205,24 @@ describe('top screen keys', () => {
     expect([...new Set(opened(client))]).toEqual(['id-0003', 'id-0001'])
   })
 
-  it('e shows the change events newest first, filtered with /', async () => {
+  it('e shows the change events newest first, by instance name, filtered with /', async () => {
     const client = new FakeClient()
     const view = await started(client)
     client.emit({kind: 'instance', id: 'id-0001', action: 'provision', state: 'ready'})
+    client.emit({kind: 'binding', id: 'b-1', instanceId: 'id-0002', action: 'bind', state: 'bound'})
     client.emit({kind: 'host', id: 'local', action: 'heartbeat', state: 'dead'})
     type(view, 'e')
-    await until(() => view.lastFrame()!.includes('Events (2)'))
+    await until(() => view.lastFrame()!.includes('Events (3)'))
     const frame = view.lastFrame()!
-    expect(frame.indexOf('host local heartbeat -> dead')).toBeGreaterThan(0)
-    expect(frame.indexOf('host local')).toBeLessThan(frame.indexOf('instance id-0001 provision -> ready'))
+    const at = (pattern: RegExp) => frame.search(pattern)
+    expect(at(/host +local heartbeat -> dead/)).toBeGreaterThan(0)
+    expect(at(/binding +b-1 \(of inst-0002\) bind -> bound/)).toBeGreaterThan(at(/host +local/))
+    expect(at(/instance +inst-0001 provision -> ready/)).toBeGreaterThan(at(/binding +b-1/))
+    expect(frame).not.toContain('id-000')
     type(view, '/', 'h', 'o', 's', 't', ENTER)
-    await until(() => view.lastFrame()!.includes('Events (1/2)'))
-    expect(view.lastFrame()).not.toContain('instance id-0001')
-    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (2)')
+    await until(() => view.lastFrame()!.includes('Events (1/3)'))
+    expect(view.lastFrame()).not.toContain('inst-0001')
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (3)')
   })
 
   it('D on a host drains it after y, and the host view says what it will do', async () => {

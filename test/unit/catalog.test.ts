@@ -43,16 +43,16 @@ ${plan}
 `
 
 describe('catalog loader', () => {
-  it('loads the catalog that ships with dbroker: redis, postgresql and mariadb, their plans and images', () => {
+  it('loads the catalog that ships with dbroker: redis, postgresql, mariadb and the log collector, their plans and images', () => {
     const catalog = loadCatalog()
-    expect(catalog.definition.services.map((s) => s.name)).toEqual(['redis', 'postgresql', 'mariadb'])
+    expect(catalog.definition.services.map((s) => s.name)).toEqual(['redis', 'postgresql', 'mariadb', 'log-collector'])
     expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium'])
     expect(
       catalog
         .images()
         .map((i) => i.image)
         .sort(),
-    ).toEqual(['dbroker/mariadb:10.11', 'dbroker/postgresql:15', 'dbroker/redis:7'])
+    ).toEqual(['dbroker/log-collector:1', 'dbroker/mariadb:10.11', 'dbroker/postgresql:15', 'dbroker/redis:7'])
     // `build` is resolved against the catalog's own directory.
     for (const {build} of catalog.images()) expect(path.isAbsolute(build!.context)).toBe(true)
     // The medium plan inherits the small plan's container through a YAML merge key and overrides its size.

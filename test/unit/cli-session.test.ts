@@ -4,15 +4,17 @@ import {describe, expect, it, vi} from 'vitest'
 
 import {bindService, parseTtl, reusableBinding} from '../../src/cli/services/bind.js'
 import {clientCommand, clientOf, connectInstance, printedCommand} from '../../src/cli/services/connect.js'
+import {eventLine} from '../../src/cli/event-line.js'
 import {
-  eventLine,
   type EventSource,
   type EventStreamItem,
   followEvents,
+  instanceNames,
+  recentShown,
   repeatedHostUpdates,
 } from '../../src/cli/services/events.js'
 import {updateInstance} from '../../src/cli/services/update.js'
-import type {ChangeEvent} from '../../src/core/admin.js'
+import type {ChangeEvent, InstanceView} from '../../src/core/admin.js'
 import {DbrokerError, UsageError} from '../../src/core/errors.js'
 import {FakeBroker} from '../helpers/fake-broker.js'
 
@@ -72,6 +74,31 @@ describe('bind --ttl and --reuse', () => {
     vi.useRealTimers()
     expect(fresh.binding).toMatchObject({reused: false})
     expect(broker.instancesById.get('r-1')!.bindings).toHaveLength(2)
+  })
+
+  it('--reuse --ttl hands out only a binding with half that ttl left, and says why it makes a new one', async () => {
+    vi.useFakeTimers({toFake: ['Date']})
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small')
+    const said: string[] = []
+    const progress = (line: string) => said.push(line)
+    const forever = await bindService(broker, 'cache', {...fast})
+    // A binding that never expires is not what --ttl asks for: the broker must unbind what this prints.
+    const timed = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 3600, progress, ...fast})
+    expect(timed.binding).toMatchObject({reused: false})
+    expect(timed.binding.expiresAt).not.toBeNull()
+    expect(said.join('\n')).toContain(
+      `your binding ${forever.binding.id} of cache never expires, not what --ttl 1h asks`,
+    )
+    vi.setSystemTime(Date.now() + 20 * 60_000) // 40 minutes left of 1 h: more than half
+    const kept = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 3600, progress, ...fast})
+    expect(kept.binding).toMatchObject({id: timed.binding.id, reused: true})
+    expect(said.at(-1)).toContain(`reusing binding ${timed.binding.id} of cache (expires in 40m)`)
+    // --ttl 2h asks for at least an hour: 40 minutes is not enough.
+    const longer = await bindService(broker, 'cache', {reuse: true, ttlSeconds: 7200, progress, ...fast})
+    vi.useRealTimers()
+    expect(longer.binding.reused).toBe(false)
+    expect(said.join('\n')).toContain('expires in 40m, not what --ttl 2h asks: making a new one')
   })
 
   it("never reuses another user's binding, or one that is not bound", () => {
@@ -155,7 +182,7 @@ describe('dbroker events -f', () => {
     const s = {
       opened: 0,
       recentEvents: async (limit?: number) => {
-        const all = recent[Math.min(s.opened - 1, recent.length - 1)]
+        const all = recent[Math.max(0, Math.min(s.opened - 1, recent.length - 1))]
         return limit === undefined ? all : all.slice(-limit)
       },
       async *events(_signal?: AbortSignal, onOpen?: () => void) {
@@ -188,6 +215,39 @@ describe('dbroker events -f', () => {
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id, i) => event(id, i + 1))
     const items = followEvents(source([[a], [a, b, c]], [[b], [d]]), {limit: 5, retry: true, retryDelayMs: 1})
     expect(await collect(items, 7)).toEqual(['a', 'b', 'interrupted', 'resumed', 'c', 'd', 'interrupted'])
+  })
+
+  it('-n counts the lines shown: heartbeats left out are not among the N, before or while following', async () => {
+    const beat = (at: number): ChangeEvent => ({kind: 'host', id: 'h1', action: 'update', state: 'alive', at})
+    const recent = [event('a', 1), beat(2), event('b', 3), beat(4), beat(5), beat(6), event('c', 7), beat(8)]
+    const repeated = repeatedHostUpdates()
+    const shown = (e: ChangeEvent) => !repeated(e)
+    // Of the last 3 changes two are repeated heartbeats: 3 lines are the first heartbeat, b and c.
+    expect((await recentShown(source([recent], []), 3, shown)).map((e) => e.id)).toEqual(['h1', 'b', 'c'])
+    expect(await recentShown(source([recent], []), 0, shown)).toEqual([])
+    const again = repeatedHostUpdates()
+    const followed = followEvents(source([recent], [[beat(9), event('d', 10)]]), {
+      limit: 2,
+      retry: false,
+      shown: (e) => !again(e),
+    })
+    expect(await collect(followed)).toEqual(['b', 'c', 'd', 'interrupted'])
+  })
+
+  it('names instances in its lines where the broker knows the name, and asks again for one it has not seen', async () => {
+    const instances = [{id: '3f760b4d-034b-4c81-af2c-ab5d5ed46b65', name: 'orders-db'}] as InstanceView[]
+    let asked = 0
+    const names = await instanceNames({instances: async () => (asked++, instances)})
+    const bound: ChangeEvent = {kind: 'binding', id: 'b-1', instanceId: instances[0].id, action: 'bind', at: 0}
+    expect(eventLine(bound, names.nameOf)).toBe('1970-01-01 00:00:00 binding   b-1 (of orders-db) bind')
+    const fresh = 'aaaaaaaa-034b-4c81-af2c-ab5d5ed46b65'
+    instances.push({id: fresh, name: 'cache'} as InstanceView)
+    await names.learn({kind: 'instance', id: fresh, action: 'provision', at: 0})
+    await names.learn({kind: 'instance', id: fresh, action: 'provision', at: 0})
+    expect(asked).toBe(2)
+    expect(eventLine({kind: 'instance', id: fresh, action: 'provision', state: 'ready', at: 0}, names.nameOf)).toBe(
+      '1970-01-01 00:00:00 instance  cache provision -> ready',
+    )
   })
 
   it('reads as a line with short ids, and leaves out host heartbeats that change nothing', () => {

@@ -142,7 +142,7 @@ describe('hardened containers', () => {
       MemorySwap: 64 * 1024 ** 2,
       ReadonlyRootfs: true,
       NetworkMode: 'dbroker-a1b2c3d4e5f6',
-      LogConfig: {Type: 'json-file', Config: {'max-size': '10485760', 'max-file': '3'}},
+      LogConfig: {Type: 'local', Config: {'max-file': '3', 'max-size': '10485760'}},
     })
     expect(Object.keys(h.Tmpfs!)).toEqual(['/tmp', '/run'])
     expect(createOptions(spec, 'a1b2c3d4e5f6').Labels).toMatchObject({
@@ -171,7 +171,7 @@ describe('hardened containers', () => {
       network: 'dbroker-a1b2c3d4e5f6',
     })
     expect(confinement(view)).toBe(
-      'unprivileged, caps CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID, read-only root (tmpfs /tmp,/run), no-new-privileges, pids 512, no swap, logs json-file 10M×3, network dbroker-a1b2c3d4e5f6',
+      'unprivileged, caps CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID, read-only root (tmpfs /tmp,/run), no-new-privileges, pids 512, no swap, logs local 10M×3, network dbroker-a1b2c3d4e5f6',
     )
   })
 
@@ -186,8 +186,8 @@ describe('hardened containers', () => {
       readOnlyRootfs: false,
       tmpfs: {...DEFAULT_SECURITY.tmpfs, '/var/cache/kv': 8 * 1024 ** 2},
       pidsLimit: 2048,
-      log: {...DEFAULT_SECURITY.log, driver: 'local'},
     })
+    expect(spec.logging).toEqual({driver: 'local', options: {'max-file': '3', 'max-size': '10485760'}})
     expect(planSecurity(undefined)).toBe(DEFAULT_SECURITY)
   })
 

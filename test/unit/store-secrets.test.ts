@@ -316,6 +316,7 @@ describe('secrets in a SQLite store', () => {
       {table: 'operations', rows: 0},
       {table: 'deployments', rows: 0},
       {table: 'deployment_containers', rows: 0},
+      {table: 'catalog_services', rows: 0},
     ])
     const keys = readStoreKeyFile(path.join(dir, 'store.key'))
     expect(keys.map((k) => k.id)).toEqual([result.keyId])

@@ -8,6 +8,7 @@ import type {ContainerState, Host, ServiceInstance} from '../../core/types.js'
 import type {Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
 import type {Provisioner} from '../lifecycle/index.js'
+import type {StoredCatalog} from '../stored-catalog.js'
 import {isLive} from '../placement.js'
 import {describeUnreachable} from '../reachability.js'
 
@@ -22,6 +23,8 @@ export interface AdminOptions {
   log: Logger
   /** How long one container's stats may take before the list answers without them. */
   statsTimeoutMs?: number
+  /** The catalog in the store, changed at runtime through /admin/v1/catalog; `catalog` is its current form. */
+  storedCatalog?: StoredCatalog
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
@@ -110,6 +113,10 @@ export function adminViews(options: AdminOptions) {
             }
           : null,
       stats: stats ?? null,
+      limits: {
+        cpus: instance.spec.nanoCpus ? instance.spec.nanoCpus / 1e9 : null,
+        memoryBytes: instance.spec.memoryBytes ?? null,
+      },
       createdAt: instance.createdAt,
     }
   }

@@ -140,7 +140,8 @@ export class Bindings {
     return {
       credentials: binding.credentials,
       endpoints: [{host: binding.credentials.host, ports: [String(binding.credentials.port)], protocol: 'tcp'}],
-      ...(service.requires?.includes('syslog_drain') ? {syslog_drain_url: ''} : {}),
+      // The catalog makes a drain service's uri a drain URL (syslog://host:port for the log collector).
+      ...(service.requires?.includes('syslog_drain') ? {syslog_drain_url: binding.credentials.uri} : {}),
       metadata: {},
     }
   }

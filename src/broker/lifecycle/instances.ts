@@ -18,7 +18,15 @@ import {placeInstance} from '../placement.js'
 import {unreachableHost} from '../reachability.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
-import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
+import {
+  canonical,
+  checkMaintenance,
+  isEmpty,
+  type LifecycleContext,
+  planOf,
+  resolvePlan,
+  type ServicePlan,
+} from './context.js'
 import type {HostWait} from './host-wait.js'
 import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
@@ -104,6 +112,8 @@ export class Instances {
     let placed: {instance: ServiceInstance; host: Host} | undefined
     const created = changes.instanceCreated(instanceId, async (tx) => {
       await tx.lockPlacement()
+      // A catalog change takes this lock too and swaps the catalog before it commits: a plan removed meanwhile is seen here.
+      if (!ctx.catalog.plan(plan.id)) throw badRequest(`plan ${plan.id} was removed from the catalog meanwhile`)
       const host = placeInstance(
         await tx.listHosts(),
         await tx.countInstancesByHost(),
@@ -162,7 +172,7 @@ export class Instances {
       `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
     )
     this.runner.start(`i:${instanceId}`, op, (signal) =>
-      this.runProvision(instance, host, signal, meta.acceptsIncomplete),
+      this.runProvision(instance, host, signal, meta.acceptsIncomplete, {service, plan}),
     )
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
@@ -172,7 +182,13 @@ export class Instances {
    * volume, port or row. A host that can't be reached gives the instance to
    * another one; with none, an async provision (`wait`) waits for one.
    */
-  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal, wait = true): Promise<Outcome> {
+  async runProvision(
+    instance: ServiceInstance,
+    host: Host,
+    signal: AbortSignal,
+    wait = true,
+    started?: ServicePlan,
+  ): Promise<Outcome> {
     let agent = this.ctx.agentFor(host)
     const busy = new Set<number>()
     const tried = new Set<string>()
@@ -191,6 +207,7 @@ export class Instances {
               failure: error,
               tried: wait ? undefined : tried,
               signal,
+              plan: started,
             }))
             agent = this.ctx.agentFor(host)
             busy.clear()

@@ -3,7 +3,7 @@ import type {Host, ServiceInstance} from '../../core/types.js'
 import {PortRangeFullError} from '../../store/index.js'
 import {placeInstance} from '../placement.js'
 import {buildSpec} from '../spec.js'
-import {type LifecycleContext, planOf} from './context.js'
+import {type LifecycleContext, planOf, type ServicePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
 
 /** A provision's host could not be reached and no other host can take the instance. */
@@ -28,7 +28,15 @@ export class NoHostLeftError extends Error {
 export async function placeAgain(
   ctx: LifecycleContext,
   hosts: HostWait,
-  attempt: {instance: ServiceInstance; from: Host; failure: unknown; tried?: Set<string>; signal: AbortSignal},
+  attempt: {
+    instance: ServiceInstance
+    from: Host
+    failure: unknown
+    tried?: Set<string>
+    signal: AbortSignal
+    /** The plan the provision started with: a catalog changed meanwhile doesn't change it. */
+    plan?: ServicePlan
+  },
 ): Promise<{instance: ServiceInstance; host: Host}> {
   const {instance, from, failure, tried, signal} = attempt
   const {seconds, deadline} = hosts.limit(instance, instance.createdAt)
@@ -36,7 +44,7 @@ export async function placeAgain(
     const back = tried ? undefined : await ctx.store.getHost(from.id)
     if (back && hosts.live(back)) return {instance, host: back}
     try {
-      const moved = await moveInstance(ctx, instance, from, tried ?? new Set([from.id]))
+      const moved = await moveInstance(ctx, instance, from, tried ?? new Set([from.id]), attempt.plan)
       ctx.log.warn(
         `instance ${instance.id} could not be made on host ${from.id} (${errorMessage(failure)}): placed again on host ${moved.host.id} port ${moved.instance.spec.ports.map((p) => p.host).join(',')}`,
       )
@@ -70,8 +78,9 @@ async function moveInstance(
   instance: ServiceInstance,
   from: Host,
   exclude: Set<string>,
+  started?: ServicePlan,
 ): Promise<{instance: ServiceInstance; host: Host}> {
-  const {service, plan} = planOf(ctx.catalog, instance)
+  const {service, plan} = started ?? planOf(ctx.catalog, instance)
   return ctx.store.transaction(async (tx) => {
     await tx.lockPlacement()
     const stored = await tx.getInstance(instance.id)

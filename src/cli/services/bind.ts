@@ -5,6 +5,7 @@ import {BrokerRequestError, type CatalogService} from '../../client/broker-clien
 import type {BindingView, InstanceDetail} from '../../core/admin.js'
 import {BINDING_OWNER_KEY, BINDING_TTL_KEY} from '../../core/binding-expiry.js'
 import {DbrokerError, UsageError} from '../../core/errors.js'
+import {formatDuration} from '../../core/format.js'
 import {type CliBroker, canLookUp, type Progress} from './broker.js'
 import {catalogNames, findService, planByRef} from './catalog.js'
 import {
@@ -47,16 +48,35 @@ export function parseTtl(text: string, flag = '--ttl'): number {
   return seconds
 }
 
-/** A binding worth handing out again: the caller's, bound, and not about to expire (a minute left, or half its ttl). */
-export function reusableBinding(bindings: BindingView[], owner: string, now: number): BindingView | undefined {
-  const usable = bindings.filter((b) => {
-    if (b.state !== 'bound' || !b.credentials || b.context?.[BINDING_OWNER_KEY] !== owner) return false
-    if (b.expiresAt === null || b.expiresAt === undefined) return true
-    return b.expiresAt - now >= Math.min(60_000, (b.expiresAt - b.createdAt) / 2)
+/**
+ * A binding worth handing out again: the caller's, bound, and living as long as asked.
+ * With a ttl: one that expires, with at least half that ttl left (so `--reuse --ttl 8h`
+ * gives credentials good for 4 h at least; a binding that never expires is not what
+ * was asked for). Without: any that is not about to expire (a minute left, or half its ttl).
+ */
+export function reusableBinding(
+  bindings: BindingView[],
+  owner: string,
+  now: number,
+  ttlSeconds?: number,
+): BindingView | undefined {
+  const usable = ownBindings(bindings, owner).filter((b) => {
+    if (b.expiresAt === null || b.expiresAt === undefined) return ttlSeconds === undefined
+    const left = b.expiresAt - now
+    return ttlSeconds === undefined
+      ? left >= Math.min(60_000, (b.expiresAt - b.createdAt) / 2)
+      : left >= (ttlSeconds * 1000) / 2
   })
   // The one that lives longest: never-expiring first.
   return usable.sort((a, b) => (b.expiresAt ?? Infinity) - (a.expiresAt ?? Infinity))[0]
 }
+
+const ownBindings = (bindings: BindingView[], owner: string) =>
+  bindings.filter((b) => b.state === 'bound' && b.credentials && b.context?.[BINDING_OWNER_KEY] === owner)
+
+/** `expires in 5h12m` / `never expires`, for what bind says on stderr. */
+const lifetime = (b: Pick<BindingView, 'expiresAt'>, now: number) =>
+  b.expiresAt ? `expires in ${formatDuration(Math.max(0, b.expiresAt - now))}` : 'never expires'
 
 type Target = {id: string; name: string | null; serviceId: string; planId: string; provisioned: boolean}
 
@@ -78,9 +98,20 @@ export async function bindService(client: CliBroker, ref: string, options: BindO
         'add admin credentials to the context',
       )
     const detail = await client.instance(target.id, {credentials: true})
-    const found = reusableBinding(detail.bindings, owner, Date.now())
+    const now = Date.now()
+    const found = reusableBinding(detail.bindings, owner, now, options.ttlSeconds)
+    const label = target.name ?? target.id
+    // The one that comes closest: of those that expire, the one with the most time left.
+    const nearest = ownBindings(detail.bindings, owner).sort(
+      (x, y) => (y.expiresAt ?? -Infinity) - (x.expiresAt ?? -Infinity),
+    )[0]
+    if (!found && nearest && options.ttlSeconds)
+      // Say why the earlier one is not handed out: it keeps its own ttl, and expires (or stays) on its own.
+      options.progress?.(
+        `your binding ${nearest.id} of ${label} ${lifetime(nearest, now)}, not what --ttl ${formatDuration(options.ttlSeconds * 1000)} asks: making a new one`,
+      )
     if (found) {
-      options.progress?.(`reusing binding ${found.id} of ${target.name ?? target.id}`)
+      options.progress?.(`reusing binding ${found.id} of ${label} (${lifetime(found, now)})`)
       return {
         instance,
         binding: {id: found.id, reused: true, expiresAt: found.expiresAt ?? null},

@@ -1,5 +1,5 @@
 import {BrokerRequestError} from '../../client/broker-client.js'
-import type {ChangeEvent} from '../../core/admin.js'
+import type {ChangeEvent, InstanceView} from '../../core/admin.js'
 import {pause} from '../../core/pause.js'
 
 /** What `dbroker events` reads of a broker: its recent changes and its live stream. */
@@ -17,7 +17,8 @@ export type EventStreamItem =
 const keyOf = (event: ChangeEvent) => JSON.stringify(event)
 
 /**
- * The last `limit` changes, then the live ones until the signal aborts. Each
+ * The last `limit` changes that `shown` keeps (it sees every change once, in order), then
+ * the live ones it keeps, until the signal aborts. Each
  * (re)connection opens the stream first and then reads the broker's recent
  * changes, so nothing falls between the two and nothing is given twice. With
  * `retry` a broken stream is reopened; without, it ends after `interrupted`.
@@ -25,9 +26,15 @@ const keyOf = (event: ChangeEvent) => JSON.stringify(event)
  */
 export async function* followEvents(
   source: EventSource,
-  options: {limit: number; signal?: AbortSignal; retry: boolean; retryDelayMs?: number},
+  options: {
+    limit: number
+    signal?: AbortSignal
+    retry: boolean
+    retryDelayMs?: number
+    shown?: (event: ChangeEvent) => boolean
+  },
 ): AsyncIterable<EventStreamItem> {
-  const {signal} = options
+  const {signal, shown = () => true} = options
   let lastAt = -Infinity
   let lastKeys = new Set<string>()
   let connected = false
@@ -46,19 +53,24 @@ export async function* followEvents(
       const stream = source.events(signal, markOpen)[Symbol.asyncIterator]()
       let next = stream.next()
       await Promise.race([open, next])
-      const recent = await source.recentEvents(connected ? undefined : options.limit)
+      // The first time, all the broker keeps: `limit` counts the changes shown, not the ones before the filter.
+      const recent = await source.recentEvents(connected || options.shown ? undefined : options.limit)
+      const first = !connected
       connected = true
       if (interrupted) yield {kind: 'resumed'}
       interrupted = false
       const recentKeys = new Set(recent.map(keyOf))
+      const backlog: ChangeEvent[] = []
       for (const event of recent.filter(fresh)) {
         given(event)
-        yield {kind: 'event', event}
+        if (shown(event)) backlog.push(event)
       }
+      for (const event of first ? (options.limit === 0 ? [] : backlog.slice(-options.limit)) : backlog)
+        yield {kind: 'event', event}
       for (let item = await next; !item.done; item = await next) {
         if (!recentKeys.has(keyOf(item.value)) && fresh(item.value)) {
           given(item.value)
-          yield {kind: 'event', event: item.value}
+          if (shown(item.value)) yield {kind: 'event', event: item.value}
         }
         next = stream.next()
       }
@@ -75,20 +87,37 @@ export async function* followEvents(
   }
 }
 
-const time = (at: number) => new Date(at).toISOString().replace('T', ' ').slice(0, 19)
+/** The last `limit` past changes that `shown` keeps: it sees every change the broker kept, oldest first. */
+export async function recentShown(
+  source: EventSource,
+  limit: number,
+  shown?: (event: ChangeEvent) => boolean,
+): Promise<ChangeEvent[]> {
+  if (!shown) return source.recentEvents(limit)
+  const kept = (await source.recentEvents()).filter(shown)
+  return limit === 0 ? [] : kept.slice(-limit)
+}
 
-/** As docker shows ids: a uuid by its first 8 characters (`dbroker show` takes the prefix). */
-const short = (id: string) => id.replace(/([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '$1')
-
-/** One change as a line: time (UTC), kind, id (short), action, new state, and the description when there is one. */
-export function eventLine(event: ChangeEvent): string {
-  const subject =
-    event.instanceId && event.instanceId !== event.id
-      ? `${short(event.id)} (of ${short(event.instanceId)})`
-      : short(event.id)
-  const state = event.state ? ` -> ${event.state}` : ''
-  const description = event.description ? `: ${event.description}` : ''
-  return `${time(event.at)} ${event.kind.padEnd(9)} ${subject} ${event.action}${state}${description}`
+/**
+ * Instance names by id for event lines: read once, and again (once per id) when a change
+ * names an instance not seen yet, such as one provisioned while following.
+ */
+export async function instanceNames(source: {instances(): Promise<InstanceView[]>}) {
+  const names = new Map<string, string | null>()
+  const asked = new Set<string>()
+  const read = async () => {
+    for (const i of await source.instances().catch(() => [])) names.set(i.id, i.name)
+  }
+  await read()
+  return {
+    nameOf: (id: string) => names.get(id),
+    async learn(event: ChangeEvent): Promise<void> {
+      const id = event.instanceId ?? (event.kind === 'instance' ? event.id : undefined)
+      if (!id || names.has(id) || asked.has(id)) return
+      asked.add(id)
+      await read()
+    },
+  }
 }
 
 /**

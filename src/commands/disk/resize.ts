@@ -3,6 +3,8 @@ import {Args} from '@oclif/core'
 import {BrokerCommand} from '../../cli/base-command.js'
 import {instanceByRef, labelOf} from '../../cli/services/instances.js'
 import type {DiskResizeResult} from '../../core/admin.js'
+import {parseBytes} from '../../catalog/units.js'
+import {UsageError} from '../../core/errors.js'
 import {formatBytes} from '../../core/format.js'
 
 export default class DiskResize extends BrokerCommand {
@@ -19,6 +21,12 @@ export default class DiskResize extends BrokerCommand {
 
   async run(): Promise<DiskResizeResult> {
     const {args, flags} = await this.parse(DiskResize)
+    // The broker checks the bounds; a size that is no size at all is this command's usage.
+    if (parseBytes(args.size) === undefined)
+      throw new UsageError(
+        `SIZE ${args.size} is not a size: give bytes or a number with K, M, G or T (512M, 2G)`,
+        '`dbroker disk resize NAME 2G`',
+      )
     const client = await this.client(flags.context)
     const instance = await instanceByRef(client, args.instance)
     this.note(

@@ -1,5 +1,7 @@
 import {Box, Text} from 'ink'
 
+import {escapeControls} from '../../core/control-chars.js'
+
 import type {View} from './state.js'
 import {useTone} from './theme.js'
 
@@ -143,78 +145,148 @@ export interface HeaderProps {
   hosts: number
   instances: number
   error: string | null
+  width?: number
 }
 
-export function Header({target, loading, live, stale = false, hosts, instances, error}: HeaderProps) {
+const TITLE = 'dbroker top '
+const STALE_LONG = ' · STALE: rows show the last state seen'
+const STALE_SHORT = ' · STALE'
+
+/**
+ * The header's parts at `width`: the target (context and URL) gives way first, then the
+ * STALE marker's explanation, so the counts, the connection and STALE itself always show
+ * (and the start of the error, when there is one).
+ */
+export function headerParts(props: HeaderProps): {target: string; status: string; stale: string} {
+  const {width = 200, loading, hosts, instances, live, stale = false} = props
+  const status = loading
+    ? 'loading…'
+    : `${hosts} host${hosts === 1 ? '' : 's'} · ${instances} instance${instances === 1 ? '' : 's'} · ${live ? 'live' : 'reconnecting'}`
+  // The error after them gets some room too: what is cut at the end of the line is the error's tail, not STALE.
+  const errorRoom = props.error ? Math.min(props.error.length + ' · '.length, 24) : 0
+  const room = (marker: string) => width - TITLE.length - ' · '.length - status.length - marker.length - errorRoom
+  const target = escapeControls(props.target)
+  let marker = stale ? STALE_LONG : ''
+  if (stale && room(marker) < Math.min(target.length, 16)) marker = STALE_SHORT
+  const left = room(marker)
+  const shown = target.length <= left ? target : left > 1 ? `${target.slice(0, left - 1)}…` : ''
+  return {target: shown, status, stale: marker}
+}
+
+export function Header(props: HeaderProps) {
   const tone = useTone()
+  const {target, status, stale} = headerParts(props)
   return (
     <Text wrap="truncate-end">
-      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text> ·{' '}
-      {loading ? (
-        <Text color={tone('warn')}>loading…</Text>
+      <Text bold>dbroker top</Text> <Text dimColor>{target}</Text>
+      {target ? ' · ' : ''}
+      {props.loading ? (
+        <Text color={tone('warn')}>{status}</Text>
       ) : (
         <>
-          {hosts} host{hosts === 1 ? '' : 's'} · {instances} instance{instances === 1 ? '' : 's'} ·{' '}
-          <Text color={tone(live ? 'good' : 'warn')}>{live ? 'live' : 'reconnecting'}</Text>
-          {stale ? <Text color={tone('warn')}> · STALE: rows show the last state seen</Text> : null}
+          {status.replace(/(live|reconnecting)$/, '')}
+          <Text color={tone(props.live ? 'good' : 'warn')}>{props.live ? 'live' : 'reconnecting'}</Text>
+          {stale ? <Text color={tone('warn')}>{stale}</Text> : null}
         </>
       )}
-      {error ? <Text color={tone('bad')}> · {error}</Text> : null}
+      {props.error ? <Text color={tone('bad')}> · {props.error}</Text> : null}
     </Text>
   )
 }
 
-export function HelpOverlay({readonly}: {readonly: boolean}) {
-  const rows: Array<[string, string]> = [
-    ['↑↓ jk PgUp PgDn gG', 'move in the list or scroll the logs'],
-    ['enter', 'open the selected instance or host (in a host: its instances)'],
-    ['tab', 'switch between hosts and instances'],
-    ['/', 'filter instances (in logs: search and highlight)'],
+/** The help's rows: a key and what it does, short enough that the whole list fits 80×24. */
+function helpRows(readonly: boolean): Array<[string, string]> {
+  const off = (what: string) => `${what} (disabled: read-only)`
+  return [
+    ['↑↓ jk PgUp/Dn g G', 'move in a list, scroll the logs'],
+    ['enter', 'open the instance or host (in a host: its instances)'],
+    ['tab', 'switch between the hosts and instances panels'],
+    ['/', 'filter instances (in the logs: search)'],
     ['esc', 'clear the filter, close a view'],
-    ['s', 'cycle the sort: name, service, host, health, cpu, memory, restarts, uptime'],
-    [
-      'N V O H C M R A',
-      'sort by name, service, host, health, cpu, memory, restarts, age; again reverses (▲▼ in the header)',
-    ],
-    ['l', 'logs of the selected instance (f follow/pause, w wrap, t timestamps)'],
-    [
-      'x',
-      readonly
-        ? 'connect (disabled: read-only)'
-        : "the service's own client (redis-cli, psql) with a temporary binding; back here when it exits",
-    ],
-    ['e', "the broker's change events, newest first (/ filters)"],
-    [':', 'switch to another context (its broker; the current context stays as it is)'],
-    ['D', readonly ? 'drain a host (disabled: read-only)' : 'on a host: drain or undrain it (asks first)'],
-    [
-      'y',
-      readonly ? 'copy a URI (disabled: read-only)' : "in the detail view: copy the highlighted binding's URI (OSC 52)",
-    ],
-    ['c', readonly ? 'reveal credentials (disabled: read-only)' : 'in the detail view: reveal binding credentials'],
-    ['r', readonly ? 'restart (disabled: read-only)' : 'restart the container (asks first)'],
-    ['d', readonly ? 'deprovision (disabled: read-only)' : 'deprovision the instance (asks first)'],
+    ['s', 'next sort: name service host health cpu mem rst age'],
+    ['N V O H C M R A', 'sort by that column; again reverses (▲▼)'],
+    ['l', 'logs (f follow, w wrap, t timestamps)'],
+    ['x', readonly ? off('connect') : "the service's client, temporary binding"],
+    ['e', "the broker's change events, newest first"],
+    [':', 'switch this screen to another context'],
+    ['D', readonly ? off('drain') : 'on a host: drain or undrain (asks first)'],
+    ['y', readonly ? off('copy') : "in a detail: copy the binding's URI (OSC 52)"],
+    ['c', readonly ? off('credentials') : 'in a detail: reveal binding credentials'],
+    ['r', readonly ? off('restart') : 'restart the container (asks first)'],
+    ['d', readonly ? off('deprovision') : 'deprovision the instance (asks first)'],
     ['q, ctrl-c', 'quit'],
   ]
-  // Two columns: a description wraps inside its own column instead of under the keys.
-  return (
-    <Box flexDirection="column" borderStyle="double" paddingX={2}>
-      <Text bold>Keys</Text>
-      {rows.map(([key, what]) => (
-        <Box key={key}>
-          <Box width={KEY_COLUMN} flexShrink={0}>
-            <Text bold>{key}</Text>
-          </Box>
-          <Box flexGrow={1}>
-            <Text>{what}</Text>
-          </Box>
-        </Box>
-      ))}
-      <Text dimColor>any key closes this help</Text>
-    </Box>
+}
+
+/** Breaks `text` at spaces into lines of at most `width` (a longer word is cut). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = ''
+    }
+    line = line ? `${line} ${word}` : word
+    while (line.length > width) {
+      lines.push(line.slice(0, width))
+      line = line.slice(width)
+    }
+  }
+  return [...lines, line]
+}
+
+const KEY_COLUMN = 18
+/** The double border, its padding, the title and the closing line. */
+const HELP_CHROME = {columns: 6, rows: 4}
+
+/** The help as the lines it takes at `width`: each key once, its description wrapped in its own column. */
+export function helpLines(readonly: boolean, width: number): Array<{key: string; text: string}> {
+  const room = Math.max(10, width - HELP_CHROME.columns - KEY_COLUMN)
+  return helpRows(readonly).flatMap(([key, what]) =>
+    wrapWords(what, room).map((text, n) => ({key: n === 0 ? key : '', text})),
   )
 }
 
-const KEY_COLUMN = 20
+/** How many help lines fit in `height` rows, and how far the help can scroll. */
+export function helpWindow(readonly: boolean, width: number, height: number): {shown: number; maxOffset: number} {
+  const total = helpLines(readonly, width).length
+  const shown = Math.max(1, Math.min(total, height - HELP_CHROME.rows))
+  return {shown, maxOffset: total - shown}
+}
+
+/** The keys, in `height` rows: when they don't all fit, j/k scroll them. */
+export function HelpOverlay({
+  readonly,
+  width = 200,
+  height = 100,
+  offset = 0,
+}: {
+  readonly: boolean
+  width?: number
+  height?: number
+  offset?: number
+}) {
+  const lines = helpLines(readonly, width)
+  const {shown, maxOffset} = helpWindow(readonly, width, height)
+  const from = Math.min(offset, maxOffset)
+  return (
+    <Box flexDirection="column" borderStyle="double" paddingX={2} width={width}>
+      <Text bold>Keys</Text>
+      {lines.slice(from, from + shown).map(({key, text}, n) => (
+        <Text key={from + n} wrap="truncate-end">
+          <Text bold>{key.padEnd(KEY_COLUMN)}</Text>
+          {text}
+        </Text>
+      ))}
+      <Text dimColor wrap="truncate-end">
+        {maxOffset > 0
+          ? `lines ${from + 1}-${from + shown} of ${lines.length} · j/k scroll · any other key closes this help`
+          : 'any key closes this help'}
+      </Text>
+    </Box>
+  )
+}
 
 export function ConfirmDialog({question}: {question: string}) {
   const tone = useTone()

@@ -23,7 +23,7 @@ export function ContextsPanel({
 }) {
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
-      <Text bold>
+      <Text bold wrap="truncate-end">
         Contexts ({contexts.length}){' '}
         <Text dimColor>enter switches this screen; `dbroker context use` stays as it is</Text>
       </Text>

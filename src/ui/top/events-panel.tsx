@@ -1,24 +1,17 @@
 import {Box, Text} from 'ink'
 
 import type {ChangeEvent} from '../../core/admin.js'
-import {escapeControls} from '../../core/control-chars.js'
+import {eventLine, type NameOf} from '../../cli/event-line.js'
 import {useTone} from './theme.js'
 
 export interface EventsPanelProps {
   /** Newest first. */
   events: ChangeEvent[]
   filter: string
+  /** Instance names by id: lines name instances, not ids. */
+  nameOf?: NameOf
   width: number
   height: number
-}
-
-/** One line of an event, as the filter matches it and the panel shows it. */
-export function eventLine(event: ChangeEvent): string {
-  const time = new Date(event.at).toISOString().slice(11, 19)
-  const on = event.instanceId && event.instanceId !== event.id ? ` of ${event.instanceId.slice(0, 8)}` : ''
-  const state = event.state ? ` -> ${event.state}` : ''
-  const description = event.description ? `: ${event.description}` : ''
-  return escapeControls(`${time} ${event.kind} ${event.id.slice(0, 12)}${on} ${event.action}${state}${description}`)
 }
 
 const TONES: Record<string, 'good' | 'warn' | 'bad' | undefined> = {
@@ -31,10 +24,10 @@ const TONES: Record<string, 'good' | 'warn' | 'bad' | undefined> = {
 }
 
 /** The broker's change stream as it arrived since the screen started, newest first. */
-export function EventsPanel({events, filter, width, height}: EventsPanelProps) {
+export function EventsPanel({events, filter, nameOf, width, height}: EventsPanelProps) {
   const tone = useTone()
   const needle = filter.toLowerCase()
-  const lines = events.map((e) => ({event: e, line: eventLine(e)}))
+  const lines = events.map((e) => ({event: e, line: eventLine(e, nameOf, 'time')}))
   const matching = needle ? lines.filter((l) => l.line.toLowerCase().includes(needle)) : lines
   const shown = matching.slice(0, Math.max(1, height - 3))
   return (

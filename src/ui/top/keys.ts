@@ -16,6 +16,8 @@ export interface KeyEnv {
   bindings?: number
   /** Terminal rows (1-based) of the first host and the first instance row drawn, for clicks. */
   layout?: {hostsTop: number; hostsShown: number; listTop: number}
+  /** How many lines the help can scroll down at this terminal size (0: it fits). */
+  helpScroll?: number
   /** The contexts `:` offers, and which of them this screen shows. */
   contexts?: {names: string[]; current: number}
 }
@@ -28,6 +30,8 @@ export type KeyEffect =
   | {effect: 'switch-context'; name: string}
   /** Leave the screen for the service's own client on this instance, and come back when it exits. */
   | {effect: 'connect'; instanceId: string}
+  /** Read the contexts (one may have been added since the screen started) and offer them. */
+  | {effect: 'list-contexts'}
   /** Copy the highlighted binding's URI of the open instance to the terminal's clipboard. */
   | {effect: 'copy'; instanceId: string; binding: number}
 export type KeyOutcome = TopEvent | KeyEffect
@@ -169,6 +173,16 @@ export const KEY_TABLE: KeyBinding[] = [
     ],
   },
   {keys: ['*'], condition: (s) => s.confirm !== null, action: () => undefined},
+  {
+    keys: ['j', 'down', 'wheel-down', 'pagedown'],
+    condition: (s, e) => s.help && (e.helpScroll ?? 0) > 0,
+    action: (_s, e, key) => ({type: 'scroll-help', delta: key === 'pagedown' ? 10 : 1, max: e.helpScroll ?? 0}),
+  },
+  {
+    keys: ['k', 'up', 'wheel-up', 'pageup'],
+    condition: (s, e) => s.help && (e.helpScroll ?? 0) > 0,
+    action: (_s, e, key) => ({type: 'scroll-help', delta: key === 'pageup' ? -10 : -1, max: e.helpScroll ?? 0}),
+  },
   {keys: ['*'], condition: (s) => s.help, action: () => ({type: 'help', open: false})},
   {keys: ['*'], condition: (s) => s.editing !== null, action: (_s, _e, key) => editKey(key)},
 
@@ -185,10 +199,7 @@ export const KEY_TABLE: KeyBinding[] = [
   {
     keys: [':'],
     condition: (s) => !inContexts(s),
-    action: (_s, e) =>
-      e.contexts && e.contexts.names.length > 0
-        ? {type: 'open-contexts', current: e.contexts.current}
-        : {type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'},
+    action: () => ({effect: 'list-contexts'}),
   },
   {
     keys: ['enter'],

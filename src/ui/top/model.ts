@@ -71,6 +71,33 @@ export function sparkline(values: number[], width: number, max?: number): string
     .padStart(width, ' ')
 }
 
+/**
+ * What 100 % of an instance's CPU history is, in percent of one core as Docker counts:
+ * its spec's limit, else every core of its host (null: neither is known yet).
+ */
+export function cpuCeiling(i: InstanceView, hostCpus?: number): number | null {
+  const cores = i.limits?.cpus ?? hostCpus
+  return cores ? cores * 100 : null
+}
+
+/** The limit as the history's label: `0.5c`, `2c`; `none` when the spec sets none. */
+export const cpuLimitLabel = (i: InstanceView) =>
+  i.limits?.cpus ? `${Number(i.limits.cpus.toFixed(2))}c` : i.limits ? 'none' : '?'
+
+/** The memory limit usage is measured against: the spec's, else what Docker reports (the host's memory). */
+export const memoryCeiling = (i: InstanceView): number | null =>
+  i.limits?.memoryBytes ?? i.stats?.memoryLimitBytes ?? null
+
+/** A bar of `width` cells, `fraction` of it full. */
+export function meterBar(fraction: number, width: number): string {
+  const full = Math.max(0, Math.min(width, Math.round(fraction * width)))
+  return '█'.repeat(full) + '░'.repeat(width - full)
+}
+
+/** How full a meter is, as a tone: over 90 % is bad, over 70 % a warning. */
+export const meterTone = (fraction: number): 'good' | 'warn' | 'bad' =>
+  fraction >= 0.9 ? 'bad' : fraction >= 0.7 ? 'warn' : 'good'
+
 /** Splits text around the matches of `needle` (case-insensitive) for highlighting. */
 export function splitMatches(text: string, needle: string): Array<{text: string; match: boolean}> {
   if (!needle) return [{text, match: false}]

@@ -1,6 +1,6 @@
 import {useState} from 'react'
 
-import {runFullScreen} from '../fullscreen.js'
+import {releaseTerminalInput, runFullScreen} from '../fullscreen.js'
 import type {TopClient} from './client.js'
 import type {ContextChoice} from './contexts-panel.js'
 import {TopScreen} from './screen.js'
@@ -22,7 +22,8 @@ export interface TopOptions extends TopSession {
   statsIntervalMs: number
   /** Clicks select rows and the wheel scrolls (the terminal's own selection then needs shift). */
   mouse?: boolean
-  contexts?: ContextChoice[]
+  /** Read each time `:` opens the list. */
+  contexts?: () => ContextChoice[]
   /** A session for another context, once its broker accepted the credentials; throws the reason otherwise. */
   openContext?: (name: string) => Promise<TopSession>
 }
@@ -80,11 +81,14 @@ export async function runTop(options: TopOptions): Promise<void> {
     const left = away as Away | undefined
     if (!left) return
     let message: string
+    const reclaim = releaseTerminalInput()
     try {
       await left.session.connect!(left.instanceId)
       message = 'back from the client: its temporary binding is gone'
     } catch (error) {
       message = `connect failed: ${error instanceof Error ? error.message : String(error)}`
+    } finally {
+      reclaim()
     }
     resume = {state: {...left.state, message}, session: left.session}
   }

@@ -2,7 +2,7 @@ import {Box, Text, useApp, useStdout} from 'ink'
 import {useEffect, useMemo, useState} from 'react'
 
 import {errorMessage} from '../../core/errors.js'
-import {ConfirmDialog, Footer, Header, HelpOverlay} from './chrome.js'
+import {ConfirmDialog, Footer, Header, HelpOverlay, helpWindow} from './chrome.js'
 import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
 import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
@@ -35,8 +35,8 @@ export interface TopScreenProps {
   initialState?: TopState
   /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
   clipboard?: (text: string) => void
-  /** The contexts `:` offers, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
-  contexts?: ContextChoice[]
+  /** The contexts `:` offers, read each time it opens, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
+  contexts?: () => ContextChoice[]
   context?: string
   onSwitchContext?: (name: string) => Promise<void>
   /** Drains or undrains a host (D); without it D says it can't. */
@@ -79,7 +79,7 @@ export function TopScreen({
   onConnect,
   initialState,
   clipboard,
-  contexts = [],
+  contexts: readContexts = () => [],
   context,
   onSwitchContext,
   columns,
@@ -96,6 +96,7 @@ export function TopScreen({
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
       else if (effect.effect === 'switch-context') void switchTo(effect.name)
+      else if (effect.effect === 'list-contexts') listContexts()
       else if (effect.effect === 'connect') {
         if (!onConnect) send({type: 'say', message: 'this screen cannot open a client'})
         else {
@@ -129,6 +130,15 @@ export function TopScreen({
     }
   }
 
+  const [contexts, setContexts] = useState<ContextChoice[]>([])
+  const listContexts = () => {
+    const choices = readContexts()
+    setContexts(choices)
+    if (choices.length === 0)
+      send({type: 'say', message: 'no contexts to switch to: add one with `dbroker context add`'})
+    else send({type: 'open-contexts', current: choices.findIndex((c) => c.name === context)})
+  }
+
   const switchTo = async (name: string) => {
     if (name === context) return
     send({type: 'say', message: `connecting to context ${name}…`})
@@ -159,6 +169,8 @@ export function TopScreen({
     () => visibleInstances(data.instances, state.filter, state.sort, state.host, state.sortReverse),
     [data.instances, state.filter, state.sort, state.host, state.sortReverse],
   )
+  const instanceNames = useMemo(() => new Map(data.instances.map((i) => [i.id, i.name])), [data.instances])
+  const hostCpus = useMemo(() => new Map(data.hosts.map((h) => [h.id, h.facts?.cpus ?? 0])), [data.hosts])
   const hostRows = Math.min(Math.max(data.hosts.length, 1), 4)
   const bodyHeight = size.rows - 1 - (state.message ? 2 : 1)
   // A filter takes a line of its own under the column headers.
@@ -178,6 +190,7 @@ export function TopScreen({
     logHeight,
     readonly,
     bindings: detail?.id === state.openId ? detail.bindings.length : 0,
+    helpScroll: helpWindow(readonly, size.columns, bodyHeight).maxOffset,
     contexts: {names: contexts.map((c) => c.name), current: contexts.findIndex((c) => c.name === context)},
     // Header, then each panel's border and column line before its rows (see the list view below).
     layout: {
@@ -193,7 +206,8 @@ export function TopScreen({
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
-  if (state.help) body = <HelpOverlay readonly={readonly} />
+  if (state.help)
+    body = <HelpOverlay readonly={readonly} width={size.columns} height={bodyHeight} offset={state.helpOffset} />
   else if (state.view === 'detail')
     body = (
       <DetailPanel
@@ -223,7 +237,15 @@ export function TopScreen({
       />
     )
   else if (state.view === 'events')
-    body = <EventsPanel events={data.events} filter={state.eventsFilter} width={size.columns} height={bodyHeight} />
+    body = (
+      <EventsPanel
+        events={data.events}
+        filter={state.eventsFilter}
+        nameOf={(id) => instanceNames.get(id)}
+        width={size.columns}
+        height={bodyHeight}
+      />
+    )
   else if (state.view === 'logs')
     body = (
       <LogsPanel
@@ -254,6 +276,7 @@ export function TopScreen({
           total={data.instances.length}
           loading={data.loading}
           cpuHistory={data.cpuHistory}
+          hostCpus={hostCpus}
           selected={state.selected}
           offset={state.offset}
           height={listHeight}
@@ -278,6 +301,7 @@ export function TopScreen({
           hosts={data.hosts.length}
           instances={data.instances.length}
           error={data.error}
+          width={size.columns}
         />
         {body}
         {state.confirm && <ConfirmDialog question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}?`} />}

@@ -28,6 +28,8 @@ export interface TopState {
   /** The sort runs against its natural order (a second press on the same column). */
   sortReverse: boolean
   help: boolean
+  /** First help line shown, where the help is taller than the terminal. */
+  helpOffset: number
   confirm: PendingAction | null
   message: string | null
   /** The instance the detail and logs views show. */
@@ -66,6 +68,7 @@ export const initialTopState: TopState = {
   sort: 'name',
   sortReverse: false,
   help: false,
+  helpOffset: 0,
   confirm: null,
   message: null,
   openId: null,
@@ -112,6 +115,7 @@ export type TopEvent =
   | {type: 'clear-search'}
   | {type: 'clear-events-filter'}
   | {type: 'help'; open: boolean}
+  | {type: 'scroll-help'; delta: number; max: number}
   | {type: 'confirm'; action: PendingAction | null}
   | {type: 'say'; message: string | null}
   | {type: 'toggle'; what: 'revealed' | 'wrap' | 'timestamps'}
@@ -219,7 +223,9 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'clear-events-filter':
       return {...state, eventsFilter: ''}
     case 'help':
-      return {...state, help: event.open}
+      return {...state, help: event.open, helpOffset: 0}
+    case 'scroll-help':
+      return {...state, helpOffset: clamp(state.helpOffset + event.delta, event.max)}
     case 'confirm':
       return {...state, confirm: event.action}
     case 'say':
