@@ -1,5 +1,6 @@
 // Over 300 lines on purpose: the one place that speaks to dockerode (images, containers, exec, facts), kept together.
-import {readdirSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 
@@ -128,6 +129,16 @@ export async function buildImage(
   build: BuildSource,
   onProgress?: (line: string) => void,
 ): Promise<void> {
+  if (build.inline !== undefined) {
+    // An inline Dockerfile is built without a context: a directory holding only it.
+    const context = mkdtempSync(path.join(tmpdir(), 'dbroker-build-'))
+    try {
+      writeFileSync(path.join(context, 'Dockerfile'), build.inline)
+      return await buildImage(engine, image, {context, args: build.args}, onProgress)
+    } finally {
+      rmSync(context, {recursive: true, force: true})
+    }
+  }
   let src: string[]
   try {
     src = filesUnder(build.context)
