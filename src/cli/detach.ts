@@ -15,6 +15,8 @@ export interface UpState {
 
 const STATE = 'up.json'
 const LOG = 'up.log'
+/** Set for the background `up`: its output goes to up.log, so it prints no password. */
+export const DETACHED_ENV = 'DBROKER_UP_DETACHED'
 
 export const upLogFile = (dataDir: string) => path.join(dataDir, LOG)
 
@@ -81,7 +83,7 @@ export async function startDetached(options: {
   const child = spawn(process.execPath, [options.bin, 'up', ...options.args], {
     detached: true,
     stdio: ['ignore', out, out],
-    env: {...process.env, ...options.env},
+    env: {...process.env, ...options.env, [DETACHED_ENV]: '1'},
   })
   closeSync(out)
   let exited: number | null | undefined

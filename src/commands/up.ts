@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {LOCAL_CONTEXT} from '../cli/contexts.js'
-import {clearUpState, writeUpState} from '../cli/detach.js'
+import {clearUpState, DETACHED_ENV, writeUpState} from '../cli/detach.js'
 import {imageProgress} from '../cli/progress.js'
 import {detachedUp} from '../cli/services/detached-up.js'
 import {UsageError} from '../core/errors.js'
@@ -160,10 +160,13 @@ With --detach it starts in the background, waits until it is healthy, writes the
       const services = system.catalog.definition.services
         .map((s) => `${s.name} (${s.plans.map((p) => p.name).join(', ')})`)
         .join(', ')
+      // A detached up writes this to up.log: a log file never holds the passwords, credentials.json (0600) does.
+      const logged = process.env[DETACHED_ENV] === '1' || !process.stdout.isTTY
+      const secret = (value: string, file: string) => (logged ? `(in ${path.join(dataDir, file)})` : value)
       this.log(`dbroker is up at ${system.url}`)
       this.log(`  username  ${result.username}`)
-      this.log(`  password  ${result.password}`)
-      this.log(`  admin     ${result.adminUsername} / ${result.adminPassword}`)
+      this.log(`  password  ${secret(result.password, 'credentials.json')}`)
+      this.log(`  admin     ${result.adminUsername} / ${secret(result.adminPassword, 'admin-credentials.json')}`)
       this.log(`  context   ${contextName} (dbroker instances, bind, top use it)`)
       this.log(`  services  ${services}`)
       this.log(`  data      ${dataDir}`)

@@ -1,3 +1,6 @@
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type OperatorSandbox, startSandbox} from '../helpers/operator.js'
@@ -20,6 +23,12 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
     expect(result).toMatchObject({url: box.url, context: 'local', username: 'broker', adminUsername: 'admin'})
     expect(result.password).toMatch(/\S{16,}/)
     expect(result.adminPassword).toMatch(/\S{16,}/)
+    // The background up's output is a log file: it names where the passwords are, never the passwords.
+    const log = readFileSync(path.join(box.dataDir, 'up.log'), 'utf8')
+    expect(log).toContain('dbroker is up at')
+    expect(log).toContain('credentials.json')
+    expect(log).not.toContain(result.password)
+    expect(log).not.toContain(result.adminPassword)
   })
 
   it('up --detach --port OTHER while one runs for the data dir is an error naming the running one', async () => {
