@@ -71,6 +71,7 @@ export class KindLifecycle {
     const hasDatabase = usesExecutables(kind) && (plan.container?.credentials.database ?? true)
     const database = hasDatabase ? {database: instanceDatabase(instanceId)} : {}
     const credentials = {username: '', password: '', ...database}
+    if (usesExecutables(kind)) await refuseNameClash(tx, instanceId)
     if (kind.type === 'shared') {
       const {host, container} = await this.shared.place(tx, service, plan)
       return {host, spec: container.spec, credentials}
@@ -196,4 +197,18 @@ export class KindLifecycle {
     }
     return restored
   }
+}
+
+/**
+ * Images name an instance's database, key prefix and roles from 48 bits of SHA-256(instance_id): an id whose
+ * digest starts like another instance's would be handed that instance's data, so it is refused.
+ */
+async function refuseNameClash(tx: Store, instanceId: string): Promise<void> {
+  const name = instanceDatabase(instanceId)
+  const clash = (await tx.listInstances()).find((i) => i.id !== instanceId && instanceDatabase(i.id) === name)
+  if (clash)
+    throw new OsbError(
+      400,
+      `instance id ${instanceId} names its data like instance ${clash.id} does (${name}); use another id`,
+    )
 }
