@@ -1,5 +1,6 @@
 // Over 300 lines on purpose: the one place that speaks to dockerode (images, containers, exec, facts), kept together.
-import {readdirSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 
@@ -126,6 +127,8 @@ export async function buildImage(
   build: BuildSource,
   onProgress?: (line: string) => void,
 ): Promise<void> {
+  if (build.inline !== undefined) return buildInline(engine, image, build, onProgress)
+  if (!build.context) throw new EngineError(`the build of ${image} names no context and no Dockerfile`)
   let src: string[]
   try {
     src = filesUnder(build.context)
@@ -139,6 +142,26 @@ export async function buildImage(
     {t: image, dockerfile: build.dockerfile, buildargs: build.args, rm: true, forcerm: true},
   )
   await followStream(engine, stream, onProgress)
+}
+
+/** A manifest's inline `dockerfile:`: the text alone, in a context of its own (dockerode takes a directory or a tar). */
+async function buildInline(
+  engine: Engine,
+  image: string,
+  build: BuildSource,
+  onProgress?: (line: string) => void,
+): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-build-'))
+  try {
+    writeFileSync(path.join(dir, 'Dockerfile'), build.inline!)
+    const stream = await engine.buildImage(
+      {context: dir, src: ['Dockerfile']},
+      {t: image, buildargs: build.args, rm: true, forcerm: true},
+    )
+    await followStream(engine, stream, onProgress)
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
 }
 
 export async function pullImage(engine: Engine, image: string, onProgress?: (line: string) => void): Promise<void> {
