@@ -60,7 +60,7 @@ export class BrokerHttp {
       if (!adminUsername || !adminPassword) {
         throw new DbrokerError(
           `${this.where} has no admin credentials`,
-          'add them with `dbroker context add NAME --url URL --admin-username U --admin-password P`, or set DBROKER_ADMIN_USERNAME and DBROKER_ADMIN_PASSWORD',
+          'add them with `dbroker context add NAME --url URL --admin-username U --password-stdin`, or set DBROKER_ADMIN_USERNAME and DBROKER_ADMIN_PASSWORD',
         )
       }
       return basic(adminUsername, adminPassword)
@@ -68,7 +68,7 @@ export class BrokerHttp {
     if (!username || !password) {
       throw new DbrokerError(
         `${this.where} has no broker credentials`,
-        'set them with `dbroker context add NAME --url URL --username U --password P`, or DBROKER_USERNAME and DBROKER_PASSWORD',
+        'set them with `dbroker context add NAME --url URL --username U --password-stdin`, or DBROKER_USERNAME and DBROKER_PASSWORD',
       )
     }
     return basic(username, password)

@@ -1,5 +1,5 @@
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -17,8 +17,9 @@ const env: NodeJS.ProcessEnv = {
 }
 delete env.DBROKER_URL
 delete env.DBROKER_CONTEXT
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [RUN, ...args], {env, encoding: 'utf8', timeout: 30_000})
+const cli = (...args: string[]) => cliWith(undefined, ...args)
+const cliWith = (input: string | undefined, ...args: string[]) => {
+  const r = spawnSync(process.execPath, [RUN, ...args], {env, input, encoding: 'utf8', timeout: 30_000})
   return {code: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
@@ -67,6 +68,34 @@ describe('mistyped commands and flags, as an operator makes them', () => {
     }
     expect(JSON.parse(cli('context', 'list', '--json').stdout).result.contexts).toEqual([])
     expect(cli('context', 'add', 'ok', '--url', 'https://broker.example.com:9998').code).toBe(0)
+  })
+
+  it('context add takes passwords on stdin or from the environment, never as arguments', () => {
+    const refused = cli('context', 'add', 'argv', '--url', 'http://127.0.0.1:1', '--username', 'u', '--password', 'pw1')
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('would put a password in the process list')
+    expect(refused.stderr).not.toContain('pw1')
+    expect(cli('context', 'list', '--json').stdout).not.toContain('argv')
+
+    const added = cliWith(
+      'osb-secret\nadmin-secret\n',
+      ...['context', 'add', 'piped', '--url', 'http://127.0.0.1:1', '--username', 'u', '--admin-username', 'a'],
+      '--password-stdin',
+    )
+    expect(added.code, added.stderr).toBe(0)
+    const stored = JSON.parse(readFileSync(path.join(home, 'config', 'dbroker', 'contexts.json'), 'utf8'))
+    expect(stored.contexts.piped).toMatchObject({password: 'osb-secret', adminPassword: 'admin-secret'})
+    const short = cliWith(
+      'only-one\n',
+      ...['context', 'add', 'short', '--url', 'http://127.0.0.1:1'],
+      '--username',
+      'u',
+      '--admin-username',
+      'a',
+      '--password-stdin',
+    )
+    expect(short.code).toBe(2)
+    expect(short.stderr).toContain('stdin needs password then admin password')
   })
 
   it('--context is not offered where it means nothing: context add, up, agent start', () => {
