@@ -6,7 +6,8 @@
 # Idempotent, and quick when everything is there (about a second): checks Node,
 # installs the Debian packages whose tools the tests drive (real clients for the
 # credentials the broker returns, a terminal for the TUI stories, namespaces and a
-# PostgreSQL server for the multi-host stories), starts a Docker engine, builds the
+# PostgreSQL server for the multi-host stories, Debian's docker-registry and htpasswd
+# for the mirror and private-registry stories), starts a Docker engine, builds the
 # reference images, and installs the npm dependencies when they are missing or stale.
 # Not root: installs nothing and names what is missing instead.
 #
@@ -26,7 +27,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 declare -A wanted=(
   [redis-cli]=redis-tools [psql]=postgresql-client [mariadb]=mariadb-client [tmux]=tmux [ip]=iproute2 [nsenter]=util-linux
   [openssl]=openssl [debootstrap]=debootstrap [/usr/lib/postgresql/15/bin/initdb]=postgresql-15 [jq]=jq
-  [iptables]=iptables [dockerd]=docker.io [strace]=strace
+  [iptables]=iptables [dockerd]=docker.io [strace]=strace [docker-registry]=docker-registry [htpasswd]=apache2-utils
 )
 missing=() tools=()
 for tool in "${!wanted[@]}"; do

@@ -95,7 +95,10 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
         return reply.code(204).send()
       })
       scope.post(ROUTES.exec, {schema: {params, body: execBody}}, async (request) =>
-        agent.exec(request.params.id, request.body.command, request.body.env),
+        agent.exec(request.params.id, request.body.command, request.body.env, {
+          stdin: request.body.stdin,
+          containerName: request.body.containerName,
+        }),
       )
       scope.post(ROUTES.restart, {schema: {params, body: restartBody}}, async (request, reply) => {
         touched(request.params.id)

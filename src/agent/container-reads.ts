@@ -1,5 +1,5 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {ExecResult} from '../core/agent.js'
+import type {ExecOptions, ExecResult} from '../core/agent.js'
 import {EngineError} from '../core/errors.js'
 import type {ContainerState} from '../core/types.js'
 import {containerStats, type Engine, execIn, inspectContainer, stateOf} from '../docker/engine.js'
@@ -54,8 +54,14 @@ export class ContainerReads {
     return true
   }
 
-  async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return execIn(this.engine, await this.container(instanceId, true), command, env)
+  async exec(
+    instanceId: string,
+    command: string[],
+    env: Record<string, string>,
+    options: ExecOptions = {},
+  ): Promise<ExecResult> {
+    const container = options.containerName ?? (await this.container(instanceId, true))
+    return execIn(this.engine, container, command, env, undefined, options.stdin)
   }
 
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */

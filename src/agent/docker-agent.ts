@@ -1,5 +1,5 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {
@@ -17,9 +17,11 @@ import {
   stateOf,
 } from '../docker/engine.js'
 import {containerLogsTail} from '../docker/logs.js'
+import type {RegistryLoginLookup} from '../docker/registry-pull.js'
 import {checkVolumes, ensureNetwork, foreignOwner, releaseNetwork, removeVolumes} from '../docker/ownership.js'
 import {ContainerReads} from './container-reads.js'
 import {diskFor, type InstanceDisks} from './instance-disks.js'
+import type {EngineControl} from './managed-engine.js'
 import {InstanceQueue} from './instance-queue.js'
 import {waitReady} from './readiness.js'
 
@@ -30,6 +32,10 @@ export interface DockerAgentOptions {
   installation?: string
   /** Where a spec's `disk` goes on this host; without it a spec with a disk is refused. */
   disks?: InstanceDisks
+  /** Whether the agent keeps the engine (restarts it, writes its registry settings): part of the host facts. */
+  engineControl?: EngineControl
+  /** The login for an image's registry, asked for only when the image must be pulled. */
+  registryLogin?: RegistryLoginLookup
 }
 
 /**
@@ -99,7 +105,7 @@ export class DockerAgent implements AgentClient {
     if (this.imagesSeen.has(spec.image)) return
     let pending = this.images.get(spec.image)
     if (!pending) {
-      pending = ensureImage(this.engine, spec.image, spec.build, onProgress).finally(() =>
+      pending = ensureImage(this.engine, spec.image, spec.build, onProgress, this.options.registryLogin).finally(() =>
         this.images.delete(spec.image),
       )
       this.images.set(spec.image, pending)
@@ -251,8 +257,13 @@ export class DockerAgent implements AgentClient {
     })
   }
 
-  async exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.reads.exec(instanceId, command, env)
+  async exec(
+    instanceId: string,
+    command: string[],
+    env: Record<string, string>,
+    options?: ExecOptions,
+  ): Promise<ExecResult> {
+    return this.reads.exec(instanceId, command, env, options)
   }
 
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
@@ -267,7 +278,7 @@ export class DockerAgent implements AgentClient {
   }
 
   async facts(): Promise<HostFacts> {
-    return {...(await engineFacts(this.engine)), ...this.options.disks?.facts()}
+    return {...(await engineFacts(this.engine)), ...this.options.disks?.facts(), ...this.options.engineControl?.facts()}
   }
 
   stats(instanceId: string): Promise<ContainerStats | undefined> {

@@ -1,5 +1,5 @@
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {LogsUnavailableError} from '../core/errors.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
 import {InstanceQueue} from './instance-queue.js'
@@ -98,8 +98,8 @@ export class GuardedAgent implements AgentClient {
     return this.stopping(instanceId, () => this.inner.restart(instanceId, options))
   }
 
-  exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
-    return this.inner.exec(instanceId, command, env)
+  exec(instanceId: string, command: string[], env: Record<string, string>, options?: ExecOptions): Promise<ExecResult> {
+    return this.inner.exec(instanceId, command, env, options)
   }
 
   async list(options?: {legacy?: boolean}): Promise<ContainerState[]> {

@@ -4,6 +4,7 @@ import {errorMessage} from '../core/errors.js'
 import {requestJson} from '../core/http.js'
 import type {Logger} from '../core/log.js'
 import {
+  type AgentAnswer,
   agentAnswer,
   AGENTS_PREFIX,
   AGENTS_ROUTES,
@@ -43,6 +44,8 @@ export interface HeartbeatOptions {
   maxBackoffMs?: number
   /** Told the installation the broker's answer names, before converging to its specs. */
   onInstallation?: (id: string) => void
+  /** Told the registry settings each answer carries (null or absent: none asked for). */
+  onRegistry?: (settings: AgentAnswer['registry']) => void
 }
 
 /** Default backoff cap, in keepalives. */
@@ -204,6 +207,7 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
         'the broker did not say which installation this host serves (is it older than this agent?); nothing is converged until it does',
       )
     }
+    options.onRegistry?.(answer.registry)
     for (const w of waiters) w()
     waiters = []
     // A stopped engine would fail the pass: the loop converges again once it answers.

@@ -118,6 +118,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
     keepaliveMs: options.keepaliveMs,
     installation: await store.installationId(),
     specs: await provisioner.desiredSpecs(hostId),
+    registry: await store.registries.desired(hostId),
   })
 
   return async (app: FastifyInstance) => {

@@ -1,6 +1,6 @@
 import {createHash, randomInt} from 'node:crypto'
 
-import type {PlanDef} from '../catalog/index.js'
+import {type PlanDef, planContainer} from '../catalog/index.js'
 import type {BindingCredentials, Host, InstanceCredentials, ServiceInstance} from '../core/types.js'
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
@@ -16,7 +16,7 @@ export function randomSecret(length = 32, alphabet = ALNUM): string {
 export const randomIdentifier = (prefix: string, length = 12) => prefix + randomSecret(length, LOWER)
 
 export function instanceCredentials(plan: PlanDef): InstanceCredentials {
-  const {credentials} = plan.container
+  const {credentials} = planContainer(plan)
   return {
     username: credentials.username ?? randomIdentifier('u'),
     password: randomSecret(32),
@@ -52,13 +52,14 @@ export function bindingCredentials(
     port,
     username: user.username,
     password: user.password,
-    uri: renderUri(plan.container.uri, fields),
+    // An adopted container's template is its kind's (it has no container of dbroker's).
+    uri: renderUri(plan.kind.type === 'existing' && plan.kind.uri ? plan.kind.uri : planContainer(plan).uri, fields),
     ...(instance.credentials.database ? {database: instance.credentials.database} : {}),
   }
 }
 
 export function bindingUser(instance: ServiceInstance, plan: PlanDef): {username: string; password: string} {
-  if (plan.container.binding_credentials === 'per-binding')
+  if (plan.kind.type !== 'dedicated' || planContainer(plan).binding_credentials === 'per-binding')
     return {username: randomIdentifier('b'), password: randomSecret(32)}
   return {username: instance.credentials.username, password: instance.credentials.password}
 }

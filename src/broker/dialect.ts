@@ -44,7 +44,7 @@ const SERVICE_INTRODUCED: Record<string, number> = {instances_retrievable: 2.14,
 const PLAN_INTRODUCED: Record<string, number> = {maintenance_info: 2.14}
 
 /** Plan fields that are dbroker's own (how the container runs, where it may go): never in the OSB catalog. */
-const PLAN_PRIVATE = new Set(['container', 'async_only', 'requires_app', 'placement', 'client'])
+const PLAN_PRIVATE = new Set(['container', 'async_only', 'requires_app', 'placement', 'client', 'kind'])
 
 const keep = (
   fields: Record<string, unknown>,

@@ -1,4 +1,4 @@
-import type {PlanDef} from '../catalog/index.js'
+import {type PlanDef, planContainer} from '../catalog/index.js'
 import {MAX_DISK_BYTES, MIN_DISK_BYTES, parseBytes} from '../catalog/units.js'
 import {badRequest, OsbError} from '../core/errors.js'
 import type {ContainerSpec, DiskSpec, HostFacts} from '../core/types.js'
@@ -29,12 +29,12 @@ export function planDisk(
   name: string,
   previous?: DiskSpec,
 ): DiskSpec | undefined {
-  const disk = plan.container.disk
+  const disk = plan.container?.disk
   if (!disk) return undefined
   const requested = parameters[DISK_SIZE]
   return {
     name: previous?.name ?? name,
-    path: disk.path ?? plan.container.volumes[0],
+    path: disk.path ?? planContainer(plan).volumes[0],
     sizeBytes: requested === undefined ? disk.size : parseDiskSizeParameter(requested),
     ...(disk.driver ? {driver: disk.driver} : {}),
   }

@@ -31,10 +31,11 @@ function unfit(host: Host, load: HostLoad, plan: PlanDef, keepaliveMs: number, n
   const rule = plan.placement
   if (rule?.zones && !rule.zones.includes(host.zone ?? '')) return 'not in the zone'
   if (rule && Object.entries(rule.labels).some(([k, v]) => host.labels[k] !== v)) return 'without the labels'
-  if (host.portMax - host.portMin + 1 - (load.usedPorts.get(host.id) ?? 0) < plan.container.ports.length) return 'full'
+  if (host.portMax - host.portMin + 1 - (load.usedPorts.get(host.id) ?? 0) < (plan.container?.ports.length ?? 0))
+    return 'full'
   if (host.capacity?.maxContainers != null && (load.counts.get(host.id) ?? 0) >= host.capacity.maxContainers)
     return 'full'
-  const memory = plan.container.memory ?? 0
+  const memory = plan.container?.memory ?? 0
   if (host.capacity?.memoryBytes != null && (load.memory?.get(host.id) ?? 0) + memory > host.capacity.memoryBytes)
     return 'full'
   return undefined

@@ -1,4 +1,4 @@
-import type {ContainerDef, PlanDef, ServiceDef} from '../catalog/index.js'
+import {type ContainerDef, type PlanDef, planContainer, type ServiceDef} from '../catalog/index.js'
 import {type ContainerLogging, DEFAULT_LOGGING, DEFAULT_ROTATION} from '../core/logging.js'
 import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
@@ -64,7 +64,7 @@ export function buildSpec({
   parameters,
   previous,
 }: SpecInput): ContainerSpec {
-  const c = plan.container
+  const c = planContainer(plan)
   const env: Record<string, string> = {...c.env}
   if (c.credentials.env.username) env[c.credentials.env.username] = credentials.username
   env[c.credentials.env.password] = credentials.password

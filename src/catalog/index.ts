@@ -3,10 +3,16 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {DbrokerError} from '../core/errors.js'
-import {catalogSchema, type CatalogFile, type PlanDef, type ServiceDef} from './schema.js'
+import {catalogSchema, type CatalogFile, type ContainerDef, type PlanDef, type ServiceDef} from './schema.js'
 import {formatPath, readYaml, schemaProblems} from './yaml-document.js'
 
-export type {CatalogFile, ContainerDef, PlanDef, ServiceDef} from './schema.js'
+export type {CatalogFile, ContainerDef, GivenCredentials, PlanDef, PlanKind, ServiceDef} from './schema.js'
+
+/** The container a plan runs its instances in (dedicated and shared plans); a static or existing plan has none. */
+export function planContainer(plan: PlanDef): ContainerDef {
+  if (!plan.container) throw new DbrokerError(`plan ${plan.name} (${plan.kind.type}) runs no container of its own`)
+  return plan.container
+}
 
 /** The catalog that ships with dbroker: Redis and PostgreSQL from images/. */
 export const defaultCatalogPath = fileURLToPath(new URL('../../images/catalog.yml', import.meta.url))
@@ -100,11 +106,31 @@ export class Catalog {
       {image: string; build?: {context: string; dockerfile?: string; args?: Record<string, string>}}
     >()
     for (const {plan} of this.plans.values()) {
-      if (!seen.has(plan.container.image))
+      if (plan.container && !seen.has(plan.container.image))
         seen.set(plan.container.image, {image: plan.container.image, build: plan.container.build})
     }
     return [...seen.values()]
   }
+}
+
+/** What a plan's kind asks of its other fields, or undefined when they fit. */
+function planKindProblem(plan: PlanDef): {field: string; message: string} | undefined {
+  const {kind} = plan
+  const runsContainer = kind.type === 'dedicated' || kind.type === 'shared'
+  if (runsContainer && !plan.container) return {field: 'container', message: `a ${kind.type} plan needs a container`}
+  if (!runsContainer && plan.container)
+    return {field: 'container', message: `a ${kind.type} plan runs no container of its own; leave container out`}
+  if (kind.type === 'existing' && !kind.credentials && !kind.uri)
+    return {
+      field: 'kind',
+      message: 'an existing container needs credentials, or a uri for what its bind executable answers',
+    }
+  if (kind.type === 'shared' && plan.container?.binding_credentials === 'shared')
+    return {
+      field: 'container',
+      message: 'a shared plan gives each binding its own user: set binding_credentials: per-binding',
+    }
+  return undefined
 }
 
 /** Loads and validates a catalog file; errors name the file, the path in the document and the line. */
@@ -159,17 +185,33 @@ export function parseCatalog(text: string, file: string): Catalog {
           message: `plan name "${plan.name}" is used twice in ${service.name}`,
         })
       planNames.add(plan.name)
-      for (const field of plan.container.uri.matchAll(/\{(\w+)\}/g)) {
-        if (!URI_FIELDS.has(field[1])) {
-          problems.push({
-            path: formatPath([...at, 'container', 'uri']),
-            line: lineOf([...at, 'container', 'uri']),
-            message: `unknown placeholder {${field[1]}}; use ${[...URI_FIELDS].map((f) => `{${f}}`).join(' ')}`,
-          })
+      const kindProblem = planKindProblem(plan)
+      if (kindProblem)
+        problems.push({
+          path: formatPath([...at, kindProblem.field]),
+          line: lineOf([...at, kindProblem.field]) ?? lineOf(at),
+          message: kindProblem.message,
+        })
+      const uris: Array<[string, PropertyKey[]]> = []
+      if (plan.container) uris.push([plan.container.uri, [...at, 'container', 'uri']])
+      if (plan.kind.type === 'existing' && plan.kind.uri) uris.push([plan.kind.uri, [...at, 'kind', 'existing', 'uri']])
+      for (const [uri, where] of uris)
+        for (const field of uri.matchAll(/\{(\w+)\}/g)) {
+          if (!URI_FIELDS.has(field[1])) {
+            problems.push({
+              path: formatPath(where),
+              line: lineOf(where),
+              message: `unknown placeholder {${field[1]}}; use ${[...URI_FIELDS].map((f) => `{${f}}`).join(' ')}`,
+            })
+          }
         }
-      }
       const c = plan.container
-      if (c.binding_credentials === 'per-binding' && (!c.hooks.bind || !c.hooks.unbind)) {
+      if (!c) return
+      if (
+        plan.kind.type === 'dedicated' &&
+        c.binding_credentials === 'per-binding' &&
+        (!c.hooks.bind || !c.hooks.unbind)
+      ) {
         problems.push({
           path: formatPath([...at, 'container', 'hooks']),
           line: lineOf([...at, 'container']),

@@ -141,6 +141,54 @@ const jsonSchema = z
 
 const schemaPair = z.strictObject({parameters: jsonSchema.optional()})
 
+const port = z.number().int().min(1).max(65535)
+/** Credentials an operator gives (static plans, adopted containers): handed to every binding as they are. */
+const givenCredentials = z.strictObject({
+  host: z.string().min(1),
+  port,
+  username: z.string().min(1),
+  password: z.string().min(1),
+  database: z.string().min(1).optional(),
+  uri: z.string().min(1),
+})
+const existingContainer = {
+  host: z.string().min(1),
+  container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker container name'),
+  /** The host port the container publishes its service on. */
+  port,
+  uri: z.string().min(1).optional(),
+  credentials: givenCredentials.optional(),
+}
+/** The shape `kind` is read into, also accepted as written (a catalog stored by the broker is read again). */
+const readKind = z.discriminatedUnion('type', [
+  z.strictObject({type: z.literal('dedicated')}),
+  z.strictObject({type: z.literal('static'), credentials: givenCredentials}),
+  z.strictObject({type: z.literal('shared'), container: name.optional()}),
+  z.strictObject({type: z.literal('existing'), ...existingContainer}),
+])
+/** What an instance of a plan is (README "Plan kinds"): its own container, given credentials, a database in a shared or an adopted container. */
+const planKind = z
+  .union([
+    z.enum(['dedicated', 'shared']),
+    readKind,
+    z.strictObject({static: z.strictObject({credentials: givenCredentials})}),
+    z.strictObject({shared: z.strictObject({container: name.optional()})}),
+    z.strictObject({existing: z.strictObject(existingContainer)}),
+  ])
+  .transform((k): PlanKind => {
+    if (k === 'dedicated' || k === 'shared') return {type: k}
+    if ('type' in k) return k
+    if ('static' in k) return {type: 'static', credentials: k.static.credentials}
+    if ('shared' in k) return {type: 'shared', container: k.shared.container}
+    return {type: 'existing', ...k.existing}
+  })
+export type GivenCredentials = z.infer<typeof givenCredentials>
+export type PlanKind =
+  | {type: 'dedicated'}
+  | {type: 'static'; credentials: GivenCredentials}
+  | {type: 'shared'; container?: string}
+  | {type: 'existing'; host: string; container: string; port: number; uri?: string; credentials?: GivenCredentials}
+
 export const planSchema = z.strictObject({
   id: uuid,
   name,
@@ -170,24 +218,28 @@ export const planSchema = z.strictObject({
       labels: z.record(z.string(), z.string()).default({}),
     })
     .optional(),
-  container: containerSchema.superRefine((c, ctx) => {
-    if (c.disk && !c.disk.path && c.volumes.length === 0)
-      ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
-    if (c.logging && c.security?.log)
-      ctx.addIssue({code: 'custom', path: ['security', 'log'], message: 'is the old spelling of logging: give one'})
-    const leak = c.logging && leaksCredential(c.logging, Object.values(c.credentials.env))
-    if (leak) ctx.addIssue({code: 'custom', path: ['logging', 'options'], message: leak})
-  }),
+  kind: planKind.default({type: 'dedicated'}),
+  /** How the plan's containers run; a static or existing plan has none of its own. */
+  container: containerSchema
+    .superRefine((c, ctx) => {
+      if (c.disk && !c.disk.path && c.volumes.length === 0)
+        ctx.addIssue({code: 'custom', path: ['disk', 'path'], message: 'name the path the disk is mounted at'})
+      if (c.logging && c.security?.log)
+        ctx.addIssue({code: 'custom', path: ['security', 'log'], message: 'is the old spelling of logging: give one'})
+      const leak = c.logging && leaksCredential(c.logging, Object.values(c.credentials.env))
+      if (leak) ctx.addIssue({code: 'custom', path: ['logging', 'options'], message: leak})
+    })
+    .optional(),
 })
 
 /** A binding's syslog_drain_url is its uri: a service that says it is a drain gives one the platform can drain to. */
 function drainsHaveDrainUris(
-  service: {requires?: string[]; plans: Array<{container: {uri: string}}>},
+  service: {requires?: string[]; plans: Array<{container?: {uri: string}}>},
   ctx: z.RefinementCtx,
 ) {
   if (service.requires?.includes('syslog_drain'))
     service.plans.forEach((plan, i) => {
-      if (!isDrainUrl(plan.container.uri))
+      if (plan.container && !isDrainUrl(plan.container.uri))
         ctx.addIssue({code: 'custom', path: ['plans', i, 'container', 'uri'], message: DRAIN_URL_MESSAGE})
     })
 }

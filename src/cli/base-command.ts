@@ -32,6 +32,21 @@ export abstract class BaseCommand extends Command {
     super.log(escapeControls(message), ...args)
   }
 
+  /**
+   * Refuses a secret given as an argument: a long-running process's arguments are in every user's `ps`.
+   * `flags` maps each secret flag to the environment variable that takes it instead.
+   */
+  protected refuseSecretArguments(flags: Record<string, string>, also = ''): void {
+    for (const arg of this.argv) {
+      const name = /^--([a-z-]+)(?:=|$)/.exec(arg)?.[1]
+      if (name && flags[name])
+        throw new UsageError(
+          `--${name} would put a secret in the process list, where every user of this machine reads it`,
+          `set ${flags[name]} instead${also}`,
+        )
+    }
+  }
+
   protected contexts(): ContextStore {
     return new ContextStore(this.config.configDir)
   }

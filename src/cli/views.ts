@@ -52,6 +52,11 @@ export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): 
     {header: 'logging', value: (h) => h.facts?.loggingDriver ?? '-'},
     {header: 'mirrors', value: (h) => h.facts?.registryMirrors.join(',') || '-'},
     {header: 'insecure', value: (h) => h.facts?.insecureRegistries.join(',') || '-'},
+    {
+      header: 'registry',
+      value: (h) => (h.registry?.state === 'not set' ? '-' : (h.registry?.state ?? '-')),
+      tone: (h) => (h.registry?.state === 'not applied' ? 'bad' : undefined),
+    },
   ]
   return renderTable(hosts, columns, options)
 }

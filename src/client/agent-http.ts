@@ -1,7 +1,7 @@
 import type {z} from 'zod'
 
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {AgentClient, ApplyOptions, ExecResult, RestartOptions} from '../core/agent.js'
+import type {AgentClient, ApplyOptions, ExecOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {errorFromAnswer} from '../core/error-status.js'
 import {DbrokerError, EngineError, errorMessage} from '../core/errors.js'
 import {PeerError, type PeerOptions, requestJson, requestStream} from '../core/http.js'
@@ -165,12 +165,17 @@ export class HttpAgentClient implements AgentClient {
     })
   }
 
-  exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult> {
+  exec(
+    instanceId: string,
+    command: string[],
+    env: Record<string, string>,
+    options: ExecOptions = {},
+  ): Promise<ExecResult> {
     return this.call(
       'POST',
       containerPath(instanceId, 'exec'),
       execResult,
-      {command, env},
+      {command, env, ...options},
       {
         deadlineMs: this.deadlines.actionMs,
       },

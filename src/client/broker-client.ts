@@ -1,5 +1,6 @@
 import type {ChangeEvent, DiskResizeResult, HostView, InstanceDetail, InstanceView, LogOptions} from '../core/admin.js'
 import {DbrokerError} from '../core/errors.js'
+import {EVERY_HOST, type RegistryLogin, type RegistrySettings} from '../core/registries.js'
 import {BrokerRequestError} from './broker-http.js'
 import {OsbClient} from './osb-client.js'
 
@@ -80,6 +81,29 @@ export class BrokerClient extends OsbClient {
       if (!options.signal?.aborted)
         throw new DbrokerError(`the log stream from ${this.target.url} broke (${(error as Error).message})`)
     }
+  }
+
+  /** Sets the registry mirrors and insecure registries one host (or, with `*`, every host) should have. */
+  setHostRegistry(host: string, settings: RegistrySettings): Promise<RegistrySettings & {host: string}> {
+    const path =
+      host === EVERY_HOST ? '/admin/v1/hosts/registry' : `/admin/v1/hosts/${encodeURIComponent(host)}/registry`
+    return this.json('PUT', path, {admin: true, body: settings})
+  }
+
+  registryLogins(): Promise<RegistryLogin[]> {
+    return this.json('GET', '/admin/v1/registries', {admin: true})
+  }
+
+  /** Stores a private registry's login in the broker (its password sealed there, never answered). */
+  registryLogin(
+    registry: string,
+    login: {username: string; password: string},
+  ): Promise<{registry: string; username: string}> {
+    return this.json('PUT', `/admin/v1/registries/${encodeURIComponent(registry)}`, {admin: true, body: login})
+  }
+
+  registryLogout(registry: string): Promise<{registry: string; removed: boolean}> {
+    return this.json('DELETE', `/admin/v1/registries/${encodeURIComponent(registry)}`, {admin: true})
   }
 
   /** The last changes the broker saw since it started, oldest first. */

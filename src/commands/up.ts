@@ -52,9 +52,15 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]',
     }),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
-    password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    password: Flags.string({
+      env: 'DBROKER_PASSWORD',
+      description: 'OSB basic-auth password: set DBROKER_PASSWORD (as an argument it is refused)',
+    }),
     'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API basic-auth user'}),
-    'admin-password': Flags.string({env: 'DBROKER_ADMIN_PASSWORD', description: 'admin API basic-auth password'}),
+    'admin-password': Flags.string({
+      env: 'DBROKER_ADMIN_PASSWORD',
+      description: 'admin API basic-auth password: set DBROKER_ADMIN_PASSWORD (as an argument it is refused)',
+    }),
     detach: Flags.boolean({char: 'd', description: 'run in the background; exit 0 once healthy'}),
     'detach-timeout': Flags.integer({
       default: 600,
@@ -66,6 +72,11 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'address containers publish their ports on and credentials name',
     }),
     'port-range': Flags.string({default: '40000-40999', description: 'host ports instances get, as MIN-MAX'}),
+    'manage-engine': Flags.boolean({
+      description:
+        'start dockerd again when it stops, as it ran (read from --engine-pidfile), and apply registry settings to its daemon.json',
+    }),
+    'engine-pidfile': Flags.string({default: '/var/run/docker.pid', description: "dockerd's pidfile"}),
     keepalive: Flags.integer({
       default: 5,
       min: 1,
@@ -78,6 +89,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
     | {url: string; pid: number; context: string}
   > {
     const {flags} = await this.parse(Up)
+    this.refuseSecretArguments({password: 'DBROKER_PASSWORD', 'admin-password': 'DBROKER_ADMIN_PASSWORD'})
     const range = /^(\d+)-(\d+)$/.exec(flags['port-range'])
     if (!range || Number(range[1]) < 1 || Number(range[2]) > 65535 || Number(range[1]) > Number(range[2])) {
       throw new UsageError(`--port-range ${flags['port-range']} is not MIN-MAX within 1-65535`)
@@ -119,6 +131,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
       keepaliveMs: flags.keepalive * 1000,
       log,
       onImageProgress: progress.update,
+      manageEngine: flags['manage-engine'] ? {pidfile: path.resolve(flags['engine-pidfile'])} : undefined,
     }).finally(progress.stop)
 
     // The context first: `up --detach` takes the state file as the sign that all is written.

@@ -1,4 +1,5 @@
 /** What the admin API answers and streams: shared by the broker, the client and the screens. */
+import type {RegistrySettings} from './registries.js'
 import type {SecurityView} from './security.js'
 import type {
   ContainerStatus,
@@ -43,6 +44,16 @@ export interface HostView {
   zone: string | null
   instances: number
   facts: HostFacts | null
+  /** The registry settings the operator wants there against what its engine has; absent from older brokers. */
+  registry?: HostRegistryView
+}
+
+export interface HostRegistryView {
+  desired: RegistrySettings | null
+  actual: RegistrySettings | null
+  /** `not applied` says `why`: the agent doesn't manage its engine, or what failed. */
+  state: 'not set' | 'in force' | 'not applied' | 'unknown'
+  why?: string
 }
 
 export interface ContainerView {

@@ -4,6 +4,17 @@ import type {ContainerSpec, ContainerState, HostFacts} from './types.js'
 export interface ExecResult {
   exitCode: number
   output: string
+  /** The two streams apart (agents that predate them send only `output`). */
+  stdout?: string
+  stderr?: string
+}
+
+/** How a lifecycle executable of the JSON form runs (images/README.md point 7). */
+export interface ExecOptions {
+  /** The JSON document it reads on stdin. */
+  stdin?: string
+  /** Run it in this container (an `existing` plan's, which dbroker did not make) instead of the instance's. */
+  containerName?: string
 }
 
 export interface ApplyOptions {
@@ -31,7 +42,7 @@ export interface AgentClient {
   /** Remove the instance's container and, unless keepData, its volumes. Missing is fine. */
   remove(instanceId: string, options?: {keepData?: boolean}): Promise<void>
   /** Run a command in the instance's running container. */
-  exec(instanceId: string, command: string[], env: Record<string, string>): Promise<ExecResult>
+  exec(instanceId: string, command: string[], env: Record<string, string>, options?: ExecOptions): Promise<ExecResult>
   /**
    * Restart the instance's container; with `after`, only when it has not started since every one of those
    * instances' containers started, so two callers restarting a dependent after its dependency restart it once.

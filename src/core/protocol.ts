@@ -8,11 +8,12 @@
 import {z} from 'zod'
 
 import {HOST_ID_PATTERN} from './host-identity.js'
+import {registryAuth, registrySettings} from './registries.js'
 import {CAPABILITIES, type ContainerSecurity} from './security.js'
 
 /** Where agents register and heartbeat, on the broker. */
 export const AGENTS_PREFIX = '/agents/v1'
-export const AGENTS_ROUTES = {register: '/register', heartbeat: '/heartbeat'} as const
+export const AGENTS_ROUTES = {register: '/register', heartbeat: '/heartbeat', registryAuth: '/registry-auth'} as const
 
 /** The agent's own API (the remote transport of AgentClient), on the agent. */
 export const AGENT_API_PREFIX = '/v1'
@@ -192,6 +193,15 @@ export const hostFacts = z.object({
   engine: engineCondition.optional(),
   /** Where the host keeps a spec's `disk` when the spec names no driver, and why not `loop` when it can't. */
   disks: z.object({driver: z.enum(['loop', 'volume']), reason: text(L.url).optional()}).optional(),
+  /** Whether the agent keeps its engine (`--manage-engine`): how often it started dockerd again, and why registry settings don't apply. */
+  engineControl: z
+    .object({
+      managed: z.boolean(),
+      restarts: z.number().int().nonnegative().optional(),
+      lastRestartAt: z.number().optional(),
+      registryProblem: text(L.url).optional(),
+    })
+    .optional(),
 })
 
 export const hostCapacity = z.object({
@@ -253,10 +263,30 @@ export const agentAnswer = z.object({
     .regex(/^[a-z0-9]{1,32}$/)
     .optional(),
   specs: z.array(containerSpec),
+  /** The registry mirrors and insecure registries the operator wants on this host; absent: none asked for. */
+  registry: registrySettings.nullable().optional(),
 })
 
-export const execBody = z.object({command: z.array(z.string()).min(1), env: strings.default({})})
-export const execResult = z.object({exitCode: z.number().int(), output: z.string()})
+/** An agent about to pull `image` asks for its registry's login; the broker answers only for images its specs name. */
+export const registryAuthBody = z.object({id: hostId, image: z.string().min(1).max(1024)})
+export const registryAuthAnswer = z.object({auth: registryAuth.nullable()})
+
+export const execBody = z.object({
+  command: z.array(z.string()).min(1),
+  env: strings.default({}),
+  /** A JSON-form lifecycle executable's document (at most 64 KiB, as images/README.md says). */
+  stdin: z.string().max(65_536).optional(),
+  containerName: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/)
+    .optional(),
+})
+export const execResult = z.object({
+  exitCode: z.number().int(),
+  output: z.string(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+})
 
 export const containerStats = z.object({
   /** Percent of one CPU (100 = one core busy). */

@@ -62,6 +62,8 @@ export interface InstanceCredentials {
   username: string
   password: string
   database?: string
+  /** What a shared or adopted container's /dbroker/provision answered besides the database (redis: key_prefix): given to its executables and bindings. */
+  namespace?: Record<string, string>
 }
 
 export interface ServiceInstance {

@@ -10,7 +10,9 @@ import type {ExecResult} from '../core/agent.js'
 import type {ContainerStats} from '../core/admin.js'
 import {EngineError} from '../core/errors.js'
 import type {BuildSource, ContainerState, ContainerStatus, Health, HostFacts} from '../core/types.js'
+import type {RegistryAuth} from '../core/registries.js'
 import {LABEL_INSTANCE, LABEL_SPEC} from './container-options.js'
+import {type RegistryLoginLookup, throwIfRefused} from './registry-pull.js'
 
 export type Engine = Docker
 export type {ContainerInspectInfo} from 'dockerode'
@@ -164,8 +166,13 @@ async function buildInline(
   }
 }
 
-export async function pullImage(engine: Engine, image: string, onProgress?: (line: string) => void): Promise<void> {
-  const stream = await engine.pull(image)
+export async function pullImage(
+  engine: Engine,
+  image: string,
+  onProgress?: (line: string) => void,
+  auth?: RegistryAuth,
+): Promise<void> {
+  const stream = await engine.pull(image, auth ? {authconfig: auth} : {})
   await followStream(engine, stream, onProgress)
 }
 
@@ -179,6 +186,7 @@ export async function ensureImage(
   image: string,
   build?: BuildSource,
   onProgress?: (line: string) => void,
+  loginFor?: RegistryLoginLookup,
 ): Promise<'present' | 'built' | 'pulled'> {
   if (await imageExists(engine, image)) return 'present'
   const tried: string[] = []
@@ -192,10 +200,12 @@ export async function ensureImage(
     }
   }
   onProgress?.(`pulling ${image}`)
+  const auth = await loginFor?.(image)
   try {
-    await pullImage(engine, image, onProgress)
+    await pullImage(engine, image, onProgress, auth)
     return 'pulled'
   } catch (error) {
+    throwIfRefused(error, image, auth)
     tried.push(`pull: ${(error as Error).message.trim().split('\n')[0]}`)
   }
   throw new EngineError(`image ${image} is not on the engine and could not be made (${tried.join('; ')})`)
@@ -278,18 +288,27 @@ export async function execIn(
   command: string[],
   env: Record<string, string> = {},
   deadlineMs = EXEC_DEADLINE_MS,
+  /** A document for the command's stdin, closed after it. */
+  stdin?: string,
 ): Promise<ExecResult> {
   const exec = await engine.getContainer(containerId).exec({
     Cmd: command,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    AttachStdin: stdin !== undefined,
     AttachStdout: true,
     AttachStderr: true,
   })
-  const stream = await exec.start({hijack: true, stdin: false})
+  const stream = await exec.start({hijack: true, stdin: stdin !== undefined})
   const chunks: Buffer[] = []
-  const sink = new PassThrough()
-  sink.on('data', (chunk: Buffer) => chunks.push(chunk))
-  engine.modem.demuxStream(stream, sink, sink)
+  const streams = {stdout: [] as Buffer[], stderr: [] as Buffer[]}
+  const sinkOf = (name: keyof typeof streams) => {
+    const sink = new PassThrough()
+    sink.on('data', (chunk: Buffer) => (chunks.push(chunk), streams[name].push(chunk)))
+    return sink
+  }
+  engine.modem.demuxStream(stream, sinkOf('stdout'), sinkOf('stderr'))
+  // The document, then end of input: the executable reads stdin to its end.
+  if (stdin !== undefined) stream.end(stdin)
   let timer: NodeJS.Timeout | undefined
   const ended = await Promise.race([
     new Promise<boolean>((resolve, reject) => {
@@ -305,7 +324,12 @@ export async function execIn(
     throw new EngineError(`${command[0]} did not finish within ${Math.round(deadlineMs / 1000)} s`)
   }
   const {ExitCode} = await exec.inspect()
-  return {exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8')}
+  return {
+    exitCode: ExitCode ?? -1,
+    output: Buffer.concat(chunks).toString('utf8'),
+    stdout: Buffer.concat(streams.stdout).toString('utf8'),
+    stderr: Buffer.concat(streams.stderr).toString('utf8'),
+  }
 }
 
 interface StatsSample {

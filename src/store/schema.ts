@@ -125,6 +125,32 @@ export interface DeploymentContainersTable {
   updated_at: number
 }
 
+export interface HostRegistrySettingsTable {
+  /** A host id, or `*` for every host without its own. */
+  host_id: string
+  mirrors: string
+  insecure: string
+  updated_at: number
+}
+
+export interface RegistryLoginsTable {
+  registry: string
+  username: string
+  password: string
+  updated_at: number
+}
+
+export interface SharedContainersTable {
+  id: string
+  host_id: string
+  name: string
+  plan_id: string
+  state: string
+  spec: string
+  created_at: number
+  updated_at: number
+}
+
 export interface CatalogServicesTable {
   id: string
   name: string
@@ -154,6 +180,9 @@ export interface Database {
   installation: InstallationTable
   deployments: DeploymentsTable
   deployment_containers: DeploymentContainersTable
+  host_registry_settings: HostRegistrySettingsTable
+  registry_logins: RegistryLoginsTable
+  shared_containers: SharedContainersTable
   catalog_services: CatalogServicesTable
   catalog_state: CatalogStateTable
 }

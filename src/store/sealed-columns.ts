@@ -14,6 +14,8 @@ export const SEALED_COLUMNS = [
   {table: 'operations', key: 'id', columns: ['request_key']},
   {table: 'deployments', key: 'name', columns: ['manifest']},
   {table: 'deployment_containers', key: 'instance_id', columns: ['spec']},
+  {table: 'registry_logins', key: 'registry', columns: ['password']},
+  {table: 'shared_containers', key: 'id', columns: ['spec']},
   {table: 'catalog_services', key: 'id', columns: ['definition']},
 ] as const
 

@@ -20,7 +20,9 @@ import * as hostIdentity from './migrations/005_host_identity.js'
 import {encryptSecrets} from './migrations/006_encrypt_secrets.js'
 import * as deployments from './migrations/007_deployments.js'
 import * as bindingExpiry from './migrations/008_binding_expiry.js'
+import * as registries from './migrations/009_registries.js'
 import * as storedCatalog from './migrations/010_catalog.js'
+import * as planKinds from './migrations/011_plan_kinds.js'
 import * as bindings from './repositories/bindings.js'
 import * as brokers from './repositories/brokers.js'
 import {catalogRepository} from './repositories/catalog.js'
@@ -29,6 +31,8 @@ import * as hosts from './repositories/hosts.js'
 import * as instances from './repositories/instances.js'
 import * as operations from './repositories/operations.js'
 import * as ports from './repositories/ports.js'
+import {registryRepository} from './repositories/registries.js'
+import {sharedContainerRepository} from './repositories/shared-containers.js'
 import type {Database} from './schema.js'
 import type {SecretCipher} from './secrets.js'
 
@@ -44,7 +48,9 @@ const migrations: Record<string, Migration> = {
   '005_host_identity': hostIdentity,
   '007_deployments': deployments,
   '008_binding_expiry': bindingExpiry,
+  '009_registries': registries,
   '010_catalog': storedCatalog,
+  '011_plan_kinds': planKinds,
 }
 
 /** The advisory lock key of placement: any constant shared by every broker. */
@@ -98,9 +104,19 @@ export class Store {
     return inTransaction(this.db, (trx) => work(trx === this.db ? this : new Store(trx, this.dialect, this.secrets)))
   }
 
+  /** Shared plans' containers (repositories/shared-containers.ts), on this store's database or transaction. */
+  get sharedContainers() {
+    return sharedContainerRepository(this.db, this.secrets)
+  }
+
   /** Manifest deploys and their containers (repositories/deployments.ts), on this store's database or transaction. */
   get deployments() {
     return deploymentRepository(this.db, this.secrets)
+  }
+
+  /** Registry settings per host and private registry logins (repositories/registries.ts). */
+  get registries() {
+    return registryRepository(this.db, this.secrets)
   }
 
   /** The stored catalog (repositories/catalog.ts): services, their versions, the catalog's generation. */

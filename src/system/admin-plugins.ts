@@ -4,6 +4,7 @@ import {adminRoutes, type AdminOptions, drainRoutes, hostEnrollmentRoutes} from 
 import type {BrokerAppOptions} from '../broker/app.js'
 import {catalogRoutes} from '../broker/admin/catalog.js'
 import {recentEventRoutes} from '../broker/admin/recent-events.js'
+import {registryRoutes} from '../broker/admin/registries.js'
 
 /**
  * The operator's API as both `dbroker up` and `dbroker broker start` mount it:
@@ -19,6 +20,7 @@ export function adminPlugins(options: AdminOptions): NonNullable<BrokerAppOption
     diskRoutes({...scoped, provisioner: options.provisioner}),
     deploymentRoutes({...scoped, agentFor, keepaliveMs}),
     recentEventRoutes(scoped),
+    registryRoutes(scoped),
     ...(options.storedCatalog ? [catalogRoutes({...scoped, catalog: options.storedCatalog})] : []),
   ]
 }

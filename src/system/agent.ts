@@ -8,6 +8,8 @@ import {buildAgentApi} from '../agent/api.js'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {type Heartbeats, startHeartbeats} from '../agent/heartbeat.js'
 import {InstanceDisks} from '../agent/instance-disks.js'
+import {ManagedEngine, UNMANAGED_ENGINE} from '../agent/managed-engine.js'
+import {remoteRegistryLogin} from '../agent/registry-login.js'
 import {superviseHost} from '../agent/supervised-host.js'
 import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
 import {HOST_ID_PATTERN, isHostToken} from '../core/host-identity.js'
@@ -64,6 +66,9 @@ export const agentConfigSchema = z.strictObject({
   /** Where loop disks live (outside the engine's data root); `disk_driver` for specs that name none. */
   disks_dir: z.string().startsWith('/', 'must be an absolute path').optional(),
   disk_driver: z.enum(['loop', 'volume']).optional(),
+  /** Start dockerd again when it stops (as it ran: its pidfile tells which) and write the broker's registry settings into its daemon.json. */
+  manage_engine: z.boolean().default(false),
+  engine_pidfile: z.string().startsWith('/', 'must be an absolute path').default('/var/run/docker.pid'),
 })
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & {token: string}
@@ -192,7 +197,16 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   })
   // Before the first heartbeat brings convergence: a host whose engine was wiped finds its data again.
   await disks.mountAll()
-  const docker = new DockerAgent(engine, {...(bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress}), disks})
+  const managed = config.manage_engine
+    ? new ManagedEngine({engine, pidfile: config.engine_pidfile, log, checkEveryMs: Math.min(config.keepalive, 1000)})
+    : undefined
+  const ca = config.broker_ca ? readPem(config.broker_ca, 'broker_ca') : undefined
+  const docker = new DockerAgent(engine, {
+    ...(bindAddress === '0.0.0.0' ? {} : {probeAddress: bindAddress}),
+    disks,
+    engineControl: managed ?? UNMANAGED_ENGINE,
+    registryLogin: remoteRegistryLogin({hostId: config.id, brokers: config.brokers, token: config.token, ca, log}),
+  })
   // The broker's calls, convergence and the supervisor all go through the guard: none undoes a newer DELETE.
   const host = superviseHost(docker, log)
   const {agent, loop} = host
@@ -209,6 +223,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
   try {
     await api.listen({host: config.listen.host, port: config.listen.port})
   } catch (error) {
+    await managed?.stop()
     throw new DbrokerError(
       `the agent cannot listen on ${config.listen.host}:${config.listen.port}: ${errorMessage(error)}`,
     )
@@ -237,8 +252,9 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
       docker.useInstallation(id)
       host.watch(id)
     },
-    ca: config.broker_ca ? readPem(config.broker_ca, 'broker_ca') : undefined,
+    ca,
     maxBackoffMs: config.max_backoff,
+    onRegistry: (settings) => void managed?.applyRegistry(settings),
     log,
   })
   log.info(
@@ -250,6 +266,7 @@ export async function startAgentProcess(config: AgentConfig, log: Logger): Promi
     async close() {
       await heartbeats.stop()
       await host.stop()
+      await managed?.stop()
       await api.close()
     },
   }

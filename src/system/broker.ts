@@ -5,6 +5,7 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {agentRoutes} from '../broker/agents.js'
+import {registryAuthRoutes} from '../broker/registries.js'
 import {bridgeEvents} from '../broker/event-bridge.js'
 import {BrokerEvents} from '../broker/events.js'
 import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
@@ -202,6 +203,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
           log,
         }),
         agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
+        registryAuthRoutes({store, log}),
       ],
     })
   } catch (error) {

@@ -4,10 +4,12 @@ import path from 'node:path'
 import {DockerAgent} from '../agent/docker-agent.js'
 import {InstanceDisks} from '../agent/instance-disks.js'
 import {watchEngine} from '../agent/engine-watch.js'
+import {ManagedEngine, UNMANAGED_ENGINE} from '../agent/managed-engine.js'
 import {superviseHost} from '../agent/supervised-host.js'
 import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import type {BasicCredentials} from '../core/http-auth.js'
 import {randomSecret} from '../broker/credentials.js'
+import {registryLoginFor} from '../broker/registries.js'
 import {type RunningBroker, startBroker} from '../broker/server.js'
 import {StoredCatalog} from '../broker/stored-catalog.js'
 import {type Catalog, loadCatalog} from '../catalog/index.js'
@@ -35,6 +37,8 @@ export interface LocalOptions {
   onImageProgress?: (image: string, line: string) => void
   /** Where loop disks live; `<dataDir>/disks` by default. */
   disksDir?: string
+  /** Keep the engine (`up --manage-engine`): start dockerd again, as its pidfile says it ran, and apply registry settings. */
+  manageEngine?: {pidfile: string}
 }
 
 export interface LocalSystem {
@@ -94,11 +98,19 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
 
   const store = await openStore(`sqlite:${path.join(options.dataDir, 'dbroker.db')}`)
   // The file seeds an empty store; after that the store's catalog is the one served (and `catalog` becomes it).
+  // An image of a private registry is pulled with its stored login.
+  const registryLogin = (image: string) => registryLoginFor(store, image)
   let storedCatalog: StoredCatalog
   try {
     storedCatalog = await StoredCatalog.open(store, catalog, log)
     for (const {image, build} of catalog.images()) {
-      const how = await ensureImage(engine, image, build, (line) => options.onImageProgress?.(image, line))
+      const how = await ensureImage(
+        engine,
+        image,
+        build,
+        (line) => options.onImageProgress?.(image, line),
+        registryLogin,
+      )
       if (how !== 'present') log.info(`image ${image} ${how}`)
     }
   } catch (error) {
@@ -111,7 +123,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
     log,
   })
   await disks.mountAll()
-  const docker = new DockerAgent(engine, {installation: installationId, disks})
+  const managed =
+    options.manageEngine &&
+    new ManagedEngine({
+      engine,
+      pidfile: options.manageEngine.pidfile,
+      log,
+      checkEveryMs: Math.min(options.keepaliveMs, 1000),
+    })
+  const docker = new DockerAgent(engine, {
+    installation: installationId,
+    disks,
+    engineControl: managed || UNMANAGED_ENGINE,
+    registryLogin,
+  })
   // The broker's calls, convergence and the supervisor all go through the guard: none undoes a newer deprovision.
   const host = superviseHost(docker, log)
   const {agent, loop} = host
@@ -159,6 +184,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       },
     })
   } catch (error) {
+    if (managed) await managed.stop()
     await store.close()
     throw new DbrokerError(`cannot serve on ${options.listen.host}:${options.listen.port}: ${errorMessage(error)}`)
   }
@@ -186,6 +212,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const timer = setInterval(() => {
     beat = (async () => {
       await store.heartbeatHost(LOCAL_HOST_ID, watch.report().facts)
+      if (managed) void managed.applyRegistry(await store.registries.desired(LOCAL_HOST_ID))
       if (!stopped) await desire()
     })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))
   }, options.keepaliveMs)
@@ -216,6 +243,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
       await watch.stop()
       await beat
       await host.stop()
+      if (managed) await managed.stop()
       await docker
         .releaseNetwork()
         .catch((error) =>

@@ -60,7 +60,11 @@ export async function startTestSystem(
     osb,
     dataDir,
     async close() {
-      const ids = (await system.store.listInstances()).map((i) => i.id)
+      // Shared plans' containers carry their own ids, not an instance's.
+      const ids = [
+        ...(await system.store.listInstances()).map((i) => i.id),
+        ...(await system.store.sharedContainers.list()).map((c) => c.id),
+      ]
       await system.close()
       // Only this system's: another `up` on the engine may use the same instance ids.
       await removeLabelled(ids, system.installationId)

@@ -1,15 +1,15 @@
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import Docker from 'dockerode'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
 import {diskCatalog, diskLeftovers, releaseDisks} from '../helpers/disks.js'
-import {type Daemon, spawnDaemon} from '../helpers/multihost.js'
+import type {Daemon} from '../helpers/multihost.js'
+import {type PrivateEngine, privateEngine, spawnAgent, spawnBroker} from '../helpers/private-engine.js'
 import {OsbClient} from '../helpers/osb.js'
 import {ORG, POSTGRES, REDIS, testId} from '../helpers/system.js'
 
@@ -24,75 +24,20 @@ const IMAGES = ['dbroker/redis:7', 'dbroker/postgresql:15']
 type Credentials = {uri: string; port: number; password: string}
 
 /**
- * A host of its own: a private dockerd (own data root, exec root, pidfile and socket in a temp dir; no
- * bridge or iptables of its own, so the shared engine's are never touched), a broker process and a
+ * A host of its own: a private dockerd (helpers/private-engine.ts: own data root, exec root, pidfile, socket
+ * and bridge in a temp dir, no iptables, so the shared engine's are never touched), a broker process and a
  * remote agent (`dbroker agent start`) with its disks dir outside that engine's data root.
  */
 describe('a host whose engine data root is wiped gets its instances back with their data', () => {
   let dir: string
-  let socket: string
-  let engine: Docker
+  let docker: PrivateEngine
   let broker: Daemon | undefined
   let agent: Daemon | undefined
   let osb: OsbClient
   const cache = testId()
   const db = testId()
-  /** The private engine's bridge (at most 15 characters), removed with it. */
-  const bridge = `dbdw${process.pid.toString(36)}`
-
-  const dockerdPid = () => {
-    const file = path.join(dir, 'docker.pid')
-    return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined
-  }
-  const startDockerd = async () => {
-    for (const sub of ['data-root', 'exec']) mkdirSync(path.join(dir, sub), {recursive: true})
-    const log = openSync(path.join(dir, 'dockerd.log'), 'a')
-    // Ports are published by docker-proxy on 127.0.0.1; nothing of this engine goes into the host's iptables.
-    const child = spawn(
-      'dockerd',
-      [
-        '-H',
-        `unix://${socket}`,
-        '--data-root',
-        path.join(dir, 'data-root'),
-        '--exec-root',
-        path.join(dir, 'exec'),
-        '--pidfile',
-        path.join(dir, 'docker.pid'),
-        // A bridge of its own: `--bridge none` makes dockerd delete the host's docker0, which the shared engine uses.
-        '--bridge',
-        bridge,
-        '--iptables=false',
-        '--ip6tables=false',
-        '--ip-masq=false',
-      ],
-      {stdio: ['ignore', log, log], detached: true},
-    )
-    child.unref()
-    await vi.waitFor(() => engine.ping(), {timeout: 60_000, interval: 200})
-  }
-  const stopDockerd = async () => {
-    const pid = dockerdPid()
-    if (!pid) return
-    try {
-      process.kill(pid, 'SIGTERM')
-    } catch {
-      return
-    }
-    await vi.waitFor(
-      () => {
-        try {
-          process.kill(pid, 0)
-        } catch {
-          return
-        }
-        throw new Error(`dockerd ${pid} still runs`)
-      },
-      {timeout: 30_000, interval: 200},
-    )
-  }
   const loadImages = () =>
-    execFileSync('sh', ['-c', `docker save ${IMAGES.join(' ')} | docker -H unix://${socket} load >/dev/null`])
+    execFileSync('sh', ['-c', `docker save ${IMAGES.join(' ')} | docker -H unix://${docker.socket} load >/dev/null`])
   const cli = (args: string[]) =>
     execFileSync(process.execPath, [RUN, ...args], {
       encoding: 'utf8',
@@ -107,37 +52,7 @@ describe('a host whose engine data root is wiped gets its instances back with th
       },
     })
   const startAgent = async () => {
-    agent = spawnDaemon(
-      'agent',
-      [
-        process.execPath,
-        RUN,
-        'agent',
-        'start',
-        '--json',
-        '--log-level',
-        'debug',
-        '--id',
-        'wiped',
-        '--docker-host',
-        `unix://${socket}`,
-        '--service-address',
-        '127.0.0.1',
-        '--port-range',
-        RANGE,
-        '--token-file',
-        path.join(dir, 'agent.token'),
-        '--keepalive',
-        '1s',
-        '--listen',
-        `127.0.0.1:${AGENT_PORT}`,
-        '--broker',
-        `http://127.0.0.1:${BROKER_PORT}`,
-        '--disks-dir',
-        path.join(dir, 'disks'),
-      ],
-      path.join(dir, 'agent.log'),
-    )
+    agent = spawnAgent(dir, docker, {id: 'wiped', port: AGENT_PORT, brokerPort: BROKER_PORT, range: RANGE})
     await agent.ready
   }
   const hostFacts = async () => {
@@ -149,44 +64,14 @@ describe('a host whose engine data root is wiped gets its instances back with th
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/dbdw-')
-    execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge'])
-    execFileSync('ip', ['addr', 'add', '10.93.0.1/24', 'dev', bridge])
-    execFileSync('ip', ['link', 'set', bridge, 'up'])
-    socket = path.join(dir, 'docker.sock')
-    engine = new Docker({socketPath: socket})
+    // The private engine's bridge has at most 15 characters.
+    docker = privateEngine(dir, {bridge: `dbdw${process.pid.toString(36)}`, subnet: '10.93.0.1/24'})
     writeFileSync(path.join(dir, 'store.key'), `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
     diskCatalog(path.join(dir, 'catalog.yml'), {redis: '64M', postgres: '256M'})
     try {
-      await startDockerd()
+      await docker.start()
       loadImages()
-      broker = spawnDaemon(
-        'broker',
-        [
-          process.execPath,
-          RUN,
-          'broker',
-          'start',
-          '--json',
-          '--log-level',
-          'debug',
-          '--listen',
-          `127.0.0.1:${BROKER_PORT}`,
-          '--username',
-          OSB.username,
-          '--admin-username',
-          ADMIN.username,
-          '--store',
-          `sqlite:${path.join(dir, 'broker.db')}`,
-          '--store-key-file',
-          path.join(dir, 'store.key'),
-          '--catalog',
-          path.join(dir, 'catalog.yml'),
-          '--keepalive',
-          '1s',
-        ],
-        path.join(dir, 'broker.log'),
-        {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password},
-      )
+      broker = spawnBroker(dir, {port: BROKER_PORT, catalog: path.join(dir, 'catalog.yml'), osb: OSB, admin: ADMIN})
       await broker.ready
       cli(['hosts', 'add', 'wiped', '--token-file', path.join(dir, 'agent.token'), '--json'])
       await startAgent()
@@ -200,16 +85,9 @@ describe('a host whose engine data root is wiped gets its instances back with th
   })
   afterAll(async () => {
     await Promise.all([broker, agent].map((d) => d?.kill('SIGKILL')))
-    for (const container of await engine.listContainers({all: true}).catch(() => []))
-      await engine
-        .getContainer(container.Id)
-        .remove({force: true})
-        .catch(() => undefined)
-    await stopDockerd()
+    await docker?.destroy()
     releaseDisks(dir)
-    execFileSync('sh', ['-c', `grep -o ' ${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l || true`])
     rmSync(dir, {recursive: true, force: true})
-    execFileSync('ip', ['link', 'del', bridge], {stdio: 'ignore'})
   })
 
   it('a redis key and a postgres row written before are read back with the same credentials on the same port', async () => {
@@ -225,13 +103,13 @@ describe('a host whose engine data root is wiped gets its instances back with th
 
     // The VM is recreated: the agent and the engine stop, the disks are detached, the data root is wiped.
     await agent!.kill('SIGTERM')
-    await stopDockerd()
+    await docker.stop()
     releaseDisks(path.join(dir, 'disks'))
     expect(diskLeftovers(path.join(dir, 'disks')).mounts).toEqual([])
     rmSync(path.join(dir, 'data-root'), {recursive: true, force: true})
     rmSync(path.join(dir, 'exec'), {recursive: true, force: true})
-    await startDockerd()
-    expect(await engine.listContainers({all: true})).toEqual([])
+    await docker.start()
+    expect(await docker.engine.listContainers({all: true})).toEqual([])
     loadImages() // what a registry would give the new VM
     await startAgent()
 
@@ -243,7 +121,7 @@ describe('a host whose engine data root is wiped gets its instances back with th
       timeout: 120_000,
       interval: 500,
     })
-    const ports = (await engine.listContainers()).flatMap((c) => c.Ports.map((port) => port.PublicPort)).sort()
+    const ports = (await docker.engine.listContainers()).flatMap((c) => c.Ports.map((port) => port.PublicPort)).sort()
     expect(ports).toEqual([cacheCredentials.port, dbCredentials.port].sort())
 
     expect((await osb.deprovision(cache, REDIS)).status).toBe(200)

@@ -146,7 +146,7 @@ describe('the broker restarts on the same data dir', () => {
       await store.insertOperation(provision, 'local')
       const {service, plan} = loadCatalog().plan(REDIS.plan_id)!
       const host = (await store.getHost('local'))!
-      const ports = await store.allocatePorts(host, halfMade, plan.container.ports)
+      const ports = await store.allocatePorts(host, halfMade, plan.container!.ports)
       const credentials = instanceCredentials(plan)
       await store.insertInstance(
         {

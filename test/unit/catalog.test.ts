@@ -46,7 +46,7 @@ describe('catalog loader', () => {
   it('loads the catalog that ships with dbroker: redis, postgresql, mariadb and the log collector, their plans and images', () => {
     const catalog = loadCatalog()
     expect(catalog.definition.services.map((s) => s.name)).toEqual(['redis', 'postgresql', 'mariadb', 'log-collector'])
-    expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium'])
+    expect(catalog.serviceByName('postgresql')!.plans.map((p) => p.name)).toEqual(['small', 'medium', 'shared'])
     expect(
       catalog
         .images()
@@ -57,8 +57,8 @@ describe('catalog loader', () => {
     for (const {build} of catalog.images()) expect(path.isAbsolute(build!.context)).toBe(true)
     // The medium plan inherits the small plan's container through a YAML merge key and overrides its size.
     const medium = catalog.plan('202e25c1-be27-4019-ab5d-1216289c6e30')!.plan
-    expect(medium.container.image).toBe('dbroker/postgresql:15')
-    expect(medium.container.memory).toBe(1024 ** 3)
+    expect(medium.container!.image).toBe('dbroker/postgresql:15')
+    expect(medium.container!.memory).toBe(1024 ** 3)
   })
 
   it('says which file and line hold a YAML syntax error', () => {
@@ -118,7 +118,7 @@ describe('catalog loader', () => {
       minimal('          uri: kv://{username}:{password}@{host}:{port}'),
       path.join(dir, 'ok.yml'),
     )
-    expect(catalog.plan('22222222-2222-4222-8222-222222222222')!.plan.container.readiness.probe).toBe('none')
+    expect(catalog.plan('22222222-2222-4222-8222-222222222222')!.plan.container!.readiness.probe).toBe('none')
   })
 
   it('a missing catalog file is a clear error naming it', () => {

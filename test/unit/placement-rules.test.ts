@@ -12,7 +12,7 @@ const host = placementHost
 const withRule = (placement: PlanDef['placement'], memory?: number): PlanDef => ({
   ...redis,
   placement,
-  container: {...redis.container, ...(memory === undefined ? {} : {memory})},
+  container: {...redis.container!, ...(memory === undefined ? {} : {memory})},
 })
 
 function place(

@@ -255,14 +255,14 @@ describe('a catalog swapped while provisions run', () => {
     await vi.waitFor(async () => expect((await store.getInstance('i-early'))?.state).toBe('provisioning'))
     const before = (await store.getInstance('i-early'))!.spec.image
     const changed = structuredClone(catalog.definition)
-    changed.services[0].plans[0].container.image = 'other/image:1'
+    changed.services[0].plans[0].container!.image = 'other/image:1'
     catalog.replace(changed)
     release()
     expect((await provisioning).status).toBe(201)
     const instance = (await store.getInstance('i-early'))!
     expect(instance.state).toBe('ready')
     expect(instance.spec.image).toBe(before)
-    expect(catalog.plan(KV.plan_id)?.plan.container.image).toBe('other/image:1')
+    expect(catalog.plan(KV.plan_id)?.plan.container!.image).toBe('other/image:1')
     await store.close()
   })
 })

@@ -303,6 +303,8 @@ describe('secrets in a SQLite store', () => {
   it('secrets rotate re-encrypts every secret with a new key and the old key no longer reads the store', async () => {
     store = await openStore(`sqlite:${file()}`)
     await fill(store)
+    await store.registries.saveLogin({registry: 'reg.example:5000', username: 'ci', password: 'registry-pass-77'})
+    expect(onDisk(file())).not.toContain('registry-pass-77')
     await store.close()
     store = undefined
     const [old] = readStoreKeyFile(path.join(dir, 'store.key'))
@@ -316,6 +318,8 @@ describe('secrets in a SQLite store', () => {
       {table: 'operations', rows: 0},
       {table: 'deployments', rows: 0},
       {table: 'deployment_containers', rows: 0},
+      {table: 'registry_logins', rows: 1},
+      {table: 'shared_containers', rows: 0},
       {table: 'catalog_services', rows: 0},
     ])
     const keys = readStoreKeyFile(path.join(dir, 'store.key'))
@@ -326,6 +330,7 @@ describe('secrets in a SQLite store', () => {
     await expect(openStore(`sqlite:${file()}`, {keys: [old]})).rejects.toThrow(StoreKeyError)
     store = await openStore(`sqlite:${file()}`)
     expect((await store.getBinding('b-1'))?.credentials.password).toBe(BINDING_PASSWORD)
+    expect((await store.registries.loginFor('reg.example:5000'))?.password).toBe('registry-pass-77')
     expect(onDisk(file())).not.toContain(`dbx1.${old.id}.`)
   })
 

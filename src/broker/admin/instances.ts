@@ -22,7 +22,9 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
       request.query.stats === 'false'
         ? new Map<string, ContainerStats>()
         : await views.statsOf(instances, hosts, running)
-    return instances.map((i) => views.instanceView(i, hosts.get(i.hostId), running.get(i.id), stats.get(i.id), unread))
+    return instances.map((i) =>
+      views.instanceView(i, hosts.get(i.hostId), running.get(i.spec.instanceId), stats.get(i.id), unread),
+    )
   })
 
   scope.get(
@@ -40,7 +42,7 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
       const bindings = await store.listBindings(instance.id)
       const op = await store.latestOperation(instance.id)
       return {
-        ...views.instanceView(instance, host, running.get(instance.id), stats.get(instance.id), unread),
+        ...views.instanceView(instance, host, running.get(instance.spec.instanceId), stats.get(instance.id), unread),
         image: instance.spec.image,
         client: catalog.plan(instance.planId)?.plan.client ?? null,
         memoryLimitBytes: instance.spec.memoryBytes ?? null,

@@ -3,6 +3,7 @@ import type {Binding, Host, ServiceInstance} from '../../core/types.js'
 import {bindingUser} from '../credentials.js'
 import type {HostWait} from './host-wait.js'
 import {type LifecycleContext, planOf} from './context.js'
+import {checkBindAnswer, execTarget, kindOf, lifecycleDocument, runExecutable, usesExecutables} from './plan-kinds.js'
 
 /** Users kept ready in each per-binding instance, for fast binds. */
 const SPARE_USERS = 2
@@ -37,16 +38,27 @@ export class BindingUsers {
 
   /** Whether each binding of this instance gets its own user: the one place that decides it. */
   perBinding(instance: ServiceInstance): boolean {
+    const kind = kindOf(this.ctx.catalog, instance)
+    if (kind.type !== 'dedicated') return usesExecutables(kind)
     const {bind, unbind} = instance.spec.hooks
     return (
       Boolean(bind && unbind) &&
-      this.ctx.catalog.plan(instance.planId)?.plan.container.binding_credentials === 'per-binding'
+      this.ctx.catalog.plan(instance.planId)?.plan.container?.binding_credentials === 'per-binding'
     )
   }
 
   /** Creates (or updates: hooks are idempotent) a user; false when the plan has no per-binding users. */
   async create(host: Host, instance: ServiceInstance, user: User): Promise<boolean> {
     if (!this.perBinding(instance)) return false
+    const kind = kindOf(this.ctx.catalog, instance)
+    if (usesExecutables(kind)) {
+      // The JSON form: a user confined to the instance's own database (or namespace) in a container of many.
+      const target = execTarget(instance, kind)
+      const document = lifecycleDocument(instance, {username: user.username, password: user.password})
+      const {answer} = await runExecutable(this.ctx.agentFor(host), target, 'bind', document)
+      checkBindAnswer(answer, instance, user, kind)
+      return true
+    }
     await this.runHook(host, instance, instance.spec.hooks.bind!, {
       BIND_USERNAME: user.username,
       BIND_PASSWORD: user.password,
@@ -57,6 +69,8 @@ export class BindingUsers {
   /** Drops a user and what it may still hold open; false when the plan has no per-binding users. */
   async revoke(host: Host, instance: ServiceInstance, username: string): Promise<boolean> {
     if (!this.perBinding(instance)) return false
+    const kind = kindOf(this.ctx.catalog, instance)
+    if (usesExecutables(kind)) return this.revokeInShared(host, instance, username)
     const exitCode = await this.runHook(host, instance, instance.spec.hooks.unbind!, {BIND_USERNAME: username}, [
       HOOK_EXIT_RESTART_TO_FINISH,
     ])
@@ -76,8 +90,28 @@ export class BindingUsers {
     return true
   }
 
+  /** unbind --json in a shared or adopted container; a restart it asks for is of the shared container (an adopted one is not dbroker's). */
+  private async revokeInShared(host: Host, instance: ServiceInstance, username: string): Promise<boolean> {
+    const kind = kindOf(this.ctx.catalog, instance)
+    const document = lifecycleDocument(instance, {username})
+    const agent = this.ctx.agentFor(host)
+    const {exitCode} = await runExecutable(agent, execTarget(instance, kind), 'unbind', document, [
+      HOOK_EXIT_RESTART_TO_FINISH,
+    ])
+    if (exitCode !== HOOK_EXIT_RESTART_TO_FINISH) return true
+    if (kind.type !== 'shared')
+      throw new Error(
+        `unbinding ${username} needs a restart of container ${instance.spec.name}, which dbroker did not make`,
+      )
+    this.ctx.log.warn(`restarting shared container ${instance.spec.name} to finish the unbind of user ${username}`)
+    await agent.restart(instance.spec.instanceId)
+    return true
+  }
+
   /** The binding-named users the service holds, by its unbind hook's list mode; undefined when it does not answer one. */
   private async listUsers(host: Host, instance: ServiceInstance): Promise<string[] | undefined> {
+    // A container of many lists every instance's users: this instance can't tell its strays from another's users.
+    if (kindOf(this.ctx.catalog, instance).type !== 'dedicated') return undefined
     const listed = await this.ctx.agentFor(host).exec(instance.id, instance.spec.hooks.unbind!, {BIND_LIST_USERS: '1'})
     if (listed.exitCode !== 0) return undefined
     return listed.output.split('\n').filter((line) => BINDING_USER_NAME.test(line))

@@ -1,6 +1,7 @@
 import {bindingExpiresAt} from '../../core/binding-expiry.js'
 import {badRequest, concurrencyError, conflict, gone, notFound, OsbError} from '../../core/errors.js'
-import type {Binding, Host, ServiceInstance} from '../../core/types.js'
+import type {PlanDef} from '../../catalog/index.js'
+import type {Binding, BindingCredentials, Host, ServiceInstance} from '../../core/types.js'
 import {isUniqueViolation} from '../../store/index.js'
 import {bindingCredentials, bindingUser} from '../credentials.js'
 import type {BindBody, BindResponse, DeleteQuery, FetchBindingResponse, Reply, RequestMeta} from '../osb-schema.js'
@@ -9,6 +10,7 @@ import type {BindingUsers} from './binding-users.js'
 import {canonical, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
+import {givenBindingCredentials, givenCredentials} from './plan-kinds.js'
 import {beginOperation, changes} from './transition.js'
 
 /** Bindings: bind (a user of its own, or the instance's), fetch, unbind, and the bodies they answer with. */
@@ -75,7 +77,7 @@ export class Bindings {
         bindResource: bindResource ?? null,
         parameters,
         context: body.context ?? {},
-        credentials: bindingCredentials(instance, plan, host, spare ?? bindingUser(instance, plan)),
+        credentials: this.credentialsFor(instance, plan, host, spare),
         createdAt: this.ctx.clock.now(),
         expiresAt,
       }
@@ -92,6 +94,22 @@ export class Bindings {
       )
       if (spare) void this.users.fillSpares(instanceId)
       return this.runner.reply(op, meta, async () => ({status: 201, body: await this.bindResponse(bindingId)}))
+    }
+  }
+
+  /** Given credentials (static, or an adopted container's), else the user the binding gets in the service. */
+  private credentialsFor(
+    instance: ServiceInstance,
+    plan: PlanDef,
+    host: Host,
+    spare: {username: string; password: string} | undefined,
+  ): BindingCredentials {
+    const given = givenCredentials(plan.kind)
+    if (given) return givenBindingCredentials(given)
+    // A binding in a container of many also learns its instance's namespace there (redis: key_prefix).
+    return {
+      ...bindingCredentials(instance, plan, host, spare ?? bindingUser(instance, plan)),
+      ...instance.credentials.namespace,
     }
   }
 

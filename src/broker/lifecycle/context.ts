@@ -5,7 +5,7 @@ import type {AgentClient} from '../../core/agent.js'
 import {badRequest, OsbError} from '../../core/errors.js'
 import type {Logger} from '../../core/log.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
-import type {Store} from '../../store/index.js'
+import {PortRangeFullError, type Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
 import {fenced} from '../lease-fence.js'
 import type {PlacementStrategy} from '../placement.js'
@@ -45,6 +45,16 @@ export function lifecycleContext(options: LifecycleOptions): LifecycleContext {
     // Operations reach the store and the agents through the lease fence: once abandoned they change nothing more.
     store: fenced(options.store),
     agentFor: (host) => fenced(options.agentFor(host)),
+  }
+}
+
+/** Books host ports for a container in the placing transaction; a full range is a 503 with nothing booked. */
+export async function bookPorts(tx: Store, host: Host, id: string, containerPorts: number[]) {
+  try {
+    return await tx.allocatePorts(host, id, containerPorts)
+  } catch (error) {
+    if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
+    throw error
   }
 }
 

@@ -4,6 +4,7 @@ import type {RequestMeta} from '../osb-schema.js'
 import {isLive} from '../placement.js'
 import {describeUnreachable, describeWait} from '../reachability.js'
 import {type LifecycleContext, pollingSeconds} from './context.js'
+import {kindOf} from './plan-kinds.js'
 
 /**
  * Waiting for a host that stopped heartbeating: a sync request fails fast, an
@@ -24,13 +25,18 @@ export class HostWait {
   async hostOf(instance: ServiceInstance, meta: RequestMeta): Promise<Host> {
     const host = await this.ctx.store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
-    if (!this.live(host) && !meta.acceptsIncomplete) {
+    if (!this.live(host) && !this.hostless(instance) && !meta.acceptsIncomplete) {
       throw new OsbError(
         503,
         `${describeUnreachable(host, this.ctx.clock.now())}; try again when it is back, or send accepts_incomplete=true to wait for it`,
       )
     }
     return host
+  }
+
+  /** A static instance runs nothing on the host its row names: nothing about it waits for that host. */
+  private hostless(instance: ServiceInstance): boolean {
+    return kindOf(this.ctx.catalog, instance).type === 'static'
   }
 
   /** An operation that will wait for a dead host says so while it waits. */
@@ -48,7 +54,7 @@ export class HostWait {
    * here, up to the plan's maximum_polling_duration since it began.
    */
   async hostBack(instance: ServiceInstance, host: Host, since: number, signal?: AbortSignal): Promise<Host> {
-    if (this.live(host)) return host
+    if (this.live(host) || this.hostless(instance)) return host
     const {seconds, deadline} = this.limit(instance, since)
     for (;;) {
       const now = await this.ctx.store.getHost(host.id)
@@ -75,11 +81,12 @@ export class HostWait {
     signal?: AbortSignal,
   ): Promise<{host: Host; waited: boolean}> {
     const live = await this.hostBack(instance, host, since, signal)
-    if (live === host) return {host, waited: false}
+    // An adopted container carries no labels of dbroker's: it is the operator's to bring back.
+    if (live === host || kindOf(this.ctx.catalog, instance).type === 'existing') return {host: live, waited: false}
     const {seconds, deadline} = this.limit(instance, since)
     const agent = this.ctx.agentFor(live)
     for (;;) {
-      const state = (await agent.list().catch(() => [])).find((c) => c.instanceId === instance.id)
+      const state = (await agent.list().catch(() => [])).find((c) => c.instanceId === instance.spec.instanceId)
       if (state?.status === 'running') return {host: live, waited: true}
       if (this.ctx.clock.now() >= deadline)
         throw new Error(`host ${host.id} is back but runs no container for instance ${instance.id} after ${seconds} s`)

@@ -7,6 +7,8 @@ import {DesiredState} from './desired-state.js'
 import {HostWait} from './host-wait.js'
 import {InstanceChanges} from './instance-changes.js'
 import {Instances} from './instances.js'
+import {KindLifecycle} from './kind-lifecycle.js'
+import {isSharedContainerId} from './shared-containers.js'
 import {OperationRunner} from './operations.js'
 import {resumeOperations} from './recovery.js'
 
@@ -27,16 +29,18 @@ export class Provisioner {
   private readonly changes: InstanceChanges
   private readonly bindings: Bindings
   private readonly desired: DesiredState
+  private readonly kinds: KindLifecycle
 
   constructor(options: LifecycleOptions) {
     this.ctx = lifecycleContext(options)
     this.runner = new OperationRunner(this.ctx)
     const hosts = new HostWait(this.ctx)
+    this.kinds = new KindLifecycle(this.ctx, hosts)
     this.users = new BindingUsers(this.ctx, hosts)
-    this.instances = new Instances(this.ctx, this.runner, hosts, this.users)
-    this.changes = new InstanceChanges(this.ctx, this.runner, hosts, this.users)
+    this.instances = new Instances(this.ctx, this.runner, hosts, this.users, this.kinds)
+    this.changes = new InstanceChanges(this.ctx, this.runner, hosts, this.users, this.kinds)
     this.bindings = new Bindings(this.ctx, this.runner, hosts, this.users)
-    this.desired = new DesiredState(this.ctx, this.runner)
+    this.desired = new DesiredState(this.ctx, this.runner, this.kinds.shared)
   }
 
   provision(instanceId: string, body: ProvisionBody, meta: RequestMeta): Promise<Reply> {
@@ -88,6 +92,9 @@ export class Provisioner {
 
   /** Re-makes the per-binding users of an instance whose container convergence re-made. */
   replayBindings(instanceId: string, hostId?: string): Promise<number> {
+    // A shared container holds many instances: each gets its database back, then its users.
+    if (isSharedContainerId(instanceId))
+      return this.kinds.replayShared(instanceId, hostId, (id) => this.users.replay(id, hostId))
     return this.users.replay(instanceId, hostId)
   }
 

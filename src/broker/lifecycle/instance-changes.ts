@@ -1,3 +1,4 @@
+import {planContainer} from '../../catalog/index.js'
 import type {AgentClient} from '../../core/agent.js'
 import {asyncRequired, badRequest, concurrencyError, errorMessage, gone, notFound, OsbError} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
@@ -9,6 +10,8 @@ import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
 import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
+import {deprovisioned, type KindLifecycle} from './kind-lifecycle.js'
+import {kindOf} from './plan-kinds.js'
 import {requestedMaintenance} from './instances.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
 import {beginOperation, changes, type InstancePatch} from './transition.js'
@@ -22,6 +25,7 @@ export class InstanceChanges {
     private readonly runner: OperationRunner,
     private readonly hosts: HostWait,
     private readonly users: BindingUsers,
+    private readonly kinds: KindLifecycle,
   ) {}
 
   async update(instanceId: string, body: UpdateBody, meta: RequestMeta): Promise<Reply> {
@@ -38,11 +42,18 @@ export class InstanceChanges {
     }
     checkMaintenance(target.plan, requestedMaintenance(body.maintenance_info))
     const given = isEmpty(body.parameters) ? undefined : body.parameters
+    if (current.plan.kind.type !== 'dedicated' || target.plan.kind.type !== 'dedicated') {
+      // An instance that is a database in a container of many (or no container at all) has nothing to remake.
+      if (planChanged || given)
+        throw new OsbError(422, `instances of ${current.plan.kind.type} plan ${current.plan.name} cannot be updated`)
+      if (!isEmpty(body.context)) await store.updateInstance(instanceId, {context: body.context})
+      return ok()
+    }
     // disk_size is dbroker's: the plan's schema and the "parameters cannot be changed" rule are about the image's.
     const newParameters = given && !isEmpty(withoutDiskSize(given)) ? withoutDiskSize(given) : undefined
     const diskSize = given?.[DISK_SIZE]
     if (diskSize !== undefined) {
-      if (!target.plan.container.disk)
+      if (!target.plan.container?.disk)
         throw badRequest(
           `invalid parameters: ${DISK_SIZE}: plan ${target.plan.name} of ${target.service.name} has no disk`,
         )
@@ -61,7 +72,7 @@ export class InstanceChanges {
     const parameters = {...kept, ...newParameters, ...(diskSize !== undefined ? {[DISK_SIZE]: diskSize} : {})}
     const maintenanceInfo = target.plan.maintenance_info ? {version: target.plan.maintenance_info.version} : null
     const host = await this.hosts.hostOf(instance, meta)
-    const ports = target.plan.container.ports.map((containerPort) =>
+    const ports = planContainer(target.plan).ports.map((containerPort) =>
       instance.spec.ports.find((p) => p.container === containerPort),
     )
     if (ports.some((p) => p === undefined))
@@ -207,15 +218,13 @@ export class InstanceChanges {
     since: number,
     signal?: AbortSignal,
   ): Promise<Outcome> {
+    if (kindOf(this.ctx.catalog, instance).type !== 'dedicated')
+      return this.kinds.runDeprovision(instance, host, previous, since, signal)
     try {
       await this.ctx.agentFor(await this.hosts.hostBack(instance, host, since, signal)).remove(instance.id)
     } catch (error) {
       throw new Undone(error, changes.instanceMoved(instance.id, 'deprovision', ['deprovisioning'], previous))
     }
-    return {
-      description: 'the instance and its data are gone',
-      change: changes.instanceRemoved(instance.id, 'deprovision'),
-      afterwards: () => this.ctx.log.info(`deprovisioned instance ${instance.id}`),
-    }
+    return deprovisioned(this.ctx, instance.id)
   }
 }

@@ -1,15 +1,7 @@
-import type {PlanDef, ServiceDef} from '../../catalog/index.js'
-import {
-  asyncRequired,
-  badRequest,
-  concurrencyError,
-  conflict,
-  errorMessage,
-  notFound,
-  OsbError,
-} from '../../core/errors.js'
+import {type PlanDef, planContainer, type ServiceDef} from '../../catalog/index.js'
+import {asyncRequired, badRequest, concurrencyError, conflict, errorMessage, notFound} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
-import {isUniqueViolation, PortRangeFullError, type StoredInstance} from '../../store/index.js'
+import {isUniqueViolation, type StoredInstance} from '../../store/index.js'
 import {instanceCredentials} from '../credentials.js'
 import {leaseLost} from '../lease-fence.js'
 import type {FetchInstanceResponse, ProvisionBody, ProvisionResponse, Reply, RequestMeta} from '../osb-schema.js'
@@ -19,6 +11,7 @@ import {unreachableHost} from '../reachability.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
 import {
+  bookPorts,
   canonical,
   checkMaintenance,
   isEmpty,
@@ -28,6 +21,10 @@ import {
   type ServicePlan,
 } from './context.js'
 import type {HostWait} from './host-wait.js'
+import type {KindLifecycle} from './kind-lifecycle.js'
+import {kindOf} from './plan-kinds.js'
+import {newInstance} from './new-instance.js'
+import {SharedContainerBusy} from './shared-containers.js'
 import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
 import {beginOperation, changes} from './transition.js'
@@ -38,6 +35,9 @@ export function busyPort(message: string): number | undefined {
   const match = /:(\d+)(?::\s*bind| failed)/.exec(message)
   return match ? Number(match[1]) : undefined
 }
+
+/** How often a provision looks again for a shared container its last instance's deprovision is removing (250 ms apart). */
+const SHARED_BUSY_TRIES = 120
 
 /** A maintenance_info that names a version; `{}` names none. */
 export const requestedMaintenance = (info: {version?: string} | undefined) =>
@@ -50,6 +50,7 @@ export class Instances {
     private readonly runner: OperationRunner,
     private readonly hosts: HostWait,
     private readonly users: BindingUsers,
+    private readonly kinds: KindLifecycle,
   ) {}
 
   async provision(instanceId: string, body: ProvisionBody, meta: RequestMeta): Promise<Reply> {
@@ -74,6 +75,11 @@ export class Instances {
       } catch (error) {
         // A concurrent request inserted the same instance or took the same port: look again.
         if (isUniqueViolation(error) && attempt < 5) continue
+        // The shared container is going with its last instance: once it is gone, this one makes a new one.
+        if (error instanceof SharedContainerBusy && attempt < SHARED_BUSY_TRIES) {
+          await this.ctx.clock.sleep(250)
+          continue
+        }
         throw error
       }
     }
@@ -110,7 +116,15 @@ export class Instances {
     const {ctx} = this
     const op = this.runner.newOperation('provision', instanceId, null, requestKey, meta)
     let placed: {instance: ServiceInstance; host: Host} | undefined
+    const request = {id: instanceId, service, plan, body, parameters, now: ctx.clock.now()}
     const created = changes.instanceCreated(instanceId, async (tx) => {
+      if (plan.kind.type !== 'dedicated') {
+        const {host, spec, credentials} = await this.kinds.place(tx, service, plan, instanceId)
+        const instance = await newInstance(tx, request, {host, spec, credentials})
+        await tx.insertInstance(instance, requestKey)
+        placed = {instance, host}
+        return
+      }
       await tx.lockPlacement()
       // A catalog change takes this lock too and swaps the catalog before it commits: a plan removed meanwhile is seen here.
       if (!ctx.catalog.plan(plan.id)) throw badRequest(`plan ${plan.id} was removed from the catalog meanwhile`)
@@ -125,44 +139,19 @@ export class Instances {
           memory: await tx.memoryByHost(),
         },
       )
-      let ports
-      try {
-        ports = await tx.allocatePorts(host, instanceId, plan.container.ports)
-      } catch (error) {
-        if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
-        throw error
-      }
+      const ports = await bookPorts(tx, host, instanceId, planContainer(plan).ports)
       const credentials = instanceCredentials(plan)
-      const now = ctx.clock.now()
-      const requestedName = typeof body.context?.instance_name === 'string' ? body.context.instance_name : null
-      const name = requestedName && !(await tx.getInstanceByName(requestedName)) ? requestedName : null
-      const instance: ServiceInstance = {
-        id: instanceId,
-        serviceId: service.id,
-        planId: plan.id,
-        hostId: host.id,
-        state: 'provisioning',
-        organizationGuid: body.organization_guid,
-        spaceGuid: body.space_guid,
-        parameters,
-        context: body.context ?? {},
-        maintenanceInfo: plan.maintenance_info ? {version: plan.maintenance_info.version} : null,
+      const spec = buildSpec({
+        instanceId,
+        installationId: await tx.installationId(),
+        service,
+        plan,
+        host,
+        ports,
         credentials,
-        spec: buildSpec({
-          instanceId,
-          installationId: await tx.installationId(),
-          service,
-          plan,
-          host,
-          ports,
-          credentials,
-          parameters,
-        }),
-        dashboardUrl: null,
-        name,
-        createdAt: now,
-        updatedAt: now,
-      }
+        parameters,
+      })
+      const instance = await newInstance(tx, request, {host, spec, credentials})
       await tx.insertInstance(instance, requestKey)
       placed = {instance, host}
     })
@@ -189,6 +178,10 @@ export class Instances {
     wait = true,
     started?: ServicePlan,
   ): Promise<Outcome> {
+    if (kindOf(this.ctx.catalog, instance).type !== 'dedicated') {
+      const outcome = await this.kinds.runProvision(instance, host, signal)
+      return {...outcome, afterwards: () => void this.users.fillSpares(instance.id)}
+    }
     let agent = this.ctx.agentFor(host)
     const busy = new Set<number>()
     const tried = new Set<string>()

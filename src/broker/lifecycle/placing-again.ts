@@ -1,9 +1,9 @@
+import {planContainer} from '../../catalog/index.js'
 import {errorMessage, OsbError} from '../../core/errors.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
-import {PortRangeFullError} from '../../store/index.js'
 import {placeInstance} from '../placement.js'
 import {buildSpec} from '../spec.js'
-import {type LifecycleContext, planOf, type ServicePlan} from './context.js'
+import {bookPorts, type LifecycleContext, planOf, type ServicePlan} from './context.js'
 import type {HostWait} from './host-wait.js'
 
 /** A provision's host could not be reached and no other host can take the instance. */
@@ -95,13 +95,7 @@ async function moveInstance(
     )
     // The row goes with its ports on the old host; nothing else hangs off an instance still provisioning.
     await tx.deleteInstance(instance.id)
-    let ports
-    try {
-      ports = await tx.allocatePorts(host, instance.id, plan.container.ports)
-    } catch (error) {
-      if (error instanceof PortRangeFullError) throw new OsbError(503, error.message)
-      throw error
-    }
+    const ports = await bookPorts(tx, host, instance.id, planContainer(plan).ports)
     const spec = buildSpec({
       instanceId: instance.id,
       installationId: await tx.installationId(),

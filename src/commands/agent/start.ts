@@ -46,7 +46,8 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     'broker-ca': Flags.string({description: "CA of the brokers' TLS certificates"}),
     token: Flags.string({
       env: 'DBROKER_AGENT_TOKEN',
-      description: "this host's token from `dbroker hosts add` (prefer --token-file)",
+      description:
+        "this host's token from `dbroker hosts add`: DBROKER_AGENT_TOKEN or --token-file (as an argument it is refused)",
     }),
     'token-file': Flags.string({description: "file (0600) holding this host's token from `dbroker hosts add`"}),
     keepalive: Flags.string({description: 'heartbeat interval, e.g. 5s [default: 5s]'}),
@@ -65,6 +66,11 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     'disks-dir': Flags.string({
       description: "where loop disks live, outside the engine's data root [default: /var/lib/dbroker/disks]",
     }),
+    'manage-engine': Flags.boolean({
+      description:
+        "start dockerd again when it stops, as it ran (read from --engine-pidfile), and apply the broker's registry settings to its daemon.json",
+    }),
+    'engine-pidfile': Flags.string({description: "dockerd's pidfile [default: /var/run/docker.pid]"}),
     'disk-driver': Flags.string({
       options: ['loop', 'volume'],
       description:
@@ -74,6 +80,7 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
 
   async run(): Promise<{id: string; url: string}> {
     const {flags} = await this.parse(AgentStart)
+    this.refuseSecretArguments({token: 'DBROKER_AGENT_TOKEN'}, ', or give it in --token-file')
     const log = createLogger(flags['log-level'] as LogLevel)
     const tls = flags['tls-cert'] || flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined
     const dockerTls =
@@ -101,6 +108,8 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
       tls,
       disks_dir: flags['disks-dir'],
       disk_driver: flags['disk-driver'],
+      manage_engine: flags['manage-engine'] || undefined,
+      engine_pidfile: flags['engine-pidfile'],
     })
     const agent = await startAgentProcess(config, log)
     const result = {id: config.id, url: agent.url}

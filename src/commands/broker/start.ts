@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {untilStopped} from '../../cli/signals.js'
+import {UsageError} from '../../core/errors.js'
 import {createLogger, type LogLevel} from '../../core/log.js'
 import {loadBrokerConfig, startBrokerProcess} from '../../system/broker.js'
 
@@ -29,11 +30,15 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
     'tls-cert': Flags.string({description: 'certificate to serve HTTPS with'}),
     'tls-key': Flags.string({description: 'key to serve HTTPS with'}),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
-    password: Flags.string({env: 'DBROKER_PASSWORD', description: 'OSB basic-auth password'}),
+    password: Flags.string({
+      env: 'DBROKER_PASSWORD',
+      description: 'OSB basic-auth password: DBROKER_PASSWORD or --config (as an argument it is refused)',
+    }),
     'admin-username': Flags.string({env: 'DBROKER_ADMIN_USERNAME', description: 'admin API user (required)'}),
     'admin-password': Flags.string({
       env: 'DBROKER_ADMIN_PASSWORD',
-      description: 'admin API password (required, not the OSB one)',
+      description:
+        'admin API password (required, not the OSB one): DBROKER_ADMIN_PASSWORD or --config (as an argument it is refused)',
     }),
     insecure: Flags.boolean({description: "allow plain http off loopback: this broker's own API, and agents' URLs"}),
     'agent-ca': Flags.string({description: "CA of the agents' TLS certificates"}),
@@ -55,6 +60,16 @@ Every setting can come from --config (YAML, snake_case keys as the flags) and be
 
   async run(): Promise<{id: string; url: string}> {
     const {flags} = await this.parse(BrokerStart)
+    this.refuseSecretArguments(
+      {password: 'DBROKER_PASSWORD', 'admin-password': 'DBROKER_ADMIN_PASSWORD'},
+      ', or put it in the --config file',
+    )
+    const store = this.argv.find((a, i) => a.startsWith('--store=') || this.argv[i - 1] === '--store')
+    if (store && /^(?:--store=)?[a-z]+:\/\/[^/@]*:[^/@]*@/.test(store))
+      throw new UsageError(
+        '--store with a password in its URL would put it in the process list, where every user of this machine reads it',
+        'set DBROKER_STORE, put `store:` in the --config file, or leave the password out of the URL (PGPASSWORD, ~/.pgpass)',
+      )
     const log = createLogger(flags['log-level'] as LogLevel)
     const pair = (username?: string, password?: string) =>
       username !== undefined || password !== undefined ? {username, password} : undefined

@@ -3,8 +3,9 @@ import type {Kysely, Migration} from 'kysely'
 import {resealAll, SEALED_COLUMNS} from '../sealed-columns.js'
 import type {SecretCipher} from '../secrets.js'
 
-// The tables of later migrations (007's deployments, 010's catalog) don't exist yet when this one runs.
-const EXISTING = SEALED_COLUMNS.filter((t) => !t.table.startsWith('deployment') && t.table !== 'catalog_services')
+// The tables of later migrations (007's deployments, 009's registry logins, 010's catalog, 011's shared containers) don't exist yet when this one runs.
+const LATER = new Set(['registry_logins', 'catalog_services', 'shared_containers'])
+const EXISTING = SEALED_COLUMNS.filter((t) => !t.table.startsWith('deployment') && !LATER.has(t.table))
 
 // Stores made before secrets were encrypted: every plaintext secret is sealed with the store's key, in the migration's transaction.
 export function encryptSecrets(cipher: SecretCipher): Migration {

@@ -16,7 +16,7 @@ export interface StoredInstance extends ServiceInstance {
 }
 
 export type InstancePatch = Partial<
-  Pick<ServiceInstance, 'state' | 'planId' | 'parameters' | 'context' | 'maintenanceInfo' | 'spec'>
+  Pick<ServiceInstance, 'state' | 'planId' | 'parameters' | 'context' | 'maintenanceInfo' | 'spec' | 'credentials'>
 > & {
   requestKey?: string
 }
@@ -129,6 +129,7 @@ export async function updateInstance(
       ? {}
       : {maintenance_info: patch.maintenanceInfo ? writeJson(patch.maintenanceInfo) : null}),
     ...(patch.spec === undefined ? {} : {spec: sealed.seal('spec', writeJson(patch.spec))}),
+    ...(patch.credentials === undefined ? {} : {credentials: sealed.seal('credentials', writeJson(patch.credentials))}),
     ...(patch.requestKey === undefined ? {} : {request_key: sealed.seal('request_key', patch.requestKey)}),
   }
   await db.updateTable('instances').set(set).where('id', '=', id).execute()

@@ -3,6 +3,7 @@ import {Box, Text} from 'ink'
 import type {HostView, InstanceView} from '../../core/admin.js'
 import {escapeStrings} from '../../core/control-chars.js'
 import {formatBytes, formatDuration, hostState, instanceHealth, instanceTone} from '../../core/format.js'
+import {describeHostRegistry} from '../../core/registries.js'
 import {Field} from './detail-panel.js'
 import {fit} from './model.js'
 import {useTone} from './theme.js'
@@ -58,6 +59,7 @@ export function HostPanel({host, instances, width, height}: HostPanelProps) {
       <Field name="logging">{facts?.loggingDriver ?? '-'}</Field>
       <Field name="mirrors">{facts?.registryMirrors.join(', ') || '-'}</Field>
       <Field name="insecure">{facts?.insecureRegistries.join(', ') || '-'}</Field>
+      <Field name="registry">{describeHostRegistry(h.registry)}</Field>
       <Field name="addresses">
         services on {h.serviceAddress}, ports {h.portRange[0]}-{h.portRange[1]}
         {h.agentUrl ? `, agent ${h.agentUrl}` : ', agent in-process'}
