@@ -55,6 +55,8 @@ const manifest = [
     '        entrypoint: redis-server',
     `        command: "--port 6379 --protected-mode no --save ''"`,
     `        ports: ["127.0.0.1:${PORT_BASE + i}:6379"]`,
+    // Ready means answering PING: dbroker starts each link after the one before it answers (compose only after it started).
+    '        readiness: {probe: tcp, send: "PING\\r\\n", expect: PONG, timeout: 30s}',
     ...(i > 0 ? [`        depends_on: [${names[i - 1]}]`] : []),
   ]),
 ].join('\n')

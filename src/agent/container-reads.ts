@@ -23,9 +23,14 @@ export class ContainerReads {
   ) {}
 
   /** This installation's containers of an instance, and the one from before kept as it was. */
-  async instanceContainers(
-    instanceId: string,
-  ): Promise<Array<{Id: string; State: string; Mounts?: Array<{Type?: string; Name?: string}>}>> {
+  async instanceContainers(instanceId: string): Promise<
+    Array<{
+      Id: string
+      State: string
+      Mounts?: Array<{Type?: string; Name?: string}>
+      NetworkSettings?: {Networks?: Record<string, unknown>}
+    }>
+  > {
     const own = await ownContainers(this.engine, this.own(), instanceId)
     const kept = this.keptAsTheyWere.get(instanceId)
     return kept ? [...own, ...(await legacyContainers(this.engine)).filter((c) => c.Id === kept)] : own

@@ -62,7 +62,9 @@ export async function converge(
   }
   const bring = async (spec: ContainerSpec): Promise<void> => {
     const state = actual.get(spec.instanceId)
-    if (state && settled.has(state.status) && madeFrom(spec, state.specHash)) return
+    // A one-shot container (`restart: no`) that ended is done: running it again is the supervisor's or the operator's call.
+    const ran = state?.status === 'exited' && spec.restart === 'no'
+    if (state && (settled.has(state.status) || ran) && madeFrom(spec, state.specHash)) return
     if (options.held?.(spec.instanceId)) return
     const why = legacy.has(spec.instanceId)
       ? 'its container predates installation labels'

@@ -1,3 +1,4 @@
+// Over 300 lines: apply (image, networks, disk, create, start, readiness, predecessor) is one guarded sequence per instance.
 import type {ContainerStats, LogOptions} from '../core/admin.js'
 import type {AgentClient, ApplyOptions, ExecOptions, ExecResult, RestartOptions} from '../core/agent.js'
 import {EngineError, errorMessage} from '../core/errors.js'
@@ -16,9 +17,18 @@ import {
   removeContainer,
   stateOf,
 } from '../docker/engine.js'
+import {networkName} from '../docker/container-options.js'
 import {containerLogsTail} from '../docker/logs.js'
 import type {RegistryLoginLookup} from '../docker/registry-pull.js'
-import {checkVolumes, ensureNetwork, foreignOwner, releaseNetwork, removeVolumes} from '../docker/ownership.js'
+import {
+  checkVolumes,
+  ensureGroupNetwork,
+  ensureNetwork,
+  foreignOwner,
+  releaseGroupNetwork,
+  releaseNetwork,
+  removeVolumes,
+} from '../docker/ownership.js'
 import {ContainerReads} from './container-reads.js'
 import {diskFor, type InstanceDisks} from './instance-disks.js'
 import type {EngineControl} from './managed-engine.js'
@@ -55,6 +65,9 @@ export class DockerAgent implements AgentClient {
   /** Images and the network this agent saw in place: later applies skip looking (a create that misses one looks again). */
   private readonly imagesSeen = new Set<string>()
   private networkSeen = false
+  /** Groups' networks (a deployment's on this host) this agent saw in place. */
+  private readonly groupNetworksSeen = new Set<string>()
+  private readonly groupNetworks = new Map<string, Promise<string>>()
 
   constructor(
     readonly engine: Engine,
@@ -91,6 +104,19 @@ export class DockerAgent implements AgentClient {
     })
     await this.network
     this.networkSeen = true
+  }
+
+  private async ensureGroupNetwork(installation: string, spec: ContainerSpec): Promise<void> {
+    const group = spec.network?.name
+    if (!group || this.groupNetworksSeen.has(group)) return
+    // Shared by parallel applies: the engine's duplicate check is not atomic, and two of one name are ambiguous.
+    let pending = this.groupNetworks.get(group)
+    if (!pending) {
+      pending = ensureGroupNetwork(this.engine, installation, group).finally(() => this.groupNetworks.delete(group))
+      this.groupNetworks.set(group, pending)
+    }
+    await pending
+    this.groupNetworksSeen.add(group)
   }
 
   private own(): string {
@@ -130,7 +156,9 @@ export class DockerAgent implements AgentClient {
         await this.ensureImage(spec, onProgress)
       } else if (missing === 'network') {
         this.networkSeen = false
+        if (spec.network) this.groupNetworksSeen.delete(spec.network.name)
         await this.ensureNetwork(installation)
+        await this.ensureGroupNetwork(installation, spec)
       } else throw error
       return call()
     }
@@ -141,6 +169,7 @@ export class DockerAgent implements AgentClient {
       const installation = this.own()
       await this.ensureImage(spec, options.onProgress)
       await this.ensureNetwork(installation)
+      await this.ensureGroupNetwork(installation, spec)
       let info = await inspectContainer(this.engine, spec.name)
       // Before anything is stopped or made: a volume of another instance or installation is never mounted.
       await checkVolumes(
@@ -198,6 +227,8 @@ export class DockerAgent implements AgentClient {
               throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
           })
         }
+        const stopped = (ran: {State: {ExitCode: number}; RestartCount?: number}, what: string) =>
+          this.stoppedError(id, spec, `${what} with code ${ran.State.ExitCode}`)
         await waitReady({
           spec,
           address: this.probeAddress(spec),
@@ -205,13 +236,17 @@ export class DockerAgent implements AgentClient {
           exec: (command) => execIn(this.engine, id, command),
           check: async () => {
             const now = await this.engine.getContainer(id).inspect()
-            if (!now.State.Running && !now.State.Restarting) {
-              const tail = redact(await containerLogsTail(this.engine, id, 5).catch(() => ''), spec)
-              throw new EngineError(
-                `container ${spec.name} exited with code ${now.State.ExitCode} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`,
-              )
+            const ended = !now.State.Running && !now.State.Restarting
+            if (ended && spec.restart === 'no' && now.State.ExitCode === 0 && now.State.FinishedAt)
+              return {health: 'none', done: true}
+            if (ended) throw await stopped(now, 'exited')
+            if (options.failing?.())
+              throw await stopped(now, `keeps failing (${now.RestartCount} restarts); it last exited`)
+            return {
+              health: now.State.Health?.Status ?? 'none',
+              startedAt: Date.parse(now.State.StartedAt),
+              running: now.State.Running && !now.State.Restarting,
             }
-            return {health: now.State.Health?.Status ?? 'none'}
           },
         })
       } catch (error) {
@@ -232,6 +267,14 @@ export class DockerAgent implements AgentClient {
     })
   }
 
+  /** Why a container is not ready: how it ended, with its last log lines, the spec's secrets blanked. */
+  private async stoppedError(id: string, spec: ContainerSpec, how: string): Promise<EngineError> {
+    const tail = redact(await containerLogsTail(this.engine, id, 5).catch(() => ''), spec)
+    return new EngineError(
+      `container ${spec.name} ${how} before it was ready${tail ? `; last output:\n${tail.trim()}` : ''}`,
+    )
+  }
+
   private probeAddress(spec: ContainerSpec): string {
     if (this.options.probeAddress) return this.options.probeAddress
     return spec.bindAddress === '0.0.0.0' || spec.bindAddress === '' ? '127.0.0.1' : spec.bindAddress
@@ -242,9 +285,18 @@ export class DockerAgent implements AgentClient {
       const installation = this.own()
       const containers = await this.reads.instanceContainers(instanceId)
       const volumes = new Set<string>()
+      const groups = new Set<string>()
       for (const c of containers) {
         for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name)
+        for (const network of Object.keys(c.NetworkSettings?.Networks ?? {}))
+          if (network.startsWith(`${networkName(installation)}.`))
+            groups.add(network.slice(networkName(installation).length + 1))
         await removeContainer(this.engine, c.Id, undefined, !options.keepData)
+      }
+      // A group's network goes with its last container (the engine refuses while others use it).
+      for (const group of groups) {
+        this.groupNetworksSeen.delete(group)
+        await releaseGroupNetwork(this.engine, installation, group)
       }
       this.keptAsTheyWere.delete(instanceId)
       if (options.keepData) return

@@ -12,6 +12,8 @@ export interface ContainerAnnotations {
   annotate(state: ContainerState): ContainerState
   /** The broker applied the instance anew: what was known of its failures is over. */
   applied(instanceId: string): void
+  /** Whether the container failed too often to be restarted again now. */
+  failing(instanceId: string): boolean
 }
 
 /**
@@ -83,7 +85,10 @@ export class GuardedAgent implements AgentClient {
     return this.queue.run(spec.instanceId, async () => {
       // Checked when its turn comes, so a remove queued before it wins.
       if (asOf !== undefined && this.changedSince(spec.instanceId, asOf)) return untouched(spec)
-      const state = await this.inner.apply(spec, rest)
+      // The broker's apply starts the count anew: failures from before it don't make it fail.
+      if (asOf === undefined) this.annotations?.applied(spec.instanceId)
+      const failing = () => this.annotations?.failing(spec.instanceId) ?? false
+      const state = await this.inner.apply(spec, {...rest, failing})
       if (asOf === undefined) this.annotations?.applied(spec.instanceId)
       return state
     })

@@ -9,14 +9,29 @@ export interface ProbeContext {
   /** Address to reach published ports from the agent. */
   address: string
   exec(command: string[]): Promise<ExecResult>
-  /** Current container status and health; throws when the container stopped for good. */
-  check(): Promise<{health: string}>
+  /**
+   * Current container health and when it started; throws when the container stopped for good (or keeps
+   * failing). `done`: a one-shot container (`restart: no`) that ended with code 0.
+   */
+  check(): Promise<ContainerCheck>
   signal?: AbortSignal
+}
+
+export interface ContainerCheck {
+  health: string
+  startedAt?: number
+  /** False while the engine waits to restart it (its last start then says nothing). */
+  running?: boolean
+  done?: boolean
 }
 
 const POLL_MS = 20
 /** How often a wait inspects the container to catch an exit: each inspect is engine work that competes with other starts. */
 const CHECK_EVERY_MS = 500
+/** Without a probe, a container is ready once it has run this long: one whose command fails at once is not. */
+export const SETTLE_MS = 500
+/** How long a container without a probe may take to run SETTLE_MS in one go (an engine restarting it counts). */
+const SETTLE_TIMEOUT_MS = 60_000
 
 /** Sends `send` and resolves true when the reply matches `expect` (any reply when absent). */
 export function tcpProbe(
@@ -49,19 +64,22 @@ export function tcpProbe(
 
 /**
  * Waits until the service in the container accepts connections, by the plan's
- * probe. A container that exits meanwhile fails at once.
+ * probe. A container that exits meanwhile fails at once. Without a probe it is
+ * ready once it has run for SETTLE_MS; a one-shot container (`restart: no`)
+ * also once it ended with code 0 (sooner than that).
  */
 export async function waitReady(ctx: ProbeContext): Promise<void> {
   const {readiness} = ctx.spec
-  if (readiness.probe === 'none') return
+  if (readiness.probe === 'none') return settle(ctx)
   const deadline = Date.now() + readiness.timeoutMs
   // The engine just started it: the first look for an exit can wait a round of checks.
   let checkedAt = Date.now()
   for (;;) {
     ctx.signal?.throwIfAborted()
-    let state: {health: string} | undefined
+    let state: ContainerCheck | undefined
     if (readiness.probe === 'healthcheck' || Date.now() - checkedAt >= CHECK_EVERY_MS) {
       state = await ctx.check()
+      if (state.done) return
       checkedAt = Date.now()
     }
     let ready = false
@@ -87,5 +105,20 @@ export async function waitReady(ctx: ProbeContext): Promise<void> {
       )
     }
     await sleep(readiness.probe === 'tcp' ? POLL_MS : 100, undefined, {signal: ctx.signal})
+  }
+}
+
+async function settle(ctx: ProbeContext): Promise<void> {
+  const timeoutMs = ctx.spec.readiness.timeoutMs || SETTLE_TIMEOUT_MS
+  const since = Date.now()
+  for (;;) {
+    ctx.signal?.throwIfAborted()
+    const state = await ctx.check()
+    if (state.done) return
+    const ranFor = state.running === false ? 0 : Date.now() - (state.startedAt ?? since)
+    if (ranFor >= SETTLE_MS) return
+    if (Date.now() - since > timeoutMs)
+      throw new Error(`the container did not keep running for ${SETTLE_MS} ms within ${Math.round(timeoutMs / 1000)} s`)
+    await sleep(Math.max(10, Math.min(100, SETTLE_MS - ranFor)), undefined, {signal: ctx.signal})
   }
 }

@@ -38,6 +38,8 @@ interface Record_ {
   oomKilled?: boolean
   /** A failure was seen and the container has not started since. */
   down: boolean
+  /** What the last failure was: an exit needs a start, an unhealthy container a restart. */
+  why: 'exited' | 'unhealthy'
   failing: boolean
   retryAt: number
   timer?: NodeJS.Timeout
@@ -80,6 +82,8 @@ export class Supervisor implements ContainerAnnotations {
   annotate(state: ContainerState): ContainerState {
     const record = this.records.get(state.instanceId)
     if (!record) return state
+    // Reports come every beat: a failing container that runs again (the engine's policy) is no longer failing once its failures aged out.
+    this.age(record, Date.now(), this.supervision(state.instanceId))
     return {
       ...state,
       restartCount: Math.max(state.restartCount, record.restartCount),
@@ -87,6 +91,10 @@ export class Supervisor implements ContainerAnnotations {
       ...(record.oomKilled ? {oomKilled: true} : {}),
       ...(record.failing ? {failing: true} : {}),
     }
+  }
+
+  failing(instanceId: string): boolean {
+    return this.records.get(instanceId)?.failing ?? false
   }
 
   applied(instanceId: string): void {
@@ -155,17 +163,23 @@ export class Supervisor implements ContainerAnnotations {
     if (action === 'oom') record.oomKilled = true
     else if (action === 'die') {
       if (attributes.exitCode !== undefined) record.lastExitCode = Number(attributes.exitCode)
-      if (!this.options.agent.actedOn(instanceId, at))
-        this.failed(instanceId, 'exited with code ' + attributes.exitCode)
-    } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'is unhealthy')
+      if (!this.options.agent.actedOn(instanceId, at) && !this.meantToEnd(instanceId, record.lastExitCode))
+        this.failed(instanceId, 'exited')
+    } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'unhealthy')
     else if (action === 'start') this.started(instanceId, at)
     else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
+  }
+
+  /** A one-shot container (`restart: no`) that ended with code 0 is done; so is `on-failure` after code 0. */
+  private meantToEnd(instanceId: string, exitCode: number | undefined): boolean {
+    const restart = this.spec(instanceId)?.restart
+    return exitCode === 0 && (restart === 'no' || restart === 'on-failure')
   }
 
   private record(instanceId: string): Record_ {
     let record = this.records.get(instanceId)
     if (!record) {
-      record = {failures: [], restartCount: 0, down: false, failing: false, retryAt: 0}
+      record = {failures: [], restartCount: 0, down: false, why: 'exited', failing: false, retryAt: 0}
       this.records.set(instanceId, record)
     }
     return record
@@ -185,13 +199,15 @@ export class Supervisor implements ContainerAnnotations {
     if (record.failing && record.failures.length === 0) record.failing = false
   }
 
-  private failed(instanceId: string, why: string): void {
+  private failed(instanceId: string, kind: Record_['why']): void {
     const record = this.record(instanceId)
     const now = Date.now()
     const supervision = this.supervision(instanceId)
     this.age(record, now, supervision)
     record.failures.push(now)
     record.down = true
+    record.why = kind
+    const why = kind === 'exited' ? `exited with code ${record.lastExitCode ?? '?'}` : 'is unhealthy'
     if (record.failures.length > supervision.maxRestarts) {
       if (!record.failing)
         this.options.log.warn(
@@ -212,17 +228,24 @@ export class Supervisor implements ContainerAnnotations {
 
   /**
    * A stopped container comes back through the agent's apply (the loop's path, guarded by the desired state's
-   * generation), at once for this one instance rather than in a whole pass; a running one (unhealthy) is restarted.
+   * generation), at once for this one instance rather than in a whole pass; one still unhealthy is restarted.
+   * One the engine started again by its restart policy is left as it is: restarting that too would be a
+   * second outage.
    */
   private async recover(instanceId: string): Promise<void> {
     const spec = this.spec(instanceId)
     const desired = this.options.loop.latest
+    const record = this.records.get(instanceId)
     // Started meanwhile (the engine's restart policy, the broker): nothing to do.
-    if (this.stopping.signal.aborted || !spec || !desired || !this.records.get(instanceId)?.down) return
+    if (this.stopping.signal.aborted || !spec || !desired || !record?.down) return
     try {
       const info = await inspectContainer(this.options.engine, spec.name)
-      if (info?.State.Running) await this.options.agent.restart(instanceId)
-      else await this.options.agent.apply(spec, {asOf: desired.asOf})
+      // Waiting out the engine's own delay (it doubles while a container keeps dying): a restart starts it now.
+      if (info?.State.Restarting) await this.options.agent.restart(instanceId)
+      else if (info?.State.Running) {
+        if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
+          await this.options.agent.restart(instanceId)
+      } else await this.options.agent.apply(spec, {asOf: desired.asOf})
     } catch (error) {
       this.options.log.warn(`cannot restart instance ${instanceId}: ${errorMessage(error)}`)
       this.options.loop.kick()

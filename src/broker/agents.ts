@@ -15,6 +15,7 @@ import {cleartextProblem} from '../core/transport-security.js'
 import type {Host} from '../core/types.js'
 import {withZod} from '../core/zod-routes.js'
 import {hostIdentities, type Store} from '../store/index.js'
+import {containerReports} from './container-reports.js'
 import type {BrokerEvents} from './events.js'
 import type {Provisioner} from './lifecycle/index.js'
 
@@ -61,31 +62,7 @@ export function agentRoutes(options: AgentRoutesOptions) {
       .send({error: 'Forbidden', description: `this token is host ${hostId}'s; it cannot speak for host ${bodyId}`})
     return false
   }
-  // The last reported status of each instance's container, to tell screens when one changes.
-  const seen = new Map<string, string>()
-
-  const report = async (hostId: string, all: Array<{instanceId: string; status: string}>) => {
-    // A host reports on its own instances only: what it says of another host's is not news for anyone's screen.
-    const placed = new Set((await store.listInstances({hostId})).map((i) => i.id))
-    const states = all.filter((s) => placed.has(s.instanceId))
-    // The report is the host's whole list: forget containers it no longer has, so the map holds only what exists.
-    const reported = new Set(states.map((s) => `${hostId}/${s.instanceId}`))
-    for (const key of seen.keys()) if (key.startsWith(`${hostId}/`) && !reported.has(key)) seen.delete(key)
-    for (const state of states) {
-      const key = `${hostId}/${state.instanceId}`
-      if (seen.get(key) !== state.status) {
-        if (seen.has(key))
-          events.emitChange({
-            kind: 'instance',
-            id: state.instanceId,
-            instanceId: state.instanceId,
-            action: 'container',
-            state: state.status,
-          })
-        seen.set(key, state.status)
-      }
-    }
-  }
+  const report = containerReports({store, events})
 
   // In the background: restoring users runs hooks in containers, and must not hold up the heartbeat. A host
   // decides what `applied` says: each instance is replayed once however often it is named, and a beat that names

@@ -211,6 +211,9 @@ export class Deployments {
               health: c.health,
               restartCount: c.restartCount,
               startedAt: c.startedAt ?? null,
+              ...(c.lastExitCode === undefined ? {} : {lastExitCode: c.lastExitCode}),
+              ...(c.oomKilled ? {oomKilled: true} : {}),
+              ...(c.failing ? {failing: true} : {}),
             })
         }),
     )

@@ -1,5 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 
+import type {Catalog} from '../catalog/index.js'
+
 import type {HostRegistryView} from '../core/admin.js'
 import {hostTokenHash} from '../core/host-identity.js'
 import {requireHostToken} from '../core/http-auth.js'
@@ -14,6 +16,7 @@ import {
 } from '../core/registries.js'
 import type {HostFacts} from '../core/types.js'
 import {withZod} from '../core/zod-routes.js'
+import {kindOf} from './lifecycle/plan-kinds.js'
 import {hostIdentities, type Store} from '../store/index.js'
 
 /** The stored login for an image's registry, as Docker's auth config; undefined when none is stored. */
@@ -24,13 +27,18 @@ export async function registryLoginFor(store: Store, image: string): Promise<Reg
   return {...login, serveraddress: registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry}
 }
 
-/** Whether an instance placed on the host (in any state: a provision pulls before it is ready) or a container deployed there runs `image`. */
-async function hostUsesImage(store: Store, hostId: string, image: string): Promise<boolean> {
+/**
+ * Whether an instance placed on the host (in any state: a provision pulls before it is ready) or a container
+ * deployed there runs `image`. A static or adopted instance runs no container of dbroker's: its record's image
+ * ("static", "existing") would read as a Docker Hub image.
+ */
+async function hostUsesImage(store: Store, catalog: Catalog, hostId: string, image: string): Promise<boolean> {
   const [instances, deployed] = await Promise.all([
     store.listInstances({hostId}),
     store.deployments.containers({hostId}),
   ])
-  return [...instances, ...deployed].some((i) => i.spec.image === image)
+  const running = instances.filter((i) => ['dedicated', 'shared'].includes(kindOf(catalog, i).type))
+  return [...running, ...deployed].some((i) => i.spec.image === image)
 }
 
 /** What `hosts` shows of a host's registry settings: desired, in force, and why not when they differ. */
@@ -55,8 +63,8 @@ export function hostRegistryView(stored: RegistrySettings | null, facts: HostFac
  * login of its registry — only for an image one of its own desired
  * containers names, so a host's token opens no other registry's login.
  */
-export function registryAuthRoutes(options: {store: Store; log: Logger}) {
-  const {store, log} = options
+export function registryAuthRoutes(options: {store: Store; catalog: Catalog; log: Logger}) {
+  const {store, catalog, log} = options
   return async (app: FastifyInstance) => {
     await app.register(
       async (scope) => {
@@ -68,7 +76,7 @@ export function registryAuthRoutes(options: {store: Store; log: Logger}) {
             return reply
               .code(403)
               .send({error: 'Forbidden', description: `this token is host ${hostId}'s; it cannot speak for host ${id}`})
-          if (!(await hostUsesImage(store, hostId, image))) {
+          if (!(await hostUsesImage(store, catalog, hostId, image))) {
             log.warn(
               `host ${hostId} asked for the registry login of ${image}, which none of its containers uses: refused`,
             )

@@ -111,5 +111,6 @@ export function buildSpec({
     hooks: {...(c.hooks.bind ? {bind: c.hooks.bind} : {}), ...(c.hooks.unbind ? {unbind: c.hooks.unbind} : {})},
     security: planSecurity(c.security),
     logging: planLogging(c),
+    ...(c.supervision ? {supervision: {maxRestarts: c.supervision.max_restarts, windowMs: c.supervision.window}} : {}),
   }
 }

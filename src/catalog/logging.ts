@@ -38,8 +38,19 @@ const hostPort = String.raw`${host}:\d{1,5}`
 const address = (pattern: string, example: string) =>
   z.string().regex(new RegExp(`^(?:${pattern})$`), `is not an address like ${example}`)
 
+/** Docker runs a tag as a Go template on the container's whole logger info: `{{.ContainerEnv}}` would copy every secret. */
+const TAG_FIELD = /\{\{\s*\.(?:ID|FullID|Name|ImageID|ImageFullID|ImageName|DaemonName)\s*\}\}/g
+const tag = text.refine(
+  (t) => !t.replace(TAG_FIELD, '').includes('{{'),
+  'may use only {{.ID}}, {{.FullID}}, {{.Name}}, {{.ImageID}}, {{.ImageFullID}}, {{.ImageName}} and {{.DaemonName}}',
+)
+/** An env-regex whose meaning JavaScript (the credential check) and Go's RE2 (Docker) agree on: no `\A`, `\z`, `[[:upper:]]`, `(?i)`. */
+const envRegex = regex.refine(
+  (re) => /^[A-Za-z0-9_^$|()[\]{},.*+?-]*$/.test(re) && !re.includes('(?'),
+  'may use only letters, digits, _ and ^ $ | ( ) [ ] { } , . * + ? - (Docker reads \\, (? and [: as Go does)',
+)
 /** What each container's entries carry besides the message (the same for every driver that sends them on). */
-const metadata = {tag: text, labels: text, 'labels-regex': regex, env: text, 'env-regex': regex}
+const metadata = {tag, labels: text, 'labels-regex': regex, env: text, 'env-regex': envRegex}
 /** Whether a slow destination may block the container's writes; non-blocking drops lines instead. */
 const delivery = {mode: z.enum(['blocking', 'non-blocking']), 'max-buffer-size': size}
 /** Engine 20.10's dual logging: the local copy `docker logs` reads for drivers that can't be read back. */

@@ -57,6 +57,9 @@ const security = z.strictObject({
     .optional(),
 })
 
+/** After more than `max_restarts` failures within `window` the host's supervisor calls a container failing. */
+const supervision = z.strictObject({max_restarts: z.number().int().min(0), window: duration})
+
 const readiness = z.discriminatedUnion('probe', [
   z.strictObject({
     probe: z.literal('tcp'),
@@ -126,6 +129,7 @@ export const containerSchema = z.strictObject({
   security: security.optional(),
   /** Where the container's output goes: a Docker logging driver and its options (default: local, 3 × 10 MiB). */
   logging: loggingSchema.optional(),
+  supervision: supervision.optional(),
 })
 
 const maintenanceInfo = z.strictObject({
@@ -268,4 +272,4 @@ export type PlanDef = z.infer<typeof planSchema>
 export type ContainerDef = z.infer<typeof containerSchema>
 
 // Shared with deployment manifests (src/manifest), which take sizes, durations and probes the same way.
-export {bytes, duration, readiness}
+export {bytes, duration, readiness, supervision}

@@ -25,7 +25,17 @@ export function instancesTable(instances: InstanceView[], options: {color?: bool
     {header: 'cpu', value: (i) => formatPercent(i.stats?.cpuPercent), align: 'right'},
     {header: 'mem', value: (i) => formatBytes(i.stats?.memoryBytes), align: 'right'},
   ]
+  // Only where the supervisor saw some container die: the table stays as it was otherwise.
+  if (instances.some((i) => i.container?.lastExitCode !== undefined || i.container?.oomKilled))
+    columns.push({header: 'last exit', value: lastExit, tone: (i) => (i.container?.failing ? 'bad' : undefined)})
   return renderTable(instances, columns, options)
+}
+
+/** How the container last ended, as the supervisor saw it: `3`, `137 (oom)`, `-`. */
+function lastExit(i: InstanceView): string {
+  const c = i.container
+  if (c?.lastExitCode === undefined) return c?.oomKilled ? 'oom' : '-'
+  return `${c.lastExitCode}${c.oomKilled ? ' (oom)' : ''}`
 }
 
 export function hostsTable(hosts: HostView[], options: {color?: boolean} = {}): string {

@@ -25,6 +25,8 @@ export interface ApplyOptions {
    * (GuardedAgent) then leaves the instance alone if the broker applied or removed it since.
    */
   asOf?: number
+  /** Set by the agent's guard: whether the supervisor gave up on the container, so a wait for it fails at once. */
+  failing?: () => boolean
 }
 
 /**

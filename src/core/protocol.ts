@@ -135,6 +135,10 @@ export const containerSpec = z.object({
   /** Instance ids of containers on the same host that run before this one and whose restarts restart it. */
   dependsOn: z.array(z.string()).optional(),
   supervision: z.object({maxRestarts: z.number().int().nonnegative(), windowMs: z.number().positive()}).optional(),
+  /** A network of its own (a deployment's on this host) instead of the installation's, where `aliases` resolve to it. */
+  network: z.object({name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/), aliases: z.array(z.string().min(1))}).optional(),
+  /** false: the image's HEALTHCHECK is off (a manifest container whose readiness is not `healthcheck`). */
+  imageHealthcheck: z.boolean().optional(),
   /** Absent in specs stored before hardening: the agent then applies the defaults. */
   security: containerSecurity.optional(),
 })

@@ -11,6 +11,9 @@ export const LABEL_SPEC = 'dbroker.spec'
 
 export const networkName = installationNetwork
 
+/** The engine's name of a spec's own network: inside the installation's name, so installations never share one. */
+export const groupNetworkName = (installation: string, name: string) => `${installationNetwork(installation)}.${name}`
+
 export {madeFrom, specHash}
 
 /** The engine's create call for a spec: its labels name the instance and the installation, and it runs confined. */
@@ -23,6 +26,7 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
   }
   const owner = {[LABEL_INSTANCE]: spec.instanceId, [LABEL_INSTALLATION]: installation}
   const security = effectiveSecurity(spec)
+  const network = spec.network ? groupNetworkName(installation, spec.network.name) : networkName(installation)
   const logging = effectiveLogging(spec)
   return {
     name: spec.name,
@@ -32,9 +36,10 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     Labels: {...spec.labels, ...owner, [LABEL_SPEC]: specHash(spec)},
     ExposedPorts: exposed,
+    ...(spec.imageHealthcheck === false ? {Healthcheck: {Test: ['NONE']}} : {}),
     HostConfig: {
       PortBindings: bindings,
-      NetworkMode: networkName(installation),
+      NetworkMode: network,
       Mounts: spec.volumes.map((v) => ({
         Type: 'volume' as const,
         Source: v.name,
@@ -61,5 +66,6 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
       ),
       LogConfig: {Type: logging.driver, Config: logging.options},
     },
+    ...(spec.network ? {NetworkingConfig: {EndpointsConfig: {[network]: {Aliases: spec.network.aliases}}}} : {}),
   }
 }

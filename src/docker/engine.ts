@@ -129,8 +129,16 @@ export async function buildImage(
   build: BuildSource,
   onProgress?: (line: string) => void,
 ): Promise<void> {
-  if (build.inline !== undefined) return buildInline(engine, image, build, onProgress)
-  if (!build.context) throw new EngineError(`the build of ${image} names no context and no Dockerfile`)
+  if (build.inline !== undefined) {
+    // An inline Dockerfile is built without a context: a directory holding only it.
+    const context = mkdtempSync(path.join(tmpdir(), 'dbroker-build-'))
+    try {
+      writeFileSync(path.join(context, 'Dockerfile'), build.inline)
+      return await buildImage(engine, image, {context, args: build.args}, onProgress)
+    } finally {
+      rmSync(context, {recursive: true, force: true})
+    }
+  }
   let src: string[]
   try {
     src = filesUnder(build.context)
@@ -144,26 +152,6 @@ export async function buildImage(
     {t: image, dockerfile: build.dockerfile, buildargs: build.args, rm: true, forcerm: true},
   )
   await followStream(engine, stream, onProgress)
-}
-
-/** A manifest's inline `dockerfile:`: the text alone, in a context of its own (dockerode takes a directory or a tar). */
-async function buildInline(
-  engine: Engine,
-  image: string,
-  build: BuildSource,
-  onProgress?: (line: string) => void,
-): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-build-'))
-  try {
-    writeFileSync(path.join(dir, 'Dockerfile'), build.inline!)
-    const stream = await engine.buildImage(
-      {context: dir, src: ['Dockerfile']},
-      {t: image, buildargs: build.args, rm: true, forcerm: true},
-    )
-    await followStream(engine, stream, onProgress)
-  } finally {
-    rmSync(dir, {recursive: true, force: true})
-  }
 }
 
 export async function pullImage(

@@ -2,7 +2,9 @@ import type Docker from 'dockerode'
 
 import {EngineError} from '../core/errors.js'
 import type {Engine} from './engine.js'
-import {LABEL_INSTALLATION, LABEL_INSTANCE, networkName} from './container-options.js'
+import {groupNetworkName, LABEL_INSTALLATION, LABEL_INSTANCE, networkName} from './container-options.js'
+
+const LABEL_NETWORK_GROUP = 'dbroker.network'
 
 const ICC = 'com.docker.network.bridge.enable_icc'
 
@@ -91,6 +93,46 @@ export async function ensureNetwork(engine: Engine, installation: string): Promi
       .catch(() => undefined)
   }
   return name
+}
+
+/**
+ * A group's network (a deployment's containers on one host), made on first use: unlike the installation's,
+ * its containers reach each other, by the aliases their specs give. One of the name that isn't ours is refused.
+ */
+export async function ensureGroupNetwork(engine: Engine, installation: string, group: string): Promise<string> {
+  const name = groupNetworkName(installation, group)
+  const find = async () =>
+    ((await engine.listNetworks({filters: {name: [name]}})) as NetworkInfo[]).find((n) => n.Name === name)
+  let network = await find()
+  if (!network) {
+    await engine
+      .createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: {[LABEL_INSTALLATION]: installation, [LABEL_NETWORK_GROUP]: group},
+      })
+      .catch((error: unknown) => {
+        if (statusOf(error) !== 409)
+          throw new EngineError(`cannot create the network ${name}: ${(error as Error).message}`)
+      })
+    network = await find()
+  }
+  if (network?.Labels?.[LABEL_INSTALLATION] !== installation)
+    throw new EngineError(
+      `a network named ${name} exists that dbroker did not make for this installation; it is left alone`,
+    )
+  return name
+}
+
+/** Removes a group's network once none of its containers is left; one still in use stays. */
+export async function releaseGroupNetwork(engine: Engine, installation: string, group: string): Promise<void> {
+  await engine
+    .getNetwork(groupNetworkName(installation, group))
+    .remove()
+    .catch((error: unknown) => {
+      if (![403, 404, 409].includes(statusOf(error) ?? 0)) throw error
+    })
 }
 
 /** Containers of this installation, optionally of one instance. */

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {loggingSchema} from '../catalog/logging.js'
-import {bytes, duration, readiness} from '../catalog/schema.js'
+import {bytes, readiness, supervision} from '../catalog/schema.js'
 
 // Image tags are made of these names, and a tag's parts may not end in "-".
 const name = z
@@ -157,7 +157,7 @@ export const manifestContainerSchema = z.strictObject({
   cpus: z.number().positive().max(1024).optional(),
   logging: loggingSchema.optional(),
   readiness: readiness.default({probe: 'none', timeout: 0}),
-  supervision: z.strictObject({max_restarts: z.number().int().min(0), window: duration}).optional(),
+  supervision: supervision.optional(),
 })
 
 export const manifestHostSchema = z.strictObject({

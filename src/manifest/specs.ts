@@ -150,6 +150,10 @@ function containerSpec(
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),
     restart: c.restart.policy,
     labels: {[LABEL_CONTAINER]: c.name, [LABEL_DEPLOYMENT]: deployment, [LABEL_HOST]: host.id},
+    // The deployment's containers on this host share a network and reach each other by their manifest names.
+    network: {name: deployment, aliases: [c.name]},
+    // An image's own check may test a setup this container replaced (dbroker/redis:7's): only asked for, it counts.
+    ...(r.probe === 'healthcheck' ? {} : {imageHealthcheck: false}),
     readiness,
     hooks: {},
     ...(c.restart.retries !== undefined ? {restartRetries: c.restart.retries} : {}),

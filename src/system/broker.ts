@@ -203,7 +203,7 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
           log,
         }),
         agentRoutes({store, provisioner, events, insecure: config.insecure, keepaliveMs: config.keepalive, log}),
-        registryAuthRoutes({store, log}),
+        registryAuthRoutes({store, catalog, log}),
       ],
     })
   } catch (error) {

@@ -6,6 +6,7 @@ import {InstanceDisks} from '../agent/instance-disks.js'
 import {watchEngine} from '../agent/engine-watch.js'
 import {ManagedEngine, UNMANAGED_ENGINE} from '../agent/managed-engine.js'
 import {superviseHost} from '../agent/supervised-host.js'
+import {containerReports} from '../broker/container-reports.js'
 import {startBindingExpiry} from '../broker/lifecycle/binding-expiry.js'
 import type {BasicCredentials} from '../core/http-auth.js'
 import {randomSecret} from '../broker/credentials.js'
@@ -209,9 +210,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   let beat: Promise<unknown> = Promise.resolve()
   // The local host's heartbeat carries the engine's last known facts: a slow engine never makes the host look dead.
   const watch = watchEngine(agent, {everyMs: options.keepaliveMs})
+  const report = containerReports({store, events: broker.events})
   const timer = setInterval(() => {
     beat = (async () => {
-      await store.heartbeatHost(LOCAL_HOST_ID, watch.report().facts)
+      const {facts, containers} = watch.report()
+      await store.heartbeatHost(LOCAL_HOST_ID, facts)
+      if (containers) await report(LOCAL_HOST_ID, containers)
       if (managed) void managed.applyRegistry(await store.registries.desired(LOCAL_HOST_ID))
       if (!stopped) await desire()
     })().catch((error) => log.warn(`heartbeat failed: ${errorMessage(error)}`))

@@ -37,6 +37,8 @@ export async function startContainer(options: {
   env: Record<string, string>
   secretEnv: Record<string, string>
   ready: (c: TestContainer) => boolean
+  /** More `docker run` options (e.g. a memory limit). */
+  runArgs?: string[]
 }): Promise<TestContainer> {
   const {name, image, port, containerPort} = options
   const envArgs = [
@@ -67,10 +69,24 @@ export async function startContainer(options: {
       spawnSync('docker', ['rm', '-f', '-v', name], {stdio: 'ignore'})
     },
   }
-  execFileSync('docker', ['run', '-d', '--name', name, '-p', `127.0.0.1:${port}:${containerPort}`, ...envArgs, image], {
-    stdio: 'pipe',
-    env: {...process.env, ...options.secretEnv},
-  })
+  execFileSync(
+    'docker',
+    [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '-p',
+      `127.0.0.1:${port}:${containerPort}`,
+      ...(options.runArgs ?? []),
+      ...envArgs,
+      image,
+    ],
+    {
+      stdio: 'pipe',
+      env: {...process.env, ...options.secretEnv},
+    },
+  )
   try {
     await until(`${name} to be ready`, () => options.ready(container), {timeoutMs: 90_000, everyMs: 200})
   } catch (error) {

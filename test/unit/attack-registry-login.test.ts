@@ -32,9 +32,10 @@ describe("a host's token opens only the registry logins of images its own contai
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
     const events = new BrokerEvents()
+    const offered = kvCatalog()
     provisioner = new Provisioner({
       store,
-      catalog: kvCatalog(),
+      catalog: offered,
       agentFor: () => new FakeAgent(),
       events,
       log,
@@ -51,7 +52,7 @@ describe("a host's token opens only the registry logins of images its own contai
         hostEnrollmentRoutes({store, events, credentials: ADMIN, log}),
         registryRoutes({store, events, credentials: ADMIN, log}),
         agentRoutes({store, provisioner, events, keepaliveMs: 60_000, log}),
-        registryAuthRoutes({store, log}),
+        registryAuthRoutes({store, catalog: offered, log}),
       ],
     })
     await app.ready()

@@ -7,6 +7,7 @@ import {leaseLost, LeaseLostError, runFenced} from '../lease-fence.js'
 import {isLive} from '../placement.js'
 import {describeWait, isUnreachableFailure} from '../reachability.js'
 import {DEFAULT_POLLING_SECONDS, type LifecycleContext, pollingSeconds} from './context.js'
+import {withoutInstanceSecrets} from './redaction.js'
 import {type Change, finishOperation} from './transition.js'
 
 /** How an operation's work ended well: its description, the state it leaves, and what to start once that is recorded. */
@@ -98,9 +99,14 @@ export class OperationRunner {
           return 'taken over'
         }
         change = error instanceof Undone ? error.change : undefined
-        const description = abort.signal.aborted
-          ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}`
-          : `${op.kind} failed: ${errorMessage(error)}`
+        // A failure may carry the container's last log lines: none of the instance's secrets go with them.
+        const description = await withoutInstanceSecrets(
+          ctx,
+          op.instanceId,
+          abort.signal.aborted
+            ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}`
+            : `${op.kind} failed: ${errorMessage(error)}`,
+        ).catch(() => `${op.kind} failed (its reason is withheld: the instance's secrets could not be read)`)
         ending = {state: 'failed', description}
         ctx.log.warn(
           `${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`,
