@@ -23,9 +23,12 @@ export function parseMessage(raw) {
   rest = rest.replace(/^ /, '')
   const time = RFC3164_TIME.exec(rest) ?? ISO_TIME.exec(rest)
   if (time) rest = rest.slice(time[0].length)
-  const header = /^(?:(\S+) )?([^\s:[\]]+)(?:\[[^\]]*\])?: ?/.exec(rest)
+  // Docker's rfc3164 has no host ("tag[pid]: text"): try that first, or "tag[pid]:" is taken for a host.
+  const bare = /^([^\s:[\]]+)(?:\[[^\]]*\])?: ?/.exec(rest)
+  if (bare) return {host: '', app: bare[1], text: rest.slice(bare[0].length)}
+  const header = /^(\S+) ([^\s:[\]]+)(?:\[[^\]]*\])?: ?/.exec(rest)
   if (!header) return {host: '', app: '', text: rest}
-  return {host: header[1] ?? '', app: header[2], text: rest.slice(header[0].length)}
+  return {host: header[1], app: header[2], text: rest.slice(header[0].length)}
 }
 
 const nil = (field) => (field === '-' ? '' : field)

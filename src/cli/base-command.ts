@@ -79,8 +79,11 @@ export abstract class BaseCommand extends Command {
       this.exit(exitCode)
     }
     if (exitCode === 2) {
+      // oclif's parser adds a "See more help" line of its own and names the command with colons.
+      const message = errorMessage(error).replace(/\n?See more help with --help\s*$/, '')
+      const command = (this.id ?? '').replaceAll(':', this.config.topicSeparator)
       process.stderr.write(
-        `Error: ${escapeControls(errorMessage(error), {keepLineBreaks: true})}\n  See: ${this.config.bin} ${this.id ?? ''} --help\n`,
+        `Error: ${escapeControls(message, {keepLineBreaks: true})}\n  See: ${this.config.bin} ${command} --help\n`,
       )
       this.exit(2)
     }

@@ -53,6 +53,15 @@ describe('mistyped commands and flags, as an operator makes them', () => {
     expect(r.stderr).not.toContain('catalog:extra-arg')
   })
 
+  it('a flag a subcommand lacks points at its help as typed, once', () => {
+    const r = cli('services', 'remove', 'redis', '--nosuchflag')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('Nonexistent flag: --nosuchflag')
+    expect(r.stderr).toContain('See: dbroker services remove --help')
+    expect(r.stderr).not.toContain('services:remove')
+    expect(r.stderr).not.toContain('See more help with --help')
+  })
+
   it('-h shows the help like --help', () => {
     const r = cli('bind', '-h')
     expect(r.code).toBe(0)

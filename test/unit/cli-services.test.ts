@@ -84,6 +84,12 @@ describe('parameters, credentials and argv', () => {
     expect(formatCredentials(credentials, 'uri', 'redis')).toBe("redis://u:it's$x@h:1\n")
   })
 
+  it("env carries a shared redis plan's key prefix, without which the binding can touch no key", () => {
+    const credentials = {host: 'h', port: 1, username: 'u', password: 'p', key_prefix: 'i3d99:'}
+    expect(formatCredentials(credentials, 'env', 'redis')).toContain("export REDIS_KEY_PREFIX='i3d99:'\n")
+    expect(formatCredentials(credentials, 'dotenv', 'redis')).toContain('REDIS_KEY_PREFIX="i3d99:"\n')
+  })
+
   it('up --detach passes its own arguments on without --detach, --json and the secrets', () => {
     const argv = [
       '--detach',

@@ -91,6 +91,11 @@ describe('the log collector receives syslog and keeps each sender apart', () => 
     expect(readFileSync(path.join(data, 'shop_web.log'), 'utf8')).toBe('one\ntwo\n')
   })
 
+  it("Docker's syslog-format rfc3164 (the default over tcp://): tag[pid] with no host, a colon in the text", async () => {
+    await tcp('<30>Dec  2 06:47:29 billing[1878]: 1:M 02 Dec 2026 * Ready to accept connections\n')
+    await printed('billing 1:M 02 Dec 2026 * Ready to accept connections')
+  })
+
   it('a hostile sender: control characters escaped, names kept inside the data directory, long lines cut', async () => {
     await tcp('<14>1 - - ../../etc/passwd - - - \x1b[2J\x1b]52;c;cHduZWQ=\x07gotcha\n')
     await printed('.._.._etc_passwd \\x1b[2J\\x1b]52;c;cHduZWQ=\\x07gotcha')

@@ -3,7 +3,7 @@ import {DbrokerError} from '../../core/errors.js'
 export const CREDENTIALS_FORMATS = ['json', 'env', 'dotenv', 'uri'] as const
 export type CredentialsFormat = (typeof CREDENTIALS_FORMATS)[number]
 
-/** PREFIX_URL, _HOST, _PORT, _USERNAME, _PASSWORD (and _DATABASE) from a binding's credentials. */
+/** PREFIX_URL, _HOST, _PORT, _USERNAME, _PASSWORD (and _DATABASE, a shared redis plan's _KEY_PREFIX) from a binding's credentials. */
 export function credentialVariables(credentials: Record<string, unknown>, prefix: string): Array<[string, string]> {
   const p = prefix
     .toUpperCase()
@@ -17,6 +17,7 @@ export function credentialVariables(credentials: Record<string, unknown>, prefix
     ['USERNAME', credentials.username],
     ['PASSWORD', credentials.password],
     ['DATABASE', credentials.database],
+    ['KEY_PREFIX', credentials.key_prefix],
   ]
   return fields.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [name(k), String(v)])
 }
