@@ -170,6 +170,14 @@ export class FakeClient implements TopClient {
     }
   }
 
+  /** What the broker saw before top started, oldest first, as GET /admin/v1/events/recent answers. */
+  recent: ChangeEvent[] = []
+
+  async recentEvents(limit = 1000): Promise<ChangeEvent[]> {
+    this.reachable()
+    return this.recent.slice(-limit)
+  }
+
   emit(event: Omit<ChangeEvent, 'at'>) {
     for (const listener of this.listeners) listener({...event, at: Date.now()})
   }

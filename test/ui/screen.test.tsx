@@ -225,6 +225,21 @@ describe('top screen keys', () => {
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (3)')
   })
 
+  it('e opens with the changes the broker saw before top started, below those that arrived since', async () => {
+    const client = new FakeClient()
+    client.recent = [
+      {kind: 'instance', id: 'id-0001', action: 'provision', state: 'ready', at: 1},
+      {kind: 'binding', id: 'b-9', instanceId: 'id-0001', action: 'bind', state: 'bound', at: 2},
+    ]
+    const view = await started(client)
+    client.emit({kind: 'host', id: 'local', action: 'drain', state: 'drained'})
+    type(view, 'e')
+    await until(() => view.lastFrame()!.includes('Events (3)'))
+    const frame = view.lastFrame()!
+    expect(frame.search(/binding +b-9/)).toBeGreaterThan(frame.search(/host +local drain/))
+    expect(frame.search(/instance +inst-0001 provision/)).toBeGreaterThan(frame.search(/binding +b-9/))
+  })
+
   it('D on a host drains it after y, and the host view says what it will do', async () => {
     const client = new FakeClient([fakeHost('h1'), fakeHost('h2', {drained: true})])
     const drains: string[] = []

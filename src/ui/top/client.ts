@@ -8,6 +8,8 @@ export interface TopClient extends LogSource {
   instance(ref: string, options?: {credentials?: boolean}): Promise<InstanceDetail>
   /** Change events until the signal aborts; `onOpen` once the stream is connected. */
   events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent>
+  /** The changes the broker saw before top started, oldest first (a broker without the route: none). */
+  recentEvents?(limit?: number): Promise<ChangeEvent[]>
   restart(ref: string): Promise<unknown>
   remove(ref: string): Promise<unknown>
 }

@@ -113,6 +113,19 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
 
     // Rows first, CPU/memory right after: a Docker stats sample takes a second or two, the list a few ms.
     void refresh(false).then(() => refresh(true))
+    // The events view opens with what the broker saw before top started, after what arrived since.
+    void client
+      .recentEvents?.(EVENTS_KEPT)
+      .then((recent) => {
+        if (abort.signal.aborted || recent.length === 0) return
+        const key = (e: ChangeEvent) => `${e.kind}|${e.id}|${e.action}|${e.at}`
+        setData((prev) => {
+          const seen = new Set(prev.events.map(key))
+          const before = recent.filter((e) => !seen.has(key(e))).reverse()
+          return {...prev, events: [...prev.events, ...before].slice(0, EVENTS_KEPT)}
+        })
+      })
+      .catch(() => undefined)
     const tick = setInterval(() => void refresh(true), options.statsIntervalMs)
 
     let dropped = false
