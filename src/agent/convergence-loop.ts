@@ -30,6 +30,7 @@ export class ConvergenceLoop {
   private again = false
   private stopped = false
   private readonly listeners: Array<(result: ConvergeResult) => void | Promise<void>> = []
+  private readonly appliedListeners: Array<(instanceIds: string[]) => void | Promise<void>> = []
 
   constructor(private readonly options: ConvergenceLoopOptions) {}
 
@@ -41,6 +42,20 @@ export class ConvergenceLoop {
   /** Told after each pass (instances it re-made get their binding users back). */
   afterPass(listener: (result: ConvergeResult) => void | Promise<void>): void {
     this.listeners.push(listener)
+  }
+
+  /**
+   * Told of every instance whose container an apply (re)made or started, in a pass or outside one (the
+   * supervisor's): its volume may be new, so its binding users come back from the store.
+   */
+  onApplied(listener: (instanceIds: string[]) => void | Promise<void>): void {
+    this.appliedListeners.push(listener)
+  }
+
+  /** An apply outside a pass (the supervisor bringing back a lost container) made these instances' containers. */
+  async applied(instanceIds: string[]): Promise<void> {
+    if (instanceIds.length === 0) return
+    for (const listener of this.appliedListeners) await listener(instanceIds)
   }
 
   /** Converge to this desired state (an older one than the last given is ignored). */
@@ -81,6 +96,7 @@ export class ConvergenceLoop {
           asOf: desired.asOf,
           held: this.options.held,
         })
+        await this.applied(result.applied)
         for (const listener of this.listeners) await listener(result)
       } catch (error) {
         this.options.log.warn(`converging failed: ${errorMessage(error)}`)

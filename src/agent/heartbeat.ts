@@ -120,10 +120,11 @@ export function startHeartbeats(options: HeartbeatOptions): Heartbeats {
   let failures = 0
   let engineStatus: string | undefined
   let installation: string | undefined
-  // Instances a converge pass (re)made, told to the broker on the next beat so it restores their binding users.
+  // Instances an apply (re)made, in a pass or by the supervisor, told to the broker on the next beat so it restores
+  // their binding users.
   const reapplied = new Set<string>()
-  options.loop.afterPass((result) => {
-    for (const id of result.applied) reapplied.add(id)
+  options.loop.onApplied((instanceIds) => {
+    for (const id of instanceIds) reapplied.add(id)
   })
 
   const post = async (

@@ -245,7 +245,11 @@ export class Supervisor implements ContainerAnnotations {
       else if (info?.State.Running) {
         if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
           await this.options.agent.restart(instanceId)
-      } else await this.options.agent.apply(spec, {asOf: desired.asOf})
+      } else {
+        await this.options.agent.apply(spec, {asOf: desired.asOf})
+        // Made again outside a pass (a container removed behind dbroker's back): its binding users come back too.
+        await this.options.loop.applied([instanceId])
+      }
     } catch (error) {
       this.options.log.warn(`cannot restart instance ${instanceId}: ${errorMessage(error)}`)
       this.options.loop.kick()

@@ -192,8 +192,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalSystem> {
   const expiry = startBindingExpiry({store, provisioner: broker.provisioner, log})
 
   // A container convergence (re)made may have a new volume: its binding users come back from the store.
-  loop.afterPass(async (result) => {
-    await Promise.all(result.applied.map((id) => broker.provisioner.replayBindings(id)))
+  loop.onApplied(async (instanceIds) => {
+    await Promise.all(instanceIds.map((id) => broker.provisioner.replayBindings(id)))
   })
   let firstPass = true
   loop.afterPass((result) => {

@@ -1,20 +1,32 @@
 import {execFileSync} from 'node:child_process'
 
+/** A client's uri without its password, and the password apart: it goes in the client's environment, not its arguments. */
+function apart(uri: string): {uri: string; password: string} {
+  const url = new URL(uri)
+  const password = decodeURIComponent(url.password)
+  url.password = ''
+  return {uri: url.toString(), password}
+}
+
 /** Runs redis-cli against a binding's uri; what it prints (redis-cli exits 0 on a refused AUTH). */
 export function redis(uri: string, ...args: string[]): string {
-  return execFileSync('redis-cli', ['-u', uri, '--no-auth-warning', ...args], {
+  const {uri: bare, password} = apart(uri)
+  return execFileSync('redis-cli', ['-u', bare, '--no-auth-warning', ...args], {
     encoding: 'utf8',
     stdio: 'pipe',
     timeout: 10_000,
+    env: {...process.env, REDISCLI_AUTH: password},
   }).trim()
 }
 
 /** Runs one SQL statement with psql against a binding's uri; rows unaligned, tuples only. */
 export function psql(uri: string, sql: string): string {
-  return execFileSync('psql', [uri, '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+  const {uri: bare, password} = apart(uri)
+  return execFileSync('psql', [bare, '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
     encoding: 'utf8',
     stdio: 'pipe',
     timeout: 20_000,
+    env: {...process.env, PGPASSWORD: password},
   }).trim()
 }
 

@@ -99,8 +99,11 @@ describe('a container its supervisor gives up on (failing)', () => {
     const {uri} = bound.body.credentials as {uri: string}
     const name = (await t.system.store.getInstance(id))!.spec.name
 
-    // Three deaths in a row, each once it runs again (the engine's policy or the supervisor started it).
-    for (let kill = 0; kill < 3; kill++) {
+    // Deaths in a row, each once it runs again (the engine's policy or the supervisor started it), until the
+    // supervisor says failing: three within 20 s are enough, but a death while the supervisor's own restart is
+    // still under way counts as that restart's, so a busy machine may need one or two more.
+    let failing: Awaited<ReturnType<typeof admin>>[number] | undefined
+    for (let kill = 0; kill < 8 && !failing; kill++) {
       const info = await until('redis running', async () => {
         const now = await docker.getContainer(name).inspect()
         return now.State.Running && !now.State.Restarting && now.State.Pid > 0 && now
@@ -112,13 +115,14 @@ describe('a container its supervisor gives up on (failing)', () => {
           (await docker.getContainer(name).inspect()).State.StartedAt !== info.State.StartedAt ||
           !(await docker.getContainer(name).inspect()).State.Running,
       )
+      if (kill >= 2)
+        failing = await until(
+          'failing in the admin API',
+          async () => (await admin()).find((i) => i.id === id && i.container?.failing),
+          3_000,
+        ).catch(() => undefined)
     }
-
-    const failing = await until(
-      'failing in the admin API',
-      async () => (await admin()).find((i) => i.id === id && i.container?.failing),
-      20_000,
-    )
+    if (!failing) throw new Error('eight deaths within seconds, and the admin API never said failing')
     expect(failing.container).toMatchObject({failing: true, lastExitCode: 137})
     expect(instancesTable([failing])).toMatch(/failing.*137/s)
     await until('the failing event', () =>
