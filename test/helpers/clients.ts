@@ -10,12 +10,19 @@ function apart(uri: string): {uri: string; password: string} {
 
 /** Runs redis-cli against a binding's uri; what it prints (redis-cli exits 0 on a refused AUTH). */
 export function redis(uri: string, ...args: string[]): string {
-  const {uri: bare, password} = apart(uri)
-  return execFileSync('redis-cli', ['-u', bare, '--no-auth-warning', ...args], {
+  // Not `-u`: redis-cli reads `redis://name@host` as a password, so the parts go apart and the password in the env.
+  const url = new URL(uri)
+  const where = ['-h', url.hostname, '-p', url.port || '6379']
+  if (url.username) where.push('--user', decodeURIComponent(url.username))
+  const db = url.pathname.replace(/^\//, '')
+  if (db) where.push('-n', db)
+  if (url.protocol === 'rediss:') where.push('--tls')
+  const password = decodeURIComponent(url.password)
+  return execFileSync('redis-cli', [...where, '--no-auth-warning', ...args], {
     encoding: 'utf8',
     stdio: 'pipe',
     timeout: 10_000,
-    env: {...process.env, REDISCLI_AUTH: password},
+    env: password ? {...process.env, REDISCLI_AUTH: password} : process.env,
   }).trim()
 }
 

@@ -114,24 +114,32 @@ describe('a container and its volume lost behind the broker’s back', () => {
   })
 
   it('brought back by the supervisor (a death a moment before holds the converger back): the binding users come back too', async () => {
-    const kept = cacheBindings[0]
-    // One death the engine's policy restarts: the next within the window makes the supervisor back off, so the
-    // converger leaves the instance alone and the supervisor's own apply re-makes the lost container.
-    expect(redis(kept.uri, 'SET', 'before-the-supervisor', 'here')).toBe('OK')
-    const before = (await labelled(cache)).containers[0]
-    const {State} = await docker.getContainer(before.Id).inspect()
-    process.kill(State.Pid, 'SIGKILL')
-    await until('the engine restarted it', async () => {
-      const now = await docker.getContainer(before.Id).inspect()
-      return now.State.Running && now.State.StartedAt !== State.StartedAt && redis(kept.uri, 'PING') === 'PONG'
-    })
-    await loseContainerAndVolume(cache)
-    await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG', {
-      timeoutMs: 60_000,
-      everyMs: 250,
-    })
-    // A new volume, and the user in it is the binding's again.
-    expect(redis(kept.uri, 'EXISTS', 'before-the-supervisor')).toBe('0')
-    expect(redis(kept.uri, 'ACL', 'WHOAMI')).toBe(kept.username)
+    // An instance of its own: the deaths above count toward the others' supervision windows.
+    const alone = testId()
+    expect((await t!.osb.provision(alone, {...REDIS, ...ORG})).status).toBe(201)
+    const kept = (await t!.osb.bind(alone, testId('b'), REDIS)).body.credentials as Credentials
+    try {
+      expect(redis(kept.uri, 'SET', 'before-the-supervisor', 'here')).toBe('OK')
+      // One death the engine's policy restarts: the next within the window makes the supervisor back off, so the
+      // converger leaves the instance alone and the supervisor's own apply re-makes the lost container.
+      const before = (await labelled(alone)).containers[0]
+      const {State} = await docker.getContainer(before.Id).inspect()
+      process.kill(State.Pid, 'SIGKILL')
+      await until('the engine restarted it', async () => {
+        const now = await docker.getContainer(before.Id).inspect()
+        return now.State.Running && now.State.StartedAt !== State.StartedAt && redis(kept.uri, 'PING') === 'PONG'
+      })
+      await loseContainerAndVolume(alone)
+      await until(`redis binding ${kept.username} answering`, () => redis(kept.uri, 'PING') === 'PONG', {
+        timeoutMs: 60_000,
+        everyMs: 250,
+      })
+      // A new volume, and the binding's user in it writes again.
+      expect(redis(kept.uri, 'EXISTS', 'before-the-supervisor')).toBe('0')
+      expect(redis(kept.uri, 'SET', 'after-the-supervisor', 'here')).toBe('OK')
+    } finally {
+      await t!.osb.deprovision(alone, REDIS)
+      await removeLabelled([alone])
+    }
   })
 })
