@@ -87,7 +87,7 @@ describe('redis: a binding holds data commands only, and nothing it does outlive
     dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
     const catalogFile = path.join(dir, 'catalog.yml')
     writeFileSync(catalogFile, catalogYaml)
-    t = await startTestSystem({catalogFile, portRange: [46860, 46889]})
+    t = await startTestSystem({catalogFile, portRange: [43300, 43329]})
     expect((await t.osb.provision(cache, {...PER_BINDING, ...ORG})).status).toBe(201)
   })
   afterAll(async () => {

@@ -35,7 +35,7 @@ describe('data at rest and output: a store that gives nothing away, input that i
     // A data dir that already existed, readable by everyone.
     dataDir = mkdtempSync(path.join(tmpdir(), 'dbroker-rest-'))
     chmodSync(dataDir, 0o755)
-    t = await startTestSystem({dataDir, portRange: [46700, 46749]})
+    t = await startTestSystem({dataDir, portRange: [43250, 43299]})
     expect((await t.osb.provision(instanceId, {...REDIS, ...ORG, parameters: {}})).status).toBe(201)
   })
   afterAll(async () => {

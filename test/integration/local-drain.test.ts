@@ -10,7 +10,7 @@ describe('an operator drains the local host of `dbroker up` through the admin AP
   const made: string[] = []
 
   beforeAll(async () => {
-    t = await startTestSystem({portRange: [46850, 46869]})
+    t = await startTestSystem({portRange: [43050, 43069]})
     admin = new OsbClient(t.system.url, t.system.adminCredentials)
   })
   afterAll(async () => {

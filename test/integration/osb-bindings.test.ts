@@ -8,7 +8,7 @@ describe('bindings through the broker', () => {
   let cache: string
   let db: string
   beforeAll(async () => {
-    t = await startTestSystem({portRange: [46200, 46249]})
+    t = await startTestSystem({portRange: [43000, 43049]})
     cache = testId()
     db = testId()
     const [r, p] = await Promise.all([

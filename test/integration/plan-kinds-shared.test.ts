@@ -10,7 +10,7 @@ describe('a shared mariadb plan: many instances in one container', () => {
   let t: TestSystem
 
   beforeAll(async () => {
-    t = await startTestSystem({portRange: [46930, 46949]})
+    t = await startTestSystem({portRange: [43100, 43119]})
   })
   afterAll(async () => {
     await t?.close()

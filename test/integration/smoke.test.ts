@@ -8,7 +8,7 @@ import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/s
 describe('redis through the broker', () => {
   let t: TestSystem
   beforeAll(async () => {
-    t = await startTestSystem()
+    t = await startTestSystem({portRange: [43200, 43219]})
   })
   afterAll(async () => {
     await t?.close()

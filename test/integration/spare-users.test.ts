@@ -14,7 +14,7 @@ describe('spare users: per-binding credentials at store speed', () => {
   let t: TestSystem
   const id = testId()
   beforeAll(async () => {
-    t = await startTestSystem({portRange: [46600, 46649]})
+    t = await startTestSystem({portRange: [43150, 43199]})
     expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
   })
   afterAll(async () => {
