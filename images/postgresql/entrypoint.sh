@@ -391,6 +391,22 @@ else
   fi
 fi
 
+# Under a memory limit no one backend may allocate past it: PostgreSQL has no per-session memory cap, so a
+# tenant's `SELECT repeat('x', 1000000000)` would have the kernel kill a backend, and the postmaster then
+# restarts and ends every other tenant's session. Each server process gets an address space as large as the
+# container's memory limit (RLIMIT_AS, inherited by every backend): past it an allocation fails and only that
+# query ends, with "out of memory". JIT (which maps much it never uses) is off under such a limit.
+limit=
+if [[ -r /sys/fs/cgroup/memory.max ]]; then
+  limit=$(</sys/fs/cgroup/memory.max)
+elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+fi
+if [[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)); then
+  ulimit -v $((limit / 1024))
+  set -- "$@" -c jit=off
+fi
+
 if [[ $(id -u) -eq 0 ]]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$@"
 fi

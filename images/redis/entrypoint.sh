@@ -33,23 +33,31 @@ if [[ -n ${REDIS_MAXMEMORY_POLICY:-} ]]; then
   esac
   set -- "$@" --maxmemory-policy "$REDIS_MAXMEMORY_POLICY"
 fi
+# The container's memory limit, when it has one ("max" or a huge number means none).
+limit=
+if [[ -r /sys/fs/cgroup/memory.max ]]; then
+  limit=$(</sys/fs/cgroup/memory.max)
+elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+fi
+[[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) || limit=
 maxmemory=${REDIS_MAXMEMORY:-}
 if [[ -n $maxmemory ]]; then
   [[ $maxmemory =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] || die "REDIS_MAXMEMORY '$maxmemory' is not a size like 100mb"
-else
-  limit=
-  if [[ -r /sys/fs/cgroup/memory.max ]]; then
-    limit=$(</sys/fs/cgroup/memory.max)
-  elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
-    limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
-  fi
-  # "max" or a huge number means no limit.
-  if [[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)); then
-    maxmemory=$((limit * 3 / 4))
-  fi
+elif [[ -n $limit ]]; then
+  maxmemory=$((limit * 3 / 4))
 fi
 if [[ -n $maxmemory ]]; then
   set -- "$@" --maxmemory "$maxmemory"
+fi
+# Under a memory limit no one command may allocate past it: maxmemory is only checked before a command runs,
+# so a tenant's `SETBIT k 4294967295 1` (512 MB at once) would have the kernel kill the server, and every other
+# tenant with it. Strings, bit offsets and SETRANGE/APPEND are capped at an eighth of the limit
+# (proto-max-bulk-len, at least 1 MB), as is one client's query buffer, and all clients' buffers together
+# (maxmemory-clients): a client past that is disconnected, not the server.
+if [[ -n $limit ]]; then
+  eighth=$((limit / 8 > 1048576 ? limit / 8 : 1048576))
+  set -- "$@" --proto-max-bulk-len "$eighth" --client-query-buffer-limit "$eighth" --maxmemory-clients "$eighth"
 fi
 
 ACL=/data/users.acl
