@@ -2,7 +2,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import type {BrokerClient} from '../client/broker-client.js'
 import {escapeControls} from '../core/control-chars.js'
-import {DbrokerError, errorMessage, UsageError} from '../core/errors.js'
+import {DbrokerError, errorMessage, LocalLinesError, UsageError} from '../core/errors.js'
 import {ContextStore, resolveTarget} from './contexts.js'
 
 /**
@@ -71,7 +71,10 @@ export abstract class BaseCommand extends Command {
       const {hint} = error as DbrokerError
       // Usage errors and a file's problems (one per line) are this process's own words about local input; anything else may carry a broker's text.
       const local = {
-        keepLineBreaks: error instanceof UsageError || Array.isArray((error as {problems?: unknown}).problems),
+        keepLineBreaks:
+          error instanceof UsageError ||
+          error instanceof LocalLinesError ||
+          Array.isArray((error as {problems?: unknown}).problems),
       }
       process.stderr.write(
         `Error: ${escapeControls(error.message, local)}\n${hint ? `  Try: ${escapeControls(hint, local)}\n` : ''}`,

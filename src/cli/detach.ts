@@ -3,7 +3,7 @@ import {closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync} fr
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {DbrokerError} from '../core/errors.js'
+import {DbrokerError, LocalLinesError} from '../core/errors.js'
 
 /** What a running `dbroker up` leaves in its data dir so `--detach` and `down` can find it. */
 export interface UpState {
@@ -94,7 +94,7 @@ export async function startDetached(options: {
   while (Date.now() < deadline) {
     if (exited !== undefined) {
       const tail = logTail(options.dataDir)
-      throw new DbrokerError(
+      throw new LocalLinesError(
         `dbroker up exited with code ${exited} before it was healthy${tail ? `:\n${tail}` : ''}`,
         `see ${upLogFile(options.dataDir)}`,
       )

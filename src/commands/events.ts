@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
 import type {ChangeEvent} from '../core/admin.js'
-import {DbrokerError} from '../core/errors.js'
+import {DbrokerError, UsageError} from '../core/errors.js'
 
 export default class Events extends BrokerCommand {
   static override summary = "Print the broker's changes (instances, bindings, operations, hosts); -f follows them"
@@ -17,12 +17,11 @@ Lines are: time (UTC), kind, the instance's name (else its short id; a binding o
   ]
   static override flags = {
     follow: Flags.boolean({char: 'f', description: 'keep printing changes as they happen, until Ctrl-C'}),
-    limit: Flags.integer({
+    limit: Flags.string({
       char: 'n',
-      min: 0,
-      max: 1000,
-      default: 50,
-      description: 'how many past changes to print first (lines, after heartbeats that change nothing are left out)',
+      default: '50',
+      description:
+        'how many past changes to print first, 0-1000 (lines, after heartbeats that change nothing are left out); 0 with -f: only new ones',
     }),
     retry: Flags.boolean({
       dependsOn: ['follow'],
@@ -39,7 +38,8 @@ Lines are: time (UTC), kind, the instance's name (else its short id; a binding o
   }
 
   async run(): Promise<{events: ChangeEvent[]} | {followed: number}> {
-    const {flags} = await this.parse(Events)
+    const {flags: parsed} = await this.parse(Events)
+    const flags = {...parsed, limit: limitOf(parsed.limit, parsed.follow)}
     const client = await this.client(flags.context)
     const {followEvents, instanceNames, recentShown, repeatedHostUpdates} = await import('../cli/services/events.js')
     const {eventLine} = await import('../cli/event-line.js')
@@ -86,4 +86,16 @@ Lines are: time (UTC), kind, the instance's name (else its short id; a binding o
     }
     return {followed}
   }
+}
+
+/** --limit as a number of past changes: a whole number up to the 1000 the broker keeps; 0 only means something while following. */
+function limitOf(value: string, follow: boolean): number {
+  if (!/^\d+$/.test(value) || Number(value) > 1000)
+    throw new UsageError(`--limit (-n) ${value} is not a number of past changes: give a whole number from 0 to 1000`)
+  const limit = Number(value)
+  if (limit === 0 && !follow)
+    throw new UsageError(
+      '--limit (-n) 0 without --follow prints nothing: give how many past changes to print (1-1000), or add -f to follow only new ones',
+    )
+  return limit
 }

@@ -13,6 +13,11 @@ export class DbrokerError extends Error {
   }
 }
 
+/** A message this process wrote from its own files (a detached `up`'s log): its line breaks are kept, other controls still escaped. */
+export class LocalLinesError extends DbrokerError {
+  override readonly name: string = 'LocalLinesError'
+}
+
 export class UsageError extends DbrokerError {
   override readonly name = 'UsageError'
 }
