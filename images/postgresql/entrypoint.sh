@@ -391,20 +391,50 @@ else
   fi
 fi
 
-# Under a memory limit no one backend may allocate past it: PostgreSQL has no per-session memory cap, so a
-# tenant's `SELECT repeat('x', 1000000000)` would have the kernel kill a backend, and the postmaster then
-# restarts and ends every other tenant's session. Each server process gets an address space as large as the
-# container's memory limit (RLIMIT_AS, inherited by every backend): past it an allocation fails and only that
-# query ends, with "out of memory". JIT (which maps much it never uses) is off under such a limit.
-limit=
+# Whether the operator set a server parameter: on the command line (-c name=v, -cname=v, --name=v) or with
+# ALTER SYSTEM. Such a setting wins over what the memory limit derives below.
+operator_sets() {
+  local arg prev=
+  for arg in "${@:2}"; do
+    [[ $arg == "--$1="* || $arg == "-c$1="* || ($prev == -c && $arg == "$1="*) ]] && return 0
+    prev=$arg
+  done
+  grep -qiE "^[[:space:]]*$1[[:space:]]*=" "$PGDATA/postgresql.auto.conf" 2>/dev/null
+}
+
+# PostgreSQL 15 has no per-session memory cap: under a memory limit one tenant's SELECT repeat('x', 1000000000)
+# would have the kernel kill its backend, and the postmaster then ends every session to restart. So every server
+# process gets a bounded address space (RLIMIT_AS, inherited by each backend), past which an allocation fails
+# and only that query ends, with "out of memory". Its size: the shared memory mapping (shared_memory_size: at
+# most a quarter of the limit is shared_buffers) + 96 MB for the binary, libraries and catalog caches (an idle
+# backend maps 76 MB besides shared memory) + half of what the shared memory leaves of the limit (the other
+# half stays for every other process). JIT is off (loading LLVM maps another 130 MB), and maintenance_work_mem
+# (CREATE INDEX, VACUUM) at most half a backend's share, so that normal work fits.
+memory_limit=
 if [[ -r /sys/fs/cgroup/memory.max ]]; then
-  limit=$(</sys/fs/cgroup/memory.max)
+  memory_limit=$(</sys/fs/cgroup/memory.max)
 elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
-  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+  memory_limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
 fi
-if [[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)); then
-  ulimit -v $((limit / 1024))
-  set -- "$@" -c jit=off
+if [[ $memory_limit =~ ^[0-9]+$ ]] && ((memory_limit < 1 << 40)); then
+  limit_kb=$((memory_limit / 1024))
+  derived=()
+  operator_sets jit "$@" || derived+=(-c jit=off)
+  operator_sets shared_buffers "$@" || derived+=(-c "shared_buffers=$((limit_kb / 4 < 131072 ? limit_kb / 4 : 131072))kB")
+  set -- "$1" "${derived[@]}" "${@:2}"
+  shared_mb=$(as_postgres postgres -D "$PGDATA" -C shared_memory_size "${@:2}") && [[ $shared_mb =~ ^[0-9]+$ ]] \
+    || die "could not compute the server's shared memory size"
+  share_kb=$(((limit_kb - shared_mb * 1024) / 2))
+  ((share_kb >= 16384)) || share_kb=16384
+  if ! operator_sets maintenance_work_mem "$@"; then
+    set -- "$@" -c "maintenance_work_mem=$((share_kb / 2 < 65536 ? share_kb / 2 : 65536))kB"
+  fi
+  address_space_kb=$((shared_mb * 1024 + 98304 + share_kb))
+  if ulimit -v "$address_space_kb" 2>/dev/null; then
+    say "memory limit $((limit_kb / 1024)) MB: shared memory $shared_mb MB, each server process's address space at most $((address_space_kb / 1024)) MB"
+  else
+    say "memory limit $((limit_kb / 1024)) MB: could not set the address space limit to $((address_space_kb / 1024)) MB (a lower hard limit?), keeping $(ulimit -v)"
+  fi
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

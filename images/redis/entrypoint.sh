@@ -22,8 +22,30 @@ if [[ -z ${REDIS_PASSWORD:-} ]]; then
   die "REDIS_PASSWORD is required (set it with -e REDIS_PASSWORD=...)"
 fi
 
+# What the server was given (options, and the config file when it names one): an operator's setting of
+# anything below wins over what the entrypoint derives.
+conf=
+[[ ${2:-} == -* || -z ${2:-} ]] || conf=$2
+given=("${@:2}")
+operator_sets() {
+  local arg
+  for arg in "${given[@]}"; do
+    [[ ${arg,,} != "--$1" ]] || return 0
+  done
+  [[ -n $conf && -r $conf ]] && grep -qiE "^[[:space:]]*$1[[:space:]]" "$conf"
+}
+
+# The container's memory limit in bytes; empty when it has none ("max", or a number too large to be one).
+limit=
+if [[ -r /sys/fs/cgroup/memory.max ]]; then
+  limit=$(</sys/fs/cgroup/memory.max)
+elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+fi
+[[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) || limit=
+
 # Plan parameters (optional):
-#   REDIS_MAXMEMORY_POLICY  -> --maxmemory-policy
+#   REDIS_MAXMEMORY_POLICY  -> --maxmemory-policy (default under a limit: noeviction)
 #   REDIS_MAXMEMORY         -> --maxmemory (e.g. 100mb); default: 75% of the
 #                              container's memory limit, when it has one.
 if [[ -n ${REDIS_MAXMEMORY_POLICY:-} ]]; then
@@ -32,23 +54,33 @@ if [[ -n ${REDIS_MAXMEMORY_POLICY:-} ]]; then
     *) die "REDIS_MAXMEMORY_POLICY '$REDIS_MAXMEMORY_POLICY' is not a redis maxmemory-policy" ;;
   esac
   set -- "$@" --maxmemory-policy "$REDIS_MAXMEMORY_POLICY"
+elif [[ -n $limit ]] && ! operator_sets maxmemory-policy; then
+  set -- "$@" --maxmemory-policy noeviction
 fi
-# The container's memory limit, when it has one ("max" or a huge number means none).
-limit=
-if [[ -r /sys/fs/cgroup/memory.max ]]; then
-  limit=$(</sys/fs/cgroup/memory.max)
-elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
-  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+if [[ -n ${REDIS_MAXMEMORY:-} ]]; then
+  [[ $REDIS_MAXMEMORY =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] || die "REDIS_MAXMEMORY '$REDIS_MAXMEMORY' is not a size like 100mb"
+  set -- "$@" --maxmemory "$REDIS_MAXMEMORY"
+elif [[ -n $limit ]] && ! operator_sets maxmemory; then
+  set -- "$@" --maxmemory $((limit * 3 / 4))
 fi
-[[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) || limit=
-maxmemory=${REDIS_MAXMEMORY:-}
-if [[ -n $maxmemory ]]; then
-  [[ $maxmemory =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] || die "REDIS_MAXMEMORY '$maxmemory' is not a size like 100mb"
-elif [[ -n $limit ]]; then
-  maxmemory=$((limit * 3 / 4))
-fi
-if [[ -n $maxmemory ]]; then
-  set -- "$@" --maxmemory "$maxmemory"
+
+# maxmemory is checked only before a command runs, so under a limit no one command may allocate much at once
+# (SETBIT k 4294967295 1 asks for 512 MB: the kernel would kill the server, and every tenant's data and
+# sessions with it). With U = 1/16 of the limit (at least 1 MB, redis' minimum): a string, a bit offset, a
+# SETRANGE or APPEND result at most U (proto-max-bulk-len); one client's query buffer and a normal client's
+# pending replies at most 2U, a subscriber's at most 2U (and redis' 32 MB), all clients' buffers together 2U
+# (maxmemory-clients, the largest client goes first): a client past them is disconnected, not the server.
+# maxmemory (75%, buffers included) + 2U leaves 1/8 for the server itself and the allocator's slack.
+if [[ -n $limit ]]; then
+  unit=$((limit / 16 > 1 << 20 ? limit / 16 : 1 << 20))
+  for setting in proto-max-bulk-len:$unit client-query-buffer-limit:$((2 * unit)) maxmemory-clients:$((2 * unit)); do
+    operator_sets "${setting%:*}" || set -- "$@" "--${setting%:*}" "${setting#*:}"
+  done
+  if ! operator_sets client-output-buffer-limit; then
+    pubsub=$((2 * unit < 32 << 20 ? 2 * unit : 32 << 20))
+    set -- "$@" --client-output-buffer-limit normal $((2 * unit)) 0 0 \
+      --client-output-buffer-limit pubsub "$pubsub" $((pubsub / 4)) 60
+  fi
 fi
 # Under a memory limit no one command may allocate past it: maxmemory is only checked before a command runs,
 # so a tenant's `SETBIT k 4294967295 1` (512 MB at once) would have the kernel kill the server, and every other
