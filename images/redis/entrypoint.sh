@@ -82,15 +82,6 @@ if [[ -n $limit ]]; then
       --client-output-buffer-limit pubsub "$pubsub" $((pubsub / 4)) 60
   fi
 fi
-# Under a memory limit no one command may allocate past it: maxmemory is only checked before a command runs,
-# so a tenant's `SETBIT k 4294967295 1` (512 MB at once) would have the kernel kill the server, and every other
-# tenant with it. Strings, bit offsets and SETRANGE/APPEND are capped at an eighth of the limit
-# (proto-max-bulk-len, at least 1 MB), as is one client's query buffer, and all clients' buffers together
-# (maxmemory-clients): a client past that is disconnected, not the server.
-if [[ -n $limit ]]; then
-  eighth=$((limit / 8 > 1048576 ? limit / 8 : 1048576))
-  set -- "$@" --proto-max-bulk-len "$eighth" --client-query-buffer-limit "$eighth" --maxmemory-clients "$eighth"
-fi
 
 ACL=/data/users.acl
 mkdir -p /data
