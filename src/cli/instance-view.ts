@@ -1,6 +1,14 @@
 import type {BindingView, InstanceDetail} from '../core/admin.js'
 import {confinement} from '../core/security.js'
-import {endpoint, formatBytes, formatDuration, formatPercent, instanceHealth, uptime} from '../core/format.js'
+import {
+  endpoint,
+  formatBytes,
+  formatDuration,
+  formatPercent,
+  formatRemaining,
+  instanceHealth,
+  uptime,
+} from '../core/format.js'
 import {type Column, renderTable} from './table.js'
 
 /** `dbroker show`: one instance as labelled lines, the way `docker inspect` would if it were for people. */
@@ -23,6 +31,7 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ['usage', i.stats ? `cpu ${formatPercent(i.stats.cpuPercent)}, memory ${formatBytes(i.stats.memoryBytes)}` : '-'],
     ['security', i.security ? confinement(i.security) : '-'],
     ['volumes', i.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'],
+    ...(i.disk ? [['disk', `${formatBytes(i.disk.sizeBytes)} at ${i.disk.path}`] as [string, string]] : []),
     [
       'operation',
       i.lastOperation
@@ -50,7 +59,7 @@ export function bindingsTable(rows: BindingRow[]): string {
   if (rows.some((b) => b.expiresAt))
     columns.push({
       header: 'expires in',
-      value: (b) => (b.expiresAt ? formatDuration(Math.max(0, b.expiresAt - Date.now())) : '-'),
+      value: (b) => (b.expiresAt ? formatRemaining(Math.max(0, b.expiresAt - Date.now())) : '-'),
       align: 'right',
     })
   const withUri = rows.some((b) => b.credentials?.uri)

@@ -17,7 +17,12 @@ export default class Logs extends BrokerCommand {
     '<%= config.bin %> logs orders-db -f --since 10m',
     "<%= config.bin %> logs redis --grep 'WARN|ERR'",
   ]
-  static override args = {instance: Args.string({required: true, description: 'instance name or id'})}
+  static override args = {
+    instance: Args.string({
+      required: true,
+      description: 'instance name or id, or a deployed container (<deployment>/<container>)',
+    }),
+  }
   static override flags = {
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines'}),
     tail: Flags.string({
@@ -50,8 +55,8 @@ export default class Logs extends BrokerCommand {
       throw new UsageError(`--since ${flags.since} is not a duration (10m, 2h) or a date`)
     }
     const client = await this.client(flags.context)
-    const {instanceByRef} = await import('../cli/services/instances.js')
-    const {id} = await instanceByRef(client, args.instance)
+    const {containerByRef} = await import('../cli/services/instances.js')
+    const {id} = await containerByRef(client, args.instance)
     const abort = new AbortController()
     const stop = () => abort.abort()
     process.once('SIGINT', stop)

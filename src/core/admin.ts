@@ -108,6 +108,8 @@ export interface InstanceDetail extends InstanceView {
   parameters: Record<string, unknown>
   context: Record<string, unknown>
   volumes: Array<{name: string; path: string}>
+  /** Its own sized disk (`dbroker disk resize`); null: its plan keeps data in Docker volumes. Absent from older brokers. */
+  disk?: {path: string; sizeBytes: number} | null
   /** How its container is confined (capabilities, read-only root, limits, logs, network); absent from brokers before hardening. */
   security?: SecurityView
   bindings: BindingView[]

@@ -23,6 +23,31 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${Math.floor(s / 86_400)}d`
 }
 
+/**
+ * Time left in its two largest units, the smaller rounded to nearest (`4h`
+ * just after a 4 h ttl starts, then `3h59m`): formatDuration's floor would say
+ * 3h for nearly four.
+ */
+export function formatRemaining(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '-'
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ]
+  const big = units.findIndex(([, size]) => ms >= size)
+  if (big === -1 || big === units.length - 1) return `${Math.round(ms / 1000)}s`
+  const [bigName, bigSize] = units[big]
+  const [smallName, smallSize] = units[big + 1]
+  const total = Math.round(ms / smallSize)
+  // 59m59.6s rounds to an hour: say 1h, not 60m.
+  if (big > 0 && total * smallSize >= units[big - 1][1]) return formatRemaining(total * smallSize)
+  const whole = Math.floor(total / (bigSize / smallSize))
+  const rest = total - whole * (bigSize / smallSize)
+  return `${whole}${bigName}${rest ? `${rest}${smallName}` : ''}`
+}
+
 export function formatPercent(value: number | null | undefined): string {
   return value === null || value === undefined ? '-' : `${value.toFixed(value < 10 ? 1 : 0)}%`
 }

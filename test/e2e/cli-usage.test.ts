@@ -1,5 +1,5 @@
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -118,5 +118,28 @@ describe('mistyped commands and flags, as an operator makes them', () => {
     expect(up).toContain('name of the context it writes')
     expect(up).not.toContain('broker context to use')
     expect(cli('bind', '--help').stdout).toContain('broker context to use')
+  })
+
+  it('events --limit names the flag and what it takes; -n 0 without -f says why it would print nothing (exit 2)', () => {
+    const word = cli('events', '-n', 'abc')
+    expect(word.code).toBe(2)
+    expect(word.stderr).toContain(
+      '--limit (-n) abc is not a number of past changes: give a whole number from 0 to 1000',
+    )
+    expect(cli('events', '--limit', '5000').stderr).toContain('--limit (-n) 5000 is not a number')
+    const zero = cli('events', '-n', '0')
+    expect(zero.code).toBe(2)
+    expect(zero.stderr).toContain('--limit (-n) 0 without --follow prints nothing')
+    expect(zero.stderr).toContain('add -f to follow only new ones')
+  })
+
+  it('up --detach that fails shows the log tail on lines of their own, not as literal \\n', () => {
+    const bad = path.join(home, 'bad-catalog.yml')
+    writeFileSync(bad, 'services: [oops\n')
+    const dataDir = path.join(home, 'failing-up')
+    const up = cli('up', '--detach', '--data-dir', dataDir, '--port', '43441', '--catalog', bad)
+    expect(up.code).toBe(1)
+    expect(up.stderr).not.toContain('\\n')
+    expect(up.stderr).toMatch(/before it was healthy:\n.*invalid catalog/)
   })
 })

@@ -50,6 +50,7 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
         parameters: instance.parameters,
         context: instance.context,
         volumes: instance.spec.volumes,
+        disk: instance.spec.disk ? {path: instance.spec.disk.path, sizeBytes: instance.spec.disk.sizeBytes} : null,
         security: securityView(instance.spec, await store.installationId()),
         bindings: bindings.map((b) => ({
           id: b.id,
@@ -68,7 +69,7 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
   )
 
   scope.post('/instances/:ref/restart', {schema: {params: instanceRef}}, async (request) => {
-    const instance = await views.lookup(request.params.ref)
+    const instance = await views.lookupContainer(request.params.ref)
     await options.agentFor(await views.hostOf(instance)).restart(instance.id)
     events.emitChange({kind: 'instance', id: instance.id, action: 'restart', state: instance.state})
     options.log.info(`restarted the container of instance ${instance.id} (admin request)`)

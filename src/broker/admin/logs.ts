@@ -33,7 +33,7 @@ export function logRoutes(scope: AdminScope, options: AdminOptions, views: Admin
   })
 
   scope.get('/instances/:ref/logs', {schema: {params: instanceRef, querystring: logsQuery}}, async (request, reply) => {
-    const instance = await views.lookup(request.params.ref)
+    const instance = await views.lookupContainer(request.params.ref)
     const agent = options.agentFor(await views.hostOf(instance))
     if (!agent.logs) throw new OsbError(501, `the agent of host ${instance.hostId} cannot stream logs`)
     const {tail, since, follow, timestamps} = request.query

@@ -183,12 +183,19 @@ export function adminViews(options: AdminOptions) {
     return instance
   }
 
-  async function hostOf(instance: ServiceInstance): Promise<Host> {
+  /** What logs and restart act on: an instance by id or name, or a deployed container by its id (`deploy:<deployment>:<host>:<container>`). */
+  async function lookupContainer(ref: string): Promise<Pick<ServiceInstance, 'id' | 'hostId' | 'state'>> {
+    const deployed = ref.startsWith('deploy:') ? await store.deployments.container(ref) : undefined
+    if (!deployed) return lookup(ref)
+    return {id: deployed.instanceId, hostId: deployed.hostId, state: 'ready'}
+  }
+
+  async function hostOf(instance: Pick<ServiceInstance, 'id' | 'hostId'>): Promise<Host> {
     const host = await store.getHost(instance.hostId)
     if (!host) throw new OsbError(500, `host ${instance.hostId} of instance ${instance.id} is not registered`)
     if (!isLive(host, options.keepaliveMs)) throw new OsbError(503, describeUnreachable(host))
     return host
   }
 
-  return {hostView, instanceView, containers, statsOf, lookup, hostOf}
+  return {hostView, instanceView, containers, statsOf, lookup, lookupContainer, hostOf}
 }

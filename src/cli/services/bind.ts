@@ -5,7 +5,7 @@ import {BrokerRequestError, type CatalogService} from '../../client/broker-clien
 import type {BindingView, InstanceDetail} from '../../core/admin.js'
 import {BINDING_OWNER_KEY, BINDING_TTL_KEY} from '../../core/binding-expiry.js'
 import {DbrokerError, UsageError} from '../../core/errors.js'
-import {formatDuration} from '../../core/format.js'
+import {formatRemaining} from '../../core/format.js'
 import {type CliBroker, canLookUp, type Progress} from './broker.js'
 import {catalogNames, findService, planByRef} from './catalog.js'
 import {
@@ -76,7 +76,7 @@ const ownBindings = (bindings: BindingView[], owner: string) =>
 
 /** `expires in 5h12m` / `never expires`, for what bind says on stderr. */
 const lifetime = (b: Pick<BindingView, 'expiresAt'>, now: number) =>
-  b.expiresAt ? `expires in ${formatDuration(Math.max(0, b.expiresAt - now))}` : 'never expires'
+  b.expiresAt ? `expires in ${formatRemaining(Math.max(0, b.expiresAt - now))}` : 'never expires'
 
 type Target = {id: string; name: string | null; serviceId: string; planId: string; provisioned: boolean}
 
@@ -108,7 +108,7 @@ export async function bindService(client: CliBroker, ref: string, options: BindO
     if (!found && nearest && options.ttlSeconds)
       // Say why the earlier one is not handed out: it keeps its own ttl, and expires (or stays) on its own.
       options.progress?.(
-        `your binding ${nearest.id} of ${label} ${lifetime(nearest, now)}, not what --ttl ${formatDuration(options.ttlSeconds * 1000)} asks: making a new one`,
+        `your binding ${nearest.id} of ${label} ${lifetime(nearest, now)}, not what --ttl ${formatRemaining(options.ttlSeconds * 1000)} asks: making a new one`,
       )
     if (found) {
       options.progress?.(`reusing binding ${found.id} of ${label} (${lifetime(found, now)})`)

@@ -1,9 +1,11 @@
 import {randomUUID} from 'node:crypto'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {CatalogPlan, CatalogService, LastOperation} from '../../client/broker-client.js'
+import type {BrokerClient, CatalogPlan, CatalogService, LastOperation} from '../../client/broker-client.js'
+import {deployedContainers} from '../../client/deployments-client.js'
 import type {InstanceDetail, InstanceView} from '../../core/admin.js'
 import {DbrokerError, errorMessage} from '../../core/errors.js'
+import {editDistance} from '../hooks/command-not-found.js'
 import {type CliBroker, canLookUp, type Progress} from './broker.js'
 import {serviceByRef} from './catalog.js'
 
@@ -60,8 +62,63 @@ export async function instanceByRef(client: CliBroker, ref: string): Promise<Ins
     )
   }
   const only = matches.length === 1 ? await client.findInstance(matches[0].id) : undefined
-  if (!only) throw new DbrokerError(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
+  if (!only) throw new NoSuchInstanceError(ref)
   return only
+}
+
+class NoSuchInstanceError extends DbrokerError {
+  constructor(ref: string) {
+    super(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
+  }
+}
+
+/** What logs and restart act on: a service instance, or a container of a manifest deploy. */
+export interface ContainerTarget {
+  id: string
+  /** As `dbroker instances` and `top` show it: the instance's name, or `<deployment>/<container>`. */
+  label: string
+}
+
+/**
+ * An instance as instanceByRef finds it, else a deployed container by its id,
+ * `<deployment>/<container>` or its container name alone when only one
+ * deployment has it; the error lists the names that come near.
+ */
+export async function containerByRef(
+  client: CliBroker & Pick<BrokerClient, 'fetch'>,
+  ref: string,
+): Promise<ContainerTarget> {
+  try {
+    const instance = await instanceByRef(client, ref)
+    return {id: instance.id, label: labelOf(instance)}
+  } catch (error) {
+    if (!(error instanceof NoSuchInstanceError)) throw error
+  }
+  const deployed = await deployedContainers(client)
+  const full = (c: {deployment?: string; plan: string; name: string | null}) => `${c.deployment ?? c.plan}/${c.name}`
+  const matches = deployed.filter((c) => c.id === ref || full(c) === ref || c.name === ref)
+  if (matches.length === 1) return {id: matches[0].id, label: full(matches[0])}
+  if (matches.length > 1)
+    throw new DbrokerError(
+      `${ref} names a container in ${matches.length} deployments: ${matches.map(full).join(', ')}`,
+      `name one as <deployment>/<container>, e.g. \`${full(matches[0])}\``,
+    )
+  const names = [
+    ...(await client.instances({stats: false})).flatMap((i) => (i.name ? [i.name] : [])),
+    ...deployed.map(full),
+  ]
+  const near = names
+    .filter(
+      (n) =>
+        n.includes(ref) || ref.includes(n) || editDistance(ref, n.split('/').pop()!) <= 2 || editDistance(ref, n) <= 2,
+    )
+    .slice(0, 5)
+  throw new DbrokerError(
+    `no instance or deployed container has the id or name ${ref}`,
+    near.length > 0
+      ? `did you mean ${near.join(', ')}? (list them with \`dbroker instances\`)`
+      : 'list them with `dbroker instances` (deployed containers as <deployment>/<container>)',
+  )
 }
 
 /**

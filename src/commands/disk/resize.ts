@@ -4,7 +4,7 @@ import {BrokerCommand} from '../../cli/base-command.js'
 import {instanceByRef, labelOf} from '../../cli/services/instances.js'
 import type {DiskResizeResult} from '../../core/admin.js'
 import {parseBytes} from '../../catalog/units.js'
-import {UsageError} from '../../core/errors.js'
+import {DbrokerError, UsageError} from '../../core/errors.js'
 import {formatBytes} from '../../core/format.js'
 
 export default class DiskResize extends BrokerCommand {
@@ -29,6 +29,12 @@ export default class DiskResize extends BrokerCommand {
       )
     const client = await this.client(flags.context)
     const instance = await instanceByRef(client, args.instance)
+    // Refused before anything is announced or stopped (the broker refuses it too, for older clients).
+    if (instance.disk === null)
+      throw new DbrokerError(
+        `${labelOf(instance)} has no disk to resize: its plan (${instance.plan}) keeps data in Docker volumes`,
+        'pick a plan with a disk (`dbroker catalog`) for data you want to resize',
+      )
     this.note(
       `resizing the disk of ${labelOf(instance)} to ${args.size} (its container stops while the data is copied)`,
     )
