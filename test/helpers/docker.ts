@@ -49,3 +49,29 @@ export async function removeInstallationNetwork(installation: string): Promise<v
       if (error.statusCode !== 404) throw error
     })
 }
+
+/**
+ * Removes an instance's containers and then its volumes, as a wiped disk would; again when the converger or the
+ * supervisor re-made a container in between (its volume is then in use). Returns the ids of the containers removed.
+ */
+export async function loseContainerAndVolume(instanceId: string): Promise<string[]> {
+  const gone: string[] = []
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const {containers, volumes} = await labelled(instanceId)
+    for (const c of containers) await docker.getContainer(c.Id).remove({force: true})
+    gone.push(...containers.map((c) => c.Id))
+    const removed = await Promise.all(
+      volumes.map((v) =>
+        docker
+          .getVolume(v.Name)
+          .remove()
+          .then(
+            () => true,
+            () => false,
+          ),
+      ),
+    )
+    if (removed.every(Boolean)) return gone
+  }
+  throw new Error(`the volume of ${instanceId} stayed in use`)
+}

@@ -5,36 +5,13 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {psql, redis} from '../helpers/clients.js'
-import {docker, labelled, removeLabelled} from '../helpers/docker.js'
+import {docker, labelled, loseContainerAndVolume, removeLabelled} from '../helpers/docker.js'
 import {ORG, POSTGRES, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 import {until} from '../helpers/until.js'
 
 const RANGE: [number, number] = [46600, 46649]
 
 type Credentials = {uri: string; username: string; password: string; port: number}
-
-/** Removes the instance's container and then its volume, as a wiped disk would; again if the converger re-made the container in between. */
-async function loseContainerAndVolume(instanceId: string): Promise<string[]> {
-  const gone: string[] = []
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const {containers, volumes} = await labelled(instanceId)
-    for (const c of containers) await docker.getContainer(c.Id).remove({force: true})
-    gone.push(...containers.map((c) => c.Id))
-    const removed = await Promise.all(
-      volumes.map((v) =>
-        docker
-          .getVolume(v.Name)
-          .remove()
-          .then(
-            () => true,
-            () => false,
-          ),
-      ),
-    )
-    if (removed.every(Boolean)) return gone
-  }
-  throw new Error(`the volume of ${instanceId} stayed in use`)
-}
 
 describe('a container and its volume lost behind the broker’s back', () => {
   let dataDir: string

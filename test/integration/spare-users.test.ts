@@ -2,7 +2,7 @@ import {execFileSync} from 'node:child_process'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {docker, labelled} from '../helpers/docker.js'
+import {labelled, loseContainerAndVolume} from '../helpers/docker.js'
 import {redisAclUsers} from '../helpers/redis-admin.js'
 import {ORG, REDIS, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 import {until} from '../helpers/until.js'
@@ -46,8 +46,8 @@ describe('spare users: per-binding credentials at store speed', () => {
   it('spare users come back with a container whose volume was lost, so the next bind still works', async () => {
     await twoSpares()
     const before = (await labelled(id)).containers[0]
-    await docker.getContainer(before.Id).remove({force: true})
-    for (const v of (await labelled(id)).volumes) await docker.getVolume(v.Name).remove()
+    // The converger may re-make the container before its volume goes: then both go again.
+    await loseContainerAndVolume(id)
     await until('the container to come back', async () => {
       const c = (await labelled(id)).containers[0]
       return c && c.Id !== before.Id && c.State === 'running' ? c : undefined
