@@ -39,7 +39,7 @@ export class ConvergenceLoop {
     return this.desired
   }
 
-  /** Told after each pass (instances it re-made get their binding users back). */
+  /** Told after each pass, with what it applied, failed on and found unknown (re-made instances: `onApplied`). */
   afterPass(listener: (result: ConvergeResult) => void | Promise<void>): void {
     this.listeners.push(listener)
   }
