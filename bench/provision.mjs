@@ -18,6 +18,7 @@ import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
+import Database from 'better-sqlite3'
 import Docker from 'dockerode'
 
 const args = process.argv.slice(2)
@@ -245,6 +246,21 @@ async function sharedBind(runs) {
   return times
 }
 
+/** Waits (up to 60 s) until every instance in `ids` has its two spare users in up's SQLite store. */
+async function sparesReady(dataDir, ids) {
+  const db = new Database(path.join(dataDir, 'dbroker.db'), {readonly: true, fileMustExist: true})
+  try {
+    const count = db.prepare('SELECT count(*) AS n FROM spare_users WHERE instance_id = ?')
+    const deadline = Date.now() + 60_000
+    while (ids.some((id) => count.get(id).n < 2)) {
+      if (Date.now() > deadline) throw new Error(`spare users not ready after 60 s for ${ids.join(', ')}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  } finally {
+    db.close()
+  }
+}
+
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
 
 const median = (xs) => quantile(xs, 0.5)
@@ -314,8 +330,9 @@ async function main() {
       await Promise.all(batch.map(provision))
       const provParallel = performance.now() - t0
 
-      // Binds land on instances that have been up a moment, as a platform's do: their spare users are ready.
-      await new Promise((r) => setTimeout(r, 2000))
+      // Binds land on instances that have been up a moment, as a platform's do: their spare users are ready
+      // (read from up's store; the broker makes them once no provision is starting on the host).
+      await sparesReady(dataDir, [...roundIds, ...batch])
       const bind = []
       for (const id of roundIds) {
         const t1 = performance.now()

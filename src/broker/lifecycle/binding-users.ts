@@ -200,6 +200,11 @@ export class BindingUsers {
         if ((await store.spareUsers(instanceId)).length >= SPARE_USERS) return
         const host = await store.getHost(instance.hostId)
         if (!host || !this.hosts.live(host)) return
+        // Not beside a burst of provisions on the host: each exec would slow their starts. Then look again.
+        if (!this.ctx.activity.quiet(host.id)) {
+          await this.ctx.activity.whenIdle(host.id)
+          continue
+        }
         const user = bindingUser(instance, planOf(this.ctx.catalog, instance).plan)
         await this.create(host, instance, user)
         await store.addSpareUser(instanceId, user, this.ctx.clock.now())

@@ -9,6 +9,7 @@ import {PortRangeFullError, type Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
 import {fenced} from '../lease-fence.js'
 import type {PlacementStrategy} from '../placement.js'
+import {HostActivity} from './host-activity.js'
 
 /** Time as the lifecycle sees it; tests pass their own to run waits without waiting. */
 export interface Clock {
@@ -35,16 +36,22 @@ export interface LifecycleOptions {
 }
 
 /** What every part of the lifecycle shares. */
-export type LifecycleContext = Required<LifecycleOptions>
+export type LifecycleContext = Required<LifecycleOptions> & {
+  /** The applies in flight per host, which background execs wait out. */
+  activity: HostActivity
+}
 
 export function lifecycleContext(options: LifecycleOptions): LifecycleContext {
+  const clock = options.clock ?? systemClock
+  const activity = new HostActivity(clock)
   return {
     strategy: 'spread',
-    clock: systemClock,
     ...options,
+    clock,
+    activity,
     // Operations reach the store and the agents through the lease fence: once abandoned they change nothing more.
     store: fenced(options.store),
-    agentFor: (host) => fenced(options.agentFor(host)),
+    agentFor: (host) => activity.watch(host.id, fenced(options.agentFor(host))),
   }
 }
 
