@@ -19,7 +19,7 @@ export default class Up extends BaseCommand {
 
 Checks the engine and the catalog, builds or pulls the catalog's images, then serves until Ctrl-C or SIGTERM. Containers keep running when it stops; the next \`dbroker up\` adopts them and brings back any that went missing.
 
-Credentials for the OSB API and the admin API are generated once and kept in the data dir, unless --username/--password (or DBROKER_USERNAME/DBROKER_PASSWORD) and --admin-username/--admin-password (or DBROKER_ADMIN_USERNAME/DBROKER_ADMIN_PASSWORD) are given. It writes (or refreshes) the context named local (or --context), so \`dbroker bind\`, \`instances\` and \`top\` find it.
+Credentials for the OSB API and the admin API are generated once and kept in the data dir, unless DBROKER_USERNAME/DBROKER_PASSWORD and DBROKER_ADMIN_USERNAME/DBROKER_ADMIN_PASSWORD are set (--username and --admin-username also name the users; a password is never taken as an argument). It writes (or refreshes) the context named local (or --context), so \`dbroker bind\`, \`instances\` and \`top\` find it.
 
 With --detach it starts in the background, waits until it is healthy, writes the context and exits 0; \`dbroker down\` stops it.`
 
@@ -49,7 +49,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
       description: 'where the store and generated credentials live [default: the user data dir]',
     }),
     catalog: Flags.string({
-      description: 'catalog YAML file [default: the Redis and PostgreSQL catalog that ships with dbroker]',
+      description: 'catalog YAML file [default: images/catalog.yml: redis, postgresql, mariadb, log-collector]',
     }),
     username: Flags.string({env: 'DBROKER_USERNAME', description: 'OSB basic-auth user'}),
     password: Flags.string({
