@@ -68,9 +68,11 @@ tenant_rules() {
 }
 
 # redis-cli as the admin user; its password reaches redis-cli in the env, never argv.
+# ADMIN_CLI_TIMEOUT (seconds, default none): give up on a redis that does not answer (exit 124).
 admin_cli() {
   [[ -r $DBROKER_ADMIN_PASSWORD_FILE ]] || die "$DBROKER_ADMIN_PASSWORD_FILE is missing (the entrypoint writes it at start)"
-  REDISCLI_AUTH=$(<"$DBROKER_ADMIN_PASSWORD_FILE") redis-cli --no-auth-warning --user "$DBROKER_ADMIN_USER" -h 127.0.0.1 -p 6379 "$@"
+  REDISCLI_AUTH=$(<"$DBROKER_ADMIN_PASSWORD_FILE") timeout --signal=KILL "${ADMIN_CLI_TIMEOUT:-0}" \
+    redis-cli --no-auth-warning --user "$DBROKER_ADMIN_USER" -h 127.0.0.1 -p 6379 "$@"
 }
 
 # Refuses a BIND_USERNAME that is not one dbroker makes (so never default or the admin).
@@ -83,19 +85,24 @@ check_binding_username() {
 # Deletes a binding or tenant user (redis closes its connections) and saves the
 # ACL file; returns when it is already gone. A binding's endless script makes
 # redis answer BUSY to everything else: stop it and retry. A script that wrote
-# cannot be stopped (UNKILLABLE): the user leaves /data/users.acl here and this
-# exits 75, so the restart the broker makes ends the script without bringing it back.
+# cannot be stopped (UNKILLABLE), and one long command (SUNION of a big set's key
+# given thousands of times, which no ACL rule can bound) answers nothing at all
+# for as long as the binding keeps sending it: then the user leaves
+# /data/users.acl here and this exits 75, so the restart the broker makes ends
+# the command without bringing the user back.
 delete_acl_user() {
-  local u=$1 out killed unkillable='' _
+  local u=$1 out killed unkillable='' stuck='' rc _
   # Each call takes a second or more while redis is busy: no call more than needed.
   for _ in 1 2 3; do
-    out=$(admin_cli ACL DELUSER "$u" 2>&1) || true
+    rc=0
+    out=$(ADMIN_CLI_TIMEOUT=8 admin_cli ACL DELUSER "$u" 2>&1) || rc=$?
+    if ((rc == 124 || rc == 137)); then stuck=1; break; fi
     [[ $out == BUSY* ]] || break
     killed=$(admin_cli SCRIPT KILL 2>&1) || true
     [[ $killed == OK* || $killed == UNKILLABLE* ]] || killed=$(admin_cli FUNCTION KILL 2>&1) || true
     if [[ $killed == UNKILLABLE* ]]; then unkillable=1; break; fi
   done
-  if [[ -n $unkillable || $out == BUSY* ]]; then
+  if [[ -n $unkillable || -n $stuck || $out == BUSY* ]]; then
     # Redis can save nothing while that script runs, so the user leaves the file here.
     local acl=/data/users.acl tmp
     [[ -f $acl ]] || die "ACL DELUSER failed ($out) and $acl is missing"
@@ -106,8 +113,13 @@ delete_acl_user() {
     chmod 0600 "$tmp"
     [[ $(id -u) -ne 0 ]] || chown redis:redis "$tmp"
     mv -f "$tmp" "$acl"
-    printf 'dbroker-redis: %s is removed from %s, but redis is stuck in a script that wrote (UNKILLABLE): restart the container to finish\n' \
-      "$u" "$acl" >&2
+    if [[ -n $stuck ]]; then
+      printf 'dbroker-redis: %s is removed from %s, but redis did not answer within 8 s (a long command): restart the container to finish\n' \
+        "$u" "$acl" >&2
+    else
+      printf 'dbroker-redis: %s is removed from %s, but redis is stuck in a script that wrote (UNKILLABLE): restart the container to finish\n' \
+        "$u" "$acl" >&2
+    fi
     exit 75
   fi
   [[ $out =~ ^[01]$ ]] || die "ACL DELUSER failed: $out"
