@@ -29,6 +29,7 @@ import {
   releaseNetwork,
   removeVolumes,
 } from '../docker/ownership.js'
+import {parseDeploymentKey} from '../manifest/specs.js'
 import {ContainerReads} from './container-reads.js'
 import {diskFor, type InstanceDisks} from './instance-disks.js'
 import type {EngineControl} from './managed-engine.js'
@@ -293,6 +294,9 @@ export class DockerAgent implements AgentClient {
             groups.add(network.slice(networkName(installation).length + 1))
         await removeContainer(this.engine, c.Id, undefined, !options.keepData)
       }
+      // A deployment's network also when its container was never made (a create that failed after the network).
+      const deployed = parseDeploymentKey(instanceId)
+      if (deployed) groups.add(deployed.deployment)
       // A group's network goes with its last container (the engine refuses while others use it).
       for (const group of groups) {
         this.groupNetworksSeen.delete(group)

@@ -11,7 +11,7 @@ import {DbrokerError} from '../core/errors.js'
 
 export default class Down extends BrokerCommand {
   static override summary = 'Stop the broker that `dbroker up` runs for a data dir'
-  static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made (their data is deleted): it asks in a terminal, scripts and CI pass --yes. Exits 1 when no \`up\` runs there.`
+  static override description = `Finds the \`up\` by --data-dir, else the data dir the current context's \`up\` recorded (or --context's), else the user data dir. Containers keep running unless --purge, which first deprovisions every instance the broker made and deletes every deployment (their containers, volumes and disks on every host; their data is deleted): it asks in a terminal, scripts and CI pass --yes. Exits 1 when no \`up\` runs there.`
   static override examples = [
     '<%= config.bin %> down',
     '<%= config.bin %> down --purge',
@@ -23,12 +23,20 @@ export default class Down extends BrokerCommand {
       description:
         "data dir of the `up` to stop [default: the one the context's `up` recorded, else the user data dir]",
     }),
-    purge: Flags.boolean({description: 'deprovision every instance first (asks, unless --yes)'}),
+    purge: Flags.boolean({
+      description: 'deprovision every instance and delete every deployment first (asks, unless --yes)',
+    }),
     yes: yesFlag(),
     timeout: Flags.integer({default: 60, min: 1, description: 'seconds to wait for a clean stop before SIGKILL'}),
   }
 
-  async run(): Promise<{running: boolean; pid?: number; purged: string[]; stopped?: 'stopped' | 'killed'}> {
+  async run(): Promise<{
+    running: boolean
+    pid?: number
+    purged: string[]
+    deployments: string[]
+    stopped?: 'stopped' | 'killed'
+  }> {
     const {flags} = await this.parse(Down)
     const dataDir = this.dataDir(flags['data-dir'], flags.context)
     const state = readUpState(dataDir)
@@ -38,10 +46,11 @@ export default class Down extends BrokerCommand {
         'name the one to stop with --data-dir DIR or --context NAME',
       )
     const purged: string[] = []
+    const deleted: string[] = []
     if (flags.purge) {
       if (!flags.yes)
         await confirm(
-          `Deprovision every instance of the broker at ${state.url} (their data is deleted), then stop it?`,
+          `Deprovision every instance and delete every deployment of the broker at ${state.url} (their data is deleted), then stop it?`,
           'pass --yes to purge without asking',
         )
       const {BrokerClient} = await import('../client/broker-client.js')
@@ -51,14 +60,28 @@ export default class Down extends BrokerCommand {
       purged.push(...removed)
       if (failures.length)
         this.warn(`could not deprovision ${failures.length} instance(s):\n  ${failures.join('\n  ')}`)
+      // Deployed containers are the broker's too: left running, nothing would own them once it stops.
+      const {DeploymentsClient} = await import('../client/deployments-client.js')
+      const deployments = new DeploymentsClient(client)
+      const failed: string[] = []
+      for (const {name} of await deployments.list()) {
+        this.note(`deleting deployment ${name}`)
+        await deployments.remove(name).then(
+          () => deleted.push(name),
+          (error: unknown) => failed.push(`${name}: ${(error as Error).message}`),
+        )
+      }
+      if (failed.length) this.warn(`could not delete ${failed.length} deployment(s):\n  ${failed.join('\n  ')}`)
     }
     this.note(`stopping dbroker up (pid ${state.pid})`)
     const stopped = await stopProcess(state.pid, flags.timeout * 1000)
     clearUpState(dataDir, state.pid)
-    this.log(
-      `dbroker up (pid ${state.pid}) ${stopped}${purged.length ? `; deprovisioned ${purged.length} instance(s)` : ''}`,
-    )
-    return {running: true, pid: state.pid, purged, stopped}
+    const done = [
+      ...(purged.length ? [`deprovisioned ${purged.length} instance(s)`] : []),
+      ...(deleted.length ? [`deleted ${deleted.length} deployment(s)`] : []),
+    ]
+    this.log(`dbroker up (pid ${state.pid}) ${stopped}${done.map((d) => `; ${d}`).join('')}`)
+    return {running: true, pid: state.pid, purged, deployments: deleted, stopped}
   }
 
   /** --data-dir, else what the chosen context's `up` recorded, else the user data dir. */

@@ -1,4 +1,5 @@
-import {readFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -38,9 +39,26 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
     expect(other.stderr).toContain(`already running for ${box.dataDir} at ${box.url}`)
   })
 
-  it('down --purge finds the up behind the current context, deprovisions and stops it; a second down exits 1', async () => {
+  it('down --purge finds the up behind the current context, deprovisions, deletes its deployments and stops it; a second down exits 1', async () => {
     const made = await box.cli(['provision', 'redis', '--name', 'to-purge'])
     expect(made.code).toBe(0)
+    const deployment = `purge${port}`
+    const manifest = path.join(box.home, 'purge.yml')
+    writeFileSync(
+      manifest,
+      `name: ${deployment}\nhosts:\n  - name: local\n    containers:\n      - name: cache\n        image: dbroker/redis:7\n        entrypoint: redis-server\n        command: [--protected-mode, "no"]\n`,
+    )
+    const deployed = await box.cli(['deploy', manifest])
+    expect(deployed.code, deployed.stderr).toBe(0)
+    const left = () => ({
+      containers: execFileSync('docker', ['ps', '-aq', '--filter', `name=dbroker.${deployment}.`], {
+        encoding: 'utf8',
+      }).trim(),
+      networks: execFileSync('docker', ['network', 'ls', '-q', '--filter', `name=.${deployment}`], {
+        encoding: 'utf8',
+      }).trim(),
+    })
+    expect(left().containers).not.toBe('')
     // A follower must not end silently with 0 when the broker goes away.
     const following = box.cli(['logs', 'to-purge', '-f'])
     await new Promise((resolve) => setTimeout(resolve, 1500))
@@ -54,6 +72,9 @@ describe('up --detach --data-dir DIR, then down as the operator types it', () =>
     const {result} = JSON.parse(down.stdout)
     expect(result).toMatchObject({running: true, stopped: 'stopped'})
     expect(result.purged).toHaveLength(1)
+    // Nothing of the deployment outlives the broker: no container, no network.
+    expect(result.deployments).toEqual([deployment])
+    expect(left()).toEqual({containers: '', networks: ''})
     const reach = await box.cli(['ls', '--no-stats'])
     expect(reach.code).toBe(1)
     expect(reach.stderr).toContain('cannot reach the broker')

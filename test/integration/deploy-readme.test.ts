@@ -58,7 +58,7 @@ describe("the README's manifest example, deployed as written", () => {
     t = await startTestSystem({portRange: [46490, 46499], dataDir: path.join(dir, 'data')})
   })
   afterAll(async () => {
-    for (const name of [NAME, `${NAME}-exits`])
+    for (const name of [NAME, `${NAME}-exits`, `${NAME}-alone`])
       await call('DELETE', `/admin/v1/deployments/${name}`).catch(() => undefined)
     await t?.close()
     if (dir) rmSync(dir, {recursive: true, force: true})
@@ -112,5 +112,19 @@ describe("the README's manifest example, deployed as written", () => {
       return !info.State.Running && info
     })
     expect(once.State.ExitCode).toBe(0)
+  })
+
+  it('deleting a deployment whose only container failed leaves no network behind', async () => {
+    const name = `${NAME}-alone`
+    const manifest = ['name: ' + name, 'hosts:', '  - name: local', '    containers:', '      - name: bad']
+      .concat(['        image: dbroker/redis:7', '        entrypoint: sh', '        command: [-c, "exit 3"]'])
+      .join('\n')
+    const deployed = await deploy(name, manifest)
+    expect(deployed.body.containers).toMatchObject([{container: 'bad', state: 'failed'}])
+    const networks = async () =>
+      (await docker.listNetworks({filters: {name: [`.${name}`]}})).filter((n) => n.Name.endsWith(`.${name}`))
+    expect(await networks()).toHaveLength(1)
+    expect((await call('DELETE', `/admin/v1/deployments/${name}`)).status).toBe(200)
+    expect(await networks()).toEqual([])
   })
 })
