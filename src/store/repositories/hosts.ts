@@ -75,6 +75,8 @@ export async function heartbeatHost(
   id: string,
   facts: Host['facts'],
   now: number,
+  /** Told, for a revival, how long the host was silent: its last beat before this one is read before it goes. */
+  onRevived?: (silentMs: number) => void,
 ): Promise<'unknown' | 'alive' | 'revived'> {
   const revived = await db
     .updateTable('hosts')
@@ -82,6 +84,10 @@ export async function heartbeatHost(
     .where('id', '=', id)
     .where('status', '=', 'dead')
     .executeTakeFirst()
+  if (touched(revived) && onRevived) {
+    const last = await db.selectFrom('hosts').select('last_heartbeat').where('id', '=', id).executeTakeFirst()
+    if (last) onRevived(Math.max(0, now - Number(last.last_heartbeat)))
+  }
   const beat: HostRowUpdate = {last_heartbeat: now, status: 'alive', ...(facts ? {facts: writeJson(facts)} : {})}
   if (!touched(await db.updateTable('hosts').set(beat).where('id', '=', id).executeTakeFirst())) return 'unknown'
   return touched(revived) ? 'revived' : 'alive'
