@@ -40,6 +40,28 @@ const dropHeartbeats = (host: TestHost, on: boolean) =>
     'DROP',
   )
 
+/**
+ * The agent's answers dropped (segments with data from its API port): the broker's connections open and its
+ * requests arrive, but nothing comes back; heartbeats flow. What an agent cut off mid-call looks like.
+ */
+const dropAnswers = (host: TestHost, on: boolean) =>
+  inNs(
+    host,
+    'iptables',
+    on ? '-A' : '-D',
+    'OUTPUT',
+    '-p',
+    'tcp',
+    '--sport',
+    String(PORTS.agent),
+    '-m',
+    'length',
+    '--length',
+    '120:65535',
+    '-j',
+    'DROP',
+  )
+
 const containerIds = async (host: TestHost) =>
   (await host.docker.listContainers({all: true, filters: {label: ['dbroker.instance']}})).map((c) => c.Id).sort()
 const containersOf = async (host: TestHost, instanceId: string) =>
@@ -506,5 +528,36 @@ describe('partitions between the broker and one host', () => {
     expect(count(transitions, /host host-1 is alive again after \d+ s without heartbeats/)).toBe(1)
     // The broker's own calls never failed: no outbound transition.
     expect(count(transitions, /host host-1 is unreachable from the broker/)).toBe(0)
+  }, 120_000)
+
+  it("the agent's answers dropped mid-call, heartbeats flowing: a sync provision whose apply got no answer lands on the other host in seconds; what the cut host made goes after the heal", async () => {
+    const host = m.hosts[0]
+    // Spread takes the host with fewest instances: host-1.
+    expect((await onHost('host-1')).length).toBeLessThan((await onHost('host-2')).length)
+    const cutAt = Date.now()
+    dropAnswers(host, true)
+    healers.push(() => dropAnswers(host, false))
+    const id = testId()
+    const sync = await m.osb().provision(id, {...REDIS, ...ORG})
+    measured['answers dropped mid-call: longest sync wait (placed again)'] = Date.now() - cutAt
+    expect(sync.status).toBe(201)
+    expect(Date.now() - cutAt).toBeLessThan(20_000)
+    // The apply arrived (host-1 made the container) but its answer never came: the probe of the call in flight ended it.
+    expect(brokerLog()).toMatch(
+      new RegExp(
+        `instance ${id} could not be made on host host-1 \\(the call to host host-1's agent was cancelled: .*\\): placed again on host host-2`,
+      ),
+    )
+    expect(await statusOf('host-1')).toMatchObject({status: 'unreachable', reachability: {direction: 'out'}})
+    const healedAt = Date.now()
+    dropAnswers(host, false)
+    healers.pop()
+    await until('host-1 alive', async () => (await statusOf('host-1'))?.status === 'alive', {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    })
+    measured['answers dropped: rejoin after the heal'] = Date.now() - healedAt
+    await until('what host-1 made removed', async () => (await containersOf(host, id)).length === 0, 30_000)
+    await livesOn(id, 'host-2')
   }, 120_000)
 })
