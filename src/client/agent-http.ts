@@ -45,6 +45,8 @@ export const AGENT_DEADLINES = {
    * before a 15 min apply deadline would.
    */
   watchMs: 5000,
+  /** That probe's deadline: longer than the probe of a host known unreachable, so a busy agent is not taken for a cut one. */
+  watchProbeMs: 5000,
 }
 
 /** The broker could not reach a host's agent, or it stopped answering mid-call: the host is unreachable outbound. */
@@ -114,7 +116,14 @@ export class HttpAgentClient implements AgentClient {
   private watch(deadlineMs: number): () => void {
     if (deadlineMs <= this.deadlines.watchMs || !this.peer.cancelled) return () => undefined
     // A failed probe marks the host unreachable, which aborts the host's calls in flight: this one among them.
-    const timer = setInterval(() => void this.probe().catch(() => undefined), this.deadlines.watchMs)
+    let probing = false
+    const timer = setInterval(() => {
+      if (probing) return
+      probing = true
+      void this.probe(this.deadlines.watchProbeMs)
+        .catch(() => undefined)
+        .finally(() => (probing = false))
+    }, this.deadlines.watchMs)
     timer.unref()
     return () => clearInterval(timer)
   }
@@ -217,7 +226,7 @@ export class HttpAgentClient implements AgentClient {
   }
 
   /** Whether the agent's process answers at all (its unauthenticated /healthz), within a short deadline. */
-  async probe(): Promise<void> {
+  async probe(deadlineMs = this.deadlines.probeMs): Promise<void> {
     const url = `${this.base.slice(0, -AGENT_API_PREFIX.length)}/healthz`
     let response
     try {
@@ -225,9 +234,9 @@ export class HttpAgentClient implements AgentClient {
         ca: this.peer.ca,
         token: '',
         fresh: true,
-        connectTimeoutMs: this.deadlines.probeMs,
-        deadlineMs: this.deadlines.probeMs,
-        timeoutMs: this.deadlines.probeMs,
+        connectTimeoutMs: Math.min(deadlineMs, this.deadlines.connectMs),
+        deadlineMs,
+        timeoutMs: deadlineMs,
       })
     } catch (error) {
       throw this.unreachable(error)

@@ -48,7 +48,15 @@ describe('calls in flight to a host the broker gives up on', () => {
     const client = new HttpAgentClient('h1', agent.url, {
       credential: async () => 'token',
       // Long enough that only a cancellation ends them within the test.
-      deadlines: {connectMs: 300, applyMs: 60_000, actionMs: 60_000, lookMs: 400, probeMs: 300, watchMs},
+      deadlines: {
+        connectMs: 300,
+        applyMs: 60_000,
+        actionMs: 60_000,
+        lookMs: 400,
+        probeMs: 300,
+        watchMs,
+        watchProbeMs: 300,
+      },
       reached: (id, failure) => reachability.reached(id, failure),
       cancelled: (id) => reachability.callSignal(id),
     })
