@@ -539,8 +539,8 @@ describe('partitions between the broker and one host', () => {
 
   it("the agent's answers dropped mid-call, heartbeats flowing: a sync provision whose apply got no answer lands on the other host in seconds; what the cut host made goes after the heal", async () => {
     const host = m.hosts[0]
-    // Spread takes the host with fewest instances: host-1.
-    expect((await onHost('host-1')).length).toBeLessThan((await onHost('host-2')).length)
+    // Spread takes the host with fewest instances, host-1 on a tie.
+    expect((await onHost('host-1')).length).toBeLessThanOrEqual((await onHost('host-2')).length)
     const cutAt = Date.now()
     dropAnswers(host, true)
     healers.push(() => dropAnswers(host, false))
