@@ -90,6 +90,13 @@ export function agentRoutes(options: AgentRoutesOptions) {
     }
   }
 
+  /** A dead host heard from again: once (the store's compare-and-set picks one beat), with how long it was silent. */
+  const announceBack = (hostId: string, silentMs: number | undefined, how = 'heartbeats again') => {
+    const silent = silentMs === undefined ? '' : ` after ${Math.round(silentMs / 1000)} s without heartbeats`
+    options.log.info(`host ${hostId} is alive again${silent} (agent -> broker: ${how})`)
+    events.emitChange({kind: 'host', id: hostId, action: 'alive', state: 'alive', description: `${how}${silent}`})
+  }
+
   // The installation tells the agent which of the engine's dbroker containers are this broker's.
   const answer = async (hostId: string): Promise<AgentAnswer> => ({
     keepaliveMs: options.keepaliveMs,
@@ -153,12 +160,11 @@ export function agentRoutes(options: AgentRoutesOptions) {
             capacity: body.capacity,
             keepaliveMs: body.keepaliveMs,
           })
-          if (!before || before.status === 'dead') {
-            options.log.info(
-              `host ${body.id} ${before ? 'is back' : 'registered'} (agent ${body.agentUrl}, ports ${body.portRange.join('-')})`,
-            )
-            events.emitChange({kind: 'host', id: body.id, action: before ? 'alive' : 'register', state: 'alive'})
-          }
+          if (!before) {
+            options.log.info(`host ${body.id} registered (agent ${body.agentUrl}, ports ${body.portRange.join('-')})`)
+            events.emitChange({kind: 'host', id: body.id, action: 'register', state: 'alive'})
+          } else if (before.status === 'dead')
+            announceBack(body.id, Date.now() - before.lastHeartbeat, 'registered again')
           await report(body.id, body.containers)
           restoreBindings(body.id, body.applied)
           return answer(body.id)
@@ -167,15 +173,13 @@ export function agentRoutes(options: AgentRoutesOptions) {
         routes.post(AGENTS_ROUTES.heartbeat, {schema: {body: heartbeatBody}}, async (request, reply) => {
           const {body} = request
           if (!sameHost(hostOf(request), reply, body.id)) return reply
-          const result = await store.heartbeatHost(body.id, body.facts)
+          let silentMs: number | undefined
+          const result = await store.heartbeatHost(body.id, body.facts, Date.now(), (ms) => (silentMs = ms))
           if (result === 'unknown')
             return reply
               .code(404)
               .send({error: 'UnknownHost', description: `host ${body.id} is not registered; register first`})
-          if (result === 'revived') {
-            options.log.info(`host ${body.id} is alive again`)
-            events.emitChange({kind: 'host', id: body.id, action: 'alive', state: 'alive'})
-          }
+          if (result === 'revived') announceBack(body.id, silentMs)
           await report(body.id, body.containers)
           restoreBindings(body.id, body.applied)
           return answer(body.id)

@@ -8,6 +8,7 @@ import type {Logger} from '../core/log.js'
 import {capStreams} from './limits.js'
 import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
+import {unreachableHost} from './reachability.js'
 import type {Provisioner} from './lifecycle/index.js'
 
 export interface BrokerAppOptions {
@@ -67,9 +68,11 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     const known = errorStatus(error)
     if (known) {
       const hint = (error as DbrokerError).hint
-      if (known.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${known.status}: ${error.message}`)
+      // The host's agent could not be reached (or the broker gave up on it): the service is unavailable for now, not broken.
+      const status = unreachableHost(error) ? 503 : known.status
+      if (status >= 500) options.log.warn(`${request.method} ${request.url} -> ${status}: ${error.message}`)
       return reply
-        .code(known.status)
+        .code(status)
         .send({error: known.name, description: error.message, ...(hint ? {hint} : {})} satisfies ErrorBody)
     }
     options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)

@@ -54,7 +54,9 @@ export function startHostSweeper(options: {
     async () => {
       for (const host of await store.markDeadHosts(options.keepaliveMs, HEARTBEAT_MISSES)) {
         const age = Math.round((Date.now() - host.lastHeartbeat) / 1000)
-        log.warn(`host ${host.id} is dead: no heartbeat for ${age} s; its instances fail fast until it is back`)
+        log.warn(
+          `host ${host.id} is dead (agent -> broker): no heartbeat for ${age} s; its instances fail fast until it is back`,
+        )
         events.emitChange({
           kind: 'host',
           id: host.id,

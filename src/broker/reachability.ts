@@ -61,7 +61,11 @@ export class Reachability {
       })
       return
     }
-    if (was) return
+    if (was) {
+      // Still failing (a probe): calls begun since the first failure that wait on the agent end too, without a new log line.
+      this.cancelCalls(hostId, `host ${hostId} is unreachable from the broker (broker -> agent): ${failure}`)
+      return
+    }
     this.failing.set(hostId, {since: this.now(), reason: failure})
     this.cancelCalls(hostId, `host ${hostId} is unreachable from the broker (broker -> agent): ${failure}`)
     this.options.log.warn(

@@ -38,6 +38,15 @@ export const AGENT_DEADLINES = {
   streamIdleMs: 30_000,
   /** The health probe of an agent the broker can't reach. */
   probeMs: 2000,
+  /**
+   * A call still unanswered after this has the agent probed, and again each
+   * time it passes: an agent whose answers stopped coming mid-call (its
+   * heartbeats still flowing) fails the probe, and that ends the call, long
+   * before a 15 min apply deadline would.
+   */
+  watchMs: 5000,
+  /** That probe's deadline: longer than the probe of a host known unreachable, so a busy agent is not taken for a cut one. */
+  watchProbeMs: 5000,
 }
 
 /** The broker could not reach a host's agent, or it stopped answering mid-call: the host is unreachable outbound. */
@@ -103,6 +112,22 @@ export class HttpAgentClient implements AgentClient {
     return new AgentUnreachableError(this.hostId, reason)
   }
 
+  /** While a call with a deadline past `watchMs` runs, the agent is probed every `watchMs`; the returned function stops it. */
+  private watch(deadlineMs: number): () => void {
+    if (deadlineMs <= this.deadlines.watchMs || !this.peer.cancelled) return () => undefined
+    // A failed probe marks the host unreachable, which aborts the host's calls in flight: this one among them.
+    let probing = false
+    const timer = setInterval(() => {
+      if (probing) return
+      probing = true
+      void this.probe(this.deadlines.watchProbeMs)
+        .catch(() => undefined)
+        .finally(() => (probing = false))
+    }, this.deadlines.watchMs)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+
   /** One call; an answer is checked against `answer` (the protocol's schema), an error answer made back into its class. */
   private async call<T>(
     method: string,
@@ -114,6 +139,7 @@ export class HttpAgentClient implements AgentClient {
     const peer = await this.options()
     const deadlineMs = options.deadlineMs ?? this.deadlines.lookMs
     const {signal, cancel} = this.signals(options.signal)
+    const unwatch = this.watch(deadlineMs)
     let response
     try {
       response = await requestJson(`${this.base}${path}`, {
@@ -128,6 +154,8 @@ export class HttpAgentClient implements AgentClient {
       if (options.signal?.aborted) throw options.signal.reason ?? error
       if (cancel?.aborted) throw cancel.reason
       throw this.unreachable(error)
+    } finally {
+      unwatch()
     }
     this.peer.reached?.(this.hostId)
     if (response.status < 400) {
@@ -198,7 +226,7 @@ export class HttpAgentClient implements AgentClient {
   }
 
   /** Whether the agent's process answers at all (its unauthenticated /healthz), within a short deadline. */
-  async probe(): Promise<void> {
+  async probe(deadlineMs = this.deadlines.probeMs): Promise<void> {
     const url = `${this.base.slice(0, -AGENT_API_PREFIX.length)}/healthz`
     let response
     try {
@@ -206,9 +234,9 @@ export class HttpAgentClient implements AgentClient {
         ca: this.peer.ca,
         token: '',
         fresh: true,
-        connectTimeoutMs: this.deadlines.probeMs,
-        deadlineMs: this.deadlines.probeMs,
-        timeoutMs: this.deadlines.probeMs,
+        connectTimeoutMs: Math.min(deadlineMs, this.deadlines.connectMs),
+        deadlineMs,
+        timeoutMs: deadlineMs,
       })
     } catch (error) {
       throw this.unreachable(error)

@@ -166,8 +166,13 @@ export class Store {
   }
 
   /** Records a host's heartbeat; `revived` when the host had been marked dead. */
-  heartbeatHost(id: string, facts: Host['facts'], now = Date.now()): Promise<'unknown' | 'alive' | 'revived'> {
-    return hosts.heartbeatHost(this.db, id, facts, now)
+  heartbeatHost(
+    id: string,
+    facts: Host['facts'],
+    now = Date.now(),
+    onRevived?: (silentMs: number) => void,
+  ): Promise<'unknown' | 'alive' | 'revived'> {
+    return hosts.heartbeatHost(this.db, id, facts, now, onRevived)
   }
 
   /** Marks dead every alive host that missed `misses` heartbeats; returns the hosts this call marked. */

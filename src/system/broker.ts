@@ -164,6 +164,8 @@ export async function startBrokerProcess(config: BrokerConfig, log: Logger): Pro
           ca: agentCa,
           reached: (id, failure) => reachability.reached(id, failure),
           cancelled: (id) => reachability.callSignal(id),
+          // A call unanswered for two keepalives has the agent probed: answers that stopped mid-call end it.
+          deadlines: {watchMs: Math.max(1000, 2 * config.keepalive)},
         }),
         {hostId: host.id, reachability, idleMs: 2 * config.keepalive, log},
       )

@@ -83,6 +83,9 @@ describe('an error keeps its class from the agent, over HTTP, to the broker’s 
       plugins: [
         async (app) => {
           app.get('/admin/v1/engine', async () => client.restart('i1'))
+          app.get('/admin/v1/unreachable', async () => {
+            throw new AgentUnreachableError('h1', 'could not connect within 3000 ms')
+          })
           app.get('/admin/v1/bug', async () => {
             throw new Error('a bug')
           })
@@ -93,6 +96,12 @@ describe('an error keeps its class from the agent, over HTTP, to the broker’s 
       const engine = await broker.inject({method: 'GET', url: '/admin/v1/engine'})
       expect(engine.statusCode).toBe(502)
       expect(engine.json()).toEqual({error: 'EngineError', description: 'the engine is gone', hint: 'start dockerd'})
+      // An agent out of reach is unavailable for now (503), naming the host and the direction, not a broken engine.
+      const unreachable = await broker.inject({method: 'GET', url: '/admin/v1/unreachable'})
+      expect(unreachable.statusCode).toBe(503)
+      expect(unreachable.json().description).toBe(
+        'host h1 is unreachable from the broker (broker -> agent): could not connect within 3000 ms',
+      )
       // A body the route schema refuses is the OSB error body: a description, no error code.
       for (const [payload, description] of [
         ['[]', 'the request body must be a JSON object'],

@@ -43,12 +43,20 @@ const SPEC = {instanceId: 'i1'} as ContainerSpec
 
 describe('calls in flight to a host the broker gives up on', () => {
   let agent: Awaited<ReturnType<typeof stallingAgent>>
-  const setup = () => {
+  const setup = (watchMs = 60_000) => {
     const reachability = new Reachability({events: new BrokerEvents(), log: createLogger('silent')})
     const client = new HttpAgentClient('h1', agent.url, {
       credential: async () => 'token',
       // Long enough that only a cancellation ends them within the test.
-      deadlines: {connectMs: 300, applyMs: 60_000, actionMs: 60_000, lookMs: 400, probeMs: 300},
+      deadlines: {
+        connectMs: 300,
+        applyMs: 60_000,
+        actionMs: 60_000,
+        lookMs: 400,
+        probeMs: 300,
+        watchMs,
+        watchProbeMs: 300,
+      },
       reached: (id, failure) => reachability.reached(id, failure),
       cancelled: (id) => reachability.callSignal(id),
     })
@@ -84,6 +92,22 @@ describe('calls in flight to a host the broker gives up on', () => {
     }
     // Calls that start afterwards try on their own.
     expect(reachability.callSignal('h1').aborted).toBe(false)
+  }, 15_000)
+
+  it('answers stop mid-call, heartbeats flowing: a call unanswered past watchMs has the agent probed, and the failed probe ends it', async () => {
+    const {reachability, client} = setup(500)
+    const {error, ms} = await failure(client.apply(SPEC))
+    expect(error.message).toMatch(
+      /the call to host h1's agent was cancelled: host h1 is unreachable from the broker \(broker -> agent\): no complete answer .* within 300 ms/,
+    )
+    // One watch interval and one probe deadline, not the apply's 60 s.
+    expect(ms).toBeGreaterThanOrEqual(700)
+    expect(ms).toBeLessThan(3000)
+    expect(reachability.failingOut('h1')).toBe(true)
+    // Still failing, the next failed probe ends calls begun meanwhile too.
+    const exec = failure(client.exec('i1', ['true'], {}))
+    await expect(client.probe()).rejects.toThrow(/unreachable/)
+    expect((await exec).error.message).toMatch(/the call to host h1's agent was cancelled/)
   }, 15_000)
 
   it('heartbeats stop: the calls in flight end once the host is dead, saying agent -> broker', async () => {

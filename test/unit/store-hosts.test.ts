@@ -52,6 +52,15 @@ describe('host liveness in the store: the one heartbeat path', () => {
     expect((await store.getHost('h1'))?.status).toBe('alive')
   })
 
+  it('a revival tells how long the host was silent, from its last beat before this one', async () => {
+    await store.upsertHost(registration('h1'), 0)
+    await store.markDeadHosts(KEEPALIVE, 3, 10 * KEEPALIVE)
+    const silent: number[] = []
+    expect(await store.heartbeatHost('h1', null, 12 * KEEPALIVE, (ms) => silent.push(ms))).toBe('revived')
+    expect(await store.heartbeatHost('h1', null, 13 * KEEPALIVE, (ms) => silent.push(ms))).toBe('alive')
+    expect(silent).toEqual([12 * KEEPALIVE])
+  })
+
   it('the sweeper marks only the hosts late by their own keepalive, and each once', async () => {
     await store.upsertHost({...registration('slow'), keepaliveMs: 10 * KEEPALIVE}, 0)
     await store.upsertHost(registration('fast'), 0)

@@ -62,7 +62,7 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
           ...(withSecrets ? {credentials: b.credentials} : {}),
         })),
         lastOperation: op
-          ? {kind: op.kind, state: op.state, description: op.description, updatedAt: op.updatedAt}
+          ? {kind: op.kind, state: op.state, description: views.waitText(op, host), updatedAt: op.updatedAt}
           : null,
       }
     },

@@ -3,6 +3,7 @@ import {Readable} from 'node:stream'
 import {z} from 'zod'
 
 import {DbrokerError, LogsUnavailableError, OsbError} from '../../core/errors.js'
+import {unreachableHost} from '../reachability.js'
 import {instanceRef} from './instances.js'
 import type {AdminScope} from './scope.js'
 import type {AdminOptions, AdminViews} from './views.js'
@@ -50,7 +51,8 @@ export function logRoutes(scope: AdminScope, options: AdminOptions, views: Admin
       })
     } catch (error) {
       if (error instanceof LogsUnavailableError) throw new OsbError(501, `${error.message}; ${error.hint}`)
-      if (error instanceof DbrokerError) throw new OsbError(502, error.message)
+      // An agent out of reach is the error handler's 503, naming the host and the direction.
+      if (error instanceof DbrokerError && !unreachableHost(error)) throw new OsbError(502, error.message)
       throw error
     }
     const stream = {end: () => abort.abort()}

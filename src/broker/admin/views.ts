@@ -4,13 +4,13 @@ import type {AgentClient} from '../../core/agent.js'
 import {errorMessage, OsbError} from '../../core/errors.js'
 import type {BasicCredentials} from '../../core/http-auth.js'
 import type {Logger} from '../../core/log.js'
-import type {ContainerState, Host, ServiceInstance} from '../../core/types.js'
+import type {ContainerState, Host, Operation, ServiceInstance} from '../../core/types.js'
 import type {Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
 import type {Provisioner} from '../lifecycle/index.js'
 import type {StoredCatalog} from '../stored-catalog.js'
 import {isLive} from '../placement.js'
-import {describeUnreachable} from '../reachability.js'
+import {describeUnreachable, describeWait} from '../reachability.js'
 
 export interface AdminOptions {
   store: Store
@@ -197,5 +197,11 @@ export function adminViews(options: AdminOptions) {
     return host
   }
 
-  return {hostView, instanceView, containers, statsOf, lookup, lookupContainer, hostOf}
+  /** An operation's description as of now: one still in progress on a host that is not live says what it waits for. */
+  const waitText = (op: Pick<Operation, 'kind' | 'state' | 'description'>, host: Host | undefined): string =>
+    op.state === 'in progress' && host && !isLive(host, options.keepaliveMs)
+      ? `${op.kind} ${describeWait(host)}`
+      : op.description
+
+  return {hostView, instanceView, containers, statsOf, lookup, lookupContainer, hostOf, waitText}
 }

@@ -69,22 +69,41 @@ export async function listHosts(db: Db): Promise<Host[]> {
   return (await db.selectFrom('hosts').selectAll().orderBy('id').execute()).map(toHost)
 }
 
-/** Records a host's heartbeat; `revived` when the host had been marked dead (only one of two racing beats says so). */
+/**
+ * Records a host's heartbeat; `revived` when the host had been marked dead
+ * (only one of two racing beats says so). A revival is one statement that
+ * sets the status and the beat together, so a sweep between the two can't
+ * take the host for dead again, and it tells `onRevived` how long the host was silent.
+ */
 export async function heartbeatHost(
   db: Db,
   id: string,
   facts: Host['facts'],
   now: number,
+  onRevived?: (silentMs: number) => void,
 ): Promise<'unknown' | 'alive' | 'revived'> {
-  const revived = await db
-    .updateTable('hosts')
-    .set({status: 'alive'})
+  const before = await db
+    .selectFrom('hosts')
+    .select(['status', 'last_heartbeat'])
     .where('id', '=', id)
-    .where('status', '=', 'dead')
     .executeTakeFirst()
+  if (!before) return 'unknown'
   const beat: HostRowUpdate = {last_heartbeat: now, status: 'alive', ...(facts ? {facts: writeJson(facts)} : {})}
+  if (before.status === 'dead') {
+    const revived = await db
+      .updateTable('hosts')
+      .set(beat)
+      .where('id', '=', id)
+      .where('status', '=', 'dead')
+      .where('last_heartbeat', '=', before.last_heartbeat)
+      .executeTakeFirst()
+    if (touched(revived)) {
+      onRevived?.(Math.max(0, now - Number(before.last_heartbeat)))
+      return 'revived'
+    }
+  }
   if (!touched(await db.updateTable('hosts').set(beat).where('id', '=', id).executeTakeFirst())) return 'unknown'
-  return touched(revived) ? 'revived' : 'alive'
+  return 'alive'
 }
 
 /** Marks dead every alive host that missed `misses` heartbeats; returns the hosts this call marked (a beat in between wins). */
