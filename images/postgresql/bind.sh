@@ -52,7 +52,8 @@ else
   check_instance_database "$database"
   group=$(instance_role "$database")
 fi
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -U postgres -d "$MAINT_DB" "$@"; }
+limit=$(binding_connection_limit)
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -v limit="$limit" -U postgres -d "$MAINT_DB" "$@"; }
 if [[ $group != "$DATA_OWNER" ]]; then
   owner=$(q -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
@@ -70,9 +71,9 @@ SET log_min_error_statement = panic;
 SET log_statement = none;
 SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'u') AS missing \gset
 \if :missing
-SELECT pg_catalog.format('CREATE ROLE %I WITH LOGIN INHERIT PASSWORD %L IN ROLE %I', :'u', :'pw', :'group') \gexec
+SELECT pg_catalog.format('CREATE ROLE %I WITH LOGIN INHERIT CONNECTION LIMIT %s PASSWORD %L IN ROLE %I', :'u', :'limit'::integer, :'pw', :'group') \gexec
 \else
-SELECT pg_catalog.format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD %L', :'u', :'pw') \gexec
+SELECT pg_catalog.format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %s PASSWORD %L', :'u', :'limit'::integer, :'pw') \gexec
 -- A member of the data owner only (older images made bindings members of $POSTGRES_USER).
 SELECT pg_catalog.format('REVOKE %I FROM %I', g.rolname, m.rolname)
   FROM pg_catalog.pg_auth_members a

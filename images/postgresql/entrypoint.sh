@@ -50,6 +50,9 @@ if [[ -n ${POSTGRES_MAX_CONNECTIONS:-} ]]; then
     || die "POSTGRES_MAX_CONNECTIONS '$POSTGRES_MAX_CONNECTIONS' is not a positive integer"
   set -- "$@" -c "max_connections=$POSTGRES_MAX_CONNECTIONS"
 fi
+# POSTGRES_BINDING_CONNECTION_LIMIT (optional, an operator's; a shared plan sets it): each binding's CONNECTION
+# LIMIT, and what each session's memory is sized for (below). Checked here so a bad value stops the start.
+per_binding=$(binding_connection_limit)
 
 export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 RUN=/var/run/postgresql
@@ -84,11 +87,13 @@ sql_ident() { local s=${1//\"/\"\"}; printf '"%s"' "$s"; }
 # Each line is its own statement and a failing one does not stop the next, nor
 # the exit status: errors are found in the output (log_line_prefix= makes them
 # start with "ERROR:"). WARNING lines are passed on to stderr.
+# SINGLE_USER_DB names another database (a tenant's: the options below outrank what its owner set there).
 single_user() {
   local out rc=0
   out=$(as_postgres postgres --single -D "$PGDATA" \
           -c log_min_error_statement=panic -c log_statement=none -c log_line_prefix= -c listen_addresses= \
-          -c search_path=pg_catalog,pg_temp "$MAINT_DB" 2>&1 >/dev/null) || rc=$?
+          -c search_path=pg_catalog,pg_temp -c local_preload_libraries= -c default_transaction_read_only=off \
+          -c statement_timeout=0 -c lock_timeout=0 "${SINGLE_USER_DB:-$MAINT_DB}" 2>&1 >/dev/null) || rc=$?
   if ((rc != 0)) || grep -q -E '^(ERROR|FATAL|PANIC):' <<<"$out"; then
     printf '%s\n' "$out" | grep -E '^(ERROR|FATAL|PANIC|DETAIL|HINT):' >&2 || true
     return 1
@@ -391,6 +396,22 @@ else
   fi
 fi
 
+# On a shared container each instance's database hides the other tenants' sessions (who, from where, in which
+# database, since when), locks and per-database counters: /dbroker/hide-activity.sql revokes the statistics views
+# and their functions from PUBLIC there (provision does it for a new database). Databases an older image
+# provisioned get it once, here, in single-user mode; the marker says it was done.
+ACTIVITY_HIDDEN=$PGDATA/dbroker-activity-hidden
+if [[ ! -e $ACTIVITY_HIDDEN ]]; then
+  instance_dbs=$(printf '%s\n' "SELECT d.datname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_authid r ON r.oid = d.datdba WHERE r.rolname ~ '^dbroker_owner_[0-9a-f]{12}\$' AND d.datallowconn;" \
+    | single_user_query) || die "could not list the instances' databases"
+  while read -r db; do
+    [[ -n $db ]] || continue
+    SINGLE_USER_DB=$db single_user </dbroker/hide-activity.sql || die "could not hide other sessions in database $db"
+    say "database $db: other tenants' sessions are hidden now"
+  done <<<"$instance_dbs"
+  mark "$ACTIVITY_HIDDEN"
+fi
+
 # Whether the operator set a server parameter: on the command line (-c name=v, -cname=v, --name=v) or with
 # ALTER SYSTEM. Such a setting wins over what the memory limit derives below.
 operator_sets() {
@@ -408,7 +429,8 @@ operator_sets() {
 # and only that query ends, with "out of memory". Its size: the shared memory mapping (shared_memory_size: at
 # most a quarter of the limit is shared_buffers) + 96 MB for the binary, libraries and catalog caches (an idle
 # backend maps 76 MB besides shared memory) + half of what the shared memory leaves of the limit (the other
-# half stays for every other process). JIT is off (loading LLVM maps another 130 MB), and maintenance_work_mem
+# half stays for every other process); with POSTGRES_BINDING_CONNECTION_LIMIT (a shared plan's), sized so that
+# that many sessions of one binding fit in that half (below). JIT is off (loading LLVM maps another 130 MB), and maintenance_work_mem
 # (CREATE INDEX, VACUUM) at most half a backend's share, so that normal work fits.
 memory_limit=
 if [[ -r /sys/fs/cgroup/memory.max ]]; then
@@ -424,17 +446,46 @@ if [[ $memory_limit =~ ^[0-9]+$ ]] && ((memory_limit < 1 << 40)); then
   set -- "$1" "${derived[@]}" "${@:2}"
   shared_mb=$(as_postgres postgres -D "$PGDATA" -C shared_memory_size "${@:2}") && [[ $shared_mb =~ ^[0-9]+$ ]] \
     || die "could not compute the server's shared memory size"
-  share_kb=$(((limit_kb - shared_mb * 1024) / 2))
-  ((share_kb >= 16384)) || share_kb=16384
+  rest_kb=$((limit_kb - shared_mb * 1024))
+  if ((per_binding > 0)); then
+    # A binding's sessions together at most half of the rest: each one's own memory (its share + what the
+    # tighter 80 MB of mappings leaves, ~8 MB: an idle backend maps 74.6 MB and holds 3 MB of it) at most
+    # rest / (2 x POSTGRES_BINDING_CONNECTION_LIMIT). Measured: 3 sessions of 60 MB each got 256 MB killed before.
+    mapped_kb=81920
+    share_kb=$((rest_kb / (2 * per_binding) - 8192))
+    if ((share_kb < 8192)); then
+      say "memory limit $((limit_kb / 1024)) MB is too small for $per_binding sessions per binding: each gets 8 MB, and together they may pass half of the memory"
+      share_kb=8192
+    fi
+  else
+    mapped_kb=98304
+    share_kb=$((rest_kb / 2))
+    ((share_kb >= 16384)) || share_kb=16384
+  fi
   if ! operator_sets maintenance_work_mem "$@"; then
     set -- "$@" -c "maintenance_work_mem=$((share_kb / 2 < 65536 ? share_kb / 2 : 65536))kB"
   fi
-  address_space_kb=$((shared_mb * 1024 + 98304 + share_kb))
+  address_space_kb=$((shared_mb * 1024 + mapped_kb + share_kb))
   if ulimit -v "$address_space_kb" 2>/dev/null; then
-    say "memory limit $((limit_kb / 1024)) MB: shared memory $shared_mb MB, each server process's address space at most $((address_space_kb / 1024)) MB"
+    say "memory limit $((limit_kb / 1024)) MB: shared memory $shared_mb MB, each server process's address space at most $((address_space_kb / 1024)) MB$( ((per_binding > 0)) && printf ', each binding %s sessions' "$per_binding")"
   else
     say "memory limit $((limit_kb / 1024)) MB: could not set the address space limit to $((address_space_kb / 1024)) MB (a lower hard limit?), keeping $(ulimit -v)"
   fi
+fi
+
+# temp_file_limit (a superuser's setting: no tenant can raise it): without it one sort or hash join spills until
+# the disk is full, and every tenant's writes and the WAL stop. Each session's temporary files at most
+# 1/(2 x max_connections) of what the data directory's file system has free at start, so all sessions together
+# leave half of it.
+if ! operator_sets temp_file_limit "$@"; then
+  free_kb=$(df -Pk "$PGDATA" | awk 'NR == 2 {print $4}')
+  connections=$(as_postgres postgres -D "$PGDATA" -C max_connections "${@:2}")
+  [[ $free_kb =~ ^[0-9]+$ && $connections =~ ^[0-9]+$ ]] || die "could not read the free space of $PGDATA or max_connections"
+  temp_kb=$((free_kb / (2 * connections)))
+  ((temp_kb >= 1024)) || temp_kb=1024
+  ((temp_kb < 1 << 31)) || temp_kb=$(((1 << 31) - 1))
+  set -- "$@" -c "temp_file_limit=${temp_kb}kB"
+  say "$((free_kb / 1024)) MB free in $PGDATA: each session's temporary files at most $((temp_kb / 1024)) MB"
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

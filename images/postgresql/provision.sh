@@ -8,7 +8,7 @@
 # instance's role to another's or to the container's own. In PostgreSQL 15 the
 # public schema belongs to the database's owner, so the bindings may create in
 # it. Prints {"database": NAME}. Idempotent. Runs in the maintenance database
-# as postgres, never in the tenant's (see superuser-session.sh).
+# as postgres; in the tenant's, only the revokes of hide-activity.sql (see superuser-session.sh).
 set -euo pipefail
 
 # One line: psql's own errors may span several.
@@ -40,4 +40,15 @@ SELECT pg_catalog.format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC',
 SQL
 ) || die "psql failed: $out"
 [[ $out == provisioned ]] || die "${out:-psql said nothing}"
+# In the instance's database (made from template0, or made by this hook before), only the revokes of
+# hide-activity.sql run, with the connect-time settings that outrank its owner's (superuser-session.sh): its
+# bindings see no other tenant's sessions, locks or per-database counters.
+out=$(psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "$database" 2>&1 <<'SQL'
+SET search_path = pg_catalog, pg_temp;
+SET client_min_messages = warning;
+\i /dbroker/hide-activity.sql
+\echo hidden
+SQL
+) || die "psql failed in database $database: $out"
+[[ $out == hidden ]] || die "${out:-psql said nothing}"
 BIND_DATABASE=$database jq -n '{database: $ENV.BIND_DATABASE}'

@@ -13,6 +13,16 @@ SUPERUSER_PGOPTIONS='-c search_path=pg_catalog,pg_temp -c role=none -c local_pre
 # the hooks (tenant-database.sql) and every start reset them, with CONNECTION LIMIT and ALLOW_CONNECTIONS.
 LOCKOUT_SETTINGS=local_preload_libraries,idle_session_timeout,idle_in_transaction_session_timeout
 
+# The CONNECTION LIMIT of every binding's role: POSTGRES_BINDING_CONNECTION_LIMIT (the operator's, in the
+# container's env: a tenant cannot change it, nor a role's limit without CREATEROLE), else -1 (none). The entrypoint
+# sizes each session's memory so that this many sessions of one binding fit in half of what shared memory leaves.
+binding_connection_limit() {
+  local n=${POSTGRES_BINDING_CONNECTION_LIMIT:-}
+  if [[ -z $n ]]; then printf -- '-1'; return; fi
+  [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || die "POSTGRES_BINDING_CONNECTION_LIMIT '$n' is not a positive integer"
+  printf '%s' "$n"
+}
+
 # Runs the calling executable again as the OS user postgres (peer auth on the
 # socket), stdin and all; a no-op when it already is.
 become_postgres() {

@@ -49,7 +49,7 @@ tenant_rules() {
   [[ $1 =~ $DBROKER_KEY_PREFIX_PATTERN ]] || die "invalid key prefix '$1'"
   DBROKER_TENANT_RULES=(
     "~$1*" "&$1*"
-    '+@all' '-@admin' '-@dangerous' '+sort' '+sort_ro'
+    '+@all' '-@admin' '-@dangerous'
     # They return or count every tenant's key names, or delete every tenant's keys.
     '-keys' '-scan' '-randomkey' '-dbsize' '-flushdb' '-flushall'
     # Other databases: no tenant's keys live there and deprovision does not look there.
@@ -64,8 +64,52 @@ tenant_rules() {
     # another's), SCRIPT FLUSH drops theirs, FUNCTION STATS shows what they run,
     # and a sandbox escape in the interpreter would reach every tenant's data.
     '-@scripting'
+    # Commands that allocate far more than a copy of what they read, after the one maxmemory check before
+    # they run (measured, each got a 128 MB container OOM-killed): EXEC runs every queued command (30 queued
+    # SETRANGEs of 8 MB); SORT/SORT_RO build a vector and an object per element (~8 times a 17 MB list);
+    # XREADGROUP/XCLAIM make a pending entry per message (a 27 MB stream); PUBLISH copies the message into
+    # every subscriber's buffer (7 MB to 30 subscribers). Pub/sub, consumer groups, MULTI and SORT need a dedicated plan.
+    '-@transaction' '-sort' '-sort_ro' '-xreadgroup' '-xclaim' '-@pubsub'
   )
 }
+
+# The container's memory limit in bytes; empty when it has none ("max", or a number too large to be one).
+memory_limit_bytes() {
+  local limit=
+  if [[ -r /sys/fs/cgroup/memory.max ]]; then
+    limit=$(</sys/fs/cgroup/memory.max)
+  elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+    limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
+  fi
+  [[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) || limit=
+  printf '%s' "$limit"
+}
+
+# What a memory limit of $2 bytes derives, as "name value" lines, for a container of one instance ($1 dedicated)
+# or of many (shared). Redis checks maxmemory only before a command runs, so what one command may allocate at
+# once must fit between maxmemory and the limit, or the kernel kills the server with every tenant in it.
+# With U = 1/16 of the limit (at least 1 MB): a string, a bit offset, a SETRANGE or APPEND result at most U
+# (proto-max-bulk-len), all clients' buffers together 2U (maxmemory-clients: the largest client goes first).
+#  - dedicated: maxmemory 3/4 of the limit; one command's arguments (the query buffer) at most 2U.
+#  - shared: maxmemory 3/8, so that a command that copies every key it reads (SUNION, ZINTERSTORE, and the
+#    fork of an AOF rewrite under writes) still fits; one command's arguments at most 1/128 of the limit (at least
+#    1 MB, redis' minimum), since a sorted set or hash grows by ~8 times the arguments that fill it (measured: one
+#    ZADD of 700,000 members, 13 MB, got a 128 MB container killed). Amplifiers that grow by more than a copy
+#    are denied to tenants (tenant_rules).
+memory_settings() {
+  local mode=$1 limit=$2 unit
+  unit=$((limit / 16 > 1 << 20 ? limit / 16 : 1 << 20))
+  if [[ $mode == shared ]]; then
+    printf '%s %s\n' maxmemory $((limit * 3 / 8)) client-query-buffer-limit $((limit / 128 > 1 << 20 ? limit / 128 : 1 << 20))
+  else
+    printf '%s %s\n' maxmemory $((limit * 3 / 4)) client-query-buffer-limit $((2 * unit))
+  fi
+  printf '%s %s\n' proto-max-bulk-len "$unit" maxmemory-clients $((2 * unit))
+}
+# The entrypoint writes here which of them it derived (the operator set none of those); provision sets their shared values.
+DBROKER_DERIVED_FILE=${DBROKER_ADMIN_PASSWORD_FILE%/*}/derived-settings
+# A container whose ACL file holds a tenant (a user confined to a key prefix) is shared.
+DBROKER_TENANT_LINE='^user b[a-z0-9]{12} .*~i[0-9a-f]{12}:[*]( |$)'
 
 # redis-cli as the admin user; its password reaches redis-cli in the env, never argv.
 # ADMIN_CLI_TIMEOUT (seconds, default none): give up on a redis that does not answer (exit 124).

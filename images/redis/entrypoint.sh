@@ -35,19 +35,11 @@ operator_sets() {
   [[ -n $conf && -r $conf ]] && grep -qiE "^[[:space:]]*$1[[:space:]]" "$conf"
 }
 
-# The container's memory limit in bytes; empty when it has none ("max", or a number too large to be one).
-limit=
-if [[ -r /sys/fs/cgroup/memory.max ]]; then
-  limit=$(</sys/fs/cgroup/memory.max)
-elif [[ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
-  limit=$(</sys/fs/cgroup/memory/memory.limit_in_bytes)
-fi
-[[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) || limit=
+limit=$(memory_limit_bytes)
 
 # Plan parameters (optional):
 #   REDIS_MAXMEMORY_POLICY  -> --maxmemory-policy (default under a limit: noeviction)
-#   REDIS_MAXMEMORY         -> --maxmemory (e.g. 100mb); default: 75% of the
-#                              container's memory limit, when it has one.
+#   REDIS_MAXMEMORY         -> --maxmemory (e.g. 100mb); default under a limit: memory_settings (acl.sh).
 if [[ -n ${REDIS_MAXMEMORY_POLICY:-} ]]; then
   case $REDIS_MAXMEMORY_POLICY in
     noeviction|allkeys-lru|volatile-lru|allkeys-lfu|volatile-lfu|allkeys-random|volatile-random|volatile-ttl) ;;
@@ -60,23 +52,24 @@ fi
 if [[ -n ${REDIS_MAXMEMORY:-} ]]; then
   [[ $REDIS_MAXMEMORY =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] || die "REDIS_MAXMEMORY '$REDIS_MAXMEMORY' is not a size like 100mb"
   set -- "$@" --maxmemory "$REDIS_MAXMEMORY"
-elif [[ -n $limit ]] && ! operator_sets maxmemory; then
-  set -- "$@" --maxmemory $((limit * 3 / 4))
 fi
 
-# maxmemory is checked only before a command runs, so under a limit no one command may allocate much at once
-# (SETBIT k 4294967295 1 asks for 512 MB: the kernel would kill the server, and every tenant's data and
-# sessions with it). With U = 1/16 of the limit (at least 1 MB, redis' minimum): a string, a bit offset, a
-# SETRANGE or APPEND result at most U (proto-max-bulk-len); one client's query buffer and a normal client's
-# pending replies at most 2U, a subscriber's at most 2U (and redis' 32 MB), all clients' buffers together 2U
-# (maxmemory-clients, the largest client goes first): a client past them is disconnected, not the server.
-# maxmemory (75%, buffers included) + 2U leaves 1/8 for the server itself and the allocator's slack.
+# Under a limit, what it derives (acl.sh: memory_settings): shared once the ACL file holds a tenant (the first
+# provision switches a running server, see /dbroker/provision), else dedicated. A subscriber's output buffer at
+# most 2U (and redis' 32 MB), a normal client's pending replies at most 2U: a client past them is disconnected,
+# not the server. An operator's setting of any of these wins; the names derived are kept for provision.
+derived=()
 if [[ -n $limit ]]; then
-  unit=$((limit / 16 > 1 << 20 ? limit / 16 : 1 << 20))
-  for setting in proto-max-bulk-len:$unit client-query-buffer-limit:$((2 * unit)) maxmemory-clients:$((2 * unit)); do
-    operator_sets "${setting%:*}" || set -- "$@" "--${setting%:*}" "${setting#*:}"
-  done
+  mode=dedicated
+  if [[ -f /data/users.acl ]] && grep -qE "$DBROKER_TENANT_LINE" /data/users.acl; then mode=shared; fi
+  while read -r name value; do
+    [[ $name != maxmemory || -z ${REDIS_MAXMEMORY:-} ]] || continue
+    operator_sets "$name" && continue
+    set -- "$@" "--$name" "$value"
+    derived+=("$name")
+  done < <(memory_settings "$mode" "$limit")
   if ! operator_sets client-output-buffer-limit; then
+    unit=$((limit / 16 > 1 << 20 ? limit / 16 : 1 << 20))
     pubsub=$((2 * unit < 32 << 20 ? 2 * unit : 32 << 20))
     set -- "$@" --client-output-buffer-limit normal $((2 * unit)) 0 0 \
       --client-output-buffer-limit pubsub "$pubsub" $((pubsub / 4)) 60
@@ -103,6 +96,7 @@ admin_password=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 [[ ${#admin_password} -eq 64 ]] || die "could not read 32 random bytes from /dev/urandom"
 printf '%s' "$admin_password" >"$DBROKER_ADMIN_PASSWORD_FILE.new"
 mv -f "$DBROKER_ADMIN_PASSWORD_FILE.new" "$DBROKER_ADMIN_PASSWORD_FILE"
+printf '%s\n' "${derived[@]}" >"$DBROKER_DERIVED_FILE"
 
 # The ACL file holds only SHA-256 digests (redis accepts "#<hex>"). printf is a
 # shell builtin: no password ever appears on a command line.
