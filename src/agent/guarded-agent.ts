@@ -29,8 +29,8 @@ export class GuardedAgent implements AgentClient {
   private readonly commands = new Map<string, {generation: number; at: number}>()
   private readonly queue = new InstanceQueue()
   private annotations: ContainerAnnotations | undefined
-  /** Per instance: stops the agent makes on purpose (remove, restart) running now, and when the last one ended (ms epoch). */
-  private readonly acting = new Map<string, {running: number; endedAt: number}>()
+  /** Per instance: stops the agent makes on purpose (remove, restart) running now, when the last began and ended (ms epoch). */
+  private readonly acting = new Map<string, {running: number; since: number; endedAt: number}>()
 
   constructor(readonly inner: AgentClient) {}
 
@@ -54,10 +54,17 @@ export class GuardedAgent implements AgentClient {
     this.commands.set(instanceId, {generation: ++this.generation, at: now})
   }
 
-  /** Whether the agent itself was stopping the instance's container at `atMs`: a death then is no failure. */
-  actedOn(instanceId: string, atMs: number): boolean {
+  /**
+   * Whether a death of the instance's container at `atMs` was the agent's own stop (a remove, or a restart's
+   * stop): no failure then. One after the container started again within that stop (`lastStartMs`: a restart's
+   * own start, or the engine's) is a crash, and so is one from before the agent began.
+   */
+  actedOn(instanceId: string, atMs: number, lastStartMs = 0): boolean {
     const acting = this.acting.get(instanceId)
-    return !!acting && (acting.running > 0 || acting.endedAt >= atMs)
+    if (!acting || !(acting.running > 0 || acting.endedAt >= atMs)) return false
+    // Engine event times carry sub-millisecond parts; Date.now() doesn't.
+    if (atMs < acting.since - 1) return false
+    return !(lastStartMs >= acting.since - 1 && lastStartMs <= atMs)
   }
 
   /** Resolves once the calls for the instance queued so far have ended. */
@@ -67,9 +74,9 @@ export class GuardedAgent implements AgentClient {
 
   private stopping<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
     return this.queue.run(instanceId, async () => {
-      const acting = this.acting.get(instanceId) ?? {running: 0, endedAt: 0}
+      const acting = this.acting.get(instanceId) ?? {running: 0, since: 0, endedAt: 0}
       this.acting.set(instanceId, acting)
-      acting.running++
+      if (acting.running++ === 0) acting.since = Date.now()
       try {
         return await work()
       } finally {
@@ -101,6 +108,12 @@ export class GuardedAgent implements AgentClient {
 
   restart(instanceId: string, options?: RestartOptions): Promise<void> {
     return this.stopping(instanceId, () => this.inner.restart(instanceId, options))
+  }
+
+  /** Not queued: it only looks, and waits on no call of the instance (a restart with a 10 s grace, say). */
+  async ready(spec: ContainerSpec, options?: {signal?: AbortSignal}): Promise<void> {
+    if (this.inner.ready) await this.inner.ready(spec, options)
+    else await this.idle(spec.instanceId)
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>, options?: ExecOptions): Promise<ExecResult> {

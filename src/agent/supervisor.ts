@@ -5,6 +5,7 @@ import type {Logger} from '../core/log.js'
 import type {ContainerSpec, ContainerState} from '../core/types.js'
 import {type Engine, inspectContainer, LABEL_INSTALLATION, LABEL_INSTANCE} from '../docker/engine.js'
 import type {ConvergenceLoop} from './convergence-loop.js'
+import {untilEngineActs} from './engine-restart.js'
 import type {ContainerAnnotations, GuardedAgent} from './guarded-agent.js'
 
 /** Failures allowed within the window before a container is `failing`, unless its spec says otherwise. */
@@ -38,6 +39,8 @@ interface Record_ {
   oomKilled?: boolean
   /** A failure was seen and the container has not started since. */
   down: boolean
+  /** When the container last started, by the engine's event (ms epoch); 0 before any was seen. */
+  startedAt: number
   /** What the last failure was: an exit needs a start, an unhealthy container a restart. */
   why: 'exited' | 'unhealthy'
   failing: boolean
@@ -163,11 +166,14 @@ export class Supervisor implements ContainerAnnotations {
     if (action === 'oom') record.oomKilled = true
     else if (action === 'die') {
       if (attributes.exitCode !== undefined) record.lastExitCode = Number(attributes.exitCode)
-      if (!this.options.agent.actedOn(instanceId, at) && !this.meantToEnd(instanceId, record.lastExitCode))
-        this.failed(instanceId, 'exited')
+      // A death within the agent's own restart counts once the restart started it: it crashed again.
+      const stoppedByAgent = this.options.agent.actedOn(instanceId, at, record.startedAt)
+      if (!stoppedByAgent && !this.meantToEnd(instanceId, record.lastExitCode)) this.failed(instanceId, 'exited')
     } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'unhealthy')
-    else if (action === 'start') this.started(instanceId, at)
-    else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
+    else if (action === 'start') {
+      record.startedAt = at
+      this.started(instanceId, at)
+    } else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
   }
 
   /** A one-shot container (`restart: no`) that ended with code 0 is done; so is `on-failure` after code 0. */
@@ -179,7 +185,7 @@ export class Supervisor implements ContainerAnnotations {
   private record(instanceId: string): Record_ {
     let record = this.records.get(instanceId)
     if (!record) {
-      record = {failures: [], restartCount: 0, down: false, why: 'exited', failing: false, retryAt: 0}
+      record = {failures: [], restartCount: 0, down: false, startedAt: 0, why: 'exited', failing: false, retryAt: 0}
       this.records.set(instanceId, record)
     }
     return record
@@ -239,8 +245,8 @@ export class Supervisor implements ContainerAnnotations {
     // Started meanwhile (the engine's restart policy, the broker): nothing to do.
     if (this.stopping.signal.aborted || !spec || !desired || !record?.down) return
     try {
-      const info = await inspectContainer(this.options.engine, spec.name)
-      // Waiting out the engine's own delay (it doubles while a container keeps dying): a restart starts it now.
+      const info = await untilEngineActs(this.options.engine, spec.name, this.stopping.signal)
+      // Waiting out a long delay of the engine's (it doubles while a container keeps dying): a restart starts it now.
       if (info?.State.Restarting) await this.options.agent.restart(instanceId)
       else if (info?.State.Running) {
         if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
@@ -262,15 +268,34 @@ export class Supervisor implements ContainerAnnotations {
       record.restartCount++
       record.down = false
     }
-    const dependents = (this.options.loop.latest?.specs ?? []).filter((s) => s.dependsOn?.includes(instanceId))
-    for (const dependent of dependents) void this.restartAfter(dependent, instanceId, at)
+    const specs = this.options.loop.latest?.specs ?? []
+    const dependents = specs.filter((s) => s.dependsOn?.includes(instanceId))
+    if (dependents.length === 0) return
+    // Ready by its probe, whoever started it (an apply, the agent's restart, the engine's policy): each start waits on
+    // the container itself, never on the agent's queue for the instance, where a restart may still be stopping it.
+    const spec = specs.find((s) => s.instanceId === instanceId)
+    const ready = spec
+      ? this.options.agent.ready(spec, {signal: this.stopping.signal})
+      : this.options.agent.idle(instanceId)
+    for (const dependent of dependents) void this.restartAfter(dependent, instanceId, at, ready)
   }
 
-  /** A dependent that runs since before its dependency started is restarted; one that doesn't run is the loop's. */
-  private async restartAfter(dependent: ContainerSpec, dependency: string, at: number): Promise<void> {
+  /** A dependent that runs since before its dependency started is restarted once that is ready; one that doesn't run is the loop's. */
+  private async restartAfter(
+    dependent: ContainerSpec,
+    dependency: string,
+    at: number,
+    ready: Promise<void>,
+  ): Promise<void> {
     try {
-      // Started by the agent (an apply), the dependency is ready once the agent is done with it.
-      await this.options.agent.idle(dependency)
+      try {
+        await ready
+      } catch (error) {
+        // Stopped again before it was ready: its next start (the supervisor's or the engine's) restarts the dependents.
+        if (!this.stopping.signal.aborted)
+          this.options.log.info(`instance ${dependency} did not become ready: ${errorMessage(error)}`)
+        return
+      }
       const info = await inspectContainer(this.options.engine, dependent.name)
       if (!info?.State.Running) return this.options.loop.kick()
       if (Date.parse(info.State.StartedAt) >= Math.floor(at)) return

@@ -50,6 +50,11 @@ export interface AgentClient {
    * instances' containers started, so two callers restarting a dependent after its dependency restart it once.
    */
   restart(instanceId: string, options?: RestartOptions): Promise<void>
+  /**
+   * Resolve once the spec's container answers its readiness probe (a one-shot: once it ended with 0), whoever
+   * started it; throws when it stopped. Optional: the supervisor's, on the host's own engine.
+   */
+  ready?(spec: ContainerSpec, options?: {signal?: AbortSignal}): Promise<void>
   /** The containers of this installation on the host; `legacy` adds those from before installation labels (anyone's), marked. */
   list(options?: {legacy?: boolean}): Promise<ContainerState[]>
   facts(): Promise<HostFacts>
