@@ -333,7 +333,17 @@ export class DockerAgent implements AgentClient {
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
     const id = await this.reads.container(instanceId)
     if (options.after?.length && (await this.reads.startedSinceAll(id, options.after))) return
-    await this.engine.getContainer(id).restart({t: 10})
+    await this.engine.getContainer(id).restart({t: options.stopTimeoutSeconds ?? 10})
+  }
+
+  async stop(instanceId: string): Promise<void> {
+    const id = await this.reads.container(instanceId)
+    await this.engine
+      .getContainer(id)
+      .stop({t: 10})
+      .catch((error: {statusCode?: number}) => {
+        if (error.statusCode !== 304) throw error
+      })
   }
 
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */

@@ -73,17 +73,20 @@ export class GuardedAgent implements AgentClient {
   }
 
   private stopping<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
-    return this.queue.run(instanceId, async () => {
-      const acting = this.acting.get(instanceId) ?? {running: 0, since: 0, endedAt: 0}
-      this.acting.set(instanceId, acting)
-      if (acting.running++ === 0) acting.since = Date.now()
-      try {
-        return await work()
-      } finally {
-        acting.running--
-        acting.endedAt = Date.now()
-      }
-    })
+    return this.queue.run(instanceId, () => this.act(instanceId, work))
+  }
+
+  /** Work that may stop the instance's container on purpose: its deaths meanwhile, before it starts again, are the agent's. */
+  private async act<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    const acting = this.acting.get(instanceId) ?? {running: 0, since: 0, endedAt: 0}
+    this.acting.set(instanceId, acting)
+    if (acting.running++ === 0) acting.since = Date.now()
+    try {
+      return await work()
+    } finally {
+      acting.running--
+      acting.endedAt = Date.now()
+    }
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
@@ -95,7 +98,8 @@ export class GuardedAgent implements AgentClient {
       // The broker's apply starts the count anew: failures from before it don't make it fail.
       if (asOf === undefined) this.annotations?.applied(spec.instanceId)
       const failing = () => this.annotations?.failing(spec.instanceId) ?? false
-      const state = await this.inner.apply(spec, {...rest, failing})
+      // A container recreated for a new spec (or a disk resize, or made confined) is stopped on purpose.
+      const state = await this.act(spec.instanceId, () => this.inner.apply(spec, {...rest, failing}))
       if (asOf === undefined) this.annotations?.applied(spec.instanceId)
       return state
     })
@@ -108,6 +112,12 @@ export class GuardedAgent implements AgentClient {
 
   restart(instanceId: string, options?: RestartOptions): Promise<void> {
     return this.stopping(instanceId, () => this.inner.restart(instanceId, options))
+  }
+
+  /** Without a stop of its own, the inner agent is not stopped at all: the dependents' restart then does both. */
+  async stop(instanceId: string): Promise<void> {
+    const inner = this.inner
+    if (inner.stop) await this.stopping(instanceId, () => inner.stop!(instanceId))
   }
 
   /** Not queued: it only looks, and waits on no call of the instance (a restart with a 10 s grace, say). */

@@ -5,6 +5,7 @@ import type {Logger} from '../core/log.js'
 import type {ContainerSpec, ContainerState} from '../core/types.js'
 import {type Engine, inspectContainer, LABEL_INSTALLATION, LABEL_INSTANCE} from '../docker/engine.js'
 import type {ConvergenceLoop} from './convergence-loop.js'
+import {Dependents} from './dependents.js'
 import {untilEngineActs} from './engine-restart.js'
 import type {ContainerAnnotations, GuardedAgent} from './guarded-agent.js'
 
@@ -53,18 +54,21 @@ interface Record_ {
  * that dies or turns unhealthy (and that the agent did not stop itself) is
  * brought back through the convergence loop, at once and then with backoff;
  * past `maxRestarts` failures in `windowMs` it is `failing` and left alone
- * until its failures age out. Whenever a container starts, whoever started it
- * (the loop, the broker, the engine's own restart policy), its running
- * dependents are restarted after it.
+ * until its failures age out. Its dependents stop when it dies and start (or
+ * restart) once it is ready again, whoever started it (the loop, the broker,
+ * the engine's own restart policy): see dependents.ts.
  */
 export class Supervisor implements ContainerAnnotations {
   private readonly records = new Map<string, Record_>()
   private readonly stopping = new AbortController()
+  private readonly dependents: Dependents
   private watching: Promise<void> | undefined
   private installation: string | undefined
   private stream: NodeJS.ReadableStream | undefined
 
-  constructor(private readonly options: SupervisorOptions) {}
+  constructor(private readonly options: SupervisorOptions) {
+    this.dependents = new Dependents({...options, signal: this.stopping.signal})
+  }
 
   /** Follow this installation's containers (again, when a broker names another). */
   watch(installation: string): void {
@@ -74,8 +78,9 @@ export class Supervisor implements ContainerAnnotations {
     this.watching ??= this.follow()
   }
 
-  /** Whether a convergence pass should leave the instance alone: it is backing off, or failing. */
+  /** Whether a convergence pass should leave the instance alone: it is backing off, failing, or waits for a dependency. */
   held = (instanceId: string): boolean => {
+    if (this.dependents.held(instanceId)) return true
     const record = this.records.get(instanceId)
     if (!record) return false
     this.age(record, Date.now(), this.supervision(instanceId))
@@ -168,7 +173,11 @@ export class Supervisor implements ContainerAnnotations {
       if (attributes.exitCode !== undefined) record.lastExitCode = Number(attributes.exitCode)
       // A death within the agent's own restart counts once the restart started it: it crashed again.
       const stoppedByAgent = this.options.agent.actedOn(instanceId, at, record.startedAt)
-      if (!stoppedByAgent && !this.meantToEnd(instanceId, record.lastExitCode)) this.failed(instanceId, 'exited')
+      if (!stoppedByAgent && !this.meantToEnd(instanceId, record.lastExitCode)) {
+        this.failed(instanceId, 'exited')
+        // Brought back (not failing): its dependents stop while it is down, and start once it is ready.
+        if (!record.failing) this.dependents.down(instanceId)
+      }
     } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'unhealthy')
     else if (action === 'start') {
       record.startedAt = at
@@ -247,7 +256,8 @@ export class Supervisor implements ContainerAnnotations {
     try {
       const info = await untilEngineActs(this.options.engine, spec.name, this.stopping.signal)
       // Waiting out a long delay of the engine's (it doubles while a container keeps dying): a restart starts it now.
-      if (info?.State.Restarting) await this.options.agent.restart(instanceId)
+      // On a host too busy for the engine to keep its own time, its start may still meet the restart: 1 s, not 10.
+      if (info?.State.Restarting) await this.options.agent.restart(instanceId, {stopTimeoutSeconds: 1})
       else if (info?.State.Running) {
         if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
           await this.options.agent.restart(instanceId)
@@ -268,42 +278,6 @@ export class Supervisor implements ContainerAnnotations {
       record.restartCount++
       record.down = false
     }
-    const specs = this.options.loop.latest?.specs ?? []
-    const dependents = specs.filter((s) => s.dependsOn?.includes(instanceId))
-    if (dependents.length === 0) return
-    // Ready by its probe, whoever started it (an apply, the agent's restart, the engine's policy): each start waits on
-    // the container itself, never on the agent's queue for the instance, where a restart may still be stopping it.
-    const spec = specs.find((s) => s.instanceId === instanceId)
-    const ready = spec
-      ? this.options.agent.ready(spec, {signal: this.stopping.signal})
-      : this.options.agent.idle(instanceId)
-    for (const dependent of dependents) void this.restartAfter(dependent, instanceId, at, ready)
-  }
-
-  /** A dependent that runs since before its dependency started is restarted once that is ready; one that doesn't run is the loop's. */
-  private async restartAfter(
-    dependent: ContainerSpec,
-    dependency: string,
-    at: number,
-    ready: Promise<void>,
-  ): Promise<void> {
-    try {
-      try {
-        await ready
-      } catch (error) {
-        // Stopped again before it was ready: its next start (the supervisor's or the engine's) restarts the dependents.
-        if (!this.stopping.signal.aborted)
-          this.options.log.info(`instance ${dependency} did not become ready: ${errorMessage(error)}`)
-        return
-      }
-      const info = await inspectContainer(this.options.engine, dependent.name)
-      if (!info?.State.Running) return this.options.loop.kick()
-      if (Date.parse(info.State.StartedAt) >= Math.floor(at)) return
-      this.options.log.info(`restarting instance ${dependent.instanceId}: ${dependency}, which it depends on, started`)
-      // Conditional, in the instance's queue: a deploy restarting it after the same start makes it one restart.
-      await this.options.agent.restart(dependent.instanceId, {after: [dependency]})
-    } catch (error) {
-      this.options.log.warn(`cannot restart dependent ${dependent.instanceId}: ${errorMessage(error)}`)
-    }
+    this.dependents.up(instanceId, at)
   }
 }
