@@ -5,10 +5,13 @@
 //   provision   sync provisions through 1 broker vs 2 brokers on one PostgreSQL, with two
 //               agents (`dbroker agent start`) on the local engine, brokers and agents at a 1 s keepalive,
 //               and how the hosts looked meanwhile (oldest heartbeat, dead samples, engine condition)
+// Secrets as the README says: passwords in the environment (DBROKER_PASSWORD, DBROKER_ADMIN_PASSWORD), each host's
+// own token from the admin API's enroll (the real agents read theirs from a 0600 --token-file), none in argv.
 // Needs a built CLI (npm run build), PostgreSQL from Debian, an engine with dbroker/redis:7.
 // Usage: node bench/multihost.mjs [--agents 500] [--seconds 30] [--instances 20] [--parallel 10]
 import {execFileSync, spawn} from 'node:child_process'
-import {chmodSync, chownSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {chmodSync, chownSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -27,8 +30,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUN = path.join(root, 'bin', 'run.js')
 const PG_BIN = '/usr/lib/postgresql/15/bin'
 const PG_PORT = 44433
-const TOKEN = 'bench-agent-token-0123456789abcdef'
-const OSB = {username: 'broker', password: 'bench-password'}
+const OSB = {username: 'broker', password: randomBytes(12).toString('hex')}
+const ADMIN = {username: 'ops', password: randomBytes(12).toString('hex')}
 const REDIS = {service_id: 'bc8c6ef5-570d-4f7b-95fd-b6d009b47509', plan_id: '9224c565-e657-4b4e-8048-c400aea5257c'}
 const dir = mkdtempSync('/tmp/dbbench-')
 chmodSync(dir, 0o755)
@@ -54,12 +57,34 @@ function request(url, {method = 'GET', body, headers = {}} = {}) {
     req.end(payload)
   })
 }
-const bearer = {authorization: `Bearer ${TOKEN}`}
-const osbHeaders = {authorization: `Basic ${Buffer.from(`${OSB.username}:${OSB.password}`).toString('base64')}`, 'x-broker-api-version': '2.17'}
+const basic = ({username, password}) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+const bearer = (token) => ({authorization: `Bearer ${token}`})
+const osbHeaders = {authorization: basic(OSB), 'x-broker-api-version': '2.17'}
+const adminHeaders = {authorization: basic(ADMIN)}
+// Every broker on the shared store seals its secrets with the same key.
+const storeKeyFile = path.join(dir, 'store.key')
+writeFileSync(storeKeyFile, `${randomBytes(32).toString('hex')}\n`, {mode: 0o600})
+const brokerSecrets = {DBROKER_PASSWORD: OSB.password, DBROKER_ADMIN_PASSWORD: ADMIN.password}
+const brokerArgs = (store, keepalive) => [
+  'broker', 'start', '--store', store, '--store-key-file', storeKeyFile, '--username', OSB.username,
+  '--admin-username', ADMIN.username, '--keepalive', keepalive,
+  // The simulated agents' URLs are plain http off loopback.
+  '--insecure',
+]
 
-function startDaemon(name, argv) {
+/** A host's own token, minted by the broker's admin API (what `dbroker hosts add` calls). */
+async function enroll(brokerUrl, id) {
+  const r = await request(`${brokerUrl}/admin/v1/hosts/${id}/enroll`, {method: 'POST', headers: adminHeaders})
+  if (r.status !== 201 && r.status !== 200) throw new Error(`enrolling ${id} answered ${r.status}: ${JSON.stringify(r.body)}`)
+  return r.body.token
+}
+
+function startDaemon(name, argv, env = {}) {
   const log = openSync(path.join(dir, `${name}.log`), 'a')
-  const child = spawn(process.execPath, [RUN, ...argv, '--json', '--log-level', 'warn'], {stdio: ['ignore', 'pipe', log]})
+  const child = spawn(process.execPath, [RUN, ...argv, '--json', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', log],
+    env: {...process.env, ...env},
+  })
   children.push(child)
   return new Promise((resolve, reject) => {
     let out = ''
@@ -88,13 +113,17 @@ function cpuSeconds(pid) {
 }
 
 async function heartbeatBench(store, port) {
-  const broker = await startDaemon(`hb-${store.split(':')[0]}`, ['broker', 'start', '--listen', `127.0.0.1:${port}`, '--store', store, '--username', OSB.username, '--password', OSB.password, '--agent-token', TOKEN, '--keepalive', '5s'])
+  const broker = await startDaemon(`hb-${store.split(':')[0]}`, [...brokerArgs(store, '5s'), '--listen', `127.0.0.1:${port}`], brokerSecrets)
   const facts = {engineVersion: '20.10.24', cpus: 8, memoryBytes: 32e9, containersRunning: 3, registryMirrors: [], insecureRegistries: [], loggingDriver: 'json-file'}
   const containers = Array.from({length: 3}, (_, i) => ({instanceId: `sim-${i}`, status: 'running', health: 'none', restartCount: 0}))
+  const tokens = []
+  for (let i = 0; i < AGENTS; i += 50) {
+    await Promise.all(Array.from({length: Math.min(50, AGENTS - i)}, async (_, k) => (tokens[i + k] = await enroll(broker.url, `sim-${i + k}`))))
+  }
   for (let i = 0; i < AGENTS; i += 50) {
     await Promise.all(Array.from({length: Math.min(50, AGENTS - i)}, (_, k) => request(`${broker.url}/agents/v1/register`, {
       method: 'POST',
-      headers: bearer,
+      headers: bearer(tokens[i + k]),
       body: {id: `sim-${i + k}`, agentUrl: `http://10.0.${Math.floor((i + k) / 250)}.${(i + k) % 250}:9997`, serviceAddress: '10.0.0.1', bindAddress: '10.0.0.1', portRange: [40000, 40999], keepaliveMs: KEEPALIVE_MS, facts, containers},
     })))
   }
@@ -107,7 +136,7 @@ async function heartbeatBench(store, port) {
     await sleep((KEEPALIVE_MS * i) / AGENTS) // agents' beats spread over the interval, as they start at different times
     while (Date.now() < end) {
       const t = performance.now()
-      const r = await request(`${broker.url}/agents/v1/heartbeat`, {method: 'POST', headers: bearer, body: {id: `sim-${i}`, facts, containers}}).catch(() => ({status: 0}))
+      const r = await request(`${broker.url}/agents/v1/heartbeat`, {method: 'POST', headers: bearer(tokens[i]), body: {id: `sim-${i}`, facts, containers}}).catch(() => ({status: 0}))
       if (r.status === 200) latencies.push(performance.now() - t)
       else errors++
       await sleep(KEEPALIVE_MS)
@@ -145,7 +174,7 @@ function watchHosts(brokerUrl) {
   let stop = false
   const done = (async () => {
     while (!stop) {
-      const r = await request(`${brokerUrl}/admin/v1/hosts`, {headers: osbHeaders}).catch(() => undefined)
+      const r = await request(`${brokerUrl}/admin/v1/hosts`, {headers: adminHeaders}).catch(() => undefined)
       for (const h of r?.status === 200 ? r.body : []) {
         seen.maxAgeMs = Math.max(seen.maxAgeMs, h.heartbeatAgeMs)
         if (h.status !== 'alive') seen.dead++
@@ -208,11 +237,13 @@ try {
   )
 
   const store = `postgres://dbroker@127.0.0.1:${PG_PORT}/prov`
-  const common = ['--store', store, '--username', OSB.username, '--password', OSB.password, '--agent-token', TOKEN, '--keepalive', '1s']
-  const b1 = await startDaemon('prov-b1', ['broker', 'start', '--listen', '127.0.0.1:44611', '--id', 'bench-1', ...common])
-  const b2 = await startDaemon('prov-b2', ['broker', 'start', '--listen', '127.0.0.1:44612', '--id', 'bench-2', ...common])
-  for (const [i, range] of [['a', '44700-44799'], ['b', '44800-44899']].entries()) {
-    await startDaemon(`agent-${range[0]}`, ['agent', 'start', '--id', `bench-host-${range[0]}`, '--service-address', '127.0.0.1', '--port-range', range[1], '--broker', b1.url, '--broker', b2.url, '--token', TOKEN, '--keepalive', '1s', '--listen', `127.0.0.1:${44621 + i}`])
+  const b1 = await startDaemon('prov-b1', [...brokerArgs(store, '1s'), '--listen', '127.0.0.1:44611', '--id', 'bench-1'], brokerSecrets)
+  const b2 = await startDaemon('prov-b2', [...brokerArgs(store, '1s'), '--listen', '127.0.0.1:44612', '--id', 'bench-2'], brokerSecrets)
+  for (const [i, [name, range]] of [['a', '44700-44799'], ['b', '44800-44899']].entries()) {
+    const id = `bench-host-${name}`
+    const tokenFile = path.join(dir, `${id}.token`)
+    writeFileSync(tokenFile, `${await enroll(b1.url, id)}\n`, {mode: 0o600})
+    await startDaemon(`agent-${name}`, ['agent', 'start', '--id', id, '--service-address', '127.0.0.1', '--port-range', range, '--broker', b1.url, '--broker', b2.url, '--token-file', tokenFile, '--keepalive', '1s', '--listen', `127.0.0.1:${44621 + i}`])
   }
   await sleep(1500)
   await provisionBench([b1.url], 'warm')

@@ -228,28 +228,7 @@ export class DockerAgent implements AgentClient {
               throw new EngineError(`cannot start container ${spec.name}: ${engineMessage(error)}`)
           })
         }
-        const stopped = (ran: {State: {ExitCode: number}; RestartCount?: number}, what: string) =>
-          this.stoppedError(id, spec, `${what} with code ${ran.State.ExitCode}`)
-        await waitReady({
-          spec,
-          address: this.probeAddress(spec),
-          signal: options.signal,
-          exec: (command) => execIn(this.engine, id, command),
-          check: async () => {
-            const now = await this.engine.getContainer(id).inspect()
-            const ended = !now.State.Running && !now.State.Restarting
-            if (ended && spec.restart === 'no' && now.State.ExitCode === 0 && now.State.FinishedAt)
-              return {health: 'none', done: true}
-            if (ended) throw await stopped(now, 'exited')
-            if (options.failing?.())
-              throw await stopped(now, `keeps failing (${now.RestartCount} restarts); it last exited`)
-            return {
-              health: now.State.Health?.Status ?? 'none',
-              startedAt: Date.parse(now.State.StartedAt),
-              running: now.State.Running && !now.State.Restarting,
-            }
-          },
-        })
+        await this.untilReady(id, spec, options.signal, options.failing)
       } catch (error) {
         if (created) await removeContainer(this.engine, created).catch(() => undefined)
         if (predecessor) {
@@ -265,6 +244,39 @@ export class DockerAgent implements AgentClient {
       if (predecessor) await removeContainer(this.engine, predecessor)
       if (created) this.keptAsTheyWere.delete(spec.instanceId)
       return stateOf(await this.engine.getContainer(info?.Id ?? created!).inspect())
+    })
+  }
+
+  /**
+   * Resolves once the spec's container is ready by its probe (a one-shot: once it ended with 0), whoever
+   * started it: the supervisor waits so for a dependency the engine's restart policy brought back.
+   */
+  async ready(spec: ContainerSpec, options: {signal?: AbortSignal} = {}): Promise<void> {
+    const id = await this.reads.container(spec.instanceId)
+    await this.untilReady(id, spec, options.signal)
+  }
+
+  private untilReady(id: string, spec: ContainerSpec, signal?: AbortSignal, failing?: () => boolean): Promise<void> {
+    const stopped = (ran: {State: {ExitCode: number}; RestartCount?: number}, what: string) =>
+      this.stoppedError(id, spec, `${what} with code ${ran.State.ExitCode}`)
+    return waitReady({
+      spec,
+      address: this.probeAddress(spec),
+      signal,
+      exec: (command) => execIn(this.engine, id, command),
+      check: async () => {
+        const now = await this.engine.getContainer(id).inspect()
+        const ended = !now.State.Running && !now.State.Restarting
+        if (ended && spec.restart === 'no' && now.State.ExitCode === 0 && now.State.FinishedAt)
+          return {health: 'none', done: true}
+        if (ended) throw await stopped(now, 'exited')
+        if (failing?.()) throw await stopped(now, `keeps failing (${now.RestartCount} restarts); it last exited`)
+        return {
+          health: now.State.Health?.Status ?? 'none',
+          startedAt: Date.parse(now.State.StartedAt),
+          running: now.State.Running && !now.State.Restarting,
+        }
+      },
     })
   }
 
@@ -325,7 +337,17 @@ export class DockerAgent implements AgentClient {
   async restart(instanceId: string, options: RestartOptions = {}): Promise<void> {
     const id = await this.reads.container(instanceId)
     if (options.after?.length && (await this.reads.startedSinceAll(id, options.after))) return
-    await this.engine.getContainer(id).restart({t: 10})
+    await this.engine.getContainer(id).restart({t: options.stopTimeoutSeconds ?? 10})
+  }
+
+  async stop(instanceId: string): Promise<void> {
+    const id = await this.reads.container(instanceId)
+    await this.engine
+      .getContainer(id)
+      .stop({t: 10})
+      .catch((error: {statusCode?: number}) => {
+        if (error.statusCode !== 304) throw error
+      })
   }
 
   /** This installation's containers; with `legacy`, also those from before installation labels (anyone's), marked. */

@@ -29,8 +29,8 @@ export class GuardedAgent implements AgentClient {
   private readonly commands = new Map<string, {generation: number; at: number}>()
   private readonly queue = new InstanceQueue()
   private annotations: ContainerAnnotations | undefined
-  /** Per instance: stops the agent makes on purpose (remove, restart) running now, and when the last one ended (ms epoch). */
-  private readonly acting = new Map<string, {running: number; endedAt: number}>()
+  /** Per instance: stops the agent makes on purpose (remove, restart) running now, when the last began and ended (ms epoch). */
+  private readonly acting = new Map<string, {running: number; since: number; endedAt: number}>()
 
   constructor(readonly inner: AgentClient) {}
 
@@ -54,10 +54,17 @@ export class GuardedAgent implements AgentClient {
     this.commands.set(instanceId, {generation: ++this.generation, at: now})
   }
 
-  /** Whether the agent itself was stopping the instance's container at `atMs`: a death then is no failure. */
-  actedOn(instanceId: string, atMs: number): boolean {
+  /**
+   * Whether a death of the instance's container at `atMs` was the agent's own stop (a remove, or a restart's
+   * stop): no failure then. One after the container started again within that stop (`lastStartMs`: a restart's
+   * own start, or the engine's) is a crash, and so is one from before the agent began.
+   */
+  actedOn(instanceId: string, atMs: number, lastStartMs = 0): boolean {
     const acting = this.acting.get(instanceId)
-    return !!acting && (acting.running > 0 || acting.endedAt >= atMs)
+    if (!acting || !(acting.running > 0 || acting.endedAt >= atMs)) return false
+    // Engine event times carry sub-millisecond parts; Date.now() doesn't.
+    if (atMs < acting.since - 1) return false
+    return !(lastStartMs >= acting.since - 1 && lastStartMs <= atMs)
   }
 
   /** Resolves once the calls for the instance queued so far have ended. */
@@ -66,17 +73,20 @@ export class GuardedAgent implements AgentClient {
   }
 
   private stopping<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
-    return this.queue.run(instanceId, async () => {
-      const acting = this.acting.get(instanceId) ?? {running: 0, endedAt: 0}
-      this.acting.set(instanceId, acting)
-      acting.running++
-      try {
-        return await work()
-      } finally {
-        acting.running--
-        acting.endedAt = Date.now()
-      }
-    })
+    return this.queue.run(instanceId, () => this.act(instanceId, work))
+  }
+
+  /** Work that may stop the instance's container on purpose: its deaths meanwhile, before it starts again, are the agent's. */
+  private async act<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    const acting = this.acting.get(instanceId) ?? {running: 0, since: 0, endedAt: 0}
+    this.acting.set(instanceId, acting)
+    if (acting.running++ === 0) acting.since = Date.now()
+    try {
+      return await work()
+    } finally {
+      acting.running--
+      acting.endedAt = Date.now()
+    }
   }
 
   apply(spec: ContainerSpec, options: ApplyOptions = {}): Promise<ContainerState> {
@@ -88,7 +98,8 @@ export class GuardedAgent implements AgentClient {
       // The broker's apply starts the count anew: failures from before it don't make it fail.
       if (asOf === undefined) this.annotations?.applied(spec.instanceId)
       const failing = () => this.annotations?.failing(spec.instanceId) ?? false
-      const state = await this.inner.apply(spec, {...rest, failing})
+      // A container recreated for a new spec (or a disk resize, or made confined) is stopped on purpose.
+      const state = await this.act(spec.instanceId, () => this.inner.apply(spec, {...rest, failing}))
       if (asOf === undefined) this.annotations?.applied(spec.instanceId)
       return state
     })
@@ -101,6 +112,18 @@ export class GuardedAgent implements AgentClient {
 
   restart(instanceId: string, options?: RestartOptions): Promise<void> {
     return this.stopping(instanceId, () => this.inner.restart(instanceId, options))
+  }
+
+  /** Without a stop of its own, the inner agent is not stopped at all: the dependents' restart then does both. */
+  async stop(instanceId: string): Promise<void> {
+    const inner = this.inner
+    if (inner.stop) await this.stopping(instanceId, () => inner.stop!(instanceId))
+  }
+
+  /** Not queued: it only looks, and waits on no call of the instance (a restart with a 10 s grace, say). */
+  async ready(spec: ContainerSpec, options?: {signal?: AbortSignal}): Promise<void> {
+    if (this.inner.ready) await this.inner.ready(spec, options)
+    else await this.idle(spec.instanceId)
   }
 
   exec(instanceId: string, command: string[], env: Record<string, string>, options?: ExecOptions): Promise<ExecResult> {

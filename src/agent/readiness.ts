@@ -66,7 +66,8 @@ export function tcpProbe(
  * Waits until the service in the container accepts connections, by the plan's
  * probe. A container that exits meanwhile fails at once. Without a probe it is
  * ready once it has run for SETTLE_MS; a one-shot container (`restart: no`)
- * also once it ended with code 0 (sooner than that).
+ * only once it ended with code 0 (a job still running is not done, however
+ * long it ran: what depends on it starts after it).
  */
 export async function waitReady(ctx: ProbeContext): Promise<void> {
   const {readiness} = ctx.spec
@@ -110,15 +111,20 @@ export async function waitReady(ctx: ProbeContext): Promise<void> {
 
 async function settle(ctx: ProbeContext): Promise<void> {
   const timeoutMs = ctx.spec.readiness.timeoutMs || SETTLE_TIMEOUT_MS
+  const oneShot = ctx.spec.restart === 'no'
   const since = Date.now()
   for (;;) {
     ctx.signal?.throwIfAborted()
     const state = await ctx.check()
     if (state.done) return
     const ranFor = state.running === false ? 0 : Date.now() - (state.startedAt ?? since)
-    if (ranFor >= SETTLE_MS) return
+    if (ranFor >= SETTLE_MS && !oneShot) return
     if (Date.now() - since > timeoutMs)
-      throw new Error(`the container did not keep running for ${SETTLE_MS} ms within ${Math.round(timeoutMs / 1000)} s`)
-    await sleep(Math.max(10, Math.min(100, SETTLE_MS - ranFor)), undefined, {signal: ctx.signal})
+      throw new Error(
+        oneShot
+          ? `the one-shot container (restart: no) did not end within ${Math.round(timeoutMs / 1000)} s (readiness.timeout); one that keeps running wants another restart policy`
+          : `the container did not keep running for ${SETTLE_MS} ms within ${Math.round(timeoutMs / 1000)} s`,
+      )
+    await sleep(oneShot ? 100 : Math.max(10, Math.min(100, SETTLE_MS - ranFor)), undefined, {signal: ctx.signal})
   }
 }

@@ -3,8 +3,10 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {errorMessage} from '../core/errors.js'
 import type {Logger} from '../core/log.js'
 import type {ContainerSpec, ContainerState} from '../core/types.js'
-import {type Engine, inspectContainer, LABEL_INSTALLATION, LABEL_INSTANCE} from '../docker/engine.js'
+import {type Engine, LABEL_INSTALLATION, LABEL_INSTANCE} from '../docker/engine.js'
 import type {ConvergenceLoop} from './convergence-loop.js'
+import {Dependents} from './dependents.js'
+import {untilEngineActs} from './engine-restart.js'
 import type {ContainerAnnotations, GuardedAgent} from './guarded-agent.js'
 
 /** Failures allowed within the window before a container is `failing`, unless its spec says otherwise. */
@@ -38,6 +40,8 @@ interface Record_ {
   oomKilled?: boolean
   /** A failure was seen and the container has not started since. */
   down: boolean
+  /** When the container last started, by the engine's event (ms epoch); 0 before any was seen. */
+  startedAt: number
   /** What the last failure was: an exit needs a start, an unhealthy container a restart. */
   why: 'exited' | 'unhealthy'
   failing: boolean
@@ -50,18 +54,21 @@ interface Record_ {
  * that dies or turns unhealthy (and that the agent did not stop itself) is
  * brought back through the convergence loop, at once and then with backoff;
  * past `maxRestarts` failures in `windowMs` it is `failing` and left alone
- * until its failures age out. Whenever a container starts, whoever started it
- * (the loop, the broker, the engine's own restart policy), its running
- * dependents are restarted after it.
+ * until its failures age out. Its dependents stop when it dies and start (or
+ * restart) once it is ready again, whoever started it (the loop, the broker,
+ * the engine's own restart policy): see dependents.ts.
  */
 export class Supervisor implements ContainerAnnotations {
   private readonly records = new Map<string, Record_>()
   private readonly stopping = new AbortController()
+  private readonly dependents: Dependents
   private watching: Promise<void> | undefined
   private installation: string | undefined
   private stream: NodeJS.ReadableStream | undefined
 
-  constructor(private readonly options: SupervisorOptions) {}
+  constructor(private readonly options: SupervisorOptions) {
+    this.dependents = new Dependents({...options, signal: this.stopping.signal})
+  }
 
   /** Follow this installation's containers (again, when a broker names another). */
   watch(installation: string): void {
@@ -71,8 +78,9 @@ export class Supervisor implements ContainerAnnotations {
     this.watching ??= this.follow()
   }
 
-  /** Whether a convergence pass should leave the instance alone: it is backing off, or failing. */
+  /** Whether a convergence pass should leave the instance alone: it is backing off, failing, or waits for a dependency. */
   held = (instanceId: string): boolean => {
+    if (this.dependents.held(instanceId)) return true
     const record = this.records.get(instanceId)
     if (!record) return false
     this.age(record, Date.now(), this.supervision(instanceId))
@@ -163,11 +171,18 @@ export class Supervisor implements ContainerAnnotations {
     if (action === 'oom') record.oomKilled = true
     else if (action === 'die') {
       if (attributes.exitCode !== undefined) record.lastExitCode = Number(attributes.exitCode)
-      if (!this.options.agent.actedOn(instanceId, at) && !this.meantToEnd(instanceId, record.lastExitCode))
+      // A death within the agent's own restart counts once the restart started it: it crashed again.
+      const stoppedByAgent = this.options.agent.actedOn(instanceId, at, record.startedAt)
+      if (!stoppedByAgent && !this.meantToEnd(instanceId, record.lastExitCode)) {
         this.failed(instanceId, 'exited')
+        // Brought back (not failing): its dependents stop while it is down, and start once it is ready.
+        if (!record.failing) this.dependents.down(instanceId)
+      }
     } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'unhealthy')
-    else if (action === 'start') this.started(instanceId, at)
-    else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
+    else if (action === 'start') {
+      record.startedAt = at
+      this.started(instanceId, at)
+    } else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()
   }
 
   /** A one-shot container (`restart: no`) that ended with code 0 is done; so is `on-failure` after code 0. */
@@ -179,7 +194,7 @@ export class Supervisor implements ContainerAnnotations {
   private record(instanceId: string): Record_ {
     let record = this.records.get(instanceId)
     if (!record) {
-      record = {failures: [], restartCount: 0, down: false, why: 'exited', failing: false, retryAt: 0}
+      record = {failures: [], restartCount: 0, down: false, startedAt: 0, why: 'exited', failing: false, retryAt: 0}
       this.records.set(instanceId, record)
     }
     return record
@@ -239,9 +254,10 @@ export class Supervisor implements ContainerAnnotations {
     // Started meanwhile (the engine's restart policy, the broker): nothing to do.
     if (this.stopping.signal.aborted || !spec || !desired || !record?.down) return
     try {
-      const info = await inspectContainer(this.options.engine, spec.name)
-      // Waiting out the engine's own delay (it doubles while a container keeps dying): a restart starts it now.
-      if (info?.State.Restarting) await this.options.agent.restart(instanceId)
+      const info = await untilEngineActs(this.options.engine, spec.name, this.stopping.signal)
+      // Waiting out a long delay of the engine's (it doubles while a container keeps dying): a restart starts it now.
+      // On a host too busy for the engine to keep its own time, its start may still meet the restart: 1 s, not 10.
+      if (info?.State.Restarting) await this.options.agent.restart(instanceId, {stopTimeoutSeconds: 1})
       else if (info?.State.Running) {
         if (record.why === 'unhealthy' && info.State.Health?.Status === 'unhealthy')
           await this.options.agent.restart(instanceId)
@@ -262,23 +278,6 @@ export class Supervisor implements ContainerAnnotations {
       record.restartCount++
       record.down = false
     }
-    const dependents = (this.options.loop.latest?.specs ?? []).filter((s) => s.dependsOn?.includes(instanceId))
-    for (const dependent of dependents) void this.restartAfter(dependent, instanceId, at)
-  }
-
-  /** A dependent that runs since before its dependency started is restarted; one that doesn't run is the loop's. */
-  private async restartAfter(dependent: ContainerSpec, dependency: string, at: number): Promise<void> {
-    try {
-      // Started by the agent (an apply), the dependency is ready once the agent is done with it.
-      await this.options.agent.idle(dependency)
-      const info = await inspectContainer(this.options.engine, dependent.name)
-      if (!info?.State.Running) return this.options.loop.kick()
-      if (Date.parse(info.State.StartedAt) >= Math.floor(at)) return
-      this.options.log.info(`restarting instance ${dependent.instanceId}: ${dependency}, which it depends on, started`)
-      // Conditional, in the instance's queue: a deploy restarting it after the same start makes it one restart.
-      await this.options.agent.restart(dependent.instanceId, {after: [dependency]})
-    } catch (error) {
-      this.options.log.warn(`cannot restart dependent ${dependent.instanceId}: ${errorMessage(error)}`)
-    }
+    this.dependents.up(instanceId, at)
   }
 }

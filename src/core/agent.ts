@@ -36,6 +36,11 @@ export interface ApplyOptions {
 export interface RestartOptions {
   /** Instance ids of what the container depends on. */
   after?: readonly string[]
+  /**
+   * How long the stop waits before it kills (default 10 s). The supervisor's, for a container that is dead: what
+   * its stop can reach is only a process the engine's restart policy started that very moment.
+   */
+  stopTimeoutSeconds?: number
 }
 
 export interface AgentClient {
@@ -50,6 +55,13 @@ export interface AgentClient {
    * instances' containers started, so two callers restarting a dependent after its dependency restart it once.
    */
   restart(instanceId: string, options?: RestartOptions): Promise<void>
+  /** Stop the instance's container (a graceful stop; the engine's restart policy leaves it stopped). Optional: the supervisor's. */
+  stop?(instanceId: string): Promise<void>
+  /**
+   * Resolve once the spec's container answers its readiness probe (a one-shot: once it ended with 0), whoever
+   * started it; throws when it stopped. Optional: the supervisor's, on the host's own engine.
+   */
+  ready?(spec: ContainerSpec, options?: {signal?: AbortSignal}): Promise<void>
   /** The containers of this installation on the host; `legacy` adds those from before installation labels (anyone's), marked. */
   list(options?: {legacy?: boolean}): Promise<ContainerState[]>
   facts(): Promise<HostFacts>

@@ -47,6 +47,8 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
         // The engine creates the volume on first use; the labels let removal find it and tell whose it is.
         VolumeOptions: {Labels: owner} as unknown as Docker.MountSettings['VolumeOptions'],
       })),
+      // A manifest's host directories, as `docker run -v` and docker-compose bind them: one missing is made (root's, 0755).
+      ...(spec.binds?.length ? {Binds: spec.binds.map((b) => `${b.source}:${b.path}${b.readOnly ? ':ro' : ''}`)} : {}),
       Memory: spec.memoryBytes,
       // No swap beyond the memory limit (the engine's default would allow as much again).
       MemorySwap: spec.memoryBytes,

@@ -19,6 +19,9 @@ async function killMainProcess(name: string): Promise<string> {
   return info.State.StartedAt
 }
 
+/** How long after its start the dependency of these stories is ready. */
+const READY_AFTER_MS = 3000
+
 const startedAt = async (name: string) => Date.parse((await docker.getContainer(name).inspect()).State.StartedAt)
 const running = async (name: string) => (await docker.getContainer(name).inspect()).State.Running
 
@@ -75,11 +78,34 @@ describe('supervision through the in-process agent', () => {
       name: `dbroker-sup-${instanceId}`,
       image: 'debian:bookworm-slim',
       command: ['sh', '-c', command],
+      // Ready at once: without a probe a `restart: no` container is a job, ready only once it ended.
+      readiness: {probe: 'exec', command: ['true'], timeoutMs: 10_000},
       ...extra,
     })
   }
   // Stops at once on the SIGTERM a restart sends.
   const idle = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+  /**
+   * A dependency that is ready (its probe: /tmp/ready) no sooner than READY_AFTER_MS after it starts, and that
+   * ignores SIGTERM while it starts up, as a shell entrypoint does: a dependent started after it was ready started
+   * that long after it (longer than a restart of the dependent takes on a loaded machine, so one that did not wait
+   * shows).
+   */
+  const slowDb = (extra: Partial<ContainerSpec> = {}) =>
+    specOf(
+      `trap '' TERM; sleep ${READY_AFTER_MS / 1000}; touch /tmp/ready; trap 'exit 0' TERM; while :; do sleep 0.1; done`,
+      {
+        readiness: {probe: 'exec', command: ['test', '-f', '/tmp/ready'], timeoutMs: 30_000},
+        ...extra,
+      },
+    )
+  /** The engine's start events of a container from now on. */
+  const startsOf = async (name: string) => {
+    const events = await docker.getEvents({filters: {container: [name], event: ['start']}})
+    let count = 0
+    events.on('data', (chunk: Buffer) => (count += chunk.toString().split('\n').filter(Boolean).length))
+    return {count: () => count, stop: () => (events as unknown as {destroy(): void}).destroy()}
+  }
 
   beforeAll(() => {
     host = superviseHost(new DockerAgent(connectEngine(), {installation}), log)
@@ -91,12 +117,13 @@ describe('supervision through the in-process agent', () => {
     await removeInstallationNetwork(installation)
   })
 
-  it('dependents start after their dependency and are restarted after it when it is killed', async () => {
-    const db = specOf(idle)
+  it('dependents start after their dependency is ready and are restarted after it is ready again when it is killed', async () => {
+    const db = slowDb()
     const apps = [specOf(idle, {dependsOn: [db.instanceId]}), specOf(idle, {dependsOn: [db.instanceId]})]
     host.loop.want({specs: [...apps, db], asOf: host.agent.currentGeneration()})
     await host.loop.settled()
-    for (const app of apps) expect(await startedAt(app.name)).toBeGreaterThanOrEqual(await startedAt(db.name))
+    for (const app of apps)
+      expect(await startedAt(app.name)).toBeGreaterThanOrEqual((await startedAt(db.name)) + READY_AFTER_MS)
 
     const dbBefore = await startedAt(db.name)
     await killMainProcess(db.name)
@@ -108,17 +135,42 @@ describe('supervision through the in-process agent', () => {
         expect(await running(db.name)).toBe(true)
         for (const app of apps) {
           expect(await running(app.name)).toBe(true)
-          expect(await startedAt(app.name)).toBeGreaterThanOrEqual(dbStart)
+          expect(await startedAt(app.name)).toBeGreaterThanOrEqual(dbStart + READY_AFTER_MS)
         }
       },
-      {timeout: 15_000, interval: 50},
+      {timeout: 20_000, interval: 50},
     )
     const states = await host.agent.list()
     expect(states.find((s) => s.instanceId === db.instanceId)).toMatchObject({restartCount: 1, lastExitCode: 137})
   })
 
-  it('a dependent is restarted after its dependency also when the engine restarted it by its own policy', async () => {
-    const db = specOf(idle, {restart: 'always'})
+  it("killed, a dependency the engine's policy restarts is started once, not restarted again by the agent; its dependents after it is ready", async () => {
+    const db = slowDb({restart: 'unless-stopped'})
+    const app = specOf(idle, {dependsOn: [db.instanceId], restart: 'unless-stopped'})
+    host.loop.want({specs: [...(host.loop.latest?.specs ?? []), db, app], asOf: host.agent.currentGeneration()})
+    await host.loop.settled()
+    const appBefore = await startedAt(app.name)
+    const starts = await startsOf(db.name)
+    try {
+      await killMainProcess(db.name)
+      await vi.waitFor(
+        async () => {
+          expect(await running(app.name)).toBe(true)
+          expect(await startedAt(app.name)).toBeGreaterThan(appBefore)
+        },
+        {timeout: 30_000, interval: 50},
+      )
+      // A restart racing the engine's own start would stop the new process (SIGTERM it ignores: the whole grace)
+      // and start it a second time; the dependent would wait for all of that.
+      expect(starts.count()).toBe(1)
+      expect(await startedAt(app.name)).toBeGreaterThanOrEqual((await startedAt(db.name)) + READY_AFTER_MS)
+    } finally {
+      starts.stop()
+    }
+  })
+
+  it('a dependent is restarted after its dependency is ready also when the engine restarted it by its own policy', async () => {
+    const db = slowDb({restart: 'always'})
     const app = specOf(idle, {dependsOn: [db.instanceId]})
     host.loop.want({specs: [...(host.loop.latest?.specs ?? []), db, app], asOf: host.agent.currentGeneration()})
     await host.loop.settled()
@@ -129,7 +181,7 @@ describe('supervision through the in-process agent', () => {
     await vi.waitFor(
       async () => {
         expect(await startedAt(app.name)).toBeGreaterThan(appBefore)
-        expect(await startedAt(app.name)).toBeGreaterThanOrEqual(await startedAt(db.name))
+        expect(await startedAt(app.name)).toBeGreaterThanOrEqual((await startedAt(db.name)) + READY_AFTER_MS)
       },
       {timeout: 15_000, interval: 50},
     )
