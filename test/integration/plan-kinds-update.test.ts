@@ -1,4 +1,4 @@
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, connect, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -181,23 +181,28 @@ describe('updates, logs, restart and health of instances of shared, static and e
       .filter(Boolean)
       .map((line) => (JSON.parse(line) as {Action: string}).Action)
   }
+  /** The built CLI as a user runs it, without a terminal; async, since the broker answering it runs in this process. */
   const cli = (args: string[]) => {
     const a = t.system.adminCredentials
-    const run = spawnSync(process.execPath, [RUN, ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        XDG_CONFIG_HOME: dir,
-        DBROKER_URL: t.system.url,
-        DBROKER_USERNAME: t.system.credentials.username,
-        DBROKER_PASSWORD: t.system.credentials.password,
-        DBROKER_ADMIN_USERNAME: a.username,
-        DBROKER_ADMIN_PASSWORD: a.password,
-      },
+    return new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
+      const child = spawn(process.execPath, [RUN, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          XDG_CONFIG_HOME: dir,
+          DBROKER_URL: t.system.url,
+          DBROKER_USERNAME: t.system.credentials.username,
+          DBROKER_PASSWORD: t.system.credentials.password,
+          DBROKER_ADMIN_USERNAME: a.username,
+          DBROKER_ADMIN_PASSWORD: a.password,
+        },
+      })
+      let [stdout, stderr] = ['', '']
+      child.stdout.on('data', (chunk) => (stdout += chunk))
+      child.stderr.on('data', (chunk) => (stderr += chunk))
+      child.on('close', (code) => resolve({code, stdout, stderr}))
     })
-    return {code: run.status, stdout: run.stdout, stderr: run.stderr}
   }
 
   it('a shared instance takes new parameters and another plan of its container, keeping its data, bindings and container; what would move data is a 422 saying why', async () => {
@@ -317,13 +322,13 @@ describe('updates, logs, restart and health of instances of shared, static and e
 
     const before = await startedAt(container)
     await expect(admin.restart(a)).rejects.toThrow(/shared container .*other instance\(s\).*interrupts every instance/)
-    const refused = cli(['restart', a])
+    const refused = await cli(['restart', a])
     expect(refused.code, refused.stderr).toBe(2)
     expect(refused.stderr).toMatch(/lives in a shared container: restarting it interrupts .* other instance\(s\)/)
     expect(refused.stderr).toMatch(/--force/)
     expect(await startedAt(container)).toBe(before)
 
-    const forced = cli(['restart', a, '--force'])
+    const forced = await cli(['restart', a, '--force'])
     expect(forced.code, forced.stderr).toBe(0)
     expect(await startedAt(container)).not.toBe(before)
     await until('the shared redis answers after its restart', () => {
