@@ -105,6 +105,10 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
         await agent.restart(request.params.id, request.body)
         return reply.code(204).send()
       })
+      scope.get(ROUTES.container, {schema: {params}}, async (request) => {
+        if (!agent.inspect) throw new DbrokerError('this agent cannot inspect containers')
+        return {state: (await agent.inspect(request.params.id)) ?? null}
+      })
       scope.get(ROUTES.stats, {schema: {params}}, async (request) => {
         if (!agent.stats) throw new DbrokerError('this agent cannot read stats')
         return {stats: (await agent.stats(request.params.id)) ?? null}

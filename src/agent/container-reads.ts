@@ -1,7 +1,10 @@
+import type Docker from 'dockerode'
+
 import type {ContainerStats, LogOptions} from '../core/admin.js'
-import type {ExecOptions, ExecResult} from '../core/agent.js'
+import {adoptedName, type ExecOptions, type ExecResult} from '../core/agent.js'
 import {EngineError} from '../core/errors.js'
 import type {ContainerState} from '../core/types.js'
+import {LABEL_INSTANCE} from '../docker/container-options.js'
 import {containerStats, type Engine, execIn, inspectContainer, stateOf} from '../docker/engine.js'
 import {containerLogs} from '../docker/logs.js'
 import {legacyContainers, ownContainers} from '../docker/ownership.js'
@@ -37,10 +40,41 @@ export class ContainerReads {
   }
 
   async container(instanceId: string, running = false): Promise<string> {
+    const adopted = await this.adopted(instanceId)
+    if (adopted) {
+      if (running && !adopted.State.Running) throw new EngineError(`container ${adoptedName(instanceId)} does not run`)
+      return adopted.Id
+    }
     const containers = await this.instanceContainers(instanceId)
     const [container] = running ? containers.filter((c) => c.State === 'running') : containers
     if (!container) throw new EngineError(`instance ${instanceId} has no ${running ? 'running ' : ''}container`)
     return container.Id
+  }
+
+  /**
+   * The operator's container an `existing` plan adopted, by name (undefined for any other id). One that dbroker
+   * made is not the operator's: it is refused, so an adopted name never reaches another instance's container.
+   */
+  private async adopted(id: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    const name = adoptedName(id)
+    if (name === undefined) return undefined
+    const info = await inspectContainer(this.engine, name)
+    if (!info) throw new EngineError(`the adopted container ${name} does not exist on this host`)
+    if (info.Config.Labels?.[LABEL_INSTANCE] !== undefined)
+      throw new EngineError(`container ${name} is one dbroker made, not an adopted one; it is left alone`)
+    return info
+  }
+
+  /** One container's state: an instance's own (its newest), or an adopted one's, with the id asked for. */
+  async inspect(instanceId: string): Promise<ContainerState | undefined> {
+    if (adoptedName(instanceId) !== undefined) {
+      const info = await this.adopted(instanceId).catch(() => undefined)
+      return info && {...stateOf(info), instanceId}
+    }
+    if (!this.installation()) return undefined
+    const [container] = await this.instanceContainers(instanceId)
+    const info = container && (await inspectContainer(this.engine, container.Id))
+    return info && stateOf(info)
   }
 
   /** Whether the container runs since after every one of these instances' containers last started. */
@@ -90,6 +124,10 @@ export class ContainerReads {
   }
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
+    if (adoptedName(instanceId) !== undefined) {
+      const info = await this.adopted(instanceId)
+      return info?.State.Running ? containerStats(this.engine, info.Id) : undefined
+    }
     if (!this.installation()) return undefined
     const [container] = (await this.instanceContainers(instanceId)).filter((c) => c.State === 'running')
     return container && containerStats(this.engine, container.Id)

@@ -359,6 +359,10 @@ export class DockerAgent implements AgentClient {
     return {...(await engineFacts(this.engine)), ...this.options.disks?.facts(), ...this.options.engineControl?.facts()}
   }
 
+  inspect(instanceId: string): Promise<ContainerState | undefined> {
+    return this.reads.inspect(instanceId)
+  }
+
   stats(instanceId: string): Promise<ContainerStats | undefined> {
     return this.reads.stats(instanceId)
   }

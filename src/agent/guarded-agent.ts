@@ -140,6 +140,12 @@ export class GuardedAgent implements AgentClient {
     return this.inner.facts()
   }
 
+  async inspect(instanceId: string): Promise<ContainerState | undefined> {
+    const state = await this.inner.inspect?.(instanceId)
+    const annotations = this.annotations
+    return state && annotations ? annotations.annotate(state) : state
+  }
+
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
     return this.inner.stats?.(instanceId)
   }

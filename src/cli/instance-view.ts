@@ -11,6 +11,13 @@ import {
 } from '../core/format.js'
 import {type Column, renderTable} from './table.js'
 
+/** A plan kind with what it means for the container: whose it is, and who else lives in it. */
+function kindText(i: Pick<InstanceDetail, 'kind' | 'tenants'>): string {
+  if (i.kind === 'static') return "static (no container: the operator's credentials)"
+  const others = i.tenants ? `, with ${i.tenants} other instance(s)` : ''
+  return i.kind === 'shared' ? `shared (a container of many${others})` : `existing (the operator's container${others})`
+}
+
 /** `dbroker show`: one instance as labelled lines, the way `docker inspect` would if it were for people. */
 export function instanceDetailText(i: InstanceDetail, now = Date.now()): string {
   const rows: Array<[string, string]> = [
@@ -18,6 +25,7 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ['id', i.id],
     ['service', `${i.service}/${i.plan}`],
     ['state', i.state],
+    ...(i.kind && i.kind !== 'dedicated' ? [['kind', kindText(i)] as [string, string]] : []),
     ['health', instanceHealth(i)],
     ['host', i.hostId],
     ['endpoint', endpoint(i)],

@@ -37,8 +37,10 @@ export class BrokerClient extends OsbClient {
     }
   }
 
-  restart(ref: string): Promise<{id: string}> {
-    return this.json('POST', `/admin/v1/instances/${encodeURIComponent(ref)}/restart`, {admin: true})
+  /** `force`: also a shared or adopted container, which every instance in it feels (the broker refuses it otherwise). */
+  restart(ref: string, options: {force?: boolean} = {}): Promise<{id: string}> {
+    const query = options.force ? '?force=true' : ''
+    return this.json('POST', `/admin/v1/instances/${encodeURIComponent(ref)}/restart${query}`, {admin: true})
   }
 
   /** Resizes the instance's disk and resolves once the service runs on the new one; it can take a while. */

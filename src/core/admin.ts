@@ -67,6 +67,8 @@ export interface ContainerView {
   failing?: boolean
 }
 
+export type PlanKindName = 'dedicated' | 'static' | 'shared' | 'existing'
+
 export interface InstanceView {
   id: string
   name: string | null
@@ -79,7 +81,13 @@ export interface InstanceView {
   address: string
   ports: PortMapping[]
   state: InstanceState
+  /** Its plan's kind; absent from older brokers (dedicated then). */
+  kind?: PlanKindName
+  /** A shared or adopted container: how many other instances of this broker live in it. */
+  tenants?: number
+  /** The container behind it (a shared or adopted one's for those kinds); null: unknown, or none (static). */
   container: ContainerView | null
+  /** Its container's: for a shared one, every tenant's together. */
   stats: ContainerStats | null
   /** What its spec allows: cpus in cores, memory in bytes; null: no limit. Absent from older brokers. */
   limits?: {cpus: number | null; memoryBytes: number | null}

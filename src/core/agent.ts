@@ -43,6 +43,15 @@ export interface RestartOptions {
   stopTimeoutSeconds?: number
 }
 
+/**
+ * The agent-side id of a container an `existing` plan adopted (the operator's, named in the catalog, not made by
+ * dbroker): logs, stats, restart and inspect act on that container by name. A dbroker id never starts so.
+ */
+export const ADOPTED_PREFIX = 'adopted:'
+export const adoptedContainerId = (name: string) => `${ADOPTED_PREFIX}${name}`
+export const adoptedName = (id: string): string | undefined =>
+  id.startsWith(ADOPTED_PREFIX) ? id.slice(ADOPTED_PREFIX.length) : undefined
+
 export interface AgentClient {
   /** Converge the host to this spec and resolve once the service accepts connections. */
   apply(spec: ContainerSpec, options?: ApplyOptions): Promise<ContainerState>
@@ -65,6 +74,8 @@ export interface AgentClient {
   /** The containers of this installation on the host; `legacy` adds those from before installation labels (anyone's), marked. */
   list(options?: {legacy?: boolean}): Promise<ContainerState[]>
   facts(): Promise<HostFacts>
+  /** One container's state (an adopted one's too); undefined when there is none. Optional for agents that predate it. */
+  inspect?(instanceId: string): Promise<ContainerState | undefined>
   /** CPU and memory of the instance's running container; undefined when none runs. Optional for agents that predate it. */
   stats?(instanceId: string): Promise<ContainerStats | undefined>
   /**

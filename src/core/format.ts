@@ -67,9 +67,10 @@ export function endpoint(instance: Pick<InstanceView, 'address' | 'ports'>): str
 export type Tone = 'good' | 'warn' | 'bad' | 'muted'
 
 /** The colour an instance's health reads in: its container first, the broker's state otherwise. */
-export function instanceTone(instance: Pick<InstanceView, 'state' | 'container'>): Tone {
+export function instanceTone(instance: Pick<InstanceView, 'state' | 'container' | 'kind'>): Tone {
   if (instance.state === 'failed') return 'bad'
   if (instance.state !== 'ready') return 'warn'
+  if (instance.kind === 'static') return 'good'
   const c = instance.container
   if (!c) return 'muted'
   if (c.failing) return 'bad'
@@ -79,8 +80,10 @@ export function instanceTone(instance: Pick<InstanceView, 'state' | 'container'>
 }
 
 /** One word for an instance's health: its container's, or the broker's state while it changes. */
-export function instanceHealth(instance: Pick<InstanceView, 'state' | 'container'>): string {
+export function instanceHealth(instance: Pick<InstanceView, 'state' | 'container' | 'kind'>): string {
   if (instance.state !== 'ready') return instance.state
+  // A static plan runs nothing: there is no container to be missing.
+  if (instance.kind === 'static') return 'static'
   const c = instance.container
   if (!c) return 'unknown'
   // The host's supervisor gave up on it: more telling than the engine's restarting/exited.

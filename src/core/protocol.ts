@@ -299,6 +299,8 @@ export const containerStats = z.object({
   memoryLimitBytes: z.number(),
 })
 export const statsAnswer = z.object({stats: containerStats.nullable()})
+/** GET /containers/:id: one container's state (an adopted one's by `adopted:<name>`), null when there is none. */
+export const inspectAnswer = z.object({state: containerState.nullable()})
 
 const flag = z.enum(['true', 'false']).optional()
 const count = z.string().regex(/^\d+$/, 'use a whole number').optional()

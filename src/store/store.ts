@@ -318,6 +318,11 @@ export class Store {
     return operations.finishOperation(this.db, id, state, description, owner, now)
   }
 
+  /** A running operation's description as it goes, only while `owner` holds it and it runs; false otherwise. */
+  describeOperation(id: string, description: string, owner: string, now = Date.now()): Promise<boolean> {
+    return operations.describeOperation(this.db, id, description, owner, now)
+  }
+
   /** Hands an operation from a broker that stopped to `to`; false when another broker claimed it first. */
   claimOperation(id: string, from: string | null, to: string, now = Date.now()): Promise<boolean> {
     return operations.claimOperation(this.db, id, from, to, now)

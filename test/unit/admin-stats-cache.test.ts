@@ -11,7 +11,9 @@ import type {ContainerState, Host, ServiceInstance} from '../../src/core/types.j
 import type {Store} from '../../src/store/index.js'
 
 const host = {id: 'h1', status: 'alive', lastHeartbeat: Date.now(), keepaliveMs: 60_000} as Host
-const instance = (id: string) => ({id, hostId: 'h1'}) as ServiceInstance
+/** An instance of a plan the catalog lacks (taken for dedicated); `container`: the agent-side id of a shared one. */
+const instance = (id: string, container = id) =>
+  ({id, hostId: 'h1', planId: 'none', spec: {instanceId: container}}) as unknown as ServiceInstance
 const running = (id: string, status: ContainerState['status'] = 'running') =>
   [id, {instanceId: id, status} as ContainerState] as const
 
@@ -74,6 +76,16 @@ describe("the admin API's stats cache", () => {
     expect(later.get('i1')?.memoryBytes).toBe(1024)
     // The sample in flight was shared, not asked for twice.
     expect(fake.asked).toEqual(['i1'])
+  })
+
+  it('samples a shared container once for all its instances, and answers each of them with it', async () => {
+    const fake = slowAgent()
+    const v = views(fake.agent)
+    const pool = 'shared.pool.h1'
+    const stats = await v.statsOf([instance('i1', pool), instance('i2', pool)], hosts, new Map([running(pool)]))
+    expect(stats.get('i1')?.cpuPercent).toBe(12.5)
+    expect(stats.get('i2')?.cpuPercent).toBe(12.5)
+    expect(fake.asked).toEqual([pool])
   })
 
   it('forgets a deprovisioned instance and one whose container stopped', async () => {

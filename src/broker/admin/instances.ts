@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import type {ContainerStats, InstanceDetail} from '../../core/admin.js'
 import {securityView} from '../../core/security.js'
+import {OsbError} from '../../core/errors.js'
 import type {ContainerState} from '../../core/types.js'
 import type {AdminScope} from './scope.js'
 import type {AdminOptions, AdminViews} from './views.js'
@@ -17,14 +18,12 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
     const [instances, hostList] = await Promise.all([store.listInstances(), store.listHosts()])
     const hosts = new Map(hostList.map((h) => [h.id, h]))
     const unread = new Set<string>()
-    const running = await views.containers(hostList, unread)
+    const running = await views.containers(hostList, unread, instances)
     const stats =
       request.query.stats === 'false'
         ? new Map<string, ContainerStats>()
         : await views.statsOf(instances, hosts, running)
-    return instances.map((i) =>
-      views.instanceView(i, hosts.get(i.hostId), running.get(i.spec.instanceId), stats.get(i.id), unread),
-    )
+    return instances.map((i) => views.instanceView(i, hosts.get(i.hostId), running, stats.get(i.id), unread, instances))
   })
 
   scope.get(
@@ -34,7 +33,7 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
       const instance = await views.lookup(request.params.ref)
       const host = await store.getHost(instance.hostId)
       const unread = new Set<string>()
-      const running = host ? await views.containers([host], unread) : new Map<string, ContainerState>()
+      const running = host ? await views.containers([host], unread, [instance]) : new Map<string, ContainerState>()
       const stats = host
         ? await views.statsOf([instance], new Map([[host.id, host]]), running)
         : new Map<string, ContainerStats>()
@@ -42,7 +41,14 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
       const bindings = await store.listBindings(instance.id)
       const op = await store.latestOperation(instance.id)
       return {
-        ...views.instanceView(instance, host, running.get(instance.spec.instanceId), stats.get(instance.id), unread),
+        ...views.instanceView(
+          instance,
+          host,
+          running,
+          stats.get(instance.id),
+          unread,
+          await store.listInstances({hostId: instance.hostId}),
+        ),
         image: instance.spec.image,
         client: catalog.plan(instance.planId)?.plan.client ?? null,
         memoryLimitBytes: instance.spec.memoryBytes ?? null,
@@ -68,13 +74,30 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
     },
   )
 
-  scope.post('/instances/:ref/restart', {schema: {params: instanceRef}}, async (request) => {
-    const instance = await views.lookupContainer(request.params.ref)
-    await options.agentFor(await views.hostOf(instance)).restart(instance.id)
-    events.emitChange({kind: 'instance', id: instance.id, action: 'restart', state: instance.state})
-    options.log.info(`restarted the container of instance ${instance.id} (admin request)`)
-    return {id: instance.id, restarted: true}
-  })
+  scope.post(
+    '/instances/:ref/restart',
+    {schema: {params: instanceRef, querystring: z.object({force: flag})}},
+    async (request) => {
+      const instance = await views.lookupContainer(request.params.ref)
+      const {shared} = instance
+      // A shared or adopted container serves others too: a restart interrupts them all, so it is asked for by name.
+      if (shared && request.query.force !== 'true')
+        throw new OsbError(
+          409,
+          `instance ${instance.id} lives in ${shared.kind === 'shared' ? 'shared' : 'the adopted'} container ${shared.container}${shared.tenants > 0 ? ` with ${shared.tenants} other instance(s)` : ''}: restarting it interrupts every instance there; ask again with force=true (dbroker restart --force)`,
+        )
+      await options.agentFor(await views.hostOf(instance)).restart(instance.target)
+      events.emitChange({kind: 'instance', id: instance.id, action: 'restart', state: instance.state})
+      options.log.info(
+        `restarted ${shared ? `${shared.kind} container ${shared.container}` : 'the container'} of instance ${instance.id} (admin request)`,
+      )
+      return {
+        id: instance.id,
+        restarted: true,
+        ...(shared ? {container: shared.container, tenants: shared.tenants} : {}),
+      }
+    },
+  )
 
   scope.delete(
     '/instances/:ref',

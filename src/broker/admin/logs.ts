@@ -42,7 +42,7 @@ export function logRoutes(scope: AdminScope, options: AdminOptions, views: Admin
     const abort = new AbortController()
     let chunks: AsyncIterable<string>
     try {
-      chunks = await agent.logs(instance.id, {
+      chunks = await agent.logs(instance.target, {
         tail: tail === undefined ? undefined : Number(tail),
         since: since ? parseSince(since) : undefined,
         follow: follow === 'true',

@@ -2,6 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Catalog, PlanDef, ServiceDef} from '../../catalog/index.js'
 import type {AgentClient} from '../../core/agent.js'
+import {canonical as canonicalJson} from '../../core/canonical-json.js'
 import {badRequest, OsbError} from '../../core/errors.js'
 import type {Logger} from '../../core/log.js'
 import type {Host, ServiceInstance} from '../../core/types.js'
@@ -69,6 +70,20 @@ export async function bookPorts(tx: Store, host: Host, id: string, containerPort
 export const DEFAULT_POLLING_SECONDS = 3600
 
 export {canonical} from '../../core/canonical-json.js'
+
+/** The request key of an instance after an update to `planId` with `parameters`: what a repeated provision compares. */
+export const updatedRequestKey = (
+  instance: Pick<ServiceInstance, 'serviceId' | 'organizationGuid' | 'spaceGuid'>,
+  planId: string,
+  parameters: Record<string, unknown>,
+) =>
+  canonicalJson({
+    service_id: instance.serviceId,
+    plan_id: planId,
+    organization_guid: instance.organizationGuid,
+    space_guid: instance.spaceGuid,
+    parameters,
+  })
 
 export const isEmpty = (value: object | undefined) => !value || Object.keys(value).length === 0
 

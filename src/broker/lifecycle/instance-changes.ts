@@ -8,10 +8,19 @@ import {checkDiskChange, DISK_SIZE, parseDiskSizeParameter, withoutDiskSize} fro
 import {validateParameters} from '../parameters.js'
 import {buildSpec} from '../spec.js'
 import type {BindingUsers} from './binding-users.js'
-import {canonical, checkMaintenance, isEmpty, type LifecycleContext, planOf, resolvePlan} from './context.js'
+import {
+  canonical,
+  checkMaintenance,
+  isEmpty,
+  type LifecycleContext,
+  planOf,
+  resolvePlan,
+  updatedRequestKey,
+} from './context.js'
 import type {HostWait} from './host-wait.js'
 import {deprovisioned, type KindLifecycle} from './kind-lifecycle.js'
 import {kindOf} from './plan-kinds.js'
+import {KindUpdates} from './kind-updates.js'
 import {requestedMaintenance} from './instances.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
 import {beginOperation, changes, type InstancePatch} from './transition.js'
@@ -26,7 +35,11 @@ export class InstanceChanges {
     private readonly hosts: HostWait,
     private readonly users: BindingUsers,
     private readonly kinds: KindLifecycle,
-  ) {}
+  ) {
+    this.kindUpdates = new KindUpdates(ctx, runner, hosts)
+  }
+
+  private readonly kindUpdates: KindUpdates
 
   async update(instanceId: string, body: UpdateBody, meta: RequestMeta): Promise<Reply> {
     const {catalog, store} = this.ctx
@@ -42,12 +55,9 @@ export class InstanceChanges {
     }
     checkMaintenance(target.plan, requestedMaintenance(body.maintenance_info))
     const given = isEmpty(body.parameters) ? undefined : body.parameters
+    // A database in a container of many, an adopted container or none at all: nothing to remake, data stays where it is.
     if (current.plan.kind.type !== 'dedicated' || target.plan.kind.type !== 'dedicated') {
-      // An instance that is a database in a container of many (or no container at all) has nothing to remake.
-      if (planChanged || given)
-        throw new OsbError(422, `instances of ${current.plan.kind.type} plan ${current.plan.name} cannot be updated`)
-      if (!isEmpty(body.context)) await store.updateInstance(instanceId, {context: body.context})
-      return ok()
+      return this.kindUpdates.update(instance, current, target, body, given, meta)
     }
     // disk_size is dbroker's: the plan's schema and the "parameters cannot be changed" rule are about the image's.
     const newParameters = given && !isEmpty(withoutDiskSize(given)) ? withoutDiskSize(given) : undefined
@@ -92,13 +102,7 @@ export class InstanceChanges {
       parameters,
     })
     checkDiskChange(instance.spec, spec, host)
-    const requestKey = canonical({
-      service_id: instance.serviceId,
-      plan_id: target.plan.id,
-      organization_guid: instance.organizationGuid,
-      space_guid: instance.spaceGuid,
-      parameters,
-    })
+    const requestKey = updatedRequestKey(instance, target.plan.id, parameters)
     const contextChanged = !isEmpty(body.context) && canonical(body.context) !== canonical(instance.context)
     if (
       canonical(spec) === canonical(instance.spec) &&
@@ -157,6 +161,8 @@ export class InstanceChanges {
 
   /** What an update a broker restart interrupted leaves: the old container, the old state, and a failed operation. */
   async abandonUpdate(instance: ServiceInstance, host: Host, since: number, signal: AbortSignal): Promise<never> {
+    const kind = kindOf(this.ctx.catalog, instance)
+    if (kind.type !== 'dedicated') return this.kindUpdates.abandon(instance, kind, host, since, signal)
     const back = changes.instanceMoved(instance.id, 'update', ['updating'], 'ready')
     try {
       await this.ctx.agentFor(await this.hosts.hostBack(instance, host, since, signal)).apply(instance.spec)

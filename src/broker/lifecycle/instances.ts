@@ -27,6 +27,7 @@ import {newInstance} from './new-instance.js'
 import {SharedContainerBusy} from './shared-containers.js'
 import {placeAgain} from './placing-again.js'
 import {type OperationRunner, type Outcome, Undone} from './operations.js'
+import {operationProgress} from './progress.js'
 import {beginOperation, changes} from './transition.js'
 
 /** The host port in Docker's "address already in use" / "port is already allocated" errors. */
@@ -160,8 +161,9 @@ export class Instances {
     ctx.log.info(
       `provisioning ${service.name}/${plan.name} instance ${instanceId} on host ${host.id} port ${instance.spec.ports.map((p) => p.host).join(',')}`,
     )
+    const progress = operationProgress(ctx, op)
     this.runner.start(`i:${instanceId}`, op, (signal) =>
-      this.runProvision(instance, host, signal, meta.acceptsIncomplete, {service, plan}),
+      this.runProvision(instance, host, signal, meta.acceptsIncomplete, {service, plan}, progress),
     )
     return this.runner.reply(op, meta, () => ({status: 201, body: {}}))
   }
@@ -177,9 +179,11 @@ export class Instances {
     signal: AbortSignal,
     wait = true,
     started?: ServicePlan,
+    /** What the agent says while it gets the image, for the operation's description. */
+    onProgress?: (line: string) => void,
   ): Promise<Outcome> {
     if (kindOf(this.ctx.catalog, instance).type !== 'dedicated') {
-      const outcome = await this.kinds.runProvision(instance, host, signal)
+      const outcome = await this.kinds.runProvision(instance, host, signal, onProgress)
       return {...outcome, afterwards: () => void this.users.fillSpares(instance.id)}
     }
     let agent = this.ctx.agentFor(host)
@@ -188,7 +192,7 @@ export class Instances {
     try {
       for (;;) {
         try {
-          await agent.apply(instance.spec, {signal})
+          await agent.apply(instance.spec, {signal, onProgress})
           break
         } catch (error) {
           if (signal.aborted) throw error

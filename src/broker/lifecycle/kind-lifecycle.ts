@@ -93,7 +93,12 @@ export class KindLifecycle {
     return {host, spec: noContainerSpec(instanceId, host, kind), credentials}
   }
 
-  async runProvision(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<Outcome> {
+  async runProvision(
+    instance: ServiceInstance,
+    host: Host,
+    signal: AbortSignal,
+    onProgress?: (line: string) => void,
+  ): Promise<Outcome> {
     const kind = kindOf(this.ctx.catalog, instance)
     const ready = {
       description: 'the instance is ready',
@@ -103,7 +108,7 @@ export class KindLifecycle {
     let provisioned = false
     try {
       const live = await this.hosts.hostBack(instance, host, instance.createdAt, signal)
-      if (kind.type === 'shared') await this.shared.ensure(instance, live, signal)
+      if (kind.type === 'shared') await this.shared.ensure(instance, live, signal, onProgress)
       const agent = this.ctx.agentFor(live)
       provisioned = true
       const {answer} = await runExecutable(agent, execTarget(instance, kind), 'provision', lifecycleDocument(instance))

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import type {Catalog, GivenCredentials, PlanKind} from '../../catalog/index.js'
-import type {AgentClient, ExecOptions} from '../../core/agent.js'
+import {adoptedContainerId, type AgentClient, type ExecOptions} from '../../core/agent.js'
 import type {BindingCredentials, ContainerSpec, Host, PortMapping, ServiceInstance} from '../../core/types.js'
 
 /** The JSON-form lifecycle executables every shared or adopted container runs (images/README.md point 7). */
@@ -65,6 +65,16 @@ export function noContainerSpec(instanceId: string, host: Host, kind: PlanKind):
     readiness: {probe: 'none', timeoutMs: 0},
     hooks: {},
   }
+}
+
+/**
+ * The agent-side id of the container behind an instance, for logs, stats, restart and its state: its own, its
+ * shared container (`shared.<name>.<host>`), or the adopted one (`adopted:<name>`); a static instance has none.
+ */
+export function containerOf(instance: Pick<ServiceInstance, 'spec'>, kind: PlanKind): string | undefined {
+  if (kind.type === 'static') return undefined
+  if (kind.type === 'existing') return adoptedContainerId(kind.container)
+  return instance.spec.instanceId
 }
 
 /** Where an instance's executables run: the agent-side id of its container and, for an adopted one, its name. */

@@ -94,14 +94,19 @@ export class SharedContainers {
   }
 
   /** Starts the instance's container unless it runs already; true when this call made it. */
-  async ensure(instance: ServiceInstance, host: Host, signal: AbortSignal): Promise<boolean> {
+  async ensure(
+    instance: ServiceInstance,
+    host: Host,
+    signal: AbortSignal,
+    onProgress?: (line: string) => void,
+  ): Promise<boolean> {
     const {store} = this.ctx
     const container = await store.sharedContainers.get({id: instance.spec.instanceId})
     if (!container || container.state === 'removing')
       throw new Error(`shared container ${instance.spec.name} of instance ${instance.id} is gone`)
     if (container.state === 'ready') return false
     // Two first provisions apply the same spec: the agent runs them one after the other, and the second finds it running.
-    await this.ctx.agentFor(host).apply(container.spec, {signal})
+    await this.ctx.agentFor(host).apply(container.spec, {signal, onProgress})
     await store.sharedContainers.transition(container.id, ['creating'], 'ready', this.ctx.clock.now())
     this.ctx.log.info(`made shared container ${container.name} on host ${host.id}`)
     return true

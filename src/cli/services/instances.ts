@@ -77,6 +77,17 @@ export interface ContainerTarget {
   id: string
   /** As `dbroker instances` and `top` show it: the instance's name, or `<deployment>/<container>`. */
   label: string
+  /** An instance of a shared or existing plan: its container serves others too (`tenants` besides it). */
+  shared?: {kind: 'shared' | 'existing'; tenants: number}
+}
+
+/** What a restart of a shared or adopted container means for the others, in words. */
+export function sharedRestartWarning(target: ContainerTarget): string | undefined {
+  const {shared} = target
+  if (!shared) return undefined
+  const whose = shared.kind === 'shared' ? 'a shared container' : "the operator's adopted container"
+  const others = shared.tenants > 0 ? ` and ${shared.tenants} other instance(s)` : ' and any other user of it'
+  return `${target.label} lives in ${whose}: restarting it interrupts ${target.label}${others}`
 }
 
 /**
@@ -90,7 +101,11 @@ export async function containerByRef(
 ): Promise<ContainerTarget> {
   try {
     const instance = await instanceByRef(client, ref)
-    return {id: instance.id, label: labelOf(instance)}
+    const shared =
+      instance.kind === 'shared' || instance.kind === 'existing'
+        ? {kind: instance.kind, tenants: instance.tenants ?? 0}
+        : undefined
+    return {id: instance.id, label: labelOf(instance), ...(shared ? {shared} : {})}
   } catch (error) {
     if (!(error instanceof NoSuchInstanceError)) throw error
   }

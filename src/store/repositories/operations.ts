@@ -70,6 +70,25 @@ export async function finishOperation(
   )
 }
 
+/** A running operation's description as it goes (an image pull's progress), only while `owner` holds it and it runs. */
+export async function describeOperation(
+  db: Db,
+  id: string,
+  description: string,
+  owner: string,
+  now: number,
+): Promise<boolean> {
+  return touched(
+    await db
+      .updateTable('operations')
+      .set({description, updated_at: now})
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .where('state', '=', 'in progress')
+      .executeTakeFirst(),
+  )
+}
+
 /** Hands an operation from a broker that stopped to `to`; false when another broker claimed it first, or it already ended. */
 export async function claimOperation(
   db: Db,

@@ -10,6 +10,7 @@ export interface TopClient extends LogSource {
   events(signal?: AbortSignal, onOpen?: () => void): AsyncIterable<ChangeEvent>
   /** The changes the broker saw before top started, oldest first (a broker without the route: none). */
   recentEvents?(limit?: number): Promise<ChangeEvent[]>
-  restart(ref: string): Promise<unknown>
+  /** `force`: a shared or adopted container (every instance in it is interrupted); the broker refuses it otherwise. */
+  restart(ref: string, options?: {force?: boolean}): Promise<unknown>
   remove(ref: string): Promise<unknown>
 }

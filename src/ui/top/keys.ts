@@ -80,7 +80,12 @@ function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): Key
   const id = state.view === 'list' ? currentRow(state, env)?.id : state.openId
   if (!id) return undefined
   const instance = env.instances.find((i) => i.id === id)
-  return {type: 'confirm', action: {kind, id, label: instance?.name ?? id}}
+  const label = instance?.name ?? id
+  const shared = kind === 'restart' && (instance?.kind === 'shared' || instance?.kind === 'existing')
+  const sharedWith = shared
+    ? `its ${instance.kind === 'shared' ? 'shared' : 'adopted'} container serves ${instance.tenants ? `${instance.tenants} other instance(s)` : 'others'} too, all interrupted`
+    : undefined
+  return {type: 'confirm', action: {kind, id, label, ...(sharedWith ? {sharedWith} : {})}}
 }
 
 /** Drain or undrain the host on screen (the host view) or highlighted (the hosts panel), after a confirmation. */

@@ -119,7 +119,7 @@ export function TopScreen({
     const [doing, done] = DONE[action.kind]
     send({type: 'say', message: `${doing} ${action.label}…`})
     try {
-      if (action.kind === 'restart') await client.restart(action.id)
+      if (action.kind === 'restart') await client.restart(action.id, {force: action.sharedWith !== undefined})
       else if (action.kind === 'deprovision') await client.remove(action.id)
       else if (onDrain) await onDrain(action.id, action.kind === 'drain')
       else throw new Error('this screen has no admin client to drain with')
@@ -304,7 +304,11 @@ export function TopScreen({
           width={size.columns}
         />
         {body}
-        {state.confirm && <ConfirmDialog question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}?`} />}
+        {state.confirm && (
+          <ConfirmDialog
+            question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}${state.confirm.sharedWith ? ` (${state.confirm.sharedWith})` : ''}?`}
+          />
+        )}
         {state.editing && (
           <Text>
             {state.editing === 'search' ? 'search' : 'filter'}: {state.draft}

@@ -9,6 +9,8 @@ export interface PendingAction {
   kind: 'restart' | 'deprovision' | 'drain' | 'undrain'
   id: string
   label: string
+  /** A restart of a shared or adopted container: who else it interrupts, said in the question; it is sent forced. */
+  sharedWith?: string
 }
 
 /** Everything `dbroker top` remembers between keys; the data it shows comes from the broker, not from here. */
