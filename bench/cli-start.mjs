@@ -30,21 +30,33 @@ try {
   )
   const results = JSON.parse(readFileSync(out, 'utf8')).results
   const base = results[0].mean
+  // CPU time (user + system) as well: on the shared machine the wall time swings with the load, CPU time much less.
+  const cpu = (r) => r.user + r.system
+  const baseCpu = cpu(results[0])
   if (args.includes('--json')) {
-    console.log(JSON.stringify({bare: results[0].mean, dbroker: results[1].mean, ratio: results[1].mean / base}))
+    console.log(
+      JSON.stringify({
+        bare: results[0].mean,
+        dbroker: results[1].mean,
+        ratio: results[1].mean / base,
+        cpuRatio: cpu(results[1]) / baseCpu,
+      }),
+    )
   }
   const print = process.argv.includes('--json') ? () => {} : console.log
   print(`\nCLI cold start, ${RUNS} runs each (hyperfine -N), load ${loadavg()[0].toFixed(1)}\n`)
   const rows = [
-    ['command', 'mean', 'min', 'vs bare'],
+    ['command', 'mean', 'min', 'vs bare', 'cpu (user+sys)', 'cpu vs bare'],
     ...results.map((r, k) => [
       commands[k][0],
       `${(r.mean * 1000).toFixed(0)} ms`,
       `${(r.min * 1000).toFixed(0)} ms`,
       `${(r.mean / base).toFixed(2)} x`,
+      `${(cpu(r) * 1000).toFixed(0)} ms`,
+      `${(cpu(r) / baseCpu).toFixed(2)} x`,
     ]),
   ]
-  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)))
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
   for (const r of rows) print(r.map((cell, c) => cell.padEnd(widths[c])).join('  '))
 } finally {
   rmSync(dir, {recursive: true, force: true})

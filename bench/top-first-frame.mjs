@@ -46,6 +46,12 @@ async function timeTop(width, height) {
   }
 }
 
+// One session holds the tmux server up between runs: a new session started just as the last one's
+// kill-session brings its server down fails with "server exited unexpectedly".
+const holder = `bench-top-hold-${process.pid}`
+tmux('new-session', '-d', '-s', holder, 'sleep 3600')
+process.on('exit', () => spawnSync('tmux', ['kill-session', '-t', holder]))
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const results = {instances: [], top80: [], top160: []}
 for (let run = 0; run < runs; run++) {

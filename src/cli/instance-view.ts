@@ -1,4 +1,5 @@
-import type {BindingView, InstanceDetail} from '../core/admin.js'
+import type {BindingView, InstanceDetail, InstanceView} from '../core/admin.js'
+import type {DeployedContainerView} from '../core/deployments.js'
 import {confinement} from '../core/security.js'
 import {
   endpoint,
@@ -29,12 +30,9 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ['health', instanceHealth(i)],
     ['host', i.hostId],
     ['endpoint', endpoint(i)],
-    ['ports', i.ports.map((p) => `${i.address}:${p.host}->${p.container}/${p.protocol}`).join(', ') || '-'],
+    ['ports', portsText(i)],
     ['image', i.image],
-    [
-      'container',
-      i.container ? `${i.container.status}, ${i.container.restartCount} restart(s), up ${uptime(i, now)}` : '-',
-    ],
+    ['container', containerText(i, now)],
     ['limits', `memory ${formatBytes(i.memoryLimitBytes)}, cpu ${i.nanoCpus ? `${i.nanoCpus / 1e9}` : '-'}`],
     ['usage', i.stats ? `cpu ${formatPercent(i.stats.cpuPercent)}, memory ${formatBytes(i.stats.memoryBytes)}` : '-'],
     ['security', i.security ? confinement(i.security) : '-'],
@@ -48,9 +46,37 @@ export function instanceDetailText(i: InstanceDetail, now = Date.now()): string 
     ],
     ['bindings', String(i.bindings.length)],
   ]
+  return `${labelled(rows)}${i.bindings.length ? `\n${bindingsTable(i.bindings.map((b) => ({instance: i.name ?? i.id, ...b})))}` : ''}`
+}
+
+/** `dbroker show` of a manifest-deployed container: what the deploy made of it and what its host reports. */
+export function deployedContainerText(c: DeployedContainerView, now = Date.now()): string {
+  return labelled([
+    ['name', `${c.deployment}/${c.name}`],
+    ['id', c.id],
+    ['deployment', c.deployment],
+    ['state', c.deployState],
+    ['health', instanceHealth(c)],
+    ['host', c.hostId],
+    ['endpoint', endpoint(c)],
+    ['ports', portsText(c)],
+    ['image', c.image],
+    ['container', containerText(c, now)],
+    ['depends on', c.dependsOn.join(', ') || '-'],
+    ...(c.error ? [['error', c.error] as [string, string]] : []),
+  ])
+}
+
+const portsText = (i: InstanceView) =>
+  i.ports.map((p) => `${i.address}:${p.host}->${p.container}/${p.protocol}`).join(', ') || '-'
+
+const containerText = (i: InstanceView, now: number) =>
+  i.container ? `${i.container.status}, ${i.container.restartCount} restart(s), up ${uptime(i, now)}` : '-'
+
+/** Labelled lines, the labels padded to one width. */
+function labelled(rows: Array<[string, string]>): string {
   const width = Math.max(...rows.map(([k]) => k.length))
-  const head = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
-  return `${head}\n${i.bindings.length ? `\n${bindingsTable(i.bindings.map((b) => ({instance: i.name ?? i.id, ...b})))}` : ''}`
+  return `${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`
 }
 
 export type BindingRow = BindingView & {instance: string}

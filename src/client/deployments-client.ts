@@ -1,4 +1,3 @@
-import type {InstanceView} from '../core/admin.js'
 import type {DeleteDeploymentResult, DeployedContainerView, DeploymentView, DeployResult} from '../core/deployments.js'
 import {adminRequest} from './admin-request.js'
 import {type BrokerClient, BrokerRequestError} from './broker-client.js'
@@ -39,7 +38,7 @@ export class DeploymentsClient {
 }
 
 /** The deployed containers in the instance list's shape; none from a broker that predates deploys (404). */
-export function deployedContainers(broker: Pick<BrokerClient, 'fetch' | 'target'>): Promise<InstanceView[]> {
+export function deployedContainers(broker: Pick<BrokerClient, 'fetch' | 'target'>): Promise<DeployedContainerView[]> {
   return new DeploymentsClient(broker).containers().catch((error: unknown) => {
     if (error instanceof BrokerRequestError && error.status === 404) return []
     throw error

@@ -7,6 +7,22 @@ import {withDeployedContainers} from '../client/deployments-client.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 import type {BrokerClient} from '../client/broker-client.js'
 
+type ScreenModule = typeof import('../ui/top/run.js')
+
+/**
+ * The screen's code: the bundle `npm run build` makes of it (scripts/bundle-top.mjs: Ink and React
+ * from node_modules cost ~0.5 s of CPU to import, the bundle ~0.06 s), else the modules tsc wrote.
+ */
+async function loadScreen(): Promise<ScreenModule> {
+  const bundle = '../ui/top/bundle/run.js'
+  try {
+    return (await import(bundle)) as ScreenModule
+  } catch (error) {
+    if ((error as {code?: string}).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    return import('../ui/top/run.js')
+  }
+}
+
 export default class Top extends BrokerCommand {
   static override summary = 'Live full-screen view of hosts and instances, with detail, logs, restart and deprovision'
   static override description = `Updates from the broker's event stream, and samples CPU and memory every --interval seconds. Keys: arrows or j/k, enter (an instance's or a host's detail), tab, / filter, esc, s sort (N V O H C M R A by column, again reverses), l logs (f follow, w wrap, t timestamps, / search), e events, x connect (the service's client, back to top when it exits), : switch context, c credentials, y copy a binding's URI (OSC 52), r restart, d deprovision, D drain a host (each asks first), ? help, q quit.
@@ -41,7 +57,12 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       return {hosts, instances}
     }
     // Wrong or missing admin credentials fail here with the broker's answer, not as a screen that keeps reconnecting.
-    const [{runTop}] = await Promise.all([import('../ui/top/run.js'), client.hosts()])
+    // The rows are fetched while the screen's code loads, and the first frame draws them.
+    const [{runTop}, hosts, instances] = await Promise.all([
+      loadScreen(),
+      client.hosts(),
+      client.instances({stats: false}),
+    ])
     const session = (c: BrokerClient) => ({
       client: c,
       target: `${c.target.context ? `${c.target.context} ` : ''}${c.target.url}`,
@@ -55,6 +76,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
     })
     await runTop({
       ...session(client),
+      first: {hosts, instances},
       readonly: flags.readonly,
       color: !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb',
       statsIntervalMs: flags.interval * 1000,

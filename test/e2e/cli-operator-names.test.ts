@@ -46,6 +46,25 @@ describe('an operator names what dbroker deploy made, resizes a plan without a d
     expect(JSON.parse(restarted.stdout).result).toEqual({id: 'deploy:names:local:cache', restarted: true})
   })
 
+  it('show finds a deployed container by its name, <deployment>/<container> or id, as logs and restart do', async () => {
+    const byName = await box.cli(['show', 'cache'])
+    expect(byName.code, byName.stderr).toBe(0)
+    expect(byName.stdout).toMatch(/^name\s+names\/cache$/m)
+    expect(byName.stdout).toMatch(/^deployment\s+names$/m)
+    expect(byName.stdout).toMatch(/^image\s+dbroker\/redis:7$/m)
+    expect(byName.stdout).toMatch(/^container\s+running, \d+ restart\(s\)/m)
+    const byFull = await box.cli(['show', 'names/cache', '--json'])
+    expect(byFull.code, byFull.stderr).toBe(0)
+    const shown = JSON.parse(byFull.stdout).result
+    expect(shown).toMatchObject({id: 'deploy:names:local:cache', deployment: 'names', name: 'cache', hostId: 'local'})
+    expect(shown.container.status).toBe('running')
+    const byId = await box.cli(['show', 'deploy:names:local:cache', '--json'])
+    expect(JSON.parse(byId.stdout).result.id).toBe('deploy:names:local:cache')
+    const credentials = await box.cli(['show', 'names/cache', '--credentials'])
+    expect(credentials.code).toBe(1)
+    expect(credentials.stderr).toContain('--credentials: names/cache is a deployed container, which has no bindings')
+  })
+
   it('a name nothing has is an error that lists the near names', async () => {
     const near = await box.cli(['logs', 'cach'])
     expect(near.code).toBe(1)

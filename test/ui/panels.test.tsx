@@ -246,4 +246,23 @@ describe('header', () => {
     expect(failing.slice(0, 80)).toContain('· reconnecting · STALE · cannot reach')
     expect(header(60)).toMatch(/^dbroker top +3 hosts · 120 instances · reconnecting · STALE$/)
   })
+
+  it('says connecting, not reconnecting, while the event stream has not opened yet', () => {
+    const header = (connecting: boolean, live = false) =>
+      render(
+        <Header
+          target="local"
+          loading={false}
+          live={live}
+          connecting={connecting}
+          hosts={1}
+          instances={500}
+          error={null}
+          width={100}
+        />,
+      ).lastFrame()!
+    expect(header(true)).toBe('dbroker top local · 1 host · 500 instances · connecting')
+    expect(header(false)).toBe('dbroker top local · 1 host · 500 instances · reconnecting')
+    expect(header(false, true)).toBe('dbroker top local · 1 host · 500 instances · live')
+  })
 })

@@ -1,6 +1,7 @@
 import {render} from 'ink-testing-library'
 import {afterEach, describe, expect, it} from 'vitest'
 
+import type {HostView, InstanceView} from '../../src/core/admin.js'
 import {TopScreen} from '../../src/ui/top/screen.js'
 import {FakeClient, fakeHost, fakeInstance, sendInputAndWaitForChange, tick, type, until} from './fake-client.js'
 
@@ -19,6 +20,7 @@ interface StartProps {
   rows?: number
   onDrain?: (host: string, drained: boolean) => Promise<unknown>
   clipboard?: (text: string) => void
+  initialData?: {hosts: HostView[]; instances: InstanceView[]}
 }
 
 function start(client: FakeClient, props: StartProps = {}) {
@@ -33,6 +35,7 @@ function start(client: FakeClient, props: StartProps = {}) {
       readonly={props.readonly}
       onDrain={props.onDrain}
       clipboard={props.clipboard}
+      initialData={props.initialData}
     />,
   )
   cleanup = view.unmount
@@ -120,6 +123,27 @@ describe('top screen keys', () => {
     await until(() => view.lastFrame()!.includes('Instances (2)'))
     expect(view.lastFrame()).toContain('1 host · 2 instances')
     expect(view.lastFrame()).not.toContain('loading…')
+  })
+
+  it('draws the rows the command fetched in its first frame, then asks only for the CPU/memory sample', async () => {
+    const client = new FakeClient()
+    // The broker has not answered the screen's own requests yet: the first frame can only come from initialData.
+    client.gate = new Promise(() => undefined)
+    const asked: Array<boolean | undefined> = []
+    const instances = client.instances.bind(client)
+    client.instances = (options?: {stats?: boolean}) => {
+      asked.push(options?.stats)
+      return instances()
+    }
+    const view = start(client, {initialData: {hosts: client.hostList, instances: client.instanceList}})
+    const first = view.frames[0]
+    expect(first).toContain('inst-0001')
+    expect(first).toContain('inst-0002')
+    expect(first).toContain('alive')
+    expect(first).toContain('1 host · 2 instances')
+    expect(first).not.toContain('loading…')
+    await until(() => asked.length > 0)
+    expect(asked).toEqual([true])
   })
 
   it('filters with / and clears with esc; s cycles the sort', async () => {

@@ -4,6 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {BrokerClient, CatalogPlan, CatalogService, LastOperation} from '../../client/broker-client.js'
 import {deployedContainers} from '../../client/deployments-client.js'
 import type {InstanceDetail, InstanceView} from '../../core/admin.js'
+import type {DeployedContainerView} from '../../core/deployments.js'
 import {DbrokerError, errorMessage} from '../../core/errors.js'
 import {editDistance} from '../hooks/command-not-found.js'
 import {type CliBroker, canLookUp, type Progress} from './broker.js'
@@ -90,37 +91,47 @@ export function sharedRestartWarning(target: ContainerTarget): string | undefine
   return `${target.label} lives in ${whose}: restarting it interrupts ${target.label}${others}`
 }
 
+/** What a NAME|ID argument names: a service instance in detail, or a container of a manifest deploy. */
+export type ResolvedRef =
+  | {kind: 'instance'; instance: InstanceDetail; target: ContainerTarget}
+  | {kind: 'deployed'; container: DeployedContainerView; target: ContainerTarget}
+
+/** A deployed container as `dbroker instances` and `top` name it. */
+export const deployedLabel = (c: {deployment?: string; plan: string; name: string | null}) =>
+  `${c.deployment ?? c.plan}/${c.name}`
+
 /**
  * An instance as instanceByRef finds it, else a deployed container by its id,
  * `<deployment>/<container>` or its container name alone when only one
  * deployment has it; the error lists the names that come near.
  */
-export async function containerByRef(
-  client: CliBroker & Pick<BrokerClient, 'fetch'>,
-  ref: string,
-): Promise<ContainerTarget> {
+export async function resolveRef(client: CliBroker & Pick<BrokerClient, 'fetch'>, ref: string): Promise<ResolvedRef> {
   try {
     const instance = await instanceByRef(client, ref)
     const shared =
       instance.kind === 'shared' || instance.kind === 'existing'
         ? {kind: instance.kind, tenants: instance.tenants ?? 0}
         : undefined
-    return {id: instance.id, label: labelOf(instance), ...(shared ? {shared} : {})}
+    return {
+      kind: 'instance',
+      instance,
+      target: {id: instance.id, label: labelOf(instance), ...(shared ? {shared} : {})},
+    }
   } catch (error) {
     if (!(error instanceof NoSuchInstanceError)) throw error
   }
   const deployed = await deployedContainers(client)
-  const full = (c: {deployment?: string; plan: string; name: string | null}) => `${c.deployment ?? c.plan}/${c.name}`
-  const matches = deployed.filter((c) => c.id === ref || full(c) === ref || c.name === ref)
-  if (matches.length === 1) return {id: matches[0].id, label: full(matches[0])}
+  const matches = deployed.filter((c) => c.id === ref || deployedLabel(c) === ref || c.name === ref)
+  if (matches.length === 1)
+    return {kind: 'deployed', container: matches[0], target: {id: matches[0].id, label: deployedLabel(matches[0])}}
   if (matches.length > 1)
     throw new DbrokerError(
-      `${ref} names a container in ${matches.length} deployments: ${matches.map(full).join(', ')}`,
-      `name one as <deployment>/<container>, e.g. \`${full(matches[0])}\``,
+      `${ref} names a container in ${matches.length} deployments: ${matches.map(deployedLabel).join(', ')}`,
+      `name one as <deployment>/<container>, e.g. \`${deployedLabel(matches[0])}\``,
     )
   const names = [
     ...(await client.instances({stats: false})).flatMap((i) => (i.name ? [i.name] : [])),
-    ...deployed.map(full),
+    ...deployed.map(deployedLabel),
   ]
   const near = names
     .filter(
@@ -134,6 +145,14 @@ export async function containerByRef(
       ? `did you mean ${near.join(', ')}? (list them with \`dbroker instances\`)`
       : 'list them with `dbroker instances` (deployed containers as <deployment>/<container>)',
   )
+}
+
+/** The id and label of what resolveRef finds: all that logs and restart need. */
+export async function containerByRef(
+  client: CliBroker & Pick<BrokerClient, 'fetch'>,
+  ref: string,
+): Promise<ContainerTarget> {
+  return (await resolveRef(client, ref)).target
 }
 
 /**

@@ -140,6 +140,8 @@ export interface HeaderProps {
   /** No answer from the broker yet: counts would read as an empty broker. */
   loading: boolean
   live: boolean
+  /** The event stream has not opened yet (nor failed): the first frame's rows came without it. */
+  connecting?: boolean
   /** The broker stopped answering: the rows are the last seen. */
   stale?: boolean
   hosts: number
@@ -149,6 +151,10 @@ export interface HeaderProps {
 }
 
 const TITLE = 'dbroker top '
+
+/** How the event stream stands: live, still opening, or lost and being reopened. */
+const streamWord = (props: Pick<HeaderProps, 'live' | 'connecting'>) =>
+  props.live ? 'live' : props.connecting ? 'connecting' : 'reconnecting'
 const STALE_LONG = ' · STALE: rows show the last state seen'
 const STALE_SHORT = ' · STALE'
 
@@ -158,10 +164,10 @@ const STALE_SHORT = ' · STALE'
  * (and the start of the error, when there is one).
  */
 export function headerParts(props: HeaderProps): {target: string; status: string; stale: string} {
-  const {width = 200, loading, hosts, instances, live, stale = false} = props
+  const {width = 200, loading, hosts, instances, stale = false} = props
   const status = loading
     ? 'loading…'
-    : `${hosts} host${hosts === 1 ? '' : 's'} · ${instances} instance${instances === 1 ? '' : 's'} · ${live ? 'live' : 'reconnecting'}`
+    : `${hosts} host${hosts === 1 ? '' : 's'} · ${instances} instance${instances === 1 ? '' : 's'} · ${streamWord(props)}`
   // The error after them gets some room too: what is cut at the end of the line is the error's tail, not STALE.
   const errorRoom = props.error ? Math.min(props.error.length + ' · '.length, 24) : 0
   const room = (marker: string) => width - TITLE.length - ' · '.length - status.length - marker.length - errorRoom
@@ -184,8 +190,8 @@ export function Header(props: HeaderProps) {
         <Text color={tone('warn')}>{status}</Text>
       ) : (
         <>
-          {status.replace(/(live|reconnecting)$/, '')}
-          <Text color={tone(props.live ? 'good' : 'warn')}>{props.live ? 'live' : 'reconnecting'}</Text>
+          {status.replace(/(live|connecting|reconnecting)$/, '')}
+          <Text color={tone(props.live ? 'good' : props.connecting ? undefined : 'warn')}>{streamWord(props)}</Text>
           {stale ? <Text color={tone('warn')}>{stale}</Text> : null}
         </>
       )}

@@ -5,6 +5,7 @@ import type {TopClient} from './client.js'
 import type {ContextChoice} from './contexts-panel.js'
 import {TopScreen} from './screen.js'
 import type {TopState} from './state.js'
+import type {FirstLook} from './use-top-data.js'
 
 /** One broker as the screen shows it: the context switch replaces the whole session. */
 export interface TopSession {
@@ -17,6 +18,8 @@ export interface TopSession {
 }
 
 export interface TopOptions extends TopSession {
+  /** What the command fetched of this session's broker while the screen's code loaded: drawn in the first frame. */
+  first?: FirstLook
   readonly: boolean
   color: boolean
   statsIntervalMs: number
@@ -55,6 +58,8 @@ export function TopApp({
       context={session.context}
       onDrain={session.onDrain}
       initialState={resume?.state}
+      // Only the very first screen: one coming back from a client, or another context's, fetches anew.
+      initialData={!resume && session === options ? options.first : undefined}
       onConnect={session.connect && onAway ? (instanceId, state) => onAway({instanceId, state, session}) : undefined}
       readonly={options.readonly}
       color={options.color}

@@ -19,7 +19,7 @@ import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
 import {useKeyStore} from './use-key-store.js'
 import {useLogBuffer} from './use-log-buffer.js'
-import {useTopData} from './use-top-data.js'
+import {type FirstLook, useTopData} from './use-top-data.js'
 
 export interface TopScreenProps {
   client: TopClient
@@ -33,6 +33,8 @@ export interface TopScreenProps {
   onConnect?: (instanceId: string, state: TopState) => void
   /** Where the screen starts: the state it left for a client session. */
   initialState?: TopState
+  /** Rows fetched before the screen mounted: the first frame draws them instead of "loading…". */
+  initialData?: FirstLook
   /** Where y puts a URI; the terminal's clipboard through OSC 52 unless a test says otherwise. */
   clipboard?: (text: string) => void
   /** The contexts `:` offers, read each time it opens, and the one shown; `onSwitchContext` replaces the screen with that broker's. */
@@ -78,6 +80,7 @@ export function TopScreen({
   onDrain,
   onConnect,
   initialState,
+  initialData,
   clipboard,
   contexts: readContexts = () => [],
   context,
@@ -88,7 +91,7 @@ export function TopScreen({
   const {exit} = useApp()
   const {stdout} = useStdout()
   const size = useTerminalSize({columns, rows})
-  const data = useTopData(client, {statsIntervalMs})
+  const data = useTopData(client, {statsIntervalMs, initial: initialData})
   const {state, send} = useKeyStore(
     initialState ?? initialTopState,
     () => env,
@@ -297,6 +300,7 @@ export function TopScreen({
           target={target}
           loading={data.loading}
           live={data.live}
+          connecting={data.connecting}
           stale={data.stale}
           hosts={data.hosts.length}
           instances={data.instances.length}

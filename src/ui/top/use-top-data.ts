@@ -9,6 +9,12 @@ export const HISTORY = 24
 /** Change events the events view keeps, newest first. */
 export const EVENTS_KEPT = 500
 
+/** Hosts and instances (without CPU/memory) fetched before the screen mounts: its first frame shows them. */
+export interface FirstLook {
+  hosts: HostView[]
+  instances: InstanceView[]
+}
+
 export interface TopData {
   hosts: HostView[]
   instances: InstanceView[]
@@ -18,6 +24,8 @@ export interface TopData {
   error: string | null
   /** Whether the event stream is connected (updates arrive without polling). */
   live: boolean
+  /** The event stream has neither opened nor failed yet. */
+  connecting: boolean
   /** The rows are the last ones seen, not what runs now: the broker stopped answering. */
   stale: boolean
   /** The broker's change events since the screen started, newest first. */
@@ -29,18 +37,24 @@ export interface TopData {
  * change (coalesced) and sampled for CPU/memory every `statsIntervalMs`.
  * Nothing re-renders while nothing changes.
  */
-export function useTopData(client: TopClient, options: {statsIntervalMs: number; debounceMs?: number}): TopData {
-  const [data, setData] = useState<TopData>({
-    hosts: [],
-    instances: [],
+export function useTopData(
+  client: TopClient,
+  options: {statsIntervalMs: number; debounceMs?: number; initial?: FirstLook},
+): TopData {
+  const [data, setData] = useState<TopData>(() => ({
+    hosts: options.initial?.hosts ?? [],
+    instances: options.initial?.instances ?? [],
     cpuHistory: new Map(),
-    loading: true,
+    loading: !options.initial,
     error: null,
     live: false,
+    connecting: true,
     stale: false,
     events: [],
-  })
+  }))
   const last = useRef<{key: string}>({key: ''})
+  // Read once, by the first effect: a later render's `initial` is old news.
+  const initial = useRef(options.initial)
 
   useEffect(() => {
     const abort = new AbortController()
@@ -112,7 +126,11 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
     }
 
     // Rows first, CPU/memory right after: a Docker stats sample takes a second or two, the list a few ms.
-    void refresh(false).then(() => refresh(true))
+    // Rows the command fetched while the screen's code loaded are already drawn: straight to the sample.
+    const first = initial.current
+    initial.current = undefined
+    if (first) void refresh(true)
+    else void refresh(false).then(() => refresh(true))
     // The events view opens with what the broker saw before top started, after what arrived since.
     void client
       .recentEvents?.(EVENTS_KEPT)
@@ -133,7 +151,7 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
     void (async () => {
       while (!abort.signal.aborted) {
         try {
-          const connected = () => setData((prev) => (prev.live ? prev : {...prev, live: true}))
+          const connected = () => setData((prev) => (prev.live ? prev : {...prev, live: true, connecting: false}))
           // Back after an outage: what changed meanwhile came as no event, so fetch it once.
           const reconnected = () => {
             connected()
@@ -156,7 +174,11 @@ export function useTopData(client: TopClient, options: {statsIntervalMs: number;
         if (abort.signal.aborted) break
         dropped = true
         // What is shown may already be untrue: say so until a refresh succeeds.
-        setData((prev) => (prev.live || !prev.stale ? {...prev, live: false, stale: !prev.loading} : prev))
+        setData((prev) =>
+          prev.live || prev.connecting || !prev.stale
+            ? {...prev, live: false, connecting: false, stale: !prev.loading}
+            : prev,
+        )
         void refresh(false)
         await pause(2000, abort.signal)
       }
