@@ -2,7 +2,7 @@ import type {Key} from 'ink'
 import {describe, expect, it} from 'vitest'
 
 import {KEY_TABLE, type KeyEnv, keyNames, pressKey, pressKeys, visibleRows} from '../../src/ui/top/keys.js'
-import {initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
+import {eventsFirst, initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
 import {fakeHost, fakeInstance} from './fake-client.js'
 
 const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
@@ -111,6 +111,33 @@ describe('the key table', () => {
     const cleared = pressKey(filtered, env(), 'esc').state
     expect(cleared).toMatchObject({view: 'events', eventsFilter: ''})
     expect(pressKey(cleared, env(), 'esc').state.view).toBe('list')
+  })
+
+  it('the events view scrolls like the logs: j/k, PgDn/PgUp, G to the oldest, g back to the newest', () => {
+    const many = env({events: 67, eventsHeight: 19})
+    const events = pressKeys(initialTopState, many, ['e']).state
+    const first = (s: TopState) => eventsFirst(s.eventsScroll, 67, 19)
+    expect(first(pressKeys(events, many, Array(25).fill('j')).state)).toBe(25)
+    expect(first(pressKeys(events, many, ['j', 'j', 'k']).state)).toBe(1)
+    expect(first(pressKeys(events, many, ['pagedown']).state)).toBe(19)
+    expect(first(pressKeys(events, many, ['pagedown', 'pageup']).state)).toBe(0)
+    const oldest = pressKeys(events, many, ['G']).state
+    expect(first(oldest)).toBe(67 - 19)
+    expect(first(pressKeys(oldest, many, ['j']).state)).toBe(67 - 19)
+    expect(pressKeys(oldest, many, ['g']).state.eventsScroll).toBeNull()
+    expect(pressKeys(events, many, ['wheel-down']).state.eventsScroll).not.toBeNull()
+  })
+
+  it('scrolled events stay put as new ones arrive on top; a new filter or reopening starts at the newest', () => {
+    const many = env({events: 67, eventsHeight: 19})
+    const scrolled = pressKeys(initialTopState, many, ['e', 'j', 'j', 'j']).state
+    // Three newer events arrive: the row on top is the same event, now three further down.
+    expect(eventsFirst(scrolled.eventsScroll, 70, 19)).toBe(6)
+    expect(pressKeys(scrolled, many, [...'/redis']).state.eventsScroll).toBeNull()
+    expect(pressKeys(scrolled, many, ['esc', 'e']).state.eventsScroll).toBeNull()
+    // Fewer events than rows: nothing to scroll.
+    const few = env({events: 5, eventsHeight: 19})
+    expect(pressKeys(initialTopState, few, ['e', 'j', 'G']).state.eventsScroll).toBeNull()
   })
 
   it('in the detail view the arrows pick a binding and y copies it; read-only refuses', () => {

@@ -225,6 +225,30 @@ describe('top screen keys', () => {
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (3)')
   })
 
+  it('the events view scrolls: j and G reach events below the window, g comes back to the newest', async () => {
+    const client = new FakeClient()
+    client.recent = Array.from({length: 40}, (_, n) => ({
+      kind: 'instance' as const,
+      id: `ev-${String(n).padStart(2, '0')}`,
+      action: 'provision',
+      state: 'ready',
+      at: n + 1,
+    }))
+    const view = await started(client, {columns: 80, rows: 24})
+    type(view, 'e')
+    await until(() => view.lastFrame()!.includes('Events (40)'))
+    expect(view.lastFrame()).toContain('ev-39')
+    expect(view.lastFrame()).not.toContain('ev-00')
+    type(view, 'j', 'j')
+    await until(() => !view.lastFrame()!.includes('ev-39'))
+    expect(view.lastFrame()).toContain('3-')
+    type(view, 'G')
+    await until(() => view.lastFrame()!.includes('ev-00'))
+    expect(view.lastFrame()).toContain('of 40')
+    type(view, 'g')
+    await until(() => view.lastFrame()!.includes('ev-39'))
+  })
+
   it('e opens with the changes the broker saw before top started, below those that arrived since', async () => {
     const client = new FakeClient()
     client.recent = [

@@ -49,6 +49,8 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['q', 'quit'],
   ],
   events: [
+    ['↑↓/jk', 'scroll'],
+    ['g/G', 'newest/oldest'],
     ['/', 'filter'],
     ['esc', 'back'],
     ['?', 'help'],

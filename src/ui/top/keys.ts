@@ -11,6 +11,9 @@ export interface KeyEnv {
   logLines: LogLine[]
   listHeight: number
   logHeight: number
+  /** The events the events view lists (after its filter), and how many rows it shows. */
+  events?: number
+  eventsHeight?: number
   readonly: boolean
   /** Bindings of the instance the detail view shows (0 until it has loaded). */
   bindings?: number
@@ -63,7 +66,8 @@ const inLogs = (state: TopState) => state.view === 'logs'
 const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
 
 function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined {
-  if (inHost(state) || inEvents(state)) return undefined
+  if (inHost(state)) return undefined
+  if (inEvents(state)) return {type: 'scroll-events', delta, count: env.events ?? 0, height: env.eventsHeight ?? 1}
   if (inContexts(state)) return {type: 'move-context', delta, contexts: env.contexts?.names.length ?? 0}
   if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
@@ -72,7 +76,13 @@ function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined
 }
 
 const page = (state: TopState, env: KeyEnv) =>
-  inLogs(state) ? env.logHeight : onHosts(state) ? env.hosts.length : env.listHeight
+  inLogs(state)
+    ? env.logHeight
+    : inEvents(state)
+      ? (env.eventsHeight ?? 1)
+      : onHosts(state)
+        ? env.hosts.length
+        : env.listHeight
 
 /** The one gate for actions that change something: read-only mode stops them here. */
 function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): KeyOutcome | undefined {
@@ -227,6 +237,8 @@ export const KEY_TABLE: KeyBinding[] = [
   },
   {keys: ['esc', 'backspace', 'left'], condition: inHost, action: () => ({type: 'back'})},
   {keys: ['/'], condition: inEvents, action: () => ({type: 'edit', mode: 'events'})},
+  {keys: ['g'], condition: inEvents, action: (s, e) => move(s, e, -Infinity)},
+  {keys: ['G'], condition: inEvents, action: (s, e) => move(s, e, Infinity)},
   {
     keys: ['esc'],
     condition: (s) => inEvents(s) && s.eventsFilter !== '',

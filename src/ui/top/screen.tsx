@@ -7,14 +7,14 @@ import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
 import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
 import {DetailPanel} from './detail-panel.js'
-import {EventsPanel} from './events-panel.js'
+import {eventRows, EventsPanel, matchingEvents} from './events-panel.js'
 import {HostPanel} from './host-panel.js'
 import {HostsPanel} from './hosts-panel.js'
 import {InstancesPanel} from './instances-panel.js'
 import {LogsPanel} from './logs-panel.js'
 import type {KeyEffect, KeyEnv} from './keys.js'
 import {visibleInstances} from './model.js'
-import {initialTopState, type PendingAction, type TopState} from './state.js'
+import {eventsFirst, initialTopState, type PendingAction, type TopState} from './state.js'
 import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
 import {useKeyStore} from './use-key-store.js'
@@ -177,6 +177,11 @@ export function TopScreen({
   const filtering = Boolean(state.filter || state.host)
   const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4 - (filtering ? 1 : 0))
   const logHeight = Math.max(1, bodyHeight - 3)
+  const eventCount = useMemo(
+    () => matchingEvents(data.events, state.eventsFilter, (id) => instanceNames.get(id)).matching.length,
+    [data.events, state.eventsFilter, instanceNames],
+  )
+  const eventsHeight = eventRows(bodyHeight)
   const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
     active: state.view === 'detail',
     credentials: state.revealed,
@@ -188,6 +193,8 @@ export function TopScreen({
     logLines: logs.lines,
     listHeight,
     logHeight,
+    events: eventCount,
+    eventsHeight,
     readonly,
     bindings: detail?.id === state.openId ? detail.bindings.length : 0,
     helpScroll: helpWindow(readonly, size.columns, bodyHeight).maxOffset,
@@ -244,6 +251,7 @@ export function TopScreen({
         nameOf={(id) => instanceNames.get(id)}
         width={size.columns}
         height={bodyHeight}
+        first={eventsFirst(state.eventsScroll, eventCount, eventsHeight)}
       />
     )
   else if (state.view === 'logs')

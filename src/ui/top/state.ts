@@ -40,6 +40,11 @@ export interface TopState {
   bindingSelected: number
   /** What the events view keeps: events whose line contains it. */
   eventsFilter: string
+  /**
+   * Where the events view is scrolled to: null at the newest (new events show as they come), else the first row
+   * shown counted from the oldest event, so events arriving on top do not move the rows being read.
+   */
+  eventsScroll: number | null
   /** The highlighted row of the context list (`:`). */
   contextSelected: number
   /** Where esc in the context list goes back to. */
@@ -75,6 +80,7 @@ export const initialTopState: TopState = {
   hostId: null,
   bindingSelected: 0,
   eventsFilter: '',
+  eventsScroll: null,
   contextSelected: 0,
   contextsFrom: 'list',
   revealed: false,
@@ -94,6 +100,8 @@ export type TopEvent =
   | {type: 'move-host'; delta: number; hosts: number}
   | {type: 'scroll-logs'; delta: number; lines: number}
   | {type: 'log-at'; line: number}
+  /** Scroll the events view by `delta` rows (Infinity: to the oldest), of `count` events with `height` rows shown. */
+  | {type: 'scroll-events'; delta: number; count: number; height: number}
   | {type: 'follow'; on: boolean; lines: number}
   | {type: 'toggle-focus'}
   | {type: 'show-host'; host: string}
@@ -129,10 +137,15 @@ function select(state: TopState, index: number, rows: number, height: number): T
   return selected === state.selected && offset === state.offset ? state : {...state, selected, offset}
 }
 
+/** The first events row shown (0: the newest) for this scroll state, `count` events and `height` rows. */
+export function eventsFirst(scroll: number | null, count: number, height: number): number {
+  return scroll === null ? 0 : clamp(count - 1 - scroll, Math.max(0, count - height))
+}
+
 /** Sets what the draft edits, as the user types: the filter and the search apply at once. */
 function applyDraft(state: TopState, draft: string): TopState {
   if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0}
-  if (state.editing === 'events') return {...state, draft, eventsFilter: draft}
+  if (state.editing === 'events') return {...state, draft, eventsFilter: draft, eventsScroll: null}
   return {...state, draft, search: draft}
 }
 
@@ -155,6 +168,11 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     }
     case 'log-at':
       return {...state, follow: false, logBottom: Math.max(0, event.line)}
+    case 'scroll-events': {
+      const from = eventsFirst(state.eventsScroll, event.count, event.height)
+      const first = clamp(from + event.delta, Math.max(0, event.count - event.height))
+      return {...state, eventsScroll: first === 0 ? null : event.count - 1 - first}
+    }
     case 'follow':
       return event.on ? {...state, follow: true} : {...state, follow: false, logBottom: Math.max(0, event.lines - 1)}
     case 'toggle-focus':
@@ -172,7 +190,7 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'open-host':
       return {...state, view: 'host', hostId: event.host}
     case 'open-events':
-      return {...state, view: 'events'}
+      return {...state, view: 'events', eventsScroll: null}
     case 'open-contexts':
       return {...state, view: 'contexts', contextSelected: Math.max(0, event.current), contextsFrom: state.view}
     case 'move-context':
@@ -221,7 +239,7 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'clear-search':
       return {...state, search: ''}
     case 'clear-events-filter':
-      return {...state, eventsFilter: ''}
+      return {...state, eventsFilter: '', eventsScroll: null}
     case 'help':
       return {...state, help: event.open, helpOffset: 0}
     case 'scroll-help':
