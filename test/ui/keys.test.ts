@@ -236,6 +236,39 @@ describe('the reducer', () => {
     expect(topReducer(open, {type: 'gone', id: 'y'})).toBe(open)
   })
 
+  it('keeps the selection on its instance as the list changes, and leaves it alone while the list is empty', () => {
+    const ids = ['a', 'b', 'c', 'd']
+    const onC = topReducer(initialTopState, {type: 'move', delta: 2, rows: 4, ids, height: 4})
+    expect(onC).toMatchObject({selected: 2, selectedId: 'c'})
+    // Loading (the screen coming back after x): no rows yet, the selection stays where it was.
+    expect(topReducer(onC, {type: 'fit', rows: 0, ids: [], height: 4})).toBe(onC)
+    // A new instance sorts in above it: the selection follows c to its new row.
+    expect(topReducer(onC, {type: 'fit', rows: 5, ids: ['a', 'a2', 'b', 'c', 'd'], height: 4})).toMatchObject({
+      selected: 3,
+      selectedId: 'c',
+    })
+    // c is gone: the same row number, now on d.
+    expect(topReducer(onC, {type: 'fit', rows: 3, ids: ['a', 'b', 'd'], height: 4})).toMatchObject({
+      selected: 2,
+      selectedId: 'd',
+    })
+  })
+
+  it('x comes back to the same instance: the state it left keeps the selection through the empty first frames', () => {
+    const rows = env()
+    const left = press(['j', 'j'], initialTopState, rows).state
+    expect(left.selectedId).toBe('id-0003')
+    const loading = topReducer(left, {type: 'fit', rows: 0, ids: [], height: 4})
+    const loaded = topReducer(loading, {
+      type: 'fit',
+      rows: 10,
+      ids: visibleRows(left, rows).map((i) => i.id),
+      height: 4,
+    })
+    expect(loaded).toMatchObject({selected: 2, selectedId: 'id-0003'})
+    expect(pressKey(loaded, rows, 'x').effects).toEqual([{effect: 'connect', instanceId: 'id-0003'}])
+  })
+
   it('applies the filter as it is typed, and esc while editing drops it', () => {
     let state = topReducer({...initialTopState, selected: 4}, {type: 'edit', mode: 'filter'})
     state = topReducer(state, {type: 'edit-text', text: 'r'})

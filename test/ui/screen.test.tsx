@@ -2,6 +2,7 @@ import {render} from 'ink-testing-library'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {TopScreen} from '../../src/ui/top/screen.js'
+import {initialTopState, type TopState} from '../../src/ui/top/state.js'
 import {FakeClient, fakeHost, fakeInstance, sendInputAndWaitForChange, tick, type, until} from './fake-client.js'
 
 const DOWN = '\u001B[B'
@@ -19,6 +20,7 @@ interface StartProps {
   rows?: number
   onDrain?: (host: string, drained: boolean) => Promise<unknown>
   clipboard?: (text: string) => void
+  initialState?: TopState
 }
 
 function start(client: FakeClient, props: StartProps = {}) {
@@ -33,6 +35,7 @@ function start(client: FakeClient, props: StartProps = {}) {
       readonly={props.readonly}
       onDrain={props.onDrain}
       clipboard={props.clipboard}
+      initialState={props.initialState}
     />,
   )
   cleanup = view.unmount
@@ -203,6 +206,42 @@ describe('top screen keys', () => {
     // The detail refetches as data arrives: what counts is which instance each open showed.
     await until(() => opened(client).at(-1) === 'id-0001')
     expect([...new Set(opened(client))]).toEqual(['id-0003', 'id-0001'])
+  })
+
+  it('back from x (the state it left, the data loading again), the selection is on the same instance', async () => {
+    const four = () =>
+      new FakeClient(
+        [fakeHost()],
+        [1, 2, 3, 4].map((n) => fakeInstance(n)),
+      )
+    const client = four()
+    const first = await started(client)
+    let left: TopState | undefined
+    first.rerender(
+      <TopScreen
+        client={client}
+        target="test http://broker"
+        columns={140}
+        rows={30}
+        statsIntervalMs={60_000}
+        color={false}
+        onConnect={(_id, state) => (left = state)}
+      />,
+    )
+    type(first, 'j', 'j', 'x')
+    await until(() => left !== undefined)
+    first.unmount()
+    const back = four()
+    let answer = () => {}
+    back.gate = new Promise((resolve) => (answer = resolve))
+    const again = start(back, {initialState: {...left!, message: 'back from the client'}})
+    await until(() => again.lastFrame()!.includes('loading'))
+    answer()
+    await until(() => again.lastFrame()!.includes('inst-0004'))
+    type(again, ENTER)
+    await until(() => again.lastFrame()!.includes('Bindings (1)'))
+    expect(again.lastFrame()).toMatch(/inst-0003 id-0003/)
+    expect(initialTopState.selectedId).toBeNull()
   })
 
   it('e shows the change events newest first, by instance name, filtered with /', async () => {

@@ -51,6 +51,12 @@ export interface KeyBinding {
 export const visibleRows = (state: TopState, env: KeyEnv) =>
   visibleInstances(env.instances, state.filter, state.sort, state.host, state.sortReverse)
 
+/** The list's rows as the move events carry them: how many, their ids, the window's height. */
+const listRows = (state: TopState, env: KeyEnv) => {
+  const ids = visibleRows(state, env).map((i) => i.id)
+  return {rows: ids.length, ids, height: env.listHeight}
+}
+
 const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
   const rows = visibleRows(state, env)
   return rows[Math.min(state.selected, rows.length - 1)]
@@ -72,7 +78,7 @@ function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined
   if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
   if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
-  return {type: 'move', delta, rows: visibleRows(state, env).length, height: env.listHeight}
+  return {type: 'move', delta, ...listRows(state, env)}
 }
 
 const page = (state: TopState, env: KeyEnv) =>
@@ -141,13 +147,10 @@ function click(state: TopState, env: KeyEnv, row: number): KeyOutcome | KeyOutco
       {type: 'move-host', delta: target - state.hostSelected, hosts: env.hosts.length},
     ]
   }
-  const rows = visibleRows(state, env).length
+  const list = listRows(state, env)
   const index = state.offset + row - listTop
-  if (row < listTop || index >= rows || row - listTop >= env.listHeight) return undefined
-  return [
-    ...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]),
-    {type: 'move-to', index, rows, height: env.listHeight},
-  ]
+  if (row < listTop || index >= list.rows || row - listTop >= env.listHeight) return undefined
+  return [...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]), {type: 'move-to', index, ...list}]
 }
 
 /** Shift and a column's letter sorts by it, as in k9s; the same again reverses. */
@@ -273,12 +276,12 @@ export const KEY_TABLE: KeyBinding[] = [
   {
     keys: ['g'],
     condition: onList,
-    action: (s, e) => ({type: 'move-to', index: 0, rows: visibleRows(s, e).length, height: e.listHeight}),
+    action: (s, e) => ({type: 'move-to', index: 0, ...listRows(s, e)}),
   },
   {
     keys: ['G'],
     condition: onList,
-    action: (s, e) => ({type: 'move-to', index: Infinity, rows: visibleRows(s, e).length, height: e.listHeight}),
+    action: (s, e) => ({type: 'move-to', index: Infinity, ...listRows(s, e)}),
   },
   {keys: ['/'], condition: onList, action: () => ({type: 'edit', mode: 'filter'})},
   {keys: ['esc'], condition: (s) => onList(s) && Boolean(s.filter || s.host), action: () => ({type: 'clear-filter'})},

@@ -92,7 +92,7 @@ export function TopScreen({
   const {state, send} = useKeyStore(
     initialState ?? initialTopState,
     () => env,
-    (effect: KeyEffect) => {
+    (effect: KeyEffect, now: TopState) => {
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
       else if (effect.effect === 'switch-context') void switchTo(effect.name)
@@ -100,7 +100,7 @@ export function TopScreen({
       else if (effect.effect === 'connect') {
         if (!onConnect) send({type: 'say', message: 'this screen cannot open a client'})
         else {
-          onConnect(effect.instanceId, state)
+          onConnect(effect.instanceId, now)
           exit()
         }
       } else void perform(effect.action)
@@ -207,8 +207,12 @@ export function TopScreen({
     },
   }
 
-  // Keep the selection on a row and in the window as the list changes.
-  useEffect(() => send({type: 'fit', rows: list.length, height: listHeight}), [list.length, listHeight, send])
+  // Keep the selection on its instance and in the window as the list changes (rows come, go or sort anew).
+  const listIds = list.map((i) => i.id).join('\n')
+  useEffect(
+    () => send({type: 'fit', rows: list.length, ids: listIds ? listIds.split('\n') : [], height: listHeight}),
+    [listIds, listHeight, send],
+  )
 
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom

@@ -18,6 +18,11 @@ export interface TopState {
   /** Row of the instances list, and the first row drawn. */
   selected: number
   offset: number
+  /**
+   * The instance on the selected row: as the list changes under it (new rows, a new sort, the data coming back
+   * after `x`), the selection stays on this instance, not on the row number.
+   */
+  selectedId: string | null
   hostSelected: number
   filter: string
   /** Only the instances of this host (enter on a host). */
@@ -65,6 +70,7 @@ export const initialTopState: TopState = {
   focus: 'instances',
   selected: 0,
   offset: 0,
+  selectedId: null,
   hostSelected: 0,
   filter: '',
   host: null,
@@ -92,11 +98,18 @@ export const initialTopState: TopState = {
   logBottom: 0,
 }
 
+/** The instances list as the keys see it: its rows' instance ids, top to bottom (`rows`: how many). */
+interface ListRows {
+  rows: number
+  ids?: string[]
+  height: number
+}
+
 export type TopEvent =
-  | {type: 'move'; delta: number; rows: number; height: number}
-  | {type: 'move-to'; index: number; rows: number; height: number}
-  /** The list or the window changed size: keep the selection on a row and in view. */
-  | {type: 'fit'; rows: number; height: number}
+  | ({type: 'move'; delta: number} & ListRows)
+  | ({type: 'move-to'; index: number} & ListRows)
+  /** The list or the window changed: keep the selection on its instance (or a row), and in view. */
+  | ({type: 'fit'} & ListRows)
   | {type: 'move-host'; delta: number; hosts: number}
   | {type: 'scroll-logs'; delta: number; lines: number}
   | {type: 'log-at'; line: number}
@@ -131,10 +144,21 @@ export type TopEvent =
 
 const clamp = (value: number, max: number) => Math.max(0, Math.min(max, value))
 
-function select(state: TopState, index: number, rows: number, height: number): TopState {
+function select(state: TopState, index: number, {rows, ids, height}: ListRows): TopState {
   const selected = clamp(index, rows - 1)
   const offset = scrollOffset(selected, state.offset, height, rows)
-  return selected === state.selected && offset === state.offset ? state : {...state, selected, offset}
+  const selectedId = ids?.[selected] ?? state.selectedId
+  return selected === state.selected && offset === state.offset && selectedId === state.selectedId
+    ? state
+    : {...state, selected, offset, selectedId}
+}
+
+/** The list changed: the row of the selected instance if it is still listed, else the same row number. */
+function fit(state: TopState, list: ListRows): TopState {
+  // An empty list (loading, the data coming back after `x`, a moment without rows) keeps the selection as it is.
+  if (list.rows === 0) return state
+  const at = state.selectedId === null ? -1 : (list.ids?.indexOf(state.selectedId) ?? -1)
+  return select(state, at >= 0 ? at : state.selected, list)
 }
 
 /** The first events row shown (0: the newest) for this scroll state, `count` events and `height` rows. */
@@ -144,7 +168,7 @@ export function eventsFirst(scroll: number | null, count: number, height: number
 
 /** Sets what the draft edits, as the user types: the filter and the search apply at once. */
 function applyDraft(state: TopState, draft: string): TopState {
-  if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0}
+  if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0, selectedId: null}
   if (state.editing === 'events') return {...state, draft, eventsFilter: draft, eventsScroll: null}
   return {...state, draft, search: draft}
 }
@@ -155,11 +179,11 @@ const DRAFTS = {filter: 'filter', search: 'search', events: 'eventsFilter'} as c
 export function topReducer(state: TopState, event: TopEvent): TopState {
   switch (event.type) {
     case 'move':
-      return select(state, state.selected + event.delta, event.rows, event.height)
+      return select(state, state.selected + event.delta, event)
     case 'move-to':
-      return select(state, event.index, event.rows, event.height)
+      return select(state, event.index, event)
     case 'fit':
-      return select(state, state.selected, event.rows, event.height)
+      return fit(state, event)
     case 'move-host':
       return {...state, hostSelected: clamp(state.hostSelected + event.delta, event.hosts - 1)}
     case 'scroll-logs': {
@@ -185,6 +209,7 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
         focus: 'instances',
         selected: 0,
         offset: 0,
+        selectedId: null,
         message: `instances on host ${event.host} (esc shows all)`,
       }
     case 'open-host':

@@ -12,7 +12,8 @@ import {type TopEvent, topReducer, type TopState} from './state.js'
 export function useKeyStore(
   initial: TopState,
   env: () => KeyEnv,
-  onEffect: (effect: KeyEffect) => void,
+  /** `state`: the state after the key, which the last render may not show yet (keys typed fast). */
+  onEffect: (effect: KeyEffect, state: TopState) => void,
 ): {state: TopState; send: (event: TopEvent) => void} {
   const [state, setState] = useState(initial)
   const ref = useRef(state)
@@ -31,7 +32,7 @@ export function useKeyStore(
         ref.current = result.state
         setState(result.state)
       }
-      for (const effect of result.effects) latest.current.onEffect(effect)
+      for (const effect of result.effects) latest.current.onEffect(effect, result.state)
     }, []),
   )
   return {state, send}
