@@ -1,4 +1,3 @@
-import type {Key} from 'ink'
 import {describe, expect, it} from 'vitest'
 
 import {KEY_TABLE, type KeyEnv, keyNames, pressKey, pressKeys, visibleRows} from '../../src/ui/top/keys.js'
@@ -16,7 +15,6 @@ const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
 })
 
 const press = (keys: string[], state: TopState = initialTopState, e: KeyEnv = env()) => pressKeys(state, e, keys)
-const noKey = {} as Key
 
 describe('the key table', () => {
   it('is data: every binding names its keys, and each of the keys a user reads in the footer is bound', () => {
@@ -57,13 +55,32 @@ describe('the key table', () => {
   })
 
   it('a chunk typed fast (jjjjj) is five keys, and a pasted /text filters', () => {
-    expect(keyNames('jjjjj', noKey)).toEqual(['j', 'j', 'j', 'j', 'j'])
-    expect(press(keyNames('jjjjj', noKey)).state.selected).toBe(5)
-    const filtered = press(keyNames('/0003\r', noKey)).state
+    expect(keyNames('jjjjj')).toEqual(['j', 'j', 'j', 'j', 'j'])
+    expect(press(keyNames('jjjjj')).state.selected).toBe(5)
+    const filtered = press(keyNames('/0003\r')).state
     expect(filtered).toMatchObject({filter: '0003', editing: null})
     expect(visibleRows(filtered, env()).map((i) => i.name)).toEqual(['inst-0003'])
-    expect(keyNames('c', {ctrl: true} as Key)).toEqual(['ctrl-c'])
-    expect(keyNames('', {escape: true} as Key)).toEqual(['esc'])
+    expect(keyNames('\u0003')).toEqual(['ctrl-c'])
+    expect(keyNames('\u001B')).toEqual(['esc'])
+    expect(keyNames('\u001B[B')).toEqual(['down'])
+    expect(keyNames('\u001BOA')).toEqual(['up'])
+    expect(keyNames('\u001B[6~')).toEqual(['pagedown'])
+    expect(keyNames('\u001B[1;5A')).toEqual(['up'])
+    expect(keyNames('\u0004')).toEqual([])
+  })
+
+  it('esc typed right before another key counts as esc and that key: top has no Alt bindings', () => {
+    // What Ink's reader hands over as one event when Esc and the next key come in one chunk.
+    expect(keyNames('\u001B\t')).toEqual(['esc', 'tab'])
+    expect(keyNames('\u001Be')).toEqual(['esc', 'e'])
+    expect(keyNames('\u001B\u001B')).toEqual(['esc', 'esc'])
+    expect(keyNames('\u001B\u001B[B')).toEqual(['esc', 'down'])
+    // ESC O is an SS3 introducer only with its final byte; alone (flushed), it is esc and sort by host.
+    expect(keyNames('\u001BO')).toEqual(['esc', 'O'])
+    const detail = press(['enter']).state
+    expect(press(keyNames('\u001B\t'), detail).state).toMatchObject({view: 'list', focus: 'hosts'})
+    expect(press(keyNames('\u001Be'), detail).state.view).toBe('events')
+    expect(press(['esc', 'e'], detail).state.view).toBe('events')
   })
 
   it('with the hosts panel focused, keys act on the highlighted host and never on the hidden instance', () => {
@@ -163,10 +180,10 @@ describe('the key table', () => {
   })
 
   it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {
-    expect(keyNames('[<64;10;5M', noKey)).toEqual(['wheel-up'])
-    expect(keyNames('[<65;10;5M', noKey)).toEqual(['wheel-down'])
-    expect(keyNames('[<0;10;12M', noKey)).toEqual(['click:12'])
-    expect(keyNames('[<0;10;12m', noKey)).toEqual([])
+    expect(keyNames('\u001B[<64;10;5M')).toEqual(['wheel-up'])
+    expect(keyNames('\u001B[<65;10;5M')).toEqual(['wheel-down'])
+    expect(keyNames('\u001B[<0;10;12M')).toEqual(['click:12'])
+    expect(keyNames('\u001B[<0;10;12m')).toEqual([])
     const layout = {hostsTop: 4, hostsShown: 2, listTop: 10}
     const on = env({layout, listHeight: 8})
     expect(pressKey(initialTopState, on, 'wheel-down').state.selected).toBe(3)

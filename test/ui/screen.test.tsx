@@ -244,6 +244,16 @@ describe('top screen keys', () => {
     expect(initialTopState.selectedId).toBeNull()
   })
 
+  it('esc and tab in one chunk (typed fast, or a macro) are two keys: the detail closes and tab moves the focus', async () => {
+    const client = new FakeClient()
+    const view = await started(client)
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    type(view, ESC + TAB)
+    await until(() => view.lastFrame()!.includes('host detail'))
+    expect(view.lastFrame()).toContain('Instances (2)')
+  })
+
   it('e shows the change events newest first, by instance name, filtered with /', async () => {
     const client = new FakeClient()
     const view = await started(client)
