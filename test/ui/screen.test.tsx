@@ -438,4 +438,18 @@ describe('rows through a broker outage', () => {
     await until(() => !view.lastFrame()!.includes('STALE') && view.lastFrame()!.includes('live'), 5000)
     expect(view.lastFrame()).toMatch(/inst-0001 .*healthy /)
   })
+
+  it('the host row is marked stale too, and its beat age counts on from the last answer', async () => {
+    const client = new FakeClient([fakeHost('local', {heartbeatAgeMs: 2000})])
+    const view = await started(client)
+    expect(view.lastFrame()).toMatch(/local +alive +2s/)
+    client.down = true
+    client.endEventStreams()
+    await until(() => view.lastFrame()!.includes('STALE'), 3000)
+    expect(view.lastFrame()).toMatch(/local +alive\? /)
+    // The broker's last figure was 2 s: the screen's clock carries it on, it never reads younger.
+    await until(() => /local +alive\? +[4-9]s/.test(view.lastFrame()!), 5000)
+    client.down = false
+    await until(() => /local +alive +2s/.test(view.lastFrame()!), 5000)
+  })
 })

@@ -236,6 +236,8 @@ export function TopScreen({
         instances={data.instances.filter((i) => i.hostId === state.hostId)}
         width={size.columns}
         height={bodyHeight}
+        stale={data.stale}
+        beatsAt={data.beatsAt}
       />
     )
   else if (state.view === 'contexts')
@@ -282,6 +284,8 @@ export function TopScreen({
           selected={state.hostSelected}
           height={hostRows}
           width={size.columns}
+          stale={data.stale}
+          beatsAt={data.beatsAt}
         />
         <InstancesPanel
           rows={list}
