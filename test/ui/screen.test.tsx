@@ -186,7 +186,7 @@ describe('top screen keys', () => {
     expect(top.split('\n').length).toBeLessThanOrEqual(14)
     expect(top).toContain('↑↓ jk')
     expect(top).not.toContain('q, ctrl-c')
-    expect(top).toMatch(/lines 1-\d+ of 17 · j\/k scroll/)
+    expect(top).toMatch(/lines 1-\d+ of 18 · j\/k scroll/)
     type(short, ...'jjjjjjjjjj')
     await until(() => short.lastFrame()!.includes('q, ctrl-c'))
     expect(short.lastFrame()).not.toContain('↑↓ jk')
@@ -252,6 +252,19 @@ describe('top screen keys', () => {
     type(view, ESC + TAB)
     await until(() => view.lastFrame()!.includes('host detail'))
     expect(view.lastFrame()).toContain('Instances (2)')
+  })
+
+  it('at 80 columns a sort by a dropped column (SERVICE, HOST) shows in the header', async () => {
+    const client = new FakeClient()
+    const view = await started(client, {columns: 80, rows: 24})
+    expect(view.lastFrame()!.split('\n')[0]).not.toContain('sort:')
+    type(view, 'V')
+    await until(() => view.lastFrame()!.split('\n')[0].includes('sort: service▲'))
+    type(view, 'V')
+    await until(() => view.lastFrame()!.split('\n')[0].includes('sort: service▼'))
+    type(view, 'C')
+    await until(() => !view.lastFrame()!.split('\n')[0].includes('sort:'))
+    expect(view.lastFrame()).toMatch(/CPU▼/)
   })
 
   it('e shows the change events newest first, by instance name, filtered with /', async () => {

@@ -10,10 +10,11 @@ import {DetailPanel} from './detail-panel.js'
 import {eventRows, EventsPanel, matchingEvents} from './events-panel.js'
 import {HostPanel} from './host-panel.js'
 import {HostsPanel} from './hosts-panel.js'
-import {InstancesPanel} from './instances-panel.js'
+import {INSTANCE_COLUMNS, InstancesPanel, innerWidth} from './instances-panel.js'
+import {layoutColumns} from './columns.js'
 import {LogsPanel} from './logs-panel.js'
 import type {KeyEffect, KeyEnv} from './keys.js'
-import {visibleInstances} from './model.js'
+import {isDescending, visibleInstances} from './model.js'
 import {eventsFirst, initialTopState, type PendingAction, type TopState} from './state.js'
 import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
@@ -214,6 +215,12 @@ export function TopScreen({
     [listIds, listHeight, send],
   )
 
+  // Sorted by a column this width leaves out (SERVICE, HOST at 80 columns): the header says so.
+  const sortShown = layoutColumns(INSTANCE_COLUMNS, innerWidth(size.columns)).some((c) => c.sort === state.sort)
+  const hiddenSort =
+    state.view === 'list' && !sortShown
+      ? `${state.sort}${isDescending(state.sort, state.sortReverse) ? '▼' : '▲'}`
+      : undefined
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
@@ -318,6 +325,7 @@ export function TopScreen({
           instances={data.instances.length}
           error={data.error}
           width={size.columns}
+          sort={hiddenSort}
         />
         {body}
         {state.confirm && <ConfirmDialog question={`${QUESTIONS[state.confirm.kind]} ${state.confirm.label}?`} />}
