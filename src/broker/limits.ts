@@ -57,9 +57,31 @@ function documentProblem(field: string, value: unknown, key = ''): string | unde
   return undefined
 }
 
-/** A stored JSON document (parameters, context, bind_resource): at most `maxBytes` as JSON, no control characters. */
+/** Levels of objects and arrays a stored document may nest: the hooks' jq and every walk of it stay far from their limits. */
+export const MAX_DOCUMENT_DEPTH = 32
+
+/** Whether `value` nests objects and arrays deeper than `max` levels; walks with its own stack, so any depth is safe. */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!
+    if (!item || typeof item !== 'object') continue
+    if (depth > max) return true
+    for (const inner of Array.isArray(item) ? item : Object.values(item)) stack.push([inner, depth + 1])
+  }
+  return false
+}
+
+/**
+ * A stored JSON document (parameters, context, bind_resource): at most MAX_DOCUMENT_DEPTH levels deep (checked first:
+ * the size and character checks walk it recursively), at most `maxBytes` as JSON, no control characters.
+ */
 export function documentCheck(field: string, maxBytes: number) {
   return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    if (deeperThan(value, MAX_DOCUMENT_DEPTH)) {
+      ctx.addIssue({code: 'custom', message: `${field} is nested deeper than ${MAX_DOCUMENT_DEPTH} levels`})
+      return
+    }
     const size = Buffer.byteLength(JSON.stringify(value))
     if (size > maxBytes)
       ctx.addIssue({

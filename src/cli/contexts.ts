@@ -13,6 +13,8 @@ export interface BrokerContext {
   /** Written by `dbroker up`: its data dir and pid, so `dbroker down` finds the `up` behind the context. */
   dataDir?: string
   pid?: number
+  /** Written by `dbroker up`: the `dbroker up --detach ...` that starts it again as it was. */
+  startCommand?: string
 }
 
 export interface ContextsFile {
@@ -143,5 +145,6 @@ export function resolveTarget(
     adminUsername: env.DBROKER_ADMIN_USERNAME || context?.adminUsername,
     adminPassword: env.DBROKER_ADMIN_PASSWORD || context?.adminPassword,
     context: context ? chosen : undefined,
+    startCommand: env.DBROKER_URL ? undefined : context?.startCommand,
   }
 }

@@ -125,3 +125,25 @@ export async function stopProcess(pid: number, timeoutMs: number): Promise<'stop
   process.kill(pid, 'SIGKILL')
   return 'killed'
 }
+
+const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)
+
+/**
+ * The `dbroker up --detach` that starts this broker again as it was (data dir, port, catalog, port range, context,
+ * address), for the hint of a command that finds it stopped; a plain `dbroker up --detach` would start another one.
+ */
+export function upCommandLine(options: {
+  dataDir: string
+  url: string
+  catalog?: string
+  portRange: string
+  context: string
+  bind: string
+}): string {
+  const words = ['dbroker', 'up', '--detach', '--data-dir', options.dataDir, '--port', new URL(options.url).port]
+  if (options.catalog) words.push('--catalog', options.catalog)
+  if (options.portRange !== '40000-40999') words.push('--port-range', options.portRange)
+  if (options.context !== 'local') words.push('--context', options.context)
+  if (options.bind !== '127.0.0.1') words.push('--bind', options.bind)
+  return words.map(shellWord).join(' ')
+}

@@ -9,6 +9,8 @@ export interface BrokerTarget {
   adminPassword?: string
   /** The context it came from, for messages. */
   context?: string
+  /** How the context's `dbroker up` was started, for the hint when it is not running. */
+  startCommand?: string
 }
 
 /** The broker answered with an error status; the message is its description, never a secret. */
@@ -102,9 +104,11 @@ export class BrokerHttp {
       const cause = (error as {cause?: {code?: string; message?: string}}).cause
       throw new DbrokerError(
         `cannot reach the broker at ${this.target.url} (${cause?.code ?? cause?.message ?? (error as Error).message})`,
-        this.target.context === 'local' || !this.target.context
-          ? 'start one with `dbroker up --detach`'
-          : 'check the URL with `dbroker context list`, or pick another with --context',
+        this.target.startCommand
+          ? `start it again with \`${this.target.startCommand}\``
+          : this.target.context === 'local' || !this.target.context
+            ? 'start one with `dbroker up --detach`'
+            : 'check the URL with `dbroker context list`, or pick another with --context',
       )
     }
   }

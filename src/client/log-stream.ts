@@ -1,4 +1,4 @@
-import type {HostView} from '../core/admin.js'
+import type {ContainerView, HostView} from '../core/admin.js'
 import {hostState} from '../core/format.js'
 import {BrokerRequestError} from './broker-client.js'
 import {pause} from '../core/pause.js'
@@ -15,23 +15,39 @@ export interface LogSource {
       onOpen?: () => void
     },
   ): AsyncIterable<string>
-  /** With these two, a stream that ends says so when the instance's host is why (the broker's client has them). */
-  instance?(ref: string): Promise<{hostId: string}>
+  /** With these two, a stream that ends says why: the instance's host or container (the broker's client has them). */
+  instance?(ref: string): Promise<{hostId: string; container?: ContainerView | null}>
   hosts?(): Promise<HostView[]>
 }
 
-/** `; host h1 is unreachable (out): could not connect ...` when the instance's host is not alive, else nothing. */
-async function hostTrouble(source: LogSource, ref: string): Promise<string> {
-  if (!source.instance || !source.hosts) return ''
+const clock = (iso: string) => new Date(iso).toISOString().slice(11, 19)
+
+/**
+ * Why a followed stream that began at `since` ended, as far as the broker says: the instance's host is not alive,
+ * its container stopped or restarted since, or (the broker answering nothing) the broker itself; undefined: none of these.
+ */
+async function whyEnded(source: LogSource, ref: string, since: number): Promise<string | undefined> {
+  if (!source.instance || !source.hosts) return undefined
+  let instance: Awaited<ReturnType<NonNullable<LogSource['instance']>>>
   try {
-    const {hostId} = await source.instance(ref)
-    const host = (await source.hosts()).find((h) => h.id === hostId)
-    if (!host || host.status === 'alive') return ''
-    return `; host ${host.id} is ${hostState(host)}${host.reachability ? `: ${host.reachability.reason}` : ''}`
+    instance = await source.instance(ref)
   } catch {
-    // The broker itself is out of reach: the stream's own reason says enough.
-    return ''
+    return 'the broker is not answering (restarting or stopped)'
   }
+  try {
+    const host = (await source.hosts()).find((h) => h.id === instance.hostId)
+    if (host && host.status !== 'alive')
+      return `host ${host.id} is ${hostState(host)}${host.reachability ? `: ${host.reachability.reason}` : ''}`
+  } catch {
+    return 'the broker is not answering (restarting or stopped)'
+  }
+  const container = instance.container
+  if (!container) return undefined
+  const exit = container.lastExitCode === undefined ? '' : `, last exit code ${container.lastExitCode}`
+  if (container.status !== 'running') return `the container is ${container.status}${exit}`
+  if (container.startedAt && Date.parse(container.startedAt) >= since - 1000)
+    return `the container restarted at ${clock(container.startedAt)}${exit}`
+  return undefined
 }
 
 export type LogStreamEvent =
@@ -60,7 +76,8 @@ export async function* followLogs(
   let query: {tail?: number; since?: string} = {tail: options.tail, since: options.since}
   let interrupted = false
   while (!options.signal?.aborted) {
-    let reason = 'the broker ended the log stream (restarting or stopped, or the container stopped)'
+    let reason: string | undefined
+    const began = Date.now()
     try {
       let markOpen = () => {}
       const open = new Promise<void>((resolve) => (markOpen = resolve))
@@ -82,8 +99,9 @@ export async function* followLogs(
       reason = (error as Error).message
     }
     if (options.signal?.aborted) return
-    reason += await hostTrouble(source, ref)
-    yield {kind: 'interrupted', reason}
+    const why = await whyEnded(source, ref, began)
+    const said = reason ?? 'the broker ended it (restarting or stopping)'
+    yield {kind: 'interrupted', reason: why ? (reason ? `${reason}; ${why}` : why) : said}
     if (!options.retry) return
     interrupted = true
     query = {since: String(Math.floor(Date.now() / 1000))}

@@ -107,7 +107,7 @@ export default class Logs extends BrokerCommand {
             if (!flags.retry)
               throw new DbrokerError(
                 `the log stream ended: ${event.reason}`,
-                'follow on across broker restarts with `--retry`',
+                "follow on across restarts (the container's or the broker's) with `--retry`",
               )
             this.note(`log stream ended: ${event.reason}; reconnecting`)
           }

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {LOCAL_CONTEXT} from '../cli/contexts.js'
-import {clearUpState, DETACHED_ENV, writeUpState} from '../cli/detach.js'
+import {clearUpState, DETACHED_ENV, upCommandLine, writeUpState} from '../cli/detach.js'
 import {imageProgress} from '../cli/progress.js'
 import {detachedUp} from '../cli/services/detached-up.js'
 import {UsageError} from '../core/errors.js'
@@ -134,6 +134,15 @@ With --detach it starts in the background, waits until it is healthy, writes the
       manageEngine: flags['manage-engine'] ? {pidfile: path.resolve(flags['engine-pidfile'])} : undefined,
     }).finally(progress.stop)
 
+    // How to start this broker again, for the hint of a command that finds it stopped (no secrets: up takes none as arguments).
+    const startCommand = upCommandLine({
+      dataDir,
+      url: system.url,
+      catalog: flags.catalog && path.resolve(flags.catalog),
+      portRange: flags['port-range'],
+      context: contextName,
+      bind: flags.bind,
+    })
     // The context first: `up --detach` takes the state file as the sign that all is written.
     await this.contexts()
       .set(contextName, {
@@ -144,6 +153,7 @@ With --detach it starts in the background, waits until it is healthy, writes the
         adminPassword: system.adminCredentials.password,
         dataDir,
         pid: process.pid,
+        startCommand,
       })
       .catch((error) => log.warn(`cannot write the ${contextName} context: ${(error as Error).message}`))
     writeUpState(dataDir, {pid: process.pid, url: system.url, context: contextName, startedAt: Date.now()})
@@ -170,7 +180,11 @@ With --detach it starts in the background, waits until it is healthy, writes the
       this.log(`  context   ${contextName} (dbroker instances, bind, top use it)`)
       this.log(`  services  ${services}`)
       this.log(`  data      ${dataDir}`)
-      this.log('Stop with Ctrl-C: containers keep running, and the next `dbroker up` adopts them.')
+      this.log(
+        process.env[DETACHED_ENV] === '1'
+          ? 'Stop with `dbroker down`: containers keep running, and the next `dbroker up` adopts them.'
+          : 'Stop with Ctrl-C: containers keep running, and the next `dbroker up` adopts them.',
+      )
     }
 
     await new Promise<void>((resolve) => {

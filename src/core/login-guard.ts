@@ -19,8 +19,13 @@ export interface LoginGuardOptions {
   maxClients?: number
 }
 
-/** Which credentials a path asks for; paths outside these (healthz) are never refused. */
-function realmOf(url: string): string | undefined {
+/**
+ * Which credentials a request's route asks for; routes outside these (healthz) and no route at all are never refused.
+ * The route the router matched, not the raw URL: the router decodes the path, so `/%61dmin/...` is an admin route too.
+ */
+function realmOf(request: FastifyRequest): string | undefined {
+  const url = request.routeOptions.url
+  if (url === undefined) return undefined
   if (url.startsWith('/v2/')) return 'OSB'
   if (url.startsWith('/admin/')) return 'admin'
   if (url.startsWith('/agents/')) return 'agent registration'
@@ -86,7 +91,7 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
 
   // Callback hooks with a fast path: with no failed login lately (and for every answer but a 401) they cost nothing per request.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    if (clients.size === 0 || !realmOf(request.url)) return done()
+    if (clients.size === 0 || !realmOf(request)) return done()
     const now = Date.now()
     const client = current(request.ip, now)
     if (!client || client.failures.length < maxFailures) return done()
@@ -108,7 +113,7 @@ export function guardLogins(app: FastifyInstance, options: LoginGuardOptions): v
   )
 
   const counted = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const realm = realmOf(request.url)
+    const realm = realmOf(request)
     // A request without credentials guesses nothing: clients that wait for the challenge before sending them aren't counted.
     if (!realm || !request.headers.authorization) return payload
     const now = Date.now()

@@ -42,3 +42,52 @@ describe('a followed log stream that ends', () => {
     })
   })
 })
+
+describe('a followed log stream the broker ends cleanly', () => {
+  /** A stream that gives one line and ends, its instance's container as given. */
+  const ending = (container: Record<string, unknown> | null): LogSource => ({
+    async *logs() {
+      yield 'one line\n'
+    },
+    instance: async () => ({hostId: 'h1', container: container as never}),
+    hosts: async () => [{id: 'h1', status: 'alive'} as HostView],
+  })
+
+  it('says the container restarted, and when, when it started again after the stream began', async () => {
+    const startedAt = new Date(Date.now() + 500).toISOString()
+    const seen = await events(
+      ending({status: 'running', health: 'healthy', restartCount: 1, startedAt, lastExitCode: 0}),
+    )
+    expect(seen.at(-1)).toEqual({
+      kind: 'interrupted',
+      reason: `the container restarted at ${startedAt.slice(11, 19)}, last exit code 0`,
+    })
+  })
+
+  it('says the container stopped when it is not running', async () => {
+    const seen = await events(
+      ending({status: 'exited', health: 'none', restartCount: 0, startedAt: null, lastExitCode: 137}),
+    )
+    expect(seen.at(-1)).toEqual({kind: 'interrupted', reason: 'the container is exited, last exit code 137'})
+  })
+
+  it('blames the broker when its container runs on since before the stream, or when the broker does not answer', async () => {
+    const long = new Date(Date.now() - 60_000).toISOString()
+    expect(
+      (await events(ending({status: 'running', health: 'healthy', restartCount: 0, startedAt: long}))).at(-1),
+    ).toEqual({
+      kind: 'interrupted',
+      reason: 'the broker ended it (restarting or stopping)',
+    })
+    const gone: LogSource = {
+      ...ending(null),
+      instance: async () => {
+        throw new Error('ECONNREFUSED')
+      },
+    }
+    expect((await events(gone)).at(-1)).toEqual({
+      kind: 'interrupted',
+      reason: 'the broker is not answering (restarting or stopped)',
+    })
+  })
+})

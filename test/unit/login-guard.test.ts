@@ -64,6 +64,26 @@ describe('failed logins', () => {
       headers: {authorization: basic(OSB.username, password), 'x-broker-api-version': '2.17'},
     })
 
+  it('a percent-encoded path (/%61dmin, /%762) reaches the same routes and is guarded the same: 429 after 10 guesses, for the right password too', async () => {
+    for (const [url, user, right, extra] of [
+      ['/%61dmin/v1/instances', ADMIN.username, ADMIN.password, {}],
+      ['/%762/catalog', OSB.username, OSB.password, {'x-broker-api-version': '2.17'}],
+    ] as const) {
+      const ip = url.includes('dmin') ? '10.0.9.1' : '10.0.9.2'
+      const ask = (password: string) =>
+        app.inject({method: 'GET', url, remoteAddress: ip, headers: {authorization: basic(user, password), ...extra}})
+      // The encoded path is the real route: the right password gets in while nothing was guessed.
+      expect((await ask(right)).statusCode).toBe(200)
+      const statuses = []
+      for (let i = 0; i < 11; i++) statuses.push((await ask(`wrong-${i}`)).statusCode)
+      expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true)
+      expect(statuses[10]).toBe(429)
+      expect((await ask(right)).statusCode).toBe(429)
+    }
+    expect(lines.some((l) => /failed login to the admin API from 10\.0\.9\.1/.test(l))).toBe(true)
+    expect(lines.some((l) => /failed login to the OSB API from 10\.0\.9\.2/.test(l))).toBe(true)
+  }, 30_000)
+
   it('a flood of guesses from one address gets at most 10 answers, then 429 even for the right password; others still get in; a few log lines', async () => {
     const guesses = await Promise.all(Array.from({length: 40}, (_, i) => catalog('10.0.0.1', `guess-${i}`)))
     const statuses = guesses.map((r) => r.statusCode)
