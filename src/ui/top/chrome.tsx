@@ -1,3 +1,4 @@
+// Over 300 lines: the screen's chrome in one place (header, footer keys, help overlay, dialogs), each small.
 import {Box, Text} from 'ink'
 
 import {escapeControls} from '../../core/control-chars.js'

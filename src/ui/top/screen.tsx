@@ -1,3 +1,4 @@
+// Over 300 lines: the one component that wires every view of top to the data, the key table and the effects; splitting it would spread one screen over files.
 import {Box, Text, useApp, useStdout} from 'ink'
 import {useEffect, useMemo, useState} from 'react'
 
