@@ -1,10 +1,19 @@
-/** Waits `ms`, or until the signal aborts; it never rejects, so a retry loop checks the signal after it. */
+/**
+ * Waits `ms`, or until the signal aborts; it never rejects, so a retry loop checks the signal after it.
+ * Its abort listener goes when the wait ends either way: a retry loop calls this once per attempt, on one
+ * signal, for as long as an outage lasts.
+ */
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve()
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(timer)
       resolve()
-    })
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, {once: true})
   })
 }

@@ -1,8 +1,7 @@
-import type {Key} from 'ink'
 import {describe, expect, it} from 'vitest'
 
 import {KEY_TABLE, type KeyEnv, keyNames, pressKey, pressKeys, visibleRows} from '../../src/ui/top/keys.js'
-import {initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
+import {eventsFirst, initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
 import {fakeHost, fakeInstance} from './fake-client.js'
 
 const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
@@ -16,7 +15,6 @@ const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
 })
 
 const press = (keys: string[], state: TopState = initialTopState, e: KeyEnv = env()) => pressKeys(state, e, keys)
-const noKey = {} as Key
 
 describe('the key table', () => {
   it('is data: every binding names its keys, and each of the keys a user reads in the footer is bound', () => {
@@ -57,13 +55,32 @@ describe('the key table', () => {
   })
 
   it('a chunk typed fast (jjjjj) is five keys, and a pasted /text filters', () => {
-    expect(keyNames('jjjjj', noKey)).toEqual(['j', 'j', 'j', 'j', 'j'])
-    expect(press(keyNames('jjjjj', noKey)).state.selected).toBe(5)
-    const filtered = press(keyNames('/0003\r', noKey)).state
+    expect(keyNames('jjjjj')).toEqual(['j', 'j', 'j', 'j', 'j'])
+    expect(press(keyNames('jjjjj')).state.selected).toBe(5)
+    const filtered = press(keyNames('/0003\r')).state
     expect(filtered).toMatchObject({filter: '0003', editing: null})
     expect(visibleRows(filtered, env()).map((i) => i.name)).toEqual(['inst-0003'])
-    expect(keyNames('c', {ctrl: true} as Key)).toEqual(['ctrl-c'])
-    expect(keyNames('', {escape: true} as Key)).toEqual(['esc'])
+    expect(keyNames('\u0003')).toEqual(['ctrl-c'])
+    expect(keyNames('\u001B')).toEqual(['esc'])
+    expect(keyNames('\u001B[B')).toEqual(['down'])
+    expect(keyNames('\u001BOA')).toEqual(['up'])
+    expect(keyNames('\u001B[6~')).toEqual(['pagedown'])
+    expect(keyNames('\u001B[1;5A')).toEqual(['up'])
+    expect(keyNames('\u0004')).toEqual([])
+  })
+
+  it('esc typed right before another key counts as esc and that key: top has no Alt bindings', () => {
+    // What Ink's reader hands over as one event when Esc and the next key come in one chunk.
+    expect(keyNames('\u001B\t')).toEqual(['esc', 'tab'])
+    expect(keyNames('\u001Be')).toEqual(['esc', 'e'])
+    expect(keyNames('\u001B\u001B')).toEqual(['esc', 'esc'])
+    expect(keyNames('\u001B\u001B[B')).toEqual(['esc', 'down'])
+    // ESC O is an SS3 introducer only with its final byte; alone (flushed), it is esc and sort by host.
+    expect(keyNames('\u001BO')).toEqual(['esc', 'O'])
+    const detail = press(['enter']).state
+    expect(press(keyNames('\u001B\t'), detail).state).toMatchObject({view: 'list', focus: 'hosts'})
+    expect(press(keyNames('\u001Be'), detail).state.view).toBe('events')
+    expect(press(['esc', 'e'], detail).state.view).toBe('events')
   })
 
   it('with the hosts panel focused, keys act on the highlighted host and never on the hidden instance', () => {
@@ -113,6 +130,33 @@ describe('the key table', () => {
     expect(pressKey(cleared, env(), 'esc').state.view).toBe('list')
   })
 
+  it('the events view scrolls like the logs: j/k, PgDn/PgUp, G to the oldest, g back to the newest', () => {
+    const many = env({events: 67, eventsHeight: 19})
+    const events = pressKeys(initialTopState, many, ['e']).state
+    const first = (s: TopState) => eventsFirst(s.eventsScroll, 67, 19)
+    expect(first(pressKeys(events, many, Array(25).fill('j')).state)).toBe(25)
+    expect(first(pressKeys(events, many, ['j', 'j', 'k']).state)).toBe(1)
+    expect(first(pressKeys(events, many, ['pagedown']).state)).toBe(19)
+    expect(first(pressKeys(events, many, ['pagedown', 'pageup']).state)).toBe(0)
+    const oldest = pressKeys(events, many, ['G']).state
+    expect(first(oldest)).toBe(67 - 19)
+    expect(first(pressKeys(oldest, many, ['j']).state)).toBe(67 - 19)
+    expect(pressKeys(oldest, many, ['g']).state.eventsScroll).toBeNull()
+    expect(pressKeys(events, many, ['wheel-down']).state.eventsScroll).not.toBeNull()
+  })
+
+  it('scrolled events stay put as new ones arrive on top; a new filter or reopening starts at the newest', () => {
+    const many = env({events: 67, eventsHeight: 19})
+    const scrolled = pressKeys(initialTopState, many, ['e', 'j', 'j', 'j']).state
+    // Three newer events arrive: the row on top is the same event, now three further down.
+    expect(eventsFirst(scrolled.eventsScroll, 70, 19)).toBe(6)
+    expect(pressKeys(scrolled, many, [...'/redis']).state.eventsScroll).toBeNull()
+    expect(pressKeys(scrolled, many, ['esc', 'e']).state.eventsScroll).toBeNull()
+    // Fewer events than rows: nothing to scroll.
+    const few = env({events: 5, eventsHeight: 19})
+    expect(pressKeys(initialTopState, few, ['e', 'j', 'G']).state.eventsScroll).toBeNull()
+  })
+
   it('in the detail view the arrows pick a binding and y copies it; read-only refuses', () => {
     const detail = press(['enter']).state
     const withTwo = env({bindings: 2})
@@ -136,10 +180,10 @@ describe('the key table', () => {
   })
 
   it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {
-    expect(keyNames('[<64;10;5M', noKey)).toEqual(['wheel-up'])
-    expect(keyNames('[<65;10;5M', noKey)).toEqual(['wheel-down'])
-    expect(keyNames('[<0;10;12M', noKey)).toEqual(['click:12'])
-    expect(keyNames('[<0;10;12m', noKey)).toEqual([])
+    expect(keyNames('\u001B[<64;10;5M')).toEqual(['wheel-up'])
+    expect(keyNames('\u001B[<65;10;5M')).toEqual(['wheel-down'])
+    expect(keyNames('\u001B[<0;10;12M')).toEqual(['click:12'])
+    expect(keyNames('\u001B[<0;10;12m')).toEqual([])
     const layout = {hostsTop: 4, hostsShown: 2, listTop: 10}
     const on = env({layout, listHeight: 8})
     expect(pressKey(initialTopState, on, 'wheel-down').state.selected).toBe(3)
@@ -207,6 +251,39 @@ describe('the reducer', () => {
     const open = topReducer(initialTopState, {type: 'open', view: 'detail', id: 'x'})
     expect(topReducer(open, {type: 'gone', id: 'x'}).view).toBe('list')
     expect(topReducer(open, {type: 'gone', id: 'y'})).toBe(open)
+  })
+
+  it('keeps the selection on its instance as the list changes, and leaves it alone while the list is empty', () => {
+    const ids = ['a', 'b', 'c', 'd']
+    const onC = topReducer(initialTopState, {type: 'move', delta: 2, rows: 4, ids, height: 4})
+    expect(onC).toMatchObject({selected: 2, selectedId: 'c'})
+    // Loading (the screen coming back after x): no rows yet, the selection stays where it was.
+    expect(topReducer(onC, {type: 'fit', rows: 0, ids: [], height: 4})).toBe(onC)
+    // A new instance sorts in above it: the selection follows c to its new row.
+    expect(topReducer(onC, {type: 'fit', rows: 5, ids: ['a', 'a2', 'b', 'c', 'd'], height: 4})).toMatchObject({
+      selected: 3,
+      selectedId: 'c',
+    })
+    // c is gone: the same row number, now on d.
+    expect(topReducer(onC, {type: 'fit', rows: 3, ids: ['a', 'b', 'd'], height: 4})).toMatchObject({
+      selected: 2,
+      selectedId: 'd',
+    })
+  })
+
+  it('x comes back to the same instance: the state it left keeps the selection through the empty first frames', () => {
+    const rows = env()
+    const left = press(['j', 'j'], initialTopState, rows).state
+    expect(left.selectedId).toBe('id-0003')
+    const loading = topReducer(left, {type: 'fit', rows: 0, ids: [], height: 4})
+    const loaded = topReducer(loading, {
+      type: 'fit',
+      rows: 10,
+      ids: visibleRows(left, rows).map((i) => i.id),
+      height: 4,
+    })
+    expect(loaded).toMatchObject({selected: 2, selectedId: 'id-0003'})
+    expect(pressKey(loaded, rows, 'x').effects).toEqual([{effect: 'connect', instanceId: 'id-0003'}])
   })
 
   it('applies the filter as it is typed, and esc while editing drops it', () => {

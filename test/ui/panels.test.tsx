@@ -148,6 +148,29 @@ describe('logs panel', () => {
     'plain line',
   ].map(parseLogLine)
 
+  it('at 80 columns the header keeps the search and its matches, before what the line cuts', () => {
+    const {lastFrame} = render(
+      <LogsPanel
+        title="orders-db-primary"
+        buffer={{
+          lines: Array.from({length: 56}, (_, n) => parseLogLine(`line ${n}`)),
+          dropped: 0,
+          error: null,
+          ended: false,
+        }}
+        bottom={55}
+        height={10}
+        width={80}
+        follow
+        wrap
+        timestamps
+        search="line 5"
+      />,
+    )
+    const header = lastFrame()!.split('\n')[1]
+    expect(header).toContain('/line 5: 7 matches (n/N)')
+  })
+
   it('highlights search matches and shows timestamps on demand', () => {
     const {lastFrame} = render(
       <LogsPanel

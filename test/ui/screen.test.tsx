@@ -3,6 +3,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import type {HostView, InstanceView} from '../../src/core/admin.js'
 import {TopScreen} from '../../src/ui/top/screen.js'
+import {initialTopState, type TopState} from '../../src/ui/top/state.js'
 import {FakeClient, fakeHost, fakeInstance, sendInputAndWaitForChange, tick, type, until} from './fake-client.js'
 
 const DOWN = '\u001B[B'
@@ -21,6 +22,7 @@ interface StartProps {
   onDrain?: (host: string, drained: boolean) => Promise<unknown>
   clipboard?: (text: string) => void
   initialData?: {hosts: HostView[]; instances: InstanceView[]}
+  initialState?: TopState
 }
 
 function start(client: FakeClient, props: StartProps = {}) {
@@ -36,6 +38,7 @@ function start(client: FakeClient, props: StartProps = {}) {
       onDrain={props.onDrain}
       clipboard={props.clipboard}
       initialData={props.initialData}
+      initialState={props.initialState}
     />,
   )
   cleanup = view.unmount
@@ -207,7 +210,7 @@ describe('top screen keys', () => {
     expect(top.split('\n').length).toBeLessThanOrEqual(14)
     expect(top).toContain('↑↓ jk')
     expect(top).not.toContain('q, ctrl-c')
-    expect(top).toMatch(/lines 1-\d+ of 17 · j\/k scroll/)
+    expect(top).toMatch(/lines 1-\d+ of 18 · j\/k scroll/)
     type(short, ...'jjjjjjjjjj')
     await until(() => short.lastFrame()!.includes('q, ctrl-c'))
     expect(short.lastFrame()).not.toContain('↑↓ jk')
@@ -229,6 +232,65 @@ describe('top screen keys', () => {
     expect([...new Set(opened(client))]).toEqual(['id-0003', 'id-0001'])
   })
 
+  it('back from x (the state it left, the data loading again), the selection is on the same instance', async () => {
+    const four = () =>
+      new FakeClient(
+        [fakeHost()],
+        [1, 2, 3, 4].map((n) => fakeInstance(n)),
+      )
+    const client = four()
+    const first = await started(client)
+    let left: TopState | undefined
+    first.rerender(
+      <TopScreen
+        client={client}
+        target="test http://broker"
+        columns={140}
+        rows={30}
+        statsIntervalMs={60_000}
+        color={false}
+        onConnect={(_id, state) => (left = state)}
+      />,
+    )
+    type(first, 'j', 'j', 'x')
+    await until(() => left !== undefined)
+    first.unmount()
+    const back = four()
+    let answer = () => {}
+    back.gate = new Promise((resolve) => (answer = resolve))
+    const again = start(back, {initialState: {...left!, message: 'back from the client'}})
+    await until(() => again.lastFrame()!.includes('loading'))
+    answer()
+    await until(() => again.lastFrame()!.includes('inst-0004'))
+    type(again, ENTER)
+    await until(() => again.lastFrame()!.includes('Bindings (1)'))
+    expect(again.lastFrame()).toMatch(/inst-0003 id-0003/)
+    expect(initialTopState.selectedId).toBeNull()
+  })
+
+  it('esc and tab in one chunk (typed fast, or a macro) are two keys: the detail closes and tab moves the focus', async () => {
+    const client = new FakeClient()
+    const view = await started(client)
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('Bindings (1)'))
+    type(view, ESC + TAB)
+    await until(() => view.lastFrame()!.includes('host detail'))
+    expect(view.lastFrame()).toContain('Instances (2)')
+  })
+
+  it('at 80 columns a sort by a dropped column (SERVICE, HOST) shows in the header', async () => {
+    const client = new FakeClient()
+    const view = await started(client, {columns: 80, rows: 24})
+    expect(view.lastFrame()!.split('\n')[0]).not.toContain('sort:')
+    type(view, 'V')
+    await until(() => view.lastFrame()!.split('\n')[0].includes('sort: service▲'))
+    type(view, 'V')
+    await until(() => view.lastFrame()!.split('\n')[0].includes('sort: service▼'))
+    type(view, 'C')
+    await until(() => !view.lastFrame()!.split('\n')[0].includes('sort:'))
+    expect(view.lastFrame()).toMatch(/CPU▼/)
+  })
+
   it('e shows the change events newest first, by instance name, filtered with /', async () => {
     const client = new FakeClient()
     const view = await started(client)
@@ -247,6 +309,30 @@ describe('top screen keys', () => {
     await until(() => view.lastFrame()!.includes('Events (1/3)'))
     expect(view.lastFrame()).not.toContain('inst-0001')
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Events (3)')
+  })
+
+  it('the events view scrolls: j and G reach events below the window, g comes back to the newest', async () => {
+    const client = new FakeClient()
+    client.recent = Array.from({length: 40}, (_, n) => ({
+      kind: 'instance' as const,
+      id: `ev-${String(n).padStart(2, '0')}`,
+      action: 'provision',
+      state: 'ready',
+      at: n + 1,
+    }))
+    const view = await started(client, {columns: 80, rows: 24})
+    type(view, 'e')
+    await until(() => view.lastFrame()!.includes('Events (40)'))
+    expect(view.lastFrame()).toContain('ev-39')
+    expect(view.lastFrame()).not.toContain('ev-00')
+    type(view, 'j', 'j')
+    await until(() => !view.lastFrame()!.includes('ev-39'))
+    expect(view.lastFrame()).toContain('3-')
+    type(view, 'G')
+    await until(() => view.lastFrame()!.includes('ev-00'))
+    expect(view.lastFrame()).toContain('of 40')
+    type(view, 'g')
+    await until(() => view.lastFrame()!.includes('ev-39'))
   })
 
   it('e opens with the changes the broker saw before top started, below those that arrived since', async () => {
@@ -388,5 +474,19 @@ describe('rows through a broker outage', () => {
     client.down = false
     await until(() => !view.lastFrame()!.includes('STALE') && view.lastFrame()!.includes('live'), 5000)
     expect(view.lastFrame()).toMatch(/inst-0001 .*healthy /)
+  })
+
+  it('the host row is marked stale too, and its beat age counts on from the last answer', async () => {
+    const client = new FakeClient([fakeHost('local', {heartbeatAgeMs: 2000})])
+    const view = await started(client)
+    expect(view.lastFrame()).toMatch(/local +alive +2s/)
+    client.down = true
+    client.endEventStreams()
+    await until(() => view.lastFrame()!.includes('STALE'), 3000)
+    expect(view.lastFrame()).toMatch(/local +alive\? /)
+    // The broker's last figure was 2 s: the screen's clock carries it on, it never reads younger.
+    await until(() => /local +alive\? +[4-9]s/.test(view.lastFrame()!), 5000)
+    client.down = false
+    await until(() => /local +alive +2s/.test(view.lastFrame()!), 5000)
   })
 })

@@ -1,7 +1,9 @@
+// Over 300 lines: the screen's chrome in one place (header, footer keys, help overlay, dialogs), each small.
 import {Box, Text} from 'ink'
 
 import {escapeControls} from '../../core/control-chars.js'
 
+import {helpRows} from './keys.js'
 import type {View} from './state.js'
 import {useTone} from './theme.js'
 
@@ -49,6 +51,8 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['q', 'quit'],
   ],
   events: [
+    ['↑↓/jk', 'scroll'],
+    ['g/G', 'newest/oldest'],
     ['/', 'filter'],
     ['esc', 'back'],
     ['?', 'help'],
@@ -71,6 +75,7 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['w', 'wrap'],
     ['t', 'timestamps'],
     ['/', 'search'],
+    ['n/N', 'prev/next match'],
     ['↑↓', 'scroll'],
     ['g/G', 'top/end'],
     ['esc', 'back'],
@@ -148,6 +153,8 @@ export interface HeaderProps {
   instances: number
   error: string | null
   width?: number
+  /** The sort (`service▲`) when its column is not on screen at this width, so nothing else shows it. */
+  sort?: string
 }
 
 const TITLE = 'dbroker top '
@@ -163,25 +170,27 @@ const STALE_SHORT = ' · STALE'
  * STALE marker's explanation, so the counts, the connection and STALE itself always show
  * (and the start of the error, when there is one).
  */
-export function headerParts(props: HeaderProps): {target: string; status: string; stale: string} {
+export function headerParts(props: HeaderProps): {target: string; status: string; stale: string; sort: string} {
   const {width = 200, loading, hosts, instances, stale = false} = props
+  const sort = props.sort && !loading ? ` · sort: ${props.sort}` : ''
   const status = loading
     ? 'loading…'
     : `${hosts} host${hosts === 1 ? '' : 's'} · ${instances} instance${instances === 1 ? '' : 's'} · ${streamWord(props)}`
-  // The error after them gets some room too: what is cut at the end of the line is the error's tail, not STALE.
   const errorRoom = props.error ? Math.min(props.error.length + ' · '.length, 24) : 0
-  const room = (marker: string) => width - TITLE.length - ' · '.length - status.length - marker.length - errorRoom
+  const room = (marker: string) =>
+    width - TITLE.length - ' · '.length - status.length - marker.length - sort.length - errorRoom
+  // The error after them gets some room too: what is cut at the end of the line is the error's tail, not STALE.
   const target = escapeControls(props.target)
   let marker = stale ? STALE_LONG : ''
   if (stale && room(marker) < Math.min(target.length, 16)) marker = STALE_SHORT
   const left = room(marker)
   const shown = target.length <= left ? target : left > 1 ? `${target.slice(0, left - 1)}…` : ''
-  return {target: shown, status, stale: marker}
+  return {target: shown, status, stale: marker, sort}
 }
 
 export function Header(props: HeaderProps) {
   const tone = useTone()
-  const {target, status, stale} = headerParts(props)
+  const {target, status, stale, sort} = headerParts(props)
   return (
     <Text wrap="truncate-end">
       <Text bold>dbroker top</Text> <Text dimColor>{target}</Text>
@@ -193,35 +202,12 @@ export function Header(props: HeaderProps) {
           {status.replace(/(live|connecting|reconnecting)$/, '')}
           <Text color={tone(props.live ? 'good' : props.connecting ? undefined : 'warn')}>{streamWord(props)}</Text>
           {stale ? <Text color={tone('warn')}>{stale}</Text> : null}
+          {sort}
         </>
       )}
       {props.error ? <Text color={tone('bad')}> · {props.error}</Text> : null}
     </Text>
   )
-}
-
-/** The help's rows: a key and what it does, short enough that the whole list fits 80×24. */
-function helpRows(readonly: boolean): Array<[string, string]> {
-  const off = (what: string) => `${what} (disabled: read-only)`
-  return [
-    ['↑↓ jk PgUp/Dn g G', 'move in a list, scroll the logs'],
-    ['enter', 'open the instance or host (in a host: its instances)'],
-    ['tab', 'switch between the hosts and instances panels'],
-    ['/', 'filter instances (in the logs: search)'],
-    ['esc', 'clear the filter, close a view'],
-    ['s', 'next sort: name service host health cpu mem rst age'],
-    ['N V O H C M R A', 'sort by that column; again reverses (▲▼)'],
-    ['l', 'logs (f follow, w wrap, t timestamps)'],
-    ['x', readonly ? off('connect') : "the service's client, temporary binding"],
-    ['e', "the broker's change events, newest first"],
-    [':', 'switch this screen to another context'],
-    ['D', readonly ? off('drain') : 'on a host: drain or undrain (asks first)'],
-    ['y', readonly ? off('copy') : "in a detail: copy the binding's URI (OSC 52)"],
-    ['c', readonly ? off('credentials') : 'in a detail: reveal binding credentials'],
-    ['r', readonly ? off('restart') : 'restart the container (asks first)'],
-    ['d', readonly ? off('deprovision') : 'deprovision the instance (asks first)'],
-    ['q, ctrl-c', 'quit'],
-  ]
 }
 
 /** Breaks `text` at spaces into lines of at most `width` (a longer word is cut). */

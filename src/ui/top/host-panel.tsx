@@ -5,7 +5,8 @@ import {escapeStrings} from '../../core/control-chars.js'
 import {formatBytes, formatDuration, hostState, instanceHealth, instanceTone} from '../../core/format.js'
 import {describeHostRegistry} from '../../core/registries.js'
 import {Field} from './detail-panel.js'
-import {fit} from './model.js'
+import {useClock} from './hosts-panel.js'
+import {beatAge, fit} from './model.js'
 import {useTone} from './theme.js'
 
 export interface HostPanelProps {
@@ -15,11 +16,15 @@ export interface HostPanelProps {
   width: number
   /** Rows the panel may use. */
   height: number
+  /** The broker stopped answering (see HostsPanel). */
+  stale?: boolean
+  beatsAt?: ReadonlyMap<string, number>
 }
 
 /** One host: its engine's facts, mirrors and logging driver, how it is reached, and its instances. */
-export function HostPanel({host, instances, width, height}: HostPanelProps) {
+export function HostPanel({host, instances, width, height, stale = false, beatsAt}: HostPanelProps) {
   const tone = useTone()
+  const now = useClock(stale)
   if (!host) return <Text color={tone('bad')}>this host is no longer registered (esc goes back)</Text>
   const h = escapeStrings(host)
   const facts = h.facts
@@ -31,12 +36,13 @@ export function HostPanel({host, instances, width, height}: HostPanelProps) {
     <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
       <Text bold>
         Host {h.id}{' '}
-        <Text color={tone(h.status === 'alive' ? 'good' : 'bad')}>
+        <Text color={tone(stale ? 'muted' : h.status === 'alive' ? 'good' : 'bad')}>
           {hostState(h)}
+          {stale ? '? (the broker does not answer)' : ''}
           {h.drained ? ' · drained' : ''}
         </Text>
       </Text>
-      <Field name="heartbeat">{formatDuration(h.heartbeatAgeMs)} ago</Field>
+      <Field name="heartbeat">{formatDuration(beatAge(h, stale, beatsAt, now))} ago</Field>
       <Field name="reachable">
         {h.reachability
           ? `no (${h.reachability.direction}): ${h.reachability.reason}, for ${formatDuration(Date.now() - h.reachability.since)}`

@@ -1,10 +1,11 @@
 import {Text} from 'ink'
+import {useEffect, useState} from 'react'
 
 import type {HostView} from '../../core/admin.js'
 import {formatBytes, formatDuration, hostState} from '../../core/format.js'
 import {type Column, layoutColumns, type PlacedColumn, cellText as cell} from './columns.js'
 import {innerWidth} from './instances-panel.js'
-import {fit} from './model.js'
+import {beatAge, fit} from './model.js'
 import {PanelBox} from './chrome.js'
 import {useTone} from './theme.js'
 
@@ -17,6 +18,21 @@ export interface HostsPanelProps {
   /** Rows available for hosts (the panel scrolls beyond). */
   height: number
   width: number
+  /** The broker stopped answering: states are the last seen (`alive?`), beat ages count on from the last beat. */
+  stale?: boolean
+  beatsAt?: ReadonlyMap<string, number>
+}
+
+/** The time, once a second while `on` (a stale screen's ages keep counting); nothing re-renders otherwise. */
+export function useClock(on: boolean): number {
+  const [now, setNow] = useState(Date.now)
+  useEffect(() => {
+    if (!on) return
+    setNow(Date.now())
+    const timer = setInterval(() => setNow(Date.now()), 1000)
+    return () => clearInterval(timer)
+  }, [on])
+  return now
 }
 
 /** At 80 columns the host, its state, heartbeat, containers, CPUs, memory and engine stay; logging and mirrors go first. */
@@ -39,8 +55,18 @@ function mirrors(host: HostView): string {
   return `${facts.registryMirrors.join(',') || '-'}${insecure}`
 }
 
-export function HostsPanel({hosts, loading = false, focused, selected, height, width}: HostsPanelProps) {
+export function HostsPanel({
+  hosts,
+  loading = false,
+  focused,
+  selected,
+  height,
+  width,
+  stale = false,
+  beatsAt,
+}: HostsPanelProps) {
   const tone = useTone()
+  const now = useClock(stale)
   const offset = Math.max(0, Math.min(selected - height + 1, hosts.length - height))
   const shown = hosts.slice(Math.max(0, offset), Math.max(0, offset) + height)
   const columns = layoutColumns(HOST_COLUMNS, innerWidth(width))
@@ -50,13 +76,14 @@ export function HostsPanel({hosts, loading = false, focused, selected, height, w
       case 'id':
         return cell(h.id, column)
       case 'status':
+        // Stale: the last state seen, marked as instance health is, since nothing says it still holds.
         return (
-          <Text color={tone(h.status === 'alive' ? 'good' : 'bad')}>
-            {cell(`${hostState(h)}${h.drained ? ' · drained' : ''}`, column)}
+          <Text color={tone(stale ? 'muted' : h.status === 'alive' ? 'good' : 'bad')}>
+            {cell(`${hostState(h)}${stale ? '?' : ''}${h.drained ? ' · drained' : ''}`, column)}
           </Text>
         )
       case 'beat':
-        return cell(formatDuration(h.heartbeatAgeMs), column)
+        return cell(formatDuration(beatAge(h, stale, beatsAt, now)), column)
       case 'engine':
         return cell(facts?.engineVersion ?? '-', column)
       case 'containers':

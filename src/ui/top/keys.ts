@@ -11,6 +11,9 @@ export interface KeyEnv {
   logLines: LogLine[]
   listHeight: number
   logHeight: number
+  /** The events the events view lists (after its filter), and how many rows it shows. */
+  events?: number
+  eventsHeight?: number
   readonly: boolean
   /** Bindings of the instance the detail view shows (0 until it has loaded). */
   bindings?: number
@@ -42,11 +45,24 @@ export interface KeyBinding {
   keys: string[]
   condition?: (state: TopState, env: KeyEnv) => boolean
   action: (state: TopState, env: KeyEnv, key: string) => KeyOutcome | KeyOutcome[] | undefined
+  /**
+   * The binding's line in the help (`?`), which is made from this table: the keys as the user reads them (this
+   * binding's and those of the lines after it that the same help line covers) and what they do. `changes`: a key
+   * --readonly turns off, which the help then says. `rank`: lines of a higher rank come after the others
+   * (the mouse, quit), lines of one rank in the table's order.
+   */
+  help?: {keys: string; what: string; changes?: boolean; rank?: number}
 }
 
 /** The rows of the instances panel for this state. */
 export const visibleRows = (state: TopState, env: KeyEnv) =>
   visibleInstances(env.instances, state.filter, state.sort, state.host, state.sortReverse)
+
+/** The list's rows as the move events carry them: how many, their ids, the window's height. */
+const listRows = (state: TopState, env: KeyEnv) => {
+  const ids = visibleRows(state, env).map((i) => i.id)
+  return {rows: ids.length, ids, height: env.listHeight}
+}
 
 const currentRow = (state: TopState, env: KeyEnv): InstanceView | undefined => {
   const rows = visibleRows(state, env)
@@ -63,16 +79,23 @@ const inLogs = (state: TopState) => state.view === 'logs'
 const modal = (state: TopState) => Boolean(state.confirm || state.help || state.editing)
 
 function move(state: TopState, env: KeyEnv, delta: number): TopEvent | undefined {
-  if (inHost(state) || inEvents(state)) return undefined
+  if (inHost(state)) return undefined
+  if (inEvents(state)) return {type: 'scroll-events', delta, count: env.events ?? 0, height: env.eventsHeight ?? 1}
   if (inContexts(state)) return {type: 'move-context', delta, contexts: env.contexts?.names.length ?? 0}
   if (inDetail(state)) return {type: 'move-binding', delta, bindings: env.bindings ?? 0}
   if (onHosts(state)) return {type: 'move-host', delta, hosts: env.hosts.length}
   if (inLogs(state)) return {type: 'scroll-logs', delta, lines: env.logLines.length}
-  return {type: 'move', delta, rows: visibleRows(state, env).length, height: env.listHeight}
+  return {type: 'move', delta, ...listRows(state, env)}
 }
 
 const page = (state: TopState, env: KeyEnv) =>
-  inLogs(state) ? env.logHeight : onHosts(state) ? env.hosts.length : env.listHeight
+  inLogs(state)
+    ? env.logHeight
+    : inEvents(state)
+      ? (env.eventsHeight ?? 1)
+      : onHosts(state)
+        ? env.hosts.length
+        : env.listHeight
 
 /** The one gate for actions that change something: read-only mode stops them here. */
 function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): KeyOutcome | undefined {
@@ -136,13 +159,10 @@ function click(state: TopState, env: KeyEnv, row: number): KeyOutcome | KeyOutco
       {type: 'move-host', delta: target - state.hostSelected, hosts: env.hosts.length},
     ]
   }
-  const rows = visibleRows(state, env).length
+  const list = listRows(state, env)
   const index = state.offset + row - listTop
-  if (row < listTop || index >= rows || row - listTop >= env.listHeight) return undefined
-  return [
-    ...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]),
-    {type: 'move-to', index, rows, height: env.listHeight},
-  ]
+  if (row < listTop || index >= list.rows || row - listTop >= env.listHeight) return undefined
+  return [...(state.focus === 'instances' ? [] : [{type: 'toggle-focus'} as const]), {type: 'move-to', index, ...list}]
 }
 
 /** Shift and a column's letter sorts by it, as in k9s; the same again reverses. */
@@ -191,12 +211,20 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['*'], condition: (s) => s.help, action: () => ({type: 'help', open: false})},
   {keys: ['*'], condition: (s) => s.editing !== null, action: (_s, _e, key) => editKey(key)},
 
-  {keys: ['q'], action: () => ({effect: 'quit'})},
+  {keys: ['q'], action: () => ({effect: 'quit'}), help: {keys: 'q, ctrl-c', what: 'quit', rank: 2}},
   {keys: ['?'], action: () => ({type: 'help', open: true})},
-  {keys: ['click'], action: (s, e, key) => click(s, e, Number(key.slice('click:'.length)))},
+  {
+    keys: ['click'],
+    action: (s, e, key) => click(s, e, Number(key.slice('click:'.length))),
+    help: {keys: 'mouse', what: 'click selects a row, wheel scrolls (--no-mouse: off)', rank: 1},
+  },
   {keys: ['wheel-up'], action: (s, e) => move(s, e, -3)},
   {keys: ['wheel-down'], action: (s, e) => move(s, e, 3)},
-  {keys: ['up', 'k'], action: (s, e) => move(s, e, -1)},
+  {
+    keys: ['up', 'k'],
+    action: (s, e) => move(s, e, -1),
+    help: {keys: '↑↓ jk PgUp/Dn', what: 'move in a list; scroll the logs and the events'},
+  },
   {keys: ['down', 'j'], action: (s, e) => move(s, e, 1)},
   {keys: ['pageup'], action: (s, e) => move(s, e, -page(s, e))},
   {keys: ['pagedown'], action: (s, e) => move(s, e, page(s, e))},
@@ -205,6 +233,7 @@ export const KEY_TABLE: KeyBinding[] = [
     keys: [':'],
     condition: (s) => !inContexts(s),
     action: () => ({effect: 'list-contexts'}),
+    help: {keys: ':', what: 'switch this screen to another context'},
   },
   {
     keys: ['enter'],
@@ -217,28 +246,61 @@ export const KEY_TABLE: KeyBinding[] = [
   {keys: ['esc', 'backspace', 'left'], condition: inContexts, action: () => ({type: 'back'})},
   {keys: ['*'], condition: inContexts, action: () => undefined},
 
-  {keys: ['tab'], condition: onList, action: () => ({type: 'toggle-focus'})},
+  {
+    keys: ['tab'],
+    condition: onList,
+    action: () => ({type: 'toggle-focus'}),
+    help: {keys: 'tab', what: 'switch between the hosts and instances panels'},
+  },
   // The hosts panel's keys act on the highlighted host, never on the instance hidden behind it.
   {
     keys: ['enter'],
     condition: onHosts,
     action: (s, e) => (e.hosts[s.hostSelected] ? {type: 'open-host', host: e.hosts[s.hostSelected].id} : undefined),
+    help: {keys: 'enter (i)', what: 'open the instance or host (in a host: its instances)'},
   },
-  {keys: ['D'], condition: (s) => onHosts(s) || inHost(s), action: (s, e) => requestDrain(s, e)},
+  {
+    keys: ['D'],
+    condition: (s) => onHosts(s) || inHost(s),
+    action: (s, e) => requestDrain(s, e),
+    help: {keys: 'D', what: 'on a host: drain or undrain (asks first)', changes: true},
+  },
   {
     keys: ['enter', 'i'],
     condition: inHost,
     action: (s) => (s.hostId ? {type: 'show-host', host: s.hostId} : undefined),
   },
   {keys: ['esc', 'backspace', 'left'], condition: inHost, action: () => ({type: 'back'})},
-  {keys: ['/'], condition: inEvents, action: () => ({type: 'edit', mode: 'events'})},
+  {
+    keys: ['/'],
+    condition: inEvents,
+    action: () => ({type: 'edit', mode: 'events'}),
+    help: {keys: '/', what: 'filter the instances or the events; in the logs: search'},
+  },
+  {
+    keys: ['g'],
+    condition: inEvents,
+    action: (s, e) => move(s, e, -Infinity),
+    help: {keys: 'g G', what: 'first/last row, newest/oldest event, logs top/end'},
+  },
+  {keys: ['G'], condition: inEvents, action: (s, e) => move(s, e, Infinity)},
   {
     keys: ['esc'],
     condition: (s) => inEvents(s) && s.eventsFilter !== '',
     action: () => ({type: 'clear-events-filter'}),
   },
-  {keys: ['esc', 'backspace', 'left', 'e'], condition: inEvents, action: () => ({type: 'back'})},
-  {keys: ['e'], condition: (s) => s.view === 'list' || inDetail(s), action: () => ({type: 'open-events'})},
+  {
+    keys: ['esc', 'backspace', 'left', 'e'],
+    condition: inEvents,
+    action: () => ({type: 'back'}),
+    help: {keys: 'esc', what: 'clear the filter or search, close a view'},
+  },
+  {
+    keys: ['e'],
+    condition: (s) => s.view === 'list' || inDetail(s),
+    action: () => ({type: 'open-events'}),
+    help: {keys: 'e', what: "the broker's change events, newest first"},
+  },
   {keys: ['r'], condition: onHosts, action: () => hostsHint('restart')},
   {keys: ['d'], condition: onHosts, action: () => hostsHint('deprovision')},
   {keys: ['l'], condition: onHosts, action: () => hostsHint('logs')},
@@ -251,27 +313,49 @@ export const KEY_TABLE: KeyBinding[] = [
       const id = s.view === 'list' ? currentRow(s, e)?.id : s.openId
       return id ? {effect: 'connect', instanceId: id} : undefined
     },
+    help: {keys: 'x', what: "the service's client, temporary binding", changes: true},
   },
-  {keys: ['r'], action: (s, e) => request(s, e, 'restart')},
-  {keys: ['d'], action: (s, e) => request(s, e, 'deprovision')},
+  {
+    keys: ['r'],
+    action: (s, e) => request(s, e, 'restart'),
+    help: {keys: 'r d', what: 'restart, deprovision the instance (asks first)', changes: true},
+  },
+  {
+    keys: ['d'],
+    action: (s, e) => request(s, e, 'deprovision'),
+  },
 
   {keys: ['enter'], condition: onList, action: (s, e) => open(s, e, 'detail')},
-  {keys: ['l'], condition: (s) => !inLogs(s), action: (s, e) => open(s, e, 'logs')},
-  {keys: ['s'], condition: onList, action: () => ({type: 'sort'})},
-  ...Object.entries(SORT_BY_KEY).map(([key, sort]): KeyBinding => ({
+  {
+    keys: ['l'],
+    condition: (s) => !inLogs(s),
+    action: (s, e) => open(s, e, 'logs'),
+    help: {keys: 'l (f w t)', what: 'logs (in them f follow/pause, w wrap, t timestamps)'},
+  },
+  {
+    keys: ['s'],
+    condition: onList,
+    action: () => ({type: 'sort'}),
+    help: {keys: 's', what: 'next sort: name service host health cpu mem rst age'},
+  },
+  ...Object.entries(SORT_BY_KEY).map(([key, sort], n): KeyBinding => ({
     keys: [key],
     condition: onList,
     action: () => ({type: 'sort-by', key: sort}),
+    help:
+      n === 0
+        ? {keys: Object.keys(SORT_BY_KEY).join(' '), what: 'sort by that column; again reverses (▲▼)'}
+        : undefined,
   })),
   {
     keys: ['g'],
     condition: onList,
-    action: (s, e) => ({type: 'move-to', index: 0, rows: visibleRows(s, e).length, height: e.listHeight}),
+    action: (s, e) => ({type: 'move-to', index: 0, ...listRows(s, e)}),
   },
   {
     keys: ['G'],
     condition: onList,
-    action: (s, e) => ({type: 'move-to', index: Infinity, rows: visibleRows(s, e).length, height: e.listHeight}),
+    action: (s, e) => ({type: 'move-to', index: Infinity, ...listRows(s, e)}),
   },
   {keys: ['/'], condition: onList, action: () => ({type: 'edit', mode: 'filter'})},
   {keys: ['esc'], condition: (s) => onList(s) && Boolean(s.filter || s.host), action: () => ({type: 'clear-filter'})},
@@ -281,6 +365,7 @@ export const KEY_TABLE: KeyBinding[] = [
     condition: (s) => s.view === 'detail',
     action: (_s, e) =>
       e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'},
+    help: {keys: 'c y', what: 'in a detail: show credentials, copy the URI (OSC 52)', changes: true},
   },
   {
     keys: ['y'],
@@ -294,7 +379,11 @@ export const KEY_TABLE: KeyBinding[] = [
   },
   {keys: ['esc', 'backspace', 'left'], condition: (s) => s.view === 'detail', action: () => ({type: 'back'})},
 
-  {keys: ['f'], condition: inLogs, action: (s, e) => ({type: 'follow', on: !s.follow, lines: e.logLines.length})},
+  {
+    keys: ['f'],
+    condition: inLogs,
+    action: (s, e) => ({type: 'follow', on: !s.follow, lines: e.logLines.length}),
+  },
   {keys: ['w'], condition: inLogs, action: () => ({type: 'toggle', what: 'wrap'})},
   {keys: ['t'], condition: inLogs, action: () => ({type: 'toggle', what: 'timestamps'})},
   {
@@ -303,12 +392,25 @@ export const KEY_TABLE: KeyBinding[] = [
     action: (_s, e) => ({type: 'log-at', line: Math.min(e.logLines.length - 1, e.logHeight - 1)}),
   },
   {keys: ['G'], condition: inLogs, action: (_s, e) => ({type: 'follow', on: true, lines: e.logLines.length})},
-  {keys: ['n'], condition: (s) => inLogs(s) && s.search !== '', action: (s, e) => nextMatch(s, e, -1)},
+  {
+    keys: ['n'],
+    condition: (s) => inLogs(s) && s.search !== '',
+    action: (s, e) => nextMatch(s, e, -1),
+    help: {keys: 'n N', what: 'logs: next/previous match (N elsewhere sorts by name)'},
+  },
   {keys: ['N'], condition: (s) => inLogs(s) && s.search !== '', action: (s, e) => nextMatch(s, e, 1)},
   {keys: ['/'], condition: inLogs, action: () => ({type: 'edit', mode: 'search'})},
   {keys: ['esc'], condition: (s) => inLogs(s) && s.search !== '', action: () => ({type: 'clear-search'})},
   {keys: ['esc'], condition: inLogs, action: () => ({type: 'back'})},
 ]
+
+/** The help's rows, from the table: a key and what it does (with --readonly, what it no longer does). */
+export function helpRows(readonly: boolean, table: KeyBinding[] = KEY_TABLE): Array<[string, string]> {
+  const rows = table.flatMap((b) => (b.help ? [b.help] : []))
+  return rows
+    .sort((a, b) => (a.rank ?? 0) - (b.rank ?? 0))
+    .map((h) => [h.keys, readonly && h.changes ? `${h.what} (disabled: read-only)` : h.what])
+}
 
 const isEffect = (outcome: KeyOutcome): outcome is KeyEffect => 'effect' in outcome
 

@@ -80,12 +80,17 @@ export function LogsPanel({title, buffer, bottom, height, width, follow, wrap, t
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} width={width} flexGrow={1}>
       <Text bold wrap="truncate-end">
-        {fit(`Logs: ${title}`, 30)}
+        {fit(`Logs: ${title}`, search ? Math.min(30, title.length + 7) : 30)}
+        {/* The search first: at 80 columns the line is cut at its end, and the search is what changes what n/N do. */}
+        {search ? (
+          <Text color={tone('warn')}>
+            /{search}: {matches} match{matches === 1 ? '' : 'es'} (n/N){' · '}
+          </Text>
+        ) : null}
         <Text dimColor>
           {buffer.interrupted ? 'stream ended · reconnecting' : follow ? 'following' : 'paused'} · wrap{' '}
           {wrap ? 'on' : 'off'} · timestamps {timestamps ? 'on' : 'off'} · {buffer.lines.length} lines
           {buffer.dropped ? ` (${buffer.dropped} older dropped)` : ''}
-          {search ? ` · /${search}: ${matches} match${matches === 1 ? '' : 'es'}` : ''}
         </Text>
       </Text>
       {buffer.error && <Text color={tone('bad')}>{buffer.error}</Text>}

@@ -119,3 +119,17 @@ export const fit = (raw: string, width: number) => {
   const text = escapeControls(raw)
   return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width)
 }
+
+/**
+ * A host's heartbeat age as the screen shows it: the broker's figure while it answers; while the rows are stale,
+ * counted on from the host's last beat the broker reported (it cannot be younger than that).
+ */
+export function beatAge(
+  host: {id: string; heartbeatAgeMs: number},
+  stale: boolean,
+  beatsAt: ReadonlyMap<string, number> | undefined,
+  now: number,
+): number {
+  const at = beatsAt?.get(host.id)
+  return stale && at !== undefined ? Math.max(host.heartbeatAgeMs, now - at) : host.heartbeatAgeMs
+}

@@ -1,3 +1,4 @@
+// Over 300 lines: the one component that wires every view of top to the data, the key table and the effects; splitting it would spread one screen over files.
 import {Box, Text, useApp, useStdout} from 'ink'
 import {useEffect, useMemo, useState} from 'react'
 
@@ -7,14 +8,15 @@ import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
 import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
 import {DetailPanel} from './detail-panel.js'
-import {EventsPanel} from './events-panel.js'
+import {eventRows, EventsPanel, matchingEvents} from './events-panel.js'
 import {HostPanel} from './host-panel.js'
 import {HostsPanel} from './hosts-panel.js'
-import {InstancesPanel} from './instances-panel.js'
+import {INSTANCE_COLUMNS, InstancesPanel, innerWidth} from './instances-panel.js'
+import {layoutColumns} from './columns.js'
 import {LogsPanel} from './logs-panel.js'
 import type {KeyEffect, KeyEnv} from './keys.js'
-import {visibleInstances} from './model.js'
-import {initialTopState, type PendingAction, type TopState} from './state.js'
+import {isDescending, visibleInstances} from './model.js'
+import {eventsFirst, initialTopState, type PendingAction, type TopState} from './state.js'
 import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
 import {useKeyStore} from './use-key-store.js'
@@ -95,7 +97,7 @@ export function TopScreen({
   const {state, send} = useKeyStore(
     initialState ?? initialTopState,
     () => env,
-    (effect: KeyEffect) => {
+    (effect: KeyEffect, now: TopState) => {
       if (effect.effect === 'quit') exit()
       else if (effect.effect === 'copy') void copy(effect.instanceId, effect.binding)
       else if (effect.effect === 'switch-context') void switchTo(effect.name)
@@ -103,7 +105,7 @@ export function TopScreen({
       else if (effect.effect === 'connect') {
         if (!onConnect) send({type: 'say', message: 'this screen cannot open a client'})
         else {
-          onConnect(effect.instanceId, state)
+          onConnect(effect.instanceId, now)
           exit()
         }
       } else void perform(effect.action)
@@ -180,6 +182,11 @@ export function TopScreen({
   const filtering = Boolean(state.filter || state.host)
   const listHeight = Math.max(1, bodyHeight - (hostRows + 3) - 4 - (filtering ? 1 : 0))
   const logHeight = Math.max(1, bodyHeight - 3)
+  const eventCount = useMemo(
+    () => matchingEvents(data.events, state.eventsFilter, (id) => instanceNames.get(id)).matching.length,
+    [data.events, state.eventsFilter, instanceNames],
+  )
+  const eventsHeight = eventRows(bodyHeight)
   const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
     active: state.view === 'detail',
     credentials: state.revealed,
@@ -191,6 +198,8 @@ export function TopScreen({
     logLines: logs.lines,
     listHeight,
     logHeight,
+    events: eventCount,
+    eventsHeight,
     readonly,
     bindings: detail?.id === state.openId ? detail.bindings.length : 0,
     helpScroll: helpWindow(readonly, size.columns, bodyHeight).maxOffset,
@@ -203,9 +212,19 @@ export function TopScreen({
     },
   }
 
-  // Keep the selection on a row and in the window as the list changes.
-  useEffect(() => send({type: 'fit', rows: list.length, height: listHeight}), [list.length, listHeight, send])
+  // Keep the selection on its instance and in the window as the list changes (rows come, go or sort anew).
+  const listIds = list.map((i) => i.id).join('\n')
+  useEffect(
+    () => send({type: 'fit', rows: list.length, ids: listIds ? listIds.split('\n') : [], height: listHeight}),
+    [listIds, listHeight, send],
+  )
 
+  // Sorted by a column this width leaves out (SERVICE, HOST at 80 columns): the header says so.
+  const sortShown = layoutColumns(INSTANCE_COLUMNS, innerWidth(size.columns)).some((c) => c.sort === state.sort)
+  const hiddenSort =
+    state.view === 'list' && !sortShown
+      ? `${state.sort}${isDescending(state.sort, state.sortReverse) ? '▼' : '▲'}`
+      : undefined
   const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
@@ -228,6 +247,8 @@ export function TopScreen({
         instances={data.instances.filter((i) => i.hostId === state.hostId)}
         width={size.columns}
         height={bodyHeight}
+        stale={data.stale}
+        beatsAt={data.beatsAt}
       />
     )
   else if (state.view === 'contexts')
@@ -247,6 +268,7 @@ export function TopScreen({
         nameOf={(id) => instanceNames.get(id)}
         width={size.columns}
         height={bodyHeight}
+        first={eventsFirst(state.eventsScroll, eventCount, eventsHeight)}
       />
     )
   else if (state.view === 'logs')
@@ -273,6 +295,8 @@ export function TopScreen({
           selected={state.hostSelected}
           height={hostRows}
           width={size.columns}
+          stale={data.stale}
+          beatsAt={data.beatsAt}
         />
         <InstancesPanel
           rows={list}
@@ -306,6 +330,7 @@ export function TopScreen({
           instances={data.instances.length}
           error={data.error}
           width={size.columns}
+          sort={hiddenSort}
         />
         {body}
         {state.confirm && (

@@ -20,6 +20,11 @@ export interface TopState {
   /** Row of the instances list, and the first row drawn. */
   selected: number
   offset: number
+  /**
+   * The instance on the selected row: as the list changes under it (new rows, a new sort, the data coming back
+   * after `x`), the selection stays on this instance, not on the row number.
+   */
+  selectedId: string | null
   hostSelected: number
   filter: string
   /** Only the instances of this host (enter on a host). */
@@ -42,6 +47,11 @@ export interface TopState {
   bindingSelected: number
   /** What the events view keeps: events whose line contains it. */
   eventsFilter: string
+  /**
+   * Where the events view is scrolled to: null at the newest (new events show as they come), else the first row
+   * shown counted from the oldest event, so events arriving on top do not move the rows being read.
+   */
+  eventsScroll: number | null
   /** The highlighted row of the context list (`:`). */
   contextSelected: number
   /** Where esc in the context list goes back to. */
@@ -62,6 +72,7 @@ export const initialTopState: TopState = {
   focus: 'instances',
   selected: 0,
   offset: 0,
+  selectedId: null,
   hostSelected: 0,
   filter: '',
   host: null,
@@ -77,6 +88,7 @@ export const initialTopState: TopState = {
   hostId: null,
   bindingSelected: 0,
   eventsFilter: '',
+  eventsScroll: null,
   contextSelected: 0,
   contextsFrom: 'list',
   revealed: false,
@@ -88,14 +100,23 @@ export const initialTopState: TopState = {
   logBottom: 0,
 }
 
+/** The instances list as the keys see it: its rows' instance ids, top to bottom (`rows`: how many). */
+interface ListRows {
+  rows: number
+  ids?: string[]
+  height: number
+}
+
 export type TopEvent =
-  | {type: 'move'; delta: number; rows: number; height: number}
-  | {type: 'move-to'; index: number; rows: number; height: number}
-  /** The list or the window changed size: keep the selection on a row and in view. */
-  | {type: 'fit'; rows: number; height: number}
+  | ({type: 'move'; delta: number} & ListRows)
+  | ({type: 'move-to'; index: number} & ListRows)
+  /** The list or the window changed: keep the selection on its instance (or a row), and in view. */
+  | ({type: 'fit'} & ListRows)
   | {type: 'move-host'; delta: number; hosts: number}
   | {type: 'scroll-logs'; delta: number; lines: number}
   | {type: 'log-at'; line: number}
+  /** Scroll the events view by `delta` rows (Infinity: to the oldest), of `count` events with `height` rows shown. */
+  | {type: 'scroll-events'; delta: number; count: number; height: number}
   | {type: 'follow'; on: boolean; lines: number}
   | {type: 'toggle-focus'}
   | {type: 'show-host'; host: string}
@@ -125,16 +146,32 @@ export type TopEvent =
 
 const clamp = (value: number, max: number) => Math.max(0, Math.min(max, value))
 
-function select(state: TopState, index: number, rows: number, height: number): TopState {
+function select(state: TopState, index: number, {rows, ids, height}: ListRows): TopState {
   const selected = clamp(index, rows - 1)
   const offset = scrollOffset(selected, state.offset, height, rows)
-  return selected === state.selected && offset === state.offset ? state : {...state, selected, offset}
+  const selectedId = ids?.[selected] ?? state.selectedId
+  return selected === state.selected && offset === state.offset && selectedId === state.selectedId
+    ? state
+    : {...state, selected, offset, selectedId}
+}
+
+/** The list changed: the row of the selected instance if it is still listed, else the same row number. */
+function fit(state: TopState, list: ListRows): TopState {
+  // An empty list (loading, the data coming back after `x`, a moment without rows) keeps the selection as it is.
+  if (list.rows === 0) return state
+  const at = state.selectedId === null ? -1 : (list.ids?.indexOf(state.selectedId) ?? -1)
+  return select(state, at >= 0 ? at : state.selected, list)
+}
+
+/** The first events row shown (0: the newest) for this scroll state, `count` events and `height` rows. */
+export function eventsFirst(scroll: number | null, count: number, height: number): number {
+  return scroll === null ? 0 : clamp(count - 1 - scroll, Math.max(0, count - height))
 }
 
 /** Sets what the draft edits, as the user types: the filter and the search apply at once. */
 function applyDraft(state: TopState, draft: string): TopState {
-  if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0}
-  if (state.editing === 'events') return {...state, draft, eventsFilter: draft}
+  if (state.editing === 'filter') return {...state, draft, filter: draft, selected: 0, offset: 0, selectedId: null}
+  if (state.editing === 'events') return {...state, draft, eventsFilter: draft, eventsScroll: null}
   return {...state, draft, search: draft}
 }
 
@@ -144,11 +181,11 @@ const DRAFTS = {filter: 'filter', search: 'search', events: 'eventsFilter'} as c
 export function topReducer(state: TopState, event: TopEvent): TopState {
   switch (event.type) {
     case 'move':
-      return select(state, state.selected + event.delta, event.rows, event.height)
+      return select(state, state.selected + event.delta, event)
     case 'move-to':
-      return select(state, event.index, event.rows, event.height)
+      return select(state, event.index, event)
     case 'fit':
-      return select(state, state.selected, event.rows, event.height)
+      return fit(state, event)
     case 'move-host':
       return {...state, hostSelected: clamp(state.hostSelected + event.delta, event.hosts - 1)}
     case 'scroll-logs': {
@@ -157,6 +194,11 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     }
     case 'log-at':
       return {...state, follow: false, logBottom: Math.max(0, event.line)}
+    case 'scroll-events': {
+      const from = eventsFirst(state.eventsScroll, event.count, event.height)
+      const first = clamp(from + event.delta, Math.max(0, event.count - event.height))
+      return {...state, eventsScroll: first === 0 ? null : event.count - 1 - first}
+    }
     case 'follow':
       return event.on ? {...state, follow: true} : {...state, follow: false, logBottom: Math.max(0, event.lines - 1)}
     case 'toggle-focus':
@@ -169,12 +211,13 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
         focus: 'instances',
         selected: 0,
         offset: 0,
+        selectedId: null,
         message: `instances on host ${event.host} (esc shows all)`,
       }
     case 'open-host':
       return {...state, view: 'host', hostId: event.host}
     case 'open-events':
-      return {...state, view: 'events'}
+      return {...state, view: 'events', eventsScroll: null}
     case 'open-contexts':
       return {...state, view: 'contexts', contextSelected: Math.max(0, event.current), contextsFrom: state.view}
     case 'move-context':
@@ -223,7 +266,7 @@ export function topReducer(state: TopState, event: TopEvent): TopState {
     case 'clear-search':
       return {...state, search: ''}
     case 'clear-events-filter':
-      return {...state, eventsFilter: ''}
+      return {...state, eventsFilter: '', eventsScroll: null}
     case 'help':
       return {...state, help: event.open, helpOffset: 0}
     case 'scroll-help':

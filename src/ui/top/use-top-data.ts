@@ -30,6 +30,11 @@ export interface TopData {
   stale: boolean
   /** The broker's change events since the screen started, newest first. */
   events: ChangeEvent[]
+  /**
+   * When each host last beat (epoch ms) as of the broker's last answer, kept in place without a re-render:
+   * while the rows are stale their beat age counts on from it.
+   */
+  beatsAt?: ReadonlyMap<string, number>
 }
 
 /**
@@ -55,6 +60,7 @@ export function useTopData(
   const last = useRef<{key: string}>({key: ''})
   // Read once, by the first effect: a later render's `initial` is old news.
   const initial = useRef(options.initial)
+  const beatsAt = useRef(new Map<string, number>())
 
   useEffect(() => {
     const abort = new AbortController()
@@ -71,6 +77,8 @@ export function useTopData(
         try {
           const [hosts, instances] = await Promise.all([client.hosts(), client.instances({stats: withStats})])
           if (abort.signal.aborted) return
+          const answered = Date.now()
+          beatsAt.current = new Map(hosts.map((h) => [h.id, answered - h.heartbeatAgeMs]))
           const key = JSON.stringify([
             hosts.map((h) => [h.id, h.status, h.facts, Math.round(h.heartbeatAgeMs / 5000)]),
             instances,
@@ -191,5 +199,5 @@ export function useTopData(
     }
   }, [client, options.statsIntervalMs, options.debounceMs])
 
-  return data
+  return {...data, beatsAt: beatsAt.current}
 }
