@@ -13,6 +13,7 @@ import {
   describeIssues,
   execResult,
   hostFacts,
+  inspectAnswer,
   statsAnswer,
 } from '../core/protocol.js'
 import type {ContainerSpec, ContainerState, HostFacts} from '../core/types.js'
@@ -243,6 +244,11 @@ export class HttpAgentClient implements AgentClient {
     }
     if (response.status >= 300) throw this.unreachable(new Error(`its health check answered ${response.status}`))
     this.peer.reached?.(this.hostId)
+  }
+
+  /** One container's state (an adopted one's by `adopted:<name>`), undefined when the host has none. */
+  async inspect(instanceId: string): Promise<ContainerState | undefined> {
+    return (await this.call('GET', containerPath(instanceId), inspectAnswer)).state ?? undefined
   }
 
   async stats(instanceId: string): Promise<ContainerStats | undefined> {
