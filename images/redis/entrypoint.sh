@@ -60,6 +60,11 @@ fi
 # not the server. An operator's setting of any of these wins; the names derived are kept for provision.
 derived=()
 if [[ -n $limit ]]; then
+  # Redis checks maxmemory against what it has allocated, the kernel kills on resident pages: memory redis frees
+  # stays resident in jemalloc for its decay time (10 s), so a tenant that fills and deletes and fills again within
+  # it got a 128 MB shared container killed at 1 MB used (measured: 98 MB resident after a deleted 48 MB set). Freed
+  # pages go back to the kernel at once; an operator's MALLOC_CONF wins.
+  export MALLOC_CONF=${MALLOC_CONF:-dirty_decay_ms:0,muzzy_decay_ms:0}
   mode=dedicated
   if [[ -f /data/users.acl ]] && grep -qE "$DBROKER_TENANT_LINE" /data/users.acl; then mode=shared; fi
   while read -r name value; do

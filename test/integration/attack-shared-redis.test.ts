@@ -137,6 +137,28 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
     expect(answer).toMatch(/Server closed the connection|^m/)
   })
 
+  it('A copies a full set, deletes it and at once writes as much again in 8 MB strings: the freed pages are gone', async () => {
+    const answer = await survives(
+      async (a) => {
+        await pipe(
+          a,
+          batches('SADD', `${a.key_prefix}s`, 600_000, (i) => [String(i).padStart(60, 'm')]),
+        )
+        // The copy and its reply take the server's resident memory near the limit; redis frees them, and the set.
+        await as(a, ['SUNION', `${a.key_prefix}s`, `${a.key_prefix}s`])
+        expect(await as(a, ['DEL', `${a.key_prefix}s`])).toBe('1')
+      },
+      // Within jemalloc's decay time, what redis counts as used is ~1 MB: maxmemory lets 5 of these through.
+      (a) =>
+        pipe(
+          a,
+          Array.from({length: 8}, (_, i) => ['SETRANGE', `${a.key_prefix}x${i}`, '8000000', 'x']),
+        ),
+    )
+    // Every command answered: the first ones wrote, the rest past maxmemory were refused.
+    expect(answer).toMatch(/errors: \d+, replies: 8/)
+  })
+
   it('A queues 30 SETRANGEs of 8 MB in a MULTI: EXEC is refused', async () => {
     const answer = await survives(
       async () => {},
