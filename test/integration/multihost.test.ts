@@ -313,7 +313,8 @@ describe('many hosts and two brokers on PostgreSQL', () => {
     expect(JSON.parse(cli(['hosts', 'drain', 'host-2', '--json'])).result.drained).toBe(true)
     const id = testId()
     try {
-      expect((await m.osb().provision(id, {...REDIS, ...ORG})).status).toBe(201)
+      const provisioned = await m.osb().provision(id, {...REDIS, ...ORG})
+      expect(provisioned.status, JSON.stringify(provisioned.body)).toBe(201)
       expect((await stored()).find((i) => i.id === id)?.host_id).toBe('host-1')
     } finally {
       cli(['hosts', 'undrain', 'host-2'])
