@@ -178,8 +178,11 @@ export class Supervisor implements ContainerAnnotations {
         // Brought back (not failing): its dependents stop while it is down, and start once it is ready.
         if (!record.failing) this.dependents.down(instanceId)
       }
-    } else if (action === 'health_status: unhealthy') this.failed(instanceId, 'unhealthy')
-    else if (action === 'start') {
+    } else if (action === 'health_status: unhealthy') {
+      // Failed while the agent itself stops it (a restart that waits out a busy server's SIGTERM): that restart is
+      // the cure already; a second one after it would be another outage.
+      if (!this.options.agent.actedOn(instanceId, at, record.startedAt)) this.failed(instanceId, 'unhealthy')
+    } else if (action === 'start') {
       record.startedAt = at
       this.started(instanceId, at)
     } else if (action === 'destroy' && !this.options.agent.actedOn(instanceId, at)) this.options.loop.kick()

@@ -288,6 +288,10 @@ describe('many hosts and two brokers on PostgreSQL', () => {
         pending: {agentUrl: string} | null
       }>
       return hosts.find((h) => h.id === 'host-1' && h.pending) && hosts
+    }).catch((error: Error) => {
+      // What the agent and the brokers said meanwhile: this wait once timed out in CI.
+      const logs = [host.agent!, ...m.brokers].map((d) => `--- ${d.name}\n${d.logTail(40)}`).join('\n')
+      throw new Error(`${error.message}\n${logs}`, {cause: error})
     })
     expect(listed.find((h) => h.id === 'host-1')).toMatchObject({agentUrl: oldUrl, pending: {agentUrl: newUrl}})
     expect(cli(['hosts'])).toMatch(

@@ -41,12 +41,14 @@ class RestartingAgent extends FakeAgent {
   constructor(
     private readonly events: FakeEvents,
     private readonly seen: (exitCode: number) => Promise<unknown>,
-    readonly crash: {code?: number},
+    readonly crash: {code?: number; unhealthyWhileStopping?: boolean},
   ) {
     super()
   }
 
   override async restart(): Promise<void> {
+    // A container too busy to stop at SIGTERM (a tenant's endless script) fails its health check meanwhile.
+    if (this.crash.unhealthyWhileStopping) this.events.emit('health_status: unhealthy')
     this.events.emit('kill', {signal: '15'})
     this.events.emit('die', {exitCode: '143'})
     await this.seen(143)
@@ -64,7 +66,7 @@ describe("the supervisor and the agent's own restarts", () => {
     for (const stop of stops.splice(0)) await stop()
   })
 
-  async function supervised(crash: {code?: number}) {
+  async function supervised(crash: {code?: number; unhealthyWhileStopping?: boolean}) {
     const events = new FakeEvents()
     let supervisor!: Supervisor
     const lastExit = () =>
@@ -99,6 +101,12 @@ describe("the supervisor and the agent's own restarts", () => {
 
   it("the stop of the agent's own restart is no failure", async () => {
     const {agent, supervisor} = await supervised({})
+    await agent.restart(ID)
+    expect(supervisor.failing(ID)).toBe(false)
+  })
+
+  it("a health check failed while the agent's own restart stops the container is no failure", async () => {
+    const {agent, supervisor} = await supervised({unhealthyWhileStopping: true})
     await agent.restart(ID)
     expect(supervisor.failing(ID)).toBe(false)
   })
