@@ -331,11 +331,14 @@ describe('each host speaks only for itself, and the operator approves a change o
       headers: {authorization: basic(ADMIN)},
     })
     expect(approved.statusCode).toBe(200)
+    // Dead until the agent at the new address registers: the one that heartbeated so far was the old one.
     expect((await store.getHost('host-a'))!).toMatchObject({
       agentUrl: 'https://elsewhere.example:9997',
       serviceAddress: 'elsewhere.example',
+      status: 'dead',
     })
     expect((await agentCall(a, 'register', moved)).statusCode).toBe(200)
+    expect((await store.getHost('host-a'))!.status).toBe('alive')
     expect((await hostIdentities.listHostIdentities(store))[0].pending).toBeNull()
     expect(
       (

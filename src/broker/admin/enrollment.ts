@@ -63,7 +63,13 @@ export function hostEnrollmentRoutes(options: HostEnrollmentOptions) {
       log.info(
         `host ${id}: the operator approved agent URL ${change.agentUrl}, service address ${change.serviceAddress}, bind address ${change.bindAddress}`,
       )
-      events.emitChange({kind: 'host', id, action: 'approve'})
+      events.emitChange({
+        kind: 'host',
+        id,
+        action: 'approve',
+        state: 'dead',
+        description: `until its agent registers at ${change.agentUrl}`,
+      })
       return {id, ...change}
     })
 

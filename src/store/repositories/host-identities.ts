@@ -95,9 +95,16 @@ export async function approvePendingChange(db: Db, hostId: string): Promise<Pend
       .executeTakeFirst()
     if (!row?.pending) return undefined
     const change = readJson<PendingHostChange>(row.pending)
+    // The heartbeats so far were the old agent's: the host is dead until the agent at the new address registers
+    // (it learns its installation from that answer and can't act before), so nothing is placed on it meanwhile.
     await trx
       .updateTable('hosts')
-      .set({agent_url: change.agentUrl, service_address: change.serviceAddress, bind_address: change.bindAddress})
+      .set({
+        agent_url: change.agentUrl,
+        service_address: change.serviceAddress,
+        bind_address: change.bindAddress,
+        status: 'dead',
+      })
       .where('id', '=', hostId)
       .execute()
     await trx.updateTable('host_identities').set({pending: null}).where('host_id', '=', hostId).execute()
