@@ -380,6 +380,8 @@ describe('a host whose agent recreated containers gets its binding users back', 
   let host: FakeAgent
   // While set, the broker answers every agent request with 503.
   let down = false
+  // Short, so beats come quickly; not so short that a loaded machine's stall of this process marks the host dead.
+  const KEEPALIVE = 500
 
   beforeEach(async () => {
     store = await openStore('sqlite::memory:')
@@ -390,7 +392,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
       events: new BrokerEvents(),
       log,
       brokerId: 'b1',
-      keepaliveMs: 100,
+      keepaliveMs: KEEPALIVE,
     })
     down = false
     host = new FakeAgent()
@@ -399,7 +401,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
       if (down) return reply.code(503).send({description: 'the broker is restarting'})
     })
     await hostIdentities.enrollHost(store, 'h1', hostTokenHash(TOKEN), {replace: false})
-    await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), keepaliveMs: 100, log}))
+    await broker.register(agentRoutes({store, provisioner, events: new BrokerEvents(), keepaliveMs: KEEPALIVE, log}))
     url = await broker.listen({host: '127.0.0.1', port: 0})
   })
   afterEach(async () => {
@@ -409,7 +411,7 @@ describe('a host whose agent recreated containers gets its binding users back', 
     await store.close()
   })
 
-  const registration = testRegistration('h1', 100)
+  const registration = testRegistration('h1', KEEPALIVE)
 
   it("refuses a register or heartbeat without the host's token", async () => {
     for (const path of ['register', 'heartbeat']) {

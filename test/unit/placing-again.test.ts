@@ -1,5 +1,3 @@
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {BrokerEvents} from '../../src/broker/events.js'
@@ -11,7 +9,8 @@ import {createLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
 import {FakeAgent, KV, kvCatalog} from '../helpers/fake-agent.js'
 
-const KEEPALIVE = 200
+// Generous: a beat missed for three keepalives marks a host dead, and a loaded CI machine stalls this process for long.
+const KEEPALIVE = 2000
 const sync: RequestMeta = {acceptsIncomplete: false, originatingIdentity: null, requestIdentity: null}
 const async: RequestMeta = {...sync, acceptsIncomplete: true}
 const body = {...KV, organization_guid: 'o', space_guid: 's'}
@@ -47,7 +46,9 @@ describe('a provision whose host the broker loses while it applies', () => {
   const lines: string[] = []
 
   const settled = async (operation: string) => {
-    await expect.poll(async () => (await raw.getOperation(operation))?.state, {timeout: 5000}).not.toBe('in progress')
+    await expect
+      .poll(async () => (await raw.getOperation(operation))?.state, {timeout: 5 * KEEPALIVE})
+      .not.toBe('in progress')
     return raw.getOperation(operation)
   }
   const portsOf = async (id: string) => (await raw.portsOf(id)).map((p) => p.hostId)
@@ -153,7 +154,14 @@ describe('a provision whose host the broker loses while it applies', () => {
   it('async: it moves to the other host once one can take it', async () => {
     await raw.setHostDrained('h2', true)
     const reply = await provisioner.provision('i1', body, async)
-    await sleep(3 * KEEPALIVE)
+    await expect
+      .poll(
+        async () => (await provisioner.lastOperation('i1', undefined, reply.body.operation as string)).body.description,
+        {
+          timeout: 5000,
+        },
+      )
+      .toMatch(/provision waiting for host h1/)
     expect((await raw.getInstance('i1'))?.state).toBe('provisioning')
     await raw.setHostDrained('h2', false)
     expect(await settled(reply.body.operation as string)).toMatchObject({state: 'succeeded'})
