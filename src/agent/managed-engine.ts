@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the whole life of an engine the agent manages (start as it ran, watch, restart,
+// merge registry settings into daemon.json and SIGHUP), one state machine kept in one place.
 import {spawn} from 'node:child_process'
 import {closeSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
