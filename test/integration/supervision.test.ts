@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
@@ -33,6 +34,14 @@ describe('a service whose main process is killed', () => {
   afterAll(async () => {
     await t?.close()
   })
+  const adminInstances = async () => {
+    const admin = t.system.adminCredentials
+    return (await (
+      await fetch(new URL('/admin/v1/instances?stats=false', t.system.url), {
+        headers: {authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`},
+      })
+    ).json()) as Array<{id: string; container: {restartCount: number; lastExitCode?: number; failing?: boolean}}>
+  }
 
   it('kill -9 of redis from the host: serving again with the binding credentials, restart count 1 in the admin API', async () => {
     const id = testId()
@@ -52,18 +61,42 @@ describe('a service whose main process is killed', () => {
       {timeout: 15_000, interval: 50},
     )
 
-    const admin = t.system.adminCredentials
-    const listed = (await (
-      await fetch(new URL('/admin/v1/instances?stats=false', t.system.url), {
-        headers: {authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`},
-      })
-    ).json()) as Array<{id: string; container: {restartCount: number; lastExitCode?: number; failing?: boolean}}>
-    const view = listed.find((i) => i.id === id)
+    const view = (await adminInstances()).find((i) => i.id === id)
     expect(view?.container.restartCount).toBe(1)
     expect(view?.container.lastExitCode).toBe(137)
     expect(view?.container.failing).toBeUndefined()
     expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
   })
+
+  it('redis that stops answering (every client paused): unhealthy, restarted by the agent, serving its keys again', async () => {
+    const id = testId()
+    expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
+    const bound = await t.osb.bind(id, testId('b'), {...REDIS})
+    expect(bound.status).toBe(201)
+    const {uri} = bound.body.credentials as {uri: string}
+    expect(redis(uri, 'SET', 'k', 'v')).toBe('OK')
+    const name = (await t.system.store.getInstance(id))!.spec.name
+    await vi.waitFor(
+      async () => expect((await docker.getContainer(name).inspect()).State.Health?.Status).toBe('healthy'),
+      {
+        timeout: 60_000,
+        interval: 200,
+      },
+    )
+    const before = await startedAt(name)
+    // The server runs but answers no one, its health check included: the engine never restarts an unhealthy container.
+    execFileSync('docker', ['exec', name, '/dbroker/admin-cli', 'CLIENT', 'PAUSE', '300000', 'ALL'])
+    await vi.waitFor(
+      async () => {
+        expect(await startedAt(name)).toBeGreaterThan(before)
+        expect(redis(uri, 'GET', 'k')).toBe('v')
+      },
+      {timeout: 60_000, interval: 200},
+    )
+    // Counted by the agent's supervisor: the engine restarted nothing.
+    expect((await adminInstances()).find((i) => i.id === id)?.container.restartCount).toBe(1)
+    expect((await t.osb.deprovision(id, REDIS)).status).toBe(200)
+  }, 120_000)
 })
 
 describe('supervision through the in-process agent', () => {
