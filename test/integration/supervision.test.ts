@@ -43,19 +43,24 @@ describe('a service whose main process is killed', () => {
     ).json()) as Array<{id: string; container: {restartCount: number; lastExitCode?: number; failing?: boolean}}>
   }
 
-  it('kill -9 of redis from the host: serving again with the binding credentials, restart count 1 in the admin API', async () => {
+  /** A redis instance with a binding that wrote `k`: its id, binding URI and container name. */
+  const boundRedis = async () => {
     const id = testId()
     expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
     const bound = await t.osb.bind(id, testId('b'), {...REDIS})
     expect(bound.status).toBe(201)
     const {uri} = bound.body.credentials as {uri: string}
     expect(redis(uri, 'SET', 'k', 'v')).toBe('OK')
-    const instance = await t.system.store.getInstance(id)
+    return {id, uri, name: (await t.system.store.getInstance(id))!.spec.name}
+  }
 
-    const before = await killMainProcess(instance!.spec.name)
+  it('kill -9 of redis from the host: serving again with the binding credentials, restart count 1 in the admin API', async () => {
+    const {id, uri, name} = await boundRedis()
+
+    const before = await killMainProcess(name)
     await vi.waitFor(
       async () => {
-        expect((await docker.getContainer(instance!.spec.name).inspect()).State.StartedAt).not.toBe(before)
+        expect((await docker.getContainer(name).inspect()).State.StartedAt).not.toBe(before)
         expect(redis(uri, 'PING')).toBe('PONG')
       },
       {timeout: 15_000, interval: 50},
@@ -69,13 +74,7 @@ describe('a service whose main process is killed', () => {
   })
 
   it('redis that stops answering (every client paused): unhealthy, restarted by the agent, serving its keys again', async () => {
-    const id = testId()
-    expect((await t.osb.provision(id, {...REDIS, ...ORG})).status).toBe(201)
-    const bound = await t.osb.bind(id, testId('b'), {...REDIS})
-    expect(bound.status).toBe(201)
-    const {uri} = bound.body.credentials as {uri: string}
-    expect(redis(uri, 'SET', 'k', 'v')).toBe('OK')
-    const name = (await t.system.store.getInstance(id))!.spec.name
+    const {id, uri, name} = await boundRedis()
     await vi.waitFor(
       async () => expect((await docker.getContainer(name).inspect()).State.Health?.Status).toBe('healthy'),
       {
