@@ -232,4 +232,21 @@ describe('supervision through the in-process agent', () => {
     // Failing: the supervisor and the loop leave it alone.
     expect(host.supervisor.held(crashing.instanceId)).toBe(true)
   })
+
+  it('a container the kernel kills for memory is restarted, and says it was an OOM kill with exit code 137', async () => {
+    // tail keeps a line until its end: 64 MB of zeros without a newline, in a 16 MB container; the shell exits as tail did.
+    const hungry = specOf('head -c 64M /dev/zero | tail', {
+      memoryBytes: 16 * 1024 * 1024,
+      supervision: {maxRestarts: 1, windowMs: 60_000},
+    })
+    host.loop.want({specs: [...(host.loop.latest?.specs ?? []), hungry], asOf: host.agent.currentGeneration()})
+    await vi.waitFor(
+      async () => {
+        const state = (await host.agent.list()).find((s) => s.instanceId === hungry.instanceId)
+        expect(state).toMatchObject({oomKilled: true, lastExitCode: 137})
+        expect(state?.restartCount).toBeGreaterThanOrEqual(1)
+      },
+      {timeout: 30_000, interval: 100},
+    )
+  })
 })
