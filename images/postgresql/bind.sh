@@ -53,7 +53,7 @@ else
   group=$(instance_role "$database")
 fi
 limit=$(binding_connection_limit)
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -v limit="$limit" -U postgres -d "$MAINT_DB" "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -v logging="$LOG_SETTINGS" -v limit="$limit" -U postgres -d "$MAINT_DB" "$@"; }
 if [[ $group != "$DATA_OWNER" ]]; then
   owner=$(q -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql

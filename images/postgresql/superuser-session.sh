@@ -7,8 +7,17 @@ MAINT_DB=postgres
 [[ ${POSTGRES_DB:-} != postgres ]] || MAINT_DB=template1
 # The NOLOGIN role that owns $POSTGRES_DB and everything in it; every login acts as it.
 DATA_OWNER=dbroker_owner
-# Connect-time options outrank a database's own settings, which its owner may set.
-SUPERUSER_PGOPTIONS='-c search_path=pg_catalog,pg_temp -c role=none -c local_preload_libraries= -c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 -c idle_session_timeout=0 -c idle_in_transaction_session_timeout=0'
+# Settings a tenant may set (ALTER DATABASE / ALTER ROLE ... SET, or SET: they are USERSET) that make the server log
+# statement internals: parse trees and plans (a hook's statement, constants and all), sorts, notifications, a failed
+# statement's parameters. pg_settings' context 'user' in "Reporting and Logging" and "Developer Options", less
+# application_name and the JIT/parallel switches, which log nothing. The hooks and every start reset them where a
+# tenant set them for a database or its bindings (tenant-database.sql, the entrypoint).
+LOG_SETTINGS=debug_print_parse,debug_print_rewritten,debug_print_plan,debug_pretty_print,log_parameter_max_length_on_error,trace_notify,trace_sort
+# The same off, and what the operator's server configuration may log (statements, durations, samples), for dbroker's
+# own sessions: their statements may carry a password (bind) or another tenant's names.
+QUIET_OPTIONS='-c debug_print_parse=off -c debug_print_rewritten=off -c debug_print_plan=off -c trace_sort=off -c trace_notify=off -c log_parameter_max_length_on_error=0 -c log_statement=none -c log_duration=off -c log_min_duration_statement=-1 -c log_min_duration_sample=-1 -c log_transaction_sample_rate=0 -c log_min_error_statement=panic'
+# Connect-time options outrank a database's own settings, which its owner may set, and a role's own.
+SUPERUSER_PGOPTIONS="-c search_path=pg_catalog,pg_temp -c role=none -c local_preload_libraries= -c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 -c idle_session_timeout=0 -c idle_in_transaction_session_timeout=0 $QUIET_OPTIONS"
 # Settings a database's owner (every binding acts as it) may set that refuse or end every session in it:
 # the hooks (tenant-database.sql) and every start reset them, with CONNECTION LIMIT and ALLOW_CONNECTIONS.
 LOCKOUT_SETTINGS=local_preload_libraries,idle_session_timeout,idle_in_transaction_session_timeout

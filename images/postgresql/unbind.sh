@@ -37,7 +37,7 @@ fi
 # shellcheck source=binding-user.sh
 source /dbroker/binding-user.sh
 # As the superuser role postgres (peer auth on the unix socket).
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v owner="$POSTGRES_USER" -v lockout="$LOCKOUT_SETTINGS" -U postgres "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v owner="$POSTGRES_USER" -v lockout="$LOCKOUT_SETTINGS" -v logging="$LOG_SETTINGS" -U postgres "$@"; }
 
 if [[ -n $lists_users ]]; then
   q -d "$MAINT_DB" -At <<'SQL' || die "listing the binding roles failed"
