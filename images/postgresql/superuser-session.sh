@@ -84,3 +84,35 @@ read_instance_document() {
   role=$(instance_role "$database")
   export PGHOST=/var/run/postgresql PGPORT=5432 PGOPTIONS=$SUPERUSER_PGOPTIONS
 }
+
+# Runs "$@" (a psql of the superuser; its SQL on stdin) while, every quarter second, another session ends the
+# sessions that block it and belong neither to dbroker (the superuser) nor to database $1 (the instance the work is
+# for): another tenant's lock or open transaction on its own objects that name this instance's roles (a policy or
+# a grant to them). The session is found by a random application_name no tenant can guess (nor see: hide-activity.sql).
+ending_foreign_blockers() {
+  local home=$1 sql tag pid rc=0
+  shift
+  sql=$(cat)
+  tag=dbroker-hook-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  PGAPPNAME=$tag "$@" <<<"$sql" &
+  pid=$!
+  while sleep 0.25 && kill -0 "$pid" 2>/dev/null; do
+    psql -X -q -At -U postgres -d "$MAINT_DB" -v tag="$tag" -v home="$home" >/dev/null 2>&1 <<'SQL' || true
+SET search_path = pg_catalog, pg_temp;
+SELECT pg_catalog.pg_terminate_backend(h.pid, 3000)
+  FROM pg_catalog.pg_stat_activity w
+  CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.pg_blocking_pids(w.pid)) AS b(pid)
+  JOIN pg_catalog.pg_stat_activity h ON h.pid = b.pid
+  WHERE w.application_name = :'tag' AND w.usesysid = 10
+    AND h.usesysid <> 10 AND h.backend_type = 'client backend' AND h.datname IS DISTINCT FROM :'home';
+SQL
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
+}
+
+# The COMMENT bind puts on a binding's role: whose binding it is (its instance's owner role). Only a superuser or a
+# CREATEROLE role (none but postgres: the entrypoint strips it) may comment on a role, so no tenant can take it off
+# its own role to outlive a deprovision, or put it on one; role names and memberships are not proof (a failed
+# unbind has revoked the membership already).
+binding_mark() { printf 'dbroker binding of %s' "$1"; }

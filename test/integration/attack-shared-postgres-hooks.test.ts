@@ -7,13 +7,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {labelled} from '../helpers/docker.js'
 import {ORG, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
-import {as, type PsqlBinding} from '../helpers/tenant-psql.js'
+import {as, type PsqlBinding, session} from '../helpers/tenant-psql.js'
 import {until} from '../helpers/until.js'
 
 // Another build can stand in, e.g. the image before these fixes, to watch each attack work there.
 const IMAGE = process.env.DBROKER_TEST_POSTGRES_IMAGE ?? 'dbroker/postgresql:15'
 const SERVICE = '6c0e2f4a-1b3d-4e5f-9a7b-00000000c701'
 const SHARED = {service_id: SERVICE, plan_id: '6c0e2f4a-1b3d-4e5f-9a7b-00000000c711'}
+/** The broker's deadline for one lifecycle executable (EXEC_DEADLINE_MS). */
+const HOOK_DEADLINE_MS = 25_000
+
 const catalogYaml = `services:
   - id: ${SERVICE}
     name: postgresql-hooks-under-attack
@@ -87,6 +90,18 @@ describe("postgresql: a tenant of a shared container cannot steer dbroker's hook
     return `${out.stdout}${out.stderr}`
   }
   const now = () => (Date.now() / 1000).toFixed(3)
+  const rolesLeft = (names: string[]) =>
+    superuser(
+      `SELECT coalesce(string_agg(rolname, ',' ORDER BY rolname), '') FROM pg_roles WHERE rolname IN (${names.map((n) => `'${n}'`).join(', ')})`,
+    )
+
+  /** Until `count` sessions of the binding wait in their open transaction (pg_sleep). */
+  const inTransaction = (b: Binding, count: number) =>
+    until(`${count} open transaction(s) of ${b.username}`, async () => {
+      const sql = `SELECT count(*) FROM pg_stat_activity WHERE usename = '${b.username}' AND wait_event = 'PgSleep'`
+      return (await superuser(sql)) === String(count)
+    })
+
   it("A's logging settings (parse trees, plans, sorts) steer neither B's unbind in A's database nor the bind that refills A's spare user: no statement internals, no password in the log", async () => {
     const [a, b] = [await tenant(), await tenant()]
     const spares = () => t.system.store.spareUsers(a.instanceId)
@@ -104,7 +119,7 @@ describe("postgresql: a tenant of a shared container cannot steer dbroker's hook
          ALTER DATABASE "${a.database}" SET debug_print_plan = on;
          ALTER DATABASE "${a.database}" SET trace_sort = on;
          ALTER ROLE ALL IN DATABASE "${a.database}" SET log_parameter_max_length_on_error = -1;
-         RESET ROLE; ALTER ROLE CURRENT_USER SET debug_print_parse = on;
+         SET ROLE NONE; ALTER ROLE CURRENT_USER SET debug_print_parse = on;
          ALTER ROLE CURRENT_USER IN DATABASE "${a.database}" SET debug_print_plan = on`,
       ),
     ).toBe('')
@@ -130,4 +145,67 @@ describe("postgresql: a tenant of a shared container cannot steer dbroker's hook
     ).toBe('')
     expect(await as(a, 'SHOW debug_print_parse')).toBe('off')
   })
+
+  it("A's policy and grants naming B's roles, and A's open transactions on them, keep neither B's unbind nor its deprovision from finishing, and no error names A", async () => {
+    const [a, b] = [await tenant(), await tenant()]
+    const [b2, b3] = [await bind(b.instanceId), await bind(b.instanceId)]
+    // Every role's name is in pg_roles; the database's owner says which is B's instance's.
+    const ownerOfB = await as(a, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${b.database}'`)
+    expect(ownerOfB).toMatch(/^dbroker_owner_[0-9a-f]{12}$/)
+    expect(
+      await as(
+        a,
+        `CREATE TABLE bait (x int); ALTER TABLE bait ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY on_b ON bait TO "${b.username}" USING (true);
+         CREATE POLICY on_b_owner ON bait TO "${ownerOfB}" USING (true);
+         GRANT SELECT ON bait TO "${b.username}", "${ownerOfB}";
+         ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO "${b.username}"`,
+      ),
+    ).toBe('')
+    const held = [
+      session(a, 'BEGIN; LOCK TABLE bait IN ACCESS SHARE MODE; SELECT pg_sleep(120)'),
+      session(a, `BEGIN; GRANT UPDATE ON bait TO "${b2.username}"; SELECT pg_sleep(120)`),
+    ]
+    try {
+      await inTransaction(a, 2)
+      const started = Date.now()
+      const unbound = await t.osb.unbind(b.instanceId, b.bindingId, SHARED)
+      const took = Date.now() - started
+      expect({
+        status: unbound.status,
+        namesA: JSON.stringify(unbound.body).includes(a.username),
+        withinDeadline: took < HOOK_DEADLINE_MS,
+      }).toEqual({status: 200, namesA: false, withinDeadline: true})
+      expect(await rolesLeft([b.username])).toBe('')
+
+      // B's own binding b3 keeps a lock on what b2 owns: b2's unbind fails (after it revoked b2's membership).
+      expect(
+        await as(b2, `SET ROLE NONE; CREATE TABLE owned_by_b2 (x int); GRANT ALL ON owned_by_b2 TO "${ownerOfB}"`),
+      ).toBe('')
+      held.push(session(b3, 'BEGIN; LOCK TABLE owned_by_b2 IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)'))
+      await inTransaction(b3, 1)
+      const refused = await t.osb.unbind(b.instanceId, b2.bindingId, SHARED)
+      expect({status: refused.status, namesA: JSON.stringify(refused.body).includes(a.username)}).toEqual({
+        status: 500,
+        namesA: false,
+      })
+      expect(
+        await superuser(
+          `SELECT count(*) FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = '${b2.username}')`,
+        ),
+      ).toBe('0')
+
+      const gone = await t.osb.deprovision(b.instanceId, SHARED)
+      expect({status: gone.status, namesA: JSON.stringify(gone.body).includes(a.username)}).toEqual({
+        status: 200,
+        namesA: false,
+      })
+      expect(await rolesLeft([b.username, b2.username, b3.username, ownerOfB])).toBe('')
+    } finally {
+      for (const s of held) s.child.kill()
+    }
+    // A's database keeps its table; what named B's roles went with them.
+    expect(await as(a, "SELECT count(*) FROM pg_policies WHERE tablename = 'bait'")).toBe('0')
+    expect(await as(a, 'SELECT count(*) FROM bait')).toBe('0')
+  }, 120_000)
 })
