@@ -146,6 +146,23 @@ describe("postgresql: a tenant of a shared container cannot steer dbroker's hook
     expect(await as(a, 'SHOW debug_print_parse')).toBe('off')
   })
 
+  it('the settings the image resets are every one a tenant may set that logs: none is missed', async () => {
+    await tenant()
+    // Of those, these log nothing: a client's name, and JIT/parallel query switches.
+    const silent = ['application_name', 'force_parallel_mode', 'jit_expressions', 'jit_tuple_deforming']
+    const userSet = await superuser(
+      `SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings
+       WHERE context = 'user' AND (category LIKE 'Reporting and Logging%' OR category = 'Developer Options')
+         AND name NOT IN (${silent.map((n) => `'${n}'`).join(', ')})`,
+    )
+    const image = execFileSync(
+      'docker',
+      ['exec', await containerId(), 'bash', '-c', 'source /dbroker/superuser-session.sh && printf %s "$LOG_SETTINGS"'],
+      {encoding: 'utf8'},
+    )
+    expect(image.split(',').sort()).toEqual(userSet.split(','))
+  })
+
   it("A's policy and grants naming B's roles, and A's open transactions on them, keep neither B's unbind nor its deprovision from finishing, and no error names A", async () => {
     const [a, b] = [await tenant(), await tenant()]
     const [b2, b3] = [await bind(b.instanceId), await bind(b.instanceId)]
