@@ -53,7 +53,7 @@ else
   group=$(instance_role "$database")
 fi
 limit=$(binding_connection_limit)
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -v limit="$limit" -U postgres -d "$MAINT_DB" "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$group" -v db="$database" -v lockout="$LOCKOUT_SETTINGS" -v logging="$LOG_SETTINGS" -v limit="$limit" -U postgres -d "$MAINT_DB" "$@"; }
 if [[ $group != "$DATA_OWNER" ]]; then
   owner=$(q -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
@@ -62,7 +62,7 @@ SQL
   ) || die "psql failed: $owner"
   [[ $owner == "$group" ]] || die "database $database is not provisioned (no database of that name owned by $group): run /dbroker/provision first"
 fi
-out=$(q 2>&1 <<'SQL'
+out=$(q -v mark="$(binding_mark "$group")" 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
 \i /dbroker/tenant-database.sql
 \getenv u BIND_USERNAME
@@ -83,6 +83,8 @@ SELECT pg_catalog.format('GRANT %I TO %I', :'group', :'u')
   WHERE NOT pg_catalog.pg_has_role(:'u', :'group', 'MEMBER') \gexec
 \endif
 SELECT pg_catalog.format('ALTER ROLE %I SET role = %I', :'u', :'group') \gexec
+-- Whose binding it is, where no tenant can change it (binding_mark): unbind and deprovision go by it.
+SELECT pg_catalog.format('COMMENT ON ROLE %I IS %L', :'u', :'mark') \gexec
 SQL
 ) || die "psql failed: $out"
 

@@ -12,15 +12,21 @@ die() { local m="$*"; printf 'dbroker-postgresql deprovision: %s\n' "${m//$'\n'/
 # shellcheck source=superuser-session.sh
 source /dbroker/superuser-session.sh
 read_instance_document "$@"
-q() { psql -X -q -v ON_ERROR_STOP=1 -v db="$database" -v role="$role" -U postgres -d "$MAINT_DB" "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v db="$database" -v role="$role" -v mark="$(binding_mark "$role")" -U postgres -d "$MAINT_DB" "$@"; }
 
 # 1. No new logins for its bindings; the database goes (only if it is this instance's).
 out=$(q -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
-SELECT pg_catalog.format('ALTER ROLE %I NOLOGIN PASSWORD NULL', m.rolname)
-  FROM pg_catalog.pg_auth_members a
-  JOIN pg_catalog.pg_roles g ON g.oid = a.roleid JOIN pg_catalog.pg_roles m ON m.oid = a.member
-  WHERE g.rolname = :'role' \gexec
+SET lock_timeout = '10s';
+-- Its bindings: the members of its role, and the roles bind marked as its (binding_mark), whose membership a
+-- failed unbind may have revoked already.
+CREATE TEMP VIEW bindings AS
+  SELECT m.rolname FROM pg_catalog.pg_auth_members a
+    JOIN pg_catalog.pg_roles g ON g.oid = a.roleid JOIN pg_catalog.pg_roles m ON m.oid = a.member
+    WHERE g.rolname = :'role'
+  UNION
+  SELECT m.rolname FROM pg_catalog.pg_roles m WHERE pg_catalog.shobj_description(m.oid, 'pg_authid') = :'mark';
+SELECT pg_catalog.format('ALTER ROLE %I NOLOGIN PASSWORD NULL', rolname) FROM pg_temp.bindings \gexec
 SELECT COALESCE((SELECT r.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
                  WHERE d.datname = :'db'), '') AS owner \gset
 SELECT :'owner' <> '' AND :'owner' <> :'role' AS foreign_owner \gset
@@ -29,9 +35,7 @@ SELECT :'owner' <> '' AND :'owner' <> :'role' AS foreign_owner \gset
 \quit
 \endif
 SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', :'db') WHERE :'owner' <> '' \gexec
-SELECT m.rolname FROM pg_catalog.pg_auth_members a
-  JOIN pg_catalog.pg_roles g ON g.oid = a.roleid JOIN pg_catalog.pg_roles m ON m.oid = a.member
-  WHERE g.rolname = :'role' ORDER BY 1;
+SELECT rolname FROM pg_temp.bindings ORDER BY 1;
 SQL
 ) || die "psql failed: $out"
 [[ $out != foreign* ]] || die "database $database belongs to ${out#foreign }, not to this instance's role $role"
@@ -44,7 +48,10 @@ while read -r u; do
 done <<<"$out"
 
 # 3. The owner role: privileges others granted it (on shared objects and in other
-#    databases) go with DROP OWNED where pg_shdepend shows them, then the role.
+#    databases) go with DROP OWNED where pg_shdepend shows them, then the role. Its
+#    database is gone: whatever names the role is another tenant's doing, and that
+#    tenant's sessions that block the cleanup are ended (ending_foreign_blockers);
+#    no error names that tenant's database, objects or sessions.
 dbs=$(q -At 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
 SELECT DISTINCT COALESCE(d.datname, pg_catalog.current_database())
@@ -55,16 +62,21 @@ SQL
 ) || die "psql failed: $dbs"
 while read -r db; do
   [[ -n $db ]] || continue
-  out=$(q -d "$db" 2>&1 <<'SQL'
+  for ((attempt = 1; ; attempt++)); do
+    out=$(ending_foreign_blockers "$database" q -d "$db" 2>&1 <<'SQL'
 SET search_path = pg_catalog, pg_temp;
 SET client_min_messages = warning;
 SET lock_timeout = '3s';
 SELECT pg_catalog.format('DROP OWNED BY %I', :'role') \gexec
 SQL
-  ) || die "cleaning up after $role in database $db failed: $out"
+    ) && break
+    [[ $out == *'lock timeout'* ]] || die "cleaning up what names $role in another database failed"
+    ((attempt < 4)) || die "what names $role in another database stays locked by dbroker's own sessions after 4 waits of 3s: deprovision again"
+  done
 done <<<"$dbs"
-out=$(q 2>&1 <<'SQL'
+out=$(ending_foreign_blockers "$database" q 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
+SET lock_timeout = '3s';
 SELECT pg_catalog.format('DROP ROLE IF EXISTS %I', :'role') \gexec
 SQL
-) || die "DROP ROLE failed: $out"
+) || die "DROP ROLE failed: ${out%%$'\n'*}"

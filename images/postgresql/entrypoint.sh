@@ -88,12 +88,14 @@ sql_ident() { local s=${1//\"/\"\"}; printf '"%s"' "$s"; }
 # the exit status: errors are found in the output (log_line_prefix= makes them
 # start with "ERROR:"). WARNING lines are passed on to stderr.
 # SINGLE_USER_DB names another database (a tenant's: the options below outrank what its owner set there).
+# Nothing of these sessions goes to the log (superuser-session.sh).
+read -r -a quiet <<<"$QUIET_OPTIONS"
 single_user() {
   local out rc=0
   out=$(as_postgres postgres --single -D "$PGDATA" \
           -c log_min_error_statement=panic -c log_statement=none -c log_line_prefix= -c listen_addresses= \
           -c search_path=pg_catalog,pg_temp -c local_preload_libraries= -c default_transaction_read_only=off \
-          -c statement_timeout=0 -c lock_timeout=0 "${SINGLE_USER_DB:-$MAINT_DB}" 2>&1 >/dev/null) || rc=$?
+          -c statement_timeout=0 -c lock_timeout=0 "${quiet[@]}" "${SINGLE_USER_DB:-$MAINT_DB}" 2>&1 >/dev/null) || rc=$?
   if ((rc != 0)) || grep -q -E '^(ERROR|FATAL|PANIC):' <<<"$out"; then
     printf '%s\n' "$out" | grep -E '^(ERROR|FATAL|PANIC|DETAIL|HINT):' >&2 || true
     return 1
@@ -106,7 +108,7 @@ single_user_query() {
   local out rc=0
   out=$(as_postgres postgres --single -D "$PGDATA" \
           -c log_min_error_statement=panic -c log_statement=none -c log_line_prefix= -c listen_addresses= \
-          -c search_path=pg_catalog,pg_temp "$MAINT_DB" 2>&1) || rc=$?
+          -c search_path=pg_catalog,pg_temp "${quiet[@]}" "$MAINT_DB" 2>&1) || rc=$?
   if ((rc != 0)) || grep -q -E '^(ERROR|FATAL|PANIC):' <<<"$out"; then
     printf '%s\n' "$out" | grep -E '^(ERROR|FATAL|PANIC|DETAIL|HINT):' >&2 || true
     return 1
@@ -167,6 +169,9 @@ hygiene_sql() {
   for db in postgres template1; do
     if [[ $db != "$POSTGRES_DB" ]]; then printf 'REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC;\n' "$db"; fi
   done
+  # Logging settings a tenant may set (LOG_SETTINGS), wherever it set them: for a database, a role, a role in a database.
+  printf '%s\n' \
+    "DO \$dbroker\$ DECLARE r record; BEGIN FOR r IN SELECT DISTINCT CASE WHEN s.setrole = 0 AND s.setdatabase = 0 THEN pg_catalog.format('ALTER ROLE ALL RESET %I', n.name) WHEN s.setrole = 0 THEN pg_catalog.format('ALTER DATABASE %I RESET %I', d.datname, n.name) WHEN s.setdatabase = 0 THEN pg_catalog.format('ALTER ROLE %I RESET %I', m.rolname, n.name) ELSE pg_catalog.format('ALTER ROLE %I IN DATABASE %I RESET %I', m.rolname, d.datname, n.name) END AS stmt FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(setting) CROSS JOIN LATERAL (SELECT pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 1)) AS name) n LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_catalog.pg_authid m ON m.oid = s.setrole WHERE s.setrole <> 10 AND n.name = ANY (pg_catalog.string_to_array($(sql_literal "$LOG_SETTINGS"), ',')) LOOP EXECUTE r.stmt; RAISE WARNING 'a tenant''s logging setting is reset: %', r.stmt; END LOOP; END \$dbroker\$;"
   # What a binding (acting as the database's owner) may have set to lock every login out; the hooks do the same.
   printf '%s\n' \
     "ALTER DATABASE $(sql_ident "$POSTGRES_DB") WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false;" \

@@ -17,7 +17,7 @@ die() { local m="$*"; printf 'dbroker-postgresql provision: %s\n' "${m//$'\n'/; 
 source /dbroker/superuser-session.sh
 read_instance_document "$@"
 
-out=$(psql -X -q -v ON_ERROR_STOP=1 -v db="$database" -v role="$role" -v own="$POSTGRES_DB" -v lockout="$LOCKOUT_SETTINGS" \
+out=$(psql -X -q -v ON_ERROR_STOP=1 -v db="$database" -v role="$role" -v own="$POSTGRES_DB" -v lockout="$LOCKOUT_SETTINGS" -v logging="$LOG_SETTINGS" \
   -U postgres -d "$MAINT_DB" 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
 SELECT pg_catalog.format('CREATE ROLE %I', :'role')

@@ -2,8 +2,11 @@
 # dbroker lifecycle: remove a per-binding role. Blocks new logins, takes its
 # membership, terminates its sessions, hands whatever it owns (in any database)
 # to the data owner, drops its privileges and the role. Succeeds when the role
-# is already gone; ends with a reason when another session holds locks on what
-# it owns for longer than the retries wait (its login is gone by then).
+# is already gone; ends with a reason when another session of its instance holds
+# locks on what it owns for longer than the retries wait (its login is gone by
+# then). What another tenant made that names the role (a policy, a grant, default
+# privileges in its own database) goes too, and that tenant's sessions that block
+# it are ended (superuser-session.sh, ending_foreign_blockers).
 #   env: BIND_USERNAME (+ POSTGRES_USER, POSTGRES_DB from the container)
 #   `unbind --json`: a JSON document on stdin ("username", or the name bind
 #        derived from "binding_id"); prints nothing on stdout.
@@ -37,7 +40,7 @@ fi
 # shellcheck source=binding-user.sh
 source /dbroker/binding-user.sh
 # As the superuser role postgres (peer auth on the unix socket).
-q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v owner="$POSTGRES_USER" -v lockout="$LOCKOUT_SETTINGS" -U postgres "$@"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -v group="$DATA_OWNER" -v db="$POSTGRES_DB" -v owner="$POSTGRES_USER" -v lockout="$LOCKOUT_SETTINGS" -v logging="$LOG_SETTINGS" -U postgres "$@"; }
 
 if [[ -n $lists_users ]]; then
   q -d "$MAINT_DB" -At <<'SQL' || die "listing the binding roles failed"
@@ -51,16 +54,23 @@ fi
 # 1. Undo what locks every login out of the database (tenant-database.sql; its
 #    instance's database too on a shared container). If the role exists: no new logins, no membership, end its sessions; drop it at
 #    once when nothing depends on it, else name the databases to clean up.
-out=$(q -d "$MAINT_DB" -At 2>&1 <<'SQL'
+out=$(q -d "$MAINT_DB" -At -v mark="$(binding_mark '')" 2>&1 <<'SQL'
 \i /dbroker/session-guard.sql
+SET lock_timeout = '10s';
 \i /dbroker/tenant-database.sql
 \getenv u BIND_USERNAME
 SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'u') AS present \gset
 \if :present
--- What it owns goes to the owner it acted as: its instance's on a shared container.
+-- What it owns goes to the owner it acted as: its instance's on a shared container (its membership, or the mark
+-- bind left on it when a failed unbind has revoked that).
 SELECT COALESCE((SELECT g.rolname FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
                  WHERE a.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u')
-                   AND g.rolname ~ '^dbroker_owner_[0-9a-f]{12}$' LIMIT 1), :'group') AS heir \gset
+                   AND g.rolname ~ '^dbroker_owner_[0-9a-f]{12}$' LIMIT 1),
+                (SELECT g.rolname FROM pg_catalog.pg_roles g
+                 WHERE g.rolname ~ '^dbroker_owner_[0-9a-f]{12}$'
+                   AND :'mark' || g.rolname = pg_catalog.shobj_description(
+                         (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u'), 'pg_authid')),
+                :'group') AS heir \gset
 SELECT COALESCE((SELECT d.datname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
                  WHERE r.rolname = :'heir' AND r.rolname <> :'group' LIMIT 1), :'db') AS db \gset
 \i /dbroker/tenant-database.sql
@@ -73,16 +83,11 @@ CREATE TEMP VIEW depends_on_it AS
   SELECT s.dbid FROM pg_catalog.pg_shdepend s
   WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
     AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u');
-SELECT NOT EXISTS (SELECT FROM pg_temp.depends_on_it) AS clean \gset
-\if :clean
-SELECT pg_catalog.format('DROP ROLE %I', :'u') \gexec
-\echo dropped
-\else
-\echo present :heir
+-- The role goes in step 3, which ends another tenant's transaction that holds a lock on it.
+\echo present :heir :db
 -- Shared objects (dbid 0) are cleaned up from here.
 SELECT DISTINCT COALESCE(d.datname, pg_catalog.current_database())
   FROM pg_temp.depends_on_it x LEFT JOIN pg_catalog.pg_database d ON d.oid = x.dbid;
-\endif
 \else
 \echo absent
 \endif
@@ -90,20 +95,24 @@ SQL
 ) || die "psql failed: $out"
 mapfile -t lines <<<"$out"
 case ${lines[0]} in
-  absent | dropped) exit 0 ;;
-  'present '*) heir=${lines[0]#present } ;;
+  absent) exit 0 ;;
+  'present '*) read -r _ heir home <<<"${lines[0]}" ;;
   *) die "unexpected psql output: $out" ;;
 esac
 
-# 2. Where it owns objects or holds privileges: reassign and drop them. Another
-#    session (another binding's) may hold locks on them: wait for each lock at
-#    most LOCK_WAIT, a few times, so the hook ends well within the broker's deadline.
+# 2. Where it owns objects or holds privileges: reassign and drop them. Another session may hold locks on them:
+#    in its instance's database ($home), another binding's: wait for each lock at most LOCK_WAIT, a few times, so
+#    the hook ends well within the broker's deadline (25 s), and name that session (it is this tenant's). In any
+#    other database, what depends on the role is another tenant's doing (a policy or a grant naming it): the
+#    sessions that block the cleanup there are ended, and nothing of that tenant's (names, pids) is told.
 LOCK_WAIT=3s
 ATTEMPTS=4
 for db in "${lines[@]:1}"; do
   [[ -n $db ]] || continue
+  where="database $db"
+  [[ $db == "$home" || $db == "$MAINT_DB" ]] || where="another instance's database"
   for ((attempt = 1; ; attempt++)); do
-    out=$(q -d "$db" -v heir="$heir" 2>&1 <<SQL
+    out=$(ending_foreign_blockers "$home" q -d "$db" -v heir="$heir" 2>&1 <<SQL
 SET search_path = pg_catalog, pg_temp;
 SET client_min_messages = warning;
 SET lock_timeout = '$LOCK_WAIT';
@@ -112,6 +121,11 @@ SELECT pg_catalog.format('REASSIGN OWNED BY %I TO %I', :'u', :'heir') \gexec
 SELECT pg_catalog.format('DROP OWNED BY %I', :'u') \gexec
 SQL
     ) && break
+    if [[ $where != "database $db" ]]; then
+      [[ $out == *'lock timeout'* ]] || die "cleaning up what names $BIND_USERNAME in $where failed"
+      ((attempt < ATTEMPTS)) || die "what names $BIND_USERNAME in $where stays locked by dbroker's own sessions after $ATTEMPTS waits of $LOCK_WAIT; its login and sessions are gone: unbind again"
+      continue
+    fi
     [[ $out == *'lock timeout'* ]] || die "cleaning up in database $db failed: $out"
     if ((attempt == ATTEMPTS)); then
       holders=$(q -d "$db" -At 2>&1 <<'SQL'
@@ -121,6 +135,7 @@ SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('pid %s (%s)', l.pid, a.
   FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
   WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
     AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+    AND a.datname = pg_catalog.current_database()
     AND l.relation IN (SELECT s.objid FROM pg_catalog.pg_shdepend s
                        WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                          AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = :'u'));
@@ -131,10 +146,11 @@ SQL
   done
 done
 
-# 3. Drop the role.
-out=$(q -d "$MAINT_DB" 2>&1 <<'SQL'
+# 3. Drop the role (another tenant's open transaction that just granted it something holds a lock on it: ended too).
+out=$(ending_foreign_blockers "$home" q -d "$MAINT_DB" 2>&1 <<SQL
 \i /dbroker/session-guard.sql
+SET lock_timeout = '$LOCK_WAIT';
 \getenv u BIND_USERNAME
 SELECT pg_catalog.format('DROP ROLE IF EXISTS %I', :'u') \gexec
 SQL
-) || die "DROP ROLE failed: $out"
+) || die "DROP ROLE failed: ${out%%$'\n'*}"

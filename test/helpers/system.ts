@@ -1,8 +1,9 @@
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
+import {defaultCatalogPath} from '../../src/catalog/index.js'
 import {createLogger} from '../../src/core/log.js'
 import {type LocalSystem, startLocal} from '../../src/system/local.js'
 import {expect} from 'vitest'
@@ -36,6 +37,25 @@ export interface TestSystem {
   close(): Promise<void>
 }
 
+/**
+ * The reference catalog with another build of a reference image where DBROKER_TEST_POSTGRES_IMAGE or
+ * DBROKER_TEST_REDIS_IMAGE names one (e.g. the image before a fix, to watch an attack work there), written into
+ * `dataDir`; undefined when neither is set.
+ */
+function catalogWithTestImages(dataDir: string): string | undefined {
+  const swaps: Array<[string, string | undefined]> = [
+    ['dbroker/postgresql:15', process.env.DBROKER_TEST_POSTGRES_IMAGE],
+    ['dbroker/redis:7', process.env.DBROKER_TEST_REDIS_IMAGE],
+  ]
+  if (!swaps.some(([, image]) => image)) return undefined
+  let text = readFileSync(defaultCatalogPath, 'utf8')
+  for (const [reference, image] of swaps)
+    if (image) text = text.split(`image: ${reference}\n`).join(`image: ${image}\n`)
+  const file = path.join(dataDir, 'test-catalog.yml')
+  writeFileSync(file, text)
+  return file
+}
+
 /** A whole `up` in this process: temp data dir, port 0, a test port range; close() removes every container it made. */
 export async function startTestSystem(
   options: {catalogFile?: string; dataDir?: string; portRange?: [number, number]} = {},
@@ -43,7 +63,7 @@ export async function startTestSystem(
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dbroker-test-'))
   const system = await startLocal({
     dataDir,
-    catalogFile: options.catalogFile,
+    catalogFile: options.catalogFile ?? catalogWithTestImages(dataDir),
     listen: {host: '127.0.0.1', port: 0},
     serviceAddress: '127.0.0.1',
     portRange: options.portRange ?? [41000, 41999],

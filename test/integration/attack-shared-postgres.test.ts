@@ -1,13 +1,13 @@
-import {type ChildProcess, execFile, execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {labelled} from '../helpers/docker.js'
 import {ORG, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
+import {as, type PsqlBinding, session} from '../helpers/tenant-psql.js'
 import {until} from '../helpers/until.js'
 
 // Another build can stand in, e.g. the image before these fixes, to watch each attack work there.
@@ -53,53 +53,7 @@ const catalogYaml = `services:
           security: {tmpfs: {/var/lib/postgresql/data: 160M}}
 `
 
-type Binding = {uri: string; username: string; password: string; port: number; database: string}
-
-const psqlArgs = (b: Binding, sql: string, database: string) => [
-  '-X',
-  '-q',
-  '-t',
-  '-A',
-  '-v',
-  'ON_ERROR_STOP=1',
-  '-h',
-  '127.0.0.1',
-  '-p',
-  String(b.port),
-  '-U',
-  b.username,
-  '-d',
-  database,
-  '-c',
-  sql,
-]
-const psqlEnv = (b: Binding) => ({...process.env, PGPASSWORD: b.password, PGCONNECT_TIMEOUT: '10'})
-
-/** psql as a binding (its password in the env, never argv): its rows, or its error text. */
-async function as(b: Binding, sql: string, database = b.database): Promise<string> {
-  try {
-    const {stdout} = await promisify(execFile)('psql', psqlArgs(b, sql, database), {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: psqlEnv(b),
-    })
-    return stdout.trim()
-  } catch (error) {
-    const {stdout, stderr} = error as {stdout?: string; stderr?: string}
-    return `${stdout ?? ''}${stderr ?? ''}`.trim()
-  }
-}
-
-/** A psql session of a binding running `sql`: how it ended (exit code) and what it said on stderr. */
-function session(
-  b: Binding,
-  sql: string,
-): {child: ChildProcess; ended: Promise<{code: number | null; stderr: string}>} {
-  const child = spawn('psql', psqlArgs(b, sql, b.database), {env: psqlEnv(b), stdio: ['ignore', 'ignore', 'pipe']})
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  return {child, ended: new Promise((resolve) => child.on('exit', (code) => resolve({code, stderr})))}
-}
+type Binding = PsqlBinding & {uri: string}
 
 const REFUSED = /permission denied/
 
