@@ -123,7 +123,8 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
     return answer
   }
 
-  it("A copies a set as large as it may keep (SUNION): the container's headroom holds the copy", async () => {
+  // SUNION and the other set algebra made the same copy; a shared plan's tenants have them no more (CPU, attack-shared-redis-cpu).
+  it("A copies a set as large as it may keep (DUMP serializes it whole): the container's headroom holds the copy", async () => {
     const answer = await survives(
       // 600,000 members of 60 bytes: about 70 MB, past what a tenant may keep (redis refuses the rest).
       (a) =>
@@ -131,10 +132,10 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
           a,
           batches('SADD', `${a.key_prefix}s`, 600_000, (i) => [String(i).padStart(60, 'm')]),
         ),
-      (a) => as(a, ['SUNION', `${a.key_prefix}s`, `${a.key_prefix}s`]),
+      (a) => as(a, ['DUMP', `${a.key_prefix}s`]),
     )
-    // Its reply is far past a client's output limit: redis drops A's connection, not the server.
-    expect(answer).toMatch(/Server closed the connection|^m/)
+    // It ran (the serialization is compressed: its reply may fit a client's output limit, or redis drops A's connection).
+    expect(answer).not.toMatch(/NOPERM|OOM/)
   })
 
   it('A queues 30 SETRANGEs of 8 MB in a MULTI: EXEC is refused', async () => {
