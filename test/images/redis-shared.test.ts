@@ -68,7 +68,6 @@ const REVIEWED_KEYLESS = [
   'echo',
   'hello',
   'latency|help', // the help text only
-  'lolwut',
   'object|help',
   'ping',
   'quit',

@@ -56,6 +56,8 @@ async function as(b: Binding, args: string[], input?: string): Promise<string> {
     child.stderr!.on('data', (chunk: string) => (out += chunk))
     child.on('close', () => resolve(out.trim()))
   })
+  // redis-cli may exit before it reads all of it (the server closed the connection): its output says so.
+  child.stdin!.on('error', () => {})
   child.stdin!.end(input ?? '')
   return done
 }
@@ -123,7 +125,8 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
     return answer
   }
 
-  it("A copies a set as large as it may keep (SUNION): the container's headroom holds the copy", async () => {
+  // SUNION and the other set algebra made the same copy; a shared plan's tenants have them no more (CPU, attack-shared-redis-cpu).
+  it("A copies a set as large as it may keep (DUMP serializes it whole): the container's headroom holds the copy", async () => {
     const answer = await survives(
       // 600,000 members of 60 bytes: about 70 MB, past what a tenant may keep (redis refuses the rest).
       (a) =>
@@ -131,10 +134,10 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
           a,
           batches('SADD', `${a.key_prefix}s`, 600_000, (i) => [String(i).padStart(60, 'm')]),
         ),
-      (a) => as(a, ['SUNION', `${a.key_prefix}s`, `${a.key_prefix}s`]),
+      (a) => as(a, ['DUMP', `${a.key_prefix}s`]),
     )
-    // Its reply is far past a client's output limit: redis drops A's connection, not the server.
-    expect(answer).toMatch(/Server closed the connection|^m/)
+    // It ran (the serialization is compressed: its reply may fit a client's output limit, or redis drops A's connection).
+    expect(answer).not.toMatch(/NOPERM|OOM/)
   })
 
   it('A copies a full set, deletes it and at once writes as much again in 8 MB strings: the freed pages are gone', async () => {
