@@ -104,11 +104,11 @@ memory_limit_bytes() {
 # With U = 1/16 of the limit (at least 1 MB): a string, a bit offset, a SETRANGE or APPEND result at most U
 # (proto-max-bulk-len), all clients' buffers together 2U (maxmemory-clients: the largest client goes first).
 #  - dedicated: maxmemory 3/4 of the limit; one command's arguments (the query buffer) at most 2U.
-#  - shared: maxmemory 3/8, so that a command that copies every key it reads (SUNION, ZINTERSTORE, and the
-#    fork of an AOF rewrite under writes) still fits; one command's arguments at most 1/128 of the limit (at least
-#    1 MB, redis' minimum), since a sorted set or hash grows by ~8 times the arguments that fill it (measured: one
-#    ZADD of 700,000 members, 13 MB, got a 128 MB container killed). Amplifiers that grow by more than a copy
-#    are denied to tenants (tenant_rules).
+#  - shared: maxmemory 3/8, so that a command that copies every key it reads (DUMP; the multi-key copies are
+#    denied to tenants, see tenant_rules) and the fork of an AOF rewrite under writes still fit; one command's
+#    arguments at most 1/128 of the limit (at least 1 MB, redis' minimum), since a sorted set or hash grows by
+#    ~8 times the arguments that fill it (measured: one ZADD of 700,000 members, 13 MB, got a 128 MB container
+#    killed). Amplifiers that grow by more than a copy are denied to tenants (tenant_rules).
 memory_settings() {
   local mode=$1 limit=$2 unit
   unit=$((limit / 16 > 1 << 20 ? limit / 16 : 1 << 20))

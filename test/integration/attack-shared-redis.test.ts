@@ -1,4 +1,4 @@
-import {type ChildProcess, execFile, execFileSync, spawn} from 'node:child_process'
+import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -6,6 +6,14 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {labelled} from '../helpers/docker.js'
+import {
+  redisAs,
+  redisCliArgs,
+  redisCliEnv,
+  redisPipe,
+  type RedisTenantBinding,
+  sharedRedisCatalog,
+} from '../helpers/redis-tenants.js'
 import {ORG, startTestSystem, testId, type TestSystem} from '../helpers/system.js'
 import {until} from '../helpers/until.js'
 
@@ -14,60 +22,14 @@ const IMAGE = process.env.DBROKER_TEST_REDIS_IMAGE ?? 'dbroker/redis:7'
 const SERVICE = '6c0e2f4a-1b3d-4e5f-9a7b-00000000b701'
 const SHARED = {service_id: SERVICE, plan_id: '6c0e2f4a-1b3d-4e5f-9a7b-00000000b711'}
 
-/** The reference image as a shared plan: one 128 MB container for every instance. */
-const catalogYaml = `services:
-  - id: ${SERVICE}
-    name: redis-under-attack
-    description: tenants of one redis container
-    bindable: true
-    plans:
-      - id: ${SHARED.plan_id}
-        name: shared
-        description: a key prefix per instance in one container
-        kind: shared
-        container:
-          image: ${IMAGE}
-          ports: [6379]
-          volumes: [/data]
-          memory: 128m
-          restart: unless-stopped
-          credentials: {username: default, env: {password: REDIS_PASSWORD}}
-          binding_credentials: per-binding
-          uri: redis://{username}:{password}@{host}:{port}
-          readiness: {probe: tcp, port: 6379, send: "PING\\r\\n", expect: "^(\\\\+PONG|-NOAUTH)", timeout: 30s}
-`
-
-type Binding = {username: string; password: string; port: number; key_prefix: string}
-
-const cliArgs = (b: Binding) => ['-h', '127.0.0.1', '-p', String(b.port), '--user', b.username, '--no-auth-warning']
-const cliEnv = (b: Binding) => ({...process.env, REDISCLI_AUTH: b.password})
-
-/** What redis-cli answers as a binding (its password in the env), errors included; `input` goes to its stdin. */
-async function as(b: Binding, args: string[], input?: string): Promise<string> {
-  const child = execFile('redis-cli', [...cliArgs(b), ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    maxBuffer: 1 << 26,
-    env: cliEnv(b),
-  })
-  const done = new Promise<string>((resolve) => {
-    let out = ''
-    child.stdout!.on('data', (chunk: string) => (out += chunk))
-    child.stderr!.on('data', (chunk: string) => (out += chunk))
-    child.on('close', () => resolve(out.trim()))
-  })
-  // redis-cli may exit before it reads all of it (the server closed the connection): its output says so.
-  child.stdin!.on('error', () => {})
-  child.stdin!.end(input ?? '')
-  return done
-}
-
-/** Redis' protocol for `commands`, for `redis-cli --pipe`. */
-const resp = (commands: string[][]) =>
-  commands.map((c) => `*${c.length}\r\n${c.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`).join('')
-
-/** Loads `commands` as the binding through `redis-cli --pipe`; its summary line. */
-const pipe = (b: Binding, commands: string[][]) => as(b, ['--pipe'], resp(commands))
+const catalogYaml = sharedRedisCatalog({
+  service: SERVICE,
+  plan: SHARED.plan_id,
+  name: 'redis-under-attack',
+  image: IMAGE,
+})
+type Binding = RedisTenantBinding
+const [as, pipe, cliArgs, cliEnv] = [redisAs, redisPipe, redisCliArgs, redisCliEnv]
 
 describe('redis: one tenant of a shared container cannot get it killed', () => {
   let t: TestSystem
@@ -140,26 +102,22 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
     expect(answer).not.toMatch(/NOPERM|OOM/)
   })
 
-  it('A copies a full set, deletes it and at once writes as much again in 8 MB strings: the freed pages are gone', async () => {
-    const answer = await survives(
-      async (a) => {
-        await pipe(
-          a,
-          batches('SADD', `${a.key_prefix}s`, 600_000, (i) => [String(i).padStart(60, 'm')]),
-        )
-        // The copy and its reply take the server's resident memory near the limit; redis frees them, and the set.
-        await as(a, ['SUNION', `${a.key_prefix}s`, `${a.key_prefix}s`])
-        expect(await as(a, ['DEL', `${a.key_prefix}s`])).toBe('1')
-      },
-      // Within jemalloc's decay time, what redis counts as used is ~1 MB: maxmemory lets 5 of these through.
-      (a) =>
-        pipe(
-          a,
-          Array.from({length: 8}, (_, i) => ['SETRANGE', `${a.key_prefix}x${i}`, '8000000', 'x']),
-        ),
+  it('A fills what it may keep and deletes it: the freed memory is no longer resident, so the headroom is whole again', async () => {
+    const [a] = [await tenant()]
+    const c = await container()
+    await pipe(
+      a,
+      batches('SADD', `${a.key_prefix}s`, 600_000, (i) => [String(i).padStart(60, 'm')]),
     )
-    // Every command answered: the first ones wrote, the rest past maxmemory were refused.
-    expect(answer).toMatch(/errors: \d+, replies: 8/)
+    expect(await as(a, ['DEL', `${a.key_prefix}s`])).toBe('1')
+    // Redis' maxmemory counts what it allocated, the kernel's limit what is resident: memory freed but kept by the
+    // allocator (jemalloc keeps it 10 s by default) is headroom a copy or a fork can't use. Measured before: 98 MB
+    // resident with 1 MB used, and a tenant's next 40 MB got the container killed.
+    const memory = execFileSync('docker', ['exec', c.Id, '/dbroker/admin-cli', 'INFO', 'memory'], {encoding: 'utf8'})
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(memory)![1])
+    expect(field('used_memory')).toBeLessThan(8 << 20)
+    expect(field('used_memory_rss')).toBeLessThan(field('used_memory') + (24 << 20))
+    expect((await t.osb.deprovision(a.instanceId, SHARED)).status).toBe(200)
   })
 
   it('A queues 30 SETRANGEs of 8 MB in a MULTI: EXEC is refused', async () => {
@@ -235,8 +193,9 @@ describe('redis: one tenant of a shared container cannot get it killed', () => {
         },
         (a) => as(a, ['-x', 'PUBLISH', `${a.key_prefix}ch`], 'x'.repeat(7_000_000)),
       )
-      // Refused by its ACL, or before: a tenant's command may carry 1 MB at most (the connection goes).
-      expect(answer).toMatch(/NOPERM|Server closed the connection/)
+      // Refused by its ACL, or before: a tenant's command may carry 1 MB at most (the connection goes, and redis-cli
+      // may say so or not). Never delivered: PUBLISH would answer how many subscribers got it.
+      expect(answer).not.toMatch(/^\d+$/)
     } finally {
       for (const s of subscribers) s.kill()
     }
