@@ -9,6 +9,7 @@ import {withoutFlags} from '../../src/cli/services/detached-up.js'
 import {
   deprovisionInstance,
   instanceByRef,
+  nearNames,
   removeAllInstances,
   waitForOperation,
 } from '../../src/cli/services/instances.js'
@@ -125,5 +126,28 @@ describe('NAME|ID arguments take a unique id prefix', () => {
       '5b7c is the start of 2 instance ids: cache (5b7c0a11-0000-4000-8000-000000000001), orders (5b7c0a22-0000-4000-8000-000000000002)',
     )
     await expect(instanceByRef(broker, 'ffff')).rejects.toThrow('no instance has the id or name ffff')
+  })
+
+  it('a mistyped name suggests the instance names near it, the nearest first (show, connect, bind, deprovision…)', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small', 'ready')
+    broker.add('r-2', 'caches', 'redis', 'small', 'ready')
+    broker.add('p-1', 'orders', 'postgresql', 'small', 'ready')
+    await expect(instanceByRef(broker, 'cahce')).rejects.toMatchObject({
+      message: 'no instance has the id or name cahce',
+      hint: 'did you mean cache? (list them with `dbroker instances`)',
+    })
+    await expect(instanceByRef(broker, 'ordres')).rejects.toMatchObject({
+      hint: expect.stringMatching(/^did you mean orders\?/),
+    })
+    await expect(instanceByRef(broker, 'zzzzzz')).rejects.toMatchObject({hint: 'list them with `dbroker instances`'})
+  })
+
+  it('near names: within two edits, or one inside the other, closest first, at most five', () => {
+    expect(nearNames('cahce', ['orders', 'caches', 'cache', 'shop/cache'])).toEqual(['cache', 'shop/cache'])
+    expect(nearNames('cach', ['orders', 'caches', 'cache'])).toEqual(['cache', 'caches'])
+    expect(nearNames('shop', ['shop-cache', 'orders'])).toEqual(['shop-cache'])
+    expect(nearNames('db', ['db-1', 'db-2', 'db-3', 'db-4', 'db-5', 'db-6', 'web'])).toHaveLength(5)
+    expect(nearNames('x', [])).toEqual([])
   })
 })

@@ -55,7 +55,8 @@ export async function waitForOperation(
 export async function instanceByRef(client: CliBroker, ref: string): Promise<InstanceDetail> {
   const instance = await client.findInstance(ref)
   if (instance) return instance
-  const matches = ref ? (await client.instances({stats: false})).filter((i) => i.id.startsWith(ref)) : []
+  const listed = ref ? await client.instances({stats: false}) : []
+  const matches = listed.filter((i) => i.id.startsWith(ref))
   if (matches.length > 1) {
     throw new DbrokerError(
       `${ref} is the start of ${matches.length} instance ids: ${matches.map(labelOf).join(', ')}`,
@@ -63,14 +64,37 @@ export async function instanceByRef(client: CliBroker, ref: string): Promise<Ins
     )
   }
   const only = matches.length === 1 ? await client.findInstance(matches[0].id) : undefined
-  if (!only) throw new NoSuchInstanceError(ref)
+  if (!only) {
+    throw new NoSuchInstanceError(
+      ref,
+      nearNames(
+        ref,
+        listed.flatMap((i) => (i.name ? [i.name] : [])),
+      ),
+    )
+  }
   return only
 }
 
 class NoSuchInstanceError extends DbrokerError {
-  constructor(ref: string) {
-    super(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
+  constructor(ref: string, near: string[]) {
+    super(
+      `no instance has the id or name ${ref}`,
+      near.length > 0
+        ? `did you mean ${near.join(', ')}? (list them with \`dbroker instances\`)`
+        : 'list them with `dbroker instances`',
+    )
   }
+}
+
+/** The names a mistyped `ref` may have meant: within two edits (of a `<deployment>/<container>`'s last part too), or one inside the other; nearest first, at most five. */
+export function nearNames(ref: string, names: string[]): string[] {
+  const scored = names.flatMap((name) => {
+    const distance = Math.min(editDistance(ref, name), editDistance(ref, name.split('/').pop()!))
+    return distance <= 2 || name.includes(ref) || ref.includes(name) ? [{name, distance}] : []
+  })
+  scored.sort((a, b) => a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return [...new Set(scored.map((s) => s.name))].slice(0, 5)
 }
 
 /** What logs and restart act on: a service instance, or a container of a manifest deploy. */
@@ -133,12 +157,7 @@ export async function resolveRef(client: CliBroker & Pick<BrokerClient, 'fetch'>
     ...(await client.instances({stats: false})).flatMap((i) => (i.name ? [i.name] : [])),
     ...deployed.map(deployedLabel),
   ]
-  const near = names
-    .filter(
-      (n) =>
-        n.includes(ref) || ref.includes(n) || editDistance(ref, n.split('/').pop()!) <= 2 || editDistance(ref, n) <= 2,
-    )
-    .slice(0, 5)
+  const near = nearNames(ref, names)
   throw new DbrokerError(
     `no instance or deployed container has the id or name ${ref}`,
     near.length > 0
