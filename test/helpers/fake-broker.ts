@@ -113,6 +113,8 @@ export class FakeBroker implements CliBroker {
   /** The clock bindings are stamped with, as the broker's. */
   now = () => Date.now()
   private readonly secrets = new Map<string, Record<string, unknown>>()
+  /** What an instance's bindings get besides the usual fields (a shared redis plan's key_prefix), by instance id. */
+  readonly namespaces = new Map<string, Record<string, unknown>>()
 
   async bind(id: string, bindingId: string, body: {context?: Record<string, unknown>} = {}): Promise<OsbReply> {
     this.calls.push(`bind ${this.instancesById.get(id)?.name ?? id}`)
@@ -133,6 +135,7 @@ export class FakeBroker implements CliBroker {
       username: `u-${bindingId.slice(0, 8)}`,
       password: `pw-${bindingId}`,
       uri: `redis://x@fake/${id}/${bindingId}`,
+      ...this.namespaces.get(id),
     }
     this.secrets.set(bindingId, credentials)
     return {status: 201, body: {credentials}}
