@@ -124,6 +124,8 @@ describe('a failure in the host engine, as the platform is told of it', () => {
     expect(platformDescription('update', 'op-3', `update failed: ${ENGINE_FAILURE}; the instance runs as before`)).toBe(
       'update failed: the host could not start the container; the instance runs as before; see the broker log, operation op-3',
     )
+    const unreachable = `provision failed: host h1 is unreachable from the broker (broker -> agent): the call to host h1's agent was cancelled: container ${CONTAINER_ID}`
+    expect(platformDescription('provision', 'op-5', unreachable)).toBe(unreachable)
     expect(platformDescription('deprovision', 'op-4', '(HTTP code 409) conflict - removal in progress')).toBe(
       'deprovision failed: the host could not remove the container; see the broker log, operation op-4',
     )

@@ -1,4 +1,5 @@
 import type {OperationKind} from '../../core/types.js'
+import {isUnreachableFailure} from '../reachability.js'
 
 /**
  * Text only a Docker engine writes: dockerode's `(HTTP code 500) server error - …`, the CLI's "Error response
@@ -24,7 +25,8 @@ function whatFailed(kind: OperationKind, description: string): string {
  * broker's log only.
  */
 export function platformDescription(kind: OperationKind, operationId: string, description: string): string {
-  if (!ENGINE_TEXT.test(description)) return description
+  // An unreachable host is the broker's own finding, and its words make a sync reply a 503: kept whole.
+  if (!ENGINE_TEXT.test(description) || isUnreachableFailure(description)) return description
   const unchanged = /; the instance runs as before$/.test(description) ? '; the instance runs as before' : ''
   return `${kind} failed: ${whatFailed(kind, description)}${unchanged}; see the broker log, operation ${operationId}`
 }
