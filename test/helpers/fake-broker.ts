@@ -96,6 +96,7 @@ export class FakeBroker implements CliBroker {
     const polls = (this.polls.get(id) ?? 0) + 1
     this.polls.set(id, polls)
     if (polls < this.pollsUntilReady) return {state: 'in progress', description: `${instance.state} ${id}`}
+    if (this.failWith !== undefined) return {state: 'failed', description: this.failWith}
     if (instance.state === 'deprovisioning') this.instancesById.delete(id)
     else instance.state = 'ready'
     return {state: 'succeeded'}
@@ -109,6 +110,9 @@ export class FakeBroker implements CliBroker {
     this.polls.delete(id)
     return {status: 202, body: {operation: `op-d-${id}`}}
   }
+
+  /** While set, every operation ends failed with this description. */
+  failWith?: string
 
   /** The clock bindings are stamped with, as the broker's. */
   now = () => Date.now()

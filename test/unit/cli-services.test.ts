@@ -10,6 +10,7 @@ import {
   deprovisionInstance,
   instanceByRef,
   nearNames,
+  operationFailed,
   removeAllInstances,
   waitForOperation,
 } from '../../src/cli/services/instances.js'
@@ -112,6 +113,28 @@ describe('parameters, credentials and argv', () => {
         ['--detach-timeout', '--data-dir', '--password', '--admin-password'],
       ),
     ).toEqual(['--port', '9', '--keepalive', '1'])
+  })
+})
+
+describe('a failure the broker keeps the engine out of', () => {
+  const description =
+    'provision failed: the host could not create the container; see the broker log, operation provision-1234'
+
+  it("says where the broker's log is: the context's up.log, with the grep that finds the operation", async () => {
+    const broker = new FakeBroker({url: 'http://fake', adminUsername: 'a', adminPassword: 'b', logFile: '/data/up.log'})
+    broker.add('r-1', 'cache', 'redis', 'small', 'ready')
+    broker.failWith = description
+    await expect(
+      deprovisionInstance(broker, (await broker.findInstance('cache'))!, {intervalMs: 1}),
+    ).rejects.toMatchObject({
+      message: `deprovisioning cache (r-1) failed: ${description}`,
+      hint: "the engine's words are in the broker's log: `grep provision-1234 /data/up.log`",
+    })
+    const remote = new FakeBroker()
+    expect(operationFailed(remote, 'provisioning redis', description).hint).toBe(
+      "the engine's words are in the broker's log (its stderr), under provision-1234",
+    )
+    expect(operationFailed(remote, 'provisioning redis', 'provision failed: exited with code 1').hint).toBeUndefined()
   })
 })
 

@@ -97,6 +97,27 @@ export function nearNames(ref: string, names: string[]): string[] {
   return [...new Set(scored.map((s) => s.name))].slice(0, 5)
 }
 
+/**
+ * An operation that failed, as the error to show. The broker keeps the engine's words out of what it answers
+ * ("see the broker log, operation X"): the hint says where that log is and how to find the operation in it.
+ */
+export function operationFailed(
+  client: Pick<CliBroker, 'target'>,
+  what: string,
+  description: string | undefined,
+  hint?: string,
+): DbrokerError {
+  const text = description ?? 'no reason given'
+  const ref = /see the broker log, (?:operation|request) (\S+)/.exec(text)?.[1]
+  const {logFile} = client.target
+  const where = ref
+    ? logFile
+      ? `the engine's words are in the broker's log: \`grep ${ref} ${logFile}\``
+      : `the engine's words are in the broker's log (its stderr), under ${ref}`
+    : undefined
+  return new DbrokerError(`${what} failed: ${text}`, [where, hint].filter(Boolean).join('; ') || undefined)
+}
+
 /** What logs and restart act on: a service instance, or a container of a manifest deploy. */
 export interface ContainerTarget {
   id: string
@@ -189,8 +210,10 @@ export async function settledInstance(
     options.progress?.(`${instance.name ?? instance.id} is still ${instance.state}; waiting`)
     const op = await waitForOperation(client, instance.id, undefined, options)
     if (op.state === 'failed')
-      throw new DbrokerError(
-        `${instance.state === 'provisioning' ? 'provisioning' : 'updating'} ${labelOf(instance)} failed: ${op.description ?? 'no reason given'}`,
+      throw operationFailed(
+        client,
+        `${instance.state === 'provisioning' ? 'provisioning' : 'updating'} ${labelOf(instance)}`,
+        op.description,
       )
     instance = await instanceByRef(client, instance.id)
   }
@@ -278,8 +301,7 @@ export async function provisionInstance(client: CliBroker, request: ProvisionReq
   const operation = reply.body.operation as string | undefined
   if (request.async) return {...base, state: 'in progress', operation}
   const op = await waitForOperation(client, id, operation, {progress: request.progress, ...request.wait})
-  if (op.state === 'failed')
-    throw new DbrokerError(`provisioning ${service.name} failed: ${op.description ?? 'no reason given'}`)
+  if (op.state === 'failed') throw operationFailed(client, `provisioning ${service.name}`, op.description)
   return {...base, state: 'succeeded'}
 }
 
@@ -300,8 +322,7 @@ export async function deprovisionInstance(
   if (reply.status !== 202) return {...base, state: 'succeeded'}
   if (options.async) return {...base, state: 'in progress'}
   const op = await waitForOperation(client, instance.id, reply.body.operation as string | undefined, options)
-  if (op.state === 'failed')
-    throw new DbrokerError(`deprovisioning ${labelOf(instance)} failed: ${op.description ?? 'no reason given'}`)
+  if (op.state === 'failed') throw operationFailed(client, `deprovisioning ${labelOf(instance)}`, op.description)
   return {...base, state: 'succeeded'}
 }
 
