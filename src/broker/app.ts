@@ -1,4 +1,4 @@
-import Fastify, {type FastifyInstance} from 'fastify'
+import Fastify, {type FastifyInstance, type FastifyRequest} from 'fastify'
 
 import type {Catalog} from '../catalog/index.js'
 import {type ErrorBody, errorStatus, ownStatus} from '../core/error-status.js'
@@ -10,6 +10,7 @@ import {guardLogins} from '../core/login-guard.js'
 import {osbRoutes} from './osb.js'
 import {unreachableHost} from './reachability.js'
 import type {Provisioner} from './lifecycle/index.js'
+import {showsEngineInternals} from './lifecycle/platform-description.js'
 
 export interface BrokerAppOptions {
   catalog: Catalog
@@ -50,12 +51,23 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
     done(new OsbError(400, 'the request body must be JSON (Content-Type: application/json)'), undefined)
   })
 
+  /** A platform's answer carries no engine internals: the request's id leads the operator to them in this log. */
+  const described = (request: FastifyRequest, description: string): string => {
+    if (!request.url.startsWith('/v2/') || !showsEngineInternals(description)) return description
+    options.log.warn(
+      `${request.method} ${request.url} (request ${request.id}) failed in the host's engine: ${description}`,
+    )
+    return `the host's engine failed; see the broker log, request ${request.id}`
+  }
+
   app.setErrorHandler((error: Error & {code?: string}, request, reply) => {
     if (error instanceof OsbError) {
       if (error.status >= 500) options.log.warn(`${request.method} ${request.url} -> ${error.status}: ${error.message}`)
-      return reply
-        .code(error.status)
-        .send({...(error.code ? {error: error.code} : {}), description: error.message, ...error.extra})
+      return reply.code(error.status).send({
+        ...(error.code ? {error: error.code} : {}),
+        description: described(request, error.message),
+        ...error.extra,
+      })
     }
     const own = ownStatus(error)
     if (own !== undefined) {
@@ -71,12 +83,14 @@ export function buildBrokerApp(options: BrokerAppOptions): FastifyInstance {
       // The host's agent could not be reached (or the broker gave up on it): the service is unavailable for now, not broken.
       const status = unreachableHost(error) ? 503 : known.status
       if (status >= 500) options.log.warn(`${request.method} ${request.url} -> ${status}: ${error.message}`)
-      return reply
-        .code(status)
-        .send({error: known.name, description: error.message, ...(hint ? {hint} : {})} satisfies ErrorBody)
+      return reply.code(status).send({
+        error: known.name,
+        description: described(request, error.message),
+        ...(hint ? {hint} : {}),
+      } satisfies ErrorBody)
     }
     options.log.error(`${request.method} ${request.url} failed: ${error.stack ?? errorMessage(error)}`)
-    return reply.code(500).send({description: `internal error: ${errorMessage(error)}`})
+    return reply.code(500).send({description: described(request, `internal error: ${errorMessage(error)}`)})
   })
 
   app.setNotFoundHandler((request, reply) =>

@@ -1,4 +1,5 @@
 import {type ContainerDef, type PlanDef, planContainer, type ServiceDef} from '../catalog/index.js'
+import {restartSpec} from '../catalog/restart.js'
 import {type ContainerLogging, DEFAULT_LOGGING, DEFAULT_ROTATION} from '../core/logging.js'
 import {type ContainerSecurity, DEFAULT_SECURITY} from '../core/security.js'
 import type {ContainerSpec, Host, InstanceCredentials, PortMapping} from '../core/types.js'
@@ -95,7 +96,7 @@ export function buildSpec({
     ...(disk ? {disk} : {}),
     ...(c.memory ? {memoryBytes: c.memory} : {}),
     ...(c.cpus ? {nanoCpus: Math.round(c.cpus * 1e9)} : {}),
-    restart: c.restart,
+    ...restartSpec(c.restart),
     labels: {
       'dbroker.service': service.name,
       'dbroker.plan': plan.name,

@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {CAPABILITIES} from '../core/security.js'
+import {restartText} from './restart.js'
 import {DRAIN_URL_MESSAGE, isDrainUrl, leaksCredential, loggingSchema} from './logging.js'
 import {MAX_DISK_BYTES, MIN_DISK_BYTES, parseBytes, parseDuration} from './units.js'
 
@@ -112,7 +113,8 @@ export const containerSchema = z.strictObject({
     .optional(),
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
-  restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']).default('unless-stopped'),
+  /** always | unless-stopped | on-failure[:N] | no, as `docker run --restart` takes it. */
+  restart: restartText.default('unless-stopped'),
   credentials: z.strictObject({
     /** A fixed user name; generated per instance when absent. */
     username: z.string().optional(),

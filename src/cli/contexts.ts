@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import type {BrokerTarget} from '../client/broker-client.js'
 import {DbrokerError, UsageError} from '../core/errors.js'
+import {upLogFile} from './detach.js'
 
 export interface BrokerContext {
   url: string
@@ -146,5 +147,6 @@ export function resolveTarget(
     adminPassword: env.DBROKER_ADMIN_PASSWORD || context?.adminPassword,
     context: context ? chosen : undefined,
     startCommand: env.DBROKER_URL ? undefined : context?.startCommand,
+    ...(env.DBROKER_URL || !context?.dataDir ? {} : {logFile: upLogFile(context.dataDir)}),
   }
 }

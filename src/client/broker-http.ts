@@ -11,6 +11,8 @@ export interface BrokerTarget {
   context?: string
   /** How the context's `dbroker up` was started, for the hint when it is not running. */
   startCommand?: string
+  /** Where the context's `dbroker up --detach` logs, for a failure that points at the broker's log. */
+  logFile?: string
 }
 
 /** The broker answered with an error status; the message is its description, never a secret. */

@@ -2,7 +2,12 @@ import {Args, Flags} from '@oclif/core'
 
 import {BrokerCommand} from '../cli/base-command.js'
 import {bindService, type BindResult, parseTtl} from '../cli/services/bind.js'
-import {CREDENTIALS_FORMATS, type CredentialsFormat, formatCredentials} from '../cli/services/credentials.js'
+import {
+  CREDENTIALS_FORMATS,
+  type CredentialsFormat,
+  formatCredentials,
+  keyPrefixNote,
+} from '../cli/services/credentials.js'
 
 export default class Bind extends BrokerCommand {
   static override summary = 'Bind to an instance and print its credentials; given a service name, provision it first'
@@ -52,6 +57,8 @@ Each call creates a new binding with its own user and password, unless --reuse: 
     this.note(
       `${result.binding.reused ? 'reused' : 'bound'} ${result.instance.name ?? result.instance.id} (binding ${result.binding.id}${expires})`,
     )
+    const keys = keyPrefixNote(result.credentials)
+    if (keys) this.note(keys)
     if (!this.jsonEnabled())
       process.stdout.write(
         formatCredentials(

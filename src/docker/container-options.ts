@@ -1,6 +1,7 @@
 import type Docker from 'dockerode'
 
 import {effectiveLogging} from '../core/logging.js'
+import {DEFAULT_ON_FAILURE_RETRIES} from '../core/restart.js'
 import {effectiveSecurity, installationNetwork} from '../core/security.js'
 import {madeFrom, specHash} from '../core/spec-hash.js'
 import type {ContainerSpec} from '../core/types.js'
@@ -55,7 +56,8 @@ export function createOptions(spec: ContainerSpec, installation: string): Docker
       NanoCpus: spec.nanoCpus,
       RestartPolicy: {
         Name: spec.restart === 'no' ? '' : spec.restart,
-        MaximumRetryCount: spec.restart === 'on-failure' ? 5 : undefined,
+        MaximumRetryCount:
+          spec.restart === 'on-failure' ? spec.restartRetries || DEFAULT_ON_FAILURE_RETRIES : undefined,
       },
       Privileged: false,
       CapDrop: ['ALL'],

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {loggingSchema} from '../catalog/logging.js'
+import {restartParts} from '../catalog/restart.js'
 import {bytes, readiness, supervision} from '../catalog/schema.js'
 
 // Image tags are made of these names, and a tag's parts may not end in "-".
@@ -109,21 +110,6 @@ const bindVolume = z.string().transform((value, ctx) => {
   }
 })
 
-const restart = z.string().transform((value, ctx) => {
-  const match = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(value)
-  if (!match || (match[2] !== undefined && match[1] !== 'on-failure')) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${value}" is not a restart policy: use always, unless-stopped, on-failure[:N] or no`,
-    })
-    return {policy: 'no' as const}
-  }
-  return {
-    policy: match[1] as 'no' | 'always' | 'unless-stopped' | 'on-failure',
-    ...(match[2] !== undefined ? {retries: Number(match[2])} : {}),
-  }
-})
-
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String)
 
 export const manifestContainerSchema = z.strictObject({
@@ -152,7 +138,7 @@ export const manifestContainerSchema = z.strictObject({
   disk: z.strictObject({size: bytes, driver: z.enum(['loop', 'volume']).optional(), path: containerPath}).optional(),
   bind_volumes: z.array(bindVolume).default([]),
   depends_on: z.array(name).default([]),
-  restart: restart.default({policy: 'unless-stopped'}),
+  restart: restartParts.default({policy: 'unless-stopped'}),
   memory: bytes.optional(),
   cpus: z.number().positive().max(1024).optional(),
   logging: loggingSchema.optional(),

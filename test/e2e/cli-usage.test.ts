@@ -46,6 +46,36 @@ describe('mistyped commands and flags, as an operator makes them', () => {
     expect(sub.stderr).not.toContain('context:lst')
   })
 
+  it('a typo before arguments and flags still gets "did you mean", with what was typed after it', () => {
+    const r = cli('provison', 'redis', '--plan', 'small')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(
+      'Error: there is no command provison\n  Try: did you mean `dbroker provision redis --plan small`?\n',
+    )
+    const show = cli('shwo', 'cache')
+    expect(show.code).toBe(2)
+    expect(show.stderr).toContain('did you mean `dbroker show cache`?')
+    const sub = cli('hosts', 'regstry', 'h1', '--mirror', 'https://mirror.example')
+    expect(sub.stderr).toContain('did you mean `dbroker hosts registry h1 --mirror https://mirror.example`?')
+    for (const args of [
+      ['provison', 'redis', '--json'],
+      ['provison', '--json', 'redis'],
+    ]) {
+      const json = cli(...args)
+      expect(json.code).toBe(2)
+      expect(json.stderr).toBe('')
+      expect(JSON.parse(json.stdout)).toEqual({
+        status: 2,
+        error: {
+          name: 'UsageError',
+          message: expect.stringMatching(
+            /^there is no command provison; did you mean `dbroker provision (redis --json|--json redis)`\?$/,
+          ),
+        },
+      })
+    }
+  })
+
   it('an argument a command does not take is named as such', () => {
     const r = cli('catalog', 'extra-arg')
     expect(r.code).toBe(2)

@@ -96,6 +96,7 @@ export class FakeBroker implements CliBroker {
     const polls = (this.polls.get(id) ?? 0) + 1
     this.polls.set(id, polls)
     if (polls < this.pollsUntilReady) return {state: 'in progress', description: `${instance.state} ${id}`}
+    if (this.failWith !== undefined) return {state: 'failed', description: this.failWith}
     if (instance.state === 'deprovisioning') this.instancesById.delete(id)
     else instance.state = 'ready'
     return {state: 'succeeded'}
@@ -110,9 +111,14 @@ export class FakeBroker implements CliBroker {
     return {status: 202, body: {operation: `op-d-${id}`}}
   }
 
+  /** While set, every operation ends failed with this description. */
+  failWith?: string
+
   /** The clock bindings are stamped with, as the broker's. */
   now = () => Date.now()
   private readonly secrets = new Map<string, Record<string, unknown>>()
+  /** What an instance's bindings get besides the usual fields (a shared redis plan's key_prefix), by instance id. */
+  readonly namespaces = new Map<string, Record<string, unknown>>()
 
   async bind(id: string, bindingId: string, body: {context?: Record<string, unknown>} = {}): Promise<OsbReply> {
     this.calls.push(`bind ${this.instancesById.get(id)?.name ?? id}`)
@@ -133,6 +139,7 @@ export class FakeBroker implements CliBroker {
       username: `u-${bindingId.slice(0, 8)}`,
       password: `pw-${bindingId}`,
       uri: `redis://x@fake/${id}/${bindingId}`,
+      ...this.namespaces.get(id),
     }
     this.secrets.set(bindingId, credentials)
     return {status: 201, body: {credentials}}

@@ -1,7 +1,7 @@
 import {BrokerEvents} from '../../src/broker/events.js'
 import {Provisioner} from '../../src/broker/lifecycle/index.js'
 import type {Catalog} from '../../src/catalog/index.js'
-import {createLogger} from '../../src/core/log.js'
+import {createLogger, type Logger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
 import {FakeAgent, kvCatalog} from './fake-agent.js'
 
@@ -9,6 +9,7 @@ import {FakeAgent, kvCatalog} from './fake-agent.js'
 export async function fakeLifecycle<A extends FakeAgent>(
   agent: A,
   catalog: Catalog = kvCatalog(),
+  log: Logger = createLogger('silent'),
 ): Promise<{store: Store; agent: A; events: BrokerEvents; provisioner: Provisioner; catalog: Catalog}> {
   const store = await openStore('sqlite::memory:')
   await store.upsertHost({
@@ -23,7 +24,6 @@ export async function fakeLifecycle<A extends FakeAgent>(
     facts: null,
   })
   const events = new BrokerEvents()
-  const log = createLogger('silent')
   // A keepalive longer than any test: h1 stays live without heartbeats.
   const provisioner = new Provisioner({
     store,

@@ -35,6 +35,19 @@ describe("the CLI's bind decision", () => {
     expect(broker.calls.filter((c) => c.startsWith('provision'))).toEqual(['provision postgresql/medium orders'])
   })
 
+  it('a mistyped instance or service name suggests the near ones, and provisions nothing', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small')
+    await expect(bindService(broker, 'cahce', fast)).rejects.toMatchObject({
+      message: 'no instance and no service is called cahce',
+      hint: expect.stringMatching(/^did you mean cache\? services: /),
+    })
+    await expect(bindService(broker, 'rediss', fast)).rejects.toMatchObject({
+      hint: expect.stringMatching(/^did you mean redis\? /),
+    })
+    expect(broker.calls).toEqual([])
+  })
+
   it('refuses --plan medium for an instance on small, naming both plans, and binds nothing', async () => {
     const broker = new FakeBroker()
     broker.add('pg-1', 'postgresql', 'postgresql', 'small')

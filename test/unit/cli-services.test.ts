@@ -9,6 +9,8 @@ import {withoutFlags} from '../../src/cli/services/detached-up.js'
 import {
   deprovisionInstance,
   instanceByRef,
+  nearNames,
+  operationFailed,
   removeAllInstances,
   waitForOperation,
 } from '../../src/cli/services/instances.js'
@@ -114,6 +116,28 @@ describe('parameters, credentials and argv', () => {
   })
 })
 
+describe('a failure the broker keeps the engine out of', () => {
+  const description =
+    'provision failed: the host could not create the container; see the broker log, operation provision-1234'
+
+  it("says where the broker's log is: the context's up.log, with the grep that finds the operation", async () => {
+    const broker = new FakeBroker({url: 'http://fake', adminUsername: 'a', adminPassword: 'b', logFile: '/data/up.log'})
+    broker.add('r-1', 'cache', 'redis', 'small', 'ready')
+    broker.failWith = description
+    await expect(
+      deprovisionInstance(broker, (await broker.findInstance('cache'))!, {intervalMs: 1}),
+    ).rejects.toMatchObject({
+      message: `deprovisioning cache (r-1) failed: ${description}`,
+      hint: "the engine's words are in the broker's log: `grep provision-1234 /data/up.log`",
+    })
+    const remote = new FakeBroker()
+    expect(operationFailed(remote, 'provisioning redis', description).hint).toBe(
+      "the engine's words are in the broker's log (its stderr), under provision-1234",
+    )
+    expect(operationFailed(remote, 'provisioning redis', 'provision failed: exited with code 1').hint).toBeUndefined()
+  })
+})
+
 describe('NAME|ID arguments take a unique id prefix', () => {
   it('a unique prefix finds its instance; an ambiguous one lists the candidates; none is a clear error', async () => {
     const broker = new FakeBroker()
@@ -125,5 +149,28 @@ describe('NAME|ID arguments take a unique id prefix', () => {
       '5b7c is the start of 2 instance ids: cache (5b7c0a11-0000-4000-8000-000000000001), orders (5b7c0a22-0000-4000-8000-000000000002)',
     )
     await expect(instanceByRef(broker, 'ffff')).rejects.toThrow('no instance has the id or name ffff')
+  })
+
+  it('a mistyped name suggests the instance names near it, the nearest first (show, connect, bind, deprovision…)', async () => {
+    const broker = new FakeBroker()
+    broker.add('r-1', 'cache', 'redis', 'small', 'ready')
+    broker.add('r-2', 'caches', 'redis', 'small', 'ready')
+    broker.add('p-1', 'orders', 'postgresql', 'small', 'ready')
+    await expect(instanceByRef(broker, 'cahce')).rejects.toMatchObject({
+      message: 'no instance has the id or name cahce',
+      hint: 'did you mean cache? (list them with `dbroker instances`)',
+    })
+    await expect(instanceByRef(broker, 'ordres')).rejects.toMatchObject({
+      hint: expect.stringMatching(/^did you mean orders\?/),
+    })
+    await expect(instanceByRef(broker, 'zzzzzz')).rejects.toMatchObject({hint: 'list them with `dbroker instances`'})
+  })
+
+  it('near names: within two edits, or one inside the other, closest first, at most five', () => {
+    expect(nearNames('cahce', ['orders', 'caches', 'cache', 'shop/cache'])).toEqual(['cache', 'shop/cache'])
+    expect(nearNames('cach', ['orders', 'caches', 'cache'])).toEqual(['cache', 'caches'])
+    expect(nearNames('shop', ['shop-cache', 'orders'])).toEqual(['shop-cache'])
+    expect(nearNames('db', ['db-1', 'db-2', 'db-3', 'db-4', 'db-5', 'db-6', 'web'])).toHaveLength(5)
+    expect(nearNames('x', [])).toEqual([])
   })
 })

@@ -4,6 +4,7 @@ import {describe, expect, it, vi} from 'vitest'
 
 import {bindService, parseTtl, reusableBinding} from '../../src/cli/services/bind.js'
 import {clientCommand, clientOf, connectInstance, printedCommand} from '../../src/cli/services/connect.js'
+import {keyPrefixNote} from '../../src/cli/services/credentials.js'
 import {eventLine} from '../../src/cli/event-line.js'
 import {
   type EventSource,
@@ -158,6 +159,44 @@ describe('dbroker connect', () => {
     expect(result).toMatchObject({exitCode: 7, unbound: true})
     expect(broker.calls).toEqual(['bind cache', `unbind ${result.binding}`])
     expect(broker.instancesById.get('r-1')!.bindings).toEqual([])
+  })
+
+  it("on a shared redis plan, says before the client starts that keys must start with the binding's key_prefix", async () => {
+    const broker = new FakeBroker()
+    const shared = broker.add('r-1', 'cache', 'redis', 'small')
+    shared.client = 'redis-cli'
+    shared.kind = 'shared'
+    broker.namespaces.set('r-1', {key_prefix: 'i-5b7c0a11:'})
+    const said: string[] = []
+    let started = -1
+    await connectInstance(broker, (await broker.findInstance('cache'))!, {
+      progress: (line) => said.push(line),
+      start: () => {
+        started = said.length
+        return spawn(process.execPath, ['-e', ''], {stdio: 'ignore'})
+      },
+    })
+    const note = said.findIndex((l) => l.includes('keys must start with i-5b7c0a11:'))
+    expect(note).toBeGreaterThanOrEqual(0)
+    expect(note).toBeLessThan(started)
+    expect(said[note]).toBe(
+      "keys must start with i-5b7c0a11: — the binding's ACL allows only ~i-5b7c0a11:* (e.g. SET i-5b7c0a11:greeting hello)",
+    )
+    const line = printedCommand({
+      id: 'r-1',
+      name: 'cache',
+      client: 'redis-cli',
+      service: 'redis',
+      plan: 'shared',
+      kind: 'shared',
+    })
+    expect(line).toContain('echo "keys must start with $CONNECT_KEY_PREFIX')
+    expect(line.indexOf('echo')).toBeLessThan(line.indexOf('redis-cli'))
+  })
+
+  it('bind says the key prefix on stderr too; a dedicated instance has none to say', () => {
+    expect(keyPrefixNote({key_prefix: 'i-1:'})).toMatch(/^keys must start with i-1:/)
+    expect(keyPrefixNote({username: 'default'})).toBeUndefined()
   })
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

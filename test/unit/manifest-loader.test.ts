@@ -35,7 +35,7 @@ describe('manifest loader', () => {
     expect(redis).toMatchObject({
       name: 'redis',
       image: 'dbroker/redis:7',
-      command: ['--dir', '/data', '--appendonly', 'yes'],
+      command: ['--dir', '/data', '--appendonly', 'yes', '--protected-mode', 'no'],
       entrypoint: ['redis-server'],
       ports: [{container: 6379, host: 6379, hostIp: '127.0.0.1', protocol: 'tcp'}],
       disk: {size: 1024 ** 3, driver: 'loop', path: '/data'},
@@ -57,7 +57,7 @@ describe('manifest loader', () => {
       bind_volumes: [{source: '/srv/shop/static', path: '/static', readOnly: true}],
     })
     expect(web.ports[0].host).toBeUndefined()
-    expect(deployment.lineOf(['hosts', 0, 'containers', 2, 'depends_on'])).toBe(33)
+    expect(deployment.lineOf(['hosts', 0, 'containers', 2, 'depends_on'])).toBe(31)
   })
 
   it('reports a YAML syntax error and a duplicate key with their lines', () => {

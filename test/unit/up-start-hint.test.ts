@@ -46,6 +46,15 @@ describe("the hint when a context's `dbroker up` is not running", () => {
     expect(failure.hint).toBe(`start it again with \`${startCommand}\``)
   })
 
+  it("an up's context says where that up logs (a failure from the broker points there); DBROKER_URL does not", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbroker-hint-'))
+    dirs.push(dir)
+    const store = new ContextStore(dir)
+    await store.set('local', {url: 'http://127.0.0.1:1', dataDir: '/srv/dbroker'}, {use: true})
+    expect(resolveTarget(store, undefined, {}).logFile).toBe('/srv/dbroker/up.log')
+    expect(resolveTarget(store, undefined, {DBROKER_URL: 'http://127.0.0.1:2'}).logFile).toBeUndefined()
+  })
+
   it('a context without one (written by an older up, or DBROKER_URL) keeps the general hint', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`
     const failure = (await new BrokerClient({url, context: 'local', username: 'u', password: 'p'})

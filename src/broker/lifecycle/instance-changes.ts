@@ -50,8 +50,12 @@ export class InstanceChanges {
     const current = planOf(catalog, instance)
     const target = body.plan_id ? resolvePlan(catalog, body.service_id, body.plan_id) : current
     const planChanged = target.plan.id !== instance.planId
+    // plan_updateable is the current plan's (or its service's) word on leaving it: name it, and the plan asked for.
     if (planChanged && !catalog.planUpdateable(current.service, current.plan)) {
-      throw new OsbError(422, `plan ${current.plan.name} of ${current.service.name} cannot be changed`)
+      throw new OsbError(
+        422,
+        `instance ${instanceId} cannot move from plan ${current.plan.name} to plan ${target.plan.name} of ${current.service.name}: plan ${current.plan.name} is not plan_updateable; provision a new instance of plan ${target.plan.name} instead`,
+      )
     }
     checkMaintenance(target.plan, requestedMaintenance(body.maintenance_info))
     const given = isEmpty(body.parameters) ? undefined : body.parameters

@@ -7,6 +7,7 @@ import {leaseLost, LeaseLostError, runFenced} from '../lease-fence.js'
 import {isLive} from '../placement.js'
 import {describeWait, isUnreachableFailure} from '../reachability.js'
 import {DEFAULT_POLLING_SECONDS, type LifecycleContext, pollingSeconds} from './context.js'
+import {platformDescription} from './platform-description.js'
 import {withoutInstanceSecrets} from './redaction.js'
 import {type Change, finishOperation} from './transition.js'
 
@@ -107,9 +108,10 @@ export class OperationRunner {
             ? `${op.kind} was cancelled: ${errorMessage(abort.signal.reason)}`
             : `${op.kind} failed: ${errorMessage(error)}`,
         ).catch(() => `${op.kind} failed (its reason is withheld: the instance's secrets could not be read)`)
-        ending = {state: 'failed', description}
+        // The platform gets no engine internals (container ids, the engine's error text): those stay in this log.
+        ending = {state: 'failed', description: platformDescription(op.kind, op.id, description)}
         ctx.log.warn(
-          `${op.kind} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`,
+          `${op.kind} ${op.id} of ${op.bindingId ? `binding ${op.bindingId}` : `instance ${op.instanceId}`} failed: ${description}`,
         )
       }
       if ((await finishOperation(ctx, op, ending, change)) === 'taken over') {

@@ -10,6 +10,7 @@ import {type CliBroker, canLookUp, type Progress} from './broker.js'
 import {catalogNames, findService, planByRef} from './catalog.js'
 import {
   instanceByRef,
+  nearNames,
   labelOf,
   NameTakenError,
   provisionInstance,
@@ -174,9 +175,11 @@ async function bindTarget(
   const found = lookUp ? await client.findInstance(name) : undefined
   if (found) return reuse(client, services, found, service, options)
   if (!service || !plan) {
+    const instances = lookUp ? (await client.instances({stats: false})).flatMap((i) => (i.name ? [i.name] : [])) : []
+    const near = nearNames(ref, [...services.map((s) => s.name), ...instances])
     throw new DbrokerError(
       `no instance and no service is called ${ref}`,
-      `services: ${services.map((s) => s.name).join(', ')}; instances: \`dbroker instances\``,
+      `${near.length > 0 ? `did you mean ${near.join(', ')}? ` : ''}services: ${services.map((s) => s.name).join(', ')}; instances: \`dbroker instances\``,
     )
   }
   if (!lookUp)

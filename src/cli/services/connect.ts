@@ -6,6 +6,7 @@ import type {InstanceDetail} from '../../core/admin.js'
 import {DbrokerError, errorMessage} from '../../core/errors.js'
 import {bindService} from './bind.js'
 import type {CliBroker, Progress} from './broker.js'
+import {keyPrefixNote} from './credentials.js'
 import {labelOf, settledInstance} from './instances.js'
 
 /** The clients `dbroker connect` knows how to start: a plan's `client:` in the catalog names one. */
@@ -76,11 +77,16 @@ const shellQuote = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : 
  * the secret itself. It makes no binding now.
  */
 export function printedCommand(
-  instance: Pick<InstanceDetail, 'id' | 'name' | 'client' | 'service' | 'plan'>,
+  instance: Pick<InstanceDetail, 'id' | 'name' | 'client' | 'service' | 'plan' | 'kind'>,
   options: {bin?: string; context?: string} = {},
 ): string {
   const program = clientOf(instance)
   const ref = (name: string) => `"$CONNECT_${name}"`
+  // A shared plan's binding is confined to its instance's keys: say the prefix (bind --format env gives it) first.
+  const note =
+    instance.kind === 'shared' && program === 'redis-cli'
+      ? `{ [ -z "$CONNECT_KEY_PREFIX" ] || echo "keys must start with $CONNECT_KEY_PREFIX (the binding's ACL allows only ~$CONNECT_KEY_PREFIX*)" >&2; } && `
+      : ''
   const bind = [
     options.bin ?? 'dbroker',
     'bind',
@@ -94,7 +100,7 @@ export function printedCommand(
     username: ref('USERNAME'),
     database: program === 'redis-cli' ? undefined : ref('DATABASE'),
   }
-  return `eval "$(${bind})" && ${CLIENTS[program].passwordEnv}=${ref('PASSWORD')} ${program} ${CLIENTS[program].args(endpoint).join(' ')}`
+  return `eval "$(${bind})" && ${note}${CLIENTS[program].passwordEnv}=${ref('PASSWORD')} ${program} ${CLIENTS[program].args(endpoint).join(' ')}`
 }
 
 function onPath(program: string): boolean {
@@ -187,6 +193,8 @@ export async function connectInstance(
     progress(
       `connecting to ${labelOf(instance)} with ${program} as ${String(bound.credentials.username)} (a binding for this session: ${bound.binding.id})`,
     )
+    const keys = keyPrefixNote(bound.credentials)
+    if (keys) progress(keys)
     try {
       child = (options.start ?? startOnTerminal)(clientCommand(program, bound.credentials))
       exitCode = await new Promise<number>((resolve, reject) => {

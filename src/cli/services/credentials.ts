@@ -22,6 +22,16 @@ export function credentialVariables(credentials: Record<string, unknown>, prefix
   return fields.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [name(k), String(v)])
 }
 
+/**
+ * A binding in a shared redis may only touch its instance's keys (its ACL allows `~<prefix>*`): what to tell its
+ * user before they type a key, or nothing for a binding without a key_prefix.
+ */
+export function keyPrefixNote(credentials: Record<string, unknown>): string | undefined {
+  const prefix = credentials.key_prefix
+  if (typeof prefix !== 'string' || prefix === '') return undefined
+  return `keys must start with ${prefix} — the binding's ACL allows only ~${prefix}* (e.g. SET ${prefix}greeting hello)`
+}
+
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`
 const dotenvQuote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`
 

@@ -55,7 +55,8 @@ export async function waitForOperation(
 export async function instanceByRef(client: CliBroker, ref: string): Promise<InstanceDetail> {
   const instance = await client.findInstance(ref)
   if (instance) return instance
-  const matches = ref ? (await client.instances({stats: false})).filter((i) => i.id.startsWith(ref)) : []
+  const listed = ref ? await client.instances({stats: false}) : []
+  const matches = listed.filter((i) => i.id.startsWith(ref))
   if (matches.length > 1) {
     throw new DbrokerError(
       `${ref} is the start of ${matches.length} instance ids: ${matches.map(labelOf).join(', ')}`,
@@ -63,14 +64,58 @@ export async function instanceByRef(client: CliBroker, ref: string): Promise<Ins
     )
   }
   const only = matches.length === 1 ? await client.findInstance(matches[0].id) : undefined
-  if (!only) throw new NoSuchInstanceError(ref)
+  if (!only) {
+    throw new NoSuchInstanceError(
+      ref,
+      nearNames(
+        ref,
+        listed.flatMap((i) => (i.name ? [i.name] : [])),
+      ),
+    )
+  }
   return only
 }
 
 class NoSuchInstanceError extends DbrokerError {
-  constructor(ref: string) {
-    super(`no instance has the id or name ${ref}`, 'list them with `dbroker instances`')
+  constructor(ref: string, near: string[]) {
+    super(
+      `no instance has the id or name ${ref}`,
+      near.length > 0
+        ? `did you mean ${near.join(', ')}? (list them with \`dbroker instances\`)`
+        : 'list them with `dbroker instances`',
+    )
   }
+}
+
+/** The names a mistyped `ref` may have meant: within two edits (of a `<deployment>/<container>`'s last part too), or one inside the other; nearest first, at most five. */
+export function nearNames(ref: string, names: string[]): string[] {
+  const scored = names.flatMap((name) => {
+    const distance = Math.min(editDistance(ref, name), editDistance(ref, name.split('/').pop()!))
+    return distance <= 2 || name.includes(ref) || ref.includes(name) ? [{name, distance}] : []
+  })
+  scored.sort((a, b) => a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return [...new Set(scored.map((s) => s.name))].slice(0, 5)
+}
+
+/**
+ * An operation that failed, as the error to show. The broker keeps the engine's words out of what it answers
+ * ("see the broker log, operation X"): the hint says where that log is and how to find the operation in it.
+ */
+export function operationFailed(
+  client: Pick<CliBroker, 'target'>,
+  what: string,
+  description: string | undefined,
+  hint?: string,
+): DbrokerError {
+  const text = description ?? 'no reason given'
+  const ref = /see the broker log, (?:operation|request) (\S+)/.exec(text)?.[1]
+  const {logFile} = client.target
+  const where = ref
+    ? logFile
+      ? `the engine's words are in the broker's log: \`grep ${ref} ${logFile}\``
+      : `the engine's words are in the broker's log (its stderr), under ${ref}`
+    : undefined
+  return new DbrokerError(`${what} failed: ${text}`, [where, hint].filter(Boolean).join('; ') || undefined)
 }
 
 /** What logs and restart act on: a service instance, or a container of a manifest deploy. */
@@ -133,12 +178,7 @@ export async function resolveRef(client: CliBroker & Pick<BrokerClient, 'fetch'>
     ...(await client.instances({stats: false})).flatMap((i) => (i.name ? [i.name] : [])),
     ...deployed.map(deployedLabel),
   ]
-  const near = names
-    .filter(
-      (n) =>
-        n.includes(ref) || ref.includes(n) || editDistance(ref, n.split('/').pop()!) <= 2 || editDistance(ref, n) <= 2,
-    )
-    .slice(0, 5)
+  const near = nearNames(ref, names)
   throw new DbrokerError(
     `no instance or deployed container has the id or name ${ref}`,
     near.length > 0
@@ -170,8 +210,10 @@ export async function settledInstance(
     options.progress?.(`${instance.name ?? instance.id} is still ${instance.state}; waiting`)
     const op = await waitForOperation(client, instance.id, undefined, options)
     if (op.state === 'failed')
-      throw new DbrokerError(
-        `${instance.state === 'provisioning' ? 'provisioning' : 'updating'} ${labelOf(instance)} failed: ${op.description ?? 'no reason given'}`,
+      throw operationFailed(
+        client,
+        `${instance.state === 'provisioning' ? 'provisioning' : 'updating'} ${labelOf(instance)}`,
+        op.description,
       )
     instance = await instanceByRef(client, instance.id)
   }
@@ -259,8 +301,7 @@ export async function provisionInstance(client: CliBroker, request: ProvisionReq
   const operation = reply.body.operation as string | undefined
   if (request.async) return {...base, state: 'in progress', operation}
   const op = await waitForOperation(client, id, operation, {progress: request.progress, ...request.wait})
-  if (op.state === 'failed')
-    throw new DbrokerError(`provisioning ${service.name} failed: ${op.description ?? 'no reason given'}`)
+  if (op.state === 'failed') throw operationFailed(client, `provisioning ${service.name}`, op.description)
   return {...base, state: 'succeeded'}
 }
 
@@ -281,8 +322,7 @@ export async function deprovisionInstance(
   if (reply.status !== 202) return {...base, state: 'succeeded'}
   if (options.async) return {...base, state: 'in progress'}
   const op = await waitForOperation(client, instance.id, reply.body.operation as string | undefined, options)
-  if (op.state === 'failed')
-    throw new DbrokerError(`deprovisioning ${labelOf(instance)} failed: ${op.description ?? 'no reason given'}`)
+  if (op.state === 'failed') throw operationFailed(client, `deprovisioning ${labelOf(instance)}`, op.description)
   return {...base, state: 'succeeded'}
 }
 

@@ -2,7 +2,7 @@ import {BrokerRequestError} from '../../client/broker-client.js'
 import {DbrokerError, UsageError} from '../../core/errors.js'
 import type {CliBroker, Progress} from './broker.js'
 import {catalogNames, planByRef} from './catalog.js'
-import {instanceByRef, labelOf, waitForOperation, type WaitOptions} from './instances.js'
+import {instanceByRef, labelOf, operationFailed, waitForOperation, type WaitOptions} from './instances.js'
 
 export interface UpdateRequest {
   /** The plan to move to (name or id); unchanged when absent. */
@@ -83,8 +83,10 @@ export async function updateInstance(client: CliBroker, ref: string, request: Up
   if (request.async) return {...base, state: 'in progress', operation}
   const op = await waitForOperation(client, instance.id, operation, {progress: request.progress, ...request.wait})
   if (op.state === 'failed')
-    throw new DbrokerError(
-      `updating ${labelOf(instance)} failed: ${op.description ?? 'no reason given'}`,
+    throw operationFailed(
+      client,
+      `updating ${labelOf(instance)}`,
+      op.description,
       'it runs as before; see `dbroker show` for its last operation',
     )
   return {...base, state: 'succeeded', operation}
