@@ -126,6 +126,16 @@ describe('a failure in the host engine, as the platform is told of it', () => {
     )
     const unreachable = `provision failed: host h1 is unreachable from the broker (broker -> agent): the call to host h1's agent was cancelled: container ${CONTAINER_ID}`
     expect(platformDescription('provision', 'op-5', unreachable)).toBe(unreachable)
+    // A logging driver the host's engine can't use is the operator's to fix: the reason stays, the ids go.
+    expect(
+      platformDescription(
+        'provision',
+        'op-6',
+        `provision failed: cannot start container dbroker-x-i1: (HTTP code 500) server error - failed to create task for container ${CONTAINER_ID}: failed to initialize logging driver: journald is not enabled on this host`,
+      ),
+    ).toBe(
+      "provision failed: the host could not start the container with the plan's logging driver (journald is not enabled on this host); see the broker log, operation op-6",
+    )
     expect(platformDescription('deprovision', 'op-4', '(HTTP code 409) conflict - removal in progress')).toBe(
       'deprovision failed: the host could not remove the container; see the broker log, operation op-4',
     )

@@ -13,6 +13,10 @@ const ENGINE_TEXT =
 function whatFailed(kind: OperationKind, description: string): string {
   const image = /\bimage (\S+) is not on the engine and could not be made\b/.exec(description)?.[1]
   if (image) return `image ${image} is not on the host and could neither be built nor pulled`
+  // The plan's logging driver is the operator's choice the host can't honour: what the engine said of it is the reason.
+  const logging = /failed to initialize logging driver: ([^;\n]+)/.exec(description)?.[1]?.trim()
+  if (logging && !/[0-9a-f]{64}|docker\.sock/.test(logging))
+    return `the host could not start the container with the plan's logging driver (${logging})`
   if (/\bcannot create container /.test(description)) return 'the host could not create the container'
   if (kind === 'deprovision') return 'the host could not remove the container'
   if (kind === 'bind' || kind === 'unbind') return "the host could not run the binding's commands in the container"
