@@ -119,7 +119,7 @@ describe('a failure in the host engine, as the platform is told of it', () => {
         'provision failed: image example/kv:1 is not on the engine and could not be made (pull: (HTTP code 404) unexpected - pull access denied for example/kv)',
       ),
     ).toBe(
-      'provision failed: image example/kv:1 is not on the host and could neither be built nor pulled; see the broker log, operation op-2',
+      'provision failed: image example/kv:1 is not on the engine and could not be made; see the broker log, operation op-2',
     )
     expect(platformDescription('update', 'op-3', `update failed: ${ENGINE_FAILURE}; the instance runs as before`)).toBe(
       'update failed: the host could not start the container; the instance runs as before; see the broker log, operation op-3',
@@ -135,6 +135,16 @@ describe('a failure in the host engine, as the platform is told of it', () => {
       ),
     ).toBe(
       "provision failed: the host could not start the container with the plan's logging driver (journald is not enabled on this host); see the broker log, operation op-6",
+    )
+    // The broker's own sentence quoting the engine in parentheses keeps its words and its advice, not the quote.
+    expect(
+      platformDescription(
+        'provision',
+        'op-7',
+        'provision failed: registry r.example:5000 refused the login of user puller to pull r.example:5000/kv:1 (Error response from daemon: Get "https://r.example:5000/v2/": unauthorized): check the password and log in again with `dbroker registry login r.example:5000`',
+      ),
+    ).toBe(
+      'provision failed: registry r.example:5000 refused the login of user puller to pull r.example:5000/kv:1: check the password and log in again with `dbroker registry login r.example:5000`; see the broker log, operation op-7',
     )
     expect(platformDescription('deprovision', 'op-4', '(HTTP code 409) conflict - removal in progress')).toBe(
       'deprovision failed: the host could not remove the container; see the broker log, operation op-4',

@@ -31,6 +31,12 @@ function whatFailed(kind: OperationKind, description: string): string {
 export function platformDescription(kind: OperationKind, operationId: string, description: string): string {
   // An unreachable host is the broker's own finding, and its words make a sync reply a 503: kept whole.
   if (!ENGINE_TEXT.test(description) || isUnreachableFailure(description)) return description
+  // The broker's own sentence that quotes the engine in parentheses (a registry that refused a login, and why):
+  // the sentence stays, the quote goes.
+  const unquoted = description.replace(/ ?\(([^()]|\([^()]*\))*\)/g, (group) =>
+    ENGINE_TEXT.test(group) && !/^ ?\(HTTP code \d{3}\)$/.test(group) ? '' : group,
+  )
+  if (!ENGINE_TEXT.test(unquoted)) return `${unquoted}; see the broker log, operation ${operationId}`
   const unchanged = /; the instance runs as before$/.test(description) ? '; the instance runs as before' : ''
   return `${kind} failed: ${whatFailed(kind, description)}${unchanged}; see the broker log, operation ${operationId}`
 }
