@@ -1,6 +1,12 @@
 import type {ContainerView} from '../core/admin.js'
 import type {AgentClient} from '../core/agent.js'
-import type {DeleteDeploymentResult, DeployedContainerView, DeploymentView, DeployResult} from '../core/deployments.js'
+import type {
+  DeleteDeploymentResult,
+  DeployedContainerDetail,
+  DeployedContainerView,
+  DeploymentView,
+  DeployResult,
+} from '../core/deployments.js'
 import {conflict, errorMessage, notFound, OsbError} from '../core/errors.js'
 import type {InstanceState} from '../core/types.js'
 import {ManifestError, parseManifest} from '../manifest/index.js'
@@ -193,6 +199,25 @@ export class Deployments {
       updatedAt: d.updatedAt,
       containers: containers.filter((c) => c.deployment === d.name),
     }))
+  }
+
+  /** One deployed container by its id: its state as the list shows it, and what its spec asks for (not its env). */
+  async container(id: string): Promise<DeployedContainerDetail> {
+    const row = await this.options.store.deployments.container(id)
+    const view = row && (await this.containers(row.deployment)).find((c) => c.id === id)
+    if (!row || !view) throw notFound(`no deployed container has the id ${id}: \`dbroker deploy status\` lists them`)
+    const {spec} = row
+    return {
+      ...view,
+      containerName: spec.name,
+      restart: spec.restart,
+      memoryLimitBytes: spec.memoryBytes ?? null,
+      nanoCpus: spec.nanoCpus ?? null,
+      volumes: spec.volumes,
+      binds: spec.binds ?? [],
+      disk: spec.disk ? {path: spec.disk.path, sizeBytes: spec.disk.sizeBytes} : null,
+      network: spec.network ?? null,
+    }
   }
 
   /** Deployed containers in the shape of the instance list, with what their hosts' agents report. */
