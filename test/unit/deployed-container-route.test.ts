@@ -2,6 +2,8 @@ import type {FastifyInstance} from 'fastify'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {buildBrokerApp} from '../../src/broker/app.js'
+import {BrokerClient} from '../../src/client/broker-client.js'
+import {withDeployedContainers} from '../../src/client/deployments-client.js'
 import {Deployments} from '../../src/broker/deployments.js'
 import {BrokerEvents} from '../../src/broker/events.js'
 import type {Provisioner} from '../../src/broker/lifecycle/index.js'
@@ -107,6 +109,19 @@ describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed co
     })
     const anonymous = await app.inject({method: 'GET', url: '/admin/v1/deployed-containers/deploy%3Ashop%3Ah1%3Acache'})
     expect(anonymous.statusCode).toBe(401)
+  })
+
+  it("top's client lists it with the instances and reads its detail through the route; the rest is the client's own", async () => {
+    const url = await app.listen({host: '127.0.0.1', port: 0})
+    const client = withDeployedContainers(
+      new BrokerClient({url, adminUsername: ADMIN.username, adminPassword: ADMIN.password}),
+    )
+    expect((await client.instances()).map((i) => i.id)).toEqual(['deploy:shop:h1:db', 'deploy:shop:h1:cache'])
+    expect(await client.deployedContainer('deploy:shop:h1:cache')).toMatchObject({
+      deployment: 'shop',
+      dependsOn: ['db'],
+    })
+    await expect(client.remove('deploy:shop:h1:cache')).rejects.toThrow('`dbroker deploy delete shop`')
   })
 
   it('DELETE /admin/v1/instances/<its id> is refused with a 409 naming `dbroker deploy delete`, and it keeps running', async () => {
