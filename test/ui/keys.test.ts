@@ -184,7 +184,7 @@ describe('the key table', () => {
     const connect = press(['x'], initialTopState, deployed)
     expect(connect.effects).toEqual([])
     expect(connect.state.message).toBe(
-      'shop/cache is a deployed container: it has no binding to connect with (enter detail, l logs, r restart)',
+      'shop/cache is a deployed container: it has no binding to connect with (l logs, r restart)',
     )
     const remove = press(['d'], initialTopState, deployed)
     expect(remove.state.confirm).toBeNull()

@@ -477,6 +477,13 @@ describe("a manifest's container (dbroker deploy) in the list", () => {
     expect(client.calls).toContain('deployed deploy:shop:local:cache')
     expect(opened(client)).toEqual([])
     expect(await sendInputAndWaitForChange(view, 'c')).toContain('a deployed container has no bindings')
+    // l streams its logs (the admin route takes its deploy: id), titled by deployment and container.
+    client.logLines = ['Ready to accept connections tcp']
+    type(view, 'l')
+    await until(() => view.lastFrame()!.includes('Ready to accept connections'))
+    expect(view.lastFrame()).toContain('Logs: shop/cache')
+    type(view, ESC)
+    await until(() => view.lastFrame()!.includes('dbroker.shop.cache'))
     expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (2)')
   })
 

@@ -47,8 +47,8 @@ export function DeployedPanel({detail, width}: {detail: DeployedContainerDetail;
       </Field>
       <Field name="volumes">{storage.join(', ') || '-'}</Field>
       <Field name="disk">{d.disk ? `${formatBytes(d.disk.sizeBytes)} at ${d.disk.path}` : '-'}</Field>
-      <Text dimColor>
-        No bindings: a deployed container has no credentials or client to connect with (l logs, r restart).
+      <Text dimColor wrap="truncate-end">
+        No bindings: no credentials to show or copy, no client to connect with.
       </Text>
     </Box>
   )

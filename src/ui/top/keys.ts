@@ -103,7 +103,7 @@ const targetId = (state: TopState, env: KeyEnv) => (state.view === 'list' ? curr
 /** What x says on a deployed container: it has no binding, so there is nothing to connect with. */
 const noConnect = (d: {label: string}): KeyOutcome => ({
   type: 'say',
-  message: `${d.label} is a deployed container: it has no binding to connect with (enter detail, l logs, r restart)`,
+  message: `${d.label} is a deployed container: it has no binding to connect with (l logs, r restart)`,
 })
 
 /** What d says on a deployed container: its manifest changes it; only the whole deployment is deleted. */

@@ -227,7 +227,8 @@ export function TopScreen({
     state.view === 'list' && !sortShown
       ? `${state.sort}${isDescending(state.sort, state.sortReverse) ? '▼' : '▲'}`
       : undefined
-  const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
+  const openLabel =
+    deployedTarget(state.openId)?.label ?? data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
   if (state.help)
