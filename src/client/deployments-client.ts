@@ -72,7 +72,16 @@ export function withDeployedContainers<T extends Pick<BrokerClient, 'fetch' | 't
     const [listed, deployed] = await Promise.all([broker.instances(options), deployedContainers(broker)])
     return [...listed, ...deployed]
   }
-  const deployedContainer = (id: string) => new DeploymentsClient(broker).container(id)
+  const deployedContainer = (id: string) =>
+    new DeploymentsClient(broker).container(id).catch((error: unknown) => {
+      // A broker from before the route answers its router's 404: say what is missing, not "no route for GET ...".
+      if (error instanceof BrokerRequestError && error.status === 404 && error.message.startsWith('no route'))
+        throw new BrokerRequestError(
+          404,
+          `the broker at ${broker.target.url} predates GET /admin/v1/deployed-containers/:id, so it can't show ${id} in detail; \`dbroker show ${id}\` can`,
+        )
+      throw error
+    })
   // Every other method is the client's own, bound to it: only the list grows, and one call is added.
   return new Proxy(broker as T & DeployedContainerSource, {
     get(target, key) {

@@ -34,6 +34,17 @@ hosts:
         depends_on: [db]
 `
 
+/** A broker's HTTP app with these route plugins (none: a broker's own routes only, as one from before a route has). */
+const brokerApp = (plugins: NonNullable<Parameters<typeof buildBrokerApp>[0]['plugins']> = []) =>
+  buildBrokerApp({
+    catalog: loadCatalog(),
+    provisioner: {} as Provisioner,
+    credentials: {username: 'broker', password: 'broker-password'},
+    log: silentLogger,
+    health: async () => undefined,
+    plugins,
+  })
+
 describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed container)', () => {
   let store: Store
   let app: FastifyInstance
@@ -56,14 +67,7 @@ describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed co
     await new Deployments(options).deploy(MANIFEST, 'shop.yml')
     const catalog = loadCatalog()
     const provisioner = {} as Provisioner
-    app = buildBrokerApp({
-      catalog,
-      provisioner,
-      credentials: {username: 'broker', password: 'broker-password'},
-      log: silentLogger,
-      health: async () => undefined,
-      plugins: adminPlugins({...options, catalog, provisioner, events: new BrokerEvents(), credentials: ADMIN}),
-    })
+    app = brokerApp(adminPlugins({...options, catalog, provisioner, events: new BrokerEvents(), credentials: ADMIN}))
     await app.ready()
   })
   afterEach(async () => {
@@ -122,6 +126,19 @@ describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed co
       dependsOn: ['db'],
     })
     await expect(client.remove('deploy:shop:h1:cache')).rejects.toThrow('`dbroker deploy delete shop`')
+  })
+
+  it('a broker from before the route: the client says so, not "no route for GET ..."', async () => {
+    const old = brokerApp()
+    try {
+      const url = await old.listen({host: '127.0.0.1', port: 0})
+      const client = withDeployedContainers(new BrokerClient({url, adminUsername: 'a', adminPassword: 'b'}))
+      await expect(client.deployedContainer('deploy:shop:h1:cache')).rejects.toThrow(
+        `the broker at ${url} predates GET /admin/v1/deployed-containers/:id, so it can't show deploy:shop:h1:cache in detail; \`dbroker show deploy:shop:h1:cache\` can`,
+      )
+    } finally {
+      await old.close()
+    }
   })
 
   it('DELETE /admin/v1/instances/<its id> is refused with a 409 naming `dbroker deploy delete`, and it keeps running', async () => {
