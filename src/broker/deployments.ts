@@ -1,4 +1,4 @@
-import type {ContainerView} from '../core/admin.js'
+import type {ContainerStats, ContainerView} from '../core/admin.js'
 import type {AgentClient} from '../core/agent.js'
 import type {
   DeleteDeploymentResult,
@@ -9,6 +9,7 @@ import type {
 } from '../core/deployments.js'
 import {conflict, errorMessage, notFound, OsbError} from '../core/errors.js'
 import type {InstanceState} from '../core/types.js'
+import {withTimeout} from '../core/pause.js'
 import {ManifestError, parseManifest} from '../manifest/index.js'
 import {type DeploymentDiff, type DiffAction, diffDeployment, formatDiff} from '../manifest/diff.js'
 import {startOrder} from '../manifest/plan.js'
@@ -209,6 +210,7 @@ export class Deployments {
     const {spec} = row
     return {
       ...view,
+      stats: view.container?.status === 'running' ? ((await this.sample(row.hostId, id)) ?? null) : null,
       containerName: spec.name,
       restart: spec.restart,
       memoryLimitBytes: spec.memoryBytes ?? null,
@@ -218,6 +220,17 @@ export class Deployments {
       disk: spec.disk ? {path: spec.disk.path, sizeBytes: spec.disk.sizeBytes} : null,
       network: spec.network ?? null,
     }
+  }
+
+  /** One CPU/memory sample of a running container; none when its host is not live or no sample comes within 3 s. */
+  private async sample(hostId: string, id: string): Promise<ContainerStats | undefined> {
+    const host = await this.options.store.getHost(hostId)
+    const agent = host && isLive(host, this.options.keepaliveMs) ? this.options.agentFor(host) : undefined
+    if (!agent?.stats) return undefined
+    return withTimeout(
+      agent.stats(id).catch(() => undefined),
+      3000,
+    )
   }
 
   /** Deployed containers in the shape of the instance list, with what their hosts' agents report. */

@@ -150,6 +150,7 @@ export class FakeClient implements TopClient {
       dependsOn: ['db'],
       containerName: `dbroker.shop.${base.name}`,
       restart: 'unless-stopped',
+      stats: {cpuPercent: 3.5, memoryBytes: 5 * 1024 * 1024, memoryLimitBytes: 64 * 1024 * 1024},
       memoryLimitBytes: 64 * 1024 * 1024,
       nanoCpus: null,
       volumes: [{name: 'dbroker-shop-cache-data', path: '/data'}],

@@ -469,6 +469,7 @@ describe("a manifest's container (dbroker deploy) in the list", () => {
     expect(frame).toMatch(/depends on\s+db/)
     expect(frame).toContain('dbroker-shop-cache-data:/data, /srv/conf:/etc/redis:ro')
     expect(frame).toMatch(/restarts \d, last exit -, up 9m/)
+    expect(frame).toMatch(/usage\s+cpu 3.5%, memory 5(\.0)?M/)
     expect(frame).not.toContain('Bindings')
     // The footer offers what works on it: no binding to pick or copy, no deprovision.
     expect(frame).toContain('l logs')

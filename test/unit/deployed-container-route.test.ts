@@ -8,11 +8,19 @@ import {Deployments} from '../../src/broker/deployments.js'
 import {BrokerEvents} from '../../src/broker/events.js'
 import type {Provisioner} from '../../src/broker/lifecycle/index.js'
 import {loadCatalog} from '../../src/catalog/index.js'
+import type {ContainerStats} from '../../src/core/admin.js'
 import type {DeployedContainerDetail} from '../../src/core/deployments.js'
 import {silentLogger} from '../../src/core/log.js'
 import {openStore, type Store} from '../../src/store/index.js'
 import {adminPlugins} from '../../src/system/admin-plugins.js'
 import {FakeAgent} from '../helpers/fake-agent.js'
+
+/** A running container's sample, as the agent's Docker stats give it. */
+class SamplingAgent extends FakeAgent {
+  async stats(): Promise<ContainerStats> {
+    return {cpuPercent: 12.5, memoryBytes: 5 * 1024 * 1024, memoryLimitBytes: 64 * 1024 * 1024}
+  }
+}
 
 const ADMIN = {username: 'admin', password: 'admin-password-1'}
 const auth = {authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`}
@@ -62,7 +70,7 @@ describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed co
       labels: {},
       facts: null,
     })
-    agent = new FakeAgent()
+    agent = new SamplingAgent()
     const options = {store, agentFor: () => agent, keepaliveMs: 60_000, log: silentLogger}
     await new Deployments(options).deploy(MANIFEST, 'shop.yml')
     const catalog = loadCatalog()
@@ -97,6 +105,7 @@ describe('GET /admin/v1/deployed-containers/:id (what top shows of a deployed co
       memoryLimitBytes: 64 * 1024 * 1024,
       binds: [{source: '/srv/shop/conf', path: '/etc/redis', readOnly: true}],
       disk: null,
+      stats: {cpuPercent: 12.5, memoryBytes: 5 * 1024 * 1024},
     })
     expect(detail.containerName).toBe(agent.running.get('deploy:shop:h1:cache')!.name)
     expect(detail.ports).toEqual([{container: 6380, host: expect.any(Number), protocol: 'tcp'}])
