@@ -10,6 +10,7 @@ import type {
 import {conflict, errorMessage, notFound, OsbError} from '../core/errors.js'
 import type {InstanceState} from '../core/types.js'
 import {withTimeout} from '../core/pause.js'
+import {groupNetworkName} from '../core/security.js'
 import {ManifestError, parseManifest} from '../manifest/index.js'
 import {type DeploymentDiff, type DiffAction, diffDeployment, formatDiff} from '../manifest/diff.js'
 import {startOrder} from '../manifest/plan.js'
@@ -204,7 +205,8 @@ export class Deployments {
 
   /** One deployed container by its id: its state as the list shows it, and what its spec asks for (not its env). */
   async container(id: string): Promise<DeployedContainerDetail> {
-    const row = await this.options.store.deployments.container(id)
+    const {store} = this.options
+    const row = await store.deployments.container(id)
     const view = row && (await this.containers(row.deployment)).find((c) => c.id === id)
     if (!row || !view) throw notFound(`no deployed container has the id ${id}: \`dbroker deploy status\` lists them`)
     const {spec} = row
@@ -218,7 +220,9 @@ export class Deployments {
       volumes: spec.volumes,
       binds: spec.binds ?? [],
       disk: spec.disk ? {path: spec.disk.path, sizeBytes: spec.disk.sizeBytes} : null,
-      network: spec.network ?? null,
+      network: spec.network
+        ? {name: groupNetworkName(await store.installationId(), spec.network.name), aliases: spec.network.aliases}
+        : null,
     }
   }
 

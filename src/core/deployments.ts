@@ -40,7 +40,7 @@ export type DeployedContainerDetail = DeployedContainerView & {
   binds: Array<{source: string; path: string; readOnly: boolean}>
   /** Its own sized disk; null: none. */
   disk: {path: string; sizeBytes: number} | null
-  /** The deployment's network on its host, where the other containers reach it by `aliases`. */
+  /** The deployment's network on its host as the engine names it, where the other containers reach it by `aliases`. */
   network: {name: string; aliases: string[]} | null
 }
 
