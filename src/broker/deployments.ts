@@ -1,8 +1,16 @@
-import type {ContainerView} from '../core/admin.js'
+import type {ContainerStats, ContainerView} from '../core/admin.js'
 import type {AgentClient} from '../core/agent.js'
-import type {DeleteDeploymentResult, DeployedContainerView, DeploymentView, DeployResult} from '../core/deployments.js'
+import type {
+  DeleteDeploymentResult,
+  DeployedContainerDetail,
+  DeployedContainerView,
+  DeploymentView,
+  DeployResult,
+} from '../core/deployments.js'
 import {conflict, errorMessage, notFound, OsbError} from '../core/errors.js'
 import type {InstanceState} from '../core/types.js'
+import {withTimeout} from '../core/pause.js'
+import {groupNetworkName} from '../core/security.js'
 import {ManifestError, parseManifest} from '../manifest/index.js'
 import {type DeploymentDiff, type DiffAction, diffDeployment, formatDiff} from '../manifest/diff.js'
 import {startOrder} from '../manifest/plan.js'
@@ -193,6 +201,40 @@ export class Deployments {
       updatedAt: d.updatedAt,
       containers: containers.filter((c) => c.deployment === d.name),
     }))
+  }
+
+  /** One deployed container by its id: its state as the list shows it, and what its spec asks for (not its env). */
+  async container(id: string): Promise<DeployedContainerDetail> {
+    const {store} = this.options
+    const row = await store.deployments.container(id)
+    const view = row && (await this.containers(row.deployment)).find((c) => c.id === id)
+    if (!row || !view) throw notFound(`no deployed container has the id ${id}: \`dbroker deploy status\` lists them`)
+    const {spec} = row
+    return {
+      ...view,
+      stats: view.container?.status === 'running' ? ((await this.sample(row.hostId, id)) ?? null) : null,
+      containerName: spec.name,
+      restart: spec.restart,
+      memoryLimitBytes: spec.memoryBytes ?? null,
+      nanoCpus: spec.nanoCpus ?? null,
+      volumes: spec.volumes,
+      binds: spec.binds ?? [],
+      disk: spec.disk ? {path: spec.disk.path, sizeBytes: spec.disk.sizeBytes} : null,
+      network: spec.network
+        ? {name: groupNetworkName(await store.installationId(), spec.network.name), aliases: spec.network.aliases}
+        : null,
+    }
+  }
+
+  /** One CPU/memory sample of a running container; none when its host is not live or no sample comes within 3 s. */
+  private async sample(hostId: string, id: string): Promise<ContainerStats | undefined> {
+    const host = await this.options.store.getHost(hostId)
+    const agent = host && isLive(host, this.options.keepaliveMs) ? this.options.agentFor(host) : undefined
+    if (!agent?.stats) return undefined
+    return withTimeout(
+      agent.stats(id).catch(() => undefined),
+      3000,
+    )
   }
 
   /** Deployed containers in the shape of the instance list, with what their hosts' agents report. */

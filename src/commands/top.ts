@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BrokerCommand} from '../cli/base-command.js'
 import {setDrained} from '../cli/host-identity.js'
 import {hostsTable, instancesTable} from '../cli/views.js'
-import {withDeployedContainers} from '../client/deployments-client.js'
+import {type DeployedContainerSource, withDeployedContainers} from '../client/deployments-client.js'
 import type {HostView, InstanceView} from '../core/admin.js'
 import type {BrokerClient} from '../client/broker-client.js'
 
@@ -63,7 +63,7 @@ When stdout or stdin is not a terminal, or CI is set, it prints one snapshot of 
       client.hosts(),
       client.instances({stats: false}),
     ])
-    const session = (c: BrokerClient) => ({
+    const session = (c: BrokerClient & DeployedContainerSource) => ({
       client: c,
       target: `${c.target.context ? `${c.target.context} ` : ''}${c.target.url}`,
       context: c.target.context,

@@ -24,6 +24,35 @@ export type DeployedContainerView = InstanceView & {
   dependsOn: string[]
 }
 
+/**
+ * One deployed container in detail (`GET /admin/v1/deployed-containers/:id`): its state as the list has it, and what
+ * its spec asks for. Never its environment or command: a manifest may put credentials there.
+ */
+export type DeployedContainerDetail = DeployedContainerView & {
+  /** The engine's name of the container (`docker ps`). */
+  containerName: string
+  /** Its restart policy. */
+  restart: string
+  memoryLimitBytes: number | null
+  nanoCpus: number | null
+  volumes: Array<{name: string; path: string}>
+  /** Host directories bound into it (`bind_volumes`). */
+  binds: Array<{source: string; path: string; readOnly: boolean}>
+  /** Its own sized disk; null: none. */
+  disk: {path: string; sizeBytes: number} | null
+  /** The deployment's network on its host as the engine names it, where the other containers reach it by `aliases`. */
+  network: {name: string; aliases: string[]} | null
+}
+
+/** What every deployed container's id starts with; OSB instance ids may not. */
+export const KEY_PREFIX = 'deploy:'
+
+/** The parts of a deployed container's id (`deploy:<deployment>:<host>:<container>`); undefined for any other id. */
+export function parseDeploymentKey(id: string): {deployment: string; host: string; container: string} | undefined {
+  const parts = id.startsWith(KEY_PREFIX) ? id.slice(KEY_PREFIX.length).split(':') : []
+  return parts.length === 3 ? {deployment: parts[0], host: parts[1], container: parts[2]} : undefined
+}
+
 export interface DeploymentView {
   name: string
   file: string

@@ -17,3 +17,12 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, {once: true})
   })
 }
+
+/** What `work` resolves to, or undefined once `ms` passed without it (the work goes on; its answer is dropped). */
+export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}

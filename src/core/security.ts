@@ -88,6 +88,9 @@ export function effectiveSecurity(spec: {security?: ContainerSecurity}): Contain
 /** One bridge per installation with inter-container traffic off: published ports stay the only way in. */
 export const installationNetwork = (installation: string) => `dbroker-${installation}`
 
+/** The engine's name of a spec's own network: inside the installation's name, so installations never share one. */
+export const groupNetworkName = (installation: string, name: string) => `${installationNetwork(installation)}.${name}`
+
 /** Everything about a container's confinement, as the agent creates it: what the admin API shows. */
 export interface SecurityView extends ContainerSecurity {
   privileged: boolean

@@ -2,7 +2,7 @@ import type Docker from 'dockerode'
 
 import {effectiveLogging} from '../core/logging.js'
 import {DEFAULT_ON_FAILURE_RETRIES} from '../core/restart.js'
-import {effectiveSecurity, installationNetwork} from '../core/security.js'
+import {effectiveSecurity, groupNetworkName, installationNetwork} from '../core/security.js'
 import {madeFrom, specHash} from '../core/spec-hash.js'
 import type {ContainerSpec} from '../core/types.js'
 
@@ -12,8 +12,7 @@ export const LABEL_SPEC = 'dbroker.spec'
 
 export const networkName = installationNetwork
 
-/** The engine's name of a spec's own network: inside the installation's name, so installations never share one. */
-export const groupNetworkName = (installation: string, name: string) => `${installationNetwork(installation)}.${name}`
+export {groupNetworkName}
 
 export {madeFrom, specHash}
 

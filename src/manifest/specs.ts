@@ -1,13 +1,12 @@
 import {createHash} from 'node:crypto'
 
+import {KEY_PREFIX} from '../core/deployments.js'
 import type {ContainerSpec, Host, PortMapping, Readiness} from '../core/types.js'
 import {type Deployment, type DeploymentContainer, ManifestError, type ManifestProblem, formatPath} from './index.js'
 
 export const LABEL_DEPLOYMENT = 'dbroker.deployment'
 export const LABEL_CONTAINER = 'dbroker.container'
 export const LABEL_HOST = 'dbroker.host'
-
-const KEY_PREFIX = 'deploy:'
 
 /**
  * The instance id of a manifest container. It names the host because a
@@ -21,10 +20,7 @@ export const deploymentKey = (deployment: string, host: string, container: strin
 /** OSB instance ids are the platform's to choose: the broker must refuse this prefix there, or a platform could claim a manifest container's id. */
 export const isDeploymentKey = (id: string) => id.startsWith(KEY_PREFIX)
 
-export function parseDeploymentKey(id: string): {deployment: string; host: string; container: string} | undefined {
-  const parts = id.startsWith(KEY_PREFIX) ? id.slice(KEY_PREFIX.length).split(':') : []
-  return parts.length === 3 ? {deployment: parts[0], host: parts[1], container: parts[2]} : undefined
-}
+export {parseDeploymentKey} from '../core/deployments.js'
 
 /** Instance containers are `dbroker-<service>-...`; a "." never occurs there, so the two never collide on one engine. */
 const engineName = (deployment: string, container: string) => `dbroker.${deployment}.${container}`

@@ -1,4 +1,5 @@
 import type {ChangeEvent, HostView, InstanceDetail, InstanceView} from '../../src/core/admin.js'
+import type {DeployedContainerDetail} from '../../src/core/deployments.js'
 import type {TopClient} from '../../src/ui/top/client.js'
 import {until as waitUntil} from '../helpers/until.js'
 
@@ -49,6 +50,21 @@ export function fakeInstance(n: number, over: Partial<InstanceView> = {}): Insta
     createdAt: n,
     ...over,
   }
+}
+
+/** A container of manifest deployment `shop` on host `local`, as `top` lists it: service deploy, plan the deployment. */
+export function fakeDeployed(container: string, over: Partial<InstanceView> = {}): InstanceView {
+  return fakeInstance(9, {
+    id: `deploy:shop:local:${container}`,
+    name: container,
+    service: 'deploy',
+    plan: 'shop',
+    serviceId: '',
+    planId: '',
+    ports: [{container: 6379, host: 41000, protocol: 'tcp'}],
+    stats: null,
+    ...over,
+  })
 }
 
 /** A broker in memory: records actions, lets a test push events and log lines. */
@@ -118,6 +134,29 @@ export class FakeClient implements TopClient {
         },
       ],
       lastOperation: {kind: 'provision', state: 'succeeded', description: 'the instance is ready', updatedAt: 1},
+    }
+  }
+
+  async deployedContainer(id: string): Promise<DeployedContainerDetail> {
+    this.calls.push(`deployed ${id}`)
+    const base = this.instanceList.find((i) => i.id === id)
+    if (!base) throw new Error(`no deployed container has the id ${id}`)
+    return {
+      ...base,
+      deployment: base.plan,
+      deployState: 'ready',
+      error: null,
+      image: 'dbroker/redis:7',
+      dependsOn: ['db'],
+      containerName: `dbroker.shop.${base.name}`,
+      restart: 'unless-stopped',
+      stats: {cpuPercent: 3.5, memoryBytes: 5 * 1024 * 1024, memoryLimitBytes: 64 * 1024 * 1024},
+      memoryLimitBytes: 64 * 1024 * 1024,
+      nanoCpus: null,
+      volumes: [{name: 'dbroker-shop-cache-data', path: '/data'}],
+      binds: [{source: '/srv/conf', path: '/etc/redis', readOnly: true}],
+      disk: null,
+      network: {name: 'dbroker-i1.shop', aliases: [base.name ?? '']},
     }
   }
 

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {KEY_TABLE, type KeyEnv, keyNames, pressKey, pressKeys, visibleRows} from '../../src/ui/top/keys.js'
 import {eventsFirst, initialTopState, topReducer, type TopState} from '../../src/ui/top/state.js'
-import {fakeHost, fakeInstance} from './fake-client.js'
+import {fakeDeployed, fakeHost, fakeInstance} from './fake-client.js'
 
 const env = (over: Partial<KeyEnv> = {}): KeyEnv => ({
   instances: Array.from({length: 10}, (_, n) => fakeInstance(n + 1)),
@@ -177,6 +177,37 @@ describe('the key table', () => {
     const refused = press(['x'], initialTopState, env({readonly: true}))
     expect(refused.effects).toEqual([])
     expect(refused.state.message).toContain('read-only: connect is disabled')
+  })
+
+  it("on a manifest's container: x and d say why not without asking or acting, r asks by its deployment's name", () => {
+    const deployed = env({instances: [fakeDeployed('cache'), fakeInstance(1)]})
+    const connect = press(['x'], initialTopState, deployed)
+    expect(connect.effects).toEqual([])
+    expect(connect.state.message).toBe(
+      'shop/cache is a deployed container: it has no binding to connect with (l logs, r restart)',
+    )
+    const remove = press(['d'], initialTopState, deployed)
+    expect(remove.state.confirm).toBeNull()
+    expect(remove.state.message).toContain(
+      "shop/cache is deployment shop's: `dbroker deploy delete shop` removes it all",
+    )
+    expect(press(['d', 'y'], initialTopState, deployed).effects).toEqual([])
+    expect(press(['r'], initialTopState, deployed).state.confirm).toEqual({
+      kind: 'restart',
+      id: 'deploy:shop:local:cache',
+      label: 'shop/cache',
+    })
+    // In its detail the same, and c has no credentials to reveal; enter and l open it as any row.
+    const detail = press(['enter'], initialTopState, deployed).state
+    expect(detail).toMatchObject({view: 'detail', openId: 'deploy:shop:local:cache'})
+    expect(press(['x'], detail, deployed).state.message).toContain('no binding to connect with')
+    expect(press(['d'], detail, deployed).state.message).toContain('dbroker deploy delete shop')
+    expect(press(['c'], detail, deployed).state).toMatchObject({revealed: false})
+    expect(press(['l'], detail, deployed).state).toMatchObject({view: 'logs', openId: 'deploy:shop:local:cache'})
+    // --readonly says read-only first, as for every other row.
+    expect(press(['d'], initialTopState, env({...deployed, readonly: true})).state.message).toBe(
+      'read-only: deprovision is disabled',
+    )
   })
 
   it('reads mouse reports: the wheel scrolls by three, a click selects the row it lands on', () => {

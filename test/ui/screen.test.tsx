@@ -4,7 +4,16 @@ import {afterEach, describe, expect, it} from 'vitest'
 import type {HostView, InstanceView} from '../../src/core/admin.js'
 import {TopScreen} from '../../src/ui/top/screen.js'
 import {initialTopState, type TopState} from '../../src/ui/top/state.js'
-import {FakeClient, fakeHost, fakeInstance, sendInputAndWaitForChange, tick, type, until} from './fake-client.js'
+import {
+  FakeClient,
+  fakeDeployed,
+  fakeHost,
+  fakeInstance,
+  sendInputAndWaitForChange,
+  tick,
+  type,
+  until,
+} from './fake-client.js'
 
 const DOWN = '\u001B[B'
 const UP = '\u001B[A'
@@ -439,6 +448,73 @@ describe('top screen keys', () => {
     await until(() => view.lastFrame()!.includes('inst-0007'))
     expect(await sendInputAndWaitForChange(view, '?')).toContain('any key closes this help')
     expect(await sendInputAndWaitForChange(view, 'x')).not.toContain('any key closes this help')
+  })
+})
+
+describe("a manifest's container (dbroker deploy) in the list", () => {
+  /** The list sorted by name puts `cache` first, above the instances. */
+  const deployedFirst = () => new FakeClient(undefined, [fakeInstance(1), fakeDeployed('cache')])
+
+  it('enter shows its deployment, host, container, image, ports, dependencies and volumes, not an instance detail', async () => {
+    const client = deployedFirst()
+    const view = await started(client)
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('dbroker.shop.cache'))
+    const frame = view.lastFrame()!
+    expect(frame).toContain('shop/cache deploy:shop:local:cache')
+    expect(frame).toMatch(/deployment\s+shop \(deploy state ready/)
+    expect(frame).toMatch(/host\s+local/)
+    expect(frame).toMatch(/image\s+dbroker\/redis:7/)
+    expect(frame).toContain('127.0.0.1:41000→6379/tcp')
+    expect(frame).toMatch(/depends on\s+db/)
+    expect(frame).toContain('dbroker-shop-cache-data:/data, /srv/conf:/etc/redis:ro')
+    expect(frame).toMatch(/restarts \d, last exit -, up 9m/)
+    expect(frame).toMatch(/usage\s+cpu 3.5%, memory 5(\.0)?M/)
+    expect(frame).not.toContain('Bindings')
+    // The footer offers what works on it: no binding to pick or copy, no deprovision.
+    expect(frame).toContain('l logs')
+    expect(frame).not.toContain('copy URI')
+    expect(frame).not.toContain('d deprovision')
+    expect(client.calls).toContain('deployed deploy:shop:local:cache')
+    expect(opened(client)).toEqual([])
+    expect(await sendInputAndWaitForChange(view, 'c')).toContain('a deployed container has no bindings')
+    // l streams its logs (the admin route takes its deploy: id), titled by deployment and container.
+    client.logLines = ['Ready to accept connections tcp']
+    type(view, 'l')
+    await until(() => view.lastFrame()!.includes('Ready to accept connections'))
+    expect(view.lastFrame()).toContain('Logs: shop/cache')
+    type(view, ESC)
+    await until(() => view.lastFrame()!.includes('dbroker.shop.cache'))
+    expect(await sendInputAndWaitForChange(view, ESC)).toContain('Instances (2)')
+  })
+
+  it('x says it has no binding to connect with, in the list and in its detail, and connects to nothing', async () => {
+    const client = deployedFirst()
+    const view = await started(client)
+    const said = await sendInputAndWaitForChange(view, 'x')
+    expect(said).toContain('shop/cache is a deployed container: it has no binding to connect with')
+    expect(said).not.toContain('cannot open a client')
+    type(view, ENTER)
+    await until(() => view.lastFrame()!.includes('dbroker.shop.cache'))
+    expect(await sendInputAndWaitForChange(view, 'x')).toContain('it has no binding to connect with')
+    expect(opened(client)).toEqual([])
+  })
+
+  it('d refuses without asking and names `dbroker deploy delete shop`; r restarts it by its id after y', async () => {
+    const client = deployedFirst()
+    const view = await started(client, {columns: 160})
+    const said = await sendInputAndWaitForChange(view, 'd')
+    expect(said).toContain("shop/cache is deployment shop's: `dbroker deploy delete shop` removes it all")
+    expect(said).not.toContain('Deprovision (delete data of)')
+    type(view, 'y')
+    await tick(100)
+    expect(client.calls.filter((c) => c.startsWith('remove'))).toEqual([])
+    expect(await sendInputAndWaitForChange(view, 'r')).toContain('Restart the container of shop/cache?')
+    type(view, 'y')
+    await until(() => client.calls.includes('restart deploy:shop:local:cache'))
+    // The instance below it still deprovisions as before.
+    type(view, 'j', 'd')
+    await until(() => view.lastFrame()!.includes('Deprovision (delete data of) inst-0001?'))
   })
 })
 

@@ -30,7 +30,7 @@ function bodyOf(body: unknown): z.infer<typeof deployBody> {
  * `/admin/v1/deployments`: PUT one (the manifest in the body, its name in the
  * path), POST `/:name/diff` for what a PUT would do without doing it, GET the
  * list or one with its containers' state, DELETE one; `/admin/v1/deployed-containers`
- * lists the containers in the instances' shape. Admin credentials, as the rest of /admin.
+ * lists the containers in the instances' shape, `/:id` one of them in detail. Admin credentials, as the rest of /admin.
  */
 export function deploymentRoutes(options: DeploymentRoutesOptions) {
   const deployments = new Deployments(options)
@@ -63,6 +63,9 @@ export function deploymentRoutes(options: DeploymentRoutesOptions) {
           deployments.remove(request.params.name),
         )
         scope.get('/deployed-containers', async () => deployments.containers())
+        scope.get<{Params: {id: string}}>('/deployed-containers/:id', async (request) =>
+          deployments.container(request.params.id),
+        )
       },
       {prefix: '/admin/v1'},
     )

@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import type {ContainerStats, InstanceDetail} from '../../core/admin.js'
+import {KEY_PREFIX} from '../../core/deployments.js'
 import {securityView} from '../../core/security.js'
 import {OsbError} from '../../core/errors.js'
 import type {ContainerState} from '../../core/types.js'
@@ -103,7 +104,15 @@ export function instanceRoutes(scope: AdminScope, options: AdminOptions, views: 
     '/instances/:ref',
     {schema: {params: instanceRef, querystring: z.object({async: flag})}},
     async (request, reply) => {
-      const instance = await views.lookup(request.params.ref)
+      const {ref} = request.params
+      const deployed = ref.startsWith(KEY_PREFIX) ? await store.deployments.container(ref) : undefined
+      // A manifest's container is changed by its manifest: deleting one alone would leave the deployment saying otherwise.
+      if (deployed)
+        throw new OsbError(
+          409,
+          `${ref} is a container of deployment ${deployed.deployment}: its manifest changes it; \`dbroker deploy delete ${deployed.deployment}\` removes the whole deployment`,
+        )
+      const instance = await views.lookup(ref)
       const result = await provisioner.deprovision(
         instance.id,
         {service_id: instance.serviceId, plan_id: instance.planId},

@@ -5,6 +5,7 @@ import type {AgentClient} from '../../core/agent.js'
 import {errorMessage, OsbError} from '../../core/errors.js'
 import type {BasicCredentials} from '../../core/http-auth.js'
 import type {Logger} from '../../core/log.js'
+import {withTimeout} from '../../core/pause.js'
 import type {ContainerState, Host, Operation, ServiceInstance} from '../../core/types.js'
 import type {Store} from '../../store/index.js'
 import type {BrokerEvents} from '../events.js'
@@ -27,14 +28,6 @@ export interface AdminOptions {
   statsTimeoutMs?: number
   /** The catalog in the store, changed at runtime through /admin/v1/catalog; `catalog` is its current form. */
   storedCatalog?: StoredCatalog
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms)
-  })
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** Runs `work` over items, at most `limit` at a time. */

@@ -7,8 +7,8 @@ import {helpRows} from './keys.js'
 import type {View} from './state.js'
 import {useTone} from './theme.js'
 
-/** What the footer offers: per view, and for the hosts panel when it has the keys. */
-export type FooterKeys = View | 'hosts'
+/** What the footer offers: per view, for the hosts panel when it has the keys, and in a deployed container's detail. */
+export type FooterKeys = View | 'hosts' | 'deployed'
 
 const KEYS: Record<FooterKeys, Array<[string, string]>> = {
   list: [
@@ -66,6 +66,15 @@ const KEYS: Record<FooterKeys, Array<[string, string]>> = {
     ['l', 'logs'],
     ['r', 'restart'],
     ['d', 'deprovision'],
+    ['esc', 'back'],
+    ['?', 'help'],
+    ['q', 'quit'],
+  ],
+  // A manifest's container: no bindings to pick, copy or connect with, and only its deployment is deleted.
+  deployed: [
+    ['l', 'logs'],
+    ['r', 'restart'],
+    ['e', 'events'],
     ['esc', 'back'],
     ['?', 'help'],
     ['q', 'quit'],

@@ -54,7 +54,7 @@ export const INSTANCE_COLUMNS: Column[] = [
 ]
 
 /** The container's last exit as the supervisor saw it, as `dbroker instances` shows it: `3`, `137 (oom)`, `-`. */
-const lastExit = (i: InstanceView) => {
+export const lastExit = (i: InstanceView) => {
   const c = i.container
   if (!c || c.lastExitCode === undefined) return c?.oomKilled ? 'oom' : '-'
   return `${c.lastExitCode}${c.oomKilled ? ' (oom)' : ''}`

@@ -1,6 +1,6 @@
 // Over 300 lines on purpose: every key of the screen is one table here, so the whole keymap reads (and is tested) in one place.
 import type {HostView, InstanceView} from '../../core/admin.js'
-import {type SortKey, visibleInstances} from './model.js'
+import {deployedTarget, type SortKey, visibleInstances} from './model.js'
 import {type PendingAction, type TopEvent, topReducer, type TopState} from './state.js'
 import type {LogLine} from './use-log-buffer.js'
 
@@ -97,13 +97,30 @@ const page = (state: TopState, env: KeyEnv) =>
         ? env.hosts.length
         : env.listHeight
 
+/** The instance the keys act on: the highlighted row in the list, the open one in its detail or logs. */
+const targetId = (state: TopState, env: KeyEnv) => (state.view === 'list' ? currentRow(state, env)?.id : state.openId)
+
+/** What x says on a deployed container: it has no binding, so there is nothing to connect with. */
+const noConnect = (d: {label: string}): KeyOutcome => ({
+  type: 'say',
+  message: `${d.label} is a deployed container: it has no binding to connect with (l logs, r restart)`,
+})
+
+/** What d says on a deployed container: its manifest changes it; only the whole deployment is deleted. */
+const noDeprovision = (d: {deployment: string; label: string}): KeyOutcome => ({
+  type: 'say',
+  message: `${d.label} is deployment ${d.deployment}'s: \`dbroker deploy delete ${d.deployment}\` removes it all; its manifest changes one container`,
+})
+
 /** The one gate for actions that change something: read-only mode stops them here. */
 function request(state: TopState, env: KeyEnv, kind: PendingAction['kind']): KeyOutcome | undefined {
   if (env.readonly) return {type: 'say', message: `read-only: ${kind} is disabled`}
-  const id = state.view === 'list' ? currentRow(state, env)?.id : state.openId
+  const id = targetId(state, env)
   if (!id) return undefined
+  const deployed = deployedTarget(id)
+  if (deployed && kind === 'deprovision') return noDeprovision(deployed)
   const instance = env.instances.find((i) => i.id === id)
-  const label = instance?.name ?? id
+  const label = deployed?.label ?? instance?.name ?? id
   const shared = kind === 'restart' && (instance?.kind === 'shared' || instance?.kind === 'existing')
   const sharedWith = shared
     ? `its ${instance.kind === 'shared' ? 'shared' : 'adopted'} container serves ${instance.tenants ? `${instance.tenants} other instance(s)` : 'others'} too, all interrupted`
@@ -121,7 +138,7 @@ function requestDrain(state: TopState, env: KeyEnv): KeyOutcome | undefined {
 }
 
 function open(state: TopState, env: KeyEnv, view: 'detail' | 'logs'): KeyOutcome | undefined {
-  const id = state.view === 'list' ? currentRow(state, env)?.id : state.openId
+  const id = targetId(state, env)
   return id ? {type: 'open', view, id} : undefined
 }
 
@@ -310,7 +327,9 @@ export const KEY_TABLE: KeyBinding[] = [
     condition: (s) => s.view === 'list' || inDetail(s),
     action: (s, e) => {
       if (e.readonly) return {type: 'say', message: 'read-only: connect is disabled (it makes a binding)'}
-      const id = s.view === 'list' ? currentRow(s, e)?.id : s.openId
+      const id = targetId(s, e)
+      const deployed = deployedTarget(id)
+      if (deployed) return noConnect(deployed)
       return id ? {effect: 'connect', instanceId: id} : undefined
     },
     help: {keys: 'x', what: "the service's client, temporary binding", changes: true},
@@ -363,8 +382,12 @@ export const KEY_TABLE: KeyBinding[] = [
   {
     keys: ['c'],
     condition: (s) => s.view === 'detail',
-    action: (_s, e) =>
-      e.readonly ? {type: 'say', message: 'read-only: credentials stay hidden'} : {type: 'toggle', what: 'revealed'},
+    action: (s, e) =>
+      e.readonly
+        ? {type: 'say', message: 'read-only: credentials stay hidden'}
+        : deployedTarget(s.openId)
+          ? {type: 'say', message: 'a deployed container has no bindings, so no credentials to show'}
+          : {type: 'toggle', what: 'revealed'},
     help: {keys: 'c y', what: 'in a detail: show credentials, copy the URI (OSC 52)', changes: true},
   },
   {

@@ -1,5 +1,6 @@
 import type {InstanceView} from '../../core/admin.js'
 import {escapeControls} from '../../core/control-chars.js'
+import {parseDeploymentKey} from '../../core/deployments.js'
 
 export const SORT_KEYS = ['name', 'service', 'host', 'health', 'cpu', 'memory', 'restarts', 'uptime'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
@@ -132,4 +133,10 @@ export function beatAge(
 ): number {
   const at = beatsAt?.get(host.id)
   return stale && at !== undefined ? Math.max(host.heartbeatAgeMs, now - at) : host.heartbeatAgeMs
+}
+
+/** A manifest's container (`deploy:` id) as `<deployment>/<container>`, with its deployment; undefined for an instance. */
+export function deployedTarget(id: string | null | undefined): {deployment: string; label: string} | undefined {
+  const key = id ? parseDeploymentKey(id) : undefined
+  return key && {deployment: key.deployment, label: `${key.deployment}/${key.container}`}
 }

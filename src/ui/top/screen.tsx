@@ -7,6 +7,7 @@ import {ConfirmDialog, Footer, Header, HelpOverlay, helpWindow} from './chrome.j
 import type {TopClient} from './client.js'
 import {copyToClipboard} from './clipboard.js'
 import {type ContextChoice, ContextsPanel} from './contexts-panel.js'
+import {DeployedPanel} from './deployed-panel.js'
 import {DetailPanel} from './detail-panel.js'
 import {eventRows, EventsPanel, matchingEvents} from './events-panel.js'
 import {HostPanel} from './host-panel.js'
@@ -15,7 +16,7 @@ import {INSTANCE_COLUMNS, InstancesPanel, innerWidth} from './instances-panel.js
 import {layoutColumns} from './columns.js'
 import {LogsPanel} from './logs-panel.js'
 import type {KeyEffect, KeyEnv} from './keys.js'
-import {isDescending, visibleInstances} from './model.js'
+import {deployedTarget, isDescending, visibleInstances} from './model.js'
 import {eventsFirst, initialTopState, type PendingAction, type TopState} from './state.js'
 import {ColorContext} from './theme.js'
 import {useInstanceDetail} from './use-instance-detail.js'
@@ -187,11 +188,12 @@ export function TopScreen({
     [data.events, state.eventsFilter, instanceNames],
   )
   const eventsHeight = eventRows(bodyHeight)
-  const {detail, error: detailError} = useInstanceDetail(client, state.openId, {
+  const {detail: opened, error: detailError} = useInstanceDetail(client, state.openId, {
     active: state.view === 'detail',
     credentials: state.revealed,
     refresh: data.instances,
   })
+  const detail = opened?.kind === 'instance' ? opened.detail : null
   const env: KeyEnv = {
     instances: data.instances,
     hosts: data.hosts,
@@ -225,11 +227,14 @@ export function TopScreen({
     state.view === 'list' && !sortShown
       ? `${state.sort}${isDescending(state.sort, state.sortReverse) ? '▼' : '▲'}`
       : undefined
-  const openLabel = data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
+  const openLabel =
+    deployedTarget(state.openId)?.label ?? data.instances.find((i) => i.id === state.openId)?.name ?? state.openId ?? ''
   const logBottom = state.follow ? Math.max(0, logs.lines.length - 1) : state.logBottom
   let body: React.ReactNode
   if (state.help)
     body = <HelpOverlay readonly={readonly} width={size.columns} height={bodyHeight} offset={state.helpOffset} />
+  else if (state.view === 'detail' && opened?.kind === 'deployed')
+    body = <DeployedPanel detail={opened.detail} width={size.columns} />
   else if (state.view === 'detail')
     body = (
       <DetailPanel
@@ -345,7 +350,13 @@ export function TopScreen({
           </Text>
         )}
         <Footer
-          view={state.view === 'list' && state.focus === 'hosts' ? 'hosts' : state.view}
+          view={
+            state.view === 'list' && state.focus === 'hosts'
+              ? 'hosts'
+              : state.view === 'detail' && deployedTarget(state.openId)
+                ? 'deployed'
+                : state.view
+          }
           readonly={readonly}
           message={state.message}
           width={size.columns}

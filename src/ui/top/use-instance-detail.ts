@@ -1,16 +1,29 @@
 import {useEffect, useState} from 'react'
 
 import type {InstanceDetail} from '../../core/admin.js'
+import type {DeployedContainerDetail} from '../../core/deployments.js'
 import {errorMessage} from '../../core/errors.js'
 import type {TopClient} from './client.js'
+import {deployedTarget} from './model.js'
+
+/** What the detail view shows: an instance's detail, or a manifest's container's (a `deploy:` id). */
+export type OpenDetail =
+  {kind: 'instance'; detail: InstanceDetail} | {kind: 'deployed'; detail: DeployedContainerDetail}
+
+function fetchDetail(client: TopClient, id: string, credentials: boolean): Promise<OpenDetail> {
+  if (!deployedTarget(id)) return client.instance(id, {credentials}).then((detail) => ({kind: 'instance', detail}))
+  if (!client.deployedContainer)
+    return Promise.reject(new Error('this broker client cannot show a deployed container: `dbroker show` can'))
+  return client.deployedContainer(id).then((detail) => ({kind: 'deployed', detail}))
+}
 
 /** The open instance's detail while `active`, fetched again when `refresh` changes (the data did) or credentials are asked for. */
 export function useInstanceDetail(
   client: TopClient,
   id: string | null,
   options: {active: boolean; credentials: boolean; refresh: unknown},
-): {detail: InstanceDetail | null; error: string | null} {
-  const [shown, setShown] = useState<{id: string | null; detail: InstanceDetail | null; error: string | null}>({
+): {detail: OpenDetail | null; error: string | null} {
+  const [shown, setShown] = useState<{id: string | null; detail: OpenDetail | null; error: string | null}>({
     id: null,
     detail: null,
     error: null,
@@ -18,7 +31,7 @@ export function useInstanceDetail(
   useEffect(() => {
     if (!options.active || !id) return
     let stale = false
-    client.instance(id, {credentials: options.credentials}).then(
+    fetchDetail(client, id, options.credentials).then(
       (detail) => !stale && setShown({id, detail, error: null}),
       (error: unknown) => !stale && setShown((prev) => ({...prev, id, error: errorMessage(error)})),
     )
