@@ -2,8 +2,8 @@ import {Box, Text} from 'ink'
 
 import {escapeStrings} from '../../core/control-chars.js'
 import type {DeployedContainerDetail} from '../../core/deployments.js'
-import {formatBytes, formatPercent, instanceHealth, instanceTone, uptime} from '../../core/format.js'
-import {Field} from './detail-panel.js'
+import {formatBytes, instanceHealth, instanceTone, uptime} from '../../core/format.js'
+import {Field, LimitsAndUsage} from './detail-panel.js'
 import {lastExit} from './instances-panel.js'
 import {useTone} from './theme.js'
 
@@ -42,12 +42,7 @@ export function DeployedPanel({detail, width}: {detail: DeployedContainerDetail;
       <Field name="depends on">{d.dependsOn.join(', ') || '-'}</Field>
       <Field name="network">{d.network ? `${d.network.name} as ${d.network.aliases.join(', ') || '-'}` : '-'}</Field>
       <Field name="restart">{d.restart}</Field>
-      <Field name="limits">
-        memory {formatBytes(d.memoryLimitBytes)}, cpus {d.nanoCpus ? d.nanoCpus / 1e9 : '-'}
-      </Field>
-      <Field name="usage">
-        cpu {formatPercent(d.stats?.cpuPercent)}, memory {formatBytes(d.stats?.memoryBytes)}
-      </Field>
+      <LimitsAndUsage limits={d} stats={d.stats} />
       <Field name="volumes">{storage.join(', ') || '-'}</Field>
       <Field name="disk">{d.disk ? `${formatBytes(d.disk.sizeBytes)} at ${d.disk.path}` : '-'}</Field>
       <Text dimColor wrap="truncate-end">

@@ -28,6 +28,26 @@ export function Field({name, children}: {name: string; children: React.ReactNode
   )
 }
 
+/** A container's limits and one sample of what it uses: the same two lines for an instance and a deployed container. */
+export function LimitsAndUsage({
+  limits,
+  stats,
+}: {
+  limits: {memoryLimitBytes: number | null; nanoCpus: number | null}
+  stats?: {cpuPercent?: number; memoryBytes?: number} | null
+}) {
+  return (
+    <>
+      <Field name="limits">
+        memory {formatBytes(limits.memoryLimitBytes)}, cpus {limits.nanoCpus ? limits.nanoCpus / 1e9 : '-'}
+      </Field>
+      <Field name="usage">
+        cpu {formatPercent(stats?.cpuPercent)}, memory {formatBytes(stats?.memoryBytes)}
+      </Field>
+    </>
+  )
+}
+
 export function DetailPanel({detail, error, revealed, width, selectedBinding = 0}: DetailPanelProps) {
   const tone = useTone()
   if (error) return <Text color={tone('bad')}>{error}</Text>
@@ -49,12 +69,7 @@ export function DetailPanel({detail, error, revealed, width, selectedBinding = 0
         {endpoint(d)} on host {d.hostId}
       </Field>
       <Field name="image">{d.image}</Field>
-      <Field name="limits">
-        memory {formatBytes(d.memoryLimitBytes)}, cpus {d.nanoCpus ? d.nanoCpus / 1e9 : '-'}
-      </Field>
-      <Field name="usage">
-        cpu {formatPercent(d.stats?.cpuPercent)}, memory {formatBytes(d.stats?.memoryBytes)}
-      </Field>
+      <LimitsAndUsage limits={d} stats={d.stats} />
       {d.security ? <Field name="security">{confinement(d.security)}</Field> : null}
       <Field name="volumes">{d.volumes.map((v) => `${v.name}:${v.path}`).join(', ') || '-'}</Field>
       <Field name="parameters">{JSON.stringify(d.parameters)}</Field>
