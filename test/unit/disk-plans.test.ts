@@ -7,25 +7,9 @@ import {buildSpec} from '../../src/broker/spec.js'
 import {CatalogError, parseCatalog} from '../../src/catalog/index.js'
 import {specHash} from '../../src/core/spec-hash.js'
 import type {ContainerSpec, Host} from '../../src/core/types.js'
+import {KV_PLAN_ID, kvPlanCatalog} from '../helpers/plan-spec.js'
 
 const MiB = 2 ** 20
-
-const catalog = (container: string) => `services:
-  - id: 11111111-1111-4111-8111-111111111111
-    name: kv
-    description: a key-value store
-    bindable: true
-    plans:
-      - id: 22222222-2222-4222-8222-222222222222
-        name: small
-        description: small
-        container:
-          image: example/kv:1
-          ports: [6379]
-          credentials: {env: {password: PASSWORD}}
-          uri: kv://{host}:{port}
-${container}
-`
 
 const host: Host = {
   id: 'h1',
@@ -45,7 +29,7 @@ const host: Host = {
 }
 
 function specOf(container: string, parameters: Record<string, unknown> = {}, previous?: ContainerSpec) {
-  const {service, plan} = parseCatalog(catalog(container), 'catalog.yml').plan('22222222-2222-4222-8222-222222222222')!
+  const {service, plan} = parseCatalog(kvPlanCatalog(container), 'catalog.yml').plan(KV_PLAN_ID)!
   return buildSpec({
     instanceId: 'i-1',
     installationId: 'a1b2c3d4e5f6',
@@ -61,7 +45,7 @@ function specOf(container: string, parameters: Record<string, unknown> = {}, pre
 
 const loadError = (container: string) => {
   try {
-    parseCatalog(catalog(container), 'catalog.yml')
+    parseCatalog(kvPlanCatalog(container), 'catalog.yml')
   } catch (error) {
     expect(error).toBeInstanceOf(CatalogError)
     return (error as Error).message
