@@ -58,12 +58,20 @@ function catalogWithTestImages(dataDir: string): string | undefined {
 
 /** A whole `up` in this process: temp data dir, port 0, a test port range; close() removes every container it made. */
 export async function startTestSystem(
-  options: {catalogFile?: string; dataDir?: string; portRange?: [number, number]} = {},
+  options: {
+    catalogFile?: string
+    /** A catalog's YAML text instead of a file: written into the data dir. */
+    catalog?: string
+    dataDir?: string
+    portRange?: [number, number]
+  } = {},
 ): Promise<TestSystem> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dbroker-test-'))
+  const given = options.catalog === undefined ? options.catalogFile : path.join(dataDir, 'test-catalog.yml')
+  if (options.catalog !== undefined) writeFileSync(given!, options.catalog)
   const system = await startLocal({
     dataDir,
-    catalogFile: options.catalogFile ?? catalogWithTestImages(dataDir),
+    catalogFile: given ?? catalogWithTestImages(dataDir),
     listen: {host: '127.0.0.1', port: 0},
     serviceAddress: '127.0.0.1',
     portRange: options.portRange ?? [41000, 41999],

@@ -1,7 +1,4 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -49,15 +46,11 @@ const STATEMENT_INTERNALS = /LOG: +(parse tree|rewritten parse tree|plan):|LOG: 
 
 describe("postgresql: a tenant of a shared container cannot steer dbroker's hooks, nor keep another's unbind from finishing", () => {
   let t: TestSystem
-  let dir: string
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
-    writeFileSync(path.join(dir, 'catalog.yml'), catalogYaml)
-    t = await startTestSystem({catalogFile: path.join(dir, 'catalog.yml'), portRange: [44000, 44019]})
+    t = await startTestSystem({catalog: catalogYaml, portRange: [44000, 44019]})
   })
   afterAll(async () => {
     await t?.close()
-    if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
   const bind = async (instanceId: string): Promise<Binding> => {

@@ -1,7 +1,4 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -59,15 +56,11 @@ const REFUSED = /permission denied/
 
 describe('postgresql: tenants of one shared container cannot take it down, hog it or watch each other', () => {
   let t: TestSystem
-  let dir: string
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
-    writeFileSync(path.join(dir, 'catalog.yml'), catalogYaml)
-    t = await startTestSystem({catalogFile: path.join(dir, 'catalog.yml'), portRange: [43620, 43639]})
+    t = await startTestSystem({catalog: catalogYaml, portRange: [43620, 43639]})
   })
   afterAll(async () => {
     await t?.close()
-    if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
   /** A new instance of `plan` and one binding of it, through the broker. */

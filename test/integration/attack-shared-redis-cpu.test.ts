@@ -1,8 +1,5 @@
 import {execFile} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {connect} from 'node:net'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -74,16 +71,13 @@ async function timedPing(b: RedisTenantBinding): Promise<{ms: number; answer: st
 
 describe("redis: one tenant of a shared container cannot stall every tenant's commands", () => {
   let t: TestSystem
-  let dir: string
   let a: Tenant
   let b: Tenant
   const key = (name: string) => `${a.key_prefix}${name}`
   const times = (n: number, ...names: string[]) => Array.from({length: n}, (_, i) => key(names[i % names.length]!))
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
-    writeFileSync(path.join(dir, 'catalog.yml'), catalogYaml)
-    t = await startTestSystem({catalogFile: path.join(dir, 'catalog.yml'), portRange: [44040, 44059]})
+    t = await startTestSystem({catalog: catalogYaml, portRange: [44040, 44059]})
     const tenant = async (): Promise<Tenant> => {
       const instanceId = testId()
       const bindingId = testId('b')
@@ -112,7 +106,6 @@ describe("redis: one tenant of a shared container cannot stall every tenant's co
   }, 180_000)
   afterAll(async () => {
     await t?.close()
-    if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
   // Each: one command of A's on its own keys whose cost is (keys named) x (their size), idle stall on the image before.

@@ -1,7 +1,4 @@
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -33,15 +30,11 @@ const [as, pipe, cliArgs, cliEnv] = [redisAs, redisPipe, redisCliArgs, redisCliE
 
 describe('redis: one tenant of a shared container cannot get it killed', () => {
   let t: TestSystem
-  let dir: string
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'dbroker-catalog-'))
-    writeFileSync(path.join(dir, 'catalog.yml'), catalogYaml)
-    t = await startTestSystem({catalogFile: path.join(dir, 'catalog.yml'), portRange: [43600, 43619]})
+    t = await startTestSystem({catalog: catalogYaml, portRange: [43600, 43619]})
   })
   afterAll(async () => {
     await t?.close()
-    if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
   async function tenant(): Promise<Binding & {instanceId: string}> {
