@@ -1,10 +1,10 @@
-import {execFile, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {testId} from '../helpers/system.js'
+import {as as psqlAs} from '../helpers/tenant-psql.js'
 import {until} from '../helpers/until.js'
 import {
   badDocuments,
@@ -29,37 +29,8 @@ interface PgBinding {
 const hex12 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12)
 const ownerRole = (database: string) => `dbroker_owner_${hex12(database)}`
 
-/** psql as a binding (password in PGPASSWORD, never argv): its rows, or its error text with `ERROR`/`FATAL` in it. */
-async function as(b: PgBinding, sql: string, database = b.database): Promise<string> {
-  try {
-    const {stdout} = await promisify(execFile)(
-      'psql',
-      [
-        '-X',
-        '-q',
-        '-t',
-        '-A',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(PORT),
-        '-U',
-        b.username,
-        '-d',
-        database,
-        '-c',
-        sql,
-      ],
-      {encoding: 'utf8', timeout: 20_000, env: {...process.env, PGPASSWORD: b.password, PGCONNECT_TIMEOUT: '10'}},
-    )
-    return stdout.trim()
-  } catch (error) {
-    const {stdout, stderr} = error as {stdout?: string; stderr?: string}
-    return `${stdout ?? ''}${stderr ?? ''}`.trim()
-  }
-}
+/** psql as a binding through the container's published port (what bind answers names the port inside). */
+const as = (b: PgBinding, sql: string, database = b.database) => psqlAs({...b, port: PORT}, sql, database)
 
 /** A psql session of a binding that keeps running `sql`; the caller kills it. */
 const sessionOf = (b: PgBinding, sql: string) =>
