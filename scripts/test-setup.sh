@@ -46,6 +46,18 @@ fi
 
 "$ROOT/scripts/docker-engine.sh" >&2
 
+# The tests' brokers, agents and containers listen on fixed ports in 40000-49999, inside the kernel's range for
+# outgoing connections (32768-60999): one of the suite's many client sockets can take such a port just before a
+# test binds it (seen: `listen EADDRINUSE 127.0.0.1:42094` in a fresh-clone run). Reserved ports are never handed
+# out to outgoing connections, and explicit binds still get them.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [[ -w $reserved ]] && ! grep -q '40000-49999' "$reserved"; then
+  current=$(<"$reserved")
+  echo "${current:+$current,}40000-49999" >"$reserved" || say "could not reserve ports 40000-49999 (tests may meet a busy port)"
+elif [[ ! -w $reserved ]] && ! grep -qs '40000-49999' "$reserved"; then
+  say "note: ports 40000-49999 are not reserved from outgoing connections (needs root); a test may meet a busy port"
+fi
+
 # npm dependencies: `npm test` on a fresh clone has none yet.
 if [[ ! -x node_modules/.bin/vitest ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "installing npm dependencies (npm ci)"
